@@ -1,0 +1,139 @@
+package gemm
+
+// Packed layouts.
+//
+// packA copies the mc x kc block of op(A) starting at row i0, column p0 into
+// ceil(mc/mr) micro-panels. Micro-panel q holds rows q*mr .. q*mr+mr-1 of the
+// block, stored k-major: element (row q*mr+ii, column p) is at
+// dst[q*kc*mr + p*mr + ii]. Rows past mc are zero.
+//
+// packB copies the kc x nc block of op(B) starting at row p0, column j0 into
+// ceil(nc/nr) micro-panels. Micro-panel q holds columns q*nr .. q*nr+nr-1,
+// stored k-major: element (row p, column q*nr+jj) is at
+// dst[q*kc*nr + p*nr + jj]. Columns past nc are zero.
+//
+// Zero padding lets the micro-kernel always compute a full mr x nr tile; it
+// only stores the valid part.
+
+// packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst (see the layout above).
+func packA(dst []float32, a []float32, lda int, transA bool, i0, mc, p0, kc, mr int) {
+	for q := 0; q*mr < mc; q++ {
+		rows := min(mr, mc-q*mr)
+		d := dst[q*kc*mr : (q+1)*kc*mr]
+		r0 := i0 + q*mr
+		if transA {
+			// op(A)(i, p) = a[p*lda + i]: each k step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				src := a[(p0+p)*lda+r0:]
+				dp := d[p*mr : p*mr+mr]
+				copy(dp, src[:rows])
+				clear(dp[rows:])
+			}
+			continue
+		}
+		// op(A)(i, p) = a[i*lda + p]: gather one value from each row.
+		if rows == mr && mr == 8 {
+			packRows8(d, a, lda, r0, p0, kc)
+			continue
+		}
+		for ii := 0; ii < mr; ii++ {
+			if ii >= rows {
+				for p := 0; p < kc; p++ {
+					d[p*mr+ii] = 0
+				}
+				continue
+			}
+			src := a[(r0+ii)*lda+p0:]
+			src = src[:kc]
+			for p, v := range src {
+				d[p*mr+ii] = v
+			}
+		}
+	}
+}
+
+// packRows8 interleaves kc values from each of 8 rows of a (row stride ld,
+// rows r0.., columns p0..) into d: d[p*8+ii] = a[(r0+ii)*ld + p0+p].
+func packRows8(d []float32, a []float32, ld, r0, p0, kc int) {
+	s0 := a[(r0+0)*ld+p0:][:kc]
+	s1 := a[(r0+1)*ld+p0:][:kc]
+	s2 := a[(r0+2)*ld+p0:][:kc]
+	s3 := a[(r0+3)*ld+p0:][:kc]
+	s4 := a[(r0+4)*ld+p0:][:kc]
+	s5 := a[(r0+5)*ld+p0:][:kc]
+	s6 := a[(r0+6)*ld+p0:][:kc]
+	s7 := a[(r0+7)*ld+p0:][:kc]
+	d = d[:kc*8]
+	for p := range s0 {
+		dp := d[p*8 : p*8+8 : p*8+8]
+		dp[0] = s0[p]
+		dp[1] = s1[p]
+		dp[2] = s2[p]
+		dp[3] = s3[p]
+		dp[4] = s4[p]
+		dp[5] = s5[p]
+		dp[6] = s6[p]
+		dp[7] = s7[p]
+	}
+}
+
+// packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst (see the layout above).
+func packB(dst []float32, b []float32, ldb int, transB bool, p0, kc, j0, nc, nr int) {
+	for q := 0; q*nr < nc; q++ {
+		cols := min(nr, nc-q*nr)
+		d := dst[q*kc*nr : (q+1)*kc*nr]
+		c0 := j0 + q*nr
+		if !transB {
+			// op(B)(p, j) = b[p*ldb + j]: each k step is a contiguous run.
+			for p := 0; p < kc; p++ {
+				src := b[(p0+p)*ldb+c0:]
+				dp := d[p*nr : p*nr+nr]
+				copy(dp, src[:cols])
+				clear(dp[cols:])
+			}
+			continue
+		}
+		// op(B)(p, j) = b[j*ldb + p]: gather one value from each row of B,
+		// eight columns of the panel at a time.
+		jj := 0
+		for ; jj+8 <= cols; jj += 8 {
+			packCols8(d[jj:], nr, b, ldb, c0+jj, p0, kc)
+		}
+		for ; jj < nr; jj++ {
+			if jj >= cols {
+				for p := 0; p < kc; p++ {
+					d[p*nr+jj] = 0
+				}
+				continue
+			}
+			src := b[(c0+jj)*ldb+p0:]
+			src = src[:kc]
+			for p, v := range src {
+				d[p*nr+jj] = v
+			}
+		}
+	}
+}
+
+// packCols8 writes d[p*stride+jj] = b[(r0+jj)*ld + p0+p] for jj < 8, p < kc.
+func packCols8(d []float32, stride int, b []float32, ld, r0, p0, kc int) {
+	s0 := b[(r0+0)*ld+p0:][:kc]
+	s1 := b[(r0+1)*ld+p0:][:kc]
+	s2 := b[(r0+2)*ld+p0:][:kc]
+	s3 := b[(r0+3)*ld+p0:][:kc]
+	s4 := b[(r0+4)*ld+p0:][:kc]
+	s5 := b[(r0+5)*ld+p0:][:kc]
+	s6 := b[(r0+6)*ld+p0:][:kc]
+	s7 := b[(r0+7)*ld+p0:][:kc]
+	for p := range s0 {
+		dp := d[p*stride : p*stride+8 : p*stride+8]
+		dp[0] = s0[p]
+		dp[1] = s1[p]
+		dp[2] = s2[p]
+		dp[3] = s3[p]
+		dp[4] = s4[p]
+		dp[5] = s5[p]
+		dp[6] = s6[p]
+		dp[7] = s7[p]
+	}
+}
