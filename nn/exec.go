@@ -1,0 +1,481 @@
+package nn
+
+import (
+	"fmt"
+	"sort"
+)
+
+// workspace holds the buffers to run a graph on up to cap samples.
+type workspace struct {
+	cap    int
+	act    [][]float32 // per node output (act[0] is set to the input per call)
+	grad   [][]float32 // per node output gradient (training only; nil where not needed)
+	idx    [][]int32   // max-pool argmax (training only)
+	mean   [][]float32 // batch-norm batch mean (training only)
+	invstd [][]float32 // batch-norm batch 1/std (training only)
+	col    [][]float32 // per thread im2col scratch
+	dw, db [][]float32 // per thread convolution gradient accumulators
+	wrote  []bool      // backward bookkeeping: gradient of node already written
+}
+
+// newWorkspace allocates buffers for batches of up to capN samples. A
+// training workspace keeps every activation for Backward and plans the
+// gradients to share memory; an inference workspace (threads must be 1)
+// shares activation memory between nodes that are not alive at once.
+func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
+	g := &m.g
+	nn := len(g.Nodes)
+	ws := &workspace{cap: capN, act: make([][]float32, nn)}
+	last := nn - 1
+	maxCol, maxW, maxB := 0, 0, 0
+	for i := range g.Nodes {
+		if g.Nodes[i].Op == OpConv {
+			ge := &m.rt[i].geom
+			if !ge.direct() {
+				maxCol = max(maxCol, ge.ckk*ge.ohw)
+			}
+			maxW = max(maxW, ge.oc*ge.ckk)
+			maxB = max(maxB, ge.oc)
+		}
+	}
+	ws.col = make([][]float32, threads)
+	for t := range ws.col {
+		ws.col[t] = make([]float32, maxCol)
+	}
+	size := func(i int) int { return capN * g.Nodes[i].OutShape.Size() }
+	if !train {
+		// Activations: interval [i, last use]; the output stays to the end
+		// (it is replaced by the caller's buffer per call).
+		lastUse := make([]int, nn)
+		for i := range g.Nodes {
+			lastUse[i] = i
+			for _, j := range g.Nodes[i].Inputs {
+				lastUse[j] = max(lastUse[j], i)
+			}
+		}
+		var sizes, first, end []int
+		var ids []int
+		for i := 1; i < last; i++ {
+			sizes = append(sizes, size(i))
+			first = append(first, i)
+			end = append(end, lastUse[i])
+			ids = append(ids, i)
+		}
+		for k, v := range planBuffers(sizes, first, end) {
+			ws.act[ids[k]] = v
+		}
+		return ws
+	}
+	for i := range g.Nodes {
+		ws.act[i] = make([]float32, size(i))
+	}
+	ws.grad = make([][]float32, nn)
+	ws.idx = make([][]int32, nn)
+	ws.mean = make([][]float32, nn)
+	ws.invstd = make([][]float32, nn)
+	ws.wrote = make([]bool, nn)
+	ws.dw = make([][]float32, threads)
+	ws.db = make([][]float32, threads)
+	for t := 0; t < threads; t++ {
+		ws.dw[t] = make([]float32, maxW)
+		ws.db[t] = make([]float32, maxB)
+	}
+	// Gradients live, in backward time T(i) = last - i, from the backward of
+	// their latest consumer to their own backward.
+	maxConsumer := make([]int, nn)
+	for i := range g.Nodes {
+		for _, j := range g.Nodes[i].Inputs {
+			maxConsumer[j] = max(maxConsumer[j], i)
+		}
+		switch g.Nodes[i].Op {
+		case OpMaxPool:
+			ws.idx[i] = make([]int32, size(i))
+		case OpBatchNorm:
+			ws.mean[i] = make([]float32, g.Nodes[i].OutShape.C)
+			ws.invstd[i] = make([]float32, g.Nodes[i].OutShape.C)
+		}
+	}
+	maxConsumer[last] = last
+	var sizes, first, end, ids []int
+	for i := 1; i <= last; i++ {
+		if !m.rt[i].needGrad {
+			continue
+		}
+		sizes = append(sizes, size(i))
+		first = append(first, last-maxConsumer[i])
+		end = append(end, last-i)
+		ids = append(ids, i)
+	}
+	for k, v := range planBuffers(sizes, first, end) {
+		ws.grad[ids[k]] = v
+	}
+	return ws
+}
+
+// planBuffers gives each tensor k (sizes[k] values, alive from time
+// first[k] to end[k] inclusive) a view into a shared buffer, such that
+// tensors alive at the same time never share memory.
+func planBuffers(sizes, first, end []int) [][]float32 {
+	order := make([]int, len(sizes))
+	for k := range order {
+		order[k] = k
+	}
+	sort.SliceStable(order, func(a, b int) bool { return first[order[a]] < first[order[b]] })
+	type buf struct{ size, busyUntil int }
+	var bufs []buf
+	assign := make([]int, len(sizes))
+	for _, k := range order {
+		best := -1
+		for b := range bufs {
+			if bufs[b].busyUntil >= first[k] {
+				continue
+			}
+			// Prefer the smallest buffer that fits, else the largest one.
+			if best < 0 {
+				best = b
+				continue
+			}
+			fb, fbest := bufs[b].size >= sizes[k], bufs[best].size >= sizes[k]
+			switch {
+			case fb && !fbest:
+				best = b
+			case fb && fbest && bufs[b].size < bufs[best].size:
+				best = b
+			case !fb && !fbest && bufs[b].size > bufs[best].size:
+				best = b
+			}
+		}
+		if best < 0 {
+			bufs = append(bufs, buf{})
+			best = len(bufs) - 1
+		}
+		bufs[best].size = max(bufs[best].size, sizes[k])
+		bufs[best].busyUntil = end[k]
+		assign[k] = best
+	}
+	mem := make([][]float32, len(bufs))
+	for b := range bufs {
+		mem[b] = make([]float32, bufs[b].size)
+	}
+	views := make([][]float32, len(sizes))
+	for k := range sizes {
+		views[k] = mem[assign[k]][:sizes[k]:sizes[k]]
+	}
+	return views
+}
+
+// Phases of a nodeJob.
+const (
+	phFwd     = iota // sample-parallel forward
+	phBNFwd          // channel-parallel batch-norm training forward
+	phBwd            // sample-parallel backward
+	phBNBwd          // channel-parallel batch-norm backward
+	phLinW           // output-feature-parallel linear weight gradient
+	phReduceW        // element-parallel sum of per-thread convolution gradients
+)
+
+// nodeJob runs one phase of one node over a range (see the phases above).
+type nodeJob struct {
+	m     *Model
+	ws    *workspace
+	i     int
+	phase int
+	n     int  // batch size
+	train bool // forward: training mode
+	acc   [2]bool
+	parts int // phReduceW: number of per-thread accumulators
+}
+
+func (j *nodeJob) run(t, lo, hi int) {
+	m, ws, i := j.m, j.ws, j.i
+	node := &m.g.Nodes[i]
+	rt := &m.rt[i]
+	switch j.phase {
+	case phFwd:
+		m.forwardNode(ws, i, t, lo, hi, j.train)
+	case phBNFwd:
+		c := node.OutShape.C
+		bnTrainForward(ws.act[node.Inputs[0]], rt.w.Data, rt.b.Data, ws.act[i], ws.mean[i], ws.invstd[i],
+			rt.runMean, rt.runVar, j.n, c, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, bnMomentum)
+	case phBwd:
+		m.backwardNode(ws, i, t, lo, hi, j.acc)
+	case phBNBwd:
+		in := node.Inputs[0]
+		bnBackward(ws.act[in], rt.w.Data, ws.mean[i], ws.invstd[i], ws.grad[i], rt.w.Grad, rt.b.Grad,
+			ws.grad[in], j.n, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, j.acc[0])
+	case phLinW:
+		var db []float32
+		if rt.b != nil {
+			db = rt.b.Grad
+		}
+		linearBackwardW(ws.act[node.Inputs[0]], ws.grad[i], rt.w.Grad, db, node.In, node.Out, j.n, lo, hi)
+	case phReduceW:
+		nw := len(rt.w.Grad)
+		for e := lo; e < hi; e++ {
+			var s float32
+			var dst []float32
+			if e < nw {
+				dst = rt.w.Grad
+			} else {
+				dst = rt.b.Grad
+			}
+			for p := 0; p < j.parts; p++ {
+				if e < nw {
+					s += ws.dw[p][e]
+				} else {
+					s += ws.db[p][e-nw]
+				}
+			}
+			if e < nw {
+				dst[e] = s
+			} else {
+				dst[e-nw] = s
+			}
+		}
+	}
+}
+
+// forwardNode runs node i on samples [lo, hi) with thread t's scratch. In
+// training mode batch norm must go through phBNFwd instead.
+func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
+	node := &m.g.Nodes[i]
+	rt := &m.rt[i]
+	var x []float32
+	if len(node.Inputs) > 0 {
+		x = ws.act[node.Inputs[0]]
+	}
+	y := ws.act[i]
+	os := node.OutShape.Size()
+	switch node.Op {
+	case OpConv:
+		convForward(&rt.geom, x, rt.w.Data, biasData(rt.b), y, ws.col[t], lo, hi)
+	case OpLinear:
+		linearForward(x, rt.w.Data, biasData(rt.b), y, node.In, node.Out, lo, hi)
+	case OpBatchNorm:
+		bnEvalForward(x, rt.w.Data, rt.b.Data, y, rt.runMean, rt.runVar, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, bnEps)
+	case OpReLU:
+		reluForward(x, y, lo*os, hi*os)
+	case OpMaxPool:
+		var idx []int32
+		if train {
+			idx = ws.idx[i]
+		}
+		maxPoolForward(rt.in, node.OutShape, node.Kernel, node.Stride, x, y, idx, lo, hi)
+	case OpGlobalAvgPool:
+		avgPoolForward(rt.in, x, y, lo, hi)
+	case OpFlatten:
+		copy(y[lo*os:hi*os], x[lo*os:hi*os])
+	case OpPad:
+		padForward(rt.in, node.Pad, x, y, lo, hi)
+	case OpShortcutA:
+		shortcutAForward(rt.in, node.OutShape, node.Stride, node.PadChannels, x, y, lo, hi)
+	case OpAdd:
+		addForward(x, ws.act[node.Inputs[1]], y, lo*os, hi*os)
+	}
+}
+
+// backwardNode propagates node i's output gradient on samples [lo, hi) to
+// its inputs (and, for convolutions, accumulates thread t's weight
+// gradient). Batch norm and the linear weight gradient have their own
+// phases.
+func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
+	node := &m.g.Nodes[i]
+	rt := &m.rt[i]
+	dy := ws.grad[i]
+	var x, dx []float32
+	if len(node.Inputs) > 0 {
+		x = ws.act[node.Inputs[0]]
+		dx = ws.grad[node.Inputs[0]] // nil when not needed
+	}
+	os := node.OutShape.Size()
+	switch node.Op {
+	case OpConv:
+		var db []float32
+		if rt.b != nil {
+			db = ws.db[t][:len(rt.b.Data)]
+		}
+		convBackward(&rt.geom, x, rt.w.Data, dy, ws.dw[t][:len(rt.w.Data)], db, dx, ws.col[t], lo, hi, true, acc[0])
+	case OpLinear:
+		if dx != nil {
+			linearBackwardX(rt.w.Data, dy, dx, node.In, node.Out, lo, hi, acc[0])
+		}
+	case OpReLU:
+		reluBackward(ws.act[i], dy, dx, lo*os, hi*os, acc[0])
+	case OpMaxPool:
+		maxPoolBackward(rt.in, node.OutShape, ws.idx[i], dy, dx, lo, hi, acc[0])
+	case OpGlobalAvgPool:
+		avgPoolBackward(rt.in, dy, dx, lo, hi, acc[0])
+	case OpFlatten:
+		passGrad(dy, dx, lo*os, hi*os, acc[0])
+	case OpPad:
+		padBackward(rt.in, node.Pad, dy, dx, lo, hi, acc[0])
+	case OpShortcutA:
+		shortcutABackward(rt.in, node.OutShape, node.Stride, node.PadChannels, dy, dx, lo, hi, acc[0])
+	case OpAdd:
+		if dx != nil {
+			passGrad(dy, dx, lo*os, hi*os, acc[0])
+		}
+		if dx2 := ws.grad[node.Inputs[1]]; dx2 != nil {
+			passGrad(dy, dx2, lo*os, hi*os, acc[1])
+		}
+	}
+}
+
+func biasData(p *Param) []float32 {
+	if p == nil {
+		return nil
+	}
+	return p.Data
+}
+
+// Forward runs the model on n samples x (n x C x H x W, normalised, NCHW)
+// and returns the n x Classes logits. The returned slice is owned by the
+// model and valid until the next call to Forward.
+//
+// With train true, batch norm uses batch statistics and updates its running
+// statistics, and the activations are kept for Backward; x is copied, so the
+// caller may reuse it. With train false, batch norm uses its running
+// statistics and the batch is processed in independent chunks on all
+// threads. Buffers are allocated on the first call for a batch size and
+// reused afterwards.
+func (m *Model) Forward(x []float32, n int, train bool) []float32 {
+	in := m.g.Input.Size()
+	if n <= 0 || len(x) < n*in {
+		panic(fmt.Sprintf("nn: Forward of %d samples needs %d input values, got %d", n, n*in, len(x)))
+	}
+	if !train {
+		return m.inferForward(x, n)
+	}
+	if m.tw == nil || m.tw.cap < n {
+		m.tw = m.newWorkspace(n, true, m.threads)
+	}
+	ws := m.tw
+	copy(ws.act[0], x[:n*in])
+	j := &m.job
+	*j = nodeJob{m: m, ws: ws, n: n, train: true}
+	for i := 1; i < len(m.g.Nodes); i++ {
+		j.i = i
+		if m.g.Nodes[i].Op == OpBatchNorm {
+			j.phase = phBNFwd
+			m.pool.forRange(m.g.Nodes[i].OutShape.C, j)
+			m.rt[i].tracked++
+			continue
+		}
+		j.phase = phFwd
+		m.pool.forRange(n, j)
+	}
+	m.trainN = n
+	last := len(m.g.Nodes) - 1
+	return ws.act[last][:n*m.g.Classes]
+}
+
+// Backward takes the gradient of the loss with respect to the logits of the
+// last training Forward (n x Classes) and writes every parameter's Grad
+// (overwriting it). It panics if the last Forward was not in training mode.
+func (m *Model) Backward(dlogits []float32) {
+	n := m.trainN
+	if n == 0 {
+		panic("nn: Backward without a training-mode Forward")
+	}
+	ws := m.tw
+	last := len(m.g.Nodes) - 1
+	if len(dlogits) < n*m.g.Classes {
+		panic(fmt.Sprintf("nn: Backward needs %d logit gradients, got %d", n*m.g.Classes, len(dlogits)))
+	}
+	copy(ws.grad[last], dlogits[:n*m.g.Classes])
+	clear(ws.wrote)
+	ws.wrote[last] = true
+	j := &m.job
+	*j = nodeJob{m: m, ws: ws, n: n}
+	for i := last; i >= 1; i-- {
+		node := &m.g.Nodes[i]
+		rt := &m.rt[i]
+		if !rt.needGrad {
+			continue
+		}
+		j.i = i
+		for k, in := range node.Inputs {
+			j.acc[k] = ws.wrote[in]
+			if m.rt[in].needGrad {
+				ws.wrote[in] = true
+			}
+		}
+		switch node.Op {
+		case OpBatchNorm:
+			j.phase = phBNBwd
+			m.pool.forRange(node.OutShape.C, j)
+		case OpLinear:
+			j.phase = phLinW
+			m.pool.forRange(node.Out, j)
+			j.phase = phBwd
+			m.pool.forRange(n, j)
+		case OpConv:
+			j.phase = phBwd
+			parts := min(m.threads, n)
+			m.pool.forRange(n, j)
+			j.phase, j.parts = phReduceW, parts
+			nb := 0
+			if rt.b != nil {
+				nb = len(rt.b.Data)
+			}
+			m.pool.forRange(len(rt.w.Data)+nb, j)
+		default:
+			j.phase = phBwd
+			m.pool.forRange(n, j)
+		}
+	}
+}
+
+// inferJob runs the whole graph on a range of samples, in chunks, with the
+// worker's own workspace.
+type inferJob struct {
+	m   *Model
+	x   []float32
+	out []float32
+}
+
+func (j *inferJob) run(t, lo, hi int) {
+	m := j.m
+	ws := m.iw[t]
+	in, cls := m.g.Input.Size(), m.g.Classes
+	last := len(m.g.Nodes) - 1
+	for s := lo; s < hi; s += ws.cap {
+		cnt := min(ws.cap, hi-s)
+		ws.act[0] = j.x[s*in : (s+cnt)*in]
+		ws.act[last] = j.out[s*cls : (s+cnt)*cls]
+		for i := 1; i <= last; i++ {
+			m.forwardNode(ws, i, 0, 0, cnt, false)
+		}
+	}
+	ws.act[0], ws.act[last] = nil, nil
+}
+
+// inferChunk is the number of samples an inference workspace processes at
+// once: enough for efficient matrix products, small enough that the largest
+// activation stays near the caches.
+func (m *Model) inferChunk() int {
+	maxSize := 1
+	for i := range m.g.Nodes {
+		maxSize = max(maxSize, m.g.Nodes[i].OutShape.Size())
+	}
+	return max(8, min(256, (1<<19)/maxSize))
+}
+
+func (m *Model) inferForward(x []float32, n int) []float32 {
+	if m.iw == nil {
+		chunk := m.inferChunk()
+		m.iw = make([]*workspace, m.threads)
+		for t := range m.iw {
+			m.iw[t] = m.newWorkspace(chunk, false, 1)
+		}
+	}
+	if cap(m.logits) < n*m.g.Classes {
+		m.logits = make([]float32, n*m.g.Classes)
+	}
+	out := m.logits[:n*m.g.Classes]
+	j := &m.ijob
+	*j = inferJob{m: m, x: x, out: out}
+	m.pool.forRange(n, j)
+	*j = inferJob{}
+	return out
+}

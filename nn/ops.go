@@ -1,0 +1,566 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/ccq-project/ccq/nn/gemm"
+)
+
+// This file holds the per-operation kernels. Each works on a contiguous range
+// of samples of an NCHW batch (or on a range of channels for batch norm), so
+// the executor can split a batch across goroutines. Backward kernels take an
+// acc flag: false overwrites the input gradient, true adds to it (a node's
+// output may feed several consumers).
+
+// convGeom holds the geometry of a square 2-D convolution.
+type convGeom struct {
+	c, h, w      int // input channels, height, width
+	k, s, p      int // kernel, stride, padding
+	oc, oh, ow   int // output channels, height, width
+	ckk, ohw, hw int // c*k*k, oh*ow, h*w
+}
+
+func newConvGeom(in Shape, out Shape, k, s, p int) convGeom {
+	return convGeom{c: in.C, h: in.H, w: in.W, k: k, s: s, p: p, oc: out.C, oh: out.H, ow: out.W,
+		ckk: in.C * k * k, ohw: out.H * out.W, hw: in.H * in.W}
+}
+
+// direct reports whether the convolution is a plain 1x1 product (no im2col).
+func (g *convGeom) direct() bool { return g.k == 1 && g.s == 1 && g.p == 0 }
+
+// im2col writes the ckk x ohw column matrix of one sample x (c x h x w):
+// col[((ci*k+ky)*k+kx)*ohw + oy*ow+ox] = x[ci][oy*s-p+ky][ox*s-p+kx], zero
+// outside the image.
+func im2col(g *convGeom, x, col []float32) {
+	k, s, p, ow, oh := g.k, g.s, g.p, g.ow, g.oh
+	for ci := 0; ci < g.c; ci++ {
+		xc := x[ci*g.hw : (ci+1)*g.hw]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				row := col[((ci*k+ky)*k+kx)*g.ohw:][:g.ohw]
+				// Valid output columns: 0 <= ox*s - p + kx < w.
+				x0, x1 := validRange(kx-p, s, g.w, ow)
+				for oy := 0; oy < oh; oy++ {
+					r := row[oy*ow : oy*ow+ow]
+					iy := oy*s - p + ky
+					if iy < 0 || iy >= g.h {
+						clear(r)
+						continue
+					}
+					clear(r[:x0])
+					clear(r[x1:])
+					src := xc[iy*g.w:][:g.w]
+					if s == 1 {
+						copy(r[x0:x1], src[x0+kx-p:])
+					} else {
+						for ox := x0; ox < x1; ox++ {
+							r[ox] = src[ox*s+kx-p]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im is the adjoint of im2col: it adds (acc) or writes the column matrix
+// back into the image gradient dx (c x h x w).
+func col2im(g *convGeom, col, dx []float32, acc bool) {
+	if !acc {
+		clear(dx[:g.c*g.hw])
+	}
+	k, s, p, ow, oh := g.k, g.s, g.p, g.ow, g.oh
+	for ci := 0; ci < g.c; ci++ {
+		xc := dx[ci*g.hw : (ci+1)*g.hw]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				row := col[((ci*k+ky)*k+kx)*g.ohw:][:g.ohw]
+				x0, x1 := validRange(kx-p, s, g.w, ow)
+				for oy := 0; oy < oh; oy++ {
+					iy := oy*s - p + ky
+					if iy < 0 || iy >= g.h {
+						continue
+					}
+					r := row[oy*ow : oy*ow+ow]
+					dst := xc[iy*g.w:][:g.w]
+					if s == 1 {
+						d := dst[x0+kx-p:][:x1-x0]
+						for i, v := range r[x0:x1] {
+							d[i] += v
+						}
+					} else {
+						for ox := x0; ox < x1; ox++ {
+							dst[ox*s+kx-p] += r[ox]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// validRange returns the output columns [x0, x1) with 0 <= ox*s+off < w.
+func validRange(off, s, w, ow int) (int, int) {
+	x0 := 0
+	if off < 0 {
+		x0 = (-off + s - 1) / s
+	}
+	x1 := ow
+	if last := (w - 1 - off); last < 0 {
+		x1 = 0
+	} else if l := last/s + 1; l < x1 {
+		x1 = l
+	}
+	if x1 < x0 {
+		x1 = x0
+	}
+	return x0, x1
+}
+
+// convForward computes samples [lo, hi) of out = conv(x, w) + b. col is
+// scratch of at least ckk*ohw values.
+func convForward(g *convGeom, x, w, b, out, col []float32, lo, hi int) {
+	in, os := g.c*g.hw, g.oc*g.ohw
+	for n := lo; n < hi; n++ {
+		xs, ys := x[n*in:(n+1)*in], out[n*os:(n+1)*os]
+		c := xs
+		if !g.direct() {
+			im2col(g, xs, col)
+			c = col
+		}
+		gemm.Sgemm(false, false, g.oc, g.ohw, g.ckk, 1, w, g.ckk, c, g.ohw, 0, ys, g.ohw)
+		if b != nil {
+			for o := 0; o < g.oc; o++ {
+				addScalar(ys[o*g.ohw:(o+1)*g.ohw], b[o])
+			}
+		}
+	}
+}
+
+// convBackward accumulates samples [lo, hi) of the weight gradient into dw
+// (overwritten when lo is the first sample this call sees and zero is set)
+// and bias gradient into db, and computes dx when it is not nil.
+func convBackward(g *convGeom, x, w, dout, dw, db, dx, col []float32, lo, hi int, zero, acc bool) {
+	in, os := g.c*g.hw, g.oc*g.ohw
+	if zero {
+		clear(dw)
+		clear(db)
+	}
+	for n := lo; n < hi; n++ {
+		xs, dys := x[n*in:(n+1)*in], dout[n*os:(n+1)*os]
+		c := xs
+		if !g.direct() {
+			im2col(g, xs, col)
+			c = col
+		}
+		gemm.Sgemm(false, true, g.oc, g.ckk, g.ohw, 1, dys, g.ohw, c, g.ohw, 1, dw, g.ckk)
+		if db != nil {
+			for o := 0; o < g.oc; o++ {
+				db[o] += sum32(dys[o*g.ohw : (o+1)*g.ohw])
+			}
+		}
+		if dx == nil {
+			continue
+		}
+		dxs := dx[n*in : (n+1)*in]
+		if g.direct() {
+			beta := float32(0)
+			if acc {
+				beta = 1
+			}
+			gemm.Sgemm(true, false, g.ckk, g.ohw, g.oc, 1, w, g.ckk, dys, g.ohw, beta, dxs, g.ohw)
+			continue
+		}
+		gemm.Sgemm(true, false, g.ckk, g.ohw, g.oc, 1, w, g.ckk, dys, g.ohw, 0, col, g.ohw)
+		col2im(g, col, dxs, acc)
+	}
+}
+
+// linearForward computes rows [lo, hi) of out = x w^T + b (x: rows x in, w: out x in).
+func linearForward(x, w, b, out []float32, in, nout, lo, hi int) {
+	if hi <= lo {
+		return
+	}
+	gemm.Sgemm(false, true, hi-lo, nout, in, 1, x[lo*in:hi*in], in, w, in, 0, out[lo*nout:hi*nout], nout)
+	if b != nil {
+		for r := lo; r < hi; r++ {
+			addVec(out[r*nout:(r+1)*nout], b)
+		}
+	}
+}
+
+// linearBackwardW computes output features [o0, o1) of dw = dout^T x and db
+// over all n rows.
+func linearBackwardW(x, dout, dw, db []float32, in, nout, n, o0, o1 int) {
+	if o1 <= o0 {
+		return
+	}
+	gemm.Sgemm(true, false, o1-o0, in, n, 1, dout[o0:], nout, x, in, 0, dw[o0*in:o1*in], in)
+	if db != nil {
+		for o := o0; o < o1; o++ {
+			var s float32
+			for r := 0; r < n; r++ {
+				s += dout[r*nout+o]
+			}
+			db[o] = s
+		}
+	}
+}
+
+// linearBackwardX computes rows [lo, hi) of dx = dout w.
+func linearBackwardX(w, dout, dx []float32, in, nout, lo, hi int, acc bool) {
+	if hi <= lo {
+		return
+	}
+	beta := float32(0)
+	if acc {
+		beta = 1
+	}
+	gemm.Sgemm(false, false, hi-lo, in, nout, 1, dout[lo*nout:hi*nout], nout, w, in, beta, dx[lo*in:hi*in], in)
+}
+
+// bnTrainForward normalises channels [c0, c1) of x (n x c x hw) with batch
+// statistics, writes out, saves mean and 1/std in mean and invstd, and
+// updates the running statistics with momentum.
+func bnTrainForward(x, gamma, beta, out, mean, invstd, runMean, runVar []float32, n, c, hw, c0, c1 int, eps, momentum float64) {
+	m := float64(n * hw)
+	for ch := c0; ch < c1; ch++ {
+		var s float64
+		for i := 0; i < n; i++ {
+			s += sum64(x[(i*c+ch)*hw:][:hw])
+		}
+		mu := s / m
+		var v float64
+		for i := 0; i < n; i++ {
+			for _, xv := range x[(i*c+ch)*hw:][:hw] {
+				d := float64(xv) - mu
+				v += d * d
+			}
+		}
+		v /= m
+		is := 1 / math.Sqrt(v+eps)
+		mean[ch], invstd[ch] = float32(mu), float32(is)
+		scale := float32(is) * gamma[ch]
+		shift := beta[ch] - float32(mu)*scale
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			scaleShift(out[off:off+hw], x[off:off+hw], scale, shift)
+		}
+		unbiased := v
+		if m > 1 {
+			unbiased = v * m / (m - 1)
+		}
+		runMean[ch] = float32((1-momentum)*float64(runMean[ch]) + momentum*mu)
+		runVar[ch] = float32((1-momentum)*float64(runVar[ch]) + momentum*unbiased)
+	}
+}
+
+// bnEvalForward applies the running statistics to samples [lo, hi).
+func bnEvalForward(x, gamma, beta, out, runMean, runVar []float32, c, hw, lo, hi int, eps float64) {
+	for ch := 0; ch < c; ch++ {
+		is := 1 / math.Sqrt(float64(runVar[ch])+eps)
+		scale := float32(is) * gamma[ch]
+		shift := beta[ch] - runMean[ch]*scale
+		for i := lo; i < hi; i++ {
+			off := (i*c + ch) * hw
+			scaleShift(out[off:off+hw], x[off:off+hw], scale, shift)
+		}
+	}
+}
+
+// bnBackward computes, for channels [c0, c1), dgamma, dbeta and dx from the
+// saved batch statistics (training-mode batch norm).
+func bnBackward(x, gamma, mean, invstd, dout, dgamma, dbeta, dx []float32, n, c, hw, c0, c1 int, acc bool) {
+	m := float64(n * hw)
+	for ch := c0; ch < c1; ch++ {
+		mu, is := float64(mean[ch]), float64(invstd[ch])
+		var sdy, sdyx float64
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			xs, ds := x[off:off+hw], dout[off:off+hw]
+			for j, d := range ds {
+				sdy += float64(d)
+				sdyx += float64(d) * (float64(xs[j]) - mu)
+			}
+		}
+		dg := sdyx * is
+		dgamma[ch], dbeta[ch] = float32(dg), float32(sdy)
+		if dx == nil {
+			continue
+		}
+		// dx = gamma*is/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
+		k := float64(gamma[ch]) * is
+		a := float32(k)
+		b := float32(-k * (sdy/m - mu*dg*is/m))
+		cc := float32(-k * dg * is / m)
+		for i := 0; i < n; i++ {
+			off := (i*c + ch) * hw
+			xs, ds, dxs := x[off:off+hw], dout[off:off+hw], dx[off:off+hw]
+			if acc {
+				for j := range dxs {
+					dxs[j] += a*ds[j] + cc*xs[j] + b
+				}
+			} else {
+				for j := range dxs {
+					dxs[j] = a*ds[j] + cc*xs[j] + b
+				}
+			}
+		}
+	}
+}
+
+// reluForward writes max(x, 0) for elements [lo, hi).
+func reluForward(x, out []float32, lo, hi int) {
+	xs, os := x[lo:hi], out[lo:hi]
+	for i, v := range xs {
+		if v > 0 {
+			os[i] = v
+		} else {
+			os[i] = 0
+		}
+	}
+}
+
+// reluBackward passes dout where the ReLU output is positive, for elements [lo, hi).
+func reluBackward(out, dout, dx []float32, lo, hi int, acc bool) {
+	os, ds, dxs := out[lo:hi], dout[lo:hi], dx[lo:hi]
+	if acc {
+		for i, v := range os {
+			if v > 0 {
+				dxs[i] += ds[i]
+			}
+		}
+		return
+	}
+	for i, v := range os {
+		if v > 0 {
+			dxs[i] = ds[i]
+		} else {
+			dxs[i] = 0
+		}
+	}
+}
+
+// maxPoolForward computes samples [lo, hi) of a max pool; when idx is not
+// nil it records, per output, the offset of the maximum inside its input
+// sample (the first one on ties, as PyTorch).
+func maxPoolForward(in, out Shape, k, s int, x, y []float32, idx []int32, lo, hi int) {
+	is, os := in.Size(), out.Size()
+	for n := lo; n < hi; n++ {
+		xs, ys := x[n*is:(n+1)*is], y[n*os:(n+1)*os]
+		for c := 0; c < out.C; c++ {
+			for oy := 0; oy < out.H; oy++ {
+				for ox := 0; ox < out.W; ox++ {
+					best := int32((c*in.H+oy*s)*in.W + ox*s)
+					bv := float32(math.Inf(-1))
+					for ky := 0; ky < k; ky++ {
+						row := (c*in.H+oy*s+ky)*in.W + ox*s
+						for kx := 0; kx < k; kx++ {
+							// As PyTorch: NaN wins, the first maximum wins ties.
+							if v := xs[row+kx]; v > bv || v != v {
+								bv, best = v, int32(row+kx)
+							}
+						}
+					}
+					o := (c*out.H+oy)*out.W + ox
+					ys[o] = bv
+					if idx != nil {
+						idx[n*os+o] = best
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxPoolBackward routes each output gradient to its recorded maximum.
+func maxPoolBackward(in, out Shape, idx []int32, dout, dx []float32, lo, hi int, acc bool) {
+	is, os := in.Size(), out.Size()
+	for n := lo; n < hi; n++ {
+		dxs := dx[n*is : (n+1)*is]
+		if !acc {
+			clear(dxs)
+		}
+		for o, d := range dout[n*os : (n+1)*os] {
+			dxs[idx[n*os+o]] += d
+		}
+	}
+}
+
+// avgPoolForward averages each channel of samples [lo, hi).
+func avgPoolForward(in Shape, x, y []float32, lo, hi int) {
+	hw := in.H * in.W
+	inv := 1 / float64(hw)
+	for n := lo; n < hi; n++ {
+		for c := 0; c < in.C; c++ {
+			off := (n*in.C + c) * hw
+			y[n*in.C+c] = float32(sum64(x[off:off+hw]) * inv)
+		}
+	}
+}
+
+// avgPoolBackward spreads each channel's gradient evenly over its pixels.
+func avgPoolBackward(in Shape, dout, dx []float32, lo, hi int, acc bool) {
+	hw := in.H * in.W
+	inv := 1 / float32(hw)
+	for n := lo; n < hi; n++ {
+		for c := 0; c < in.C; c++ {
+			d := dout[n*in.C+c] * inv
+			dxs := dx[(n*in.C+c)*hw:][:hw]
+			if acc {
+				addScalar(dxs, d)
+			} else {
+				for i := range dxs {
+					dxs[i] = d
+				}
+			}
+		}
+	}
+}
+
+// padForward zero-pads the borders of samples [lo, hi) by p pixels.
+func padForward(in Shape, p int, x, y []float32, lo, hi int) {
+	ow := in.W + 2*p
+	oh := in.H + 2*p
+	for n := lo; n < hi; n++ {
+		for c := 0; c < in.C; c++ {
+			src := x[(n*in.C+c)*in.H*in.W:][:in.H*in.W]
+			dst := y[(n*in.C+c)*oh*ow:][:oh*ow]
+			clear(dst[:p*ow])
+			clear(dst[(p+in.H)*ow:])
+			for r := 0; r < in.H; r++ {
+				d := dst[(p+r)*ow:][:ow]
+				clear(d[:p])
+				copy(d[p:], src[r*in.W:(r+1)*in.W])
+				clear(d[p+in.W:])
+			}
+		}
+	}
+}
+
+// padBackward extracts the centre of the output gradient.
+func padBackward(in Shape, p int, dout, dx []float32, lo, hi int, acc bool) {
+	ow := in.W + 2*p
+	oh := in.H + 2*p
+	for n := lo; n < hi; n++ {
+		for c := 0; c < in.C; c++ {
+			d := dx[(n*in.C+c)*in.H*in.W:][:in.H*in.W]
+			src := dout[(n*in.C+c)*oh*ow:][:oh*ow]
+			for r := 0; r < in.H; r++ {
+				s := src[(p+r)*ow+p:][:in.W]
+				dr := d[r*in.W : (r+1)*in.W]
+				if acc {
+					addVec(dr, s)
+				} else {
+					copy(dr, s)
+				}
+			}
+		}
+	}
+}
+
+// shortcutAForward subsamples by stride s and zero-pads pc channels on each
+// side, for samples [lo, hi).
+func shortcutAForward(in, out Shape, s, pc int, x, y []float32, lo, hi int) {
+	is, os := in.Size(), out.Size()
+	for n := lo; n < hi; n++ {
+		ys := y[n*os : (n+1)*os]
+		ohw := out.H * out.W
+		clear(ys[:pc*ohw])
+		clear(ys[(pc+in.C)*ohw:])
+		for c := 0; c < in.C; c++ {
+			src := x[n*is+c*in.H*in.W:][:in.H*in.W]
+			dst := ys[(pc+c)*ohw:][:ohw]
+			for oy := 0; oy < out.H; oy++ {
+				r := src[oy*s*in.W:]
+				d := dst[oy*out.W : (oy+1)*out.W]
+				for ox := range d {
+					d[ox] = r[ox*s]
+				}
+			}
+		}
+	}
+}
+
+// shortcutABackward is the adjoint of shortcutAForward.
+func shortcutABackward(in, out Shape, s, pc int, dout, dx []float32, lo, hi int, acc bool) {
+	is, os := in.Size(), out.Size()
+	ohw := out.H * out.W
+	for n := lo; n < hi; n++ {
+		dxs := dx[n*is : (n+1)*is]
+		if !acc {
+			clear(dxs)
+		}
+		for c := 0; c < in.C; c++ {
+			src := dout[n*os+(pc+c)*ohw:][:ohw]
+			dst := dxs[c*in.H*in.W:][:in.H*in.W]
+			for oy := 0; oy < out.H; oy++ {
+				r := dst[oy*s*in.W:]
+				sr := src[oy*out.W : (oy+1)*out.W]
+				for ox, v := range sr {
+					r[ox*s] += v
+				}
+			}
+		}
+	}
+}
+
+// addForward writes a+b for elements [lo, hi).
+func addForward(a, b, y []float32, lo, hi int) {
+	as, bs, ys := a[lo:hi], b[lo:hi], y[lo:hi]
+	for i := range ys {
+		ys[i] = as[i] + bs[i]
+	}
+}
+
+// passGrad writes or adds dout into dx for elements [lo, hi).
+func passGrad(dout, dx []float32, lo, hi int, acc bool) {
+	if acc {
+		addVec(dx[lo:hi], dout[lo:hi])
+	} else {
+		copy(dx[lo:hi], dout[lo:hi])
+	}
+}
+
+func addScalar(x []float32, v float32) {
+	for i := range x {
+		x[i] += v
+	}
+}
+
+func addVec(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+func scaleShift(dst, x []float32, scale, shift float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] = v*scale + shift
+	}
+}
+
+func sum32(x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i]
+		s1 += x[i+1]
+		s2 += x[i+2]
+		s3 += x[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func sum64(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	return s
+}
