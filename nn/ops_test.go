@@ -236,7 +236,10 @@ func TestReLU(t *testing.T) {
 	y := make([]float32, len(x))
 	checkInputGrad(t, "relu", rng, x, len(x),
 		func(x, y []float32) { reluForward(x, y, 0, 13); reluForward(x, y, 13, len(x)) },
-		func(dy, dx []float32, acc bool) { reluForward(to32(x), y, 0, len(x)); reluBackward(y, dy, dx, 0, len(x), acc) },
+		func(dy, dx []float32, acc bool) {
+			reluForward(to32(x), y, 0, len(x))
+			reluBackward(y, dy, dx, 0, len(x), acc)
+		},
 		refReLU)
 }
 
@@ -281,7 +284,10 @@ func TestAvgPoolPadShortcutFlattenAdd(t *testing.T) {
 	x := round32(randVec(rng, n*in.Size(), 1))
 	checkInputGrad(t, "avgpool", rng, x, n*in.C,
 		func(x, y []float32) { avgPoolForward(in, x, y, 0, n) },
-		func(dy, dx []float32, acc bool) { avgPoolBackward(in, dy, dx, 0, 1, acc); avgPoolBackward(in, dy, dx, 1, n, acc) },
+		func(dy, dx []float32, acc bool) {
+			avgPoolBackward(in, dy, dx, 0, 1, acc)
+			avgPoolBackward(in, dy, dx, 1, n, acc)
+		},
 		func(x []float64) []float64 { return refAvgPool(x, n, in) })
 	const p = 2
 	po := Shape{in.C, in.H + 2*p, in.W + 2*p}
