@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Kind is a stage kind: what a stage of that kind computes. Stage packages
+// (stages/<kind>) implement it and register it from an init function:
+//
+//	func init() { pipeline.Register(Kind{}) }
+//
+// A Kind must be safe for concurrent use: several stages of the same kind
+// may run at once.
+type Kind interface {
+	// Name is the kind's name as used in stage names and the store
+	// ("dataset", "pretrain", "quantize", "evolve", "evaluate", "report").
+	Name() string
+	// Version is part of every key of this kind. Change it whenever the
+	// kind computes something different for the same parameters and
+	// inputs, so that old store entries stop being reused.
+	Version() string
+	// Threads is how many CPU threads a stage with these parameters uses.
+	// The scheduler reserves that many slots (at least 1, at most --jobs).
+	Threads(p Params) int
+	// Estimate is the expected wall time of a stage with these parameters
+	// on Threads(p) threads, for plans and progress; 0 means unknown.
+	Estimate(p Params) time.Duration
+	// Run computes the stage. It writes its outputs into sc.OutDir and
+	// returns nil on success. It must return soon after ctx is done
+	// (after saving a checkpoint if it keeps one), returning ctx.Err() or
+	// an error wrapping it. A panic is recovered into a stage failure.
+	Run(ctx context.Context, sc *StageContext) error
+}
+
+// Checker is optionally implemented by a Kind to check parameters without
+// running (`ccq validate` and `ccq plan` call it). Return *ParamError values
+// (Params.Decode produces them) so the error can point at the experiment
+// file's line.
+type Checker interface {
+	CheckParams(p Params) error
+}
+
+// Registry maps kind names to kinds. The zero value is empty and usable.
+type Registry struct {
+	mu    sync.RWMutex
+	kinds map[string]Kind
+}
+
+// DefaultRegistry holds the kinds built into the ccq binary.
+var DefaultRegistry = &Registry{}
+
+// Register adds k to DefaultRegistry; it panics on a bad or duplicate name
+// (a programming error, found at start-up).
+func Register(k Kind) { DefaultRegistry.MustRegister(k) }
+
+var kindName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// Register adds k, failing on a bad or duplicate name or an empty version.
+func (r *Registry) Register(k Kind) error {
+	name := k.Name()
+	if !kindName.MatchString(name) {
+		return fmt.Errorf("stage kind name %q: expected lower-case letters, digits, '-' or '_'", name)
+	}
+	if k.Version() == "" {
+		return fmt.Errorf("stage kind %s: empty version", name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.kinds == nil {
+		r.kinds = map[string]Kind{}
+	}
+	if _, dup := r.kinds[name]; dup {
+		return fmt.Errorf("stage kind %s registered twice", name)
+	}
+	r.kinds[name] = k
+	return nil
+}
+
+// MustRegister is Register that panics on error.
+func (r *Registry) MustRegister(k Kind) {
+	if err := r.Register(k); err != nil {
+		panic(err)
+	}
+}
+
+// Lookup returns the kind with this name.
+func (r *Registry) Lookup(name string) (Kind, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names lists the registered kinds in order.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,370 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ccq-project/ccq/internal/version"
+	"github.com/ccq-project/ccq/pipeline/store"
+)
+
+// PlanOptions configure MakePlan.
+type PlanOptions struct {
+	// Registry to resolve kinds in; DefaultRegistry if nil.
+	Registry *Registry
+	// Store to look entries up in (required).
+	Store *store.Store
+	// History of the results folder, to explain reruns; may be nil.
+	History *History
+	// Rerun lists patterns (see Graph.Match) of stages to rebuild even if
+	// cached; what depends on them is rebuilt too.
+	Rerun []string
+	// Force rebuilds every stage.
+	Force bool
+	// BaseDir resolves relative external file paths (the experiment's folder).
+	BaseDir string
+	// Verify re-hashes cached entries' files; a mismatch rebuilds the stage.
+	Verify bool
+}
+
+// StagePlan is one stage of a plan.
+type StagePlan struct {
+	Spec        *Spec                    `json:"-"`
+	Name        string                   `json:"name"`
+	Kind        string                   `json:"kind"`
+	KindVersion string                   `json:"kind_version,omitempty"`
+	Key         string                   `json:"key,omitempty"`
+	Params      Params                   `json:"params"`
+	Inputs      map[string]string        `json:"inputs,omitempty"`
+	InputKeys   map[string]string        `json:"input_keys,omitempty"`
+	Files       map[string]store.FileRef `json:"files,omitempty"`
+	Threads     int                      `json:"threads"`
+	Estimate    time.Duration            `json:"estimate_ns,omitempty"`
+	// Status is StatusCached, StatusToRun or StatusBlocked.
+	Status Status `json:"status"`
+	// Reason is a one-line explanation for to-run and blocked stages.
+	Reason string `json:"reason,omitempty"`
+	// Changes lists, for a stage that ran before under this name with
+	// another key, what differs ("param bits: 4 -> 3", "input model changed").
+	Changes []string `json:"changes,omitempty"`
+	// Resume is true when a checkpoint of this key exists.
+	Resume bool `json:"resume,omitempty"`
+	// Forced is true when --force or --rerun selected the stage or an input.
+	Forced bool         `json:"forced,omitempty"`
+	Entry  *store.Entry `json:"-"`
+	// EntryDir is the store folder of a cached stage.
+	EntryDir string `json:"entry,omitempty"`
+}
+
+// Plan is a resolved graph: every stage with its key and what a run would do.
+type Plan struct {
+	Graph  *Graph
+	Stages []*StagePlan
+	byName map[string]*StagePlan
+}
+
+// Stage returns the plan of a stage by name, or nil.
+func (p *Plan) Stage(name string) *StagePlan { return p.byName[name] }
+
+// Counts returns how many stages have each status.
+func (p *Plan) Counts() map[Status]int {
+	c := map[Status]int{}
+	for _, s := range p.Stages {
+		c[s.Status]++
+	}
+	return c
+}
+
+// Work sums the estimates of the stages to run, weighted by threads
+// (CPU time), and gives the longest chain of estimates through stages to
+// run (a lower bound of the wall time with unlimited cores). unknown counts
+// stages to run without an estimate.
+func (p *Plan) Work() (cpu, critical time.Duration, unknown int) {
+	longest := map[string]time.Duration{}
+	for _, s := range p.Stages {
+		var in time.Duration
+		for _, from := range s.Inputs {
+			in = max(in, longest[from])
+		}
+		if s.Status != StatusToRun {
+			longest[s.Name] = in
+			continue
+		}
+		if s.Estimate <= 0 {
+			unknown++
+		}
+		cpu += s.Estimate * time.Duration(max(1, s.Threads))
+		longest[s.Name] = in + s.Estimate
+		critical = max(critical, longest[s.Name])
+	}
+	return cpu, critical, unknown
+}
+
+// MakePlan resolves every stage of g: its kind, key, threads and estimate,
+// and whether the store already holds it (cached), it must run, or it
+// cannot run here (blocked: unknown kind, bad parameters, a missing or
+// mismatched external file, or a blocked input).
+func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
+	if opt.Store == nil {
+		return nil, errors.New("plan: no store")
+	}
+	reg := opt.Registry
+	if reg == nil {
+		reg = DefaultRegistry
+	}
+	forced := map[string]string{}
+	for _, pat := range opt.Rerun {
+		names, err := g.Match(pat)
+		if err != nil {
+			return nil, fmt.Errorf("--rerun: %w", err)
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("--rerun %q matches no stage", pat)
+		}
+		for _, n := range names {
+			forced[n] = "selected by --rerun " + pat
+		}
+	}
+	p := &Plan{Graph: g, byName: make(map[string]*StagePlan, len(g.Stages))}
+	digests := map[string]string{}
+	for _, spec := range g.Stages {
+		sp := &StagePlan{Spec: spec, Name: spec.Name, Kind: spec.Kind, Params: spec.Params, Inputs: spec.Inputs}
+		p.Stages = append(p.Stages, sp)
+		p.byName[sp.Name] = sp
+		if r := planStage(sp, p, reg, opt, digests); r != "" {
+			sp.Status, sp.Reason = StatusBlocked, r
+			continue
+		}
+		// Forcing propagates from inputs.
+		why, isForced := forced[sp.Name]
+		if opt.Force {
+			why, isForced = "--force", true
+		}
+		for _, in := range sortedKeys(sp.Inputs) {
+			if up := p.byName[sp.Inputs[in]]; up.Forced && !isForced {
+				why, isForced = "input "+in+" ("+up.Name+") is rebuilt", true
+			}
+		}
+		e, err := opt.Store.Lookup(sp.Kind, sp.Key)
+		if err == nil && opt.Verify {
+			if verr := e.Verify(); verr != nil {
+				e, err = nil, fmt.Errorf("%v: %w", verr, store.ErrCorrupt)
+			}
+		}
+		switch {
+		case isForced:
+			sp.Status, sp.Forced, sp.Reason = StatusToRun, true, "forced: "+why
+		case err == nil:
+			sp.Status, sp.Entry, sp.EntryDir = StatusCached, e, e.Dir
+		default:
+			sp.Status = StatusToRun
+			sp.Reason, sp.Changes = explain(sp, opt.History, err)
+		}
+		if sp.Status == StatusToRun {
+			sp.Resume = opt.Store.HasCheckpoint(sp.Kind, sp.Key)
+			if sp.Resume {
+				sp.Reason += "; resumes from its checkpoint"
+			}
+		}
+	}
+	return p, nil
+}
+
+// planStage fills kind, key, threads and estimate, or returns why the stage is blocked.
+func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests map[string]string) string {
+	spec := sp.Spec
+	sp.InputKeys = make(map[string]string, len(spec.Inputs))
+	for _, in := range sortedKeys(spec.Inputs) {
+		up := p.byName[spec.Inputs[in]]
+		if up.Status == StatusBlocked {
+			return fmt.Sprintf("input %s (%s) is blocked", in, up.Name)
+		}
+		sp.InputKeys[in] = up.Key
+	}
+	kind, ok := reg.Lookup(spec.Kind)
+	if !ok {
+		return fmt.Sprintf("stage kind %q is not built into this ccq", spec.Kind)
+	}
+	sp.KindVersion = kind.Version()
+	if c, ok := kind.(Checker); ok {
+		if err := c.CheckParams(spec.Params); err != nil {
+			return ParamErrorText(spec, err)
+		}
+	}
+	files := map[string]string{}
+	if len(spec.Files) > 0 {
+		sp.Files = map[string]store.FileRef{}
+	}
+	for _, n := range sortedKeys(spec.Files) {
+		f := spec.Files[n]
+		path := f.Path
+		if !filepath.IsAbs(path) && opt.BaseDir != "" {
+			path = filepath.Join(opt.BaseDir, path)
+		}
+		d, ok := digests[path]
+		if !ok {
+			var err error
+			d, _, err = store.HashFile(path)
+			if err != nil {
+				return fmt.Sprintf("file %s: %v", n, err)
+			}
+			digests[path] = d
+		}
+		if f.SHA256 != "" && !strings.EqualFold(f.SHA256, d) {
+			return fmt.Sprintf("file %s (%s) has SHA-256 %s, the experiment pins %s", n, path, d, f.SHA256)
+		}
+		files[n] = d
+		sp.Files[n] = store.FileRef{Path: path, SHA256: d}
+	}
+	sp.Key = Key(KeyInput{Kind: spec.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
+		Params: spec.Params, Inputs: sp.InputKeys, Files: files})
+	sp.Threads = max(1, kind.Threads(spec.Params))
+	sp.Estimate = kind.Estimate(spec.Params)
+	return ""
+}
+
+// ParamErrorText formats a parameter error with where the parameter was written.
+func ParamErrorText(spec *Spec, err error) string {
+	var pe *ParamError
+	if errors.As(err, &pe) {
+		if w := spec.Where(pe.Key); w != "" {
+			return w + ": " + pe.Error()
+		}
+	}
+	if w := spec.Where(""); w != "" {
+		return w + ": " + err.Error()
+	}
+	return err.Error()
+}
+
+// Record returns the key ingredients of a planned stage for the history.
+func (sp *StagePlan) Record() *KeyRecord {
+	r := &KeyRecord{Key: sp.Key, Kind: sp.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
+		KeyRecipe: KeyRecipeVersion, Params: sp.Params}
+	if len(sp.InputKeys) > 0 {
+		r.Inputs = map[string]string{}
+		for n, k := range sp.InputKeys {
+			r.Inputs[n] = sp.Inputs[n] + "@" + k
+		}
+	}
+	if len(sp.Files) > 0 {
+		r.Files = map[string]string{}
+		for n, f := range sp.Files {
+			r.Files[n] = f.SHA256
+		}
+	}
+	return r
+}
+
+// explain says why a stage that is not in the store must run.
+func explain(sp *StagePlan, h *History, lookupErr error) (string, []string) {
+	if errors.Is(lookupErr, store.ErrCorrupt) {
+		return "its store entry is incomplete or damaged (" + lookupErr.Error() + ")", nil
+	}
+	var old *KeyRecord
+	if h != nil {
+		old = h.Stages[sp.Name]
+	}
+	if old == nil {
+		return "not in the store (new stage)", nil
+	}
+	if old.Key == sp.Key {
+		return "not in the store: the last run did not finish it (failed, interrupted, or its entry was removed)", nil
+	}
+	cur := sp.Record()
+	var ch []string
+	if old.KeyRecipe != cur.KeyRecipe {
+		ch = append(ch, fmt.Sprintf("key recipe %d -> %d", old.KeyRecipe, cur.KeyRecipe))
+	}
+	if old.Kind != cur.Kind {
+		ch = append(ch, fmt.Sprintf("kind %s -> %s", old.Kind, cur.Kind))
+	}
+	if old.KindVersion != cur.KindVersion {
+		ch = append(ch, fmt.Sprintf("%s version %s -> %s", cur.Kind, old.KindVersion, cur.KindVersion))
+	}
+	if old.CCQVersion != cur.CCQVersion {
+		ch = append(ch, fmt.Sprintf("ccq version %s -> %s", old.CCQVersion, cur.CCQVersion))
+	}
+	ch = append(ch, diffParams(old.Params.Map(), cur.Params.Map(), "")...)
+	for _, n := range unionKeys(old.Inputs, cur.Inputs) {
+		o, c := old.Inputs[n], cur.Inputs[n]
+		switch {
+		case o == "":
+			ch = append(ch, "new input "+n)
+		case c == "":
+			ch = append(ch, "input "+n+" removed")
+		case o != c:
+			ch = append(ch, fmt.Sprintf("input %s (%s) changed", n, sp.Inputs[n]))
+		}
+	}
+	for _, n := range unionKeys(old.Files, cur.Files) {
+		if old.Files[n] != cur.Files[n] {
+			ch = append(ch, "file "+n+" changed content")
+		}
+	}
+	if len(ch) == 0 {
+		return "its key changed", nil
+	}
+	return strings.Join(ch, "; "), ch
+}
+
+func unionKeys(a, b map[string]string) []string {
+	seen := map[string]bool{}
+	for k := range a {
+		seen[k] = true
+	}
+	for k := range b {
+		seen[k] = true
+	}
+	return sortedKeys(seen)
+}
+
+func diffParams(a, b map[string]any, prefix string) []string {
+	seen := map[string]bool{}
+	for k := range a {
+		seen[k] = true
+	}
+	for k := range b {
+		seen[k] = true
+	}
+	keys := sortedKeys(seen)
+	var out []string
+	for _, k := range keys {
+		av, aok := a[k]
+		bv, bok := b[k]
+		name := prefix + k
+		switch {
+		case !aok:
+			out = append(out, fmt.Sprintf("param %s added (%s)", name, short(bv)))
+		case !bok:
+			out = append(out, fmt.Sprintf("param %s removed (was %s)", name, short(av)))
+		default:
+			am, aIsMap := av.(map[string]any)
+			bm, bIsMap := bv.(map[string]any)
+			if aIsMap && bIsMap {
+				out = append(out, diffParams(am, bm, name+".")...)
+			} else if !reflect.DeepEqual(av, bv) {
+				out = append(out, fmt.Sprintf("param %s: %s -> %s", name, short(av), short(bv)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func short(v any) string {
+	p, err := NewParams(map[string]any{"v": v})
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	s := strings.TrimSuffix(strings.TrimPrefix(p.String(), `{"v":`), "}")
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}

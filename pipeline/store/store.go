@@ -1,0 +1,568 @@
+// Package store is ccq's content-addressed store of finished stage outputs.
+//
+// An entry lives at <root>/<kind>/<key>/ and holds the stage's output files
+// plus manifest.json (see Manifest). Entries are built in a temporary folder
+// <root>/<kind>/.tmp/<key>.<host>.<pid>.<n>/, the manifest is written last,
+// files and folders are fsynced, and the folder is renamed into place in one
+// step. A folder at <root>/<kind>/<key>/ whose manifest is missing, does not
+// parse, names another key or is not "ok" is never accepted. So a process
+// killed at any moment leaves either a complete entry or nothing that counts.
+//
+// Checkpoints that must survive a kill of the process building an entry
+// live at <root>/<kind>/.ckpt/<key>/ and are removed once the entry is
+// committed.
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ManifestName is the file name of an entry's manifest. A stage may not
+// write a file with this name at the top of its output folder.
+const ManifestName = "manifest.json"
+
+// ManifestFormat is the version of the manifest layout written by this code.
+const ManifestFormat = 1
+
+// StatusOK is the only manifest status an accepted entry may have.
+const StatusOK = "ok"
+
+// ErrNotFound reports that the store holds no accepted entry for a key.
+var ErrNotFound = errors.New("no store entry")
+
+// Store is a content-addressed store rooted at a folder.
+type Store struct {
+	root string
+	// NoSync skips fsync calls. Entries stay atomic against a killed
+	// process (the page cache survives it) but not against a power loss.
+	// Meant for benchmarks and throw-away stores.
+	NoSync bool
+}
+
+// Open returns the store rooted at root, creating the folder if needed.
+func Open(root string) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("store: empty root folder")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", root, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("store: creating %s: %w", abs, err)
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root is the store's absolute root folder.
+func (s *Store) Root() string { return s.root }
+
+// EntryDir is the folder of the entry for kind and key (it may not exist).
+func (s *Store) EntryDir(kind, key string) string { return filepath.Join(s.root, kind, key) }
+
+// CheckpointDir is the folder where a stage building the entry for kind and
+// key keeps checkpoints across kills. It is not created here.
+func (s *Store) CheckpointDir(kind, key string) string {
+	return filepath.Join(s.root, kind, ".ckpt", key)
+}
+
+// HasCheckpoint reports whether a non-empty checkpoint folder exists for kind and key.
+func (s *Store) HasCheckpoint(kind, key string) bool {
+	ents, err := os.ReadDir(s.CheckpointDir(kind, key))
+	return err == nil && len(ents) > 0
+}
+
+// Entry is an accepted store entry.
+type Entry struct {
+	// Dir is the entry's folder; output files are relative to it.
+	Dir string `json:"dir"`
+	// Manifest is the entry's parsed manifest.
+	Manifest *Manifest `json:"manifest"`
+}
+
+// Path returns the absolute path of an output file given relative to the entry.
+func (e *Entry) Path(rel string) string { return filepath.Join(e.Dir, filepath.FromSlash(rel)) }
+
+// Lookup returns the accepted entry for kind and key. It returns an error
+// wrapping ErrNotFound when there is none, and another error when a folder
+// exists but is not acceptable (see Accept).
+func (s *Store) Lookup(kind, key string) (*Entry, error) {
+	if err := checkSegment(kind); err != nil {
+		return nil, err
+	}
+	if err := checkSegment(key); err != nil {
+		return nil, err
+	}
+	dir := s.EntryDir(kind, key)
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(dir); serr == nil {
+				return nil, fmt.Errorf("store entry %s has no manifest: %w", dir, ErrCorrupt)
+			}
+			return nil, fmt.Errorf("%s/%s: %w", kind, key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("store entry %s: %w", dir, err)
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("store entry %s: %v: %w", dir, err, ErrCorrupt)
+	}
+	if m.Kind != kind || m.Key != key || m.Status != StatusOK {
+		return nil, fmt.Errorf("store entry %s: manifest names %s/%s status %q: %w", dir, m.Kind, m.Key, m.Status, ErrCorrupt)
+	}
+	return &Entry{Dir: dir, Manifest: m}, nil
+}
+
+// ErrCorrupt reports a folder in the store that is not an acceptable entry.
+var ErrCorrupt = errors.New("not an acceptable entry")
+
+// Discard moves an unacceptable or unwanted entry folder out of the way
+// (into <root>/<kind>/.trash/) and deletes it.
+func (s *Store) Discard(kind, key string) error {
+	dir := s.EntryDir(kind, key)
+	trash := filepath.Join(s.root, kind, ".trash")
+	if err := os.MkdirAll(trash, 0o755); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	dst := filepath.Join(trash, key+"."+uniqueSuffix())
+	if err := os.Rename(dir, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("store: discarding %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return fmt.Errorf("store: removing %s: %w", dst, err)
+	}
+	return nil
+}
+
+var tmpCounter atomic.Int64
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "unknown"
+	}
+	return strings.ReplaceAll(h, ".", "_")
+}
+
+func uniqueSuffix() string {
+	return fmt.Sprintf("%s.%d.%d", hostname(), os.Getpid(), tmpCounter.Add(1))
+}
+
+// Pending is an entry being built in a temporary folder.
+type Pending struct {
+	s        *Store
+	kind     string
+	key      string
+	dir      string
+	finished bool
+}
+
+// Begin starts building the entry for kind and key in a fresh temporary folder.
+func (s *Store) Begin(kind, key string) (*Pending, error) {
+	if err := checkSegment(kind); err != nil {
+		return nil, err
+	}
+	if err := checkSegment(key); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(s.root, kind, ".tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	dir := filepath.Join(tmp, key+"."+uniqueSuffix())
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return &Pending{s: s, kind: kind, key: key, dir: dir}, nil
+}
+
+// Dir is the temporary folder the stage writes its outputs into.
+func (p *Pending) Dir() string { return p.dir }
+
+// Abort removes the temporary folder. It is safe to call after Commit.
+func (p *Pending) Abort() error {
+	if p.finished {
+		return nil
+	}
+	p.finished = true
+	if err := os.RemoveAll(p.dir); err != nil {
+		return fmt.Errorf("store: removing %s: %w", p.dir, err)
+	}
+	return nil
+}
+
+// Hook, when set (by tests only), is called at named points of Commit so a
+// test can kill the process there. Points: "outputs-hashed",
+// "manifest-written", "before-rename", "after-rename".
+var Hook func(point string)
+
+func hook(p string) {
+	if Hook != nil {
+		Hook(p)
+	}
+}
+
+// Commit hashes the outputs into m.Outputs, sets m.Kind, m.Key, m.Status and
+// m.Format, writes the manifest, syncs everything and renames the folder
+// into place. When an accepted entry already exists (another process built
+// the same key) it is kept and returned unless replace is true, in which
+// case the old entry is discarded first. The checkpoint folder for the key
+// is removed after a successful commit.
+func (p *Pending) Commit(m *Manifest, replace bool) (*Entry, error) {
+	if p.finished {
+		return nil, errors.New("store: entry already committed or aborted")
+	}
+	m.Format = ManifestFormat
+	m.Kind = p.kind
+	m.Key = p.key
+	m.Status = StatusOK
+	if _, err := os.Lstat(filepath.Join(p.dir, ManifestName)); err == nil {
+		_ = p.Abort()
+		return nil, fmt.Errorf("stage wrote a file named %s, which is reserved for the store", ManifestName)
+	}
+	outs, err := hashTree(p.dir, !p.s.NoSync)
+	if err != nil {
+		_ = p.Abort()
+		return nil, err
+	}
+	m.Outputs = outs
+	hook("outputs-hashed")
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		_ = p.Abort()
+		return nil, fmt.Errorf("store: encoding manifest: %w", err)
+	}
+	if err := WriteFileAtomic(filepath.Join(p.dir, ManifestName), append(b, '\n'), !p.s.NoSync); err != nil {
+		_ = p.Abort()
+		return nil, err
+	}
+	hook("manifest-written")
+	if !p.s.NoSync {
+		if err := syncDirTree(p.dir); err != nil {
+			_ = p.Abort()
+			return nil, err
+		}
+	}
+	dst := p.s.EntryDir(p.kind, p.key)
+	if replace {
+		if err := p.s.Discard(p.kind, p.key); err != nil {
+			_ = p.Abort()
+			return nil, err
+		}
+	}
+	hook("before-rename")
+	if err := os.Rename(p.dir, dst); err != nil {
+		// Someone else committed the same key first, or a broken folder is there.
+		if e, lerr := p.s.Lookup(p.kind, p.key); lerr == nil {
+			_ = p.Abort()
+			return e, nil
+		} else if errors.Is(lerr, ErrCorrupt) {
+			if derr := p.s.Discard(p.kind, p.key); derr == nil {
+				if err2 := os.Rename(p.dir, dst); err2 == nil {
+					goto renamed
+				}
+			}
+		}
+		_ = p.Abort()
+		return nil, fmt.Errorf("store: renaming %s to %s: %w", p.dir, dst, err)
+	}
+renamed:
+	p.finished = true
+	hook("after-rename")
+	if !p.s.NoSync {
+		if err := syncDir(filepath.Dir(dst)); err != nil {
+			return nil, err
+		}
+	}
+	_ = os.RemoveAll(p.s.CheckpointDir(p.kind, p.key))
+	return &Entry{Dir: dst, Manifest: m}, nil
+}
+
+// CleanStale removes temporary folders left by processes of this host that
+// no longer run. Folders of live processes and of other hosts are kept.
+func (s *Store) CleanStale() error {
+	kinds, err := os.ReadDir(s.root)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	host := hostname()
+	for _, k := range kinds {
+		if !k.IsDir() || strings.HasPrefix(k.Name(), ".") {
+			continue
+		}
+		for _, sub := range []string{".tmp", ".trash"} {
+			dir := filepath.Join(s.root, k.Name(), sub)
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				// name: <key>.<host>.<pid>.<n>
+				parts := strings.Split(e.Name(), ".")
+				if len(parts) < 4 || parts[len(parts)-3] != host {
+					continue
+				}
+				pid, err := strconv.Atoi(parts[len(parts)-2])
+				if err != nil || ProcessAlive(pid) {
+					continue
+				}
+				_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return nil
+}
+
+// ProcessAlive reports whether a process with this id runs on this host.
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// checkSegment rejects path segments that could escape the store.
+func checkSegment(s string) error {
+	if s == "" || s == "." || s == ".." || strings.HasPrefix(s, ".") || strings.ContainsAny(s, "/\\\x00") {
+		return fmt.Errorf("store: invalid name %q", s)
+	}
+	return nil
+}
+
+// Output describes one output file of an entry.
+type Output struct {
+	// Path is relative to the entry folder, with forward slashes.
+	Path string `json:"path"`
+	// Size in bytes.
+	Size int64 `json:"size"`
+	// SHA256 is the hex digest of the file's content.
+	SHA256 string `json:"sha256"`
+}
+
+// hashTree lists every regular file under dir (sorted) with its digest,
+// syncing each file when sync is set. Symbolic links and other special
+// files are rejected: entries must be self-contained.
+func hashTree(dir string, sync bool) ([]Output, error) {
+	var outs []Output
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("output %s is not a regular file (links and special files are not allowed in store entries)", rel)
+		}
+		sum, size, err := hashFile(path, sync)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, Output{Path: filepath.ToSlash(rel), Size: size, SHA256: sum})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: hashing outputs: %w", err)
+	}
+	sort.Slice(outs, func(i, j int) bool { return outs[i].Path < outs[j].Path })
+	return outs, nil
+}
+
+// HashFile returns the hex SHA-256 digest and size of a file.
+func HashFile(path string) (string, int64, error) { return hashFile(path, false) }
+
+func hashFile(path string, sync bool) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return "", 0, fmt.Errorf("syncing %s: %w", path, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Verify re-hashes the entry's files and compares them with its manifest.
+func (e *Entry) Verify() error {
+	outs, err := hashTree(e.Dir, false)
+	if err != nil {
+		return err
+	}
+	var got []Output
+	for _, o := range outs {
+		if o.Path != ManifestName {
+			got = append(got, o)
+		}
+	}
+	want := e.Manifest.Outputs
+	if len(got) != len(want) {
+		return fmt.Errorf("store entry %s: %d files, manifest lists %d", e.Dir, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return fmt.Errorf("store entry %s: %s differs from its manifest", e.Dir, want[i].Path)
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file next to path, optionally
+// syncs it, and renames it to path.
+func WriteFileAtomic(path string, data []byte, sync bool) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("syncing %s: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	ok = true
+	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+func syncDirTree(root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return syncDir(path)
+		}
+		return nil
+	})
+}
+
+// Manifest describes a store entry: what produced it and what it holds.
+type Manifest struct {
+	// Format is ManifestFormat at the time of writing.
+	Format int `json:"format"`
+	// Kind and Key name the entry; KindVersion is the stage kind's version.
+	Kind        string `json:"kind"`
+	KindVersion string `json:"kind_version"`
+	Key         string `json:"key"`
+	// KeyRecipe is the version of the key recipe that computed Key.
+	KeyRecipe int `json:"key_recipe"`
+	// CCQVersion is the ccq version that built the entry (part of the key).
+	CCQVersion string `json:"ccq_version"`
+	// Stage is the name of the stage instance that built the entry (for
+	// people; several stages of different experiments may share an entry).
+	Stage string `json:"stage"`
+	// Experiment that built the entry (informational).
+	Experiment string `json:"experiment,omitempty"`
+	// Params are the canonical parameters (sorted JSON).
+	Params json.RawMessage `json:"params"`
+	// Inputs maps input names to the entries they came from.
+	Inputs map[string]InputRef `json:"inputs,omitempty"`
+	// Files maps external input files to their digests (paths are informational).
+	Files map[string]FileRef `json:"files,omitempty"`
+	// Outputs lists every file of the entry except the manifest.
+	Outputs []Output `json:"outputs"`
+	// Meta holds small facts the stage recorded (for example an accuracy).
+	Meta map[string]any `json:"meta,omitempty"`
+	// Status is StatusOK for accepted entries.
+	Status string `json:"status"`
+	// Started and Finished bound the run that built the entry.
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Seconds is the wall time of the run.
+	Seconds float64 `json:"seconds"`
+	// Host and Threads describe where it ran.
+	Host    string `json:"host"`
+	Threads int    `json:"threads"`
+	// Resumed is true when the stage started from a checkpoint.
+	Resumed bool `json:"resumed,omitempty"`
+}
+
+// InputRef names the entry an input came from.
+type InputRef struct {
+	Stage string `json:"stage"`
+	Kind  string `json:"kind"`
+	Key   string `json:"key"`
+}
+
+// FileRef is an external file that entered the key through its digest.
+type FileRef struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// ParseManifest decodes and sanity-checks a manifest.
+func ParseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if m.Format < 1 || m.Format > ManifestFormat {
+		return nil, fmt.Errorf("manifest: unsupported format %d (this ccq reads up to %d)", m.Format, ManifestFormat)
+	}
+	if m.Kind == "" || m.Key == "" {
+		return nil, errors.New("manifest: kind or key missing")
+	}
+	return &m, nil
+}
