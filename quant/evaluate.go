@@ -1,0 +1,199 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ccq-project/ccq/nn"
+)
+
+// FromNN returns the float model of an nn.Model: its graph and its state
+// dict (parameters and batch-norm running statistics). The tensors are
+// views of the model's storage.
+func FromNN(m *nn.Model) *FloatModel {
+	f := &FloatModel{Graph: m.Graph(), Params: map[string]Tensor{}}
+	for _, p := range m.Params() {
+		f.Params[p.Name] = Tensor{Shape: p.Shape, Data: p.Data}
+	}
+	for _, n := range f.Graph.Nodes {
+		if n.Op != nn.OpBatchNorm {
+			continue
+		}
+		mean, variance := m.BatchNormStats(n.Name)
+		f.Params[n.Name+".running_mean"] = Tensor{Shape: []int{len(mean)}, Data: mean}
+		f.Params[n.Name+".running_var"] = Tensor{Shape: []int{len(variance)}, Data: variance}
+	}
+	return f
+}
+
+// LevelCount is how many weights of a model take one level.
+type LevelCount struct {
+	Level    int     `json:"level"`
+	Count    int     `json:"count"`
+	Fraction float64 `json:"fraction"`
+}
+
+// ClassAccuracy is the accuracy on the samples of one label.
+type ClassAccuracy struct {
+	Class    int     `json:"class"`
+	N        int     `json:"n"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+// Report is the evaluation of a quantized model on a set of samples.
+type Report struct {
+	N             int             `json:"n"`
+	Correct       int             `json:"correct"`
+	Accuracy      float64         `json:"accuracy"`
+	Loss          float64         `json:"loss"`
+	PerClass      []ClassAccuracy `json:"per_class"`
+	Bits          int             `json:"bits"`
+	ActBits       int             `json:"act_bits"`
+	Weights       int             `json:"weights"`
+	PackedBytes   int             `json:"packed_bytes"`  // levels packed at Bits bits
+	ModelBytes    int             `json:"model_bytes"`   // packed levels + float32 scales, biases and activation scales
+	Float32Bytes  int             `json:"float32_bytes"` // the same weights and biases as float32
+	Levels        []LevelCount    `json:"levels"`        // histogram of the levels
+	Granularity   Granularity     `json:"granularity"`   //
+	Method        string          `json:"method"`        //
+	UsedFPGrads   bool            `json:"used_fp_gradients"`
+	BitsPerWeight float64         `json:"bits_per_weight"` // model bytes * 8 / weights
+}
+
+// LevelHistogram counts the levels of a model, every level of the k-bit
+// range included (zero counts too).
+func LevelHistogram(m *Model) []LevelCount {
+	lo, hi := LevelRange(m.Bits)
+	counts := make([]int, hi-lo+1)
+	total := 0
+	for i := range m.Layers {
+		for _, v := range m.Layers[i].Levels {
+			counts[int(v)-lo]++
+			total++
+		}
+	}
+	var out []LevelCount
+	for i, c := range counts {
+		l := i + lo
+		if m.Bits == 1 && l == 0 {
+			continue
+		}
+		out = append(out, LevelCount{Level: l, Count: c, Fraction: float64(c) / float64(max(total, 1))})
+	}
+	return out
+}
+
+// Sizes returns the packed size of the levels, the whole model's size
+// (packed levels plus float32 scales, biases and activation scales), and
+// the float32 size of the same weights and biases.
+func Sizes(m *Model) (packed, model, float int) {
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		packed += PackedBytes(len(l.Levels), m.Bits)
+		model += 4 * (len(l.Scales) + len(l.Bias))
+		if l.Act.Enabled() {
+			model += 4
+		}
+		float += 4 * (len(l.Levels) + len(l.Bias))
+	}
+	return packed, packed + model, float
+}
+
+// EvaluateModel runs the quantized model on samples (NCHW float32,
+// normalized) with workers goroutines (0: GOMAXPROCS) and reports
+// accuracy, loss, per-class accuracy, sizes and the level histogram. It is
+// the evaluator's forward path without caching.
+func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, workers int) (*Report, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	ls, w := layersFromModel(m)
+	n, err := newNet(m.Graph, ls, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	b, err := checkBatch(n, x, labels)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	ws := make([]*worker, min(defaultWorkers(workers), (b.n+n.chunk-1)/n.chunk))
+	for i := range ws {
+		ws[i] = newWorker(i, n, false)
+	}
+	perClass := make([]int, m.Graph.Classes)
+	perTotal := make([]int, m.Graph.Classes)
+	loss, correct, err := runPlain(ctx, ws, w, b, perClass, perTotal)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	r := &Report{N: b.n, Correct: correct, Accuracy: float64(correct) / float64(b.n), Loss: loss / float64(b.n),
+		Bits: m.Bits, ActBits: m.ActBits, Weights: m.NumVars(), Levels: LevelHistogram(m),
+		Granularity: m.Granularity, Method: m.Method, UsedFPGrads: m.UsedFPGradients}
+	for k := range perClass {
+		ca := ClassAccuracy{Class: k, N: perTotal[k]}
+		if perTotal[k] > 0 {
+			ca.Accuracy = float64(perClass[k]) / float64(perTotal[k])
+		}
+		r.PerClass = append(r.PerClass, ca)
+	}
+	r.PackedBytes, r.ModelBytes, r.Float32Bytes = Sizes(m)
+	r.BitsPerWeight = float64(r.ModelBytes*8) / float64(max(r.Weights, 1))
+	return r, nil
+}
+
+// floatRunner runs folded float layers (optionally with quantized
+// activations) with per-layer hooks; it serves calibration and bias
+// correction.
+type floatRunner struct {
+	n       *net
+	w       []float32
+	workers []*worker
+}
+
+func newRunner(g nn.Graph, ls []qlayer, w []float32, workers int) (*floatRunner, error) {
+	n, err := newNet(g, ls, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := &floatRunner{n: n, w: w}
+	for i := 0; i < defaultWorkers(workers); i++ {
+		r.workers = append(r.workers, newWorker(i, n, false))
+	}
+	return r, nil
+}
+
+// run evaluates x with the hooks set; it returns the mean loss and the
+// accuracy.
+func (r *floatRunner) run(ctx context.Context, x []float32, labels []uint8, onInput, onOutput func(wid, layer int, v []float32, bc int)) (float64, float64, error) {
+	b, err := checkBatch(r.n, x, labels)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, w := range r.workers {
+		w.onInput, w.onOutput = onInput, onOutput
+	}
+	loss, correct, err := runPlain(ctx, r.workers, r.w, b, nil, nil)
+	for _, w := range r.workers {
+		w.onInput, w.onOutput = nil, nil
+	}
+	return loss / float64(b.n), float64(correct) / float64(b.n), err
+}
+
+// EvaluateFloat runs the float model (batch norm folded) on samples and
+// returns its mean loss and accuracy.
+func EvaluateFloat(ctx context.Context, f *FloatModel, x []float32, labels []uint8, workers int) (loss, acc float64, err error) {
+	fl, err := Fold(f)
+	if err != nil {
+		return 0, 0, err
+	}
+	ls, w := layersFromFloat(fl, nil)
+	r, err := newRunner(f.Graph, ls, w, workers)
+	if err != nil {
+		return 0, 0, fmt.Errorf("evaluate float model: %w", err)
+	}
+	loss, acc, err = r.run(ctx, x, labels, nil, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("evaluate float model: %w", err)
+	}
+	return loss, acc, nil
+}

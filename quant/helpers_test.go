@@ -1,0 +1,221 @@
+package quant
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ccq-project/ccq/nn"
+)
+
+// testFloatModel builds a randomly initialised float model with random
+// batch-norm statistics (so that folding matters).
+func testFloatModel(t testing.TB, arch string, in nn.Shape, seed uint64) *FloatModel {
+	t.Helper()
+	g, err := nn.BuildGraph(arch, in, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := nn.NewModel(g, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := FromNN(m)
+	rng := rand.New(rand.NewPCG(seed, 99))
+	for _, n := range g.Nodes {
+		if n.Op != nn.OpBatchNorm {
+			continue
+		}
+		for _, s := range []string{".weight", ".bias", ".running_mean", ".running_var"} {
+			d := f.Params[n.Name+s].Data
+			for i := range d {
+				switch s {
+				case ".weight":
+					d[i] = float32(0.5 + rng.Float64())
+				case ".running_var":
+					d[i] = float32(0.2 + rng.Float64())
+				default:
+					d[i] = float32(rng.NormFloat64() * 0.2)
+				}
+			}
+		}
+	}
+	return f
+}
+
+// testData returns n random normalized samples and labels.
+func testData(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	x := make([]float32, n*g.Input.Size())
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]uint8, n)
+	for i := range y {
+		y[i] = uint8(rng.IntN(g.Classes))
+	}
+	return x, y
+}
+
+// testModel quantizes a random float model.
+func testModel(t testing.TB, arch string, in nn.Shape, bits, actBits int, gran Granularity, seed uint64) (*Model, *FloatModel) {
+	t.Helper()
+	f := testFloatModel(t, arch, in, seed)
+	x, y := testData(f.Graph, 64, seed+1)
+	m, err := Quantize(context.Background(), f, Options{Method: "rtn", Bits: bits, ActBits: actBits, Granularity: gran, CalibX: x, CalibLabels: y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, f
+}
+
+// refForward is an independent, deliberately naive forward pass of a
+// quantized model on one sample (NCHW, per-sample loops, float64
+// accumulation); it returns the logits.
+func refForward(m *Model, x []float32) []float32 {
+	g := m.Graph
+	vals := make([][]float32, len(g.Nodes))
+	vals[0] = x
+	layerOf := map[int]*Layer{}
+	for i := range m.Layers {
+		layerOf[m.Layers[i].Node] = &m.Layers[i]
+	}
+	for i := 1; i < len(g.Nodes); i++ {
+		n := g.Nodes[i]
+		in := vals[n.Inputs[0]]
+		is := g.Nodes[n.Inputs[0]].OutShape
+		os := n.OutShape
+		out := make([]float32, os.Size())
+		switch n.Op {
+		case nn.OpConv, nn.OpLinear:
+			l := layerOf[i]
+			xq := in
+			if m.ActBits != FloatActBits {
+				xq = make([]float32, len(in))
+				l.Act.quantizeSlice(xq, in)
+			}
+			k, s, p := 1, 1, 0
+			if n.Op == nn.OpConv {
+				k, s, p = n.Kernel, n.Stride, n.Padding
+			}
+			for o := 0; o < os.C; o++ {
+				mult := l.Scale(o)
+				if m.ActBits != FloatActBits {
+					mult *= l.Act.Scale
+				}
+				for oy := 0; oy < os.H; oy++ {
+					for ox := 0; ox < os.W; ox++ {
+						var acc float64
+						for c := 0; c < is.C; c++ {
+							for ky := 0; ky < k; ky++ {
+								for kx := 0; kx < k; kx++ {
+									iy, ix := oy*s+ky-p, ox*s+kx-p
+									if iy < 0 || iy >= is.H || ix < 0 || ix >= is.W {
+										continue
+									}
+									w := l.Levels[((o*is.C+c)*k+ky)*k+kx]
+									acc += float64(w) * float64(xq[(c*is.H+iy)*is.W+ix])
+								}
+							}
+						}
+						out[(o*os.H+oy)*os.W+ox] = post(float32(acc), mult, l.Bias[o])
+					}
+				}
+			}
+		case nn.OpBatchNorm, nn.OpFlatten:
+			copy(out, in)
+		case nn.OpReLU:
+			for j, v := range in {
+				out[j] = max(v, 0)
+			}
+		case nn.OpMaxPool:
+			for c := 0; c < os.C; c++ {
+				for oy := 0; oy < os.H; oy++ {
+					for ox := 0; ox < os.W; ox++ {
+						best := float32(math.Inf(-1))
+						for ky := 0; ky < n.Kernel; ky++ {
+							for kx := 0; kx < n.Kernel; kx++ {
+								best = max(best, in[(c*is.H+oy*n.Stride+ky)*is.W+ox*n.Stride+kx])
+							}
+						}
+						out[(c*os.H+oy)*os.W+ox] = best
+					}
+				}
+			}
+		case nn.OpGlobalAvgPool:
+			for c := 0; c < is.C; c++ {
+				var sum float64
+				for j := 0; j < is.H*is.W; j++ {
+					sum += float64(in[c*is.H*is.W+j])
+				}
+				out[c] = float32(sum / float64(is.H*is.W))
+			}
+		case nn.OpPad:
+			for c := 0; c < is.C; c++ {
+				for y := 0; y < is.H; y++ {
+					for xx := 0; xx < is.W; xx++ {
+						out[(c*os.H+y+n.Pad)*os.W+xx+n.Pad] = in[(c*is.H+y)*is.W+xx]
+					}
+				}
+			}
+		case nn.OpShortcutA:
+			for c := 0; c < is.C; c++ {
+				for oy := 0; oy < os.H; oy++ {
+					for ox := 0; ox < os.W; ox++ {
+						out[((c+n.PadChannels)*os.H+oy)*os.W+ox] = in[(c*is.H+oy*n.Stride)*is.W+ox*n.Stride]
+					}
+				}
+			}
+		case nn.OpAdd:
+			b := vals[n.Inputs[1]]
+			for j := range out {
+				out[j] = in[j] + b[j]
+			}
+		}
+		vals[i] = out
+	}
+	return vals[len(g.Nodes)-1]
+}
+
+// refScore is the mean cross-entropy and correct count of refForward.
+func refScore(m *Model, x []float32, labels []uint8) Score {
+	d := m.Graph.Input.Size()
+	var loss float64
+	correct := 0
+	for i, lab := range labels {
+		z := refForward(m, x[i*d:(i+1)*d])
+		best, arg := z[0], 0
+		for k, v := range z {
+			if v > best {
+				best, arg = v, k
+			}
+		}
+		var s float64
+		for _, v := range z {
+			s += math.Exp(float64(v - best))
+		}
+		loss += math.Log(s) - float64(z[lab]-best)
+		if arg == int(lab) {
+			correct++
+		}
+	}
+	return Score{Loss: loss / float64(len(labels)), Correct: correct}
+}
+
+func relDiff(a, b float64) float64 {
+	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-12)
+}
+
+// testCase is one architecture exercised by the tests (small inputs keep
+// them fast).
+type testCase struct {
+	arch string
+	in   nn.Shape
+}
+
+var testCases = []testCase{
+	{"mlp", nn.Shape{C: 1, H: 12, W: 12}},
+	{"lenet5", nn.Shape{C: 1, H: 28, W: 28}},
+	{"resnet20", nn.Shape{C: 3, H: 8, W: 8}},
+}

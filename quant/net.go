@@ -1,0 +1,525 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/gemm"
+)
+
+// The forward engine shared by the evaluator, model evaluation and the
+// baselines' calibration passes.
+//
+// Samples are processed in chunks of at most net.chunk samples. Inside a
+// chunk every value (a node output, a quantized layer's quantized input or
+// its accumulator) is stored feature-major with the samples innermost:
+// element (c, y, x) of sample b lives at ((c*H+y)*W+x)*bc + b, bc being the
+// chunk's sample count. A convolution is then im2col + one GEMM per block of
+// output rows, a linear layer one GEMM, and the contribution of one changed
+// weight to a layer's accumulator is a few long AXPYs (one per output row of
+// a convolution, one for a linear layer).
+//
+// A quantized layer computes acc = W_levels * xq, with W_levels the integer
+// levels as float32 and xq either the float input (weights-only) or the
+// input's activation levels; then y = acc*mult[o] + bias[o] with mult[o] =
+// weight scale * activation scale. With quantized activations acc is a sum
+// of integer products, exact in float32 below 2^24, so an incremental update
+// of acc gives bit-for-bit the same value as recomputing it.
+
+// colBudget is the im2col block size in floats (fits the L2 cache).
+const colBudget = 1 << 16
+
+// slot is one stored value per sample.
+type slot struct {
+	size   int  // floats per sample
+	cached bool // kept for the whole batch by the evaluator
+}
+
+// qlayer is a compiled conv or linear layer.
+type qlayer struct {
+	name                    string
+	node                    int
+	conv                    bool
+	out, in, k, stride, pad int // linear: k = 1, in = features
+	inS, outS               nn.Shape
+	ckk                     int // weights per output channel
+	off                     int // offset of the weights in the flat vector
+	mult, bias              []float32
+	act                     ActQuant
+	inSlot, xqSlot          int
+	accSlot, ySlot          int
+	sparseMax               int // candidate deltas of at most this many weights are applied as AXPYs
+	rowsPer                 int // im2col output rows per block (set per chunk size)
+}
+
+// net is a compiled network for chunks of up to chunk samples.
+type net struct {
+	g        nn.Graph
+	layers   []qlayer
+	layerOf  []int // node -> layer index, or -1
+	nodeSlot []int // node -> slot of its output
+	slots    []slot
+	chunk    int
+	nvars    int
+	colSize  int // floats of the im2col buffer
+	// cacheFrom lists, for each node, nothing; caching is decided per slot.
+}
+
+// newNet compiles graph g with the given layers (one per conv/linear node,
+// in graph order; weights are passed at run time), activation quantizers
+// and multipliers. chunk 0 picks a chunk size from the memory footprint.
+func newNet(g nn.Graph, layers []qlayer, chunk int) (*net, error) {
+	n := &net{g: g, layers: layers, layerOf: make([]int, len(g.Nodes)), nodeSlot: make([]int, len(g.Nodes))}
+	for i := range n.layerOf {
+		n.layerOf[i] = -1
+	}
+	for li := range layers {
+		n.layerOf[layers[li].node] = li
+	}
+	newSlot := func(size int) int {
+		n.slots = append(n.slots, slot{size: size})
+		return len(n.slots) - 1
+	}
+	off := 0
+	for i, node := range g.Nodes {
+		switch node.Op {
+		case nn.OpBatchNorm, nn.OpFlatten:
+			n.nodeSlot[i] = n.nodeSlot[node.Inputs[0]]
+		case nn.OpConv, nn.OpLinear:
+			li := n.layerOf[i]
+			if li < 0 {
+				return nil, fmt.Errorf("node %q has no quantized layer", node.Name)
+			}
+			l := &n.layers[li]
+			l.inSlot = n.nodeSlot[node.Inputs[0]]
+			l.inS = g.Nodes[node.Inputs[0]].OutShape
+			l.outS = node.OutShape
+			if l.act.Enabled() {
+				l.xqSlot = newSlot(l.inS.Size())
+			} else {
+				l.xqSlot = l.inSlot
+			}
+			l.accSlot = newSlot(node.OutShape.Size())
+			l.ySlot = newSlot(node.OutShape.Size())
+			n.nodeSlot[i] = l.ySlot
+			l.conv = node.Op == nn.OpConv
+			l.out, l.in = node.Out, node.In
+			l.k, l.stride, l.pad = 1, 1, 0
+			if l.conv {
+				l.k, l.stride, l.pad = node.Kernel, node.Stride, node.Padding
+			}
+			l.ckk = l.in * l.k * l.k
+			l.off = off
+			off += l.out * l.ckk
+			if l.sparseMax == 0 {
+				l.sparseMax = l.out * l.ckk / 4
+			}
+		default:
+			n.nodeSlot[i] = newSlot(node.OutShape.Size())
+		}
+	}
+	n.nvars = off
+	// The evaluator caches a value when a candidate may need it unchanged
+	// while recomputing a consumer: the quantized input and accumulator of
+	// every layer, and any input u of a node v such that some layer
+	// reaches v but not u.
+	reach := reachability(g)
+	for li := range n.layers {
+		l := &n.layers[li]
+		n.slots[l.xqSlot].cached = true
+		n.slots[l.accSlot].cached = true
+	}
+	for v, node := range g.Nodes {
+		if n.layerOf[v] >= 0 {
+			continue
+		}
+		for _, u := range node.Inputs {
+			for _, l := range n.layers {
+				if reach[l.node][v] && !reach[l.node][u] {
+					n.slots[n.nodeSlot[u]].cached = true
+				}
+			}
+		}
+	}
+	if chunk <= 0 {
+		foot := 0
+		for _, s := range n.slots {
+			foot += s.size
+		}
+		chunk = 256
+		for chunk > 1 && chunk*foot*4 > 8<<20 {
+			chunk /= 2
+		}
+	}
+	n.chunk = chunk
+	for li := range n.layers {
+		l := &n.layers[li]
+		if !l.conv {
+			continue
+		}
+		row := l.ckk * l.outS.W * chunk
+		l.rowsPer = max(1, colBudget/row)
+		l.rowsPer = min(l.rowsPer, l.outS.H)
+		n.colSize = max(n.colSize, l.rowsPer*row)
+	}
+	return n, nil
+}
+
+// reachability returns r with r[a][b] true when node b is a or depends on a.
+func reachability(g nn.Graph) [][]bool {
+	r := make([][]bool, len(g.Nodes))
+	for a := range g.Nodes {
+		r[a] = make([]bool, len(g.Nodes))
+		r[a][a] = true
+		for b := a + 1; b < len(g.Nodes); b++ {
+			for _, u := range g.Nodes[b].Inputs {
+				if r[a][u] {
+					r[a][b] = true
+				}
+			}
+		}
+	}
+	return r
+}
+
+// layersFromModel compiles a quantized model's layers and returns them with
+// the flat float32 weight vector (the levels).
+func layersFromModel(m *Model) ([]qlayer, []float32) {
+	ls := make([]qlayer, len(m.Layers))
+	w := make([]float32, 0, m.NumVars())
+	for i := range m.Layers {
+		src := &m.Layers[i]
+		l := qlayer{name: src.Name, node: src.Node, bias: src.Bias, act: src.Act}
+		if m.ActBits == FloatActBits {
+			l.act = ActQuant{Bits: FloatActBits}
+		}
+		l.mult = make([]float32, src.Out())
+		for o := range l.mult {
+			l.mult[o] = src.Scale(o)
+			if l.act.Enabled() {
+				l.mult[o] = src.Scale(o) * l.act.Scale
+			}
+		}
+		for _, v := range src.Levels {
+			w = append(w, float32(v))
+		}
+		ls[i] = l
+	}
+	return ls, w
+}
+
+// layersFromFloat compiles float layers (weights as they are, multiplier
+// 1); acts, when not nil, quantizes each layer's input.
+func layersFromFloat(fl []FloatLayer, acts []ActQuant) ([]qlayer, []float32) {
+	ls := make([]qlayer, len(fl))
+	var w []float32
+	for i := range fl {
+		src := &fl[i]
+		l := qlayer{name: src.Name, node: src.Node, bias: src.Bias, act: ActQuant{Bits: FloatActBits}}
+		if acts != nil {
+			l.act = acts[i]
+		}
+		l.mult = make([]float32, src.Shape[0])
+		for o := range l.mult {
+			l.mult[o] = 1
+			if l.act.Enabled() {
+				l.mult[o] = l.act.Scale
+			}
+		}
+		w = append(w, src.Weight...)
+		ls[i] = l
+	}
+	return ls, w
+}
+
+// post computes y = acc*mult + bias without fusing the multiply-add, so
+// that every path rounds the same way.
+func post(acc, mult, bias float32) float32 { return float32(acc*mult) + bias }
+
+// postLayer writes y = acc*mult[o] + bias[o] for every output channel.
+func (l *qlayer) postLayer(acc, y []float32, bc int) {
+	per := l.outS.H * l.outS.W * bc
+	for o := 0; o < l.out; o++ {
+		m, b := l.mult[o], l.bias[o]
+		a := acc[o*per : (o+1)*per]
+		d := y[o*per : (o+1)*per]
+		for i, v := range a {
+			d[i] = post(v, m, b)
+		}
+	}
+}
+
+// dense computes acc = W * xq for a chunk of bc samples; w holds the
+// layer's out x ckk weights.
+func (l *qlayer) dense(w, xq, acc, col []float32, bc int) {
+	if !l.conv {
+		gemm.Sgemm(false, false, l.out, bc, l.ckk, 1, w, l.ckk, xq, bc, 0, acc, bc)
+		return
+	}
+	oh, ow := l.outS.H, l.outS.W
+	ldc := oh * ow * bc
+	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
+		oy1 := min(oh, oy0+l.rowsPer)
+		ncols := (oy1 - oy0) * ow * bc
+		c := col[:l.ckk*ncols]
+		l.im2col(xq, c, oy0, oy1, bc)
+		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, acc[oy0*ow*bc:], ldc)
+	}
+}
+
+// im2col fills col (ckk rows of (oy1-oy0)*OW*bc columns) with the input
+// patches of output rows oy0..oy1.
+func (l *qlayer) im2col(x, col []float32, oy0, oy1, bc int) {
+	h, w := l.inS.H, l.inS.W
+	ow := l.outS.W
+	k, s, p := l.k, l.stride, l.pad
+	ncols := (oy1 - oy0) * ow * bc
+	rowLen := ow * bc
+	for c := 0; c < l.in; c++ {
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				r := (c*k+ky)*k + kx
+				dst := col[r*ncols : (r+1)*ncols]
+				ox0, ox1 := validRange(ow, w, s, p, kx)
+				for oy := oy0; oy < oy1; oy++ {
+					d := dst[(oy-oy0)*rowLen : (oy-oy0+1)*rowLen]
+					iy := oy*s + ky - p
+					if iy < 0 || iy >= h || ox1 <= ox0 {
+						clear(d)
+						continue
+					}
+					base := (c*h + iy) * w * bc
+					if s == 1 {
+						clear(d[:ox0*bc])
+						ix0 := ox0 + kx - p
+						copy(d[ox0*bc:ox1*bc], x[base+ix0*bc:base+(ix0+ox1-ox0)*bc])
+						clear(d[ox1*bc:])
+						continue
+					}
+					clear(d[:ox0*bc])
+					for ox := ox0; ox < ox1; ox++ {
+						ix := ox*s + kx - p
+						copy(d[ox*bc:(ox+1)*bc], x[base+ix*bc:base+(ix+1)*bc])
+					}
+					clear(d[ox1*bc:])
+				}
+			}
+		}
+	}
+}
+
+// validRange returns the output positions [o0, o1) whose input position
+// o*s + kx - p lies inside [0, n) for kernel offset kx.
+func validRange(outN, n, s, p, kx int) (o0, o1 int) {
+	// o*s >= p-kx  and  o*s <= n-1+p-kx
+	lo := p - kx
+	if lo <= 0 {
+		o0 = 0
+	} else {
+		o0 = (lo + s - 1) / s
+	}
+	hi := n - 1 + p - kx
+	if hi < 0 {
+		return 0, 0
+	}
+	o1 = min(outN, hi/s+1)
+	if o1 < o0 {
+		o1 = o0
+	}
+	return o0, o1
+}
+
+// sparse adds the contribution dl * x of weight j (index inside the layer)
+// to the accumulator.
+func (l *qlayer) sparse(j int, dl float32, xq, acc []float32, bc int) {
+	if !l.conv {
+		o, i := j/l.ckk, j%l.ckk
+		axpy(dl, xq[i*bc:(i+1)*bc], acc[o*bc:(o+1)*bc])
+		return
+	}
+	k, s, p := l.k, l.stride, l.pad
+	o, r := j/l.ckk, j%l.ckk
+	c, ky, kx := r/(k*k), (r/k)%k, r%k
+	h, w := l.inS.H, l.inS.W
+	oh, ow := l.outS.H, l.outS.W
+	ox0, ox1 := validRange(ow, w, s, p, kx)
+	oy0, oy1 := validRange(oh, h, s, p, ky)
+	if ox1 <= ox0 {
+		return
+	}
+	for oy := oy0; oy < oy1; oy++ {
+		iy := oy*s + ky - p
+		src := (c*h + iy) * w * bc
+		dst := ((o*oh+oy)*ow + ox0) * bc
+		if s == 1 {
+			n := (ox1 - ox0) * bc
+			ix0 := ox0 + kx - p
+			axpy(dl, x(xq, src+ix0*bc, n), acc[dst:dst+n])
+			continue
+		}
+		for ox := ox0; ox < ox1; ox++ {
+			ix := ox*s + kx - p
+			axpy(dl, x(xq, src+ix*bc, bc), acc[dst+(ox-ox0)*bc:dst+(ox-ox0+1)*bc])
+		}
+	}
+}
+
+func x(s []float32, off, n int) []float32 { return s[off : off+n] }
+
+// axpy computes y += a*x.
+func axpy(a float32, x, y []float32) {
+	y = y[:len(x)]
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		xs := x[i : i+8 : i+8]
+		ys := y[i : i+8 : i+8]
+		ys[0] += a * xs[0]
+		ys[1] += a * xs[1]
+		ys[2] += a * xs[2]
+		ys[3] += a * xs[3]
+		ys[4] += a * xs[4]
+		ys[5] += a * xs[5]
+		ys[6] += a * xs[6]
+		ys[7] += a * xs[7]
+	}
+	for ; i < len(x); i++ {
+		y[i] += a * x[i]
+	}
+}
+
+// execOp runs a node that is not a conv/linear layer, batch norm (folded)
+// or flatten (a no-op in this layout).
+func (n *net) execOp(i int, bufs [][]float32, bc int) {
+	node := &n.g.Nodes[i]
+	out := bufs[n.nodeSlot[i]]
+	switch node.Op {
+	case nn.OpReLU:
+		in := bufs[n.nodeSlot[node.Inputs[0]]]
+		out = out[:len(in)]
+		for j, v := range in {
+			if v > 0 {
+				out[j] = v
+			} else {
+				out[j] = 0
+			}
+		}
+	case nn.OpAdd:
+		a := bufs[n.nodeSlot[node.Inputs[0]]]
+		b := bufs[n.nodeSlot[node.Inputs[1]]]
+		b = b[:len(a)]
+		out = out[:len(a)]
+		for j := range a {
+			out[j] = a[j] + b[j]
+		}
+	case nn.OpMaxPool:
+		in := bufs[n.nodeSlot[node.Inputs[0]]]
+		is := n.g.Nodes[node.Inputs[0]].OutShape
+		os := node.OutShape
+		k, s := node.Kernel, node.Stride
+		for c := 0; c < os.C; c++ {
+			for oy := 0; oy < os.H; oy++ {
+				for ox := 0; ox < os.W; ox++ {
+					d := out[((c*os.H+oy)*os.W+ox)*bc : ((c*os.H+oy)*os.W+ox+1)*bc]
+					first := true
+					for ky := 0; ky < k; ky++ {
+						for kx := 0; kx < k; kx++ {
+							off := ((c*is.H+oy*s+ky)*is.W + ox*s + kx) * bc
+							src := in[off : off+bc]
+							if first {
+								copy(d, src)
+								first = false
+								continue
+							}
+							for b, v := range src {
+								if v > d[b] {
+									d[b] = v
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	case nn.OpGlobalAvgPool:
+		in := bufs[n.nodeSlot[node.Inputs[0]]]
+		is := n.g.Nodes[node.Inputs[0]].OutShape
+		hw := is.H * is.W
+		inv := 1 / float32(hw)
+		for c := 0; c < is.C; c++ {
+			d := out[c*bc : (c+1)*bc]
+			copy(d, in[c*hw*bc:c*hw*bc+bc])
+			for p := 1; p < hw; p++ {
+				src := in[(c*hw+p)*bc : (c*hw+p+1)*bc]
+				for b, v := range src {
+					d[b] += v
+				}
+			}
+			for b := range d {
+				d[b] *= inv
+			}
+		}
+	case nn.OpPad:
+		in := bufs[n.nodeSlot[node.Inputs[0]]]
+		is := n.g.Nodes[node.Inputs[0]].OutShape
+		os := node.OutShape
+		p := node.Pad
+		clear(out[:os.Size()*bc])
+		for c := 0; c < is.C; c++ {
+			for y := 0; y < is.H; y++ {
+				src := in[(c*is.H+y)*is.W*bc : ((c*is.H+y)*is.W+is.W)*bc]
+				dst := ((c*os.H+y+p)*os.W + p) * bc
+				copy(out[dst:dst+len(src)], src)
+			}
+		}
+	case nn.OpShortcutA:
+		in := bufs[n.nodeSlot[node.Inputs[0]]]
+		is := n.g.Nodes[node.Inputs[0]].OutShape
+		os := node.OutShape
+		s, pc := node.Stride, node.PadChannels
+		clear(out[:os.Size()*bc])
+		for c := 0; c < is.C; c++ {
+			for oy := 0; oy < os.H; oy++ {
+				for ox := 0; ox < os.W; ox++ {
+					src := ((c*is.H+oy*s)*is.W + ox*s) * bc
+					dst := (((c+pc)*os.H+oy)*os.W + ox) * bc
+					copy(out[dst:dst+bc], in[src:src+bc])
+				}
+			}
+		}
+	case nn.OpBatchNorm, nn.OpFlatten, nn.OpInput:
+		// Aliases of their input (batch norm is folded into the conv).
+	default:
+		panic(fmt.Sprintf("quant: unsupported op %q", node.Op))
+	}
+}
+
+// chunkLoss adds the cross-entropy of every sample of a chunk to *loss and
+// the number of correct predictions to *correct; logits are classes x bc.
+// perClass, when not nil, counts correct predictions per label and
+// total per label.
+func chunkLoss(logits []float32, labels []uint8, classes, bc int, loss *float64, correct *int, perClass, perTotal []int) {
+	for b := 0; b < bc; b++ {
+		best, arg := logits[b], 0
+		for k := 1; k < classes; k++ {
+			if v := logits[k*bc+b]; v > best {
+				best, arg = v, k
+			}
+		}
+		var sum float64
+		for k := 0; k < classes; k++ {
+			sum += math.Exp(float64(logits[k*bc+b] - best))
+		}
+		lab := int(labels[b])
+		*loss += math.Log(sum) - float64(logits[lab*bc+b]-best)
+		if arg == lab {
+			*correct++
+			if perClass != nil {
+				perClass[lab]++
+			}
+		}
+		if perTotal != nil {
+			perTotal[lab]++
+		}
+	}
+}

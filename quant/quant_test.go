@@ -1,0 +1,356 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ccq-project/ccq/nn"
+)
+
+func TestLevelRange(t *testing.T) {
+	for bits, want := range map[int][2]int{1: {-1, 1}, 2: {-1, 1}, 3: {-3, 3}, 4: {-7, 7}, 8: {-127, 127}} {
+		lo, hi := LevelRange(bits)
+		if lo != want[0] || hi != want[1] {
+			t.Errorf("LevelRange(%d) = %d, %d; want %v", bits, lo, hi, want)
+		}
+	}
+	if ValidLevel(1, 0) || !ValidLevel(1, -1) || !ValidLevel(2, 0) || ValidLevel(4, 8) || ValidLevel(4, -8) {
+		t.Error("ValidLevel wrong at the range edges")
+	}
+	if NumLevels(1) != 2 || NumLevels(4) != 15 {
+		t.Error("NumLevels")
+	}
+	for _, b := range []int{0, 9, -1} {
+		if CheckBits(b) == nil {
+			t.Errorf("CheckBits(%d) accepted", b)
+		}
+	}
+}
+
+func TestQuantizeWeight(t *testing.T) {
+	cases := []struct {
+		w, s float32
+		bits int
+		want int8
+	}{
+		{0.5, 1, 4, 0}, {1.5, 1, 4, 2}, {2.5, 1, 4, 2}, {-2.5, 1, 4, -2}, {2.6, 1, 4, 3},
+		{100, 1, 4, 7}, {-100, 1, 4, -7}, {0.3, 0.1, 3, 3}, {-0.2, 1, 1, -1}, {0, 1, 1, 1}, {0.4, 1, 2, 0}, {0.6, 1, 2, 1},
+	}
+	for _, c := range cases {
+		if got := QuantizeWeight(c.w, c.s, c.bits); got != c.want {
+			t.Errorf("QuantizeWeight(%g, %g, %d) = %d, want %d", c.w, c.s, c.bits, got, c.want)
+		}
+	}
+}
+
+func TestPackRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for bits := 1; bits <= 8; bits++ {
+		lo, hi := LevelRange(bits)
+		for _, n := range []int{0, 1, 7, 8, 9, 1001} {
+			lv := make([]int8, n)
+			for i := range lv {
+				lv[i] = int8(lo + rng.IntN(hi-lo+1))
+				if bits == 1 && lv[i] == 0 {
+					lv[i] = 1
+				}
+			}
+			p, err := Pack(lv, bits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p) != PackedBytes(n, bits) {
+				t.Fatalf("%d bits, %d levels: %d bytes", bits, n, len(p))
+			}
+			back, err := Unpack(p, n, bits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(back, lv) {
+				t.Fatalf("%d bits: round trip changed levels", bits)
+			}
+		}
+	}
+	if _, err := Pack([]int8{8}, 4); err == nil || !strings.Contains(err.Error(), "outside the 4-bit range") {
+		t.Errorf("Pack of an out-of-range level: %v", err)
+	}
+	if _, err := Unpack([]byte{0xff}, 2, 4); err == nil {
+		t.Error("Unpack accepted code 15 at 4 bits")
+	}
+}
+
+// TestFoldMatchesNN checks batch-norm folding and the float engine against
+// nn's own forward pass (eval mode).
+func TestFoldMatchesNN(t *testing.T) {
+	for _, tc := range testCases {
+		t.Run(tc.arch, func(t *testing.T) {
+			g, err := nn.BuildGraph(tc.arch, tc.in, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := nn.NewModel(g, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := FromNN(m)
+			rng := rand.New(rand.NewPCG(5, 5))
+			for _, n := range g.Nodes {
+				if n.Op == nn.OpBatchNorm {
+					for _, s := range []string{".weight", ".bias", ".running_mean", ".running_var"} {
+						d := f.Params[n.Name+s].Data
+						for i := range d {
+							d[i] = float32(0.3 + rng.Float64())
+						}
+					}
+				}
+			}
+			x, y := testData(g, 19, 4)
+			logits := m.Forward(x, 19, false)
+			fl, err := Fold(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls, w := layersFromFloat(fl, nil)
+			r, err := newRunner(g, ls, w, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []float32
+			r.workers = r.workers[:1]
+			r.workers[0].onOutput = nil
+			last := len(fl) - 1
+			loss, _, err := r.run(context.Background(), x, y, nil, func(wid, li int, v []float32, bc int) {
+				if li == last {
+					for b := 0; b < bc; b++ {
+						for k := 0; k < 10; k++ {
+							got = append(got, v[k*bc+b])
+						}
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range logits {
+				if relDiff(float64(logits[i]), float64(got[i])) > 1e-4 && abs32(logits[i]-got[i]) > 1e-5 {
+					t.Fatalf("logit %d: nn %g, folded %g", i, logits[i], got[i])
+				}
+			}
+			want := nn.SoftmaxCrossEntropy(logits, y, 19, 10, nil)
+			if relDiff(loss, want) > 1e-5 {
+				t.Fatalf("loss %g, nn %g", loss, want)
+			}
+		})
+	}
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// TestForwardMatchesReference checks the chunked engine (plain evaluation
+// and the evaluator's base pass) against the naive reference, for every
+// architecture, weights-only and with quantized activations.
+func TestForwardMatchesReference(t *testing.T) {
+	for _, tc := range testCases {
+		for _, act := range []int{32, 8, 3} {
+			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
+				m, _ := testModel(t, tc.arch, tc.in, 4, act, PerChannel, 11)
+				x, y := testData(m.Graph, 21, 12)
+				want := refScore(m, x, y)
+				rep, err := EvaluateModel(context.Background(), m, x, y, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if relDiff(rep.Loss, want.Loss) > 1e-5 || rep.Correct != want.Correct {
+					t.Fatalf("EvaluateModel loss %g correct %d; reference %g %d", rep.Loss, rep.Correct, want.Loss, want.Correct)
+				}
+				ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 4})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := ev.Prepare(context.Background(), x, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if relDiff(got.Loss, want.Loss) > 1e-5 || got.Correct != want.Correct {
+					t.Fatalf("evaluator base loss %g correct %d; reference %g %d", got.Loss, got.Correct, want.Loss, want.Correct)
+				}
+				if act != 32 && relDiff(got.Loss, rep.Loss) > 1e-13 {
+					t.Fatalf("quantized activations: chunk sizes gave losses %v and %v, expected identical logits", got.Loss, rep.Loss)
+				}
+			})
+		}
+	}
+}
+
+// randomDelta draws k distinct variables of the given layers (all when nil)
+// and new levels for them.
+func randomDelta(rng *rand.Rand, m *Model, layers []int, k int) Delta {
+	vars := m.Layout()
+	if layers == nil {
+		for i := range vars {
+			layers = append(layers, i)
+		}
+	}
+	var pool []int
+	for _, li := range layers {
+		for j := 0; j < vars[li].Count; j++ {
+			pool = append(pool, vars[li].Offset+j)
+		}
+	}
+	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+	k = min(k, len(pool))
+	lo, hi := LevelRange(m.Bits)
+	d := Delta{}
+	for _, idx := range pool[:k] {
+		l := int8(lo + rng.IntN(hi-lo+1))
+		if m.Bits == 1 && l == 0 {
+			l = -1
+		}
+		d.Indices = append(d.Indices, int32(idx))
+		d.Levels = append(d.Levels, l)
+	}
+	return d
+}
+
+// TestIncrementalExact checks that incremental scores equal from-scratch
+// forward passes of the candidate network, for deltas in every single layer
+// (small and large, so both the sparse update and the recomputation run),
+// deltas over all layers, and a moved base.
+func TestIncrementalExact(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range testCases {
+		for _, act := range []int{32, 8, 2} {
+			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
+				m, _ := testModel(t, tc.arch, tc.in, 3, act, PerTensor, 21)
+				x, y := testData(m.Graph, 23, 22)
+				ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 8})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ev.Prepare(ctx, x, y); err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(3, 4))
+				var cands []Delta
+				for li := range m.Layers {
+					n := len(m.Layers[li].Levels)
+					cands = append(cands, randomDelta(rng, m, []int{li}, 1+n/50), randomDelta(rng, m, []int{li}, n/2+1))
+				}
+				cands = append(cands, randomDelta(rng, m, nil, 300), randomDelta(rng, m, nil, 5), Delta{})
+				check := func() {
+					t.Helper()
+					out := make([]Score, len(cands))
+					if err := ev.Score(ctx, cands, out); err != nil {
+						t.Fatal(err)
+					}
+					base := ev.Model()
+					for i, d := range cands {
+						cm := base.Clone()
+						flat := cm.Flat()
+						for k, idx := range d.Indices {
+							flat[idx] = d.Levels[k]
+						}
+						if err := cm.SetFlat(flat); err != nil {
+							t.Fatal(err)
+						}
+						rep, err := EvaluateModel(ctx, cm, x, y, 1)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if relDiff(out[i].Loss, rep.Loss) > 1e-5 || out[i].Correct != rep.Correct {
+							t.Fatalf("candidate %d (%d changes): incremental loss %.9g correct %d, from scratch %.9g %d",
+								i, len(d.Indices), out[i].Loss, out[i].Correct, rep.Loss, rep.Correct)
+						}
+						if act != 32 && relDiff(out[i].Loss, rep.Loss) > 1e-13 {
+							t.Fatalf("candidate %d: quantized activations: incremental %v != from scratch %v (expected identical logits)", i, out[i].Loss, rep.Loss)
+						}
+					}
+					r := refScore(ev.Model(), x, y)
+					b, _ := ev.BaseScore(ctx)
+					if relDiff(b.Loss, r.Loss) > 1e-5 || b.Correct != r.Correct {
+						t.Fatalf("base: %v vs reference %v", b, r)
+					}
+				}
+				check()
+				// Move the base and check again on the cached batch.
+				if err := ev.ApplyBase(randomDelta(rng, m, nil, 200)); err != nil {
+					t.Fatal(err)
+				}
+				check()
+			})
+		}
+	}
+}
+
+func TestScoreRejectsBadDeltas(t *testing.T) {
+	m, _ := testModel(t, "mlp", nn.Shape{C: 1, H: 6, W: 6}, 2, 32, PerTensor, 1)
+	x, y := testData(m.Graph, 5, 2)
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Score(context.Background(), []Delta{{}}, make([]Score, 1)); err == nil || !strings.Contains(err.Error(), "Prepare") {
+		t.Errorf("score before prepare: %v", err)
+	}
+	if _, err := ev.Prepare(context.Background(), x, y); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]Delta{
+		"outside 0..":     {Indices: []int32{int32(m.NumVars())}, Levels: []int8{0}},
+		"2-bit range":     {Indices: []int32{0}, Levels: []int8{2}},
+		"appears twice":   {Indices: []int32{3, 3}, Levels: []int8{1, -1}},
+		"indices but 0 l": {Indices: []int32{3}},
+	}
+	for want, d := range bad {
+		err := ev.Score(context.Background(), []Delta{{}, d}, make([]Score, 2))
+		if err == nil || !strings.Contains(err.Error(), "candidate 1") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v", want, err)
+		}
+	}
+	// The rejected deltas left the candidate weights untouched.
+	out := make([]Score, 1)
+	if err := ev.Score(context.Background(), []Delta{{Indices: []int32{3}, Levels: []int8{ev.Base()[3]}}}, out); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := ev.BaseScore(context.Background())
+	if out[0] != base {
+		t.Errorf("no-op delta scored %v, base %v", out[0], base)
+	}
+	if _, err := ev.Prepare(context.Background(), x[:10], y); err == nil {
+		t.Error("Prepare accepted a batch of the wrong shape")
+	}
+}
+
+func TestScoreAllocatesNothing(t *testing.T) {
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerTensor, 1)
+	x, y := testData(m.Graph, 16, 2)
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.Prepare(context.Background(), x, y); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	cands := []Delta{randomDelta(rng, m, []int{2}, 100), randomDelta(rng, m, nil, 100)}
+	out := make([]Score, len(cands))
+	ctx := context.Background()
+	_ = ev.Score(ctx, cands, out)
+	allocs := testing.AllocsPerRun(5, func() {
+		if err := ev.Score(ctx, cands, out); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("Score of %d candidates allocated %v times per call", len(cands), allocs)
+	}
+}

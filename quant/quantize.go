@@ -1,0 +1,228 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Methods lists the quantization methods Quantize knows.
+var Methods = []string{"rtn", "mse", "percentile", "bias-corr", "ste-qat"}
+
+// Options configures Quantize.
+type Options struct {
+	Method      string      // one of Methods
+	Bits        int         // weight bits, 1..8
+	Granularity Granularity // per-tensor (default) or per-channel scales
+	ActBits     int         // 32 (default, float activations), or 1..8
+	// Calibration samples (NCHW float32, normalized, with labels): needed
+	// for quantized activations, bias-corr and ste-qat.
+	CalibX      []float32
+	CalibLabels []uint8
+	// Percentile clips the weights at this percentile of |w| (method
+	// percentile; default 99.9).
+	Percentile float64
+	// ActPercentile, when in (0, 100), calibrates activation scales at this
+	// percentile of the calibration activations instead of their maximum.
+	ActPercentile float64
+	// SourceDigest is recorded in the model's metadata.
+	SourceDigest string
+	Workers      int
+}
+
+// Quantize turns a float model into a k-bit model with a gradient-free
+// baseline: batch norm folded, weight scales per method (rtn: max |w|;
+// mse: the scale minimising the squared weight error, searched on a grid of
+// 200 clipping ratios; percentile: a percentile of |w|; bias-corr: rtn
+// scales, then each layer's bias corrected in turn so that its mean output
+// per channel on the calibration batch matches the float network's), levels
+// rounded to nearest, activation scales calibrated on the float network.
+// 1-bit weights use the mean |w| as scale (the least-squares scale of sign
+// weights) for rtn, mse and percentile. ste-qat is implemented elsewhere
+// (it needs the training loop) and rejected here.
+func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
+	if err := CheckBits(opt.Bits); err != nil {
+		return nil, fmt.Errorf("quantize: weight %w", err)
+	}
+	if opt.ActBits == 0 {
+		opt.ActBits = FloatActBits
+	}
+	if err := CheckActBits(opt.ActBits); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	if opt.Granularity == "" {
+		opt.Granularity = PerTensor
+	}
+	if _, err := ParseGranularity(string(opt.Granularity)); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	if opt.Percentile == 0 {
+		opt.Percentile = 99.9
+	}
+	if opt.Percentile <= 0 || opt.Percentile > 100 {
+		return nil, fmt.Errorf("quantize: percentile %g: expected a value in (0, 100]", opt.Percentile)
+	}
+	switch opt.Method {
+	case "rtn", "mse", "percentile", "bias-corr":
+	case "ste-qat":
+		return nil, fmt.Errorf("quantize: method ste-qat needs the training loop: use QuantizeSTE")
+	default:
+		return nil, fmt.Errorf("quantize: method %q: expected one of %s", opt.Method, strings.Join(Methods, ", "))
+	}
+	needCalib := opt.ActBits != FloatActBits || opt.Method == "bias-corr"
+	fl, err := Fold(f)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	if needCalib {
+		if len(opt.CalibLabels) == 0 {
+			return nil, fmt.Errorf("quantize: method %s with %d-bit activations needs calibration data", opt.Method, opt.ActBits)
+		}
+		d := f.Graph.Input.Size()
+		if len(opt.CalibX) != len(opt.CalibLabels)*d {
+			return nil, fmt.Errorf("quantize: calibration set: %d values for %d samples, the %s model expects %d per sample (%dx%dx%d)",
+				len(opt.CalibX), len(opt.CalibLabels), f.Graph.Arch, d, f.Graph.Input.C, f.Graph.Input.H, f.Graph.Input.W)
+		}
+	}
+	m := &Model{Graph: f.Graph, Bits: opt.Bits, Method: opt.Method, Granularity: opt.Granularity,
+		ActBits: opt.ActBits, SourceDigest: opt.SourceDigest}
+	for _, l := range fl {
+		ql := Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(l.Bias),
+			Levels: make([]int8, len(l.Weight)), Act: ActQuant{Bits: FloatActBits}}
+		groups := 1
+		if opt.Granularity == PerChannel {
+			groups = l.Shape[0]
+		}
+		per := len(l.Weight) / groups
+		ql.Scales = make([]float32, groups)
+		for g := 0; g < groups; g++ {
+			w := l.Weight[g*per : (g+1)*per]
+			var s float32
+			switch opt.Method {
+			case "mse":
+				s = mseScale(w, opt.Bits)
+			case "percentile":
+				s = percentileScale(w, opt.Bits, opt.Percentile)
+			default:
+				s = maxScale(w, opt.Bits)
+			}
+			ql.Scales[g] = s
+			for j, v := range w {
+				ql.Levels[g*per+j] = QuantizeWeight(v, s, opt.Bits)
+			}
+		}
+		m.Layers = append(m.Layers, ql)
+	}
+	if opt.ActBits != FloatActBits {
+		acts, err := calibrateActs(ctx, f.Graph, fl, opt)
+		if err != nil {
+			return nil, fmt.Errorf("quantize: %w", err)
+		}
+		for i := range m.Layers {
+			m.Layers[i].Act = acts[i]
+		}
+	}
+	if opt.Method == "bias-corr" {
+		if err := correctBiases(ctx, m, fl, opt); err != nil {
+			return nil, fmt.Errorf("quantize: bias correction: %w", err)
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	return m, nil
+}
+
+// safeScale replaces a zero or invalid scale (an all-zero weight group).
+func safeScale(s float64) float32 {
+	if !(s > 1e-12) || math.IsInf(s, 0) {
+		return 1e-8
+	}
+	return float32(s)
+}
+
+func meanAbs(w []float32) float64 {
+	var s float64
+	for _, v := range w {
+		s += math.Abs(float64(v))
+	}
+	return s / float64(max(len(w), 1))
+}
+
+func maxAbs(w []float32) float64 {
+	var m float64
+	for _, v := range w {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
+}
+
+// maxScale is round-to-nearest's scale: max |w| maps to the largest level.
+func maxScale(w []float32, bits int) float32 {
+	if bits <= 1 {
+		return safeScale(meanAbs(w))
+	}
+	_, hi := LevelRange(bits)
+	return safeScale(maxAbs(w) / float64(hi))
+}
+
+// quantError is the squared error of quantizing w with scale s.
+func quantError(w []float32, s float32, bits int) float64 {
+	var e float64
+	for _, v := range w {
+		d := float64(v) - float64(s)*float64(QuantizeWeight(v, s, bits))
+		e += d * d
+	}
+	return e
+}
+
+// mseScale searches the clipping ratio r in (0, 1] (200 steps) whose scale
+// r*max|w|/hi minimises the squared quantization error.
+func mseScale(w []float32, bits int) float32 {
+	if bits <= 1 {
+		return safeScale(meanAbs(w))
+	}
+	_, hi := LevelRange(bits)
+	ma := maxAbs(w)
+	best := safeScale(ma / float64(hi))
+	bestErr := quantError(w, best, bits)
+	const steps = 200
+	for i := 1; i < steps; i++ {
+		s := safeScale(ma * float64(i) / steps / float64(hi))
+		if e := quantError(w, s, bits); e < bestErr {
+			best, bestErr = s, e
+		}
+	}
+	return best
+}
+
+// percentileScale clips at the p-th percentile of |w|.
+func percentileScale(w []float32, bits int, p float64) float32 {
+	if bits <= 1 {
+		return safeScale(meanAbs(w))
+	}
+	a := make([]float64, len(w))
+	for i, v := range w {
+		a[i] = math.Abs(float64(v))
+	}
+	_, hi := LevelRange(bits)
+	return safeScale(percentile(a, p) / float64(hi))
+}
+
+// percentile returns the p-th percentile (0..100) of a (sorted in place),
+// interpolating linearly between order statistics.
+func percentile(a []float64, p float64) float64 {
+	if len(a) == 0 {
+		return 0
+	}
+	slices.Sort(a)
+	pos := p / 100 * float64(len(a)-1)
+	i := int(pos)
+	if i >= len(a)-1 {
+		return a[len(a)-1]
+	}
+	f := pos - float64(i)
+	return a[i]*(1-f) + a[i+1]*f
+}

@@ -1,0 +1,197 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// sparseW is one changed weight of a candidate: index inside its layer and
+// level difference to the base.
+type sparseW struct {
+	j  int32
+	dl float32
+}
+
+// worker holds one goroutine's buffers; nothing is allocated per chunk or
+// per candidate once they exist.
+type worker struct {
+	id      int
+	n       *net
+	scratch [][]float32 // per slot, chunk*size floats
+	bufs    [][]float32 // per slot, the view used for the current chunk
+	col     []float32
+	// candidate state
+	wf          []float32 // candidate weights (base weights with the delta applied)
+	patched     []int32
+	stamp       []uint32
+	serial      uint32
+	touched     [][]sparseW // per layer
+	changed     []bool      // per node
+	slotChanged []bool
+	// hooks for calibration passes (plain mode only)
+	onInput  func(wid, layer int, x []float32, bc int)
+	onOutput func(wid, layer int, y []float32, bc int)
+}
+
+func newWorker(id int, n *net, withCandidates bool) *worker {
+	w := &worker{id: id, n: n, scratch: make([][]float32, len(n.slots)), bufs: make([][]float32, len(n.slots))}
+	for s, sl := range n.slots {
+		w.scratch[s] = make([]float32, sl.size*n.chunk)
+	}
+	w.col = make([]float32, n.colSize)
+	if withCandidates {
+		w.wf = make([]float32, n.nvars)
+		w.stamp = make([]uint32, n.nvars)
+		w.touched = make([][]sparseW, len(n.layers))
+		w.changed = make([]bool, len(n.g.Nodes))
+		w.slotChanged = make([]bool, len(n.slots))
+	}
+	return w
+}
+
+// batch is a set of samples in NCHW float32 with labels.
+type batch struct {
+	x      []float32
+	labels []uint8
+	n      int
+}
+
+// chunkRange returns the first sample and count of chunk c.
+func (n *net) chunkRange(c, total int) (int, int) {
+	s := c * n.chunk
+	return s, min(n.chunk, total-s)
+}
+
+// loadInput transposes the chunk's samples into the input slot.
+func (w *worker) loadInput(b *batch, start, bc int) {
+	d := w.n.g.Input.Size()
+	dst := w.bufs[w.n.nodeSlot[0]]
+	for s := 0; s < bc; s++ {
+		src := b.x[(start+s)*d : (start+s+1)*d]
+		for i, v := range src {
+			dst[i*bc+s] = v
+		}
+	}
+}
+
+// forwardAll runs every node of a chunk whose bufs are set, with weights w.
+func (w *worker) forwardAll(weights []float32, bc int) {
+	n := w.n
+	for i := 1; i < len(n.g.Nodes); i++ {
+		if li := n.layerOf[i]; li >= 0 {
+			w.layerFull(li, weights, bc, true)
+			continue
+		}
+		n.execOp(i, w.bufs, bc)
+	}
+}
+
+// layerFull quantizes the layer's input (when activations are quantized and
+// quantize is set; otherwise the quantized input is already there),
+// computes its accumulator densely and its output.
+func (w *worker) layerFull(li int, weights []float32, bc int, quantize bool) {
+	l := &w.n.layers[li]
+	xq := w.bufs[l.xqSlot]
+	if quantize {
+		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
+		if l.act.Enabled() {
+			l.act.quantizeSlice(xq[:len(in)], in)
+		}
+		if w.onInput != nil {
+			w.onInput(w.id, li, in, bc)
+		}
+	}
+	acc := w.bufs[l.accSlot]
+	l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
+	y := w.bufs[l.ySlot]
+	l.postLayer(acc, y, bc)
+	if w.onOutput != nil {
+		w.onOutput(w.id, li, y[:l.outS.Size()*bc], bc)
+	}
+}
+
+// setScratch points every slot at the worker's scratch for a chunk of bc.
+func (w *worker) setScratch(bc int) {
+	for s, sl := range w.n.slots {
+		w.bufs[s] = w.scratch[s][:sl.size*bc]
+	}
+}
+
+// runPlain evaluates a batch with weights, all values in scratch, chunks
+// spread over the workers; it returns the summed loss and correct count.
+func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batch, perClass, perTotal []int) (float64, int, error) {
+	n := workers[0].n
+	nch := (b.n + n.chunk - 1) / n.chunk
+	losses := make([]float64, nch)
+	corrects := make([]int, nch)
+	pcs := make([][]int, len(workers))
+	pts := make([][]int, len(workers))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for wi, w := range workers {
+		if perClass != nil {
+			pcs[wi] = make([]int, len(perClass))
+			pts[wi] = make([]int, len(perTotal))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= nch || ctx.Err() != nil {
+					return
+				}
+				start, bc := n.chunkRange(c, b.n)
+				w.setScratch(bc)
+				w.loadInput(b, start, bc)
+				w.forwardAll(weights, bc)
+				logits := w.bufs[n.nodeSlot[len(n.g.Nodes)-1]]
+				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], pcs[wi], pts[wi])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fmt.Errorf("forward pass: %w", err)
+	}
+	var loss float64
+	var correct int
+	for c := range losses {
+		loss += losses[c]
+		correct += corrects[c]
+	}
+	for wi := range workers {
+		for k := range perClass {
+			perClass[k] += pcs[wi][k]
+			perTotal[k] += pts[wi][k]
+		}
+	}
+	return loss, correct, nil
+}
+
+// checkBatch validates a batch against the graph's input and classes.
+func checkBatch(n *net, x []float32, labels []uint8) (*batch, error) {
+	d := n.g.Input.Size()
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("empty batch")
+	}
+	if len(x) != len(labels)*d {
+		return nil, fmt.Errorf("batch of %d labels has %d input values, expected %d (%d x %dx%dx%d)", len(labels), len(x), len(labels)*d, len(labels), n.g.Input.C, n.g.Input.H, n.g.Input.W)
+	}
+	for i, l := range labels {
+		if int(l) >= n.g.Classes {
+			return nil, fmt.Errorf("label %d of sample %d is not one of the %d classes", l, i, n.g.Classes)
+		}
+	}
+	return &batch{x: x, labels: labels, n: len(labels)}, nil
+}
+
+func defaultWorkers(w int) int {
+	if w <= 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return w
+}
