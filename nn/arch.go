@@ -5,6 +5,14 @@ import (
 	"strings"
 )
 
+// Limits on BuildGraph's arguments, far above any real use, so that bad
+// metadata cannot overflow shape arithmetic.
+const (
+	maxDim     = 1 << 14
+	maxInput   = 1 << 24
+	maxClasses = 1 << 20
+)
+
 // Archs lists the architectures BuildGraph knows.
 var Archs = []string{"mlp", "lenet5", "resnet20"}
 
@@ -26,6 +34,12 @@ var Archs = []string{"mlp", "lenet5", "resnet20"}
 func BuildGraph(arch string, input Shape, classes int) (Graph, error) {
 	if input.C <= 0 || input.H <= 0 || input.W <= 0 {
 		return Graph{}, fmt.Errorf("build %s graph: input shape %dx%dx%d: every dimension must be positive", arch, input.C, input.H, input.W)
+	}
+	if input.C > maxDim || input.H > maxDim || input.W > maxDim || input.Size() > maxInput {
+		return Graph{}, fmt.Errorf("build %s graph: input shape %dx%dx%d is too large (at most %d per dimension, %d values)", arch, input.C, input.H, input.W, maxDim, maxInput)
+	}
+	if classes > maxClasses {
+		return Graph{}, fmt.Errorf("build %s graph: %d classes: at most %d", arch, classes, maxClasses)
 	}
 	if classes < 2 {
 		return Graph{}, fmt.Errorf("build %s graph: %d classes: need at least 2", arch, classes)

@@ -1,0 +1,201 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ccq-project/ccq/nn/safetensors"
+)
+
+// StateDict returns the model's tensors named and laid out as PyTorch's
+// state_dict of the same model: for each node in order, convolution and
+// linear "weight" and "bias", batch norm "weight", "bias", "running_mean",
+// "running_var" (F32) and "num_batches_tracked" (I64, a scalar).
+func (m *Model) StateDict() []safetensors.Tensor {
+	var ts []safetensors.Tensor
+	for i := range m.g.Nodes {
+		n := &m.g.Nodes[i]
+		rt := &m.rt[i]
+		if rt.w != nil {
+			ts = append(ts, safetensors.F32(rt.w.Name, rt.w.Shape, rt.w.Data))
+		}
+		if rt.b != nil {
+			ts = append(ts, safetensors.F32(rt.b.Name, rt.b.Shape, rt.b.Data))
+		}
+		if n.Op == OpBatchNorm {
+			c := []int{len(rt.runMean)}
+			ts = append(ts,
+				safetensors.F32(n.Name+".running_mean", c, rt.runMean),
+				safetensors.F32(n.Name+".running_var", c, rt.runVar),
+				safetensors.I64(n.Name+".num_batches_tracked", []int{}, []int64{rt.tracked}))
+		}
+	}
+	return ts
+}
+
+// peersBlock matches the peers' flat ResNet-20 block names (layers.N.).
+var peersBlock = regexp.MustCompile(`^layers\.(\d+)\.`)
+
+// CanonicalName maps the alternative spellings of a tensor name accepted on
+// import to the canonical one: a leading "module." (saved from
+// torch.nn.DataParallel) is dropped and, for ResNet-20, "layers.N." (a flat
+// Sequential of the nine blocks) becomes "layer{N/3+1}.{N%3}." and "fc."
+// becomes "linear.". Other names are returned unchanged.
+func CanonicalName(arch, name string) string {
+	name = strings.TrimPrefix(name, "module.")
+	if arch != "resnet20" {
+		return name
+	}
+	if m := peersBlock.FindStringSubmatch(name); m != nil {
+		k, err := strconv.Atoi(m[1])
+		if err == nil && k < 9 {
+			name = fmt.Sprintf("layer%d.%d.", k/3+1, k%3) + name[len(m[0]):]
+		}
+	}
+	if strings.HasPrefix(name, "fc.") {
+		name = "linear." + name[len("fc."):]
+	}
+	return name
+}
+
+// tensorSpec is one entry of a graph's state dict.
+type tensorSpec struct {
+	name     string
+	shape    []int
+	optional bool // num_batches_tracked: an integer scalar, may be absent
+}
+
+// stateSpec lists the state dict of graph g in order, without building a
+// model.
+func stateSpec(g *Graph) []tensorSpec {
+	var s []tensorSpec
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		switch n.Op {
+		case OpConv:
+			s = append(s, tensorSpec{name: n.Name + ".weight", shape: []int{n.Out, n.In, n.Kernel, n.Kernel}})
+		case OpLinear:
+			s = append(s, tensorSpec{name: n.Name + ".weight", shape: []int{n.Out, n.In}})
+		case OpBatchNorm:
+			c := []int{n.OutShape.C}
+			s = append(s, tensorSpec{name: n.Name + ".weight", shape: c}, tensorSpec{name: n.Name + ".bias", shape: c},
+				tensorSpec{name: n.Name + ".running_mean", shape: c}, tensorSpec{name: n.Name + ".running_var", shape: c},
+				tensorSpec{name: n.Name + ".num_batches_tracked", optional: true})
+		}
+		if (n.Op == OpConv || n.Op == OpLinear) && n.HasBias {
+			s = append(s, tensorSpec{name: n.Name + ".bias", shape: []int{n.Out}})
+		}
+	}
+	return s
+}
+
+// checkedState is a state dict validated against a graph: float values by
+// canonical name, and num_batches_tracked counts by batch-norm name.
+type checkedState struct {
+	floats  map[string][]float32
+	tracked map[string]int64
+}
+
+// checkState validates tensors ts against graph g's state dict and converts
+// them. All problems are reported together (at most a few), each naming its
+// tensor.
+func checkState(g *Graph, ts []safetensors.Tensor) (*checkedState, error) {
+	spec := stateSpec(g)
+	want := make(map[string]*tensorSpec, len(spec))
+	for k := range spec {
+		want[spec[k].name] = &spec[k]
+	}
+	seen := map[string]string{}
+	st := &checkedState{floats: map[string][]float32{}, tracked: map[string]int64{}}
+	var errs []error
+	for k := range ts {
+		t := &ts[k]
+		name := CanonicalName(g.Arch, t.Name)
+		sp, ok := want[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("tensor %q: unexpected (the %s model has no such tensor)", t.Name, g.Arch))
+			continue
+		}
+		if other, dup := seen[name]; dup {
+			errs = append(errs, fmt.Errorf("tensor %q: %s given twice (also as %q)", t.Name, name, other))
+			continue
+		}
+		seen[name] = t.Name
+		if sp.optional {
+			if t.NumElements() != 1 || len(t.Shape) > 1 {
+				errs = append(errs, fmt.Errorf("tensor %q: shape %v, expected a scalar", t.Name, t.Shape))
+				continue
+			}
+			v, err := t.Int64s()
+			if err != nil {
+				errs = append(errs, err) // names the tensor
+				continue
+			}
+			st.tracked[strings.TrimSuffix(name, ".num_batches_tracked")] = v[0]
+			continue
+		}
+		if !slices.Equal(t.Shape, sp.shape) {
+			errs = append(errs, fmt.Errorf("tensor %q: shape %v, expected %v", t.Name, t.Shape, sp.shape))
+			continue
+		}
+		v, err := t.Float32s()
+		if err != nil {
+			errs = append(errs, err) // names the tensor
+			continue
+		}
+		st.floats[name] = v
+	}
+	for _, sp := range spec {
+		if _, ok := seen[sp.name]; !ok && !sp.optional {
+			errs = append(errs, fmt.Errorf("tensor %q: missing", sp.name))
+		}
+	}
+	if len(errs) > 0 {
+		const most = 8
+		if len(errs) > most {
+			errs = append(errs[:most], fmt.Errorf("... and %d more problems", len(errs)-most))
+		}
+		return nil, fmt.Errorf("%s state dict: %w", g.Arch, errors.Join(errs...))
+	}
+	return st, nil
+}
+
+// apply copies a checked state into the model.
+func (m *Model) apply(st *checkedState) {
+	for i := range m.g.Nodes {
+		n := &m.g.Nodes[i]
+		rt := &m.rt[i]
+		if rt.w != nil {
+			copy(rt.w.Data, st.floats[rt.w.Name])
+		}
+		if rt.b != nil {
+			copy(rt.b.Data, st.floats[rt.b.Name])
+		}
+		if n.Op == OpBatchNorm {
+			copy(rt.runMean, st.floats[n.Name+".running_mean"])
+			copy(rt.runVar, st.floats[n.Name+".running_var"])
+			rt.tracked = st.tracked[n.Name]
+		}
+	}
+}
+
+// LoadStateDict sets the model's parameters and batch-norm statistics from
+// tensors named as StateDict names them (aliases of CanonicalName
+// accepted). Every parameter and running statistic must be present with
+// exactly the expected shape and a floating-point dtype (F32; F64, F16 and
+// BF16 are converted); num_batches_tracked is optional (0 when absent) and
+// must be an integer scalar. Tensors the model does not have are an error.
+// All problems are reported together, each naming its tensor; on error the
+// model is unchanged.
+func (m *Model) LoadStateDict(ts []safetensors.Tensor) error {
+	st, err := checkState(&m.g, ts)
+	if err != nil {
+		return fmt.Errorf("load %w", err)
+	}
+	m.apply(st)
+	return nil
+}
