@@ -2,10 +2,39 @@ package gemm
 
 import "sync"
 
-// active is the micro-kernel Sgemm uses, chosen once at start-up (see
-// kernel_amd64.go and kernel_other.go). Tests swap it to exercise each
-// kernel this CPU can run.
-var active = &defaultKernel
+// forced, when not nil, is the micro-kernel every Sgemm uses; tests set it
+// to exercise each kernel this CPU can run. Otherwise pickKernel chooses.
+var forced *kernel
+
+// pickKernel returns the micro-kernel for an m x n product: among the
+// kernels of this build and CPU (candidates, fastest first, with their
+// relative speed), the one with the least padded work per unit of speed,
+// where the padded work is C's size rounded up to whole micro-tiles. The
+// choice depends only on the shape. All the assembly kernels perform the
+// same arithmetic for every element (one FMA per k step in order, then
+// alpha and beta applied the same way), so the choice does not change
+// results either.
+func pickKernel(m, n int) *kernel {
+	if forced != nil {
+		return forced
+	}
+	best := candidates[0].kr
+	bestCost := 0.0
+	for i, c := range candidates {
+		cost := float64(roundUp(m, c.kr.mr)*roundUp(n, c.kr.nr)) / c.speed
+		if i == 0 || cost < bestCost {
+			best, bestCost = c.kr, cost
+		}
+	}
+	return best
+}
+
+// candidate is a kernel pickKernel may choose, with its speed relative to
+// the first candidate on large products.
+type candidate struct {
+	kr    *kernel
+	speed float64
+}
 
 // problem holds the arguments of one Sgemm call.
 type problem struct {
@@ -48,7 +77,11 @@ func kBlock(kr *kernel, k int) int {
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	p := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
-	kr := active
+	kr := pickKernel(m, n)
+	if t := splitCount(m, n, k, kr); t > 1 {
+		runParallel(&p, kr, t)
+		return
+	}
 	ws := workspaces.Get().(*workspace)
 	p.block(kr, ws, 0, m, 0, n)
 	workspaces.Put(ws)
@@ -70,32 +103,67 @@ func (p *problem) block(kr *kernel, ws *workspace, i0, i1, j0, j1 int) {
 	kcMax := kBlock(kr, p.k)
 	mcMax := min(kr.mc, roundUp(i1-i0, mr))
 	ncMax := min(kr.nc, roundUp(j1-j0, nr))
+	direct := p.directB(kr)
 	ws.a = grow(ws.a, mcMax*kcMax)
-	ws.b = grow(ws.b, ncMax*kcMax)
+	if direct {
+		ws.b = grow(ws.b, nr*kcMax)
+	} else {
+		ws.b = grow(ws.b, ncMax*kcMax)
+	}
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
+		full := nc / nr * nr // columns in whole micro-panels
 		for pc := 0; pc < p.k; pc += kcMax {
 			kc := min(kcMax, p.k-pc)
 			beta := p.beta
 			if pc > 0 {
 				beta = 1
 			}
-			packB(ws.b, p.b, p.ldb, p.transB, pc, kc, jc, nc, nr)
+			if !direct {
+				packB(ws.b, p.b, p.ldb, p.transB, pc, kc, jc, nc, nr)
+			} else if full < nc {
+				packBRows(ws.b, p.b, p.ldb, pc, kc, jc+full, nc-full, nr)
+			}
 			for ic := i0; ic < i1; ic += mcMax {
 				mc := min(mcMax, i1-ic)
 				packA(ws.a, p.a, p.lda, p.transA, ic, mc, pc, kc, mr)
 				for jr := 0; jr < nc; jr += nr {
-					bp := ws.b[jr*kc : jr*kc+nr*kc]
+					var bp []float32
+					ldb := nr
+					switch {
+					case !direct:
+						bp = ws.b[jr*kc : jr*kc+nr*kc]
+					case jr < full:
+						bp = p.b[pc*p.ldb+jc+jr:]
+						ldb = p.ldb
+					default:
+						bp = ws.b[:nr*kc]
+					}
 					for ir := 0; ir < mc; ir += mr {
 						ap := ws.a[ir*kc : ir*kc+mr*kc]
 						off := (ic+ir)*p.ldc + jc + jr
-						kr.fn(kc, ap, bp, p.c[off:], p.ldc, p.alpha, beta, min(mr, mc-ir), min(nr, nc-jr))
+						kr.fn(kc, ap, bp, p.c[off:], ldb, p.ldc, p.alpha, beta, min(mr, mc-ir), min(nr, nc-jr))
 					}
 				}
 			}
 		}
 	}
 }
+
+// directB reports whether the micro-kernel reads op(B) in place instead of
+// from packed panels: possible when B is not transposed (each k step of a
+// micro-panel is a contiguous run of B's row), and cheaper when few rows of
+// C share each B panel, so that packing would cost as much as it saves. The
+// result is the same either way: packing only moves data.
+func (p *problem) directB(kr *kernel) bool {
+	return !p.transB && directBEnabled && p.m <= directBMaxM
+}
+
+// directB thresholds (variables so that tests and benchmarks can vary them).
+var (
+	directBEnabled = true
+	directBMaxM    = 64
+)
 
 // roundUp rounds x up to a multiple of m.
 func roundUp(x, m int) int { return (x + m - 1) / m * m }

@@ -8,41 +8,25 @@ import (
 	"testing"
 )
 
-// testDims are the sizes tried for m, n and k: 1, tiny, odd, around the
-// register tiles of every kernel (4, 8, 16, 32, 48) and not multiples of them.
-var testDims = []int{1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 33, 47, 49, 65}
+// testDims are the sizes tried for m, n and k by TestSgemm: 1, tiny, odd,
+// around the register tiles of the kernels (4, 6, 8, 12, 16, 24, 32, 48, 64)
+// and not multiples of them.
+var testDims = []int{1, 2, 3, 5, 7, 8, 13, 16, 17, 31, 33, 49, 65}
 
 // alphaBetas are the scalings tried; beta 0 is tried with C full of NaN.
 var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 1.5}, {2, 0}, {0.75, -1}, {0, 0.5}, {0, 0}}
 
-// cases enumerates test cases over shapes, transposes and scalings, varying
-// strides and offsets pseudo-randomly so that every combination of features
-// appears without the product of all of them.
-func cases(rng *rand.Rand, dims []int, every int) []gemmCase {
+// shapeCases returns test cases for every (m, n, k) from the given lists and
+// every transpose combination, with the scaling, strides and offsets varied
+// pseudo-randomly so that every combination of features appears without the
+// product of all of them.
+func shapeCases(rng *rand.Rand, ms, ns, ks []int) []gemmCase {
 	var out []gemmCase
-	i := 0
-	for _, m := range dims {
-		for _, n := range dims {
-			for _, k := range dims {
-				i++
-				if i%every != 0 {
-					continue
-				}
+	for _, m := range ms {
+		for _, n := range ns {
+			for _, k := range ks {
 				for tr := 0; tr < 4; tr++ {
-					tc := gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: m, n: n, k: k}
-					ab := alphaBetas[rng.IntN(len(alphaBetas))]
-					tc.alpha, tc.beta = ab[0], ab[1]
-					tc.nanC = tc.beta == 0
-					ar, ac := storedShape(tc.transA, m, k)
-					br, bc := storedShape(tc.transB, k, n)
-					_, _ = ar, br
-					tc.lda = ac + pick(rng, 0, 1, 3, 17)
-					tc.ldb = bc + pick(rng, 0, 1, 5, 16)
-					tc.ldc = n + pick(rng, 0, 2, 7, 16)
-					tc.offA = rng.IntN(16)
-					tc.offB = rng.IntN(16)
-					tc.offC = rng.IntN(16)
-					out = append(out, tc)
+					out = append(out, randomCase(rng, tr&1 != 0, tr&2 != 0, m, n, k))
 				}
 			}
 		}
@@ -50,25 +34,58 @@ func cases(rng *rand.Rand, dims []int, every int) []gemmCase {
 	return out
 }
 
+// randomCase fills in scaling, strides and offsets for a shape.
+func randomCase(rng *rand.Rand, transA, transB bool, m, n, k int) gemmCase {
+	tc := gemmCase{transA: transA, transB: transB, m: m, n: n, k: k}
+	ab := alphaBetas[rng.IntN(len(alphaBetas))]
+	tc.alpha, tc.beta = ab[0], ab[1]
+	tc.nanC = tc.beta == 0
+	_, ac := storedShape(tc.transA, m, k)
+	_, bc := storedShape(tc.transB, k, n)
+	tc.lda = ac + pick(rng, 0, 1, 3, 17)
+	tc.ldb = bc + pick(rng, 0, 1, 5, 16)
+	tc.ldc = n + pick(rng, 0, 2, 7, 16)
+	tc.offA = rng.IntN(16)
+	tc.offB = rng.IntN(16)
+	tc.offC = rng.IntN(16)
+	return tc
+}
+
 func pick(rng *rand.Rand, vals ...int) int { return vals[rng.IntN(len(vals))] }
 
-// TestSgemmKernels checks Sgemm with every kernel this build and CPU can run,
-// with its own cache blocking and with tiny blocks, against the exact result.
-func TestSgemmKernels(t *testing.T) {
-	every := 1
-	if testing.Short() {
-		every = 3
+// TestSgemm checks Sgemm as callers use it (kernel chosen by shape) against
+// the exact result over many shapes.
+func TestSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range shapeCases(rng, testDims, testDims, testDims) {
+		runCase(t, "Sgemm", rng, tc)
 	}
+}
+
+// kernelDims returns sizes around a register tile dimension r.
+func kernelDims(r int) []int { return uniq(1<<30, 1, r-1, r, r+1, 2*r+3) }
+
+// TestSgemmKernels checks Sgemm with each kernel this build and CPU can run
+// forced, on shapes around its register tile: with its own cache blocking
+// and with tiny blocks (so that small shapes cross every block boundary),
+// and with B read in place or packed.
+func TestSgemmKernels(t *testing.T) {
 	for _, kr := range kernels() {
 		for _, k := range []*kernel{kr, smallBlocking(kr)} {
-			t.Run(k.name, func(t *testing.T) {
-				rng := rand.New(rand.NewPCG(1, uint64(len(k.name))))
-				withKernel(k, func() {
-					for _, tc := range cases(rng, testDims, every) {
-						runCase(t, k.name, rng, tc)
-					}
+			for _, direct := range []bool{true, false} {
+				name := fmt.Sprintf("%s/directB=%v", k.name, direct)
+				t.Run(name, func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(1, uint64(len(name))))
+					savedD, savedM := directBEnabled, directBMaxM
+					directBEnabled, directBMaxM = direct, 1<<30
+					defer func() { directBEnabled, directBMaxM = savedD, savedM }()
+					withKernel(k, func() {
+						for _, tc := range shapeCases(rng, kernelDims(k.mr), kernelDims(k.nr), []int{1, 2, 5, 17}) {
+							runCase(t, name, rng, tc)
+						}
+					})
 				})
-			})
+			}
 		}
 	}
 }
@@ -100,7 +117,8 @@ func TestSgemmLarge(t *testing.T) {
 // be meaningful nor the exact computation wrong.
 func TestReferenceTolerance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, tc := range cases(rng, []int{1, 4, 17, 64}, 1) {
+	dims := []int{1, 4, 17, 64}
+	for _, tc := range shapeCases(rng, dims, dims, dims) {
 		ga, gb, gc := gemmOperands(rng, tc)
 		want, mag := exact(tc, ga.data(), gb.data(), gc.data())
 		if tc.alpha == 0 {
@@ -180,8 +198,9 @@ func uniq(hi int, vals ...int) []int {
 func checkMicro(t *testing.T, kr *kernel, twin microFunc, rng *rand.Rand, kc, mr, nr int, beta float32) {
 	t.Helper()
 	ldc := kr.nr + 3
+	ldb := kr.nr + pick(rng, 0, 0, 5) // packed panel, or B read in place
 	ga := newGuarded(kc*kr.mr, rng.IntN(16))
-	gb := newGuarded(kc*kr.nr, rng.IntN(16))
+	gb := newGuarded((kc-1)*ldb+kr.nr, rng.IntN(16))
 	fillRandom(rng, ga.data())
 	fillRandom(rng, gb.data())
 	cLen := matLen(mr, nr, ldc)
@@ -199,9 +218,9 @@ func checkMicro(t *testing.T, kr *kernel, twin microFunc, rng *rand.Rand, kc, mr
 	}
 	gc.snapshot()
 	alpha := float32(1.25)
-	kr.fn(kc, ga.data(), gb.data(), gc.data(), ldc, alpha, beta, mr, nr)
-	twin(kc, ga.data(), gb.data(), gw.data(), ldc, alpha, beta, mr, nr)
-	what := fmt.Sprintf("%s kc=%d mr=%d nr=%d beta=%v", kr.name, kc, mr, nr, beta)
+	kr.fn(kc, ga.data(), gb.data(), gc.data(), ldb, ldc, alpha, beta, mr, nr)
+	twin(kc, ga.data(), gb.data(), gw.data(), ldb, ldc, alpha, beta, mr, nr)
+	what := fmt.Sprintf("%s kc=%d mr=%d nr=%d ldb=%d beta=%v", kr.name, kc, mr, nr, ldb, beta)
 	gc.checkGuards(t, what)
 	for i := 0; i < mr; i++ {
 		for j := 0; j < ldc; j++ {
@@ -218,7 +237,7 @@ func checkMicro(t *testing.T, kr *kernel, twin microFunc, rng *rand.Rand, kc, mr
 			}
 			var mag float64
 			for p := 0; p < kc; p++ {
-				mag += math.Abs(float64(ga.data()[p*kr.mr+i]) * float64(gb.data()[p*kr.nr+j]))
+				mag += math.Abs(float64(ga.data()[p*kr.mr+i]) * float64(gb.data()[p*ldb+j]))
 			}
 			mag *= float64(alpha)
 			if beta != 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -226,11 +227,11 @@ func runCase(t testing.TB, what string, rng *rand.Rand, tc gemmCase) {
 	checkResult(t, what, tc, gc.data(), want, mag)
 }
 
-// withKernel runs f with kr as the active kernel.
+// withKernel runs f with every Sgemm using kernel kr.
 func withKernel(kr *kernel, f func()) {
-	saved := active
-	active = kr
-	defer func() { active = saved }()
+	saved := forced
+	forced = kr
+	defer func() { forced = saved }()
 	f()
 }
 
@@ -245,3 +246,5 @@ func smallBlocking(kr *kernel) *kernel {
 	s.nc = 2 * kr.nr
 	return &s
 }
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -2,8 +2,70 @@
 
 package gemm
 
-// defaultKernel is the fastest micro-kernel this CPU supports.
-var defaultKernel = goKernel
+import "golang.org/x/sys/cpu"
+
+//go:generate go run ./internal/asmgen -asm kernels_amd64.s -go kernels_amd64.go
+
+// asmFunc is the signature of the generated assembly micro-kernels.
+type asmFunc func(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
+
+// asmKernel adapts an assembly micro-kernel with an MR x NR tile to
+// microFunc. The index expressions check that the panels and the C tile are
+// in bounds before the assembly runs.
+func asmKernel(f asmFunc, MR, NR int) microFunc {
+	return func(kc int, a, b []float32, c []float32, ldb, ldc int, alpha, beta float32, mr, nr int) {
+		_ = a[kc*MR-1]
+		_ = b[(kc-1)*ldb+NR-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		f(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta, mr, nr)
+	}
+}
+
+// The assembly kernels with the cache blocking they are used with.
+var (
+	avx512Kernels = []kernel{
+		{name: "avx512_8x32", mr: 8, nr: 32, kc: 256, mc: 192, nc: 3072, fn: asmKernel(avx512_8x32, 8, 32)},
+		{name: "avx512_8x48", mr: 8, nr: 48, kc: 256, mc: 192, nc: 3072, fn: asmKernel(avx512_8x48, 8, 48)},
+		{name: "avx512_12x32", mr: 12, nr: 32, kc: 256, mc: 192, nc: 3072, fn: asmKernel(avx512_12x32, 12, 32)},
+		{name: "avx512_6x64", mr: 6, nr: 64, kc: 256, mc: 192, nc: 3072, fn: asmKernel(avx512_6x64, 6, 64)},
+		{name: "avx512_16x16b", mr: 16, nr: 16, kc: 256, mc: 192, nc: 3072, fn: asmKernel(avx512_16x16b, 16, 16)},
+	}
+	avx2Kernels = []kernel{
+		{name: "avx2_6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, fn: asmKernel(avx2_6x16, 6, 16)},
+		{name: "avx2_4x24", mr: 4, nr: 24, kc: 256, mc: 144, nc: 3072, fn: asmKernel(avx2_4x24, 4, 24)},
+	}
+)
+
+var (
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
+
+// candidates are the micro-kernels pickKernel chooses from on this CPU, with
+// their speed relative to the first on large products (measured on AMD
+// Zen 5).
+var candidates = func() []candidate {
+	switch {
+	case hasAVX512:
+		return []candidate{{&avx512Kernels[1], 1}, {&avx512Kernels[0], 0.97}, {&avx512Kernels[3], 0.97}, {&avx512Kernels[4], 0.8}}
+	case hasAVX2:
+		return []candidate{{&avx2Kernels[0], 1}, {&avx2Kernels[1], 1}}
+	}
+	return []candidate{{&goKernel, 1}}
+}()
 
 // kernels lists the micro-kernels this build can run on this CPU.
-func kernels() []*kernel { return []*kernel{&goKernel} }
+func kernels() []*kernel {
+	out := []*kernel{&goKernel}
+	if hasAVX2 {
+		for i := range avx2Kernels {
+			out = append(out, &avx2Kernels[i])
+		}
+	}
+	if hasAVX512 {
+		for i := range avx512Kernels {
+			out = append(out, &avx512Kernels[i])
+		}
+	}
+	return out
+}

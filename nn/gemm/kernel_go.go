@@ -2,12 +2,13 @@ package gemm
 
 // microFunc is the signature of every micro-kernel. It computes the mr x nr
 // tile T = alpha * Ap * Bp, where Ap is a packed A micro-panel (kc x MR,
-// k-major: Ap(i, p) = a[p*MR+i]) and Bp a packed B micro-panel (kc x NR,
-// Bp(p, j) = b[p*NR+j]), and stores it into the top-left mr x nr corner of
+// k-major: Ap(i, p) = a[p*MR+i]) and Bp a kc x NR panel of B with row
+// stride ldb (Bp(p, j) = b[p*ldb+j]: ldb is NR for a packed panel, B's own
+// row stride when the kernel reads B in place), and stores it into the top-left mr x nr corner of
 // the C tile starting at c (row stride ldc): c = T when beta is 0 (C is not
 // read), c = T + beta*c otherwise. mr <= MR and nr <= NR; the kernel never
 // touches C outside the mr x nr corner.
-type microFunc func(kc int, a, b []float32, c []float32, ldc int, alpha, beta float32, mr, nr int)
+type microFunc func(kc int, a, b []float32, c []float32, ldb, ldc int, alpha, beta float32, mr, nr int)
 
 // kernel describes one micro-kernel and the cache blocking it is used with.
 type kernel struct {
@@ -25,7 +26,7 @@ type kernel struct {
 //	for p := 0; p < kc; p++ {
 //		for i := 0; i < MR; i++ {
 //			for j := 0; j < NR; j++ {
-//				acc[i][j] += a[p*MR+i] * b[p*NR+j]
+//				acc[i][j] += a[p*MR+i] * b[p*ldb+j]
 //			}
 //		}
 //	}
@@ -34,13 +35,13 @@ type kernel struct {
 // It is slow (the accumulators live in memory) and serves as the reference
 // for the kernels on packed panels in the tests.
 func microGo(MR, NR int) microFunc {
-	return func(kc int, a, b []float32, c []float32, ldc int, alpha, beta float32, mr, nr int) {
+	return func(kc int, a, b []float32, c []float32, ldb, ldc int, alpha, beta float32, mr, nr int) {
 		acc := make([]float32, MR*NR)
 		for p := 0; p < kc; p++ {
 			for i := 0; i < MR; i++ {
 				ai := a[p*MR+i]
 				for j := 0; j < NR; j++ {
-					acc[i*NR+j] += ai * b[p*NR+j]
+					acc[i*NR+j] += ai * b[p*ldb+j]
 				}
 			}
 		}
@@ -71,16 +72,15 @@ func storeTile(acc []float32, accStride int, c []float32, ldc int, alpha, beta f
 var goKernel = kernel{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, fn: micro4x4}
 
 // micro4x4 is microGo with MR = NR = 4, its sixteen accumulators in locals.
-func micro4x4(kc int, a, b []float32, c []float32, ldc int, alpha, beta float32, mr, nr int) {
+func micro4x4(kc int, a, b []float32, c []float32, ldb, ldc int, alpha, beta float32, mr, nr int) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
 	a = a[:kc*4]
-	b = b[:kc*4]
 	for p := 0; p < kc; p++ {
 		ap := a[p*4 : p*4+4 : p*4+4]
-		bp := b[p*4 : p*4+4 : p*4+4]
+		bp := b[p*ldb : p*ldb+4 : p*ldb+4]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		a0 := ap[0]
 		c00 += a0 * b0

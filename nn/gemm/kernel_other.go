@@ -2,8 +2,8 @@
 
 package gemm
 
-// defaultKernel is the pure-Go micro-kernel: this build has no assembly.
-var defaultKernel = goKernel
+// candidates is the pure-Go micro-kernel: this build has no assembly.
+var candidates = []candidate{{&goKernel, 1}}
 
 // kernels lists the micro-kernels this build can run on this CPU.
 func kernels() []*kernel { return []*kernel{&goKernel} }

@@ -79,20 +79,14 @@ func packRows8(d []float32, a []float32, ld, r0, p0, kc int) {
 
 // packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst (see the layout above).
 func packB(dst []float32, b []float32, ldb int, transB bool, p0, kc, j0, nc, nr int) {
+	if !transB {
+		packBRows(dst, b, ldb, p0, kc, j0, nc, nr)
+		return
+	}
 	for q := 0; q*nr < nc; q++ {
 		cols := min(nr, nc-q*nr)
 		d := dst[q*kc*nr : (q+1)*kc*nr]
 		c0 := j0 + q*nr
-		if !transB {
-			// op(B)(p, j) = b[p*ldb + j]: each k step is a contiguous run.
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+c0:]
-				dp := d[p*nr : p*nr+nr]
-				copy(dp, src[:cols])
-				clear(dp[cols:])
-			}
-			continue
-		}
 		// op(B)(p, j) = b[j*ldb + p]: gather one value from each row of B,
 		// eight columns of the panel at a time.
 		jj := 0
@@ -111,6 +105,37 @@ func packB(dst []float32, b []float32, ldb int, transB bool, p0, kc, j0, nc, nr 
 			for p, v := range src {
 				d[p*nr+jj] = v
 			}
+		}
+	}
+}
+
+// packBRows packs a block of B stored k x n: op(B)(p, j) = b[p*ldb + j].
+// It walks B row by row, so the source is read sequentially, and scatters
+// each row over the micro-panels.
+func packBRows(dst []float32, b []float32, ldb int, p0, kc, j0, nc, nr int) {
+	full := nc / nr
+	for p := 0; p < kc; p++ {
+		src := b[(p0+p)*ldb+j0:]
+		src = src[:nc]
+		q := 0
+		switch nr {
+		case 16:
+			for ; q < full; q++ {
+				*(*[16]float32)(dst[q*kc*16+p*16:]) = *(*[16]float32)(src[q*16:])
+			}
+		case 32:
+			for ; q < full; q++ {
+				*(*[32]float32)(dst[q*kc*32+p*32:]) = *(*[32]float32)(src[q*32:])
+			}
+		default:
+			for ; q < full; q++ {
+				copy(dst[q*kc*nr+p*nr:q*kc*nr+p*nr+nr], src[q*nr:q*nr+nr])
+			}
+		}
+		if rest := nc - full*nr; rest > 0 {
+			dp := dst[full*kc*nr+p*nr : full*kc*nr+p*nr+nr]
+			copy(dp, src[full*nr:])
+			clear(dp[rest:])
 		}
 	}
 }
