@@ -1,0 +1,51 @@
+// Package builtin holds ccq's built-in optimizers, each selectable by name:
+// ccea (the cooperative-coevolution EDA with confidence-ordered grouping of
+// METHOD.md), ccea-random (random grouping), ccea-layer (groups within one
+// layer at a time), eda (no decomposition) and mutation-ea (a (1+lambda) EA
+// shifting a few weights by one level). They share one core: the domain, the
+// context vector, the frozen set, a serialisable random generator and the
+// guarded acceptance (a better candidate is re-checked on the next batch;
+// a freezing step that moves the context is scored before it is kept).
+//
+// Every variant is deterministic given Problem.Seed, and Snapshot/Restore
+// carry its whole state, so a restored optimizer continues exactly.
+package builtin
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ccq-project/ccq/plugins/optimizer"
+)
+
+// Names lists the built-in optimizers in a stable order.
+func Names() []string {
+	return []string{"ccea", "ccea-random", "ccea-layer", "eda", "mutation-ea"}
+}
+
+// New returns a fresh instance of the named built-in optimizer.
+func New(name string) (optimizer.Optimizer, error) {
+	switch name {
+	case "ccea":
+		return newCCEA(name, groupConfidence), nil
+	case "ccea-random":
+		return newCCEA(name, groupRandom), nil
+	case "ccea-layer":
+		return newCCEA(name, groupLayer), nil
+	case "eda":
+		return newCCEA(name, groupAll), nil
+	case mutationName:
+		return &mutationEA{par: defaultMutationParams()}, nil
+	}
+	return nil, fmt.Errorf("no built-in optimizer %q (built-ins: %s)", name, strings.Join(Names(), ", "))
+}
+
+// IsBuiltin reports whether name is a built-in optimizer.
+func IsBuiltin(name string) bool {
+	for _, n := range Names() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,504 @@
+package builtin
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ccq-project/ccq/plugins/internal/snapcodec"
+	"github.com/ccq-project/ccq/plugins/optimizer"
+)
+
+// grouping is how the ccea family picks the group it optimises.
+type grouping int
+
+const (
+	groupConfidence grouping = iota // ccea: least confident first, ties at random
+	groupRandom                     // ccea-random: a random permutation
+	groupLayer                      // ccea-layer: layers in turn, confidence order inside
+	groupAll                        // eda: every unfrozen variable at once
+)
+
+// ccea is the cooperative-coevolution EDA of METHOD.md and its grouping
+// variants. Every variable i has a categorical distribution p_i over its
+// domain; each generation samples lambda candidates that draw the current
+// group's variables from their p_i and take every other variable from the
+// context vector, learns from the mu best, and keeps a better candidate as
+// the context (with a re-check on the next batch by default). After a group's
+// T generations, its variables whose confidence max_v p_i(v) reaches tau
+// freeze.
+type ccea struct {
+	name    string
+	version string
+	mode    grouping
+	par     cceaParams
+	digest  string
+	c       core
+	inited  bool
+
+	p    []float64 // probability of each slot
+	conf []float64 // confidence of each variable
+	cnt  []float64 // scratch: counts per slot
+
+	g      int     // group size
+	order  []int32 // this cycle's ordering of the unfrozen variables
+	pos    int     // next group starts at order[pos]
+	left   int     // groups left in this cycle
+	group  []int32 // the current group, ascending
+	genIn  int     // generations spent on the current group
+	cycle  int64   // cycles started
+	layer  int     // ccea-layer: next layer to visit
+	curLay int     // ccea-layer: layer of the current cycle
+
+	sampled []optimizer.Delta // the last Ask's sampled candidates
+	nCands  int
+}
+
+func newCCEA(name string, mode grouping) *ccea {
+	return &ccea{name: name, version: "1.0.0", mode: mode, par: defaultCCEAParams()}
+}
+
+func (o *ccea) paramList() []optimizer.Param {
+	d := defaultCCEAParams()
+	if o.mode == groupAll {
+		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin)
+	}
+	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin)
+}
+
+func (o *ccea) description() string {
+	switch o.mode {
+	case groupRandom:
+		return "cooperative-coevolution EDA with random grouping (classic random-grouping CC)"
+	case groupLayer:
+		return "cooperative-coevolution EDA whose groups never cross a layer: layers in turn, least confident first inside a layer"
+	case groupAll:
+		return "estimation-of-distribution algorithm over all variables at once (no decomposition)"
+	}
+	return "cooperative-coevolution EDA that optimises the least confident group of weights first (Peng et al. 2021, METHOD.md)"
+}
+
+// Info implements optimizer.Optimizer.
+func (o *ccea) Info(context.Context) (optimizer.Info, error) {
+	return optimizer.Info{Name: o.name, Version: o.version, Description: o.description(), Params: o.paramList()}, nil
+}
+
+// Init implements optimizer.Optimizer.
+func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResult, error) {
+	if o.inited {
+		return optimizer.InitResult{}, errors.New("init called twice")
+	}
+	if err := optimizer.ValidateProblem(p); err != nil {
+		return optimizer.InitResult{}, err
+	}
+	par := defaultCCEAParams()
+	if err := optimizer.DecodeParams(p.Params, o.paramList(), &par); err != nil {
+		return optimizer.InitResult{}, err
+	}
+	if p.Lambda > 0 && !hasParam(p.Params, "lambda") {
+		par.Lambda = p.Lambda
+	}
+	if !hasParam(p.Params, "mu") {
+		par.Mu = min(par.Mu, par.Lambda) // the default 8 shrinks with a small lambda
+	}
+	if err := par.check(); err != nil {
+		return optimizer.InitResult{}, err
+	}
+	o.par = par
+	o.digest = paramsDigest(par)
+	o.c.init(o.name, p, par.Radius, par.Accept, par.Margin)
+	sp := o.c.sp
+	n := p.N()
+	maxSize := 0
+	for i := 0; i < n; i++ {
+		maxSize = max(maxSize, sp.size(i))
+	}
+	if par.Eps*float64(maxSize-1) >= 1 {
+		return optimizer.InitResult{}, fmt.Errorf("params: eps %v too large for domains of %d levels: the start level would get no probability", par.Eps, maxSize)
+	}
+	if par.Floor*float64(maxSize) >= 1 {
+		return optimizer.InitResult{}, fmt.Errorf("params: floor %v too large for domains of %d levels", par.Floor, maxSize)
+	}
+	o.p = make([]float64, len(sp.vals))
+	o.cnt = make([]float64, len(sp.vals))
+	o.conf = make([]float64, n)
+	for i := 0; i < n; i++ {
+		a, b := int(sp.off[i]), int(sp.off[i+1])
+		s0 := sp.slot(i, p.Start[i])
+		for s := a; s < b; s++ {
+			if s == s0 {
+				o.p[s] = 1 - par.Eps*float64(b-a-1)
+			} else {
+				o.p[s] = par.Eps
+			}
+		}
+		o.conf[i] = o.p[s0]
+	}
+	o.g = par.GroupSize
+	if par.GroupFraction > 0 {
+		o.g = max(1, int(par.GroupFraction*float64(n)+0.5))
+	}
+	o.inited = true
+	return optimizer.InitResult{MaxCandidates: par.Lambda + maxProbes}, nil
+}
+
+// newCycle orders the unfrozen variables for a new cycle; false if none.
+func (o *ccea) newCycle() bool {
+	o.order = o.order[:0]
+	switch o.mode {
+	case groupLayer:
+		ls := o.c.prob.Layers
+		found := false
+		for t := 0; t < len(ls) && !found; t++ {
+			l := (o.layer + t) % len(ls)
+			for i := ls[l].Offset; i < ls[l].Offset+ls[l].Count; i++ {
+				if !o.c.frozen[i] {
+					o.order = append(o.order, int32(i))
+				}
+			}
+			if len(o.order) > 0 {
+				found = true
+				o.curLay = l
+				o.layer = (l + 1) % len(ls)
+			}
+		}
+	default:
+		for i, f := range o.c.frozen {
+			if !f {
+				o.order = append(o.order, int32(i))
+			}
+		}
+	}
+	if len(o.order) == 0 {
+		return false
+	}
+	rng := o.c.rng
+	rng.Shuffle(len(o.order), func(a, b int) { o.order[a], o.order[b] = o.order[b], o.order[a] })
+	if o.mode == groupConfidence || o.mode == groupLayer {
+		slices.SortStableFunc(o.order, func(a, b int32) int { return cmp.Compare(o.conf[a], o.conf[b]) })
+	}
+	o.pos = 0
+	o.left = o.par.GroupsPerCycle
+	o.cycle++
+	return true
+}
+
+// nextGroup picks the group to optimise; it leaves o.group empty when every
+// variable is frozen.
+func (o *ccea) nextGroup() {
+	o.group = o.group[:0]
+	o.genIn = 0
+	if o.mode == groupAll {
+		for i, f := range o.c.frozen {
+			if !f {
+				o.group = append(o.group, int32(i))
+			}
+		}
+		if len(o.group) > 0 {
+			o.cycle++
+		}
+		return
+	}
+	for {
+		if o.left <= 0 || o.pos >= len(o.order) {
+			if !o.newCycle() {
+				return
+			}
+		}
+		end := min(o.pos+o.g, len(o.order))
+		for _, i := range o.order[o.pos:end] {
+			if !o.c.frozen[i] {
+				o.group = append(o.group, i)
+			}
+		}
+		o.pos = end
+		o.left--
+		if len(o.group) > 0 {
+			slices.Sort(o.group)
+			return
+		}
+	}
+}
+
+// Ask implements optimizer.Optimizer.
+func (o *ccea) Ask(context.Context) (*optimizer.Ask, error) {
+	if !o.inited {
+		return nil, errors.New("ask before init")
+	}
+	if o.c.inGen {
+		return nil, errors.New("ask twice without a tell")
+	}
+	if len(o.group) == 0 {
+		o.nextGroup()
+	}
+	o.c.makeProbes()
+	st := o.stats()
+	base := o.c.takeBaseDelta()
+	if len(o.group) == 0 && len(o.c.probes) == 0 {
+		return &optimizer.Ask{Base: base, Stats: st, Done: true}, nil
+	}
+	cands := o.c.probeCandidates()
+	o.sampled = o.sampled[:0]
+	if len(o.group) > 0 {
+		for k := 0; k < o.par.Lambda; k++ {
+			o.sampled = append(o.sampled, o.sample())
+		}
+	}
+	for k := range o.sampled {
+		cands = append(cands, o.sampled[k].Clone())
+	}
+	o.nCands = len(cands)
+	o.c.inGen = true
+	return &optimizer.Ask{Base: base, Candidates: cands, Stats: st}, nil
+}
+
+// sample draws one candidate: the group's variables from their
+// distributions, the rest from the context. Only changes are listed.
+func (o *ccea) sample() optimizer.Delta {
+	sp := o.c.sp
+	rng := o.c.rng
+	var d optimizer.Delta
+	for _, i := range o.group {
+		a, b := int(sp.off[i]), int(sp.off[i+1])
+		u := rng.Float64()
+		s := a
+		acc := o.p[a]
+		for s < b-1 && u >= acc {
+			s++
+			acc += o.p[s]
+		}
+		if v := sp.vals[s]; v != o.c.base[i] {
+			d.Indices = append(d.Indices, i)
+			d.Levels = append(d.Levels, v)
+		}
+	}
+	return d
+}
+
+// Tell implements optimizer.Optimizer.
+func (o *ccea) Tell(_ context.Context, t *optimizer.Tell) error {
+	if err := o.c.checkTell(t, o.nCands); err != nil {
+		return err
+	}
+	fit := sanitize(t.Fitness)
+	fb := sanitize([]float64{t.BaseFitness})[0]
+	np := len(o.c.probes)
+	sfit := fit[np:]
+	if len(o.sampled) > 0 {
+		o.learn(sfit)
+	}
+	o.c.resolve(fit[:np], fb, o.sampled, sfit)
+	if len(o.group) > 0 {
+		o.genIn++
+		if o.genIn >= o.par.GensPerGroup {
+			o.freeze()
+			o.group = o.group[:0]
+		}
+	}
+	o.c.gen++
+	o.c.inGen = false
+	return nil
+}
+
+// learn updates the group's distributions from the mu best sampled
+// candidates: p <- (1-alpha) p + alpha q, floored and renormalised.
+func (o *ccea) learn(sfit []float64) {
+	sp := o.c.sp
+	rank := make([]int, len(sfit))
+	for k := range rank {
+		rank[k] = k
+	}
+	slices.SortStableFunc(rank, func(a, b int) int { return cmp.Compare(sfit[a], sfit[b]) })
+	mu := min(o.par.Mu, len(rank))
+	fmu := float64(mu)
+	for _, i := range o.group {
+		o.cnt[sp.slot(int(i), o.c.base[i])] += fmu
+	}
+	for _, k := range rank[:mu] {
+		d := &o.sampled[k]
+		for e, i := range d.Indices {
+			o.cnt[sp.slot(int(i), o.c.base[i])]--
+			o.cnt[sp.slot(int(i), d.Levels[e])]++
+		}
+	}
+	alpha, floor := o.par.Alpha, o.par.Floor
+	for _, i := range o.group {
+		a, b := int(sp.off[i]), int(sp.off[i+1])
+		sum := 0.0
+		for s := a; s < b; s++ {
+			v := (1-alpha)*o.p[s] + alpha*o.cnt[s]/fmu
+			if v < floor {
+				v = floor
+			}
+			o.p[s] = v
+			o.cnt[s] = 0
+			sum += v
+		}
+		c := 0.0
+		for s := a; s < b; s++ {
+			o.p[s] /= sum
+			c = max(c, o.p[s])
+		}
+		o.conf[i] = c
+	}
+}
+
+// freeze freezes the group's variables whose confidence reached tau.
+func (o *ccea) freeze() {
+	sp := o.c.sp
+	thr := o.par.Tau - o.par.TauTolerance
+	for _, i := range o.group {
+		if o.conf[i] < thr {
+			continue
+		}
+		a, b := int(sp.off[i]), int(sp.off[i+1])
+		top := a
+		for s := a + 1; s < b; s++ {
+			if o.p[s] > o.p[top] {
+				top = s
+			}
+		}
+		target := sp.vals[top]
+		o.c.frozen[i] = true
+		o.c.nFrozen++
+		if target == o.c.base[i] {
+			continue
+		}
+		switch o.par.FreezeCheck {
+		case "none":
+			o.c.setBase(i, target)
+		case "eval":
+			o.c.freezeIdx = append(o.c.freezeIdx, i)
+			o.c.freezeVal = append(o.c.freezeVal, target)
+		}
+	}
+}
+
+func (o *ccea) stats() map[string]float64 {
+	st := make(map[string]float64, 20)
+	o.c.commonStats(st)
+	st["group_size"] = float64(len(o.group))
+	gc := 0.0
+	for _, i := range o.group {
+		gc += o.conf[i]
+	}
+	if len(o.group) > 0 {
+		gc /= float64(len(o.group))
+	}
+	st["group_mean_confidence"] = gc
+	mc, nu := 0.0, 0
+	for i, f := range o.c.frozen {
+		if !f {
+			mc += o.conf[i]
+			nu++
+		}
+	}
+	if nu > 0 {
+		mc /= float64(nu)
+	}
+	st["mean_confidence"] = mc
+	st["cycle"] = float64(o.cycle)
+	st["group_generation"] = float64(o.genIn)
+	if o.mode == groupLayer {
+		st["layer"] = float64(o.curLay)
+	}
+	return st
+}
+
+// Snapshot implements optimizer.Optimizer.
+func (o *ccea) Snapshot(context.Context) ([]byte, error) {
+	if !o.inited {
+		return nil, errors.New("snapshot before init")
+	}
+	e := snapcodec.NewEncoder(snapMagic)
+	if err := o.c.encode(e, o.digest); err != nil {
+		return nil, err
+	}
+	e.F64s(o.p)
+	e.I32s(o.order)
+	e.Int(o.pos)
+	e.Int(o.left)
+	e.I32s(o.group)
+	e.Int(o.genIn)
+	e.I64(o.cycle)
+	e.Int(o.layer)
+	e.Int(o.curLay)
+	return e.Bytes(), nil
+}
+
+// Restore implements optimizer.Optimizer.
+func (o *ccea) Restore(_ context.Context, state []byte) error {
+	if !o.inited {
+		return errors.New("restore before init")
+	}
+	d := snapcodec.NewDecoder(state, snapMagic)
+	nc := o.c
+	nc.decode(d, o.digest)
+	p := d.Field("probabilities").F64s()
+	order := d.Field("order").I32s()
+	pos := d.Field("pos").Int()
+	left := d.Field("left").Int()
+	group := d.Field("group").I32s()
+	genIn := d.Field("group_generation").Int()
+	cycle := d.Field("cycle").I64()
+	layer := d.Field("layer").Int()
+	curLay := d.Field("current_layer").Int()
+	if err := d.Done(); err != nil {
+		return fmt.Errorf("restore %s: %w", o.name, err)
+	}
+	n := len(o.c.base)
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("restore %s: inconsistent snapshot: %s", o.name, fmt.Sprintf(format, args...))
+	}
+	if len(p) != len(o.p) {
+		return bad("%d probabilities, expected %d", len(p), len(o.p))
+	}
+	for _, v := range p {
+		if !(v >= 0 && v <= 1) {
+			return bad("probability %v outside [0, 1]", v)
+		}
+	}
+	for _, lst := range [][]int32{order, group} {
+		s := nc.nextStamp()
+		for _, i := range lst {
+			if i < 0 || int(i) >= n {
+				return bad("variable index %d out of range", i)
+			}
+			if nc.stamp[i] == s {
+				return bad("variable %d listed twice", i)
+			}
+			nc.stamp[i] = s
+		}
+	}
+	for _, i := range group {
+		if nc.frozen[i] {
+			return bad("frozen variable %d in the current group", i)
+		}
+	}
+	if pos < 0 || pos > len(order) || genIn < 0 || layer < 0 || layer >= len(o.c.prob.Layers) || curLay < 0 || curLay >= len(o.c.prob.Layers) {
+		return bad("cycle position out of range")
+	}
+	o.c = nc
+	o.p = p
+	sp := o.c.sp
+	for i := 0; i < n; i++ {
+		c := 0.0
+		for s := sp.off[i]; s < sp.off[i+1]; s++ {
+			c = max(c, p[s])
+		}
+		o.conf[i] = c
+	}
+	o.order, o.pos, o.left, o.group, o.genIn, o.cycle, o.layer, o.curLay = order, pos, left, group, genIn, cycle, layer, curLay
+	o.sampled = o.sampled[:0]
+	return nil
+}
+
+// Best implements optimizer.Optimizer.
+func (o *ccea) Best(context.Context) (*optimizer.Solution, error) {
+	if !o.inited {
+		return nil, errors.New("best before init")
+	}
+	return o.c.best(), nil
+}

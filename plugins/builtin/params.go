@@ -1,0 +1,194 @@
+package builtin
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/ccq-project/ccq/plugins/optimizer"
+)
+
+// cceaParams are the parameters of the ccea family (ccea, ccea-random,
+// ccea-layer, eda). Defaults are METHOD.md's, plus the guards suggested by
+// its "Lessons from the reference implementation".
+type cceaParams struct {
+	Lambda         int     `json:"lambda"`
+	Mu             int     `json:"mu"`
+	Alpha          float64 `json:"alpha"`
+	Eps            float64 `json:"eps"`
+	Floor          float64 `json:"floor"`
+	GroupSize      int     `json:"group_size"`
+	GroupFraction  float64 `json:"group_fraction"`
+	GensPerGroup   int     `json:"gens_per_group"`
+	GroupsPerCycle int     `json:"groups_per_cycle"`
+	Tau            float64 `json:"tau"`
+	TauTolerance   float64 `json:"tau_tolerance"`
+	Radius         int     `json:"radius"`
+	FreezeCheck    string  `json:"freeze_check"`
+	Accept         string  `json:"accept"`
+	Margin         float64 `json:"margin"`
+}
+
+func defaultCCEAParams() cceaParams {
+	return cceaParams{
+		Lambda:         32,
+		Mu:             8,
+		Alpha:          0.2,
+		Eps:            0.05,
+		Floor:          0.01,
+		GroupSize:      2000,
+		GroupFraction:  0,
+		GensPerGroup:   5,
+		GroupsPerCycle: 1,
+		Tau:            0.98,
+		TauTolerance:   1e-6,
+		Radius:         1,
+		FreezeCheck:    "eval",
+		Accept:         "recheck",
+		Margin:         0,
+	}
+}
+
+// mutationParams are the parameters of mutation-ea.
+type mutationParams struct {
+	Lambda     int     `json:"lambda"`
+	Rate       float64 `json:"rate"`
+	MinChanges int     `json:"min_changes"`
+	Radius     int     `json:"radius"`
+	Accept     string  `json:"accept"`
+	Margin     float64 `json:"margin"`
+}
+
+func defaultMutationParams() mutationParams {
+	return mutationParams{Lambda: 32, Rate: 0.001, MinChanges: 1, Radius: 1, Accept: "recheck", Margin: 0}
+}
+
+// Parameter descriptions, shared by the variants that use them.
+var (
+	pLambda = optimizer.Param{Name: "lambda", Type: "int", Meaning: "candidates sampled per generation (the host's lambda hint applies when this is not set)"}
+	pMu     = optimizer.Param{Name: "mu", Type: "int", Meaning: "number of best candidates the distribution learns from (1 <= mu <= lambda)"}
+	pAlpha  = optimizer.Param{Name: "alpha", Type: "float", Meaning: "learning rate of the distribution update p <- (1-alpha) p + alpha q"}
+	pEps    = optimizer.Param{Name: "eps", Type: "float", Meaning: "initial probability of each non-start level; the start level gets the rest"}
+	pFloor  = optimizer.Param{Name: "floor", Type: "float", Meaning: "lower bound on every probability after an update (then renormalised)"}
+	pGroup  = optimizer.Param{Name: "group_size", Type: "int", Meaning: "variables per group G"}
+	pFrac   = optimizer.Param{Name: "group_fraction", Type: "float", Meaning: "if > 0, G is this fraction of all variables (overrides group_size)"}
+	pT      = optimizer.Param{Name: "gens_per_group", Type: "int", Meaning: "generations T spent on a group before its confident variables freeze"}
+	pTEDA   = optimizer.Param{Name: "gens_per_group", Type: "int", Meaning: "generations between two freezing steps"}
+	pK      = optimizer.Param{Name: "groups_per_cycle", Type: "int", Meaning: "groups K optimised per cycle before the variables are regrouped"}
+	pTau    = optimizer.Param{Name: "tau", Type: "float", Meaning: "confidence at or above which a variable freezes at its most probable level"}
+	pTauTol = optimizer.Param{Name: "tau_tolerance", Type: "float", Meaning: "slack on tau so that rounding does not keep variables from freezing"}
+	pRadius = optimizer.Param{Name: "radius", Type: "int", Meaning: "levels searched on either side of the start level (0: the host's whole domain)"}
+	pFreeze = optimizer.Param{Name: "freeze_check", Type: "string", Meaning: "how freezing changes the context: eval (the frozen context is scored on the next batch and kept only if not worse), none (kept unchecked, as in the paper), context (freeze at the context's level)"}
+	pAccept = optimizer.Param{Name: "accept", Type: "string", Meaning: "recheck (a candidate that beats the context becomes the context only after beating it again on the next generation's batch) or greedy (at once)"}
+	pMargin = optimizer.Param{Name: "margin", Type: "float", Meaning: "a candidate must beat the context's fitness by more than this to count as better"}
+	pRate   = optimizer.Param{Name: "rate", Type: "float", Meaning: "fraction of the variables each candidate shifts by one level"}
+	pMinCh  = optimizer.Param{Name: "min_changes", Type: "int", Meaning: "least number of variables each candidate shifts"}
+)
+
+// withDefaults fills every Param's Default from the JSON encoding of the
+// default parameter struct, so the documented defaults are the real ones.
+func withDefaults(defaults any, ps ...optimizer.Param) []optimizer.Param {
+	raw, err := json.Marshal(defaults)
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		panic(err)
+	}
+	out := make([]optimizer.Param, len(ps))
+	for k, p := range ps {
+		d, ok := m[p.Name]
+		if !ok {
+			panic("builtin: no default for parameter " + p.Name)
+		}
+		p.Default = string(d)
+		out[k] = p
+	}
+	return out
+}
+
+// hasParam reports whether the params JSON object sets name.
+func hasParam(raw json.RawMessage, name string) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[name]
+	return ok
+}
+
+func checkAccept(accept string, margin float64) error {
+	if accept != "recheck" && accept != "greedy" {
+		return fmt.Errorf("params: accept %q: expected \"recheck\" or \"greedy\"", accept)
+	}
+	if !(margin >= 0) || math.IsInf(margin, 1) {
+		return fmt.Errorf("params: margin %v: expected a finite number >= 0", margin)
+	}
+	return nil
+}
+
+func (p *cceaParams) check() error {
+	switch {
+	case p.Lambda < 1:
+		return fmt.Errorf("params: lambda %d: expected >= 1", p.Lambda)
+	case p.Mu < 1 || p.Mu > p.Lambda:
+		return fmt.Errorf("params: mu %d: expected 1 <= mu <= lambda (%d)", p.Mu, p.Lambda)
+	case !(p.Alpha > 0 && p.Alpha <= 1):
+		return fmt.Errorf("params: alpha %v: expected 0 < alpha <= 1", p.Alpha)
+	case !(p.Eps >= 0 && p.Eps < 1):
+		return fmt.Errorf("params: eps %v: expected 0 <= eps < 1", p.Eps)
+	case !(p.Floor >= 0 && p.Floor < 0.5):
+		return fmt.Errorf("params: floor %v: expected 0 <= floor < 0.5", p.Floor)
+	case p.GroupSize < 1:
+		return fmt.Errorf("params: group_size %d: expected >= 1", p.GroupSize)
+	case !(p.GroupFraction >= 0 && p.GroupFraction <= 1):
+		return fmt.Errorf("params: group_fraction %v: expected 0 <= group_fraction <= 1", p.GroupFraction)
+	case p.GensPerGroup < 1:
+		return fmt.Errorf("params: gens_per_group %d: expected >= 1", p.GensPerGroup)
+	case p.GroupsPerCycle < 1:
+		return fmt.Errorf("params: groups_per_cycle %d: expected >= 1", p.GroupsPerCycle)
+	case !(p.Tau > 0 && p.Tau <= 1):
+		return fmt.Errorf("params: tau %v: expected 0 < tau <= 1", p.Tau)
+	case !(p.TauTolerance >= 0 && p.TauTolerance < 1):
+		return fmt.Errorf("params: tau_tolerance %v: expected 0 <= tau_tolerance < 1", p.TauTolerance)
+	case p.Radius < 0:
+		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
+	}
+	switch p.FreezeCheck {
+	case "eval", "none", "context":
+	default:
+		return fmt.Errorf("params: freeze_check %q: expected \"eval\", \"none\" or \"context\"", p.FreezeCheck)
+	}
+	return checkAccept(p.Accept, p.Margin)
+}
+
+func (p *mutationParams) check() error {
+	switch {
+	case p.Lambda < 1:
+		return fmt.Errorf("params: lambda %d: expected >= 1", p.Lambda)
+	case !(p.Rate >= 0 && p.Rate <= 1):
+		return fmt.Errorf("params: rate %v: expected 0 <= rate <= 1", p.Rate)
+	case p.MinChanges < 1:
+		return fmt.Errorf("params: min_changes %d: expected >= 1", p.MinChanges)
+	case p.Radius < 0:
+		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
+	}
+	return checkAccept(p.Accept, p.Margin)
+}
+
+// paramsDigest is a short fingerprint of a parameter struct, stored in
+// snapshots so that restoring under other parameters fails clearly.
+func paramsDigest(v any) string {
+	raw, _ := json.Marshal(v)
+	var h uint64 = 14695981039346656037
+	for _, b := range raw {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	return strconv.FormatUint(h, 16)
+}
