@@ -1,0 +1,299 @@
+package experiment
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ccq-project/ccq/pipeline"
+)
+
+func TestExampleExpands(t *testing.T) {
+	x, err := Load("testdata/example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pipeline.NewGraph(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, s := range g.Stages {
+		count[s.Kind]++
+	}
+	// quantize: rtn 2 bits x 1 gran + mse 2 bits x 2 grans = 6
+	// evolve: ccea 2 (group_size) x 2 bits x 3 seeds = 12, random 1
+	want := map[string]int{"dataset": 1, "pretrain": 1, "quantize": 6, "evolve": 13, "evaluate": 1 + 6 + 13, "report": 1}
+	if !reflect.DeepEqual(count, want) {
+		t.Fatalf("kinds %v, want %v", count, want)
+	}
+	if !reflect.DeepEqual(x.Count(), want) {
+		t.Fatalf("Count() %v, want %v", x.Count(), want)
+	}
+	s := g.Stage("evolve/ccea-group_size=1000-w2-s3")
+	if s == nil {
+		var names []string
+		for _, s := range g.Stages {
+			names = append(names, s.Name)
+		}
+		t.Fatalf("missing evolve stage; have %v", names)
+	}
+	if got := s.Params.String(); got != `{"act_bits":32,"bits":2,"budget":{"evaluations":5000,"wall_time":"30m0s"},"plugin":"ccea","plugin_params":{"group_size":1000,"lambda":32},"seed":3}` {
+		t.Errorf("evolve params %s", got)
+	}
+	if s.Inputs["start"] != "quantize/mse-w2-tensor-a32" || s.Inputs["dataset"] != "dataset/mnist" {
+		t.Errorf("evolve inputs %v", s.Inputs)
+	}
+	if w := s.Where("plugin_params.group_size"); w != "testdata/example.toml:43" {
+		t.Errorf("origin of group_size: %q", w)
+	}
+	q := g.Stage("quantize/mse-w4-channel-a32")
+	if q == nil || q.Params.String() != `{"act_bits":32,"bits":4,"granularity":"channel","method":"mse","method_params":{"grid":100}}` {
+		t.Fatalf("quantize stage %+v", q)
+	}
+	if g.Stage("evolve/random-w4-s1").Inputs["start"] != "quantize/rtn-w4-tensor-a32" {
+		t.Error("random's start")
+	}
+	r := g.Stage("report")
+	if len(r.Inputs) != 20+13 || r.Inputs["evaluate/float"] != "evaluate/float" {
+		t.Errorf("report inputs: %d", len(r.Inputs))
+	}
+	if got := r.Params.String(); got != `{"experiment":"example","reference":"rtn"}` {
+		t.Errorf("report params %s", got)
+	}
+	if x.Executor.Kind != "local" || x.Executor.Jobs != 2 || x.Executor.Slurm.CPUsPerStage != 2 {
+		t.Errorf("executor %+v", x.Executor)
+	}
+	pt := g.Stage("pretrain/lenet5")
+	if pt.Params.String() != `{"batch":64,"epochs":2,"lr":0.01,"model":"lenet5","schedule":"cosine","seed":1}` {
+		t.Errorf("pretrain params %s", pt.Params)
+	}
+}
+
+// errorsOf parses src and returns its errors as "line key: msg" strings.
+func errorsOf(t *testing.T, src string) []string {
+	t.Helper()
+	_, err := Parse("x.toml", []byte(src))
+	if err == nil {
+		return nil
+	}
+	es, ok := err.(Errors)
+	if !ok {
+		t.Fatalf("error of type %T: %v", err, err)
+	}
+	var out []string
+	for _, e := range es {
+		if e.File != "x.toml" {
+			t.Errorf("error without the file: %v", e)
+		}
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+const base = `
+[dataset]
+name = "mnist"
+
+[pretrain]
+model = "lenet5"
+epochs = 1
+
+[[quantize]]
+method = "rtn"
+bits = [2, 4]
+`
+
+func TestErrorsNameFileLineAndKey(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"unknown top key", "colour = 1\n" + base, "x.toml:1: colour: unknown key"},
+		{"unknown key in array table", base + "granularty = [\"tensor\"]\n", "x.toml:12: quantize.granularty: unknown key (expected one of: label, method, bits, granularity, act_bits, params)"},
+		{"unknown dataset key", strings.Replace(base, `name = "mnist"`, "name = \"mnist\"\nsplit = 3", 1), "x.toml:4: dataset.split: unknown key"},
+		{"bits out of range", strings.Replace(base, "bits = [2, 4]", "bits = [2, 9]", 1), "x.toml:11: quantize[0].bits: 9 is outside 1..8"},
+		{"bits zero", strings.Replace(base, "bits = [2, 4]", "bits = [0]", 1), "x.toml:11: quantize[0].bits: 0 is outside 1..8"},
+		{"no bits", strings.Replace(base, "bits = [2, 4]", "bits = []", 1), "x.toml:11: quantize[0].bits: needs at least one value"},
+		{"wrong type", strings.Replace(base, "bits = [2, 4]", `bits = "four"`, 1), "x.toml:11: quantize.bits: incompatible types"},
+		{"bad granularity", base + "granularity = [\"row\"]\n", `x.toml:12: quantize.granularity: granularity "row": expected "tensor" or "channel"`},
+		{"syntax", base + "bits = [2,\n", "x.toml:"},
+		{"start unknown", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"mse\"\nseeds = [1]\nbudget = { evaluations = 10 }\n",
+			`x.toml:14: optimizers[0].start: "mse" is not a listed quantizer (listed: rtn)`},
+		{"empty seeds", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = []\nbudget = { evaluations = 10 }\n",
+			"x.toml:15: optimizers[0].seeds: needs at least one seed"},
+		{"bits not quantized", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nbits = [3]\nseeds = [1]\nbudget = { evaluations = 10 }\n",
+			`x.toml:15: optimizers[0].bits: 3-bit start models do not exist: quantizer "rtn" lists bits [2 4]`},
+		{"no budget", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = [1]\n", "x.toml:12: optimizers[0]: needs a budget"},
+		{"bad wall time", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = [1]\nbudget = { wall_time = \"soon\" }\n",
+			`x.toml:16: optimizers[0].budget.wall_time: "soon": expected a positive duration`},
+		{"matrix scalar", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = [1]\nbudget = { evaluations = 1 }\n[optimizers.matrix]\nlambda = 3\n",
+			"x.toml:18: optimizers[0].matrix.lambda: expected a non-empty list of values"},
+		{"pin on builtin", base + "[[optimizers]]\nplugin = \"ccea\"\nsha256 = \"00\"\nstart = \"rtn\"\nseeds = [1]\nbudget = { evaluations = 1 }\n",
+			"x.toml:14: optimizers[0].sha256: only a plugin given by path can be pinned"},
+		{"duplicate quantizer", base + "[[quantize]]\nmethod = \"rtn\"\nbits = [3]\n", `x.toml:12: quantize[1]: quantizer "rtn" is listed twice`},
+		{"ambiguous start", base + "granularity = [\"tensor\", \"channel\"]\n[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = [1]\nbudget = { evaluations = 1 }\n",
+			`x.toml:15: optimizers[0].start: quantizer "rtn" has several granularities`},
+		{"from with training", strings.Replace(base, "epochs = 1", "epochs = 1\nfrom = \"m.safetensors\"", 1), "x.toml:7: pretrain.epochs: from = ... imports a trained model"},
+		{"bad epochs", strings.Replace(base, "epochs = 1", "epochs = 0", 1), "x.toml:7: pretrain.epochs: expected an integer >= 1"},
+		{"no model", strings.Replace(base, `model = "lenet5"`, "", 1), "x.toml:5: pretrain: needs model"},
+		{"no dataset", strings.Replace(base, "[dataset]\nname = \"mnist\"", "", 1), "x.toml: dataset: [dataset] needs name"},
+		{"bad reference", base + "[report]\nreference = \"mse\"\n", `x.toml:13: report.reference: "mse" is not a variant`},
+		{"bad executor", base + "[executor]\nkind = \"cloud\"\n", `x.toml:13: executor.kind: executor kind "cloud": expected "local" or "slurm"`},
+		{"act bits", base + "act_bits = [16]\n", "x.toml:12: quantize[0].act_bits: 16 is outside 1..8 (32 means float activations)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := errorsOf(t, c.src)
+			for _, e := range errs {
+				if strings.HasPrefix(e, c.want) {
+					return
+				}
+			}
+			t.Fatalf("want an error starting %q, got %q", c.want, errs)
+		})
+	}
+}
+
+func TestDefaultsAndFrom(t *testing.T) {
+	dir := t.TempDir()
+	src := `
+[dataset]
+name = "fashion-mnist"
+source = "data"
+[pretrain]
+model = "mlp"
+from = "m/my model.safetensors"
+[[quantize]]
+method = "rtn"
+bits = [2]
+[[optimizers]]
+plugin = "plugins/my-opt"
+sha256 = "` + strings.Repeat("AB", 32) + `"
+start = "rtn"
+seeds = [1]
+budget = { evaluations = 10 }
+`
+	path := filepath.Join(dir, "exp.toml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Name != "exp" {
+		t.Errorf("name %q", x.Name)
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	by := map[string]pipeline.Spec{}
+	for _, s := range specs {
+		names = append(names, s.Name)
+		by[s.Name] = s
+	}
+	sort.Strings(names)
+	want := []string{"dataset/fashion-mnist", "evaluate/float", "evaluate/my-opt-w2-s1", "evaluate/rtn-w2-tensor-a32",
+		"evolve/my-opt-w2-s1", "pretrain/from-my_model", "quantize/rtn-w2-tensor-a32", "report"}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("stages %v", names)
+	}
+	if f := by["pretrain/from-my_model"].Files["from"]; f.Path != filepath.Join(dir, "m/my model.safetensors") {
+		t.Errorf("from file %+v", f)
+	}
+	if by["pretrain/from-my_model"].Params.String() != `{"model":"mlp"}` {
+		t.Errorf("pretrain params %s", by["pretrain/from-my_model"].Params)
+	}
+	if h := by["dataset/fashion-mnist"].Hints["source"]; h != filepath.Join(dir, "data") {
+		t.Errorf("source hint %q", h)
+	}
+	ev := by["evolve/my-opt-w2-s1"]
+	if ev.Files["plugin"].SHA256 != strings.Repeat("ab", 32) || ev.Files["plugin"].Path != filepath.Join(dir, "plugins/my-opt") {
+		t.Errorf("plugin file %+v", ev.Files)
+	}
+}
+
+func TestActBitsInNames(t *testing.T) {
+	src := base + "act_bits = [32, 8]\n[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nbits = [4]\nseeds = [1]\nbudget = { evaluations = 1 }\n"
+	x, err := Parse("x.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pipeline.NewGraph(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.Stage("evolve/ccea-w4-a8-s1"); s == nil || s.Inputs["start"] != "quantize/rtn-w4-tensor-a8" {
+		t.Fatalf("act 8 evolve: %+v", s)
+	}
+	if s := g.Stage("evolve/ccea-w4-s1"); s == nil || s.Inputs["start"] != "quantize/rtn-w4-tensor-a32" {
+		t.Fatalf("act 32 evolve: %+v", s)
+	}
+}
+
+func TestLocator(t *testing.T) {
+	src := `# comment = 1
+name = "x" # trailing
+[a]
+b = 1
+list = [
+  1,
+  2, # ] not closing
+]
+after = 2
+text = """
+fake = 3
+"""
+[[arr]]
+k = 1
+[arr.sub]
+z = { p = 1, q = [1, 2] }
+[[arr]]
+k = 2
+"quoted.key" = 3
+`
+	l := newLocator([]byte(src))
+	for path, want := range map[string]int{"name": 2, "a": 3, "a.b": 4, "a.list": 5, "a.after": 9, "a.text": 10, "a.fake": 3,
+		"arr[0]": 13, "arr[0].k": 14, "arr[0].sub": 15, "arr[0].sub.z": 16, "arr[0].sub.z.q": 16, "arr[1].k": 18,
+		"arr.k": 14, "arr[1].quoted.key": 19, "nothing": 0, "arr[1].missing": 17} {
+		if got := l.line(path); got != want {
+			t.Errorf("line(%s) = %d, want %d", path, got, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	b, _ := os.ReadFile("testdata/example.toml")
+	f.Add(b)
+	f.Add([]byte(base))
+	f.Add([]byte("[[optimizers]]\nplugin=\"x\"\n[optimizers.matrix]\na=[1,2]\nb=[\"x\",\"y\"]\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		x, err := Parse("f.toml", src)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		specs, err := x.Expand()
+		if err != nil {
+			return
+		}
+		if _, err := pipeline.NewGraph(specs); err != nil {
+			t.Fatalf("a valid experiment gave an invalid graph: %v", err)
+		}
+	})
+}
