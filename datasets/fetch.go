@@ -249,14 +249,14 @@ func (f *fetcher) tryDir(label, dir string, strict bool) (bool, error) {
 		if strict {
 			return false, hardError{fmt.Errorf("directory %s: %w", dir, notDirErr(err))}
 		}
-		f.note(label+" "+dir, "not found")
+		f.note(sourceName(label, dir), "not found")
 		return false, nil
 	}
 	var partial string
 	for _, d := range f.candidates(dir) {
 		li, present, missing, complete := f.scan(d)
 		if complete {
-			if err := f.importDir(label+" "+d, d, li); err != nil {
+			if err := f.importDir(sourceName(label, d), d, li); err != nil {
 				return false, hardError{err}
 			}
 			return true, nil
@@ -269,14 +269,22 @@ func (f *fetcher) tryDir(label, dir string, strict bool) (bool, error) {
 		if strict {
 			return false, hardError{fmt.Errorf("directory %s", partial)}
 		}
-		f.note(label+" "+dir, "incomplete: "+partial)
+		f.note(sourceName(label, dir), "incomplete: "+partial)
 		return false, nil
 	}
 	if strict {
 		return false, hardError{fmt.Errorf("directory %s holds none of the files: expected %s", dir, f.expected())}
 	}
-	f.note(label+" "+dir, "not found")
+	f.note(sourceName(label, dir), "not found")
 	return false, nil
+}
+
+// sourceName names a directory source: "directory D" or "LABEL (D)".
+func sourceName(label, dir string) string {
+	if label == "directory" {
+		return label + " " + dir
+	}
+	return label + " (" + dir + ")"
 }
 
 func notDirErr(err error) error {

