@@ -416,8 +416,12 @@ func (f *fetcher) discard(tmp *os.File, err error) error {
 	return err
 }
 
-// commit syncs, closes and renames a temporary file into place.
+// commit syncs, closes and renames a temporary file into place, readable by
+// all (a cache may be shared).
 func (f *fetcher) commit(tmp *os.File, dst string) error {
+	if err := tmp.Chmod(0o644); err != nil {
+		return f.discard(tmp, f.cacheError(err))
+	}
 	if err := tmp.Sync(); err != nil {
 		return f.discard(tmp, f.cacheError(err))
 	}
