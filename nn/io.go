@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -20,6 +21,10 @@ const (
 	MetaMean    = "ccq.norm_mean"   // per-channel normalisation mean, comma-separated
 	MetaStd     = "ccq.norm_std"    // per-channel normalisation std, comma-separated
 )
+
+// ErrNoArch is wrapped by errors for files whose metadata does not name an
+// architecture (for example a PyTorch state dict): use Import for those.
+var ErrNoArch = errors.New("no architecture in the file's metadata")
 
 // FormatFloat32 is the MetaFormat value of models written by Save.
 const FormatFloat32 = "float32"
@@ -55,7 +60,7 @@ func GraphMetadata(g Graph) map[string]string {
 func GraphFromMetadata(md map[string]string) (Graph, error) {
 	arch, ok := md[MetaArch]
 	if !ok {
-		return Graph{}, fmt.Errorf("metadata has no %q key (a file not written by ccq: import it with an explicit architecture)", MetaArch)
+		return Graph{}, fmt.Errorf("metadata has no %q key (a file not written by ccq: import it with an explicit architecture): %w", MetaArch, ErrNoArch)
 	}
 	in, err := ParseShape(md[MetaInput])
 	if err != nil {

@@ -197,6 +197,8 @@ type Trainer struct {
 	// accuracy (or, without validation data, after every epoch) with the
 	// model holding that epoch's weights; use it to write a checkpoint.
 	OnBest func(m *Model, e EpochLog) error
+	// OnEpoch, if set, is called after every epoch with the log so far.
+	OnEpoch func(l *TrainLog)
 }
 
 // Train runs the configured number of epochs over train, evaluating on val
@@ -335,6 +337,10 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 					return log, fmt.Errorf("train: epoch %d checkpoint: %w", epoch, err)
 				}
 			}
+		}
+		if tr.OnEpoch != nil {
+			log.Seconds = time.Since(start).Seconds()
+			tr.OnEpoch(log)
 		}
 		if tr.Progress != nil {
 			eta := time.Duration(float64(time.Since(start)) / float64(epoch) * float64(cfg.Epochs-epoch))

@@ -1,0 +1,56 @@
+package nn
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// Benchmarks of a training step (batch 128) and inference (batch 1024) per
+// model on random data, with GOMAXPROCS threads; images/s is reported as a
+// custom metric.
+
+func benchModel(b *testing.B, arch string, train bool) {
+	in := BenchInput(arch)
+	g, err := BuildGraph(arch, in, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, _ := NewModel(g, 1)
+	defer m.Close()
+	batch := 1024
+	if train {
+		batch = 128
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*in.Size())
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]uint8, batch)
+	dl := make([]float32, batch*10)
+	opt := newSGD(m, TrainConfig{Momentum: 0.9})
+	run := func() {
+		if !train {
+			m.Forward(x, batch, false)
+			return
+		}
+		lg := m.Forward(x, batch, true)
+		SoftmaxCrossEntropy(lg, y, batch, 10, dl)
+		m.Backward(dl)
+		opt.step(0.001)
+	}
+	run()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
+}
+
+func BenchmarkTrainLeNet5(b *testing.B)   { benchModel(b, "lenet5", true) }
+func BenchmarkInferLeNet5(b *testing.B)   { benchModel(b, "lenet5", false) }
+func BenchmarkTrainMLP(b *testing.B)      { benchModel(b, "mlp", true) }
+func BenchmarkInferMLP(b *testing.B)      { benchModel(b, "mlp", false) }
+func BenchmarkTrainResNet20(b *testing.B) { benchModel(b, "resnet20", true) }
+func BenchmarkInferResNet20(b *testing.B) { benchModel(b, "resnet20", false) }
