@@ -182,6 +182,9 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 	for _, in := range sortedKeys(spec.Inputs) {
 		up := p.byName[spec.Inputs[in]]
 		if up.Status == StatusBlocked {
+			if in == up.Name {
+				return fmt.Sprintf("input %s is blocked", in)
+			}
 			return fmt.Sprintf("input %s (%s) is blocked", in, up.Name)
 		}
 		sp.InputKeys[in] = up.Key

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"runtime"
+
+	"github.com/ccq-project/ccq/pipeline/workspace"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	var (
+		loc    locFlags
+		rerun  []string
+		force  bool
+		verify bool
+		all    bool
+		jobs   int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Show what ccq run would do: each stage cached, to run or blocked, and why",
+		Long: `Plan expands the experiment and looks every stage up in the store without
+running anything. Stages to run say why (which parameter or input changed
+since the last run in this results folder, or that they are new); blocked
+stages say what is missing (a stage kind not built in, a bad parameter, a
+missing file). The work estimate comes from the stage kinds.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := workspace.Load(args[0], loc.resolve(), nil)
+			if err != nil {
+				return err
+			}
+			st, err := s.OpenStore()
+			if err != nil {
+				return err
+			}
+			p, err := s.Plan(st, rerun, force, verify)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), s.Report(p))
+			}
+			if !cmd.Flags().Changed("jobs") && s.Exp.Executor.Jobs > 0 {
+				jobs = s.Exp.Executor.Jobs
+			}
+			return workspace.WritePlan(cmd.OutOrStdout(), s.Exp.Name, p, jobs, all)
+		},
+	}
+	loc.add(cmd)
+	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "plan a rerun of stages matching this pattern and their dependents")
+	cmd.Flags().BoolVar(&force, "force", false, "plan a rerun of every stage")
+	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries")
+	cmd.Flags().BoolVar(&all, "all", false, "list cached stages too")
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots assumed by the wall time estimate")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	rootCmd.AddCommand(cmd)
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/progress"
+	"github.com/ccq-project/ccq/pipeline/workspace"
+	"github.com/spf13/cobra"
+)
+
+// locFlags are the folder flags shared by the pipeline commands.
+type locFlags struct {
+	results string
+	store   string
+}
+
+func (l *locFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&l.results, "results", "", "results root folder (default $CCQ_RESULTS, else ./results)")
+	cmd.Flags().StringVar(&l.store, "store", "", "content-addressed store folder (default $CCQ_STORE, else <results>/.store)")
+}
+
+func (l *locFlags) resolve() workspace.Locations {
+	return workspace.Resolve(l.results, l.store, globals.dataDir)
+}
+
+func init() {
+	var (
+		loc      locFlags
+		jobs     int
+		rerun    []string
+		force    bool
+		verify   bool
+		prog     string
+		executor string
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run an experiment: every stage that is not already in the store",
+		Long: `Run expands the experiment into its stages, reuses every stage already in the
+store (from any earlier run or experiment), and runs the rest, independent
+stages in parallel within --jobs CPU slots. Results go to
+<results>/<experiment>/: a frozen copy of the experiment, stage logs, links to
+the store entries and the run state (ccq status). A failing stage skips what
+depends on it; the rest goes on. The first interrupt stops scheduling and lets
+running stages checkpoint; a second one exits at once. Running again resumes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mode, err := progress.ParseMode(prog)
+			if err != nil {
+				return err
+			}
+			s, err := workspace.Load(args[0], loc.resolve(), nil)
+			if err != nil {
+				return err
+			}
+			if executor == "" {
+				executor = string(s.Exp.Executor.Kind)
+			}
+			if executor != "" && executor != "local" {
+				return fmt.Errorf("--executor %s: only the local executor is built so far", executor)
+			}
+			if !cmd.Flags().Changed("jobs") && s.Exp.Executor.Jobs > 0 {
+				jobs = s.Exp.Executor.Jobs
+			}
+			if jobs < 1 {
+				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
+			}
+			st, err := s.OpenStore()
+			if err != nil {
+				return err
+			}
+			plan, err := s.Plan(st, rerun, force, verify)
+			if err != nil {
+				return err
+			}
+			res, err := pipeline.OpenResults(s.ResultsDir())
+			if err != nil {
+				return err
+			}
+			errw := cmd.ErrOrStderr()
+			fmt.Fprintln(errw, workspace.Headline(s.Exp.Name, plan))
+			if l := workspace.WorkLine(plan, jobs); l != "" {
+				fmt.Fprintln(errw, l)
+			}
+			var rep progress.Reporter = progress.New(mode, os.Stderr)
+			if asJSON && mode == progress.Auto {
+				rep = progress.New(progress.Plain, os.Stderr)
+			}
+			sum, err := pipeline.Run(cmd.Context(), plan, pipeline.RunOptions{
+				Store: st, Results: res, Jobs: jobs, Settings: s.Settings(),
+				Observers:      []pipeline.Observer{rep},
+				ExperimentFile: s.Exp.File, ExperimentSource: s.Exp.Source,
+				Command: strings.Join(os.Args, " "),
+			})
+			rep.Close()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), sum); err != nil {
+					return err
+				}
+			} else {
+				workspace.WriteSummary(cmd.OutOrStdout(), sum)
+			}
+			if serr := sum.Err(); serr != nil {
+				if sum.Outcome == "interrupted" {
+					return &exitCodeError{code: 130, err: errors.New("interrupted; run again to resume")}
+				}
+				return &exitCodeError{code: 1, err: errors.New("some stages did not finish (see above)")}
+			}
+			return nil
+		},
+	}
+	loc.add(cmd)
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots for stages (default: the number of CPUs, or [executor] jobs)")
+	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them; repeatable")
+	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage")
+	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries and rebuild those whose files changed")
+	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
+	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run summary as JSON")
+	rootCmd.AddCommand(cmd)
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/experiment"
+	"github.com/ccq-project/ccq/pipeline/workspace"
+	"github.com/spf13/cobra"
+)
+
+// validation is the result of checking one experiment file.
+type validation struct {
+	File   string         `json:"file"`
+	OK     bool           `json:"ok"`
+	Errors []string       `json:"errors,omitempty"`
+	Stages map[string]int `json:"stages,omitempty"`
+	// Unchecked lists stage kinds not built into this ccq, whose
+	// parameters could not be checked.
+	Unchecked []string `json:"unchecked_kinds,omitempty"`
+}
+
+func validateFile(file string) validation {
+	v := validation{File: file}
+	s, err := workspace.Load(file, workspace.Locations{}, nil)
+	if err != nil {
+		var es experiment.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				v.Errors = append(v.Errors, e.Error())
+			}
+		} else {
+			v.Errors = []string{err.Error()}
+		}
+		return v
+	}
+	v.Stages = map[string]int{}
+	for _, st := range s.Graph.Stages {
+		v.Stages[st.Kind]++
+	}
+	r := pipeline.Check(s.Graph, nil)
+	v.Errors = r.Errors
+	v.Unchecked = r.Unchecked
+	v.OK = len(v.Errors) == 0
+	return v
+}
+
+func init() {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check experiment files without running anything",
+		Long: `Validate reads each experiment, reports unknown keys, wrong types and
+impossible combinations with the file, line and key, expands it into stages,
+and lets every stage kind built into ccq check its parameters.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out []validation
+			bad := 0
+			for _, f := range args {
+				v := validateFile(f)
+				if !v.OK {
+					bad++
+				}
+				out = append(out, v)
+			}
+			if asJSON {
+				if err := printJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else {
+				w := cmd.OutOrStdout()
+				for _, v := range out {
+					if v.OK {
+						n := 0
+						for _, c := range v.Stages {
+							n += c
+						}
+						fmt.Fprintf(w, "%s: ok (%d stages)\n", v.File, n)
+					}
+					for _, e := range v.Errors {
+						fmt.Fprintln(w, e)
+					}
+					if len(v.Unchecked) > 0 {
+						fmt.Fprintf(w, "%s: note: stage kinds not built into this ccq, parameters unchecked: %v\n", v.File, v.Unchecked)
+					}
+				}
+			}
+			if bad > 0 {
+				return &exitCodeError{code: 1, err: fmt.Errorf("%d of %d experiment files have errors", bad, len(args))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	rootCmd.AddCommand(cmd)
+}
