@@ -37,7 +37,7 @@ algorithm that groups weights by the confidence in their values
 
 func init() {
 	rootCmd.PersistentFlags().StringVar(&globals.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	rootCmd.PersistentFlags().StringVar(&globals.dataDir, "data-dir", "", "dataset cache directory (default $CCQ_DATA, else $XDG_CACHE_HOME/ccq)")
+	rootCmd.PersistentFlags().StringVar(&globals.dataDir, "data-dir", "", "dataset cache directory (default $CCQ_DATA, else $XDG_CACHE_HOME/ccq, else ~/.cache/ccq)")
 }
 
 // setupLogging installs a text slog handler on stderr at the named level.
