@@ -1,0 +1,16 @@
+//go:build purego || !amd64
+
+package gemm
+
+func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
+
+func dot(x, y []float32) float32 { return dotGo(x, y) }
+
+func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	addRowsGo(dst, ldd, src, lds, rows, cols)
+}
+
+// vecKernels lists the Axpy and Dot implementations this build can run.
+func vecKernels() []vecKernel {
+	return []vecKernel{{"go", axpyGo, dotGo, addRowsGo}}
+}
