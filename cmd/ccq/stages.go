@@ -1,0 +1,4 @@
+package main
+
+// The built-in stage kinds, registered with the pipeline.
+import _ "github.com/ccq-project/ccq/stages/all"

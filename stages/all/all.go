@@ -1,0 +1,9 @@
+// Package all links every built-in stage kind into a binary: import it for
+// its side effect of registering the kinds with the pipeline.
+package all
+
+import (
+	// Each stage kind registers itself in its init function.
+	_ "github.com/ccq-project/ccq/stages/dataset"
+	_ "github.com/ccq-project/ccq/stages/pretrain"
+)

@@ -1,0 +1,144 @@
+// Package pretrain is the "pretrain" stage kind: it trains a float32 model
+// (MLP, LeNet-5 or ResNet-20) on the dataset input, keeping the best
+// validation checkpoint, or imports a user's model (the experiment's
+// `from` file, PyTorch state-dict names) and optionally fine-tunes it.
+// Output: model.safetensors and train.log.json.
+package pretrain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/stages/stageio"
+)
+
+func init() { pipeline.Register(Kind{}) }
+
+// ModelFile is the name of the trained model in the stage's entry.
+const ModelFile = "model.safetensors"
+
+// Params are the pretrain stage's parameters: the model and the training
+// recipe (nn.TrainConfig's fields, same names), plus an optional limit on
+// the number of training images for quick runs.
+type Params struct {
+	Model      string `json:"model"`
+	TrainLimit int    `json:"train_limit,omitempty"`
+	nn.TrainConfig
+}
+
+// Validate checks the model name and the recipe's ranges.
+func (p *Params) Validate() error {
+	ok := false
+	for _, a := range nn.Archs {
+		ok = ok || a == p.Model
+	}
+	if !ok {
+		return &pipeline.ParamError{Key: "model", Msg: fmt.Sprintf("unknown model %q (expected one of %v)", p.Model, nn.Archs)}
+	}
+	switch {
+	case p.Epochs < 0:
+		return &pipeline.ParamError{Key: "epochs", Msg: "must be >= 0"}
+	case p.BatchSize < 0:
+		return &pipeline.ParamError{Key: "batch_size", Msg: "must be >= 0"}
+	case p.LR < 0:
+		return &pipeline.ParamError{Key: "lr", Msg: "must be >= 0"}
+	case p.TrainLimit < 0:
+		return &pipeline.ParamError{Key: "train_limit", Msg: "must be >= 0"}
+	}
+	return nil
+}
+
+// Kind is the pretrain stage kind.
+type Kind struct{}
+
+// Name is "pretrain".
+func (Kind) Name() string { return "pretrain" }
+
+// Version changes when the stage computes something different.
+func (Kind) Version() string { return "1" }
+
+// Threads: training uses two threads (the machine size we target); more
+// would be wasted on these small models.
+func (Kind) Threads(pipeline.Params) int { return 2 }
+
+// Estimate from rough training speeds on 2 cores.
+func (Kind) Estimate(pp pipeline.Params) time.Duration {
+	var p Params
+	if pp.Decode(&p) != nil {
+		return 0
+	}
+	perEpoch := map[string]time.Duration{"mlp": 3 * time.Second, "lenet5": 8 * time.Second, "resnet20": 120 * time.Second}[p.Model]
+	epochs := p.Epochs
+	if epochs == 0 {
+		epochs = nn.DefaultTrainConfig().Epochs
+	}
+	return time.Duration(epochs) * perEpoch
+}
+
+// CheckParams validates parameters without running.
+func (Kind) CheckParams(pp pipeline.Params) error {
+	var p Params
+	return pp.Decode(&p)
+}
+
+// Run trains (or imports) the model.
+func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
+	var p Params
+	if err := sc.Decode(&p); err != nil {
+		return err
+	}
+	d, err := stageio.LoadDataset(ctx, sc)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(sc.OutDir, ModelFile)
+	var init *nn.Model
+	if from, ok := sc.Files["from"]; ok {
+		m, _, err := nn.Import(from, p.Model, nn.DatasetShape(d))
+		if err != nil {
+			return fmt.Errorf("importing %s: %w", from, err)
+		}
+		init = m
+		if p.Epochs == 0 {
+			sc.Log.Info("imported model without fine-tuning", "from", from)
+			return m.Save(out, nn.DatasetMetadata(d))
+		}
+	}
+	_, rl, err := nn.TrainRun(ctx, d, nn.RunOptions{
+		Arch: p.Model, Config: p.TrainConfig, Threads: sc.Threads, Init: init, Out: out, TrainLimit: p.TrainLimit,
+		Progress: func(pr nn.Progress) {
+			if pr.Epochs == 0 || pr.Batches == 0 {
+				return
+			}
+			frac := (float64(pr.Epoch-1) + float64(pr.Batch)/float64(pr.Batches)) / float64(pr.Epochs)
+			msg := fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", pr.Epoch, pr.Epochs, pr.AvgLoss, pr.ImagesPerSec)
+			if pr.EpochDone {
+				msg = fmt.Sprintf("epoch %d/%d val acc %.2f%%", pr.Epoch, pr.Epochs, 100*pr.ValAcc)
+				sc.Log.Info("epoch done", "epoch", pr.Epoch, "loss", pr.AvgLoss, "val_acc", pr.ValAcc, "lr", pr.LR, "best", pr.Best)
+			}
+			sc.Progress(frac, msg)
+		},
+	})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("training %s on %s: %w", p.Model, d.Name, err)
+	}
+	if rl != nil && rl.Test != nil {
+		sc.SetMeta("test_accuracy", rl.Test.Accuracy)
+		sc.Log.Info("trained", "model", p.Model, "test_acc", rl.Test.Accuracy, "test_loss", rl.Test.Loss)
+	}
+	// TrainRun writes its log next to the model; give it a stable name.
+	return renameLog(out)
+}
+
+// renameLog moves TrainRun's "<model>.log.json" to train.log.json.
+func renameLog(modelPath string) error {
+	return stageio.Rename(modelPath+".log.json", filepath.Join(filepath.Dir(modelPath), "train.log.json"))
+}
