@@ -67,6 +67,9 @@ func writeAtomic[T any](path string, rows []T) error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	w := parquet.NewGenericWriter[T](tmp, writerOptions(64*1024)...)
 	if _, err := w.Write(rows); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)

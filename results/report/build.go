@@ -1,0 +1,463 @@
+// Package report builds ccq's experiment report from the result tables of
+// results/<experiment>/: the main table per (dataset, model) with
+// significance marks, ablation tables, convergence plots and provenance,
+// written as report.md, a self-contained report.html, tables/*.csv and
+// plots/*.svg|png. It also renders the main table for a terminal and
+// compares two experiments cell by cell.
+package report
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccq-project/ccq/internal/version"
+	"github.com/ccq-project/ccq/results"
+)
+
+// Options tunes Build.
+type Options struct {
+	// Reference is the method the significance marks compare against
+	// (default "ccea").
+	Reference string
+	// Alpha is the significance level after Holm correction (default 0.05).
+	Alpha float64
+	// Partial marks the report as partial even when the files do not say so
+	// (the pipeline sets it when it builds a report while stages still run).
+	Partial bool
+	// NoPNG skips the PNG copies of the plots (SVG is always written).
+	NoPNG bool
+	// Now is the clock for the "built at" line (default time.Now).
+	Now func() time.Time
+	// Logger receives progress messages (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Summary tells what Build found and wrote.
+type Summary struct {
+	Dir string `json:"dir"`
+	// Files are the paths written, relative to Dir.
+	Files []string `json:"files"`
+	// Partial is set when the experiment is still running or incomplete;
+	// PartialReasons says why.
+	Partial        bool     `json:"partial"`
+	PartialReasons []string `json:"partial_reasons,omitempty"`
+	Runs           int      `json:"runs"`
+	FailedRuns     int      `json:"failed_runs"`
+	EvolveRuns     int      `json:"evolve_runs"`
+	Generations    int      `json:"generations"`
+	Stages         int      `json:"stages"`
+	Figures        int      `json:"figures"`
+	MainTables     []Table  `json:"main_tables"`
+	Ablations      []Table  `json:"ablations,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+}
+
+// Data is everything read from a results folder.
+type Data struct {
+	Dir        string
+	Runs       []results.RunRow
+	HaveRuns   bool
+	Stages     []results.StageRow
+	HaveStages bool
+	Curves     []results.Curve
+	Provenance *results.Provenance
+	Experiment []byte // the experiment file copy, nil if absent
+}
+
+// Load reads a results folder: runs.parquet, generations/, stages.parquet,
+// provenance.json and experiment.toml, each optional (a missing one is
+// recorded, a corrupt one is an error naming the file).
+func Load(ctx context.Context, dir string) (*Data, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("results folder: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("results folder %s: not a folder", dir)
+	}
+	d := &Data{Dir: dir}
+	if p := filepath.Join(dir, results.RunsFile); fileExists(p) {
+		if d.Runs, err = results.ReadRuns(p); err != nil {
+			return nil, err
+		}
+		d.HaveRuns = true
+	}
+	if p := filepath.Join(dir, results.StagesFile); fileExists(p) {
+		if d.Stages, err = results.ReadStages(p); err != nil {
+			return nil, err
+		}
+		d.HaveStages = true
+	}
+	if p := filepath.Join(dir, results.ProvenanceFile); fileExists(p) {
+		pv, err := results.ReadProvenance(p)
+		if err != nil {
+			return nil, err
+		}
+		d.Provenance = &pv
+	}
+	if p := filepath.Join(dir, results.ExperimentCopy); fileExists(p) {
+		if d.Experiment, err = os.ReadFile(p); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+	}
+	if d.Curves, err = results.LoadCurves(ctx, filepath.Join(dir, results.GenerationsDir)); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Build reads the results folder dir and writes the report into it:
+// report.md, report.html, tables/*.csv and plots/*.svg (and *.png unless
+// opts.NoPNG). Every file is written to a temporary name and renamed.
+func Build(ctx context.Context, dir string, opts Options) (Summary, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Reference == "" {
+		opts.Reference = "ccea"
+	}
+	if opts.Alpha == 0 {
+		opts.Alpha = 0.05
+	}
+	d, err := Load(ctx, dir)
+	if err != nil {
+		return Summary{}, err
+	}
+	r := analyse(d, opts)
+	if err := r.write(ctx, opts); err != nil {
+		return r.sum, err
+	}
+	opts.Logger.Info("report written", "dir", dir, "tables", len(r.sum.MainTables)+len(r.sum.Ablations),
+		"figures", r.sum.Figures, "partial", r.sum.Partial)
+	return r.sum, nil
+}
+
+// built is an analysed experiment ready to be written.
+type built struct {
+	d       *Data
+	sum     Summary
+	convs   []Convergence
+	builtAt time.Time
+}
+
+func analyse(d *Data, opts Options) *built {
+	b := &built{d: d, builtAt: opts.Now()}
+	s := &b.sum
+	s.Dir = d.Dir
+	s.Runs = len(d.Runs)
+	s.Stages = len(d.Stages)
+	s.EvolveRuns = len(d.Curves)
+	for _, c := range d.Curves {
+		s.Generations += len(c.Generation)
+	}
+	for _, r := range d.Runs {
+		if r.Status != results.StatusOK {
+			s.FailedRuns++
+		}
+	}
+	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha})
+	s.Ablations = AblationTables(d.Runs)
+	b.convs = Convergences(d.Curves)
+	s.Figures = len(b.convs)
+
+	// Partial or incomplete?
+	if opts.Partial {
+		s.PartialReasons = append(s.PartialReasons, "the report was built while the experiment was running")
+	}
+	if d.Provenance != nil && d.Provenance.Status == results.StatusRunning {
+		s.PartialReasons = append(s.PartialReasons, "provenance.json says the run is still going")
+	}
+	if !d.HaveRuns {
+		s.PartialReasons = append(s.PartialReasons, "runs.parquet is missing: no evaluated model yet")
+	}
+	counts := map[string]int{}
+	for _, st := range d.Stages {
+		counts[st.Status]++
+	}
+	if n := counts[results.StatusRunning] + counts[results.StatusPending]; n > 0 {
+		s.PartialReasons = append(s.PartialReasons, fmt.Sprintf("%d of %d stages have not finished (%d running, %d pending)",
+			n, len(d.Stages), counts[results.StatusRunning], counts[results.StatusPending]))
+	}
+	if n := counts[results.StatusFailed] + counts[results.StatusSkipped]; n > 0 {
+		s.PartialReasons = append(s.PartialReasons, fmt.Sprintf("%d stages failed and %d were skipped", counts[results.StatusFailed], counts[results.StatusSkipped]))
+	}
+	if !d.HaveStages && d.Provenance == nil {
+		s.Warnings = append(s.Warnings, "no stages.parquet or provenance.json: completeness and provenance unknown")
+	}
+	if d.HaveRuns {
+		evolved := 0
+		for _, r := range d.Runs {
+			if r.Kind == results.KindOptimizer {
+				evolved++
+			}
+		}
+		if len(d.Curves) > evolved {
+			s.PartialReasons = append(s.PartialReasons, fmt.Sprintf("%d evolve runs have generations but only %d evolved models are evaluated",
+				len(d.Curves), evolved))
+		}
+	}
+	s.Partial = len(s.PartialReasons) > 0
+	return b
+}
+
+// write renders every output file.
+func (b *built) write(ctx context.Context, opts Options) error {
+	dir := b.d.Dir
+	for _, sub := range []string{results.ReportTablesDir, results.ReportPlotsDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	put := func(rel string, data []byte) error {
+		if err := results.WriteFileAtomic(filepath.Join(dir, rel), data); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		b.sum.Files = append(b.sum.Files, rel)
+		return nil
+	}
+	// Tables as CSV.
+	for _, t := range append(append([]Table{}, b.sum.MainTables...), b.sum.Ablations...) {
+		var buf bytes.Buffer
+		if err := t.CSV(&buf); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := put(filepath.Join(results.ReportTablesDir, tableFileName(&t)+".csv"), buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := runsCSV(&buf, b.d.Runs); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := put(filepath.Join(results.ReportTablesDir, "runs.csv"), buf.Bytes()); err != nil {
+		return err
+	}
+	// Plots, rendered on all cores.
+	svgs := make([][]byte, len(b.convs))
+	pngs := make([][]byte, len(b.convs))
+	errs := make([]error, len(b.convs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxProcs())
+	for i := range b.convs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() == nil {
+				svgs[i], errs[i] = b.convs[i].svgBytes()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if opts.NoPNG {
+				return
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			var pb bytes.Buffer
+			if err := b.convs[i].PNG(&pb); err != nil {
+				errs[i] = err
+				return
+			}
+			pngs[i] = pb.Bytes()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	for i := range b.convs {
+		if errs[i] != nil {
+			return fmt.Errorf("report: plot %s: %w", b.convs[i].Name(), errs[i])
+		}
+		if err := put(filepath.Join(results.ReportPlotsDir, b.convs[i].Name()+".svg"), svgs[i]); err != nil {
+			return err
+		}
+		if pngs[i] != nil {
+			if err := put(filepath.Join(results.ReportPlotsDir, b.convs[i].Name()+".png"), pngs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	md := b.markdown()
+	if err := put(results.ReportMarkdown, []byte(md)); err != nil {
+		return err
+	}
+	if err := put(results.ReportHTML, []byte(b.html(svgs))); err != nil {
+		return err
+	}
+	sort.Strings(b.sum.Files)
+	return nil
+}
+
+func tableFileName(t *Table) string {
+	name := fmt.Sprintf("%s-%s-%s", t.Kind, slug(t.Dataset), slug(t.Model))
+	if t.Kind == "ablation" && len(t.Rows) > 0 {
+		name += "-" + slug(t.Rows[0].Method) + "-" + slug(strings.ReplaceAll(t.Parameter, ", ", "+"))
+	}
+	return name
+}
+
+// provenanceLines lists the provenance facts as (name, value) pairs.
+func (b *built) provenanceLines() [][2]string {
+	var out [][2]string
+	add := func(k, v string) { out = append(out, [2]string{k, v}) }
+	p := b.d.Provenance
+	if p != nil {
+		v := p.CCQVersion
+		if p.CCQCommit != "" {
+			v += " (commit " + p.CCQCommit
+			if p.CCQModified {
+				v += ", modified"
+			}
+			v += ")"
+		}
+		add("ccq version", v)
+		if p.ExperimentFile != "" {
+			f := p.ExperimentFile
+			if p.ExperimentSHA256 != "" {
+				f += " (sha256 " + p.ExperimentSHA256 + ")"
+			}
+			add("experiment file", f)
+		}
+		if len(p.Command) > 0 {
+			add("command", strings.Join(p.Command, " "))
+		}
+		m := p.Machine
+		mach := fmt.Sprintf("%s, %s/%s, %d CPUs", m.Hostname, m.OS, m.Arch, m.CPUs)
+		if m.CPUModel != "" {
+			mach += ", " + m.CPUModel
+		}
+		if m.MemoryBytes > 0 {
+			mach += fmt.Sprintf(", %.1f GiB", float64(m.MemoryBytes)/(1<<30))
+		}
+		add("machine", mach)
+		if p.Executor != "" {
+			add("executor", p.Executor)
+		}
+		if !p.Started.IsZero() {
+			add("started", p.Started.UTC().Format(time.RFC3339))
+		}
+		if !p.Ended.IsZero() {
+			add("ended", p.Ended.UTC().Format(time.RFC3339))
+		}
+		add("total wall time", formatDuration(p.WallTime))
+		add("status", p.Status)
+		add("stages", fmt.Sprintf("%d (%d cache hits, %d run, %d failed)", p.Stages, p.CacheHits, p.StagesRun, p.StageFailed))
+	} else {
+		add("provenance", "provenance.json missing")
+	}
+	if len(b.d.Stages) > 0 {
+		cached, wall := 0, 0.0
+		for _, s := range b.d.Stages {
+			if s.Cached {
+				cached++
+			}
+			wall += s.WallTime
+		}
+		add("stages.parquet", fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall)))
+	}
+	vi := version.Get()
+	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, vi.Commit, b.builtAt.UTC().Format(time.RFC3339)))
+	return out
+}
+
+// stageKinds summarises stages per kind: count, cached, failed, wall time.
+func (b *built) stageKinds() [][]string {
+	type agg struct {
+		n, cached, failed int
+		wall              float64
+	}
+	m := map[string]*agg{}
+	var kinds []string
+	for _, s := range b.d.Stages {
+		a, ok := m[s.Kind]
+		if !ok {
+			a = &agg{}
+			m[s.Kind] = a
+			kinds = append(kinds, s.Kind)
+		}
+		a.n++
+		if s.Cached {
+			a.cached++
+		}
+		if s.Status == results.StatusFailed {
+			a.failed++
+		}
+		a.wall += s.WallTime
+	}
+	sort.Strings(kinds)
+	var rows [][]string
+	for _, k := range kinds {
+		a := m[k]
+		rows = append(rows, []string{k, fmt.Sprint(a.n), fmt.Sprint(a.cached), fmt.Sprint(a.failed), formatDuration(a.wall)})
+	}
+	return rows
+}
+
+func formatDuration(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.1f s", sec)
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// failedRuns lists runs whose status is not ok.
+func (b *built) failedRuns() []results.RunRow {
+	var out []results.RunRow
+	for _, r := range b.d.Runs {
+		if r.Status != results.StatusOK {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// failedStages lists stages that failed, with their errors.
+func (b *built) failedStages() []results.StageRow {
+	var out []results.StageRow
+	for _, s := range b.d.Stages {
+		if s.Status == results.StatusFailed {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// experimentName is the experiment's name from provenance, the runs or the
+// folder name.
+func (b *built) experimentName() string {
+	if b.d.Provenance != nil && b.d.Provenance.Experiment != "" {
+		return b.d.Provenance.Experiment
+	}
+	for _, r := range b.d.Runs {
+		if r.Experiment != "" {
+			return r.Experiment
+		}
+	}
+	return filepath.Base(filepath.Clean(b.d.Dir))
+}
