@@ -67,7 +67,7 @@ func defaultMutationParams() mutationParams {
 // Parameter descriptions, shared by the variants that use them.
 var (
 	pLambda = optimizer.Param{Name: "lambda", Type: "int", Meaning: "candidates sampled per generation (the host's lambda hint applies when this is not set)"}
-	pMu     = optimizer.Param{Name: "mu", Type: "int", Meaning: "number of best candidates the distribution learns from (1 <= mu <= lambda)"}
+	pMu     = optimizer.Param{Name: "mu", Type: "int", Meaning: "number of best candidates the distribution learns from (1 <= mu <= lambda; capped at lambda when not set)"}
 	pAlpha  = optimizer.Param{Name: "alpha", Type: "float", Meaning: "learning rate of the distribution update p <- (1-alpha) p + alpha q"}
 	pEps    = optimizer.Param{Name: "eps", Type: "float", Meaning: "initial probability of each non-start level; the start level gets the rest"}
 	pFloor  = optimizer.Param{Name: "floor", Type: "float", Meaning: "lower bound on every probability after an update (then renormalised)"}
