@@ -108,7 +108,7 @@ func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	ls, w := layersFromModel(m)
-	n, err := newNet(m.Graph, ls, 0)
+	n, err := newNet(m.Graph, ls, 0, true)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -151,7 +151,7 @@ type floatRunner struct {
 }
 
 func newRunner(g nn.Graph, ls []qlayer, w []float32, workers int) (*floatRunner, error) {
-	n, err := newNet(g, ls, 0)
+	n, err := newNet(g, ls, 0, false)
 	if err != nil {
 		return nil, err
 	}

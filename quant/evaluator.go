@@ -35,6 +35,10 @@ type EvalOptions struct {
 	// weights, on an unchanged input, is applied to the cached accumulator
 	// weight by weight; larger ones recompute the layer (default 0.25).
 	SparseFraction float64
+	// FullForward disables the incremental path: every candidate is a
+	// full forward pass (the baseline the incremental path is measured
+	// against).
+	FullForward bool
 }
 
 // Evaluator scores candidate level vectors that differ from a base vector
@@ -58,6 +62,7 @@ type EvalOptions struct {
 type Evaluator struct {
 	m        *Model
 	n        *net
+	full     bool
 	base     []int8    // base levels
 	wbase    []float32 // base levels as float32
 	varLayer []uint16  // variable -> layer
@@ -92,11 +97,11 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	for i := range ls {
 		ls[i].sparseMax = max(1, int(frac*float64(len(m.Layers[i].Levels))))
 	}
-	n, err := newNet(m.Graph, ls, opt.Chunk)
+	n, err := newNet(m.Graph, ls, opt.Chunk, true)
 	if err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
 	}
-	e := &Evaluator{m: m, n: n, base: m.Flat(), wbase: w, varLayer: make([]uint16, n.nvars)}
+	e := &Evaluator{m: m, n: n, full: opt.FullForward, base: m.Flat(), wbase: w, varLayer: make([]uint16, n.nvars)}
 	for li := range n.layers {
 		l := &n.layers[li]
 		for j := l.off; j < l.off+l.out*l.ckk; j++ {
@@ -389,6 +394,9 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				ch = true
 			}
 		}
+		if e.full && i > 0 {
+			ch = true
+		}
 		w.changed[i] = ch
 		if ch && first < 0 {
 			first = i
@@ -432,7 +440,7 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				continue
 			}
 			l := &n.layers[li]
-			if inCh := w.changed[n.g.Nodes[i].Inputs[0]]; inCh || len(w.touched[li]) > l.sparseMax {
+			if inCh := w.changed[n.g.Nodes[i].Inputs[0]]; inCh || e.full || len(w.touched[li]) > l.sparseMax {
 				w.layerFull(li, w.wf, bc, inCh)
 				continue
 			}

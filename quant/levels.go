@@ -71,14 +71,15 @@ func NumLevels(bits int) int {
 	return 1<<bits - 1
 }
 
-// roundEven rounds to the nearest integer, halves to even (as PyTorch's
-// torch.round). It is exact for |x| < 2^22 and used on clamped values only.
+// roundEven rounds to the nearest integer, halves to even, keeping the sign
+// (-0.3 gives -0), as x86's ROUNDPS and torch.round. It is exact for
+// |x| < 2^22 and used on clamped values only.
 func roundEven(x float32) float32 {
 	const magic = 12582912 // 1.5 * 2^23
-	if x >= 0 {
-		return float32(float32(x+magic) - magic)
-	}
-	return -float32(float32(-x+magic) - magic)
+	b := math.Float32bits(x)
+	a := math.Float32frombits(b &^ (1 << 31))
+	r := float32(float32(a+magic) - magic)
+	return math.Float32frombits(math.Float32bits(r) | b&(1<<31))
 }
 
 // QuantizeWeight returns the level nearest to w/scale in the k-bit range
@@ -218,18 +219,7 @@ func (a ActQuant) quantizeSlice(dst, src []float32) {
 		}
 		return
 	}
-	dst = dst[:len(src)]
-	for i, v := range src {
-		x := v * inv
-		if x < lo {
-			x = lo
-		} else if x > hi {
-			x = hi
-		} else if x != x {
-			x = 0
-		}
-		dst[i] = roundEven(x)
-	}
+	quantVec(dst[:len(src)], src, inv, lo, hi)
 }
 
 // scaleFor returns the scale mapping the clipping value c to the largest

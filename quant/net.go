@@ -51,6 +51,7 @@ type qlayer struct {
 	accSlot, ySlot          int
 	sparseMax               int // candidate deltas of at most this many weights are applied as AXPYs
 	rowsPer                 int // im2col output rows per block (set per chunk size)
+	relu                    bool // the ReLU after this layer is fused into its output
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -62,20 +63,42 @@ type net struct {
 	slots    []slot
 	chunk    int
 	nvars    int
-	colSize  int // floats of the im2col buffer
-	// cacheFrom lists, for each node, nothing; caching is decided per slot.
+	colSize  int    // floats of the im2col buffer
+	fused    []bool // ReLU nodes computed by the layer before them
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
 // in graph order; weights are passed at run time), activation quantizers
 // and multipliers. chunk 0 picks a chunk size from the memory footprint.
-func newNet(g nn.Graph, layers []qlayer, chunk int) (*net, error) {
-	n := &net{g: g, layers: layers, layerOf: make([]int, len(g.Nodes)), nodeSlot: make([]int, len(g.Nodes))}
+//
+// With fuse set, a ReLU that is the only consumer of a layer's output
+// (directly or through its batch norm) is computed by the layer itself.
+func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
+	n := &net{g: g, layers: layers, layerOf: make([]int, len(g.Nodes)), nodeSlot: make([]int, len(g.Nodes)),
+		fused: make([]bool, len(g.Nodes))}
 	for i := range n.layerOf {
 		n.layerOf[i] = -1
 	}
 	for li := range layers {
 		n.layerOf[layers[li].node] = li
+	}
+	if fuse {
+		consumers := make([][]int, len(g.Nodes))
+		for i, node := range g.Nodes {
+			for _, u := range node.Inputs {
+				consumers[u] = append(consumers[u], i)
+			}
+		}
+		for li := range layers {
+			out := layers[li].node
+			if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
+				out = c[0]
+			}
+			if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpReLU {
+				n.fused[c[0]] = true
+				layers[li].relu = true
+			}
+		}
 	}
 	newSlot := func(size int) int {
 		n.slots = append(n.slots, slot{size: size})
@@ -86,6 +109,12 @@ func newNet(g nn.Graph, layers []qlayer, chunk int) (*net, error) {
 		switch node.Op {
 		case nn.OpBatchNorm, nn.OpFlatten:
 			n.nodeSlot[i] = n.nodeSlot[node.Inputs[0]]
+		case nn.OpReLU:
+			if n.fused[i] {
+				n.nodeSlot[i] = n.nodeSlot[node.Inputs[0]]
+			} else {
+				n.nodeSlot[i] = newSlot(node.OutShape.Size())
+			}
 		case nn.OpConv, nn.OpLinear:
 			li := n.layerOf[i]
 			if li < 0 {
@@ -241,12 +270,7 @@ func post(acc, mult, bias float32) float32 { return float32(acc*mult) + bias }
 func (l *qlayer) postLayer(acc, y []float32, bc int) {
 	per := l.outS.H * l.outS.W * bc
 	for o := 0; o < l.out; o++ {
-		m, b := l.mult[o], l.bias[o]
-		a := acc[o*per : (o+1)*per]
-		d := y[o*per : (o+1)*per]
-		for i, v := range a {
-			d[i] = post(v, m, b)
-		}
+		postVec(y[o*per:(o+1)*per], acc[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
 	}
 }
 
@@ -367,27 +391,6 @@ func (l *qlayer) sparse(j int, dl float32, xq, acc []float32, bc int) {
 
 func x(s []float32, off, n int) []float32 { return s[off : off+n] }
 
-// axpy computes y += a*x.
-func axpy(a float32, x, y []float32) {
-	y = y[:len(x)]
-	i := 0
-	for ; i+8 <= len(x); i += 8 {
-		xs := x[i : i+8 : i+8]
-		ys := y[i : i+8 : i+8]
-		ys[0] += a * xs[0]
-		ys[1] += a * xs[1]
-		ys[2] += a * xs[2]
-		ys[3] += a * xs[3]
-		ys[4] += a * xs[4]
-		ys[5] += a * xs[5]
-		ys[6] += a * xs[6]
-		ys[7] += a * xs[7]
-	}
-	for ; i < len(x); i++ {
-		y[i] += a * x[i]
-	}
-}
-
 // execOp runs a node that is not a conv/linear layer, batch norm (folded)
 // or flatten (a no-op in this layout).
 func (n *net) execOp(i int, bufs [][]float32, bc int) {
@@ -395,14 +398,8 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 	out := bufs[n.nodeSlot[i]]
 	switch node.Op {
 	case nn.OpReLU:
-		in := bufs[n.nodeSlot[node.Inputs[0]]]
-		out = out[:len(in)]
-		for j, v := range in {
-			if v > 0 {
-				out[j] = v
-			} else {
-				out[j] = 0
-			}
+		if !n.fused[i] {
+			relu(out, bufs[n.nodeSlot[node.Inputs[0]]])
 		}
 	case nn.OpAdd:
 		a := bufs[n.nodeSlot[node.Inputs[0]]]
@@ -431,11 +428,7 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 								first = false
 								continue
 							}
-							for b, v := range src {
-								if v > d[b] {
-									d[b] = v
-								}
-							}
+							vmax(d, src)
 						}
 					}
 				}

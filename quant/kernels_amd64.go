@@ -1,0 +1,43 @@
+//go:build !purego
+
+package quant
+
+import "golang.org/x/sys/cpu"
+
+// useAsm selects the AVX2 kernels.
+var useAsm = cpu.X86.HasAVX2
+
+// The AVX2 kernels process n elements, n a positive multiple of 8; their
+// exact results are defined by the Go twins in kernels.go.
+
+//go:noescape
+func reluAVX2(dst, src *float32, n int)
+
+//go:noescape
+func maxAVX2(dst, src *float32, n int)
+
+//go:noescape
+func postAVX2(dst, src *float32, n int, m, b float32)
+
+//go:noescape
+func postReluAVX2(dst, src *float32, n int, m, b float32)
+
+//go:noescape
+func quantAVX2(dst, src *float32, n int, inv, lo, hi float32)
+
+//go:noescape
+func axpyAVX2(a float32, x, y *float32, n int)
+
+func axpyAsm(a float32, x, y []float32) { axpyAVX2(a, &x[0], &y[0], len(x)) }
+func reluAsm(dst, src []float32) { reluAVX2(&dst[0], &src[0], len(src)) }
+func maxAsm(dst, src []float32)  { maxAVX2(&dst[0], &src[0], len(src)) }
+func postAsm(dst, src []float32, m, b float32, withRelu bool) {
+	if withRelu {
+		postReluAVX2(&dst[0], &src[0], len(src), m, b)
+	} else {
+		postAVX2(&dst[0], &src[0], len(src), m, b)
+	}
+}
+func quantAsm(dst, src []float32, inv, lo, hi float32) {
+	quantAVX2(&dst[0], &src[0], len(src), inv, lo, hi)
+}

@@ -1,0 +1,227 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func reluAVX2(dst, src *float32, n int)
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	CMPQ CX, $32
+	JL   relu8
+
+relu32:
+	VMOVUPS (SI), Y1
+	VMOVUPS 32(SI), Y2
+	VMOVUPS 64(SI), Y3
+	VMOVUPS 96(SI), Y4
+	VMAXPS  Y0, Y1, Y1
+	VMAXPS  Y0, Y2, Y2
+	VMAXPS  Y0, Y3, Y3
+	VMAXPS  Y0, Y4, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JGE     relu32
+
+relu8:
+	CMPQ    CX, $8
+	JL      reludone
+	VMOVUPS (SI), Y1
+	VMAXPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     relu8
+
+reludone:
+	VZEROUPPER
+	RET
+
+// func maxAVX2(dst, src *float32, n int)
+TEXT ·maxAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+max8:
+	CMPQ    CX, $8
+	JL      maxdone
+	VMOVUPS (SI), Y1
+	VMOVUPS (DI), Y2
+	// Intel: VMAXPS y1, y1(src), y2(dst): src > dst ? src : dst
+	VMAXPS  Y2, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     max8
+
+maxdone:
+	VZEROUPPER
+	RET
+
+// func postAVX2(dst, src *float32, n int, m, b float32)
+TEXT ·postAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y5
+	VBROADCASTSS b+28(FP), Y6
+	CMPQ         CX, $16
+	JL           post8
+
+post16:
+	VMOVUPS (SI), Y1
+	VMOVUPS 32(SI), Y2
+	VMULPS  Y5, Y1, Y1
+	VMULPS  Y5, Y2, Y2
+	VADDPS  Y6, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	CMPQ    CX, $16
+	JGE     post16
+
+post8:
+	CMPQ    CX, $8
+	JL      postdone
+	VMOVUPS (SI), Y1
+	VMULPS  Y5, Y1, Y1
+	VADDPS  Y6, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     post8
+
+postdone:
+	VZEROUPPER
+	RET
+
+// func postReluAVX2(dst, src *float32, n int, m, b float32)
+TEXT ·postReluAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y5
+	VBROADCASTSS b+28(FP), Y6
+	VXORPS       Y0, Y0, Y0
+	CMPQ         CX, $16
+	JL           pr8
+
+pr16:
+	VMOVUPS (SI), Y1
+	VMOVUPS 32(SI), Y2
+	VMULPS  Y5, Y1, Y1
+	VMULPS  Y5, Y2, Y2
+	VADDPS  Y6, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VMAXPS  Y0, Y1, Y1
+	VMAXPS  Y0, Y2, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	CMPQ    CX, $16
+	JGE     pr16
+
+pr8:
+	CMPQ    CX, $8
+	JL      prdone
+	VMOVUPS (SI), Y1
+	VMULPS  Y5, Y1, Y1
+	VADDPS  Y6, Y1, Y1
+	VMAXPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     pr8
+
+prdone:
+	VZEROUPPER
+	RET
+
+// func quantAVX2(dst, src *float32, n int, inv, lo, hi float32)
+TEXT ·quantAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Y5
+	VBROADCASTSS lo+28(FP), Y6
+	VBROADCASTSS hi+32(FP), Y7
+
+q8:
+	CMPQ     CX, $8
+	JL       qdone
+	VMOVUPS  (SI), Y1
+	VMULPS   Y5, Y1, Y1
+	// Intel VMAXPS y1, y1, lo: x > lo ? x : lo
+	VMAXPS   Y6, Y1, Y1
+	// Intel VMINPS y1, y1, hi: t < hi ? t : hi
+	VMINPS   Y7, Y1, Y1
+	VROUNDPS $0, Y1, Y1
+	VMOVUPS  Y1, (DI)
+	ADDQ     $32, SI
+	ADDQ     $32, DI
+	SUBQ     $8, CX
+	JMP      q8
+
+qdone:
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(a float32, x, y *float32, n int)
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Y5
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         n+24(FP), CX
+	CMPQ         CX, $32
+	JL           ax8
+
+ax32:
+	VMULPS  (SI), Y5, Y1
+	VMULPS  32(SI), Y5, Y2
+	VMULPS  64(SI), Y5, Y3
+	VMULPS  96(SI), Y5, Y4
+	VADDPS  (DI), Y1, Y1
+	VADDPS  32(DI), Y2, Y2
+	VADDPS  64(DI), Y3, Y3
+	VADDPS  96(DI), Y4, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JGE     ax32
+
+ax8:
+	CMPQ    CX, $8
+	JL      axdone
+	VMULPS  (SI), Y5, Y1
+	VADDPS  (DI), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     ax8
+
+axdone:
+	VZEROUPPER
+	RET
