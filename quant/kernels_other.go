@@ -5,8 +5,8 @@ package quant
 // useAsm is false: only the pure-Go kernels exist in this build.
 const useAsm = false
 
-func reluAsm(dst, src []float32)                        { reluGo(dst, src) }
-func maxAsm(dst, src []float32)                         { maxGo(dst, src) }
+func reluAsm(dst, src []float32)                       { reluGo(dst, src) }
+func maxAsm(dst, src []float32)                        { maxGo(dst, src) }
 func quantAsm(dst, src []float32, inv, lo, hi float32) { quantGo(dst, src, inv, lo, hi) }
 func postAsm(dst, src []float32, m, b float32, withRelu bool) {
 	if withRelu {

@@ -49,8 +49,8 @@ type qlayer struct {
 	act                     ActQuant
 	inSlot, xqSlot          int
 	accSlot, ySlot          int
-	sparseMax               int // candidate deltas of at most this many weights are applied as AXPYs
-	rowsPer                 int // im2col output rows per block (set per chunk size)
+	sparseMax               int  // candidate deltas of at most this many weights are applied as AXPYs
+	rowsPer                 int  // im2col output rows per block (set per chunk size)
 	relu                    bool // the ReLU after this layer is fused into its output
 }
 
