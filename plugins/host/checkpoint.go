@@ -1,0 +1,135 @@
+package host
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ccq-project/ccq/plugins/internal/snapcodec"
+	"github.com/ccq-project/ccq/plugins/optimizer"
+)
+
+const ckptMagic = "CCQCKPT1\n"
+
+// fingerprint identifies a run's problem and optimizer: a checkpoint only
+// resumes the run it was written by (the budget may change).
+func fingerprint(name string, p *optimizer.Problem) [32]byte {
+	h := sha256.New()
+	w := func(b []byte) {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	i8 := func(v []int8) {
+		b := make([]byte, len(v))
+		for i, x := range v {
+			b[i] = byte(x)
+		}
+		w(b)
+	}
+	w([]byte(name))
+	i8(p.Start)
+	i8(p.Lo)
+	i8(p.Hi)
+	i8(p.Alphabet)
+	for _, l := range p.Layers {
+		w([]byte(fmt.Sprintf("%s/%d/%d/%v", l.Name, l.Offset, l.Count, l.Shape)))
+	}
+	w([]byte(fmt.Sprintf("seed=%d lambda=%d", p.Seed, p.Lambda)))
+	w(p.Params)
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// encodeCheckpoint serialises a checkpoint; a SHA-256 of everything before
+// it ends the record, so a damaged file is detected.
+func encodeCheckpoint(fp [32]byte, st *state, snap []byte) []byte {
+	e := snapcodec.NewEncoder(ckptMagic)
+	e.Raw(fp[:])
+	e.I64(st.gen)
+	e.I64(st.evals)
+	e.U64(st.batch)
+	e.I64(int64(st.elapsed))
+	e.Raw(st.rng)
+	e.I8s(st.base)
+	e.Raw(snap)
+	b := e.Bytes()
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// decodeCheckpoint parses and checks a checkpoint for a run with
+// fingerprint fp and n variables.
+func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
+	if len(raw) < len(ckptMagic)+sha256.Size {
+		return nil, nil, fmt.Errorf("truncated (%d bytes)", len(raw))
+	}
+	body, sum := raw[:len(raw)-sha256.Size], raw[len(raw)-sha256.Size:]
+	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
+		return nil, nil, fmt.Errorf("damaged: checksum mismatch")
+	}
+	d := snapcodec.NewDecoder(body, ckptMagic)
+	gotFP := d.Field("fingerprint").Raw()
+	st := &state{}
+	st.gen = d.Field("generation").I64()
+	st.evals = d.Field("evaluations").I64()
+	st.batch = d.Field("batch").U64()
+	st.elapsed = time.Duration(d.Field("elapsed").I64())
+	st.rng = d.Field("rng").Raw()
+	st.base = d.Field("base").I8s()
+	snap := d.Field("snapshot").Raw()
+	if err := d.Done(); err != nil {
+		return nil, nil, err
+	}
+	if string(gotFP) != string(fp[:]) {
+		return nil, nil, fmt.Errorf("written by another run (other optimizer, problem, seed or parameters)")
+	}
+	if st.gen < 0 || st.evals < 0 || st.elapsed < 0 {
+		return nil, nil, fmt.Errorf("negative counters")
+	}
+	if len(st.base) != n {
+		return nil, nil, fmt.Errorf("base has %d levels, the problem %d", len(st.base), n)
+	}
+	return st, snap, nil
+}
+
+// writeCheckpoint writes atomically: a temporary file in the same
+// directory, synced, renamed over path, directory synced.
+func writeCheckpoint(path string, fp [32]byte, st *state, snap []byte) error {
+	b := encodeCheckpoint(fp, st, snap)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
