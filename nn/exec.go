@@ -14,6 +14,7 @@ type workspace struct {
 	mean   [][]float32 // batch-norm batch mean (training only)
 	invstd [][]float32 // batch-norm batch 1/std (training only)
 	col    [][]float32 // per thread im2col scratch
+	wt     [][]float32 // per convolution node: flipped weights for convBackwardData (training only)
 	dw, db [][]float32 // per thread convolution gradient accumulators
 	wrote  []bool      // backward bookkeeping: gradient of node already written
 }
@@ -33,6 +34,9 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 			ge := &m.rt[i].geom
 			if !ge.direct() {
 				maxCol = max(maxCol, ge.ckk*ge.ohw)
+			}
+			if gt, ok := ge.transposedGeom(); ok && train {
+				maxCol = max(maxCol, gt.ckk*gt.ohw)
 			}
 			maxW = max(maxW, ge.oc*ge.ckk)
 			maxB = max(maxB, ge.oc)
@@ -74,6 +78,14 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 	ws.mean = make([][]float32, nn)
 	ws.invstd = make([][]float32, nn)
 	ws.wrote = make([]bool, nn)
+	ws.wt = make([][]float32, nn)
+	for i := range g.Nodes {
+		if g.Nodes[i].Op == OpConv && m.rt[g.Nodes[i].Inputs[0]].needGrad {
+			if _, ok := m.rt[i].geom.transposedGeom(); ok {
+				ws.wt[i] = make([]float32, len(m.rt[i].w.Data))
+			}
+		}
+	}
 	ws.dw = make([][]float32, threads)
 	ws.db = make([][]float32, threads)
 	for t := 0; t < threads; t++ {
@@ -294,6 +306,11 @@ func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 		if rt.b != nil {
 			db = ws.db[t][:len(rt.b.Data)]
 		}
+		if wt := ws.wt[i]; wt != nil && dx != nil {
+			gt, _ := rt.geom.transposedGeom()
+			convBackwardData(&gt, wt, dy, dx, ws.col[t], lo, hi, acc[0])
+			dx = nil
+		}
 		convBackward(&rt.geom, x, rt.w.Data, dy, ws.dw[t][:len(rt.w.Data)], db, dx, ws.col[t], lo, hi, true, acc[0])
 	case OpLinear:
 		if dx != nil {
@@ -410,6 +427,9 @@ func (m *Model) Backward(dlogits []float32) {
 			j.phase = phBwd
 			m.pool.forRange(n, j)
 		case OpConv:
+			if ws.wt[i] != nil {
+				flipWeights(&rt.geom, rt.w.Data, ws.wt[i])
+			}
 			j.phase = phBwd
 			parts := min(m.threads, n)
 			m.pool.forRange(n, j)

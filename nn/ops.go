@@ -40,6 +40,10 @@ func im2col(g *convGeom, x, col []float32) {
 				row := col[((ci*k+ky)*k+kx)*g.ohw:][:g.ohw]
 				// Valid output columns: 0 <= ox*s - p + kx < w.
 				x0, x1 := validRange(kx-p, s, g.w, ow)
+				if s == 1 && ow == g.w {
+					im2colSame(row, xc, g.w, oh, ky-p, kx-p, x0, x1)
+					continue
+				}
 				for oy := 0; oy < oh; oy++ {
 					r := row[oy*ow : oy*ow+ow]
 					iy := oy*s - p + ky
@@ -60,6 +64,31 @@ func im2col(g *convGeom, x, col []float32) {
 				}
 			}
 		}
+	}
+}
+
+// im2colSame fills one im2col row for a stride-1 convolution whose output
+// is as wide as its input: the valid output rows are one shifted copy of
+// the image (offset dy rows, dx columns), after which the columns that
+// wrapped around from neighbouring image rows, outside [x0, x1), are zeroed.
+func im2colSame(row, xc []float32, w, oh, dy, dx, x0, x1 int) {
+	h := len(xc) / w
+	y0, y1 := validRange(dy, 1, h, oh)
+	clear(row[:y0*w])
+	clear(row[y1*w:])
+	if y0 >= y1 {
+		return
+	}
+	shift := dy*w + dx
+	a, b := y0*w, y1*w
+	a2, b2 := max(a, -shift), min(b, len(xc)-shift)
+	if a2 < b2 {
+		copy(row[a2:b2], xc[a2+shift:b2+shift])
+	}
+	for oy := y0; oy < y1; oy++ {
+		r := row[oy*w : (oy+1)*w]
+		clear(r[:x0])
+		clear(r[x1:])
 	}
 }
 
@@ -173,6 +202,49 @@ func convBackward(g *convGeom, x, w, dout, dw, db, dx, col []float32, lo, hi int
 		}
 		gemm.Sgemm(true, false, g.ckk, g.ohw, g.oc, 1, w, g.ckk, dys, g.ohw, 0, col, g.ohw)
 		col2im(g, col, dxs, acc)
+	}
+}
+
+// transposedGeom returns the geometry of the convolution that computes a
+// stride-1 convolution's input gradient from its output gradient: kernel
+// flipped and transposed (see flipWeights), padding k-1-p. ok is false when
+// that does not apply (stride > 1, or padding >= kernel).
+func (g *convGeom) transposedGeom() (convGeom, bool) {
+	if g.s != 1 || g.p > g.k-1 {
+		return convGeom{}, false
+	}
+	return newConvGeom(Shape{g.oc, g.oh, g.ow}, Shape{g.c, g.h, g.w}, g.k, 1, g.k-1-g.p), true
+}
+
+// flipWeights writes wt[c][o][ky][kx] = w[o][c][k-1-ky][k-1-kx]: the
+// weights of the transposed convolution.
+func flipWeights(g *convGeom, w, wt []float32) {
+	kk := g.k * g.k
+	for o := 0; o < g.oc; o++ {
+		for c := 0; c < g.c; c++ {
+			src := w[(o*g.c+c)*kk:][:kk]
+			dst := wt[(c*g.oc+o)*kk:][:kk]
+			for i := range dst {
+				dst[i] = src[kk-1-i]
+			}
+		}
+	}
+}
+
+// convBackwardData computes samples [lo, hi) of a stride-1 convolution's
+// input gradient as the convolution of dout (geometry gt, from
+// transposedGeom) with the flipped weights wt: one im2col and one matrix
+// product with a short dimension of only the input channels, instead of a
+// product with a short inner dimension followed by col2im.
+func convBackwardData(gt *convGeom, wt, dout, dx, col []float32, lo, hi int, acc bool) {
+	in, os := gt.c*gt.hw, gt.oc*gt.ohw
+	beta := float32(0)
+	if acc {
+		beta = 1
+	}
+	for n := lo; n < hi; n++ {
+		im2col(gt, dout[n*in:(n+1)*in], col)
+		gemm.Sgemm(false, false, gt.oc, gt.ohw, gt.ckk, 1, wt, gt.ckk, col, gt.ohw, beta, dx[n*os:(n+1)*os], gt.ohw)
 	}
 }
 
@@ -309,36 +381,40 @@ func bnBackward(x, gamma, mean, invstd, dout, dgamma, dbeta, dx []float32, n, c,
 	}
 }
 
-// reluForward writes max(x, 0) for elements [lo, hi).
+// reluForward writes max(x, 0) for elements [lo, hi). It is branch-free
+// (a sign mask): a data-dependent branch mispredicts half the time on
+// activations. NaN stays NaN when its sign bit is clear.
 func reluForward(x, out []float32, lo, hi int) {
 	xs, os := x[lo:hi], out[lo:hi]
+	os = os[:len(xs)]
 	for i, v := range xs {
-		if v > 0 {
-			os[i] = v
-		} else {
-			os[i] = 0
-		}
+		b := math.Float32bits(v)
+		os[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
 	}
 }
 
-// reluBackward passes dout where the ReLU output is positive, for elements [lo, hi).
+// reluBackward passes dout where the ReLU output is positive, for elements
+// [lo, hi) (branch-free, as reluForward).
 func reluBackward(out, dout, dx []float32, lo, hi int, acc bool) {
 	os, ds, dxs := out[lo:hi], dout[lo:hi], dx[lo:hi]
+	ds, dxs = ds[:len(os)], dxs[:len(os)]
 	if acc {
 		for i, v := range os {
-			if v > 0 {
-				dxs[i] += ds[i]
-			}
+			dxs[i] += math.Float32frombits(math.Float32bits(ds[i]) & posMask(v))
 		}
 		return
 	}
 	for i, v := range os {
-		if v > 0 {
-			dxs[i] = ds[i]
-		} else {
-			dxs[i] = 0
-		}
+		dxs[i] = math.Float32frombits(math.Float32bits(ds[i]) & posMask(v))
 	}
+}
+
+// posMask is all ones when v > 0 (and not NaN), else zero, without a
+// branch: v > 0 exactly when its bits b, as a signed integer, satisfy
+// 0 < b <= +Inf's bits.
+func posMask(v float32) uint32 {
+	b := int64(int32(math.Float32bits(v)))
+	return uint32((-b & (b - 0x7f800001)) >> 63)
 }
 
 // maxPoolForward computes samples [lo, hi) of a max pool; when idx is not
@@ -346,6 +422,10 @@ func reluBackward(out, dout, dx []float32, lo, hi int, acc bool) {
 // sample (the first one on ties, as PyTorch).
 func maxPoolForward(in, out Shape, k, s int, x, y []float32, idx []int32, lo, hi int) {
 	is, os := in.Size(), out.Size()
+	if k == 2 && s == 2 {
+		maxPool2(in, out, x, y, idx, lo, hi)
+		return
+	}
 	for n := lo; n < hi; n++ {
 		xs, ys := x[n*is:(n+1)*is], y[n*os:(n+1)*os]
 		for c := 0; c < out.C; c++ {
@@ -371,6 +451,53 @@ func maxPoolForward(in, out Shape, k, s int, x, y []float32, idx []int32, lo, hi
 			}
 		}
 	}
+}
+
+// maxPool2 is maxPoolForward for 2x2 windows with stride 2.
+func maxPool2(in, out Shape, x, y []float32, idx []int32, lo, hi int) {
+	is, os := in.Size(), out.Size()
+	for n := lo; n < hi; n++ {
+		xs, ys := x[n*is:(n+1)*is], y[n*os:(n+1)*os]
+		for c := 0; c < out.C; c++ {
+			for oy := 0; oy < out.H; oy++ {
+				r0 := (c*in.H + 2*oy) * in.W
+				top, bot := xs[r0:r0+in.W], xs[r0+in.W:r0+2*in.W]
+				o := (c*out.H + oy) * out.W
+				yr := ys[o : o+out.W]
+				if idx == nil {
+					for ox := range yr {
+						a, b := max32(top[2*ox], top[2*ox+1]), max32(bot[2*ox], bot[2*ox+1])
+						yr[ox] = max32(a, b)
+					}
+					continue
+				}
+				ir := idx[n*os+o : n*os+o+out.W]
+				for ox := range yr {
+					// As PyTorch: the first maximum in window order wins, a NaN always does.
+					i := int32(r0 + 2*ox)
+					bv := top[2*ox]
+					if v := top[2*ox+1]; v > bv || v != v {
+						bv, i = v, int32(r0+2*ox+1)
+					}
+					if v := bot[2*ox]; v > bv || v != v {
+						bv, i = v, int32(r0+in.W+2*ox)
+					}
+					if v := bot[2*ox+1]; v > bv || v != v {
+						bv, i = v, int32(r0+in.W+2*ox+1)
+					}
+					yr[ox], ir[ox] = bv, i
+				}
+			}
+		}
+	}
+}
+
+// max32 returns the larger of a and b, NaN if either is NaN.
+func max32(a, b float32) float32 {
+	if b > a || b != b {
+		return b
+	}
+	return a
 }
 
 // maxPoolBackward routes each output gradient to its recorded maximum.

@@ -107,6 +107,17 @@ func TestConvForwardBackward(t *testing.T) {
 			if b != nil {
 				assertClose(t, "db", db, ndb, rtol, atol)
 			}
+			if gt, ok := g.transposedGeom(); ok {
+				wt := make([]float32, len(w))
+				flipWeights(&g, to32(w), wt)
+				tcol := make([]float32, gt.ckk*gt.ohw)
+				dxt := make([]float32, len(x))
+				convBackwardData(&gt, wt, to32(r), dxt, tcol, 0, 2, false)
+				convBackwardData(&gt, wt, to32(r), dxt, tcol, 2, n, false)
+				assertClose(t, "dx (transposed convolution)", dxt, ndx, rtol, atol)
+			} else if tc.s == 1 && tc.p < tc.k {
+				t.Error("stride-1 convolution without a transposed geometry")
+			}
 			base := round32(randVec(rng, len(x), 1))
 			dx = to32(base)
 			convBackward(&g, to32(x), to32(w), to32(r), dw, db, dx, col, 0, n, true, true)
@@ -263,6 +274,19 @@ func TestMaxPool(t *testing.T) {
 	}
 }
 
+func TestPosMask(t *testing.T) {
+	for _, v := range []float32{1, 1e-45, 3e38, float32(math.Inf(1))} {
+		if posMask(v) != 0xffffffff {
+			t.Errorf("posMask(%v) = %#x, want all ones", v, posMask(v))
+		}
+	}
+	for _, v := range []float32{0, float32(math.Copysign(0, -1)), -1e-45, -1, float32(math.Inf(-1)), float32(math.NaN()), -float32(math.NaN())} {
+		if posMask(v) != 0 {
+			t.Errorf("posMask(%v) = %#x, want 0", v, posMask(v))
+		}
+	}
+}
+
 func TestMaxPoolNaNAndTies(t *testing.T) {
 	in, out := Shape{1, 2, 2}, Shape{1, 1, 1}
 	y := make([]float32, 1)
@@ -274,6 +298,20 @@ func TestMaxPoolNaNAndTies(t *testing.T) {
 	maxPoolForward(in, out, 2, 2, []float32{1, float32(math.NaN()), 3, 2}, y, idx, 0, 1)
 	if !math.IsNaN(float64(y[0])) || idx[0] != 1 {
 		t.Errorf("NaN: got %v at %d, want NaN at 1", y[0], idx[0])
+	}
+	maxPoolForward(in, out, 2, 2, []float32{1, float32(math.NaN()), 3, 2}, y, nil, 0, 1)
+	if !math.IsNaN(float64(y[0])) {
+		t.Errorf("NaN (inference): got %v, want NaN", y[0])
+	}
+	// The generic path (3x3 windows) agrees.
+	in3, out3 := Shape{1, 3, 3}, Shape{1, 1, 1}
+	maxPoolForward(in3, out3, 3, 3, []float32{1, 5, 2, 5, 0, float32(math.NaN()), 4, 3, 2}, y, idx, 0, 1)
+	if !math.IsNaN(float64(y[0])) || idx[0] != 5 {
+		t.Errorf("3x3 NaN: got %v at %d, want NaN at 5", y[0], idx[0])
+	}
+	maxPoolForward(in3, out3, 3, 3, []float32{1, 5, 2, 5, 0, 1, 4, 3, 2}, y, idx, 0, 1)
+	if y[0] != 5 || idx[0] != 1 {
+		t.Errorf("3x3 tie: got %v at %d, want 5 at 1", y[0], idx[0])
 	}
 }
 
