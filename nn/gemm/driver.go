@@ -6,22 +6,26 @@ import "sync"
 // to exercise each kernel this CPU can run. Otherwise pickKernel chooses.
 var forced *kernel
 
-// pickKernel returns the micro-kernel for an m x n product: among the
-// kernels of this build and CPU (candidates, fastest first, with their
-// relative speed), the one with the least padded work per unit of speed,
-// where the padded work is C's size rounded up to whole micro-tiles. The
-// choice depends only on the shape. All the assembly kernels perform the
-// same arithmetic for every element (one FMA per k step in order, then
-// alpha and beta applied the same way), so the choice does not change
-// results either.
-func pickKernel(m, n int) *kernel {
+// pickKernel returns the micro-kernel for problem p: among the kernels of
+// this build and CPU (candidates, with their relative speeds), the one with
+// the least padded work per unit of speed, where the padded work is C's size
+// rounded up to whole micro-tiles. The choice depends only on the shape and
+// B's layout. All the assembly kernels perform the same arithmetic for every
+// element (one FMA per k step in order, then alpha and beta applied the same
+// way) and share the k blocking, so the choice does not change results.
+func pickKernel(p *problem) *kernel {
 	if forced != nil {
 		return forced
 	}
+	aliased := p.directB() && aliasedB(p.ldb)
 	best := candidates[0].kr
 	bestCost := 0.0
 	for i, c := range candidates {
-		cost := float64(roundUp(m, c.kr.mr)*roundUp(n, c.kr.nr)) / c.speed
+		speed := c.speed
+		if aliased {
+			speed = c.aliasedSpeed
+		}
+		cost := float64(roundUp(p.m, c.kr.mr)*roundUp(p.n, c.kr.nr)) / speed
 		if i == 0 || cost < bestCost {
 			best, bestCost = c.kr, cost
 		}
@@ -30,11 +34,40 @@ func pickKernel(m, n int) *kernel {
 }
 
 // candidate is a kernel pickKernel may choose, with its speed relative to
-// the first candidate on large products.
+// the fastest kernel on large products, in general and when B is read in
+// place with an aliasing row stride.
 type candidate struct {
-	kr    *kernel
-	speed float64
+	kr                  *kernel
+	speed, aliasedSpeed float64
 }
+
+// aliasedB reports whether rows of B with stride ldb (in floats) map to the
+// same few L1 cache sets: the stride is a multiple of 4 KiB.
+func aliasedB(ldb int) bool { return ldb%1024 == 0 }
+
+// directB reports whether the micro-kernel reads op(B) in place instead of
+// from packed panels. That needs B not transposed (each k step of a
+// micro-panel is then a contiguous run of a row of B). It saves the packing,
+// which costs about as much as the arithmetic when few rows of C share each
+// B panel (small m); for large m, packed panels are slightly faster, and
+// much faster when B's row stride aliases in the L1 cache. Packing only
+// moves data: the result is the same either way.
+func (p *problem) directB() bool {
+	if p.transB || !directBEnabled {
+		return false
+	}
+	if directBForce {
+		return true
+	}
+	return p.m <= 64 || (p.m <= 256 && !aliasedB(p.ldb))
+}
+
+// Switches for tests and benchmarks: directBEnabled false always packs B,
+// directBForce true reads B in place whenever possible.
+var (
+	directBEnabled = true
+	directBForce   = false
+)
 
 // problem holds the arguments of one Sgemm call.
 type problem struct {
@@ -77,7 +110,7 @@ func kBlock(kr *kernel, k int) int {
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	p := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
-	kr := pickKernel(m, n)
+	kr := pickKernel(&p)
 	if t := splitCount(m, n, k, kr); t > 1 {
 		runParallel(&p, kr, t)
 		return
@@ -103,7 +136,7 @@ func (p *problem) block(kr *kernel, ws *workspace, i0, i1, j0, j1 int) {
 	kcMax := kBlock(kr, p.k)
 	mcMax := min(kr.mc, roundUp(i1-i0, mr))
 	ncMax := min(kr.nc, roundUp(j1-j0, nr))
-	direct := p.directB(kr)
+	direct := p.directB()
 	ws.a = grow(ws.a, mcMax*kcMax)
 	if direct {
 		ws.b = grow(ws.b, nr*kcMax)
@@ -149,21 +182,6 @@ func (p *problem) block(kr *kernel, ws *workspace, i0, i1, j0, j1 int) {
 		}
 	}
 }
-
-// directB reports whether the micro-kernel reads op(B) in place instead of
-// from packed panels: possible when B is not transposed (each k step of a
-// micro-panel is a contiguous run of B's row), and cheaper when few rows of
-// C share each B panel, so that packing would cost as much as it saves. The
-// result is the same either way: packing only moves data.
-func (p *problem) directB(kr *kernel) bool {
-	return !p.transB && directBEnabled && p.m <= directBMaxM
-}
-
-// directB thresholds (variables so that tests and benchmarks can vary them).
-var (
-	directBEnabled = true
-	directBMaxM    = 64
-)
 
 // roundUp rounds x up to a multiple of m.
 func roundUp(x, m int) int { return (x + m - 1) / m * m }

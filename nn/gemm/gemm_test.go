@@ -76,9 +76,9 @@ func TestSgemmKernels(t *testing.T) {
 				name := fmt.Sprintf("%s/directB=%v", k.name, direct)
 				t.Run(name, func(t *testing.T) {
 					rng := rand.New(rand.NewPCG(1, uint64(len(name))))
-					savedD, savedM := directBEnabled, directBMaxM
-					directBEnabled, directBMaxM = direct, 1<<30
-					defer func() { directBEnabled, directBMaxM = savedD, savedM }()
+					savedE, savedF := directBEnabled, directBForce
+					directBEnabled, directBForce = direct, direct
+					defer func() { directBEnabled, directBForce = savedE, savedF }()
 					withKernel(k, func() {
 						for _, tc := range shapeCases(rng, kernelDims(k.mr), kernelDims(k.nr), []int{1, 2, 5, 17}) {
 							runCase(t, name, rng, tc)

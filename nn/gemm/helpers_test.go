@@ -248,3 +248,9 @@ func smallBlocking(kr *kernel) *kernel {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// problem returns the problem Sgemm sees for tc (without operands).
+func (tc gemmCase) problem() *problem {
+	return &problem{transA: tc.transA, transB: tc.transB, m: tc.m, n: tc.n, k: tc.k,
+		alpha: tc.alpha, beta: tc.beta, lda: tc.lda, ldb: tc.ldb, ldc: tc.ldc}
+}

@@ -46,27 +46,6 @@ func avx512_8x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr
 //go:noescape
 func avx512_8x48(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
 
-// avx512_12x32 is the 12 x 32 micro-kernel for AVX-512F (microFunc's contract,
-// with pointers to the first element of each slice). Per k step it loads
-// one row of the B panel (2 vectors of 16 floats) and updates 24
-// accumulator vectors, each A element reaching the FMAs through
-// a broadcast register. Its pure-Go twin is microGo(12, 32):
-//
-//	for p := 0; p < kc; p++ {
-//		for i := 0; i < 12; i++ {
-//			for j := 0; j < 32; j++ {
-//				acc[i][j] += a[p*12+i] * b[p*ldb+j]
-//			}
-//		}
-//	}
-//	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
-//
-// Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
-//
-//go:noescape
-func avx512_12x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
-
 // avx512_6x64 is the 6 x 64 micro-kernel for AVX-512F (microFunc's contract,
 // with pointers to the first element of each slice). Per k step it loads
 // one row of the B panel (4 vectors of 16 floats) and updates 24

@@ -23,7 +23,7 @@ func withThreads(n int, f func()) {
 // transpose combination and with k spanning several k blocks.
 func TestThreadsBitIdentical(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	kr := pickKernel(1000, 1000)
+	kr := pickKernel(&problem{m: 1000, n: 1000, k: 1000, ldb: 1000})
 	for _, sh := range [][3]int{
 		{5 * kr.mr, 3, 40},            // split along M
 		{3, 7*kr.nr + 5, 40},          // split along N
@@ -45,7 +45,7 @@ func TestThreadsBitIdentical(t *testing.T) {
 				}
 				c := append([]float32(nil), gc.data()...)
 				withThreads(threads, func() {
-					if got := splitCount(tc.m, tc.n, tc.k, pickKernel(tc.m, tc.n)); got != threads {
+					if got := splitCount(tc.m, tc.n, tc.k, pickKernel(tc.problem())); got != threads {
 						t.Fatalf("%s %v: split into %d parts", what, tc, got)
 					}
 					Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, ga.data(), tc.lda, gb.data(), tc.ldb, tc.beta, c, tc.ldc)
@@ -80,11 +80,11 @@ func TestSetThreads(t *testing.T) {
 	// The small products of the evaluator stay on the calling goroutine.
 	SetThreads(8)
 	for _, sh := range [][3]int{{16, 100, 150}, {128, 84, 120}, {64, 64, 576}} {
-		if n := splitCount(sh[0], sh[1], sh[2], pickKernel(sh[0], sh[1])); n != 1 {
+		if n := splitCount(sh[0], sh[1], sh[2], pickKernel(&problem{m: sh[0], n: sh[1], k: sh[2], ldb: sh[1]})); n != 1 {
 			t.Errorf("m=%d n=%d k=%d is split into %d parts", sh[0], sh[1], sh[2], n)
 		}
 	}
-	if n := splitCount(1024, 1024, 1024, pickKernel(1024, 1024)); n != 8 {
+	if n := splitCount(1024, 1024, 1024, pickKernel(&problem{m: 1024, n: 1024, k: 1024, ldb: 1024})); n != 8 {
 		t.Errorf("1024^3 is split into %d parts, want 8", n)
 	}
 }

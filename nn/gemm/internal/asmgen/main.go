@@ -44,7 +44,6 @@ func (s spec) name() string {
 var specs = []spec{
 	{isa: "avx512", mr: 8, nv: 2},
 	{isa: "avx512", mr: 8, nv: 3},
-	{isa: "avx512", mr: 12, nv: 2},
 	{isa: "avx512", mr: 6, nv: 4},
 	{isa: "avx512", mr: 16, nv: 1, bcst: true},
 	{isa: "avx2", mr: 6, nv: 2},
