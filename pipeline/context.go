@@ -50,14 +50,16 @@ type StageContext struct {
 	// with digests in the manifest); it is deleted when Run fails.
 	// The name manifest.json at its top is reserved.
 	OutDir string
-	// CheckpointDir exists and survives a failed, interrupted or killed
-	// run of the same key, so a later run can continue from it. It is
-	// deleted once the entry is committed. Write checkpoints atomically
+	// CheckpointDir is a folder that survives a failed, interrupted or
+	// killed run of the same key, so a later run can continue from it. It
+	// is deleted once the entry is committed. It does not exist until the
+	// stage creates it (os.MkdirAll); write checkpoints atomically
 	// (store.WriteFileAtomic).
 	CheckpointDir string
 	// Resumed is true when CheckpointDir held files at the start.
 	Resumed bool
-	// Log writes to the stage's log file (results/<experiment>/logs/<name>.log).
+	// Log writes to the stage's log file (results/<experiment>/logs/<name>.log),
+	// created on the first line; runs of the same stage append to it.
 	Log *slog.Logger
 	// LogPath is that file's path.
 	LogPath string

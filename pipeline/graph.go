@@ -176,6 +176,12 @@ func (g *Graph) Dependents(name string) []string {
 	return out
 }
 
+// IsSink reports whether no stage reads from name (for example the report).
+func (g *Graph) IsSink(name string) bool {
+	i, ok := g.index[name]
+	return ok && len(g.dependents[i]) == 0
+}
+
 // Match returns the names of the stages matching a pattern: a stage name, a
 // path.Match glob over names ("quantize/*", "evolve/ccea-*"), or a kind name.
 func (g *Graph) Match(pattern string) ([]string, error) {

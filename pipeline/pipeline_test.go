@@ -100,12 +100,21 @@ func TestSecondRunDoesNothing(t *testing.T) {
 		t.Fatalf("second run did work: %+v ran %v", sum, rec.Names())
 	}
 	// Results folder: links, logs, state.
-	if _, err := os.Stat(filepath.Join(e.results.LinkPath("q/w2"), "manifest.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(e.results.LinkPath("report"), "manifest.json")); err != nil {
 		t.Error(err)
+	}
+	if _, err := os.Lstat(e.results.LinkPath("q/w2")); err == nil {
+		t.Error("an intermediate stage was linked")
 	}
 	st, err := pipeline.ReadState(e.results.Dir)
 	if err != nil || st.Outcome != "ok" || st.Counts[pipeline.StatusCached] != 7 {
 		t.Fatalf("state: %v %+v", err, st)
+	}
+	if s := st.Stage("q/w2"); s == nil || s.Entry == "" || s.Key == "" {
+		t.Fatalf("state of q/w2: %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(st.Stage("q/w2").Entry, "manifest.json")); err != nil {
+		t.Fatal(err)
 	}
 }
 

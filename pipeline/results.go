@@ -19,7 +19,8 @@ import (
 //	keys.json         each stage's key ingredients at the last run (ccq plan explains changes with it)
 //	lock              held while a run is going on
 //	logs/<stage>.log  one log per stage (stage names contain '/': logs/quantize/rtn-w4-tensor-a32.log)
-//	stages/<stage>    symbolic link to the stage's store entry (its manifest.json and outputs)
+//	stages/<stage>    symbolic links to the store entries of the final stages (those no stage
+//	                  reads from, such as the report); state.json names every stage's entry
 //	tasks/<stage>.json task files, for executors that run stages in other processes
 type Results struct {
 	// Dir is the absolute folder.

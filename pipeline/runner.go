@@ -157,9 +157,9 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 	}
 	sw := newStateWriter(opt.Results.StatePath(), state, opt.StateEvery)
 	obs := &fanout{obs: append([]Observer{sw}, opt.Observers...)}
-	// Link cached stages into the results folder.
+	// Link the final cached stages into the results folder.
 	for _, sp := range p.Stages {
-		if sp.Status == StatusCached {
+		if sp.Status == StatusCached && p.Graph.IsSink(sp.Name) {
 			if err := opt.Results.Link(sp.Name, sp.EntryDir); err != nil {
 				log.Warn("linking a cached stage into the results folder failed", "stage", sp.Name, "err", err)
 			}
@@ -212,6 +212,8 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 			}
 			if r.Status == StatusDone && r.Entry != nil {
 				ev.Message = r.Entry.Dir
+			}
+			if r.Status == StatusDone && r.Entry != nil && p.Graph.IsSink(r.Name) {
 				if err := opt.Results.Link(r.Name, r.Entry.Dir); err != nil {
 					log.Warn("linking a stage into the results folder failed", "stage", r.Name, "err", err)
 				}

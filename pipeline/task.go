@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/ccq-project/ccq/internal/version"
@@ -152,15 +153,9 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 
 	var logw io.Writer = io.Discard
 	if t.LogPath != "" {
-		if err := os.MkdirAll(filepath.Dir(t.LogPath), 0o755); err != nil {
-			return nil, fmt.Errorf("stage %s: log folder: %w", t.Name, err)
-		}
-		f, err := os.OpenFile(t.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("stage %s: log: %w", t.Name, err)
-		}
-		defer f.Close()
-		logw = f
+		lf := &lazyFile{path: t.LogPath}
+		defer lf.Close()
+		logw = lf
 	}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", t.Name)
 
@@ -174,9 +169,6 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		}
 	}()
 	ckpt := st.CheckpointDir(t.Kind, t.Key)
-	if err := os.MkdirAll(ckpt, 0o755); err != nil {
-		return nil, fmt.Errorf("stage %s: checkpoint folder: %w", t.Name, err)
-	}
 	resumed := st.HasCheckpoint(t.Kind, t.Key)
 	threads := t.Threads
 	if threads < 1 {
@@ -190,7 +182,9 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		progress: opt.Progress,
 	}
 	start := time.Now()
-	logger.Info("stage start", "kind", t.Kind, "key", t.Key, "params", t.Params.String(), "threads", threads, "resumed", resumed)
+	if resumed {
+		logger.Info("resuming from checkpoint", "kind", t.Kind, "key", t.Key)
+	}
 	runErr := runKind(ctx, kind, sc)
 	if runErr == nil && ctx.Err() != nil {
 		// The stage ignored the cancellation but finished: keep its work.
@@ -199,9 +193,9 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 	if runErr != nil {
 		var pe *PanicError
 		if errors.As(runErr, &pe) {
-			logger.Error("stage panicked", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+			logger.Error("stage panicked", "kind", t.Kind, "key", t.Key, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 		} else {
-			logger.Error("stage failed", "err", runErr, "seconds", time.Since(start).Seconds())
+			logger.Error("stage failed", "kind", t.Kind, "key", t.Key, "params", t.Params.String(), "err", runErr, "seconds", time.Since(start).Seconds())
 		}
 		return nil, fmt.Errorf("stage %s: %w", t.Name, runErr)
 	}
@@ -226,11 +220,44 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 	}
 	e, err := pend.Commit(m, t.Replace)
 	if err != nil {
-		logger.Error("commit failed", "err", err)
+		logger.Error("commit failed", "kind", t.Kind, "key", t.Key, "err", err)
 		return nil, fmt.Errorf("stage %s: %w", t.Name, err)
 	}
-	logger.Info("stage done", "seconds", m.Seconds, "entry", e.Dir)
 	return e, nil
+}
+
+// lazyFile creates and opens its file (for appending) on the first write,
+// so stages that log nothing cost no file.
+type lazyFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil && l.err == nil {
+		if l.err = os.MkdirAll(filepath.Dir(l.path), 0o755); l.err == nil {
+			l.f, l.err = os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		}
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(b)
+}
+
+func (l *lazyFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
 }
 
 func runKind(ctx context.Context, k Kind, sc *StageContext) (err error) {

@@ -75,7 +75,8 @@ func (s *Store) Root() string { return s.root }
 func (s *Store) EntryDir(kind, key string) string { return filepath.Join(s.root, kind, key) }
 
 // CheckpointDir is the folder where a stage building the entry for kind and
-// key keeps checkpoints across kills. It is not created here.
+// key keeps checkpoints across kills. It is not created here (most stages
+// never checkpoint; a stage that does creates it).
 func (s *Store) CheckpointDir(kind, key string) string {
 	return filepath.Join(s.root, kind, ".ckpt", key)
 }
@@ -250,7 +251,9 @@ func (p *Pending) Commit(m *Manifest, replace bool) (*Entry, error) {
 		_ = p.Abort()
 		return nil, fmt.Errorf("store: encoding manifest: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(p.dir, ManifestName), append(b, '\n'), !p.s.NoSync); err != nil {
+	// The manifest needs no temporary name of its own: the whole folder
+	// is still temporary and becomes visible only by the rename below.
+	if err := writeFile(filepath.Join(p.dir, ManifestName), append(b, '\n'), !p.s.NoSync); err != nil {
 		_ = p.Abort()
 		return nil, err
 	}
@@ -471,6 +474,27 @@ func WriteFileAtomic(path string, data []byte, sync bool) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	ok = true
+	return nil
+}
+
+func writeFile(path string, data []byte, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("syncing %s: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	return nil
 }
 

@@ -115,7 +115,6 @@ func (k Touch) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		}
 		content += "input " + n + " " + d + "\n"
 	}
-	sc.Log.Info("writing out.txt")
 	return os.WriteFile(filepath.Join(sc.OutDir, "out.txt"), []byte(content), 0o644)
 }
 
@@ -225,6 +224,9 @@ func (k Steps) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	k.Runs.Add(sc.Name)
 	var p StepsParams
 	if err := sc.Decode(&p); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(sc.CheckpointDir, 0o755); err != nil {
 		return err
 	}
 	ckpt := filepath.Join(sc.CheckpointDir, "state")
