@@ -294,6 +294,7 @@ func explain(sp *StagePlan, h *History, lookupErr error) (string, []string) {
 		ch = append(ch, fmt.Sprintf("ccq version %s -> %s", old.CCQVersion, cur.CCQVersion))
 	}
 	ch = append(ch, diffParams(old.Params.Map(), cur.Params.Map(), "")...)
+	var changedInputs []string
 	for _, n := range unionKeys(old.Inputs, cur.Inputs) {
 		o, c := old.Inputs[n], cur.Inputs[n]
 		switch {
@@ -302,7 +303,12 @@ func explain(sp *StagePlan, h *History, lookupErr error) (string, []string) {
 		case c == "":
 			ch = append(ch, "input "+n+" removed")
 		case o != c:
-			ch = append(ch, fmt.Sprintf("input %s (%s) changed", n, sp.Inputs[n]))
+			label := n
+			if sp.Inputs[n] != n {
+				label = fmt.Sprintf("%s (%s)", n, sp.Inputs[n])
+			}
+			changedInputs = append(changedInputs, label)
+			ch = append(ch, "input "+label+" changed")
 		}
 	}
 	for _, n := range unionKeys(old.Files, cur.Files) {
@@ -312,6 +318,17 @@ func explain(sp *StagePlan, h *History, lookupErr error) (string, []string) {
 	}
 	if len(ch) == 0 {
 		return "its key changed", nil
+	}
+	if len(changedInputs) > 3 {
+		// Keep the one-line reason short; Changes has the full list.
+		var short []string
+		for _, c := range ch {
+			if !strings.HasPrefix(c, "input ") || !strings.HasSuffix(c, " changed") {
+				short = append(short, c)
+			}
+		}
+		short = append(short, fmt.Sprintf("%d inputs changed (%s, %s, ...)", len(changedInputs), changedInputs[0], changedInputs[1]))
+		return strings.Join(short, "; "), ch
 	}
 	return strings.Join(ch, "; "), ch
 }
