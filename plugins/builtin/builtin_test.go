@@ -556,3 +556,23 @@ func TestBeatsRandomSearch(t *testing.T) {
 		t.Errorf("ccea (%.4f) did not beat random search (%.4f)", final["ccea"], final["random-search"])
 	}
 }
+
+func TestSelectSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for trial := 0; trial < 300; trial++ {
+		n := 1 + r.IntN(200)
+		a := make([]rankKey, n)
+		for k := range a {
+			a[k] = rankKey{conf: float64(r.IntN(4)), tie: uint64(r.IntN(3)), idx: int32(k)}
+		}
+		sorted := slices.Clone(a)
+		slices.SortFunc(sorted, compareKeys)
+		m := r.IntN(n + 1)
+		selectSmallest(a, m)
+		got := slices.Clone(a[:m])
+		slices.SortFunc(got, compareKeys)
+		if !slices.Equal(got, sorted[:m]) {
+			t.Fatalf("n=%d m=%d: wrong selection", n, m)
+		}
+	}
+}

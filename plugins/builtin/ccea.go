@@ -54,6 +54,67 @@ type ccea struct {
 
 	sampled []optimizer.Delta // the last Ask's sampled candidates
 	nCands  int
+	keys    []rankKey // scratch for newCycle
+}
+
+// rankKey orders variables by confidence, ties at random (tie), then by
+// index so that the order is total.
+type rankKey struct {
+	conf float64
+	tie  uint64
+	idx  int32
+}
+
+func compareKeys(a, b rankKey) int {
+	if c := cmp.Compare(a.conf, b.conf); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.tie, b.tie); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.idx, b.idx)
+}
+
+// selectSmallest reorders a so that its m smallest keys come first (in no
+// particular order): quickselect with a median-of-three pivot.
+func selectSmallest(a []rankKey, m int) {
+	lo, hi := 0, len(a)-1
+	for lo < hi && m > lo && m <= hi {
+		mid := lo + (hi-lo)/2
+		if compareKeys(a[mid], a[lo]) < 0 {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if compareKeys(a[hi], a[lo]) < 0 {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if compareKeys(a[hi], a[mid]) < 0 {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		pivot := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for compareKeys(a[i], pivot) < 0 {
+				i++
+			}
+			for compareKeys(a[j], pivot) > 0 {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		// Now a[lo..j] <= pivot <= a[i..hi], and j < i.
+		switch {
+		case m <= j:
+			hi = j
+		case m >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 func newCCEA(name string, mode grouping) *ccea {
@@ -174,11 +235,27 @@ func (o *ccea) newCycle() bool {
 	if len(o.order) == 0 {
 		return false
 	}
+	// Only the first K groups of a cycle are used: select the K*G least
+	// confident variables (ties broken at random) instead of sorting all.
 	rng := o.c.rng
-	rng.Shuffle(len(o.order), func(a, b int) { o.order[a], o.order[b] = o.order[b], o.order[a] })
+	m := min(len(o.order), o.par.GroupsPerCycle*o.g)
 	if o.mode == groupConfidence || o.mode == groupLayer {
-		slices.SortStableFunc(o.order, func(a, b int32) int { return cmp.Compare(o.conf[a], o.conf[b]) })
+		o.keys = o.keys[:0]
+		for _, i := range o.order {
+			o.keys = append(o.keys, rankKey{conf: o.conf[i], tie: rng.Uint64(), idx: i})
+		}
+		selectSmallest(o.keys, m)
+		slices.SortFunc(o.keys[:m], compareKeys)
+		for k := 0; k < m; k++ {
+			o.order[k] = o.keys[k].idx
+		}
+	} else {
+		for k := 0; k < m; k++ { // partial Fisher-Yates shuffle
+			j := k + rng.IntN(len(o.order)-k)
+			o.order[k], o.order[j] = o.order[j], o.order[k]
+		}
 	}
+	o.order = o.order[:m]
 	o.pos = 0
 	o.left = o.par.GroupsPerCycle
 	o.cycle++
