@@ -55,26 +55,7 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, mc, p0, kc, mr 
 // packRows8 interleaves kc values from each of 8 rows of a (row stride ld,
 // rows r0.., columns p0..) into d: d[p*8+ii] = a[(r0+ii)*ld + p0+p].
 func packRows8(d []float32, a []float32, ld, r0, p0, kc int) {
-	s0 := a[(r0+0)*ld+p0:][:kc]
-	s1 := a[(r0+1)*ld+p0:][:kc]
-	s2 := a[(r0+2)*ld+p0:][:kc]
-	s3 := a[(r0+3)*ld+p0:][:kc]
-	s4 := a[(r0+4)*ld+p0:][:kc]
-	s5 := a[(r0+5)*ld+p0:][:kc]
-	s6 := a[(r0+6)*ld+p0:][:kc]
-	s7 := a[(r0+7)*ld+p0:][:kc]
-	d = d[:kc*8]
-	for p := range s0 {
-		dp := d[p*8 : p*8+8 : p*8+8]
-		dp[0] = s0[p]
-		dp[1] = s1[p]
-		dp[2] = s2[p]
-		dp[3] = s3[p]
-		dp[4] = s4[p]
-		dp[5] = s5[p]
-		dp[6] = s6[p]
-		dp[7] = s7[p]
-	}
+	transpose8(d, 8, a[r0*ld+p0:], ld, kc)
 }
 
 // packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst (see the layout above).
@@ -142,16 +123,25 @@ func packBRows(dst []float32, b []float32, ldb int, p0, kc, j0, nc, nr int) {
 
 // packCols8 writes d[p*stride+jj] = b[(r0+jj)*ld + p0+p] for jj < 8, p < kc.
 func packCols8(d []float32, stride int, b []float32, ld, r0, p0, kc int) {
-	s0 := b[(r0+0)*ld+p0:][:kc]
-	s1 := b[(r0+1)*ld+p0:][:kc]
-	s2 := b[(r0+2)*ld+p0:][:kc]
-	s3 := b[(r0+3)*ld+p0:][:kc]
-	s4 := b[(r0+4)*ld+p0:][:kc]
-	s5 := b[(r0+5)*ld+p0:][:kc]
-	s6 := b[(r0+6)*ld+p0:][:kc]
-	s7 := b[(r0+7)*ld+p0:][:kc]
+	transpose8(d, stride, b[r0*ld+p0:], ld, kc)
+}
+
+// transpose8Go is the pure-Go twin of the assembly transpose8 kernels:
+// dst[p*ldd+i] = src[i*lds+p] for i < 8 and p < n.
+func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
+	if n == 0 {
+		return
+	}
+	s0 := src[0*lds:][:n]
+	s1 := src[1*lds:][:n]
+	s2 := src[2*lds:][:n]
+	s3 := src[3*lds:][:n]
+	s4 := src[4*lds:][:n]
+	s5 := src[5*lds:][:n]
+	s6 := src[6*lds:][:n]
+	s7 := src[7*lds:][:n]
 	for p := range s0 {
-		dp := d[p*stride : p*stride+8 : p*stride+8]
+		dp := dst[p*ldd : p*ldd+8 : p*ldd+8]
 		dp[0] = s0[p]
 		dp[1] = s1[p]
 		dp[2] = s2[p]
