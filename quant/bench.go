@@ -21,6 +21,7 @@ type BenchConfig struct {
 	Bits       int      // weight bits (default 4)
 	ActBits    int      // activation bits (default 32)
 	Workers    int      // default GOMAXPROCS
+	Chunk      int      // samples per chunk (0: the evaluator's default)
 	MinTime    time.Duration
 	Seed       uint64
 }
@@ -180,7 +181,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 	}
 	out := make([]Score, len(cands))
 	measure := func(full bool) (float64, int, error) {
-		ev, err := NewEvaluator(m, EvalOptions{Workers: cfg.Workers, FullForward: full})
+		ev, err := NewEvaluator(m, EvalOptions{Workers: cfg.Workers, FullForward: full, Chunk: cfg.Chunk})
 		if err != nil {
 			return 0, 0, err
 		}

@@ -3,8 +3,26 @@ package quant
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuTime is the process's user+system CPU time (less sensitive than wall
+// time to other processes on a shared machine).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchChunk reads the chunk size from CCQ_BENCH_CHUNK (0: default).
+func benchChunk() int {
+	c, _ := strconv.Atoi(os.Getenv("CCQ_BENCH_CHUNK"))
+	return c
+}
 
 // BenchmarkEvaluator scores 32 candidates per iteration (batch 1024, 2000
 // changed weights each) incrementally and, for comparison, by full forward
@@ -39,7 +57,7 @@ func BenchmarkEvaluator(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ev, err := NewEvaluator(m, EvalOptions{FullForward: full})
+				ev, err := NewEvaluator(m, EvalOptions{FullForward: full, Chunk: benchChunk()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -50,12 +68,14 @@ func BenchmarkEvaluator(b *testing.B) {
 				out := make([]Score, len(cands))
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for i := 0; i < b.N; i++ {
 					if err := ev.Score(ctx, cands, out); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(float64(b.N*len(cands))/b.Elapsed().Seconds(), "cands/s")
+				b.ReportMetric((cpuTime()-cpu0).Seconds()*1000/float64(b.N*len(cands)), "cpu-ms/cand")
 			})
 		}
 	}

@@ -47,6 +47,7 @@ type Report struct {
 	Accuracy      float64         `json:"accuracy"`
 	Loss          float64         `json:"loss"`
 	PerClass      []ClassAccuracy `json:"per_class"`
+	Confusion     [][]int         `json:"confusion"` // [label][prediction]
 	Bits          int             `json:"bits"`
 	ActBits       int             `json:"act_bits"`
 	Weights       int             `json:"weights"`
@@ -120,21 +121,26 @@ func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 	for i := range ws {
 		ws[i] = newWorker(i, n, false)
 	}
-	perClass := make([]int, m.Graph.Classes)
-	perTotal := make([]int, m.Graph.Classes)
-	loss, correct, err := runPlain(ctx, ws, w, b, perClass, perTotal)
+	k := m.Graph.Classes
+	conf := make([]int, k*k)
+	loss, correct, err := runPlain(ctx, ws, w, b, conf)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	r := &Report{N: b.n, Correct: correct, Accuracy: float64(correct) / float64(b.n), Loss: loss / float64(b.n),
 		Bits: m.Bits, ActBits: m.ActBits, Weights: m.NumVars(), Levels: LevelHistogram(m),
 		Granularity: m.Granularity, Method: m.Method, UsedFPGrads: m.UsedFPGradients}
-	for k := range perClass {
-		ca := ClassAccuracy{Class: k, N: perTotal[k]}
-		if perTotal[k] > 0 {
-			ca.Accuracy = float64(perClass[k]) / float64(perTotal[k])
+	for c := 0; c < k; c++ {
+		row := conf[c*k : (c+1)*k]
+		ca := ClassAccuracy{Class: c}
+		for _, v := range row {
+			ca.N += v
+		}
+		if ca.N > 0 {
+			ca.Accuracy = float64(row[c]) / float64(ca.N)
 		}
 		r.PerClass = append(r.PerClass, ca)
+		r.Confusion = append(r.Confusion, append([]int(nil), row...))
 	}
 	r.PackedBytes, r.ModelBytes, r.Float32Bytes = Sizes(m)
 	r.BitsPerWeight = float64(r.ModelBytes*8) / float64(max(r.Weights, 1))
@@ -172,7 +178,7 @@ func (r *floatRunner) run(ctx context.Context, x []float32, labels []uint8, onIn
 	for _, w := range r.workers {
 		w.onInput, w.onOutput = onInput, onOutput
 	}
-	loss, correct, err := runPlain(ctx, r.workers, r.w, b, nil, nil)
+	loss, correct, err := runPlain(ctx, r.workers, r.w, b, nil)
 	for _, w := range r.workers {
 		w.onInput, w.onOutput = nil, nil
 	}

@@ -266,7 +266,7 @@ func (e *Evaluator) prepare(ctx context.Context) error {
 				w.loadInput(e.b, start, bc)
 				w.forwardAll(e.wbase, bc)
 				losses[c], corrects[c] = 0, 0
-				chunkLoss(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], nil, nil)
+				chunkLoss(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], nil)
 			}
 		}()
 	}
@@ -455,7 +455,7 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 			}
 			l.postLayer(acc, w.bufs[l.ySlot], bc)
 		}
-		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil, nil)
+		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil)
 	}
 	return Score{Loss: loss / float64(e.b.n), Correct: correct}, nil
 }

@@ -489,9 +489,9 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 
 // chunkLoss adds the cross-entropy of every sample of a chunk to *loss and
 // the number of correct predictions to *correct; logits are classes x bc.
-// perClass, when not nil, counts correct predictions per label and
-// total per label.
-func chunkLoss(logits []float32, labels []uint8, classes, bc int, loss *float64, correct *int, perClass, perTotal []int) {
+// conf, when not nil, is a classes x classes confusion matrix (row: label,
+// column: prediction) it counts into.
+func chunkLoss(logits []float32, labels []uint8, classes, bc int, loss *float64, correct *int, conf []int) {
 	for b := 0; b < bc; b++ {
 		best, arg := logits[b], 0
 		for k := 1; k < classes; k++ {
@@ -507,12 +507,9 @@ func chunkLoss(logits []float32, labels []uint8, classes, bc int, loss *float64,
 		*loss += math.Log(sum) - float64(logits[lab*bc+b]-best)
 		if arg == lab {
 			*correct++
-			if perClass != nil {
-				perClass[lab]++
-			}
 		}
-		if perTotal != nil {
-			perTotal[lab]++
+		if conf != nil {
+			conf[lab*classes+arg]++
 		}
 	}
 }

@@ -122,19 +122,18 @@ func (w *worker) setScratch(bc int) {
 
 // runPlain evaluates a batch with weights, all values in scratch, chunks
 // spread over the workers; it returns the summed loss and correct count.
-func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batch, perClass, perTotal []int) (float64, int, error) {
+// conf, when not nil, receives the classes x classes confusion counts.
+func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batch, conf []int) (float64, int, error) {
 	n := workers[0].n
 	nch := (b.n + n.chunk - 1) / n.chunk
 	losses := make([]float64, nch)
 	corrects := make([]int, nch)
-	pcs := make([][]int, len(workers))
-	pts := make([][]int, len(workers))
+	confs := make([][]int, len(workers))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for wi, w := range workers {
-		if perClass != nil {
-			pcs[wi] = make([]int, len(perClass))
-			pts[wi] = make([]int, len(perTotal))
+		if conf != nil {
+			confs[wi] = make([]int, len(conf))
 		}
 		wg.Add(1)
 		go func() {
@@ -149,7 +148,7 @@ func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batc
 				w.loadInput(b, start, bc)
 				w.forwardAll(weights, bc)
 				logits := w.bufs[n.nodeSlot[len(n.g.Nodes)-1]]
-				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], pcs[wi], pts[wi])
+				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], confs[wi])
 			}
 		}()
 	}
@@ -164,9 +163,8 @@ func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batc
 		correct += corrects[c]
 	}
 	for wi := range workers {
-		for k := range perClass {
-			perClass[k] += pcs[wi][k]
-			perTotal[k] += pts[wi][k]
+		for k := range conf {
+			conf[k] += confs[wi][k]
 		}
 	}
 	return loss, correct, nil

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/spf13/cobra"
+)
+
+func init() { rootCmd.AddCommand(quantizeCmd()) }
+
+// quantizeReport is what `ccq quantize` prints.
+type quantizeReport struct {
+	Out             string             `json:"out"`
+	Source          string             `json:"source"`
+	SourceDigest    string             `json:"source_digest"`
+	Arch            string             `json:"arch"`
+	Dataset         string             `json:"dataset"`
+	Method          string             `json:"method"`
+	Bits            int                `json:"bits"`
+	Granularity     string             `json:"granularity"`
+	ActBits         int                `json:"act_bits"`
+	UsedFPGradients bool               `json:"used_fp_gradients"`
+	CalibSamples    int                `json:"calib_samples"`
+	FloatAccuracy   *float64           `json:"float_test_accuracy,omitempty"`
+	FloatLoss       *float64           `json:"float_test_loss,omitempty"`
+	Test            *quant.Report      `json:"test,omitempty"`
+	Layout          []quant.Var        `json:"layout"`
+	Levels          []quant.LevelCount `json:"levels"`
+}
+
+func quantizeCmd() *cobra.Command {
+	var (
+		method, gran, dataset, out, arch string
+		bits, actBits, calib, threads    int
+		pct, actPct                      float64
+		noEval, asJSON, offline          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "quantize MODEL",
+		Short: "Quantize a float model to k-bit weights with a baseline quantizer",
+		Long: `Quantize a float32 model (written by ccq train, or a PyTorch state_dict with
+--model ARCH) to k-bit weights. Batch norm is folded into the convolutions
+first. Methods (all gradient-free except ste-qat):
+  rtn         round to nearest, scale = max |w| / (2^(k-1)-1)
+  mse         scale searched to minimise the squared weight error
+  percentile  scale from a percentile of |w| (--percentile, default 99.9)
+  bias-corr   rtn, then each layer's bias corrected so that its mean output per
+              channel on the calibration batch matches the float network's
+  ste-qat     quantization-aware fine-tuning with a straight-through estimator
+              (uses full-precision gradients; not available yet)
+With --act-bits below 32 every quantized layer's input is quantized too, with a
+scale calibrated on the calibration batch (training images). The output is
+written atomically; nothing is written on error.`,
+		Example: `  ccq quantize lenet5.safetensors --method mse --bits 2 --dataset fashion-mnist --out lenet5-w2.safetensors
+  ccq quantize lenet5.safetensors --method rtn --bits 4 --act-bits 4 --granularity channel --out q.safetensors --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			path := args[0]
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			if err := quant.CheckBits(bits); err != nil {
+				return fmt.Errorf("--bits: %w", err)
+			}
+			if err := quant.CheckActBits(actBits); err != nil {
+				return fmt.Errorf("--act-bits: %w", err)
+			}
+			g, err := quant.ParseGranularity(gran)
+			if err != nil {
+				return fmt.Errorf("--granularity: %w", err)
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(raw)
+			digest := hex.EncodeToString(sum[:])
+			raw = nil
+			var fm *nn.Model
+			var md map[string]string
+			if arch == "" {
+				fm, md, err = nn.Load(path)
+			} else {
+				if dataset == "" {
+					return fmt.Errorf("--model %s needs --dataset (it gives the input shape)", arch)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if dataset == "" {
+				dataset = md[nn.MetaDataset]
+			}
+			if dataset == "" {
+				return fmt.Errorf("%s records no dataset: give --dataset (%s)", path, strings.Join(datasets.Names(), ", "))
+			}
+			d, err := datasets.Load(ctx, dataset, datasets.Options{CacheDir: globals.dataDir, Offline: offline, Logger: slog.Default()})
+			if err != nil {
+				return err
+			}
+			if fm == nil {
+				fm, md, err = nn.Import(path, arch, nn.DatasetShape(d))
+				if err != nil {
+					return err
+				}
+			}
+			defer fm.Close()
+			if err := useRecordedNormalisation(d, md, path); err != nil {
+				return err
+			}
+			f := quant.FromNN(fm)
+			calX, calY, err := quant.SplitData(f.Graph, d, &d.Train, calib)
+			if err != nil {
+				return fmt.Errorf("calibration set: %w", err)
+			}
+			m, err := quant.Quantize(ctx, f, quant.Options{Method: method, Bits: bits, Granularity: g, ActBits: actBits,
+				CalibX: calX, CalibLabels: calY, Percentile: pct, ActPercentile: actPct, SourceDigest: digest, Workers: threads})
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			m.Extra = map[string]string{nn.MetaDataset: d.Name, nn.MetaMean: nn.FormatFloats(d.Mean), nn.MetaStd: nn.FormatFloats(d.Std)}
+			rep := quantizeReport{Out: out, Source: path, SourceDigest: digest, Arch: m.Graph.Arch, Dataset: d.Name, Method: m.Method,
+				Bits: m.Bits, Granularity: string(m.Granularity), ActBits: m.ActBits, UsedFPGradients: m.UsedFPGradients,
+				CalibSamples: len(calY), Layout: m.Layout(), Levels: quant.LevelHistogram(m)}
+			if !noEval {
+				tx, ty, err := quant.SplitData(m.Graph, d, &d.Test, 0)
+				if err != nil {
+					return fmt.Errorf("test set: %w", err)
+				}
+				fl, fa, err := quant.EvaluateFloat(ctx, f, tx, ty, threads)
+				if err != nil {
+					return err
+				}
+				rep.FloatAccuracy, rep.FloatLoss = &fa, &fl
+				if rep.Test, err = quant.EvaluateModel(ctx, m, tx, ty, threads); err != nil {
+					return err
+				}
+			}
+			if err := m.Save(out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), rep)
+			}
+			return printQuantize(cmd.OutOrStdout(), rep)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&method, "method", "rtn", "quantizer: "+strings.Join(quant.Methods, ", "))
+	fl.IntVar(&bits, "bits", 4, "weight bits, 1..8")
+	fl.StringVar(&gran, "granularity", "tensor", "weight scales: tensor (one per layer) or channel (one per output channel)")
+	fl.IntVar(&actBits, "act-bits", 32, "activation bits: 32 (float activations) or 1..8")
+	fl.StringVar(&dataset, "dataset", "", "dataset for calibration and the test evaluation (default: the one recorded in the model)")
+	fl.StringVar(&out, "out", "", "output file (k-bit model, safetensors)")
+	fl.StringVar(&arch, "model", "", "architecture of a file without ccq metadata (a PyTorch state_dict): "+strings.Join(nn.Archs, ", "))
+	fl.IntVar(&calib, "calib", 1024, "calibration images (evenly spaced through the training split)")
+	fl.Float64Var(&pct, "percentile", 99.9, "percentile of |w| the percentile method clips at")
+	fl.Float64Var(&actPct, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
+	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS)")
+	fl.BoolVar(&noEval, "no-eval", false, "skip the test-set evaluation of the float and quantized models")
+	fl.BoolVar(&offline, "offline", false, "never download the dataset")
+	fl.BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func printQuantize(w io.Writer, r quantizeReport) error {
+	fmt.Fprintf(w, "%s: %s %d-bit weights (%s scales), activations %s, from %s (%s)\n", r.Out, r.Method, r.Bits, r.Granularity, actLabel(r.ActBits), r.Source, r.Arch)
+	if r.Test != nil {
+		fmt.Fprintf(w, "test accuracy %.2f%% (float %.2f%%), loss %.4f (float %.4f) on %d %s images\n",
+			100*r.Test.Accuracy, 100**r.FloatAccuracy, r.Test.Loss, *r.FloatLoss, r.Test.N, r.Dataset)
+		fmt.Fprintf(w, "size %d bytes packed levels, %d bytes with scales and biases (%.2f bits/weight; float32 %d bytes)\n",
+			r.Test.PackedBytes, r.Test.ModelBytes, r.Test.BitsPerWeight, r.Test.Float32Bytes)
+	}
+	fmt.Fprint(w, "levels:")
+	for _, l := range r.Levels {
+		fmt.Fprintf(w, " %d:%.1f%%", l.Level, 100*l.Fraction)
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+func actLabel(bits int) string {
+	if bits == quant.FloatActBits {
+		return "float32"
+	}
+	return fmt.Sprintf("%d-bit", bits)
+}
