@@ -22,8 +22,8 @@ func asmKernel(f asmFunc, MR, NR int) microFunc {
 }
 
 // The assembly kernels with the cache blocking they are used with. All of
-// them use kc = 384 on AVX-512 (256 on AVX2): k blocks, hence results, are
-// the same whichever kernel pickKernel chooses.
+// them use kc = 384: k blocks, hence results, are the same whichever kernel
+// pickKernel chooses, on AVX2 and AVX-512 machines alike.
 var (
 	avx512Kernels = []kernel{
 		{name: "avx512_8x32", mr: 8, nr: 32, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x32, 8, 32)},
@@ -32,8 +32,8 @@ var (
 		{name: "avx512_16x16b", mr: 16, nr: 16, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_16x16b, 16, 16)},
 	}
 	avx2Kernels = []kernel{
-		{name: "avx2_6x16", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, fn: asmKernel(avx2_6x16, 6, 16)},
-		{name: "avx2_4x24", mr: 4, nr: 24, kc: 256, mc: 144, nc: 3072, fn: asmKernel(avx2_4x24, 4, 24)},
+		{name: "avx2_6x16", mr: 6, nr: 16, kc: 384, mc: 144, nc: 3072, fn: asmKernel(avx2_6x16, 6, 16)},
+		{name: "avx2_4x24", mr: 4, nr: 24, kc: 384, mc: 144, nc: 3072, fn: asmKernel(avx2_4x24, 4, 24)},
 	}
 )
 
