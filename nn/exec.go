@@ -5,10 +5,51 @@ import (
 	"sort"
 )
 
+// Execution plan. The executor runs the graph node by node, except that a
+// ReLU whose input is a convolution, linear layer, batch norm or residual
+// add used by nothing else is fused into that producer: the producer writes
+// the rectified output straight into the ReLU's buffer (its own output is
+// never stored), and in the backward pass the producer reads the ReLU's
+// output gradient, masked by the ReLU's output. A ReLU's output, not its
+// input, is all its backward pass needs, so nothing is lost.
+
+// planFusion sets the fusion links of the model's nodes (see above).
+func (m *Model) planFusion() {
+	g := &m.g
+	consumers := make([]int, len(g.Nodes))
+	for i := range g.Nodes {
+		m.rt[i].reluOut, m.rt[i].fusedInto = -1, -1
+		for _, j := range g.Nodes[i].Inputs {
+			consumers[j]++
+		}
+	}
+	for j := range g.Nodes {
+		if g.Nodes[j].Op != OpReLU {
+			continue
+		}
+		i := g.Nodes[j].Inputs[0]
+		switch g.Nodes[i].Op {
+		case OpConv, OpLinear, OpBatchNorm, OpAdd:
+			if consumers[i] == 1 {
+				m.rt[i].reluOut, m.rt[j].fusedInto = j, i
+			}
+		}
+	}
+}
+
+// out returns the node whose buffer holds node i's output: its fused ReLU,
+// or itself.
+func (m *Model) out(i int) int {
+	if j := m.rt[i].reluOut; j >= 0 {
+		return j
+	}
+	return i
+}
+
 // workspace holds the buffers to run a graph on up to cap samples.
 type workspace struct {
 	cap    int
-	act    [][]float32 // per node output (act[0] is set to the input per call)
+	act    [][]float32 // per node output (act[0] is set to the input per call; nil for fused producers)
 	grad   [][]float32 // per node output gradient (training only; nil where not needed)
 	idx    [][]int32   // max-pool argmax (training only)
 	mean   [][]float32 // batch-norm batch mean (training only)
@@ -20,7 +61,7 @@ type workspace struct {
 }
 
 // newWorkspace allocates buffers for batches of up to capN samples. A
-// training workspace keeps every activation for Backward and plans the
+// training workspace keeps every activation Backward needs and plans the
 // gradients to share memory; an inference workspace (threads must be 1)
 // shares activation memory between nodes that are not alive at once.
 func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
@@ -47,9 +88,19 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 		ws.col[t] = make([]float32, maxCol)
 	}
 	size := func(i int) int { return capN * g.Nodes[i].OutShape.Size() }
+	// stored reports whether node i's output has a buffer of its own.
+	stored := func(i int) bool { return m.rt[i].reluOut < 0 }
+	// producer is the node that writes node i's buffer.
+	producer := func(i int) int {
+		if p := m.rt[i].fusedInto; p >= 0 {
+			return p
+		}
+		return i
+	}
 	if !train {
-		// Activations: interval [i, last use]; the output stays to the end
-		// (it is replaced by the caller's buffer per call).
+		// Activations: alive from the time they are written to their last
+		// use; the output stays to the end (it is replaced by the caller's
+		// buffer per call).
 		lastUse := make([]int, nn)
 		for i := range g.Nodes {
 			lastUse[i] = i
@@ -57,11 +108,13 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 				lastUse[j] = max(lastUse[j], i)
 			}
 		}
-		var sizes, first, end []int
-		var ids []int
+		var sizes, first, end, ids []int
 		for i := 1; i < last; i++ {
+			if !stored(i) {
+				continue
+			}
 			sizes = append(sizes, size(i))
-			first = append(first, i)
+			first = append(first, producer(i))
 			end = append(end, lastUse[i])
 			ids = append(ids, i)
 		}
@@ -71,7 +124,9 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 		return ws
 	}
 	for i := range g.Nodes {
-		ws.act[i] = make([]float32, size(i))
+		if stored(i) {
+			ws.act[i] = make([]float32, size(i))
+		}
 	}
 	ws.grad = make([][]float32, nn)
 	ws.idx = make([][]int32, nn)
@@ -79,13 +134,6 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 	ws.invstd = make([][]float32, nn)
 	ws.wrote = make([]bool, nn)
 	ws.wt = make([][]float32, nn)
-	for i := range g.Nodes {
-		if g.Nodes[i].Op == OpConv && m.rt[g.Nodes[i].Inputs[0]].needGrad {
-			if _, ok := m.rt[i].geom.transposedGeom(); ok {
-				ws.wt[i] = make([]float32, len(m.rt[i].w.Data))
-			}
-		}
-	}
 	ws.dw = make([][]float32, threads)
 	ws.db = make([][]float32, threads)
 	for t := 0; t < threads; t++ {
@@ -93,7 +141,8 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 		ws.db[t] = make([]float32, maxB)
 	}
 	// Gradients live, in backward time T(i) = last - i, from the backward of
-	// their latest consumer to their own backward.
+	// their latest consumer to the backward of the node that reads them (the
+	// producer of a fused ReLU reads the ReLU's gradient).
 	maxConsumer := make([]int, nn)
 	for i := range g.Nodes {
 		for _, j := range g.Nodes[i].Inputs {
@@ -105,17 +154,23 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 		case OpBatchNorm:
 			ws.mean[i] = make([]float32, g.Nodes[i].OutShape.C)
 			ws.invstd[i] = make([]float32, g.Nodes[i].OutShape.C)
+		case OpConv:
+			if m.rt[g.Nodes[i].Inputs[0]].needGrad {
+				if _, ok := m.rt[i].geom.transposedGeom(); ok {
+					ws.wt[i] = make([]float32, len(m.rt[i].w.Data))
+				}
+			}
 		}
 	}
 	maxConsumer[last] = last
 	var sizes, first, end, ids []int
 	for i := 1; i <= last; i++ {
-		if !m.rt[i].needGrad {
+		if !m.rt[i].needGrad || !stored(i) {
 			continue
 		}
 		sizes = append(sizes, size(i))
 		first = append(first, last-maxConsumer[i])
-		end = append(end, last-i)
+		end = append(end, last-producer(i))
 		ids = append(ids, i)
 	}
 	for k, v := range planBuffers(sizes, first, end) {
@@ -184,6 +239,7 @@ const (
 	phBNBwd          // channel-parallel batch-norm backward
 	phLinW           // output-feature-parallel linear weight gradient
 	phReduceW        // element-parallel sum of per-thread convolution gradients
+	phMask           // sample-parallel ReLU mask of a fused producer's output gradient, in place
 )
 
 // nodeJob runs one phase of one node over a range (see the phases above).
@@ -207,20 +263,29 @@ func (j *nodeJob) run(t, lo, hi int) {
 		m.forwardNode(ws, i, t, lo, hi, j.train)
 	case phBNFwd:
 		c := node.OutShape.C
-		bnTrainForward(ws.act[node.Inputs[0]], rt.w.Data, rt.b.Data, ws.act[i], ws.mean[i], ws.invstd[i],
-			rt.runMean, rt.runVar, j.n, c, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, bnMomentum)
+		bnTrainForward(ws.act[node.Inputs[0]], rt.w.Data, rt.b.Data, ws.act[m.out(i)], ws.mean[i], ws.invstd[i],
+			rt.runMean, rt.runVar, j.n, c, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, bnMomentum, rt.reluOut >= 0)
 	case phBwd:
 		m.backwardNode(ws, i, t, lo, hi, j.acc)
 	case phBNBwd:
 		in := node.Inputs[0]
-		bnBackward(ws.act[in], rt.w.Data, ws.mean[i], ws.invstd[i], ws.grad[i], rt.w.Grad, rt.b.Grad,
+		o := m.out(i)
+		var mask []float32
+		if o != i {
+			mask = ws.act[o]
+		}
+		bnBackward(ws.act[in], rt.w.Data, ws.mean[i], ws.invstd[i], ws.grad[o], mask, rt.w.Grad, rt.b.Grad,
 			ws.grad[in], j.n, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, j.acc[0])
 	case phLinW:
 		var db []float32
 		if rt.b != nil {
 			db = rt.b.Grad
 		}
-		linearBackwardW(ws.act[node.Inputs[0]], ws.grad[i], rt.w.Grad, db, node.In, node.Out, j.n, lo, hi)
+		linearBackwardW(ws.act[node.Inputs[0]], ws.grad[m.out(i)], rt.w.Grad, db, node.In, node.Out, j.n, lo, hi)
+	case phMask:
+		o := m.out(i)
+		size := m.g.Nodes[o].OutShape.Size()
+		reluBackward(ws.act[o], ws.grad[o], ws.grad[o], lo*size, hi*size, false)
 	case phReduceW:
 		nw := len(rt.w.Grad)
 		for e := lo; e < hi; e++ {
@@ -256,15 +321,16 @@ func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
 	if len(node.Inputs) > 0 {
 		x = ws.act[node.Inputs[0]]
 	}
-	y := ws.act[i]
+	y := ws.act[m.out(i)]
+	relu := rt.reluOut >= 0
 	os := node.OutShape.Size()
 	switch node.Op {
 	case OpConv:
-		convForward(&rt.geom, x, rt.w.Data, biasData(rt.b), y, ws.col[t], lo, hi)
+		convForward(&rt.geom, x, rt.w.Data, biasData(rt.b), y, ws.col[t], lo, hi, relu)
 	case OpLinear:
-		linearForward(x, rt.w.Data, biasData(rt.b), y, node.In, node.Out, lo, hi)
+		linearForward(x, rt.w.Data, biasData(rt.b), y, node.In, node.Out, lo, hi, relu)
 	case OpBatchNorm:
-		bnEvalForward(x, rt.w.Data, rt.b.Data, y, rt.runMean, rt.runVar, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, bnEps)
+		bnEvalForward(x, rt.w.Data, rt.b.Data, y, rt.runMean, rt.runVar, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, relu)
 	case OpReLU:
 		reluForward(x, y, lo*os, hi*os)
 	case OpMaxPool:
@@ -282,18 +348,20 @@ func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
 	case OpShortcutA:
 		shortcutAForward(rt.in, node.OutShape, node.Stride, node.PadChannels, x, y, lo, hi)
 	case OpAdd:
-		addForward(x, ws.act[node.Inputs[1]], y, lo*os, hi*os)
+		addForward(x, ws.act[node.Inputs[1]], y, lo*os, hi*os, relu)
 	}
 }
 
 // backwardNode propagates node i's output gradient on samples [lo, hi) to
 // its inputs (and, for convolutions, accumulates thread t's weight
 // gradient). Batch norm and the linear weight gradient have their own
-// phases.
+// phases; a fused producer's gradient must have been masked (phMask)
+// first, except for the residual add, which masks as it goes.
 func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 	node := &m.g.Nodes[i]
 	rt := &m.rt[i]
-	dy := ws.grad[i]
+	o := m.out(i)
+	dy := ws.grad[o]
 	var x, dx []float32
 	if len(node.Inputs) > 0 {
 		x = ws.act[node.Inputs[0]]
@@ -329,11 +397,15 @@ func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 	case OpShortcutA:
 		shortcutABackward(rt.in, node.OutShape, node.Stride, node.PadChannels, dy, dx, lo, hi, acc[0])
 	case OpAdd:
-		if dx != nil {
-			passGrad(dy, dx, lo*os, hi*os, acc[0])
-		}
-		if dx2 := ws.grad[node.Inputs[1]]; dx2 != nil {
-			passGrad(dy, dx2, lo*os, hi*os, acc[1])
+		dx2 := ws.grad[node.Inputs[1]]
+		for k, d := range [][]float32{dx, dx2} {
+			switch {
+			case d == nil:
+			case o != i:
+				reluBackward(ws.act[o], dy, d, lo*os, hi*os, acc[k])
+			default:
+				passGrad(dy, d, lo*os, hi*os, acc[k])
+			}
 		}
 	}
 }
@@ -371,6 +443,9 @@ func (m *Model) Forward(x []float32, n int, train bool) []float32 {
 	j := &m.job
 	*j = nodeJob{m: m, ws: ws, n: n, train: true}
 	for i := 1; i < len(m.g.Nodes); i++ {
+		if m.rt[i].fusedInto >= 0 {
+			continue
+		}
 		j.i = i
 		if m.g.Nodes[i].Op == OpBatchNorm {
 			j.phase = phBNFwd
@@ -407,7 +482,7 @@ func (m *Model) Backward(dlogits []float32) {
 	for i := last; i >= 1; i-- {
 		node := &m.g.Nodes[i]
 		rt := &m.rt[i]
-		if !rt.needGrad {
+		if !rt.needGrad || rt.fusedInto >= 0 {
 			continue
 		}
 		j.i = i
@@ -416,6 +491,10 @@ func (m *Model) Backward(dlogits []float32) {
 			if m.rt[in].needGrad {
 				ws.wrote[in] = true
 			}
+		}
+		if rt.reluOut >= 0 && (node.Op == OpConv || node.Op == OpLinear) {
+			j.phase = phMask
+			m.pool.forRange(n, j)
 		}
 		switch node.Op {
 		case OpBatchNorm:
@@ -464,7 +543,9 @@ func (j *inferJob) run(t, lo, hi int) {
 		ws.act[0] = j.x[s*in : (s+cnt)*in]
 		ws.act[last] = j.out[s*cls : (s+cnt)*cls]
 		for i := 1; i <= last; i++ {
-			m.forwardNode(ws, i, 0, 0, cnt, false)
+			if m.rt[i].fusedInto < 0 {
+				m.forwardNode(ws, i, 0, 0, cnt, false)
+			}
 		}
 	}
 	ws.act[0], ws.act[last] = nil, nil

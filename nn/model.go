@@ -51,6 +51,9 @@ type nodeRT struct {
 	geom     convGeom
 	in       Shape // shape of the first input
 	needGrad bool  // the gradient of this node's output is needed
+	// Fusion (see planFusion): reluOut is the ReLU fused into this node
+	// (-1 if none); fusedInto is the producer a ReLU is fused into (-1).
+	reluOut, fusedInto int
 }
 
 // NewModel builds a model for graph g with freshly initialised parameters
@@ -137,6 +140,7 @@ func NewModel(g Graph, seed uint64) (*Model, error) {
 			rt.needGrad = rt.needGrad || m.rt[j].needGrad
 		}
 	}
+	m.planFusion()
 	m.initParams(seed)
 	m.SetThreads(defaultThreads())
 	return m, nil

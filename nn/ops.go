@@ -146,9 +146,9 @@ func validRange(off, s, w, ow int) (int, int) {
 	return x0, x1
 }
 
-// convForward computes samples [lo, hi) of out = conv(x, w) + b. col is
-// scratch of at least ckk*ohw values.
-func convForward(g *convGeom, x, w, b, out, col []float32, lo, hi int) {
+// convForward computes samples [lo, hi) of out = conv(x, w) + b, followed
+// by a ReLU when relu is set. col is scratch of at least ckk*ohw values.
+func convForward(g *convGeom, x, w, b, out, col []float32, lo, hi int, relu bool) {
 	in, os := g.c*g.hw, g.oc*g.ohw
 	for n := lo; n < hi; n++ {
 		xs, ys := x[n*in:(n+1)*in], out[n*os:(n+1)*os]
@@ -158,11 +158,24 @@ func convForward(g *convGeom, x, w, b, out, col []float32, lo, hi int) {
 			c = col
 		}
 		gemm.Sgemm(false, false, g.oc, g.ohw, g.ckk, 1, w, g.ckk, c, g.ohw, 0, ys, g.ohw)
-		if b != nil {
-			for o := 0; o < g.oc; o++ {
-				addScalar(ys[o*g.ohw:(o+1)*g.ohw], b[o])
-			}
+		biasReLU(ys, b, g.ohw, relu)
+	}
+}
+
+// biasReLU adds bias b[o] to each row o (of length cols) of y and applies a
+// ReLU when relu is set; b may be nil.
+func biasReLU(y, b []float32, cols int, relu bool) {
+	switch {
+	case b != nil && relu:
+		for o, v := range b {
+			scaleShiftReLU(y[o*cols:(o+1)*cols], y[o*cols:(o+1)*cols], 1, v)
 		}
+	case b != nil:
+		for o, v := range b {
+			addScalar(y[o*cols:(o+1)*cols], v)
+		}
+	case relu:
+		reluForward(y, y, 0, len(y))
 	}
 }
 
@@ -248,15 +261,20 @@ func convBackwardData(gt *convGeom, wt, dout, dx, col []float32, lo, hi int, acc
 	}
 }
 
-// linearForward computes rows [lo, hi) of out = x w^T + b (x: rows x in, w: out x in).
-func linearForward(x, w, b, out []float32, in, nout, lo, hi int) {
+// linearForward computes rows [lo, hi) of out = x w^T + b (x: rows x in,
+// w: out x in), followed by a ReLU when relu is set.
+func linearForward(x, w, b, out []float32, in, nout, lo, hi int, relu bool) {
 	if hi <= lo {
 		return
 	}
 	gemm.Sgemm(false, true, hi-lo, nout, in, 1, x[lo*in:hi*in], in, w, in, 0, out[lo*nout:hi*nout], nout)
-	if b != nil {
-		for r := lo; r < hi; r++ {
-			addVec(out[r*nout:(r+1)*nout], b)
+	for r := lo; r < hi; r++ {
+		row := out[r*nout : (r+1)*nout]
+		if b != nil {
+			addVec(row, b)
+		}
+		if relu {
+			reluForward(row, row, 0, nout)
 		}
 	}
 }
@@ -292,22 +310,20 @@ func linearBackwardX(w, dout, dx []float32, in, nout, lo, hi int, acc bool) {
 }
 
 // bnTrainForward normalises channels [c0, c1) of x (n x c x hw) with batch
-// statistics, writes out, saves mean and 1/std in mean and invstd, and
-// updates the running statistics with momentum.
-func bnTrainForward(x, gamma, beta, out, mean, invstd, runMean, runVar []float32, n, c, hw, c0, c1 int, eps, momentum float64) {
+// statistics, writes out (through a ReLU when relu is set), saves mean and
+// 1/std in mean and invstd, and updates the running statistics with
+// momentum. Sums run in float32 within a plane and float64 across planes.
+func bnTrainForward(x, gamma, beta, out, mean, invstd, runMean, runVar []float32, n, c, hw, c0, c1 int, eps, momentum float64, relu bool) {
 	m := float64(n * hw)
 	for ch := c0; ch < c1; ch++ {
 		var s float64
 		for i := 0; i < n; i++ {
-			s += sum64(x[(i*c+ch)*hw:][:hw])
+			s += float64(sum32(x[(i*c+ch)*hw:][:hw]))
 		}
 		mu := s / m
 		var v float64
 		for i := 0; i < n; i++ {
-			for _, xv := range x[(i*c+ch)*hw:][:hw] {
-				d := float64(xv) - mu
-				v += d * d
-			}
+			v += float64(sumSqDev(x[(i*c+ch)*hw:][:hw], float32(mu)))
 		}
 		v /= m
 		is := 1 / math.Sqrt(v+eps)
@@ -316,7 +332,11 @@ func bnTrainForward(x, gamma, beta, out, mean, invstd, runMean, runVar []float32
 		shift := beta[ch] - float32(mu)*scale
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			scaleShift(out[off:off+hw], x[off:off+hw], scale, shift)
+			if relu {
+				scaleShiftReLU(out[off:off+hw], x[off:off+hw], scale, shift)
+			} else {
+				scaleShift(out[off:off+hw], x[off:off+hw], scale, shift)
+			}
 		}
 		unbiased := v
 		if m > 1 {
@@ -327,33 +347,43 @@ func bnTrainForward(x, gamma, beta, out, mean, invstd, runMean, runVar []float32
 	}
 }
 
-// bnEvalForward applies the running statistics to samples [lo, hi).
-func bnEvalForward(x, gamma, beta, out, runMean, runVar []float32, c, hw, lo, hi int, eps float64) {
+// bnEvalForward applies the running statistics to samples [lo, hi), with a
+// ReLU when relu is set.
+func bnEvalForward(x, gamma, beta, out, runMean, runVar []float32, c, hw, lo, hi int, eps float64, relu bool) {
 	for ch := 0; ch < c; ch++ {
 		is := 1 / math.Sqrt(float64(runVar[ch])+eps)
 		scale := float32(is) * gamma[ch]
 		shift := beta[ch] - runMean[ch]*scale
 		for i := lo; i < hi; i++ {
 			off := (i*c + ch) * hw
-			scaleShift(out[off:off+hw], x[off:off+hw], scale, shift)
+			if relu {
+				scaleShiftReLU(out[off:off+hw], x[off:off+hw], scale, shift)
+			} else {
+				scaleShift(out[off:off+hw], x[off:off+hw], scale, shift)
+			}
 		}
 	}
 }
 
 // bnBackward computes, for channels [c0, c1), dgamma, dbeta and dx from the
-// saved batch statistics (training-mode batch norm).
-func bnBackward(x, gamma, mean, invstd, dout, dgamma, dbeta, dx []float32, n, c, hw, c0, c1 int, acc bool) {
+// saved batch statistics (training-mode batch norm). When mask is not nil
+// the output gradient first goes through a ReLU whose output is mask
+// (dout is used where mask > 0).
+func bnBackward(x, gamma, mean, invstd, dout, mask, dgamma, dbeta, dx []float32, n, c, hw, c0, c1 int, acc bool) {
 	m := float64(n * hw)
 	for ch := c0; ch < c1; ch++ {
-		mu, is := float64(mean[ch]), float64(invstd[ch])
+		mu, is := mean[ch], float64(invstd[ch])
 		var sdy, sdyx float64
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			xs, ds := x[off:off+hw], dout[off:off+hw]
-			for j, d := range ds {
-				sdy += float64(d)
-				sdyx += float64(d) * (float64(xs[j]) - mu)
+			var a, b float32
+			if mask != nil {
+				a, b = dotMaskedDev(dout[off:off+hw], mask[off:off+hw], x[off:off+hw], mu)
+			} else {
+				a, b = dotDev(dout[off:off+hw], x[off:off+hw], mu)
 			}
+			sdy += float64(a)
+			sdyx += float64(b)
 		}
 		dg := sdyx * is
 		dgamma[ch], dbeta[ch] = float32(dg), float32(sdy)
@@ -361,24 +391,106 @@ func bnBackward(x, gamma, mean, invstd, dout, dgamma, dbeta, dx []float32, n, c,
 			continue
 		}
 		// dx = gamma*is/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
+		//    = k*dy + cc*x + b
 		k := float64(gamma[ch]) * is
 		a := float32(k)
-		b := float32(-k * (sdy/m - mu*dg*is/m))
+		b := float32(-k * (sdy/m - float64(mu)*dg*is/m))
 		cc := float32(-k * dg * is / m)
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
 			xs, ds, dxs := x[off:off+hw], dout[off:off+hw], dx[off:off+hw]
-			if acc {
-				for j := range dxs {
-					dxs[j] += a*ds[j] + cc*xs[j] + b
-				}
-			} else {
-				for j := range dxs {
-					dxs[j] = a*ds[j] + cc*xs[j] + b
-				}
+			var ms []float32
+			if mask != nil {
+				ms = mask[off : off+hw]
 			}
+			bnDx(dxs, ds, ms, xs, a, cc, b, acc)
 		}
 	}
+}
+
+// bnDx writes (or adds, when acc) a*dy + cc*x + b, with dy masked by
+// mask > 0 when mask is not nil.
+func bnDx(dx, dy, mask, x []float32, a, cc, b float32, acc bool) {
+	dy, x = dy[:len(dx)], x[:len(dx)]
+	switch {
+	case mask == nil && !acc:
+		for j := range dx {
+			dx[j] = a*dy[j] + cc*x[j] + b
+		}
+	case mask == nil:
+		for j := range dx {
+			dx[j] += a*dy[j] + cc*x[j] + b
+		}
+	case !acc:
+		mask = mask[:len(dx)]
+		for j := range dx {
+			d := math.Float32frombits(math.Float32bits(dy[j]) & posMask(mask[j]))
+			dx[j] = a*d + cc*x[j] + b
+		}
+	default:
+		mask = mask[:len(dx)]
+		for j := range dx {
+			d := math.Float32frombits(math.Float32bits(dy[j]) & posMask(mask[j]))
+			dx[j] += a*d + cc*x[j] + b
+		}
+	}
+}
+
+// sumSqDev returns sum((x - mu)^2) with four float32 accumulators.
+func sumSqDev(x []float32, mu float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		d0, d1, d2, d3 := x[i]-mu, x[i+1]-mu, x[i+2]-mu, x[i+3]-mu
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := x[i] - mu
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotDev returns sum(dy) and sum(dy * (x - mu)).
+func dotDev(dy, x []float32, mu float32) (float32, float32) {
+	x = x[:len(dy)]
+	var a0, a1, b0, b1 float32
+	i := 0
+	for ; i+2 <= len(dy); i += 2 {
+		a0 += dy[i]
+		a1 += dy[i+1]
+		b0 += dy[i] * (x[i] - mu)
+		b1 += dy[i+1] * (x[i+1] - mu)
+	}
+	for ; i < len(dy); i++ {
+		a0 += dy[i]
+		b0 += dy[i] * (x[i] - mu)
+	}
+	return a0 + a1, b0 + b1
+}
+
+// dotMaskedDev is dotDev with dy taken as zero where mask <= 0.
+func dotMaskedDev(dy, mask, x []float32, mu float32) (float32, float32) {
+	x, mask = x[:len(dy)], mask[:len(dy)]
+	var a0, a1, b0, b1 float32
+	i := 0
+	for ; i+2 <= len(dy); i += 2 {
+		d0 := math.Float32frombits(math.Float32bits(dy[i]) & posMask(mask[i]))
+		d1 := math.Float32frombits(math.Float32bits(dy[i+1]) & posMask(mask[i+1]))
+		a0 += d0
+		a1 += d1
+		b0 += d0 * (x[i] - mu)
+		b1 += d1 * (x[i+1] - mu)
+	}
+	for ; i < len(dy); i++ {
+		d := math.Float32frombits(math.Float32bits(dy[i]) & posMask(mask[i]))
+		a0 += d
+		b0 += d * (x[i] - mu)
+	}
+	return a0 + a1, b0 + b1
 }
 
 // reluForward writes max(x, 0) for elements [lo, hi). It is branch-free
@@ -632,9 +744,18 @@ func shortcutABackward(in, out Shape, s, pc int, dout, dx []float32, lo, hi int,
 	}
 }
 
-// addForward writes a+b for elements [lo, hi).
-func addForward(a, b, y []float32, lo, hi int) {
+// addForward writes a+b (through a ReLU when relu is set) for elements
+// [lo, hi).
+func addForward(a, b, y []float32, lo, hi int, relu bool) {
 	as, bs, ys := a[lo:hi], b[lo:hi], y[lo:hi]
+	as, bs = as[:len(ys)], bs[:len(ys)]
+	if relu {
+		for i := range ys {
+			b := math.Float32bits(as[i] + bs[i])
+			ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+		}
+		return
+	}
 	for i := range ys {
 		ys[i] = as[i] + bs[i]
 	}
@@ -659,6 +780,15 @@ func addVec(dst, src []float32) {
 	src = src[:len(dst)]
 	for i, v := range src {
 		dst[i] += v
+	}
+}
+
+// scaleShiftReLU writes max(x*scale + shift, 0) (branch-free).
+func scaleShiftReLU(dst, x []float32, scale, shift float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		b := math.Float32bits(v*scale + shift)
+		dst[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
 	}
 }
 

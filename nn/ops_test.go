@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -80,8 +81,8 @@ func TestConvForwardBackward(t *testing.T) {
 			if b != nil {
 				b32 = to32(b)
 			}
-			convForward(&g, to32(x), to32(w), b32, y, col, 0, 1)
-			convForward(&g, to32(x), to32(w), b32, y, col, 1, n)
+			convForward(&g, to32(x), to32(w), b32, y, col, 0, 1, false)
+			convForward(&g, to32(x), to32(w), b32, y, col, 1, n, false)
 			want, _ := refConv(x, n, in, w, b, tc.oc, tc.k, tc.s, tc.p)
 			assertClose(t, "forward", y, want, 1e-5, 1e-6)
 
@@ -144,8 +145,8 @@ func TestLinearForwardBackward(t *testing.T) {
 			db = make([]float32, out)
 		}
 		y := make([]float32, n*out)
-		linearForward(to32(x), to32(w), b32, y, in, out, 0, 2)
-		linearForward(to32(x), to32(w), b32, y, in, out, 2, n)
+		linearForward(to32(x), to32(w), b32, y, in, out, 0, 2, false)
+		linearForward(to32(x), to32(w), b32, y, in, out, 2, n, false)
 		assertClose(t, "linear forward", y, refLinear(x, n, in, w, b, out), 1e-5, 1e-6)
 		r := round32(randVec(rng, n*out, 1))
 		loss := func() float64 { return dot64(r, refLinear(x, n, in, w, b, out)) }
@@ -157,7 +158,7 @@ func TestLinearForwardBackward(t *testing.T) {
 			assertClose(t, "linear db", db, numGrad(loss, b, fdStep), rtol, atol)
 		}
 		checkInputGrad(t, "linear", rng, x, n*out,
-			func(x, y []float32) { linearForward(x, to32(w), b32, y, in, out, 0, n) },
+			func(x, y []float32) { linearForward(x, to32(w), b32, y, in, out, 0, n, false) },
 			func(dy, dx []float32, acc bool) {
 				linearBackwardX(to32(w), dy, dx, in, out, 0, 3, acc)
 				linearBackwardX(to32(w), dy, dx, in, out, 3, n, acc)
@@ -181,8 +182,8 @@ func TestBatchNormTrainForwardBackward(t *testing.T) {
 	mean, invstd := make([]float32, sh.C), make([]float32, sh.C)
 	rm, rv := []float32{0.5, -1, 0}, []float32{1, 2, 0.5}
 	y := make([]float32, len(x))
-	bnTrainForward(to32(x), to32(gamma), to32(beta), y, mean, invstd, rm, rv, n, sh.C, hw, 0, 1, bnEps, bnMomentum)
-	bnTrainForward(to32(x), to32(gamma), to32(beta), y, mean, invstd, rm, rv, n, sh.C, hw, 1, sh.C, bnEps, bnMomentum)
+	bnTrainForward(to32(x), to32(gamma), to32(beta), y, mean, invstd, rm, rv, n, sh.C, hw, 0, 1, bnEps, bnMomentum, false)
+	bnTrainForward(to32(x), to32(gamma), to32(beta), y, mean, invstd, rm, rv, n, sh.C, hw, 1, sh.C, bnEps, bnMomentum, false)
 	assertClose(t, "bn forward", y, refBN(x, n, sh, gamma, beta, nil, nil, true), 1e-5, 1e-5)
 	// Running statistics: (1-m)*old + m*batch, variance unbiased.
 	for c := 0; c < sh.C; c++ {
@@ -207,14 +208,14 @@ func TestBatchNormTrainForwardBackward(t *testing.T) {
 	loss := func() float64 { return dot64(r, refBN(x, n, sh, gamma, beta, nil, nil, true)) }
 	dg, db := make([]float32, sh.C), make([]float32, sh.C)
 	dx := make([]float32, len(x))
-	bnBackward(to32(x), to32(gamma), mean, invstd, to32(r), dg, db, dx, n, sh.C, hw, 0, 2, false)
-	bnBackward(to32(x), to32(gamma), mean, invstd, to32(r), dg, db, dx, n, sh.C, hw, 2, sh.C, false)
+	bnBackward(to32(x), to32(gamma), mean, invstd, to32(r), nil, dg, db, dx, n, sh.C, hw, 0, 2, false)
+	bnBackward(to32(x), to32(gamma), mean, invstd, to32(r), nil, dg, db, dx, n, sh.C, hw, 2, sh.C, false)
 	assertClose(t, "bn dx", dx, numGrad(loss, x, 1e-5), 1e-3, 1e-4)
 	assertClose(t, "bn dgamma", dg, numGrad(loss, gamma, fdStep), rtol, atol)
 	assertClose(t, "bn dbeta", db, numGrad(loss, beta, fdStep), rtol, atol)
 	base := round32(randVec(rng, len(x), 1))
 	dx = to32(base)
-	bnBackward(to32(x), to32(gamma), mean, invstd, to32(r), dg, db, dx, n, sh.C, hw, 0, sh.C, true)
+	bnBackward(to32(x), to32(gamma), mean, invstd, to32(r), nil, dg, db, dx, n, sh.C, hw, 0, sh.C, true)
 	want := numGrad(loss, x, 1e-5)
 	for i := range want {
 		want[i] += base[i]
@@ -231,7 +232,7 @@ func TestBatchNormEval(t *testing.T) {
 	rm := round32(randVec(rng, 3, 1))
 	rv := []float64{0.5, 1, 2}
 	y := make([]float32, len(x))
-	bnEvalForward(to32(x), to32(g), to32(b), y, to32(rm), to32(rv), sh.C, sh.H*sh.W, 0, n, bnEps)
+	bnEvalForward(to32(x), to32(g), to32(b), y, to32(rm), to32(rv), sh.C, sh.H*sh.W, 0, n, bnEps, false)
 	assertClose(t, "bn eval", y, refBN(x, n, sh, g, b, rm, rv, false), 1e-5, 1e-6)
 }
 
@@ -355,7 +356,7 @@ func TestAvgPoolPadShortcutFlattenAdd(t *testing.T) {
 	}
 	other := round32(randVec(rng, len(x), 1))
 	checkInputGrad(t, "add", rng, x, len(x),
-		func(x, y []float32) { addForward(x, to32(other), y, 0, len(x)) },
+		func(x, y []float32) { addForward(x, to32(other), y, 0, len(x), false) },
 		func(dy, dx []float32, acc bool) { passGrad(dy, dx, 0, len(x), acc) },
 		func(x []float64) []float64 {
 			y := make([]float64, len(x))
@@ -401,5 +402,69 @@ func TestIm2colValidRange(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFusedReLUVariants checks each kernel's fused-ReLU path against the
+// unfused kernel followed by a separate ReLU (forward), and the masked
+// batch-norm backward against a separate ReLU backward.
+func TestFusedReLUVariants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	relu := func(v []float32) []float64 {
+		r := make([]float64, len(v))
+		for i, x := range v {
+			r[i] = math.Max(float64(x), 0)
+		}
+		return r
+	}
+	// Convolution with and without bias.
+	in, out := Shape{2, 5, 5}, Shape{3, 5, 5}
+	g := newConvGeom(in, out, 3, 1, 1)
+	x, w, b := to32(randVec(rng, 2*in.Size(), 1)), to32(randVec(rng, 3*g.ckk, 1)), to32(randVec(rng, 3, 1))
+	col := make([]float32, g.ckk*g.ohw)
+	for _, bias := range [][]float32{b, nil} {
+		y, yr := make([]float32, 2*out.Size()), make([]float32, 2*out.Size())
+		convForward(&g, x, w, bias, y, col, 0, 2, false)
+		convForward(&g, x, w, bias, yr, col, 0, 2, true)
+		assertClose(t, "conv+relu", yr, relu(y), 0, 0)
+	}
+	// Linear.
+	xl, wl := to32(randVec(rng, 3*4, 1)), to32(randVec(rng, 5*4, 1))
+	yl, ylr := make([]float32, 15), make([]float32, 15)
+	linearForward(xl, wl, b[:1:1], yl[:0], 4, 5, 0, 0, false) // empty range is a no-op
+	linearForward(xl, wl, nil, yl, 4, 5, 0, 3, false)
+	linearForward(xl, wl, nil, ylr, 4, 5, 0, 3, true)
+	assertClose(t, "linear+relu", ylr, relu(yl), 0, 0)
+	// Add.
+	a2 := to32(randVec(rng, 50, 1))
+	ya, yar := make([]float32, 50), make([]float32, 50)
+	addForward(x[:50], a2, ya, 0, 50, false)
+	addForward(x[:50], a2, yar, 0, 50, true)
+	assertClose(t, "add+relu", yar, relu(ya), 0, 0)
+	// Batch norm, train and eval.
+	sh := Shape{3, 2, 2}
+	xb := to32(randVec(rng, 4*sh.Size(), 1))
+	gm, bt := to32(randVec(rng, 3, 1)), to32(randVec(rng, 3, 1))
+	mean, invstd := make([]float32, 3), make([]float32, 3)
+	rm, rv := []float32{0, 0, 0}, []float32{1, 1, 1}
+	yb, ybr := make([]float32, len(xb)), make([]float32, len(xb))
+	bnTrainForward(xb, gm, bt, yb, mean, invstd, slices.Clone(rm), slices.Clone(rv), 4, 3, 4, 0, 3, bnEps, bnMomentum, false)
+	bnTrainForward(xb, gm, bt, ybr, mean, invstd, slices.Clone(rm), slices.Clone(rv), 4, 3, 4, 0, 3, bnEps, bnMomentum, true)
+	assertClose(t, "bn train+relu", ybr, relu(yb), 0, 0)
+	ye, yer := make([]float32, len(xb)), make([]float32, len(xb))
+	bnEvalForward(xb, gm, bt, ye, mean, invstd, 3, 4, 0, 4, bnEps, false)
+	bnEvalForward(xb, gm, bt, yer, mean, invstd, 3, 4, 0, 4, bnEps, true)
+	assertClose(t, "bn eval+relu", yer, relu(ye), 0, 0)
+	dy := to32(randVec(rng, len(xb), 1))
+	masked := make([]float32, len(dy))
+	reluBackward(ybr, dy, masked, 0, len(dy), false)
+	for _, acc := range []bool{false, true} {
+		dg1, db1, dx1 := make([]float32, 3), make([]float32, 3), to32(randVec(rng, len(xb), 1))
+		dg2, db2, dx2 := make([]float32, 3), make([]float32, 3), slices.Clone(dx1)
+		bnBackward(xb, gm, mean, invstd, masked, nil, dg1, db1, dx1, 4, 3, 4, 0, 3, acc)
+		bnBackward(xb, gm, mean, invstd, dy, ybr, dg2, db2, dx2, 4, 3, 4, 0, 3, acc)
+		assertClose(t, "bn backward masked dx", dx2, to64(dx1), 1e-6, 1e-7)
+		assertClose(t, "bn backward masked dgamma", dg2, to64(dg1), 1e-6, 1e-7)
+		assertClose(t, "bn backward masked dbeta", db2, to64(db1), 1e-6, 1e-7)
 	}
 }
