@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -45,8 +46,13 @@ type Convergence struct {
 	Bits, ActBits   int32
 	Fitness         []Band
 	ValAccuracy     []Band // in percent; empty bands are dropped
+	MinEvaluations  int64
 	MaxEvaluations  int64
 	RunsPerVariants map[string]int
+	// Palette lists every variant of the experiment, sorted: a variant's
+	// colour and line style come from its place here, so they are the same
+	// in every figure.
+	Palette []string
 }
 
 // Name is the figure's file stem, e.g. "convergence-mnist-lenet5-w2-a32".
@@ -98,6 +104,13 @@ func Convergences(curves []results.Curve) []Convergence {
 		return cmp.Or(cmp.Compare(a.dataset, b.dataset), cmp.Compare(a.model, b.model),
 			cmp.Compare(a.bits, b.bits), cmp.Compare(b.act, a.act))
 	})
+	var palette []string
+	for i := range curves {
+		if !slices.Contains(palette, curves[i].Variant) {
+			palette = append(palette, curves[i].Variant)
+		}
+	}
+	sort.Strings(palette)
 	var out []Convergence
 	for _, k := range keys {
 		cs := groups[k]
@@ -118,7 +131,7 @@ func Convergences(curves []results.Curve) []Convergence {
 			grid[i] = float64(lo) + float64(hi-lo)*float64(i)/float64(GridPoints-1)
 		}
 		conv := Convergence{Dataset: k.dataset, Model: k.model, Bits: k.bits, ActBits: k.act,
-			MaxEvaluations: hi, RunsPerVariants: map[string]int{}}
+			MinEvaluations: lo, MaxEvaluations: hi, RunsPerVariants: map[string]int{}, Palette: palette}
 		for _, v := range variants {
 			runs := byVariant[v]
 			conv.RunsPerVariants[v] = len(runs)
@@ -228,9 +241,10 @@ const (
 	pngDPI         = 150
 )
 
-// panel builds one plot of bands.
-func panel(title, ylabel string, bands []Band, variants []string, legend bool) (*plot.Plot, error) {
+// panel builds one plot of bands over the evaluations [xmin, xmax].
+func panel(title, ylabel string, bands []Band, variants []string, legend bool, xmin, xmax float64) (*plot.Plot, error) {
 	p := plot.New()
+	p.X.Min, p.X.Max = xmin, xmax
 	p.Title.Text = title
 	p.X.Label.Text = "fitness evaluations (count)"
 	p.Y.Label.Text = ylabel
@@ -275,29 +289,52 @@ func panel(title, ylabel string, bands []Band, variants []string, legend bool) (
 	return p, nil
 }
 
-// evalTicks puts about six round ticks on the evaluations axis, labelled
-// 0, 2k, 4k, ... or 0, 50k, 100k.
+// evalTicks puts round major ticks (steps of 1, 2 or 5 times a power of
+// ten, about four to eight of them) on the evaluations axis, labelled 0, 2k, 4k,
+// ... or 0, 0.5M, 1M, with four minor ticks between.
 func evalTicks(lo, hi float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ticks {
-		if ticks[i].Label == "" {
-			continue
+	span := hi - lo
+	if !(span > 0) || math.IsInf(span, 0) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	raw := span / 8
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 5} {
+		if m*mag >= raw {
+			step = m * mag
+			break
 		}
-		v := ticks[i].Value
-		switch {
-		case math.Abs(v) >= 1e6 && math.Mod(v, 1e5) == 0:
-			ticks[i].Label = fmt.Sprintf("%gM", v/1e6)
-		case math.Abs(v) >= 1e3 && math.Mod(v, 100) == 0:
-			ticks[i].Label = fmt.Sprintf("%gk", v/1e3)
-		default:
-			ticks[i].Label = fmt.Sprintf("%g", v)
+	}
+	var ticks []plot.Tick
+	minor := step / 5
+	for i := math.Ceil(lo / minor); i*minor <= hi+1e-9*step; i++ {
+		v := i * minor
+		t := plot.Tick{Value: v}
+		if r := math.Mod(math.Abs(v), step); r < 1e-9*step || step-r < 1e-9*step {
+			t.Label = evalLabel(v)
 		}
+		ticks = append(ticks, t)
 	}
 	return ticks
 }
 
-// variantsOf lists the variants of a convergence figure, sorted.
+func evalLabel(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'g', 4, 64) + "M"
+	case a >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'g', 4, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// variants returns the palette order of variants (Palette, or the figure's
+// own variants sorted).
 func (c *Convergence) variants() []string {
+	if len(c.Palette) > 0 {
+		return c.Palette
+	}
 	vs := make([]string, 0, len(c.RunsPerVariants))
 	for v := range c.RunsPerVariants {
 		vs = append(vs, v)
@@ -310,13 +347,14 @@ func (c *Convergence) variants() []string {
 // measured) one above the other on dc.
 func (c *Convergence) draw(dc draw.Canvas) error {
 	vs := c.variants()
-	top, err := panel(c.Title(), "base fitness: batch cross-entropy (nats)", c.Fitness, vs, true)
+	xmin, xmax := float64(c.MinEvaluations), float64(c.MaxEvaluations)
+	top, err := panel(c.Title(), "base fitness: batch cross-entropy (nats)", c.Fitness, vs, true, xmin, xmax)
 	if err != nil {
 		return err
 	}
 	plots := [][]*plot.Plot{{top}}
 	if len(c.ValAccuracy) > 0 {
-		bottom, err := panel("", "validation accuracy (%)", c.ValAccuracy, vs, false)
+		bottom, err := panel("", "validation accuracy (%)", c.ValAccuracy, vs, false, xmin, xmax)
 		if err != nil {
 			return err
 		}

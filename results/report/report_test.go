@@ -520,3 +520,25 @@ func TestCompareDirs(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestEvalTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{32, 160000, "20k 40k 60k 80k 100k 120k 140k 160k"},
+		{0, 5000, "0 1k 2k 3k 4k 5k"},
+		{0, 2.5e6, "0 500k 1M 1.5M 2M 2.5M"},
+		{10, 30, "10 15 20 25 30"},
+	} {
+		var labels []string
+		for _, tk := range evalTicks(c.lo, c.hi) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if got := strings.Join(labels, " "); got != c.want {
+			t.Errorf("ticks(%v, %v) = %q, want %q", c.lo, c.hi, got, c.want)
+		}
+	}
+}
