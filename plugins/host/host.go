@@ -151,7 +151,8 @@ const (
 type Config struct {
 	// Name names the optimizer in messages (default: its Info name).
 	Name string
-	// Problem is passed to the optimizer's Init.
+	// Problem is passed to the optimizer's Init (with BudgetEvaluations
+	// filled from Budget.Evaluations when zero).
 	Problem *optimizer.Problem
 	// Evaluator scores every generation.
 	Evaluator Evaluator
@@ -267,6 +268,11 @@ func (l *loop) setup(ctx context.Context) error {
 	}
 	if err := optimizer.ValidateProblem(cfg.Problem); err != nil {
 		return fmt.Errorf("host: %w", err)
+	}
+	if cfg.Problem.BudgetEvaluations == 0 && b.Evaluations > 0 {
+		p := *cfg.Problem // tell the optimizer the budget, without touching the caller's Problem
+		p.BudgetEvaluations = b.Evaluations
+		cfg.Problem = &p
 	}
 	l.name = cfg.Name
 	if l.name == "" {

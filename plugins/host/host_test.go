@@ -539,3 +539,28 @@ func TestPluginCrashFailsRun(t *testing.T) {
 		t.Fatalf("resume after the crash: %+v %v", res, err)
 	}
 }
+
+// TestExtendBudget: resuming a finished run with a larger budget continues
+// it, ending where a run with the larger budget from the start ends.
+func TestExtendBudget(t *testing.T) {
+	sp := newSynth()
+	path := filepath.Join(t.TempDir(), "ckpt.bin")
+	cfg := baseConfig(t, sp, cceaParams)
+	cfg.CheckpointPath, cfg.Resume, cfg.Budget = path, true, Budget{Evaluations: 1000}
+	first, err := Run(ctx, newOpt(t, "ccea"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Budget.Evaluations = 2000
+	cfg.Evaluator = &synthEval{t: t, sp: sp}
+	ext, err := Run(ctx, newOpt(t, "ccea"), cfg)
+	if err != nil || ext.ResumedFrom != first.Generations {
+		t.Fatalf("%+v %v", ext, err)
+	}
+	direct := baseConfig(t, sp, cceaParams)
+	direct.Budget = Budget{Evaluations: 2000}
+	want, err := Run(ctx, newOpt(t, "ccea"), direct)
+	if err != nil || !slices.Equal(want.Levels, ext.Levels) || want.Evaluations != ext.Evaluations {
+		t.Fatalf("extended run differs from a direct one: %v", err)
+	}
+}
