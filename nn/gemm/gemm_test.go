@@ -257,7 +257,7 @@ func TestPack(t *testing.T) {
 	for _, trans := range []bool{false, true} {
 		for _, r := range []int{1, 8, 8 + 3, 32 + 5} {
 			for _, kc := range []int{1, 3, 9} {
-				for _, rt := range []int{4, 8, 16, 32} {
+				for _, rt := range []int{4, 6, 8, 16, 32} {
 					rows, cols := r+2, kc+3 // the source matrix, larger than the block
 					sr, sc := storedShape(trans, rows, cols)
 					ld := sc + 2

@@ -32,17 +32,25 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, mc, p0, kc, mr 
 			continue
 		}
 		// op(A)(i, p) = a[i*lda + p]: gather one value from each row.
-		if rows == mr && mr == 8 {
-			packRows8(d, a, lda, r0, p0, kc)
-			continue
-		}
-		for ii := 0; ii < mr; ii++ {
-			if ii >= rows {
-				for p := 0; p < kc; p++ {
-					d[p*mr+ii] = 0
+		if rows == mr {
+			switch {
+			case mr%8 == 0:
+				for g := 0; g < mr; g += 8 {
+					transpose8(d[g:], mr, a[(r0+g)*lda+p0:], lda, kc)
 				}
 				continue
+			case mr == 6:
+				packRows6(d, a, lda, r0, p0, kc)
+				continue
+			case mr == 4:
+				packRows4(d, a, lda, r0, p0, kc)
+				continue
 			}
+		}
+		if rows < mr {
+			clear(d)
+		}
+		for ii := 0; ii < rows; ii++ {
 			src := a[(r0+ii)*lda+p0:]
 			src = src[:kc]
 			for p, v := range src {
@@ -52,10 +60,39 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, mc, p0, kc, mr 
 	}
 }
 
-// packRows8 interleaves kc values from each of 8 rows of a (row stride ld,
-// rows r0.., columns p0..) into d: d[p*8+ii] = a[(r0+ii)*ld + p0+p].
-func packRows8(d []float32, a []float32, ld, r0, p0, kc int) {
-	transpose8(d, 8, a[r0*ld+p0:], ld, kc)
+// packRows6 interleaves kc values from each of 6 rows of a (row stride ld,
+// rows r0.., columns p0..) into d: d[p*6+ii] = a[(r0+ii)*ld + p0+p].
+func packRows6(d []float32, a []float32, ld, r0, p0, kc int) {
+	s0 := a[(r0+0)*ld+p0:][:kc]
+	s1 := a[(r0+1)*ld+p0:][:kc]
+	s2 := a[(r0+2)*ld+p0:][:kc]
+	s3 := a[(r0+3)*ld+p0:][:kc]
+	s4 := a[(r0+4)*ld+p0:][:kc]
+	s5 := a[(r0+5)*ld+p0:][:kc]
+	for p := range s0 {
+		dp := d[p*6 : p*6+6 : p*6+6]
+		dp[0] = s0[p]
+		dp[1] = s1[p]
+		dp[2] = s2[p]
+		dp[3] = s3[p]
+		dp[4] = s4[p]
+		dp[5] = s5[p]
+	}
+}
+
+// packRows4 is packRows6 for 4 rows: d[p*4+ii] = a[(r0+ii)*ld + p0+p].
+func packRows4(d []float32, a []float32, ld, r0, p0, kc int) {
+	s0 := a[(r0+0)*ld+p0:][:kc]
+	s1 := a[(r0+1)*ld+p0:][:kc]
+	s2 := a[(r0+2)*ld+p0:][:kc]
+	s3 := a[(r0+3)*ld+p0:][:kc]
+	for p := range s0 {
+		dp := d[p*4 : p*4+4 : p*4+4]
+		dp[0] = s0[p]
+		dp[1] = s1[p]
+		dp[2] = s2[p]
+		dp[3] = s3[p]
+	}
 }
 
 // packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst (see the layout above).
@@ -115,8 +152,13 @@ func packBRows(dst []float32, b []float32, ldb int, p0, kc, j0, nc, nr int) {
 		}
 		if rest := nc - full*nr; rest > 0 {
 			dp := dst[full*kc*nr+p*nr : full*kc*nr+p*nr+nr]
-			copy(dp, src[full*nr:])
-			clear(dp[rest:])
+			sp := src[full*nr:]
+			for i, v := range sp {
+				dp[i] = v
+			}
+			for i := rest; i < nr; i++ {
+				dp[i] = 0
+			}
 		}
 	}
 }
