@@ -61,6 +61,12 @@ func crashChild() int {
 		}
 	}
 	store.Hook = die
+	if point == "orphan" {
+		return orphanChild()
+	}
+	if point == "signal" || point == "signal-stubborn" {
+		return signalChild(dir, point == "signal-stubborn")
+	}
 	res, err := pipeline.OpenResults(filepath.Join(dir, "results"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
