@@ -261,7 +261,7 @@ func (p *Plugin) startFault(err error) error {
 	const unrec = "Unrecognized remote plugin message:"
 	if rest, ok := strings.CutPrefix(msg, unrec); ok {
 		rest = strings.TrimSpace(rest)
-		exit := p.waitExit(2 * time.Second)
+		exit := p.waitExit(5 * time.Second)
 		if exit == "" {
 			exit = "still running"
 		}
@@ -271,7 +271,7 @@ func (p *Plugin) startFault(err error) error {
 			msg = fmt.Sprintf("it printed %q on stdout instead of the go-plugin handshake line (%s); is it a ccq optimizer plugin?", rest, exit)
 		}
 	} else if strings.Contains(msg, "exited before we could connect") {
-		msg = fmt.Sprintf("it exited before the handshake (%s)", p.waitExit(2*time.Second))
+		msg = fmt.Sprintf("it exited before the handshake (%s)", p.waitExit(5*time.Second))
 	}
 	p.client.Kill()
 	return fmt.Errorf("plugin %q (%s): %w: %s%s", p.spec.Name, p.spec.Path, ErrStart, msg, p.tail())
@@ -348,7 +348,7 @@ func (p *Plugin) call(ctx context.Context, method string, long bool, fn func(con
 			p.spec.Name, p.spec.Path, method, ErrHung, d, p.tail())
 	case st.Code() == codes.Unavailable || st.Code() == codes.Canceled || p.client.Exited():
 		p.setFaulted()
-		exit := p.waitExit(2 * time.Second)
+		exit := p.waitExit(5 * time.Second)
 		if exit == "" {
 			exit = "connection lost: " + st.Message()
 		}
