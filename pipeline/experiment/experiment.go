@@ -10,7 +10,7 @@
 // parameter structs: it emits each stage as kind + parameter map + inputs
 // and checks what it can (types, ranges, references between tables).
 // The kinds check their own parameters (pipeline.Checker) when a plan is
-// made. See SCHEMA.md beside this file for every key.
+// made. doc.go lists every key; testdata/example.toml uses them all.
 package experiment
 
 import (

@@ -1,0 +1,76 @@
+// Package pipeline is ccq's DAG runner: stage kinds, stage keys, plans,
+// executors and runs. An experiment (package pipeline/experiment) expands
+// into stage Specs; NewGraph orders them; MakePlan resolves every stage to a
+// key and finds it in the store (package pipeline/store) or marks it to run
+// or blocked; Run executes what is to run through an Executor and records
+// the run in the experiment's results folder.
+//
+// # Writing a stage kind
+//
+// A stage kind lives in stages/<kind>, implements Kind and registers itself:
+//
+//	package quantize
+//
+//	type Params struct {
+//		Method      string `json:"method"`
+//		Bits        int    `json:"bits"`
+//		Granularity string `json:"granularity"`
+//		ActBits     int    `json:"act_bits"`
+//		MethodParams map[string]any `json:"method_params,omitempty"`
+//	}
+//
+//	type Kind struct{}
+//
+//	func init() { pipeline.Register(Kind{}) }
+//
+//	func (Kind) Name() string                             { return "quantize" }
+//	func (Kind) Version() string                          { return "1" }
+//	func (Kind) Threads(p pipeline.Params) int            { return 1 }
+//	func (Kind) Estimate(p pipeline.Params) time.Duration { return 2 * time.Second }
+//	func (Kind) CheckParams(p pipeline.Params) error      { var q Params; return p.Decode(&q) }
+//
+//	func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
+//		var p Params
+//		if err := sc.Decode(&p); err != nil { // unknown keys and wrong types are errors
+//			return err
+//		}
+//		model, err := sc.Input("model") // the finished input entry
+//		if err != nil {
+//			return err
+//		}
+//		f := model.Path("model.safetensors")
+//		...
+//		sc.Progress(0.5, "calibrating")
+//		sc.Log.Info("scales chosen", "mse", mse)
+//		sc.SetMeta("used_fp_gradients", false)
+//		return os.WriteFile(filepath.Join(sc.OutDir, "model.safetensors"), b, 0o644)
+//	}
+//
+// Rules for Run: write outputs only into sc.OutDir (they become the store
+// entry when Run returns nil; they are deleted otherwise); return promptly
+// after ctx is done, with an error wrapping ctx.Err(); keep checkpoints in
+// sc.CheckpointDir (create it; write atomically) and resume from it when it
+// holds one; use at most sc.Threads threads; start child processes with
+// Command so that none outlives ccq. Bump Version whenever the kind
+// computes something different for the same parameters and inputs.
+//
+// # Keys
+//
+// A stage's key is a hash of its kind, the kind's version, its canonical
+// parameters, its inputs' keys, its external files' digests and the ccq
+// version (see KeyRecipeVersion for the exact recipe). Names, paths, hosts
+// and times never enter it, so the same stage has the same key in every
+// experiment and on every machine, and two experiments share entries.
+//
+// # Results folder
+//
+// See Results for the layout of results/<experiment>/. The store defaults
+// to results/.store (see package pipeline/workspace for how locations are
+// chosen).
+//
+// # Executors
+//
+// An Executor decides where tasks run. Local runs them in this process
+// within CPU slots. Executors that run stages elsewhere write each Task with
+// WriteTaskFile and run `ccq stage exec <file>`, which calls Exec.
+package pipeline

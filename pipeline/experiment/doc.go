@@ -1,0 +1,47 @@
+package experiment
+
+// The experiment file format (TOML). testdata/example.toml uses every key.
+//
+//	name        = "..."        optional; results go to results/<name> (default: the file name)
+//	description = "..."        optional
+//
+//	[dataset]                  required
+//	name        = "mnist"      required; the dataset stage checks the value
+//	val_size    = 5000         optional, >= 0
+//	split_seed  = 1            optional
+//	source      = "dir"        optional folder; a hint outside the key
+//
+//	[pretrain]                 required; an open table: model is required,
+//	model       = "lenet5"     epochs (>= 1), batch (>= 1), seed (integer),
+//	epochs = 2, lr = 0.01 ...  lr (> 0) and schedule (string) are checked here,
+//	                           other keys go to the pretrain stage, which checks them;
+//	from        = "m.safetensors"  instead of training: import this file (only model may stay)
+//
+//	[[quantize]]               zero or more baseline quantizers
+//	label       = "rtn"        optional; default the method; unique
+//	method      = "rtn"        required
+//	bits        = [2, 4]       required, each 1..8
+//	granularity = ["tensor"]   default ["tensor"]; "tensor" | "channel"
+//	act_bits    = [32]         default [32]; 32 (float) or 1..8
+//	[quantize.params]          method parameters (method_params in the stage)
+//
+//	[[optimizers]]             zero or more optimizer runs
+//	name        = "ccea"       optional label; default the plugin name; unique
+//	plugin      = "ccea"       built-in name, or a path to an executable (contains '/')
+//	sha256      = "..."        optional pin of a path plugin's content (64 hex digits)
+//	start       = "rtn"        quantize label, with "/<granularity>" when it lists several
+//	bits        = [2, 4]       default: the start quantizer's bits; each must be among them
+//	act_bits    = [32]         default: the start quantizer's act_bits; each among them
+//	seeds       = [1, 2, 3]    required, non-empty, unique
+//	budget      = { evaluations = 5000, wall_time = "30m" }   at least one bound
+//	[optimizers.params]        plugin parameters
+//	[optimizers.matrix]        name = [values...]: one run per combination (cartesian
+//	                           product), merged into the plugin parameters
+//
+//	[evaluate]                 open table, passed to every evaluate stage
+//	[report]                   reference = "rtn" (float, a quantize label or an
+//	                           optimizer name); other keys go to the report stage
+//	[executor]                 kind = "local" | "slurm"; jobs = N;
+//	[executor.slurm]           partition, account, time, cpus_per_stage, args
+//
+// Stage names, kinds, parameters and inputs are listed on Expand.
