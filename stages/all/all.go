@@ -5,5 +5,8 @@ package all
 import (
 	// Each stage kind registers itself in its init function.
 	_ "github.com/ccq-project/ccq/stages/dataset"
+	_ "github.com/ccq-project/ccq/stages/evaluate"
 	_ "github.com/ccq-project/ccq/stages/pretrain"
+	_ "github.com/ccq-project/ccq/stages/quantize"
+	_ "github.com/ccq-project/ccq/stages/report"
 )

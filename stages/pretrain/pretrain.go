@@ -19,9 +19,6 @@ import (
 
 func init() { pipeline.Register(Kind{}) }
 
-// ModelFile is the name of the trained model in the stage's entry.
-const ModelFile = "model.safetensors"
-
 // Params are the pretrain stage's parameters: the model and the training
 // recipe (nn.TrainConfig's fields, same names), plus an optional limit on
 // the number of training images for quick runs.
@@ -96,7 +93,10 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
-	out := filepath.Join(sc.OutDir, ModelFile)
+	out := filepath.Join(sc.OutDir, stageio.ModelFile)
+	start := time.Now()
+	rec := stageio.ModelRecord{RunID: "float", Kind: "float", Method: "float", Dataset: d.Name, Model: p.Model,
+		Bits: 32, ActBits: 32, Seed: int64(p.Seed), UsedFPGradients: true, Parameters: sc.Params.Map()}
 	var init *nn.Model
 	if from, ok := sc.Files["from"]; ok {
 		m, _, err := nn.Import(from, p.Model, nn.DatasetShape(d))
@@ -106,7 +106,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		init = m
 		if p.Epochs == 0 {
 			sc.Log.Info("imported model without fine-tuning", "from", from)
-			return m.Save(out, nn.DatasetMetadata(d))
+			if err := m.Save(out, nn.DatasetMetadata(d)); err != nil {
+				return err
+			}
+			rec.UsedFPGradients = false
+			return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
 		}
 	}
 	_, rl, err := nn.TrainRun(ctx, d, nn.RunOptions{
@@ -135,7 +139,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		sc.Log.Info("trained", "model", p.Model, "test_acc", rl.Test.Accuracy, "test_loss", rl.Test.Loss)
 	}
 	// TrainRun writes its log next to the model; give it a stable name.
-	return renameLog(out)
+	if err := renameLog(out); err != nil {
+		return err
+	}
+	rec.WallTime = time.Since(start).Seconds()
+	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
 }
 
 // renameLog moves TrainRun's "<model>.log.json" to train.log.json.

@@ -1,0 +1,167 @@
+// Package quantize is the "quantize" stage kind: it turns the float model
+// of its "model" input into a k-bit model with one of the baseline
+// quantizers (rtn, mse, percentile, bias-corr, ste-qat), calibrating
+// activation scales and bias correction on a fixed batch of training images.
+// Output: model.safetensors (levels, scales) and model.json.
+package quantize
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/stages/stageio"
+)
+
+func init() { pipeline.Register(Kind{}) }
+
+// Params are the quantize stage's parameters.
+type Params struct {
+	Method       string       `json:"method"`
+	Bits         int          `json:"bits"`
+	Granularity  string       `json:"granularity"`
+	ActBits      int          `json:"act_bits"`
+	MethodParams MethodParams `json:"method_params"`
+}
+
+// MethodParams are the optional knobs of the quantizers.
+type MethodParams struct {
+	// CalibSize is the number of training images used for calibration
+	// (activation scales, bias correction); default 1024.
+	CalibSize int `json:"calib_size,omitempty"`
+	// CalibSeed picks the calibration images; default 1.
+	CalibSeed uint64 `json:"calib_seed,omitempty"`
+	// Percentile clips weights at this percentile of |w| (method percentile).
+	Percentile float64 `json:"percentile,omitempty"`
+	// ActPercentile calibrates activation scales at this percentile instead
+	// of the maximum.
+	ActPercentile float64 `json:"act_percentile,omitempty"`
+}
+
+// Validate checks names and ranges.
+func (p *Params) Validate() error {
+	if !slices.Contains(quant.Methods, p.Method) {
+		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, quant.Methods)}
+	}
+	if err := quant.CheckBits(p.Bits); err != nil {
+		return &pipeline.ParamError{Key: "bits", Msg: err.Error()}
+	}
+	if _, err := quant.ParseGranularity(p.Granularity); err != nil {
+		return &pipeline.ParamError{Key: "granularity", Msg: err.Error()}
+	}
+	if err := quant.CheckActBits(p.ActBits); err != nil {
+		return &pipeline.ParamError{Key: "act_bits", Msg: err.Error()}
+	}
+	mp := p.MethodParams
+	switch {
+	case mp.CalibSize < 0:
+		return &pipeline.ParamError{Key: "method_params.calib_size", Msg: "must be >= 0"}
+	case mp.Percentile < 0 || mp.Percentile > 100:
+		return &pipeline.ParamError{Key: "method_params.percentile", Msg: "expected a percentile in (0, 100]"}
+	case mp.ActPercentile < 0 || mp.ActPercentile > 100:
+		return &pipeline.ParamError{Key: "method_params.act_percentile", Msg: "expected a percentile in (0, 100]"}
+	}
+	return nil
+}
+
+// Kind is the quantize stage kind.
+type Kind struct{}
+
+// Name is "quantize".
+func (Kind) Name() string { return "quantize" }
+
+// Version changes when the stage computes something different.
+func (Kind) Version() string { return "1" }
+
+// Threads: calibration forward passes use two threads.
+func (Kind) Threads(pipeline.Params) int { return 2 }
+
+// Estimate: seconds for post-training methods, longer for ste-qat.
+func (Kind) Estimate(pp pipeline.Params) time.Duration {
+	var p Params
+	if pp.Decode(&p) == nil && p.Method == "ste-qat" {
+		return time.Minute
+	}
+	return 3 * time.Second
+}
+
+// CheckParams validates parameters without running.
+func (Kind) CheckParams(pp pipeline.Params) error {
+	var p Params
+	return pp.Decode(&p)
+}
+
+// Run quantizes the input model.
+func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
+	var p Params
+	if err := sc.Decode(&p); err != nil {
+		return err
+	}
+	start := time.Now()
+	src, srcPath, err := stageio.ReadModelRecord(sc, "model")
+	if err != nil {
+		return err
+	}
+	d, err := stageio.LoadDataset(ctx, sc)
+	if err != nil {
+		return err
+	}
+	fm, _, err := nn.Load(srcPath)
+	if err != nil {
+		return fmt.Errorf("loading the float model: %w", err)
+	}
+	digest, err := fileSHA256(srcPath)
+	if err != nil {
+		return err
+	}
+	mp := p.MethodParams
+	if mp.CalibSize == 0 {
+		mp.CalibSize = 1024
+	}
+	if mp.CalibSeed == 0 {
+		mp.CalibSeed = 1
+	}
+	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, mp.CalibSize, mp.CalibSeed))
+	gran, _ := quant.ParseGranularity(p.Granularity)
+	sc.Progress(0.1, fmt.Sprintf("%s %d bits", p.Method, p.Bits))
+	qm, err := quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
+		Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
+		CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
+		SourceDigest: digest, Workers: sc.Threads,
+	})
+	if err != nil {
+		return fmt.Errorf("%s at %d bits: %w", p.Method, p.Bits, err)
+	}
+	if err := qm.Save(filepath.Join(sc.OutDir, stageio.ModelFile)); err != nil {
+		return err
+	}
+	rec := stageio.ModelRecord{
+		RunID: stageio.RunID(sc.Name), Kind: "baseline", Method: p.Method, Parameters: sc.Params.Map(),
+		Dataset: src.Dataset, Model: src.Model, Bits: p.Bits, ActBits: p.ActBits, Granularity: string(gran),
+		Seed: src.Seed, WallTime: time.Since(start).Seconds(), UsedFPGradients: qm.UsedFPGradients,
+	}
+	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
+}
+
+// fileSHA256 is the hex SHA-256 of a file.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("digest: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("digest of %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

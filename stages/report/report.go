@@ -1,0 +1,114 @@
+// Package report is the "report" stage kind: it gathers the runs rows of
+// every evaluate stage into runs.parquet, links the generation parts of every
+// evolve stage under generations/<run id>/, and builds the report (report.md,
+// report.html, tables, plots) over them in its own entry. `ccq run` then
+// publishes the entry into results/<experiment>/ with the run's provenance
+// and stage table (see Publish).
+package report
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/results"
+	resreport "github.com/ccq-project/ccq/results/report"
+	"github.com/ccq-project/ccq/stages/stageio"
+)
+
+func init() { pipeline.Register(Kind{}) }
+
+// Params are the report stage's parameters (the experiment's [report] plus
+// the experiment's name).
+type Params struct {
+	Experiment string  `json:"experiment"`
+	Reference  string  `json:"reference,omitempty"`
+	Alpha      float64 `json:"alpha,omitempty"`
+	NoPNG      bool    `json:"no_png,omitempty"`
+}
+
+// Validate checks ranges.
+func (p *Params) Validate() error {
+	if p.Alpha < 0 || p.Alpha >= 1 {
+		return &pipeline.ParamError{Key: "alpha", Msg: "expected a significance level in (0, 1)"}
+	}
+	return nil
+}
+
+// Kind is the report stage kind.
+type Kind struct{}
+
+// Name is "report".
+func (Kind) Name() string { return "report" }
+
+// Version changes when the stage computes something different.
+func (Kind) Version() string { return "1" }
+
+// Threads: plots and scans use two threads.
+func (Kind) Threads(pipeline.Params) int { return 2 }
+
+// Estimate: a second or two.
+func (Kind) Estimate(pipeline.Params) time.Duration { return 2 * time.Second }
+
+// CheckParams validates parameters without running.
+func (Kind) CheckParams(pp pipeline.Params) error {
+	var p Params
+	return pp.Decode(&p)
+}
+
+// GenerationsDir is where an evolve stage keeps its generation parts.
+const GenerationsDir = results.GenerationsDir
+
+// Run gathers the inputs and builds the report.
+func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
+	var p Params
+	if err := sc.Decode(&p); err != nil {
+		return err
+	}
+	if err := Gather(sc.Inputs, sc.OutDir); err != nil {
+		return err
+	}
+	_, err := resreport.Build(ctx, sc.OutDir, resreport.Options{Reference: p.Reference, Alpha: p.Alpha, NoPNG: p.NoPNG, Logger: sc.Log})
+	if err != nil {
+		return fmt.Errorf("building the report: %w", err)
+	}
+	return nil
+}
+
+// Gather writes runs.parquet from the inputs' run files and links the
+// inputs' generation parts under dir/generations/<run id>/.
+func Gather(inputs map[string]*pipeline.Input, dir string) error {
+	names := make([]string, 0, len(inputs))
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var runFiles []string
+	for _, n := range names {
+		in := inputs[n]
+		switch in.Manifest.Kind {
+		case "evaluate":
+			runFiles = append(runFiles, in.Path("run.parquet"))
+		case "evolve":
+			src := in.Path(GenerationsDir)
+			if _, err := os.Stat(src); err != nil {
+				continue // an evolve stage that wrote no generations
+			}
+			dst := filepath.Join(dir, GenerationsDir, stageio.RunID(n))
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			if err := results.LinkParts(src, dst); err != nil {
+				return fmt.Errorf("report: generations of %s: %w", n, err)
+			}
+		}
+	}
+	if _, err := results.GatherRuns(filepath.Join(dir, results.RunsFile), runFiles); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
