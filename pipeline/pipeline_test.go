@@ -365,3 +365,21 @@ func TestGraphMatch(t *testing.T) {
 		t.Errorf("dependents %v", deps)
 	}
 }
+
+func TestStagesSharingAKeyRunOnce(t *testing.T) {
+	rec := &testkinds.Recorder{}
+	e := newEnv(t, testkinds.Touch{Runs: rec})
+	specs := []pipeline.Spec{
+		spec("a", "touch", map[string]any{"x": 1}, nil),
+		spec("b", "touch", map[string]any{"x": 1}, nil),
+		spec("c", "touch", nil, map[string]string{"in": "b"}),
+	}
+	p := e.plan(specs, nil)
+	if p.Stage("a").Key != p.Stage("b").Key {
+		t.Fatal("identical stages have different keys")
+	}
+	sum := e.run(context.Background(), p, nil)
+	if sum.Outcome != "ok" || sum.Counts[pipeline.StatusDone] != 3 || rec.Count("a")+rec.Count("b") != 1 {
+		t.Fatalf("outcome %s counts %v, ran %v", sum.Outcome, sum.Counts, rec.Names())
+	}
+}

@@ -173,11 +173,19 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 			return nil, fmt.Errorf("executor %s: %w", exec.Name(), err)
 		}
 		submitted := map[string]bool{}
+		byKey := map[string]string{} // key -> first stage submitted with it
 		for _, sp := range p.Stages {
 			if sp.Status != StatusToRun {
 				continue
 			}
 			t := taskFor(sp, p, opt, settings)
+			if first, dup := byKey[sp.Kind+"/"+sp.Key]; dup {
+				// Same entry as an earlier stage: wait for it, then reuse it.
+				t.After = append(t.After, first)
+				t.Replace = false
+			} else {
+				byKey[sp.Kind+"/"+sp.Key] = sp.Name
+			}
 			missing := ""
 			for _, a := range t.After {
 				if !submitted[a] {
