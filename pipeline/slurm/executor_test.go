@@ -745,8 +745,8 @@ func TestJobsFileErrors(t *testing.T) {
 		t.Errorf("missing: %v", err)
 	}
 	cases := map[string]string{
-		`{`:                              "unexpected end",
-		`{"format":7,"jobs":[]}`:         "format 7",
+		`{`:                                   "unexpected end",
+		`{"format":7,"jobs":[]}`:              "format 7",
 		`{"format":1,"jobs":[{"stage":"a"}]}`: "stage, kind and key are required",
 		`{"format":1,"jobs":[{"stage":"a","kind":"k","key":"x","job_id":"12;rm","status":"pending"}]}`: `job_id "12;rm"`,
 		`{"format":1,"jobs":[{"stage":"a","kind":"k","key":"x","status":"weird"}]}`:                    `status "weird"`,
