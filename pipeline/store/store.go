@@ -290,11 +290,9 @@ func (p *Pending) Commit(m *Manifest, replace bool) (*Entry, error) {
 renamed:
 	p.finished = true
 	hook("after-rename")
-	if !p.s.NoSync {
-		if err := syncDir(filepath.Dir(dst)); err != nil {
-			return nil, err
-		}
-	}
+	// The parent folder is not synced: after a power loss the rename may be
+	// lost (the stage reruns), but what was renamed is complete, because
+	// every file and folder was synced before the rename.
 	_ = os.RemoveAll(p.s.CheckpointDir(p.kind, p.key))
 	return &Entry{Dir: dst, Manifest: m}, nil
 }
