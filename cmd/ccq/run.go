@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/ccq-project/ccq/pipeline"
@@ -28,7 +29,26 @@ func (l *locFlags) resolve() workspace.Locations {
 	return workspace.Resolve(l.results, l.store, globals.dataDir)
 }
 
-func init() {
+// executorFactory builds the executor named by --executor or [executor]
+// kind for a run of s with jobs slots. cmd is the run command, so a
+// factory can read flags it added to runCmd.
+type executorFactory func(cmd *cobra.Command, s *workspace.Session, jobs int) (pipeline.Executor, error)
+
+// executorFactories maps executor names to their factories. Files that add
+// an executor (for example the Slurm executor) register it here from their
+// init function and may add their own flags to runCmd there.
+var executorFactories = map[string]executorFactory{
+	"local": func(_ *cobra.Command, _ *workspace.Session, jobs int) (pipeline.Executor, error) {
+		return pipeline.NewLocal(jobs), nil
+	},
+}
+
+// runCmd is `ccq run`.
+var runCmd = newRunCmd()
+
+func init() { rootCmd.AddCommand(runCmd) }
+
+func newRunCmd() *cobra.Command {
 	var (
 		loc      locFlags
 		jobs     int
@@ -62,14 +82,22 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if executor == "" {
 				executor = string(s.Exp.Executor.Kind)
 			}
-			if executor != "" && executor != "local" {
-				return fmt.Errorf("--executor %s: only the local executor is built so far", executor)
+			if executor == "" {
+				executor = "local"
+			}
+			factory, ok := executorFactories[executor]
+			if !ok {
+				return fmt.Errorf("executor %q is not built into this ccq (available: %s)", executor, strings.Join(executorNames(), ", "))
 			}
 			if !cmd.Flags().Changed("jobs") && s.Exp.Executor.Jobs > 0 {
 				jobs = s.Exp.Executor.Jobs
 			}
 			if jobs < 1 {
 				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
+			}
+			exec, err := factory(cmd, s, jobs)
+			if err != nil {
+				return err
 			}
 			st, err := s.OpenStore()
 			if err != nil {
@@ -93,7 +121,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 				rep = progress.New(progress.Plain, os.Stderr)
 			}
 			sum, err := pipeline.Run(cmd.Context(), plan, pipeline.RunOptions{
-				Store: st, Results: res, Jobs: jobs, Settings: s.Settings(),
+				Store: st, Results: res, Jobs: jobs, Settings: s.Settings(), Executor: exec,
 				Observers:      []pipeline.Observer{rep},
 				ExperimentFile: s.Exp.File, ExperimentSource: s.Exp.Source,
 				Command: strings.Join(os.Args, " "),
@@ -126,5 +154,14 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
 	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run summary as JSON")
-	rootCmd.AddCommand(cmd)
+	return cmd
+}
+
+func executorNames() []string {
+	var names []string
+	for n := range executorFactories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
