@@ -94,6 +94,7 @@ func refForward(m *Model, x []float32) []float32 {
 			if m.ActBits != FloatActBits {
 				xq = make([]float32, len(in))
 				l.Act.quantizeSlice(xq, in)
+
 			}
 			k, s, p := 1, 1, 0
 			if n.Op == nn.OpConv {

@@ -19,22 +19,23 @@ func init() { rootCmd.AddCommand(quantizeCmd()) }
 
 // quantizeReport is what `ccq quantize` prints.
 type quantizeReport struct {
-	Out             string             `json:"out"`
-	Source          string             `json:"source"`
-	SourceDigest    string             `json:"source_digest"`
-	Arch            string             `json:"arch"`
-	Dataset         string             `json:"dataset"`
-	Method          string             `json:"method"`
-	Bits            int                `json:"bits"`
-	Granularity     string             `json:"granularity"`
-	ActBits         int                `json:"act_bits"`
-	UsedFPGradients bool               `json:"used_fp_gradients"`
-	CalibSamples    int                `json:"calib_samples"`
-	FloatAccuracy   *float64           `json:"float_test_accuracy,omitempty"`
-	FloatLoss       *float64           `json:"float_test_loss,omitempty"`
-	Test            *quant.Report      `json:"test,omitempty"`
-	Layout          []quant.Var        `json:"layout"`
-	Levels          []quant.LevelCount `json:"levels"`
+	Out             string               `json:"out"`
+	Source          string               `json:"source"`
+	SourceDigest    string               `json:"source_digest"`
+	Arch            string               `json:"arch"`
+	Dataset         string               `json:"dataset"`
+	Method          string               `json:"method"`
+	Bits            int                  `json:"bits"`
+	Granularity     string               `json:"granularity"`
+	ActBits         int                  `json:"act_bits"`
+	UsedFPGradients bool                 `json:"used_fp_gradients"`
+	CalibSamples    int                  `json:"calib_samples"`
+	FloatAccuracy   *float64             `json:"float_test_accuracy,omitempty"`
+	FloatLoss       *float64             `json:"float_test_loss,omitempty"`
+	Test            *quant.Report        `json:"test,omitempty"`
+	IntegerTest     *quant.IntegerResult `json:"integer_test,omitempty"`
+	Layout          []quant.Var          `json:"layout"`
+	Levels          []quant.LevelCount   `json:"levels"`
 }
 
 func quantizeCmd() *cobra.Command {
@@ -42,7 +43,7 @@ func quantizeCmd() *cobra.Command {
 		method, gran, dataset, out, arch string
 		bits, actBits, calib, threads    int
 		pct, actPct                      float64
-		noEval, asJSON, offline          bool
+		noEval, asJSON, offline, integer bool
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize MODEL",
@@ -145,6 +146,15 @@ written atomically; nothing is written on error.`,
 				if rep.Test, err = quant.EvaluateModel(ctx, m, tx, ty, threads); err != nil {
 					return err
 				}
+				if integer {
+					im, err := quant.NewIntegerModel(m)
+					if err != nil {
+						return fmt.Errorf("--integer: %w", err)
+					}
+					if rep.IntegerTest, err = im.Evaluate(ctx, tx, ty, threads); err != nil {
+						return err
+					}
+				}
 			}
 			if err := m.Save(out); err != nil {
 				return err
@@ -167,6 +177,7 @@ written atomically; nothing is written on error.`,
 	fl.Float64Var(&pct, "percentile", 99.9, "percentile of |w| the percentile method clips at")
 	fl.Float64Var(&actPct, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS)")
+	fl.BoolVar(&integer, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
 	fl.BoolVar(&noEval, "no-eval", false, "skip the test-set evaluation of the float and quantized models")
 	fl.BoolVar(&offline, "offline", false, "never download the dataset")
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
@@ -178,6 +189,9 @@ func printQuantize(w io.Writer, r quantizeReport) error {
 	if r.Test != nil {
 		fmt.Fprintf(w, "test accuracy %.2f%% (float %.2f%%), loss %.4f (float %.4f) on %d %s images\n",
 			100*r.Test.Accuracy, 100**r.FloatAccuracy, r.Test.Loss, *r.FloatLoss, r.Test.N, r.Dataset)
+		if r.IntegerTest != nil {
+			fmt.Fprintf(w, "integer-only inference: test accuracy %.2f%%, loss %.4f\n", 100*r.IntegerTest.Accuracy, r.IntegerTest.Loss)
+		}
 		fmt.Fprintf(w, "size %d bytes packed levels, %d bytes with scales and biases (%.2f bits/weight; float32 %d bytes)\n",
 			r.Test.PackedBytes, r.Test.ModelBytes, r.Test.BitsPerWeight, r.Test.Float32Bytes)
 	}
