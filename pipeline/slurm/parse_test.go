@@ -50,11 +50,11 @@ func TestParseSqueue(t *testing.T) {
 		t.Errorf("states %+v", sts)
 	}
 	for in, want := range map[string]string{
-		"1|RUNNING|None|x\n":            "line 1",
-		"ok|RUNNING|None|x|y\n":         `job id "ok"`,
+		"1|RUNNING|None|x\n":             "line 1",
+		"ok|RUNNING|None|x|y\n":          `job id "ok"`,
 		"1|RUNNING|None|x|y\n2|r-u-n|||": `line 2`,
-		"5_[9-3]|PENDING|None|x|y":      "bad array range",
-		"5_[0-999999]|PENDING|None|x|y": "too large",
+		"5_[9-3]|PENDING|None|x|y":       "bad array range",
+		"5_[0-999999]|PENDING|None|x|y":  "too large",
 	} {
 		if _, err := parseSqueue(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", in, err, want)
