@@ -373,6 +373,9 @@ func (w *stateWriter) Observe(e Event) {
 			ss.JobID = e.JobID
 		}
 	case EventProgress:
+		if ss.Status != StatusRunning {
+			return
+		}
 		ss.Fraction = e.Fraction
 		ss.Message = e.Message
 	case EventFinished:
