@@ -42,7 +42,9 @@ func quantizeCmd() *cobra.Command {
 	var (
 		method, gran, dataset, out, arch string
 		bits, actBits, calib, threads    int
-		pct, actPct                      float64
+		steEpochs, steBatch              int
+		pct, actPct, steLR               float64
+		seed                             uint64
 		noEval, asJSON, offline, integer bool
 	)
 	cmd := &cobra.Command{
@@ -57,7 +59,7 @@ first. Methods (all gradient-free except ste-qat):
   bias-corr   rtn, then each layer's bias corrected so that its mean output per
               channel on the calibration batch matches the float network's
   ste-qat     quantization-aware fine-tuning with a straight-through estimator
-              (uses full-precision gradients; not available yet)
+              (uses full-precision gradients: --epochs, --lr, --batch, --seed)
 With --act-bits below 32 every quantized layer's input is quantized too, with a
 scale calibrated on the calibration batch (training images). The output is
 written atomically; nothing is written on error.`,
@@ -124,8 +126,17 @@ written atomically; nothing is written on error.`,
 			if err != nil {
 				return fmt.Errorf("calibration set: %w", err)
 			}
-			m, err := quant.Quantize(ctx, f, quant.Options{Method: method, Bits: bits, Granularity: g, ActBits: actBits,
-				CalibX: calX, CalibLabels: calY, Percentile: pct, ActPercentile: actPct, SourceDigest: digest, Workers: threads})
+			var m *quant.Model
+			if method == "ste-qat" {
+				m, err = quant.QuantizeSTE(ctx, f, nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{Bits: bits, Granularity: g,
+					ActBits: actBits, Epochs: steEpochs, LR: steLR, BatchSize: steBatch, Seed: seed, CalibX: calX, CalibLabels: calY,
+					SourceDigest: digest, Workers: threads, Progress: func(e int, loss float64) {
+						slog.Info("ste-qat epoch", "epoch", e, "train_loss", loss)
+					}})
+			} else {
+				m, err = quant.Quantize(ctx, f, quant.Options{Method: method, Bits: bits, Granularity: g, ActBits: actBits,
+					CalibX: calX, CalibLabels: calY, Percentile: pct, ActPercentile: actPct, SourceDigest: digest, Workers: threads})
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -176,6 +187,10 @@ written atomically; nothing is written on error.`,
 	fl.IntVar(&calib, "calib", 1024, "calibration images (evenly spaced through the training split)")
 	fl.Float64Var(&pct, "percentile", 99.9, "percentile of |w| the percentile method clips at")
 	fl.Float64Var(&actPct, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
+	fl.IntVar(&steEpochs, "epochs", 1, "ste-qat: fine-tuning epochs over the training split")
+	fl.Float64Var(&steLR, "lr", 0.01, "ste-qat: base learning rate (cosine decay)")
+	fl.IntVar(&steBatch, "batch", 128, "ste-qat: batch size")
+	fl.Uint64Var(&seed, "seed", 1, "ste-qat: seed of the shuffling")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS)")
 	fl.BoolVar(&integer, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
 	fl.BoolVar(&noEval, "no-eval", false, "skip the test-set evaluation of the float and quantized models")

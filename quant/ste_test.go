@@ -1,0 +1,77 @@
+package quant
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ccq-project/ccq/nn"
+)
+
+// separable returns n samples whose label is the argmax of a fixed random
+// linear function of the input.
+func separable(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	d := g.Input.Size()
+	w := make([]float64, d*g.Classes)
+	wr := rand.New(rand.NewPCG(99, 99))
+	for i := range w {
+		w[i] = wr.NormFloat64()
+	}
+	x := make([]float32, n*d)
+	y := make([]uint8, n)
+	for i := 0; i < n; i++ {
+		best, arg := -1e300, 0
+		for j := 0; j < d; j++ {
+			x[i*d+j] = float32(rng.NormFloat64())
+		}
+		for k := 0; k < g.Classes; k++ {
+			var s float64
+			for j := 0; j < d; j++ {
+				s += w[k*d+j] * float64(x[i*d+j])
+			}
+			if s > best {
+				best, arg = s, k
+			}
+		}
+		y[i] = uint8(arg)
+	}
+	return x, y
+}
+
+func TestSTEQATImprovesOnRTN(t *testing.T) {
+	ctx := context.Background()
+	f := testFloatModel(t, "mlp", nn.Shape{C: 1, H: 8, W: 8}, 4)
+	x, y := separable(f.Graph, 512, 1)
+	src := &nn.Slice{X: x, Y: y, Shape: f.Graph.Input}
+	rtn, err := Quantize(ctx, f, Options{Method: "rtn", Bits: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var losses []float64
+	qat, err := QuantizeSTE(ctx, f, src, STEOptions{Bits: 2, Epochs: 3, BatchSize: 64, LR: 0.05, ActBits: 8, CalibX: x[:64*64], CalibLabels: y[:64],
+		Progress: func(e int, l float64) { losses = append(losses, l) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !qat.UsedFPGradients || qat.Method != "ste-qat" || qat.ActBits != 8 {
+		t.Errorf("metadata %+v", qat)
+	}
+	r0, _ := EvaluateModel(ctx, rtn, x, y, 2)
+	r1, _ := EvaluateModel(ctx, qat, x, y, 2)
+	t.Logf("training loss per epoch %v; rtn %.3f (acc %.2f), ste-qat %.3f (acc %.2f)", losses, r0.Loss, r0.Accuracy, r1.Loss, r1.Accuracy)
+	if !(r1.Loss < r0.Loss) || !(losses[len(losses)-1] < losses[0]) {
+		t.Errorf("ste-qat did not learn: rtn loss %g, ste-qat %g, epochs %v", r0.Loss, r1.Loss, losses)
+	}
+}
+
+func TestWithoutBatchNorm(t *testing.T) {
+	g, _ := nn.BuildGraph("resnet20", nn.Shape{C: 3, H: 8, W: 8}, 10)
+	g2, err := withoutBatchNorm(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g2.Nodes) != len(g.Nodes)-19 {
+		t.Errorf("%d nodes left of %d (19 batch norms)", len(g2.Nodes), len(g.Nodes))
+	}
+}
