@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -13,14 +14,32 @@ import (
 // output gradient, masked by the ReLU's output. A ReLU's output, not its
 // input, is all its backward pass needs, so nothing is lost.
 
+//
+// In inference a batch norm that is the only consumer of a convolution is
+// also folded into it: the convolution runs with weights scaled by the
+// batch norm's per-channel factor and the batch norm's shift as its bias,
+// recomputed from the current parameters at each inference call.
+
 // planFusion sets the fusion links of the model's nodes (see above).
 func (m *Model) planFusion() {
 	g := &m.g
 	consumers := make([]int, len(g.Nodes))
 	for i := range g.Nodes {
 		m.rt[i].reluOut, m.rt[i].fusedInto = -1, -1
+		m.rt[i].bnFold, m.rt[i].foldedInto = -1, -1
 		for _, j := range g.Nodes[i].Inputs {
 			consumers[j]++
+		}
+	}
+	for b := range g.Nodes {
+		if g.Nodes[b].Op != OpBatchNorm {
+			continue
+		}
+		i := g.Nodes[b].Inputs[0]
+		if g.Nodes[i].Op == OpConv && consumers[i] == 1 {
+			m.rt[i].bnFold, m.rt[b].foldedInto = b, i
+			m.rt[i].foldW = make([]float32, len(m.rt[i].w.Data))
+			m.rt[i].foldB = make([]float32, g.Nodes[i].Out)
 		}
 	}
 	for j := range g.Nodes {
@@ -35,6 +54,46 @@ func (m *Model) planFusion() {
 			}
 		}
 	}
+}
+
+// refreshFold recomputes the folded weights and biases of every
+// convolution with a batch norm folded into it, from the current
+// parameters and running statistics.
+func (m *Model) refreshFold() {
+	for i := range m.rt {
+		rt := &m.rt[i]
+		if rt.bnFold < 0 {
+			continue
+		}
+		bn := &m.rt[rt.bnFold]
+		per := len(rt.w.Data) / len(rt.foldB)
+		for o := range rt.foldB {
+			scale := float32(1/math.Sqrt(float64(bn.runVar[o])+bnEps)) * bn.w.Data[o]
+			var bias float32
+			if rt.b != nil {
+				bias = rt.b.Data[o]
+			}
+			rt.foldB[o] = (bias-bn.runMean[o])*scale + bn.b.Data[o]
+			src, dst := rt.w.Data[o*per:(o+1)*per], rt.foldW[o*per:(o+1)*per]
+			for k, v := range src {
+				dst[k] = v * scale
+			}
+		}
+	}
+}
+
+// inferTarget returns the node whose buffer node i writes in inference
+// (through a folded batch norm and fused ReLUs), and whether node i runs at
+// all in inference.
+func (m *Model) inferTarget(i int) (int, bool) {
+	rt := &m.rt[i]
+	if rt.fusedInto >= 0 || rt.foldedInto >= 0 {
+		return -1, false
+	}
+	if rt.bnFold >= 0 {
+		return m.out(rt.bnFold), true
+	}
+	return m.out(i), true
 }
 
 // out returns the node whose buffer holds node i's output: its fused ReLU,
@@ -109,14 +168,15 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 			}
 		}
 		var sizes, first, end, ids []int
-		for i := 1; i < last; i++ {
-			if !stored(i) {
+		for i := 1; i < nn; i++ {
+			k, runs := m.inferTarget(i)
+			if !runs || k == last {
 				continue
 			}
-			sizes = append(sizes, size(i))
-			first = append(first, producer(i))
-			end = append(end, lastUse[i])
-			ids = append(ids, i)
+			sizes = append(sizes, size(k))
+			first = append(first, i)
+			end = append(end, lastUse[k])
+			ids = append(ids, k)
 		}
 		for k, v := range planBuffers(sizes, first, end) {
 			ws.act[ids[k]] = v
@@ -326,6 +386,10 @@ func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
 	os := node.OutShape.Size()
 	switch node.Op {
 	case OpConv:
+		if b := rt.bnFold; b >= 0 && !train {
+			convForward(&rt.geom, x, rt.foldW, rt.foldB, ws.act[m.out(b)], ws.col[t], lo, hi, m.rt[b].reluOut >= 0)
+			return
+		}
 		convForward(&rt.geom, x, rt.w.Data, biasData(rt.b), y, ws.col[t], lo, hi, relu)
 	case OpLinear:
 		linearForward(x, rt.w.Data, biasData(rt.b), y, node.In, node.Out, lo, hi, relu)
@@ -543,7 +607,7 @@ func (j *inferJob) run(t, lo, hi int) {
 		ws.act[0] = j.x[s*in : (s+cnt)*in]
 		ws.act[last] = j.out[s*cls : (s+cnt)*cls]
 		for i := 1; i <= last; i++ {
-			if m.rt[i].fusedInto < 0 {
+			if _, runs := m.inferTarget(i); runs {
 				m.forwardNode(ws, i, 0, 0, cnt, false)
 			}
 		}
@@ -574,6 +638,7 @@ func (m *Model) inferForward(x []float32, n int) []float32 {
 		m.logits = make([]float32, n*m.g.Classes)
 	}
 	out := m.logits[:n*m.g.Classes]
+	m.refreshFold()
 	j := &m.ijob
 	*j = inferJob{m: m, x: x, out: out}
 	m.pool.forRange(n, j)

@@ -54,6 +54,11 @@ type nodeRT struct {
 	// Fusion (see planFusion): reluOut is the ReLU fused into this node
 	// (-1 if none); fusedInto is the producer a ReLU is fused into (-1).
 	reluOut, fusedInto int
+	// Inference only: bnFold is the batch norm folded into this
+	// convolution (-1 if none), foldedInto the convolution a batch norm is
+	// folded into (-1); foldW and foldB hold the folded weights and bias.
+	bnFold, foldedInto int
+	foldW, foldB       []float32
 }
 
 // NewModel builds a model for graph g with freshly initialised parameters

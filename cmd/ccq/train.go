@@ -36,8 +36,8 @@ state_dict names) whenever validation accuracy improves, and the training log
 result) to <out>.log.json. Progress goes to stderr.
 
 Defaults: SGD lr 0.05 (0.1 for resnet20), momentum 0.9, batch 128, weight decay
-0 (5e-4 for resnet20), cosine schedule, augmentation crop-flip on cifar10 and
-none otherwise.`,
+5e-4, one epoch of linear warm-up then a cosine schedule, augmentation
+crop-flip on cifar10 and none otherwise.`,
 		Example: `  ccq train --dataset mnist --model lenet5 --epochs 8 --seed 1 --out lenet5.safetensors
   ccq train --dataset fashion-mnist --model resnet20 --epochs 30 --lr 0.1 --wd 5e-4 --out r20.safetensors`,
 		Args: cobra.NoArgs,
@@ -48,8 +48,8 @@ none otherwise.`,
 			if !cmd.Flags().Changed("lr") && arch == "resnet20" {
 				cfg.LR = 0.1
 			}
-			if !cmd.Flags().Changed("wd") && arch == "resnet20" {
-				cfg.WeightDecay = 5e-4
+			if cfg.WarmupEpochs > float64(cfg.Epochs) && !cmd.Flags().Changed("warmup") {
+				cfg.WarmupEpochs = float64(cfg.Epochs)
 			}
 			cfg.Schedule = schedule
 			cfg.Augment = augment
@@ -108,15 +108,15 @@ none otherwise.`,
 	f.StringVar(&out, "out", "", "output model file (safetensors); the log goes to <out>.log.json")
 	f.IntVar(&cfg.Epochs, "epochs", d.Epochs, "epochs")
 	f.Uint64Var(&cfg.Seed, "seed", d.Seed, "seed of the initial weights, shuffling and augmentation")
-	f.Float64Var(&cfg.LR, "lr", d.LR, "base learning rate (default 0.1 for resnet20)")
+	f.Float64Var(&cfg.LR, "lr", d.LR, "base learning rate; 0.1 for resnet20 unless given")
 	f.Float64Var(&cfg.Momentum, "momentum", d.Momentum, "SGD momentum")
 	f.BoolVar(&cfg.Nesterov, "nesterov", false, "Nesterov momentum")
-	f.Float64Var(&cfg.WeightDecay, "wd", 0, "weight decay (default 5e-4 for resnet20)")
+	f.Float64Var(&cfg.WeightDecay, "wd", d.WeightDecay, "weight decay (L2, on every parameter)")
 	f.IntVar(&cfg.BatchSize, "batch", d.BatchSize, "batch size")
 	f.StringVar(&schedule, "schedule", d.Schedule, "learning-rate schedule: constant, step or cosine")
 	f.StringVar(&milestones, "milestones", "", "step schedule: comma-separated epochs where lr *= --gamma (default 50% and 75% of --epochs)")
 	f.Float64Var(&cfg.Gamma, "gamma", d.Gamma, "step schedule: decay factor")
-	f.Float64Var(&cfg.WarmupEpochs, "warmup", 0, "epochs of linear learning-rate warm-up")
+	f.Float64Var(&cfg.WarmupEpochs, "warmup", d.WarmupEpochs, "epochs of linear learning-rate warm-up")
 	f.StringVar(&augment, "augment", "auto", "augmentation: none, crop-flip, crop, or auto (crop-flip on cifar10, else none)")
 	f.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS); results are deterministic for a given seed and thread count")
 	f.IntVar(&valSize, "val-size", 0, fmt.Sprintf("validation images carved from the training set (default %d; negative for none)", datasets.DefaultValSize))
