@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -330,18 +329,6 @@ func (s *Store) CleanStale() error {
 		}
 	}
 	return nil
-}
-
-// ProcessAlive reports whether a process with this id runs on this host.
-func ProcessAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if pid == os.Getpid() {
-		return true
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // checkSegment rejects path segments that could escape the store.
