@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ccq-project/ccq/nn"
 )
 
 // Delta is a candidate: the levels of some variables (indices into the flat
@@ -33,7 +35,9 @@ type EvalOptions struct {
 	Chunk int
 	// SparseFraction: a delta touching at most this fraction of a layer's
 	// weights, on an unchanged input, is applied to the cached accumulator
-	// weight by weight; larger ones recompute the layer (default 0.25).
+	// weight by weight; larger ones recompute the layer (default 0.15 for
+	// convolutions and 0.04 for linear layers, where a recomputation is a
+	// single efficient GEMM: the measured break-even points on LeNet-5).
 	SparseFraction float64
 	// FullForward disables the incremental path: every candidate is a
 	// full forward pass (the baseline the incremental path is measured
@@ -90,11 +94,14 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	}
 	m = m.Clone()
 	ls, w := layersFromModel(m)
-	frac := opt.SparseFraction
-	if frac <= 0 {
-		frac = 0.25
-	}
 	for i := range ls {
+		frac := opt.SparseFraction
+		if frac <= 0 {
+			frac = 0.04
+			if m.Graph.Nodes[m.Layers[i].Node].Op == nn.OpConv {
+				frac = 0.15
+			}
+		}
 		ls[i].sparseMax = max(1, int(frac*float64(len(m.Layers[i].Levels))))
 	}
 	n, err := newNet(m.Graph, ls, opt.Chunk, true)
