@@ -75,8 +75,12 @@ func ensureWorkers(n int) chan part {
 	return workers.parts
 }
 
+// workerParts counts the parts run by helper goroutines (for the tests).
+var workerParts atomic.Int64
+
 func worker(parts chan part) {
 	for pt := range parts {
+		workerParts.Add(1)
 		ws := workspaces.Get().(*workspace)
 		pt.c.p.block(pt.c.kr, ws, pt.i0, pt.i1, pt.j0, pt.j1)
 		workspaces.Put(ws)

@@ -44,12 +44,16 @@ func TestThreadsBitIdentical(t *testing.T) {
 					}
 				}
 				c := append([]float32(nil), gc.data()...)
+				before := workerParts.Load()
 				withThreads(threads, func() {
 					if got := splitCount(tc.m, tc.n, tc.k, pickKernel(tc.problem())); got != threads {
 						t.Fatalf("%s %v: split into %d parts", what, tc, got)
 					}
 					Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, ga.data(), tc.lda, gb.data(), tc.ldb, tc.beta, c, tc.ldc)
 				})
+				if got := workerParts.Load() - before; got != int64(threads-1) {
+					t.Fatalf("%s %v: helper goroutines ran %d parts, want %d", what, tc, got, threads-1)
+				}
 				checkResult(t, what, tc, c, want, mag)
 				if first == nil {
 					first = c
