@@ -452,15 +452,33 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				continue
 			}
 			// Unchanged input, few changed weights: update the cached
-			// accumulator.
+			// accumulator of the output channels the delta touches; the
+			// others are rescaled straight from the cache.
 			off := c * n.chunk * n.slots[l.accSlot].size
 			acc := w.bufs[l.accSlot]
-			copy(acc, e.cache[l.accSlot][off:off+len(acc)])
+			base := e.cache[l.accSlot][off : off+len(acc)]
+			per := len(acc) / l.out
+			mask := w.chanMask[:l.out]
+			clear(mask)
+			for _, t := range w.touched[li] {
+				o := int(t.j) / l.ckk
+				if !mask[o] {
+					mask[o] = true
+					copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
+				}
+			}
 			xq := w.bufs[l.xqSlot]
 			for _, t := range w.touched[li] {
 				l.sparse(int(t.j), t.dl, xq, acc, bc)
 			}
-			l.postLayer(acc, w.bufs[l.ySlot], bc)
+			y := w.bufs[l.ySlot]
+			for o := 0; o < l.out; o++ {
+				src := base
+				if mask[o] {
+					src = acc
+				}
+				postVec(y[o*per:(o+1)*per], src[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
+			}
 		}
 		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil)
 	}

@@ -31,6 +31,7 @@ type worker struct {
 	touched     [][]sparseW // per layer
 	changed     []bool      // per node
 	slotChanged []bool
+	chanMask    []bool // output channels a delta touches (one layer at a time)
 	// hooks for calibration passes (plain mode only)
 	onInput  func(wid, layer int, x []float32, bc int)
 	onOutput func(wid, layer int, y []float32, bc int)
@@ -48,6 +49,11 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.touched = make([][]sparseW, len(n.layers))
 		w.changed = make([]bool, len(n.g.Nodes))
 		w.slotChanged = make([]bool, len(n.slots))
+		maxOut := 0
+		for _, l := range n.layers {
+			maxOut = max(maxOut, l.out)
+		}
+		w.chanMask = make([]bool, maxOut)
 	}
 	return w
 }
