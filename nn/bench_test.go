@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -70,3 +71,19 @@ func BenchmarkTrainMLP(b *testing.B)      { benchModel(b, "mlp", true) }
 func BenchmarkInferMLP(b *testing.B)      { benchModel(b, "mlp", false) }
 func BenchmarkTrainResNet20(b *testing.B) { benchModel(b, "resnet20", true) }
 func BenchmarkInferResNet20(b *testing.B) { benchModel(b, "resnet20", false) }
+
+// BenchmarkIm2col measures im2col for ResNet-20's stage-1 and stage-3
+// convolutions (one sample).
+func BenchmarkIm2col(b *testing.B) {
+	for _, s := range []Shape{{16, 32, 32}, {64, 8, 8}} {
+		g := newConvGeom(s, s, 3, 1, 1)
+		x := make([]float32, s.Size())
+		col := make([]float32, g.ckk*g.ohw)
+		b.Run(fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W), func(b *testing.B) {
+			b.SetBytes(int64(4 * len(col)))
+			for b.Loop() {
+				im2col(&g, x, col)
+			}
+		})
+	}
+}

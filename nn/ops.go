@@ -85,10 +85,17 @@ func im2colSame(row, xc []float32, w, oh, dy, dx, x0, x1 int) {
 	if a2 < b2 {
 		copy(row[a2:b2], xc[a2+shift:b2+shift])
 	}
-	for oy := y0; oy < y1; oy++ {
-		r := row[oy*w : (oy+1)*w]
-		clear(r[:x0])
-		clear(r[x1:])
+	if x0 == 0 && x1 == w {
+		return
+	}
+	r := row[y0*w : y1*w]
+	for base := 0; base < len(r); base += w {
+		for j := base; j < base+x0; j++ {
+			r[j] = 0
+		}
+		for j := base + x1; j < base+w; j++ {
+			r[j] = 0
+		}
 	}
 }
 
