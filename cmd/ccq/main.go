@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ccq-project/ccq/plugins/rpc"
 	"github.com/spf13/cobra"
 )
 
@@ -68,6 +69,8 @@ func main() {
 func run() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// No optimizer plugin process outlives ccq.
+	defer rpc.CleanupClients()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -75,6 +78,7 @@ func run() int {
 		slog.Warn("interrupt received: stopping (interrupt again to stop at once)")
 		cancel()
 		<-sigs
+		rpc.CleanupClients()
 		os.Exit(130)
 	}()
 	err := rootCmd.ExecuteContext(ctx)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"sort"
@@ -136,6 +138,16 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 				}
 			} else {
 				workspace.WriteSummary(cmd.OutOrStdout(), sum)
+			}
+			pubw := cmd.OutOrStdout()
+			if asJSON {
+				pubw = cmd.ErrOrStderr()
+			}
+			if perr := publishRun(context.WithoutCancel(cmd.Context()), pubw, s, sum, executor); perr != nil {
+				if sum.Err() == nil {
+					return fmt.Errorf("publishing results: %w", perr)
+				}
+				slog.Error("publishing results", "err", perr)
 			}
 			if serr := sum.Err(); serr != nil {
 				if sum.Outcome == "interrupted" {

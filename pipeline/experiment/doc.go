@@ -35,8 +35,12 @@ package experiment
 //	seeds       = [1, 2, 3]    required, non-empty, unique
 //	budget      = { evaluations = 5000, wall_time = "30m" }   at least one bound
 //	[optimizers.params]        plugin parameters
+//	[optimizers.host]          options of the evolve stage's host loop: batch_size (fitness
+//	                           mini-batch, 1024), validate_every (10 generations),
+//	                           validation_size (all), checkpoint_every (10 generations)
 //	[optimizers.matrix]        name = [values...]: one run per combination (cartesian
-//	                           product), merged into the plugin parameters
+//	                           product), merged into the plugin parameters; names
+//	                           "host.X" go to the host options instead
 //
 //	[evaluate]                 open table, passed to every evaluate stage
 //	[report]                   reference = "rtn" (float, a quantize label or an

@@ -32,7 +32,8 @@ const MaxStages = 200000
 //	pretrain/<model> | pretrain/from-<file> [pretrain] minus from; file "from"; inputs dataset
 //	quantize/<label>-w<b>-<gran>-a<act>    {method, bits, granularity, act_bits, method_params?}; inputs model, dataset
 //	evolve/<name>[-<k>=<v>...]-w<b>[-a<act>]-s<seed>
-//	                                       {plugin, bits, act_bits, seed, budget{evaluations?, wall_time?}, plugin_params?};
+//	                                       {plugin, label?, bits, act_bits, seed, budget{evaluations?, wall_time?}, plugin_params?,
+//	                                        and the [optimizers.host] options at the top level};
 //	                                       file "plugin" for a path plugin; inputs start, dataset
 //	evaluate/<variant>                     [evaluate]; inputs model, dataset (variant: float, a quantize or evolve suffix)
 //	report                                 [report] + {experiment}; inputs: every evaluate and evolve stage by stage name
@@ -142,7 +143,15 @@ func (x *Experiment) Expand() ([]pipeline.Spec, error) {
 			for k, v := range o.Params {
 				pparams[k] = v
 			}
+			hparams := map[string]any{}
+			for k, v := range o.Host {
+				hparams[k] = v
+			}
 			for _, kv := range combo {
+				if h, ok := strings.CutPrefix(kv.key, "host."); ok {
+					hparams[h] = kv.val
+					continue
+				}
 				pparams[kv.key] = kv.val
 			}
 			var suffix strings.Builder
@@ -167,6 +176,17 @@ func (x *Experiment) Expand() ([]pipeline.Spec, error) {
 							budget["wall_time"] = d.String()
 						}
 						params := map[string]any{"plugin": o.Plugin, "bits": b, "act_bits": a, "seed": seed, "budget": budget}
+						if o.Name != o.Plugin {
+							params["label"] = o.Name
+						}
+						for k, v := range hparams {
+							if _, taken := params[k]; taken {
+								errs = append(errs, &Error{File: x.File, Line: x.loc.line(path + ".host"), Key: path + ".host." + k,
+									Msg: "is set by the experiment itself; it cannot be a host option"})
+								continue
+							}
+							params[k] = v
+						}
 						s := pipeline.Spec{Name: name, Kind: KindEvolve,
 							Inputs: map[string]string{"start": qstage[qkey{q.Label, b, gran, a}], "dataset": dsName}}
 						if IsPathPlugin(o.Plugin) {
@@ -182,7 +202,14 @@ func (x *Experiment) Expand() ([]pipeline.Spec, error) {
 						for k := range o.Params {
 							om["plugin_params."+k] = path + ".params." + k
 						}
+						for k := range o.Host {
+							om[k] = path + ".host." + k
+						}
 						for k := range o.Matrix {
+							if h, ok := strings.CutPrefix(k, "host."); ok {
+								om[h] = path + ".matrix." + k
+								continue
+							}
 							om["plugin_params."+k] = path + ".matrix." + k
 						}
 						add(s, params, x.origins(path, om))

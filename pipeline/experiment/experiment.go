@@ -107,8 +107,13 @@ type Optimizer struct {
 	Budget  Budget         `toml:"budget"`
 	Params  map[string]any `toml:"params"`
 	// Matrix maps parameter names to lists of values; every combination
-	// becomes its own runs, its values merged into Params.
+	// becomes its own runs, its values merged into Params (or, for names
+	// starting with "host.", into Host).
 	Matrix map[string]any `toml:"matrix"`
+	// Host holds options of the evolve stage's host loop (batch_size,
+	// validate_every, validation_size, checkpoint_every), checked by the
+	// evolve stage.
+	Host map[string]any `toml:"host"`
 }
 
 // Budget bounds an optimizer run; at least one bound is required.

@@ -297,3 +297,64 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestHostOptionsAndLabels(t *testing.T) {
+	dir := t.TempDir()
+	src := `
+[dataset]
+name = "mnist"
+[pretrain]
+model = "lenet5"
+[[quantize]]
+method = "rtn"
+bits = [2]
+[[optimizers]]
+name = "cc"
+plugin = "ccea"
+start = "rtn"
+seeds = [1]
+budget = { evaluations = 10 }
+[optimizers.host]
+validate_every = 5
+[optimizers.matrix]
+"host.batch_size" = [256, 512]
+lambda = [8]
+`
+	path := filepath.Join(dir, "exp.toml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range specs {
+		if s.Kind == KindEvolve {
+			got = append(got, s.Name+" "+s.Params.String())
+		}
+	}
+	want := []string{
+		`evolve/cc-host.batch_size=256-lambda=8-w2-s1 {"act_bits":32,"batch_size":256,"bits":2,"budget":{"evaluations":10},"label":"cc","plugin":"ccea","plugin_params":{"lambda":8},"seed":1,"validate_every":5}`,
+		`evolve/cc-host.batch_size=512-lambda=8-w2-s1 {"act_bits":32,"batch_size":512,"bits":2,"budget":{"evaluations":10},"label":"cc","plugin":"ccea","plugin_params":{"lambda":8},"seed":1,"validate_every":5}`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("evolve stages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A host option may not override what the experiment sets itself.
+	bad := strings.Replace(src, "validate_every = 5", "bits = 3", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if x, err = Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Expand(); err == nil || !strings.Contains(err.Error(), "optimizers[0].host.bits") {
+		t.Fatalf("want an error naming optimizers[0].host.bits, got %v", err)
+	}
+}

@@ -80,7 +80,7 @@ type Kind struct{}
 func (Kind) Name() string { return "quantize" }
 
 // Version changes when the stage computes something different.
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 
 // Threads: calibration forward passes use two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
@@ -145,7 +145,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		return err
 	}
 	rec := stageio.ModelRecord{
-		RunID: stageio.RunID(sc.Name), Kind: "baseline", Method: p.Method, Parameters: sc.Params.Map(),
+		RunID: stageio.RunID(sc.Name), Kind: "baseline", Method: p.Method, Parameters: methodParameters(sc.Params),
 		Dataset: src.Dataset, Model: src.Model, Bits: p.Bits, ActBits: p.ActBits, Granularity: string(gran),
 		Seed: src.Seed, WallTime: time.Since(start).Seconds(), UsedFPGradients: qm.UsedFPGradients,
 	}
@@ -164,4 +164,13 @@ func fileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("digest of %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// methodParameters are the parameters that distinguish runs of one method
+// in tables: the method's own knobs, not bits or granularity, which are
+// columns of their own.
+func methodParameters(pp pipeline.Params) map[string]any {
+	mp, _ := pp.Get("method_params")
+	m, _ := mp.(map[string]any)
+	return m
 }

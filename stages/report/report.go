@@ -69,7 +69,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err := sc.Decode(&p); err != nil {
 		return err
 	}
-	if err := Gather(sc.Inputs, sc.OutDir); err != nil {
+	if err := Gather(inputSources(sc.Inputs), sc.OutDir); err != nil {
 		return err
 	}
 	_, err := resreport.Build(ctx, sc.OutDir, resreport.Options{Reference: p.Reference, Alpha: p.Alpha, NoPNG: p.NoPNG, Logger: sc.Log})
@@ -79,31 +79,33 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	return nil
 }
 
-// Gather writes runs.parquet from the inputs' run files and links the
-// inputs' generation parts under dir/generations/<run id>/.
-func Gather(inputs map[string]*pipeline.Input, dir string) error {
-	names := make([]string, 0, len(inputs))
-	for n := range inputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+// Source is a finished stage whose outputs a report gathers.
+type Source struct {
+	Stage string // stage name, for example "evolve/ccea-w4-s1"
+	Kind  string // "evaluate" or "evolve"
+	Dir   string // its store entry
+}
+
+// Gather writes dir/runs.parquet from the evaluate sources' run files and
+// links the evolve sources' generation parts under dir/generations/<run id>/.
+func Gather(sources []Source, dir string) error {
+	sort.Slice(sources, func(i, j int) bool { return sources[i].Stage < sources[j].Stage })
 	var runFiles []string
-	for _, n := range names {
-		in := inputs[n]
-		switch in.Manifest.Kind {
+	for _, src := range sources {
+		switch src.Kind {
 		case "evaluate":
-			runFiles = append(runFiles, in.Path("run.parquet"))
+			runFiles = append(runFiles, filepath.Join(src.Dir, "run.parquet"))
 		case "evolve":
-			src := in.Path(GenerationsDir)
-			if _, err := os.Stat(src); err != nil {
+			parts := filepath.Join(src.Dir, GenerationsDir)
+			if _, err := os.Stat(parts); err != nil {
 				continue // an evolve stage that wrote no generations
 			}
-			dst := filepath.Join(dir, GenerationsDir, stageio.RunID(n))
+			dst := filepath.Join(dir, GenerationsDir, stageio.RunID(src.Stage))
 			if err := os.MkdirAll(dst, 0o755); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
-			if err := results.LinkParts(src, dst); err != nil {
-				return fmt.Errorf("report: generations of %s: %w", n, err)
+			if err := results.LinkParts(parts, dst); err != nil {
+				return fmt.Errorf("report: generations of %s: %w", src.Stage, err)
 			}
 		}
 	}
@@ -111,4 +113,13 @@ func Gather(inputs map[string]*pipeline.Input, dir string) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+// inputSources lists a stage's inputs as report sources.
+func inputSources(inputs map[string]*pipeline.Input) []Source {
+	var out []Source
+	for name, in := range inputs {
+		out = append(out, Source{Stage: name, Kind: in.Manifest.Kind, Dir: in.Dir})
+	}
+	return out
 }

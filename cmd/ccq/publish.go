@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/workspace"
+	"github.com/ccq-project/ccq/results"
+	resreport "github.com/ccq-project/ccq/results/report"
+	stagereport "github.com/ccq-project/ccq/stages/report"
+)
+
+// publishRun turns a run's store entries into results/<experiment>/
+// (runs.parquet, generations/, stages.parquet, provenance.json, the report)
+// and prints the main table and the report's path. An unchanged experiment
+// whose report exists is not rebuilt; its table is printed from runs.parquet.
+func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pipeline.Summary, executor string) error {
+	var rp stagereport.Params
+	if len(s.Exp.Report) > 0 {
+		p, err := pipeline.NewParams(s.Exp.Report)
+		if err != nil {
+			return fmt.Errorf("[report]: %w", err)
+		}
+		if err := p.Decode(&rp); err != nil {
+			return fmt.Errorf("[report]: %w", err)
+		}
+	}
+	dir := s.ResultsDir()
+	reportPath := filepath.Join(dir, results.ReportMarkdown)
+	var tables []resreport.Table
+	if _, err := os.Stat(reportPath); err == nil && sum.NothingToDo {
+		runs, err := results.ReadRuns(filepath.Join(dir, results.RunsFile))
+		if err != nil {
+			return err
+		}
+		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha})
+	} else {
+		digest := sha256.Sum256(s.Exp.Source)
+		rs, err := stagereport.Publish(ctx, stagereport.PublishOptions{
+			ResultsDir: dir, Run: sum, ExperimentFile: s.Exp.File, ExperimentSHA256: hex.EncodeToString(digest[:]),
+			Command: os.Args, Executor: executor, Report: rp,
+		})
+		if err != nil {
+			return err
+		}
+		tables = rs.MainTables
+	}
+	if len(tables) > 0 {
+		fmt.Fprintln(w)
+		if err := resreport.MainTableText(w, tables); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "\nreport: %s\n        %s\n", reportPath, filepath.Join(dir, results.ReportHTML))
+	return nil
+}

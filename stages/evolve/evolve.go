@@ -1,0 +1,362 @@
+// Package evolve is the "evolve" stage kind: it trains the k-bit weights of
+// its start model (a baseline quantizer's output) with an optimizer plugin
+// (ccea and its variants, or a user's plugin) and no full-precision
+// gradient. The host loop (plugins/host) asks the plugin for candidates,
+// scores them with the incremental quantized evaluator on a fresh training
+// mini-batch each generation, checkpoints, and resumes exactly after a crash
+// or interruption. Output: model.safetensors, model.json, generations/
+// (Parquet parts, one row per generation) and evolve.json (the run's
+// summary).
+package evolve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/plugins/catalog"
+	"github.com/ccq-project/ccq/plugins/host"
+	"github.com/ccq-project/ccq/plugins/optimizer"
+	"github.com/ccq-project/ccq/plugins/rpc"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/results"
+	"github.com/ccq-project/ccq/stages/stageio"
+)
+
+func init() { pipeline.Register(Kind{}) }
+
+// Params are the evolve stage's parameters.
+type Params struct {
+	// Plugin is the optimizer: a built-in name or an external plugin's
+	// name (a path plugin arrives as the stage's "plugin" file).
+	Plugin string `json:"plugin"`
+	// Label names the method in tables (default: Plugin).
+	Label   string `json:"label,omitempty"`
+	Bits    int    `json:"bits"`
+	ActBits int    `json:"act_bits"`
+	Seed    int64  `json:"seed"`
+	Budget  Budget `json:"budget"`
+	// PluginParams are passed to the optimizer as its parameters.
+	PluginParams map[string]any `json:"plugin_params,omitempty"`
+	// BatchSize is the fitness mini-batch (default 1024 training images).
+	BatchSize int `json:"batch_size,omitempty"`
+	// ValidateEvery is how many generations pass between validation
+	// measurements of the base (default 10; -1: never).
+	ValidateEvery int64 `json:"validate_every,omitempty"`
+	// ValidationSize limits the validation images used (default: all).
+	ValidationSize int `json:"validation_size,omitempty"`
+	// CheckpointEvery is how many generations pass between checkpoints
+	// (default 10).
+	CheckpointEvery int64 `json:"checkpoint_every,omitempty"`
+}
+
+// Budget bounds a run; at least one bound is needed.
+type Budget struct {
+	Evaluations int64             `json:"evaluations,omitempty"`
+	WallTime    pipeline.Duration `json:"wall_time,omitempty"`
+	Generations int64             `json:"generations,omitempty"`
+}
+
+// Validate checks ranges.
+func (p *Params) Validate() error {
+	switch {
+	case p.Plugin == "":
+		return &pipeline.ParamError{Key: "plugin", Msg: "empty"}
+	case quant.CheckBits(p.Bits) != nil:
+		return &pipeline.ParamError{Key: "bits", Msg: quant.CheckBits(p.Bits).Error()}
+	case quant.CheckActBits(p.ActBits) != nil:
+		return &pipeline.ParamError{Key: "act_bits", Msg: quant.CheckActBits(p.ActBits).Error()}
+	case p.Budget.Evaluations <= 0 && p.Budget.WallTime <= 0 && p.Budget.Generations <= 0:
+		return &pipeline.ParamError{Key: "budget", Msg: "needs evaluations, wall_time or generations > 0"}
+	case p.BatchSize < 0:
+		return &pipeline.ParamError{Key: "batch_size", Msg: "must be >= 0"}
+	case p.ValidationSize < 0:
+		return &pipeline.ParamError{Key: "validation_size", Msg: "must be >= 0"}
+	case p.CheckpointEvery < 0:
+		return &pipeline.ParamError{Key: "checkpoint_every", Msg: "must be >= 0"}
+	}
+	return nil
+}
+
+// Kind is the evolve stage kind.
+type Kind struct{}
+
+// Name is "evolve".
+func (Kind) Name() string { return "evolve" }
+
+// Version changes when the stage computes something different.
+func (Kind) Version() string { return "2" }
+
+// Threads: the evaluator scores candidates on two threads.
+func (Kind) Threads(pipeline.Params) int { return 2 }
+
+// Estimate assumes about 1,000 candidate evaluations per second (LeNet-5).
+func (Kind) Estimate(pp pipeline.Params) time.Duration {
+	var p Params
+	if pp.Decode(&p) != nil {
+		return 0
+	}
+	if p.Budget.WallTime > 0 {
+		return time.Duration(p.Budget.WallTime)
+	}
+	return time.Duration(p.Budget.Evaluations) * time.Millisecond
+}
+
+// CheckParams validates parameters without running.
+func (Kind) CheckParams(pp pipeline.Params) error {
+	var p Params
+	return pp.Decode(&p)
+}
+
+// Summary is evolve.json: how the run went.
+type Summary struct {
+	Plugin      string  `json:"plugin"`
+	Generations int64   `json:"generations"`
+	Evaluations int64   `json:"evaluations"`
+	WallTime    float64 `json:"wall_time_s"`
+	Stop        string  `json:"stop"`
+	ResumedFrom int64   `json:"resumed_from,omitempty"`
+	StartLoss   float64 `json:"start_batch_loss"`
+	FinalLoss   float64 `json:"final_batch_loss"`
+	Changed     int     `json:"weights_changed"`
+}
+
+// Run trains the start model's levels with the optimizer.
+func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
+	var p Params
+	if err := sc.Decode(&p); err != nil {
+		return err
+	}
+	if p.BatchSize == 0 {
+		p.BatchSize = 1024
+	}
+	if p.ValidateEvery == 0 {
+		p.ValidateEvery = 10
+	}
+	if p.CheckpointEvery == 0 {
+		p.CheckpointEvery = 10
+	}
+	label := p.Label
+	if label == "" {
+		label = p.Plugin
+	}
+	startRec, startPath, err := stageio.ReadModelRecord(sc, "start")
+	if err != nil {
+		return err
+	}
+	start, err := quant.Load(startPath)
+	if err != nil {
+		return fmt.Errorf("loading the start model: %w", err)
+	}
+	if start.Bits != p.Bits || start.ActBits != p.ActBits {
+		return fmt.Errorf("start model %s has %d-bit weights and %d-bit activations; the stage asks for %d and %d",
+			startRec.RunID, start.Bits, start.ActBits, p.Bits, p.ActBits)
+	}
+	d, err := stageio.LoadDataset(ctx, sc)
+	if err != nil {
+		return err
+	}
+	ev, err := quant.NewEvaluator(start, quant.EvalOptions{Workers: sc.Threads})
+	if err != nil {
+		return err
+	}
+	problem, err := newProblem(start, p)
+	if err != nil {
+		return err
+	}
+
+	ref := catalog.Ref{Plugin: p.Plugin}
+	if path, ok := sc.Files["plugin"]; ok {
+		ref.Plugin = path
+	}
+	opt, err := catalog.DefaultResolver().Open(ctx, ref, rpc.Options{Logger: sc.Log})
+	if err != nil {
+		return fmt.Errorf("starting optimizer %s: %w", p.Plugin, err)
+	}
+	defer opt.Close()
+
+	genDir := filepath.Join(sc.CheckpointDir, results.GenerationsDir)
+	var gw *results.GenerationWriter
+	defer func() {
+		if gw != nil {
+			gw.Close()
+		}
+	}()
+	runID := stageio.RunID(sc.Name)
+	row := results.GenerationRow{
+		RunID: runID, Experiment: sc.Settings.Experiment, Variant: label, Dataset: d.Name,
+		Model: start.Graph.Arch, Bits: int32(p.Bits), ActBits: int32(p.ActBits), Seed: p.Seed,
+	}
+	var startLoss, lastLoss float64
+	budget := host.Budget{Evaluations: p.Budget.Evaluations, Wall: time.Duration(p.Budget.WallTime), Generations: p.Budget.Generations}
+	validate, err := validator(start, d, p.ValidationSize, sc.Threads)
+	if err != nil {
+		return err
+	}
+	cfg := host.Config{
+		Name: p.Plugin, Problem: problem, Evaluator: newBatchEvaluator(ev, d, p.BatchSize), Budget: budget,
+		Validate: validate, ValidateEvery: p.ValidateEvery,
+		CheckpointPath: filepath.Join(sc.CheckpointDir, "host.ckpt"), CheckpointEvery: p.CheckpointEvery,
+		Resume: sc.Resumed, Logger: sc.Log,
+		OnGeneration: func(ctx context.Context, r *host.Row) error {
+			if gw == nil {
+				// The first row of a session: drop rows a crashed session
+				// wrote past the checkpoint it resumes from.
+				if err := results.TrimGenerations(genDir, r.Generation); err != nil {
+					return err
+				}
+				if gw, err = results.NewGenerationWriter(genDir, results.GenerationWriterOptions{}); err != nil {
+					return err
+				}
+			}
+			if r.Generation == 0 {
+				startLoss = r.BaseFitness
+			}
+			lastLoss = r.BaseFitness
+			row.Generation, row.Evaluations, row.WallTime = r.Generation, r.Evaluations, r.Wall.Seconds()
+			row.BestFitness, row.MeanFitness, row.BaseFitness = r.BestFitness, r.MeanFitness, r.BaseFitness
+			row.BaseBatchAccuracy, row.ValidationAccuracy, row.PluginStats = r.BaseAccuracy, r.ValAccuracy, r.Stats
+			row.Timestamp = time.Time{}
+			if err := gw.Write(row); err != nil {
+				return err
+			}
+			sc.Progress(progress(budget, r), fmt.Sprintf("gen %d evals %d loss %.4f", r.Generation, r.Evaluations, r.BaseFitness))
+			return nil
+		},
+	}
+	res, err := host.Run(ctx, opt, cfg)
+	if gw != nil {
+		if cerr := gw.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		gw = nil
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return fmt.Errorf("optimizer %s: %w", p.Plugin, err)
+	}
+
+	final := start.Clone()
+	if err := final.SetFlat(res.Levels); err != nil {
+		return fmt.Errorf("optimizer %s returned an invalid solution: %w", p.Plugin, err)
+	}
+	final.Method = label
+	if err := final.Save(filepath.Join(sc.OutDir, stageio.ModelFile)); err != nil {
+		return err
+	}
+	if err := os.Rename(genDir, filepath.Join(sc.OutDir, results.GenerationsDir)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("moving the generation parts into the entry: %w", err)
+	}
+	changed := 0
+	for i, l := range res.Levels {
+		if l != problem.Start[i] {
+			changed++
+		}
+	}
+	sum := Summary{Plugin: p.Plugin, Generations: res.Generations, Evaluations: res.Evaluations, WallTime: res.Wall.Seconds(),
+		Stop: string(res.Stop), ResumedFrom: res.ResumedFrom, StartLoss: startLoss, FinalLoss: lastLoss, Changed: changed}
+	sc.Log.Info("evolved", "plugin", p.Plugin, "generations", sum.Generations, "evaluations", sum.Evaluations,
+		"stop", sum.Stop, "changed", changed, "start_loss", startLoss, "final_loss", lastLoss)
+	if err := stageio.WriteJSON(sc.OutDir, "evolve.json", sum); err != nil {
+		return err
+	}
+	rec := stageio.ModelRecord{
+		RunID: runID, Kind: results.KindOptimizer, Method: label, Parameters: runParameters(p), Dataset: d.Name,
+		Model: start.Graph.Arch, Bits: p.Bits, ActBits: p.ActBits, Granularity: string(start.Granularity), Seed: p.Seed,
+		StartMethod: startRec.RunID, Evaluations: res.Evaluations, WallTime: res.Wall.Seconds(),
+	}
+	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
+}
+
+// newProblem describes the start model's levels to the optimizer.
+func newProblem(m *quant.Model, p Params) (*optimizer.Problem, error) {
+	params, err := json.Marshal(p.PluginParams)
+	if err != nil {
+		return nil, fmt.Errorf("plugin_params: %w", err)
+	}
+	if p.PluginParams == nil {
+		params = nil
+	}
+	start := m.Flat()
+	lo, hi := quant.LevelRange(p.Bits)
+	pr := &optimizer.Problem{Start: start, Lo: make([]int8, len(start)), Hi: make([]int8, len(start)),
+		Seed: uint64(p.Seed), Params: params, BudgetEvaluations: p.Budget.Evaluations}
+	for i := range start {
+		pr.Lo[i], pr.Hi[i] = int8(lo), int8(hi)
+	}
+	if p.Bits == 1 {
+		pr.Alphabet = []int8{-1, 1}
+	}
+	for _, v := range m.Layout() {
+		pr.Layers = append(pr.Layers, optimizer.Layer{Name: v.Name, Offset: v.Offset, Count: v.Count, Shape: v.Shape})
+	}
+	return pr, nil
+}
+
+// validator measures a base's accuracy on the validation split (or its
+// first size images), or returns nil when there is no validation split.
+func validator(start *quant.Model, d *datasets.Dataset, size, workers int) (host.ValidateFunc, error) {
+	n := d.Val.N
+	if size > 0 && size < n {
+		n = size
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	b := stageio.SplitBatch(d, &d.Val, idx)
+	m := start.Clone()
+	return func(ctx context.Context, base []int8) (float64, error) {
+		if err := m.SetFlat(base); err != nil {
+			return 0, err
+		}
+		rep, err := quant.EvaluateModel(ctx, m, b.X, b.Labels, workers)
+		if err != nil {
+			return 0, fmt.Errorf("validation: %w", err)
+		}
+		return rep.Accuracy, nil
+	}, nil
+}
+
+// progress is the fraction of the budget spent after row r.
+func progress(b host.Budget, r *host.Row) float64 {
+	f := 0.0
+	if b.Evaluations > 0 {
+		f = max(f, float64(r.Evaluations)/float64(b.Evaluations))
+	}
+	if b.Generations > 0 {
+		f = max(f, float64(r.Generation+1)/float64(b.Generations))
+	}
+	if b.Wall > 0 {
+		f = max(f, r.Wall.Seconds()/b.Wall.Seconds())
+	}
+	return min(f, 1)
+}
+
+// runParameters are the parameters that distinguish runs of one optimizer
+// in tables: its plugin parameters, the evaluation budget and a non-default
+// fitness batch size (bits and seed are columns of their own).
+func runParameters(p Params) map[string]any {
+	m := map[string]any{}
+	for k, v := range p.PluginParams {
+		m[k] = v
+	}
+	if p.Budget.Evaluations > 0 {
+		m["budget"] = p.Budget.Evaluations
+	}
+	if p.BatchSize != 1024 {
+		m["batch_size"] = p.BatchSize
+	}
+	return m
+}

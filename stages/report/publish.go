@@ -1,0 +1,103 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/ccq-project/ccq/internal/version"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/results"
+	resreport "github.com/ccq-project/ccq/results/report"
+)
+
+// PublishOptions say what to publish where.
+type PublishOptions struct {
+	// ResultsDir is results/<experiment>/.
+	ResultsDir string
+	// Run is the finished (or interrupted) run's summary.
+	Run *pipeline.Summary
+	// ExperimentFile and ExperimentSHA256 identify the experiment.
+	ExperimentFile, ExperimentSHA256 string
+	// Command is the command line that ran the experiment.
+	Command []string
+	// Executor is "local" or "slurm".
+	Executor string
+	// Report are the experiment's [report] options.
+	Report Params
+}
+
+// Publish makes results/<experiment>/ the experiment's complete, current
+// result: runs.parquet gathered from every finished evaluate stage,
+// generations/<run id>/ linked from every finished evolve stage,
+// stages.parquet and provenance.json for this run, and the report built over
+// them (marked partial when the run did not finish). It works on whatever
+// finished, so an interrupted or failing run still leaves a usable report.
+func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
+	var sources []Source
+	var stages []results.StageRow
+	hits, ran, failed := 0, 0, 0
+	for _, st := range o.Run.Stages {
+		finished := st.Status == pipeline.StatusDone || st.Status == pipeline.StatusCached
+		if finished && st.Entry != "" && (st.Kind == "evaluate" || st.Kind == "evolve") {
+			sources = append(sources, Source{Stage: st.Name, Kind: st.Kind, Dir: st.Entry})
+		}
+		switch st.Status {
+		case pipeline.StatusCached:
+			hits++
+		case pipeline.StatusDone:
+			ran++
+		case pipeline.StatusFailed:
+			failed++
+		}
+		stages = append(stages, stageRow(st))
+	}
+	if err := Gather(sources, o.ResultsDir); err != nil {
+		return resreport.Summary{}, err
+	}
+	if err := results.WriteStages(filepath.Join(o.ResultsDir, results.StagesFile), stages); err != nil {
+		return resreport.Summary{}, fmt.Errorf("publishing stages: %w", err)
+	}
+	vi := version.Get()
+	status := "ok"
+	if o.Run.Outcome != "ok" {
+		status = "failed"
+	}
+	ended := time.Now()
+	prov := results.Provenance{
+		Experiment: o.Run.Experiment, ExperimentFile: o.ExperimentFile, ExperimentSHA256: o.ExperimentSHA256,
+		CCQVersion: vi.Version, CCQCommit: vi.Commit, CCQModified: vi.Modified, GoVersion: vi.GoVersion,
+		Command: o.Command, Machine: results.CurrentMachine(), Executor: o.Executor,
+		Started: ended.Add(-o.Run.Elapsed), Ended: ended, WallTime: o.Run.Elapsed.Seconds(), Status: status,
+		Stages: len(o.Run.Stages), CacheHits: hits, StagesRun: ran, StageFailed: failed,
+	}
+	if err := results.WriteProvenance(filepath.Join(o.ResultsDir, results.ProvenanceFile), prov); err != nil {
+		return resreport.Summary{}, fmt.Errorf("publishing provenance: %w", err)
+	}
+	sum, err := resreport.Build(ctx, o.ResultsDir, resreport.Options{
+		Reference: o.Report.Reference, Alpha: o.Report.Alpha, NoPNG: o.Report.NoPNG, Partial: o.Run.Outcome != "ok",
+	})
+	if err != nil {
+		return sum, fmt.Errorf("building the report: %w", err)
+	}
+	return sum, nil
+}
+
+// stageRow turns a stage's run state into a row of stages.parquet.
+func stageRow(st *pipeline.StageState) results.StageRow {
+	r := results.StageRow{
+		Name: st.Name, Kind: st.Kind, Key: st.Key, Status: string(st.Status), Cached: st.Status == pipeline.StatusCached,
+		WallTime: st.Seconds, Started: st.Started, Threads: int32(st.Threads),
+	}
+	if !st.Finished.IsZero() {
+		f := st.Finished
+		r.Ended = &f
+	}
+	if st.Error != "" {
+		r.Error = results.String(st.Error)
+	} else if st.Reason != "" && st.Status != pipeline.StatusDone && st.Status != pipeline.StatusCached {
+		r.Error = results.String(st.Reason)
+	}
+	return r
+}
