@@ -154,7 +154,7 @@ func (p *problem) block(kr *kernel, ws *workspace, i0, i1, j0, j1 int) {
 			}
 			if !direct {
 				packB(ws.b, p.b, p.ldb, p.transB, pc, kc, jc, nc, nr)
-			} else if full < nc {
+			} else if full < nc && !kr.maskedB {
 				packBRows(ws.b, p.b, p.ldb, pc, kc, jc+full, nc-full, nr)
 			}
 			for ic := i0; ic < i1; ic += mcMax {
@@ -166,7 +166,7 @@ func (p *problem) block(kr *kernel, ws *workspace, i0, i1, j0, j1 int) {
 					switch {
 					case !direct:
 						bp = ws.b[jr*kc : jr*kc+nr*kc]
-					case jr < full:
+					case jr < full || kr.maskedB:
 						bp = p.b[pc*p.ldb+jc+jr:]
 						ldb = p.ldb
 					default:

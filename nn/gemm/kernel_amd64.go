@@ -12,10 +12,15 @@ type asmFunc func(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, m
 // asmKernel adapts an assembly micro-kernel with an MR x NR tile to
 // microFunc. The index expressions check that the panels and the C tile are
 // in bounds before the assembly runs.
-func asmKernel(f asmFunc, MR, NR int) microFunc {
+func asmKernel(f asmFunc, MR, NR int, maskedB bool) microFunc {
+	bcols := NR
 	return func(kc int, a, b []float32, c []float32, ldb, ldc int, alpha, beta float32, mr, nr int) {
 		_ = a[kc*MR-1]
-		_ = b[(kc-1)*ldb+NR-1]
+		if maskedB {
+			_ = b[(kc-1)*ldb+nr-1]
+		} else {
+			_ = b[(kc-1)*ldb+bcols-1]
+		}
 		_ = c[(mr-1)*ldc+nr-1]
 		f(kc, &a[0], &b[0], &c[0], ldb, ldc, alpha, beta, mr, nr)
 	}
@@ -26,14 +31,14 @@ func asmKernel(f asmFunc, MR, NR int) microFunc {
 // pickKernel chooses, on AVX2 and AVX-512 machines alike.
 var (
 	avx512Kernels = []kernel{
-		{name: "avx512_8x32", mr: 8, nr: 32, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x32, 8, 32)},
-		{name: "avx512_8x48", mr: 8, nr: 48, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x48, 8, 48)},
-		{name: "avx512_6x64", mr: 6, nr: 64, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_6x64, 6, 64)},
-		{name: "avx512_16x16b", mr: 16, nr: 16, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_16x16b, 16, 16)},
+		{name: "avx512_8x32", mr: 8, nr: 32, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x32, 8, 32, true), maskedB: true},
+		{name: "avx512_8x48", mr: 8, nr: 48, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x48, 8, 48, true), maskedB: true},
+		{name: "avx512_6x64", mr: 6, nr: 64, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_6x64, 6, 64, true), maskedB: true},
+		{name: "avx512_16x16b", mr: 16, nr: 16, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_16x16b, 16, 16, true), maskedB: true},
 	}
 	avx2Kernels = []kernel{
-		{name: "avx2_6x16", mr: 6, nr: 16, kc: 384, mc: 144, nc: 3072, fn: asmKernel(avx2_6x16, 6, 16)},
-		{name: "avx2_4x24", mr: 4, nr: 24, kc: 384, mc: 144, nc: 3072, fn: asmKernel(avx2_4x24, 4, 24)},
+		{name: "avx2_6x16", mr: 6, nr: 16, kc: 384, mc: 144, nc: 3072, fn: asmKernel(avx2_6x16, 6, 16, false)},
+		{name: "avx2_4x24", mr: 4, nr: 24, kc: 384, mc: 144, nc: 3072, fn: asmKernel(avx2_4x24, 4, 24, false)},
 	}
 )
 

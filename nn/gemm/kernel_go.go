@@ -18,6 +18,10 @@ type kernel struct {
 	mc     int // rows of A packed at once: mc x kc stays in L2
 	nc     int // columns of B packed at once: kc x nc stays in L3
 	fn     microFunc
+	// maskedB is set for kernels that read only the first nr columns of
+	// B: the driver then reads a partial panel of B in place instead of
+	// packing it with zero padding.
+	maskedB bool
 }
 
 // microGo is the pure-Go twin of every micro-kernel, for any register tile
@@ -33,14 +37,15 @@ type kernel struct {
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
 // It is slow (the accumulators live in memory) and serves as the reference
-// for the kernels on packed panels in the tests.
+// for the kernels on packed panels in the tests. It reads only the first nr
+// columns of B.
 func microGo(MR, NR int) microFunc {
 	return func(kc int, a, b []float32, c []float32, ldb, ldc int, alpha, beta float32, mr, nr int) {
 		acc := make([]float32, MR*NR)
 		for p := 0; p < kc; p++ {
 			for i := 0; i < MR; i++ {
 				ai := a[p*MR+i]
-				for j := 0; j < NR; j++ {
+				for j := 0; j < nr; j++ {
 					acc[i*NR+j] += ai * b[p*ldb+j]
 				}
 			}

@@ -19,8 +19,10 @@ package gemm
 //	}
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
-// Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr (rows of C beyond mr are not
+// touched either), so a partial panel of B can be read in place.
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func avx512_8x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
@@ -40,8 +42,10 @@ func avx512_8x32(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr
 //	}
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
-// Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr (rows of C beyond mr are not
+// touched either), so a partial panel of B can be read in place.
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func avx512_8x48(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
@@ -61,8 +65,10 @@ func avx512_8x48(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr
 //	}
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
-// Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr (rows of C beyond mr are not
+// touched either), so a partial panel of B can be read in place.
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func avx512_6x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
@@ -82,8 +88,10 @@ func avx512_6x64(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr
 //	}
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
-// Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr (rows of C beyond mr are not
+// touched either), so a partial panel of B can be read in place.
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func avx512_16x16b(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
@@ -104,7 +112,8 @@ func avx512_16x16b(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, 
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
 // Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// read or written; B is read in full NR-column rows (zero-padded panels).
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func avx2_6x16(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
@@ -125,7 +134,8 @@ func avx2_6x16(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, 
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
 // Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// read or written; B is read in full NR-column rows (zero-padded panels).
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func avx2_4x24(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)

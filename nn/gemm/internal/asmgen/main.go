@@ -85,6 +85,13 @@ func writeDecl(w *bytes.Buffer, s spec) {
 	if s.isa == "avx2" {
 		isa = "AVX2 and FMA3"
 	}
+	partial := `Partial tiles are stored with masks: C outside the mr x nr corner is not
+// read or written; B is read in full NR-column rows (zero-padded panels).`
+	if s.isa == "avx512" {
+		partial = `Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr (rows of C beyond mr are not
+// touched either), so a partial panel of B can be read in place.`
+	}
 	how := "a broadcast register"
 	if s.bcst {
 		how = "FMAs with an embedded broadcast"
@@ -104,13 +111,13 @@ func writeDecl(w *bytes.Buffer, s spec) {
 //	}
 //	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
 //
-// Partial tiles are stored with masks: C outside the mr x nr corner is not
-// read or written. The sum is in order of increasing p for every element.
+// %s
+// The sum is in order of increasing p for every element.
 //
 //go:noescape
 func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
 
-`, s.name(), s.mr, s.nr(), isa, s.nv, s.lanes(), s.mr*s.nv, how, s.mr, s.nr(), s.mr, s.nr(), s.mr, s.name())
+`, s.name(), s.mr, s.nr(), isa, s.nv, s.lanes(), s.mr*s.nv, how, s.mr, s.nr(), s.mr, s.nr(), s.mr, partial, s.name())
 }
 
 // gen emits one kernel.
@@ -193,23 +200,31 @@ func (g *gen) kernel() {
 		}
 		g.p("ADDQ SI, R10")
 	}
-	const unroll = 4
-	g.label(name + "_loop4")
-	g.p("CMPQ CX, $%d", unroll)
-	g.p("JL %s_tail", name)
-	for u := 0; u < unroll; u++ {
-		g.step(u)
+	if s.isa == "avx512" {
+		// Column masks K1.. from nr: the B loads and the C stores use them,
+		// so neither B nor C is touched beyond column nr.
+		g.p("MOVQ nr+64(FP), R8")
+		g.p("MOVQ $-1, R9")
+		g.p("BZHIQ R8, R9, R9") // low nr bits set (nr <= 64)
+		for v := 0; v < s.nv; v++ {
+			g.p("KMOVW R9, K%d", v+1)
+			if v+1 < s.nv {
+				g.p("SHRQ $16, R9")
+			}
+		}
 	}
-	g.p("ADDQ $%d, AX", unroll*s.mr*4)
-	g.p("SUBQ $%d, CX", unroll)
-	g.p("JMP %s_loop4", name)
-	g.label(name + "_tail")
-	g.p("TESTQ CX, CX")
-	g.p("JE %s_store", name)
-	g.step(0)
-	g.p("ADDQ $%d, AX", s.mr*4)
-	g.p("DECQ CX")
-	g.p("JMP %s_tail", name)
+	if s.isa == "avx512" {
+		// Full panels load B unmasked: masked loads that miss the caches
+		// stream about half as fast from memory on Zen 5.
+		g.p("CMPQ R8, $%d", s.nr())
+		g.p("JL %s_partial", name)
+		g.loop("full", false)
+		g.p("JMP %s_store", name)
+		g.label(name + "_partial")
+		g.loop("partial", true)
+	} else {
+		g.loop("full", false)
+	}
 	g.label(name + "_store")
 	if s.isa == "avx512" {
 		g.store512()
@@ -222,13 +237,41 @@ func (g *gen) kernel() {
 	fmt.Fprintln(g.w)
 }
 
+// loop emits the k loop, unrolled by four, B loads masked or not.
+func (g *gen) loop(tag string, masked bool) {
+	s := g.s
+	name := s.name() + "_" + tag
+	const unroll = 4
+	g.label(name + "_loop4")
+	g.p("CMPQ CX, $%d", unroll)
+	g.p("JL %s_tail", name)
+	for u := 0; u < unroll; u++ {
+		g.step(u, masked)
+	}
+	g.p("ADDQ $%d, AX", unroll*s.mr*4)
+	g.p("SUBQ $%d, CX", unroll)
+	g.p("JMP %s_loop4", name)
+	g.label(name + "_tail")
+	g.p("TESTQ CX, CX")
+	g.p("JE %s_end", name)
+	g.step(0, masked)
+	g.p("ADDQ $%d, AX", s.mr*4)
+	g.p("DECQ CX")
+	g.p("JMP %s_tail", name)
+	g.label(name + "_end")
+}
+
 // step emits one k step, u steps after the current pointers.
-func (g *gen) step(u int) {
+func (g *gen) step(u int, masked bool) {
 	s := g.s
 	aOff := u * s.mr * 4
 	vbytes := s.lanes() * 4
 	for v := 0; v < s.nv; v++ {
-		g.p("VMOVUPS %d(BX), %s", v*vbytes, g.bReg(v))
+		if masked {
+			g.p("VMOVUPS.Z %d(BX), K%d, %s", v*vbytes, v+1, g.bReg(v))
+		} else {
+			g.p("VMOVUPS %d(BX), %s", v*vbytes, g.bReg(v))
+		}
 	}
 	g.p("ADDQ R12, BX")
 	for i := 0; i < s.mr; i++ {
@@ -251,15 +294,6 @@ func (g *gen) step(u int) {
 func (g *gen) store512() {
 	s := g.s
 	name := s.name()
-	g.p("MOVQ nr+64(FP), R8")
-	g.p("MOVQ $-1, R9")
-	g.p("BZHIQ R8, R9, R9") // low nr bits set (nr <= 64)
-	for v := 0; v < s.nv; v++ {
-		g.p("KMOVW R9, K%d", v+1)
-		if v+1 < s.nv {
-			g.p("SHRQ $16, R9")
-		}
-	}
 	g.p("MOVQ mr+56(FP), R11")
 	alpha, beta, tmp := "Z31", "Z30", "Z29"
 	g.p("VBROADCASTSS alpha+48(FP), %s", alpha)
