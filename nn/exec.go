@@ -348,26 +348,24 @@ func (j *nodeJob) run(t, lo, hi int) {
 		reluBackward(ws.act[o], ws.grad[o], ws.grad[o], lo*size, hi*size, false)
 	case phReduceW:
 		nw := len(rt.w.Grad)
+		flipped := ws.wt[i] != nil && ws.grad[node.Inputs[0]] != nil // accumulated by convBackwardData
 		for e := lo; e < hi; e++ {
 			var s float32
-			var dst []float32
 			if e < nw {
-				dst = rt.w.Grad
-			} else {
-				dst = rt.b.Grad
+				src := e
+				if flipped {
+					src = unflipIndex(&rt.geom, e)
+				}
+				for p := 0; p < j.parts; p++ {
+					s += ws.dw[p][src]
+				}
+				rt.w.Grad[e] = s
+				continue
 			}
 			for p := 0; p < j.parts; p++ {
-				if e < nw {
-					s += ws.dw[p][e]
-				} else {
-					s += ws.db[p][e-nw]
-				}
+				s += ws.db[p][e-nw]
 			}
-			if e < nw {
-				dst[e] = s
-			} else {
-				dst[e-nw] = s
-			}
+			rt.b.Grad[e-nw] = s
 		}
 	}
 }
@@ -439,9 +437,11 @@ func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 			db = ws.db[t][:len(rt.b.Data)]
 		}
 		if wt := ws.wt[i]; wt != nil && dx != nil {
+			// The im2col of dy serves both gradients (weights in the
+			// transposed layout, see phReduceW).
 			gt, _ := rt.geom.transposedGeom()
-			convBackwardData(&gt, wt, dy, dx, ws.col[t], lo, hi, acc[0])
-			dx = nil
+			convBackwardData(&gt, wt, x, dy, dx, ws.dw[t][:len(rt.w.Data)], db, ws.col[t], lo, hi, true, acc[0])
+			return
 		}
 		convBackward(&rt.geom, x, rt.w.Data, dy, ws.dw[t][:len(rt.w.Data)], db, dx, ws.col[t], lo, hi, true, acc[0])
 	case OpLinear:

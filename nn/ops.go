@@ -256,16 +256,44 @@ func flipWeights(g *convGeom, w, wt []float32) {
 // transposedGeom) with the flipped weights wt: one im2col and one matrix
 // product with a short dimension of only the input channels, instead of a
 // product with a short inner dimension followed by col2im.
-func convBackwardData(gt *convGeom, wt, dout, dx, col []float32, lo, hi int, acc bool) {
+//
+// When dwt is not nil it also accumulates the weight gradient from the same
+// im2col of dout, in the transposed layout dwt[c][(o*k+k-1-ky)*k+k-1-kx] =
+// dW[o][c][ky][kx] (see unflipGrad), from the layer input x; db, when not
+// nil, accumulates the bias gradient. zero clears dwt and db first.
+func convBackwardData(gt *convGeom, wt, x, dout, dx, dwt, db, col []float32, lo, hi int, zero, acc bool) {
 	in, os := gt.c*gt.hw, gt.oc*gt.ohw
 	beta := float32(0)
 	if acc {
 		beta = 1
 	}
-	for n := lo; n < hi; n++ {
-		im2col(gt, dout[n*in:(n+1)*in], col)
-		gemm.Sgemm(false, false, gt.oc, gt.ohw, gt.ckk, 1, wt, gt.ckk, col, gt.ohw, beta, dx[n*os:(n+1)*os], gt.ohw)
+	if zero {
+		clear(dwt)
+		clear(db)
 	}
+	for n := lo; n < hi; n++ {
+		dys := dout[n*in : (n+1)*in]
+		im2col(gt, dys, col)
+		gemm.Sgemm(false, false, gt.oc, gt.ohw, gt.ckk, 1, wt, gt.ckk, col, gt.ohw, beta, dx[n*os:(n+1)*os], gt.ohw)
+		if dwt != nil {
+			gemm.Sgemm(false, true, gt.oc, gt.ckk, gt.ohw, 1, x[n*os:(n+1)*os], gt.ohw, col, gt.ohw, 1, dwt, gt.ckk)
+		}
+		if db != nil {
+			for o := range db {
+				db[o] += sum32(dys[o*gt.hw : (o+1)*gt.hw])
+			}
+		}
+	}
+}
+
+// unflipIndex maps an index of dW[o][c][ky][kx] (geometry g of the forward
+// convolution) to its position in the transposed accumulator of
+// convBackwardData.
+func unflipIndex(g *convGeom, e int) int {
+	kk := g.k * g.k
+	o, rest := e/(g.c*kk), e%(g.c*kk)
+	c, r := rest/kk, rest%kk
+	return c*g.oc*kk + o*kk + kk - 1 - r
 }
 
 // linearForward computes rows [lo, hi) of out = x w^T + b (x: rows x in,

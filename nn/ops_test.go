@@ -113,9 +113,22 @@ func TestConvForwardBackward(t *testing.T) {
 				flipWeights(&g, to32(w), wt)
 				tcol := make([]float32, gt.ckk*gt.ohw)
 				dxt := make([]float32, len(x))
-				convBackwardData(&gt, wt, to32(r), dxt, tcol, 0, 2, false)
-				convBackwardData(&gt, wt, to32(r), dxt, tcol, 2, n, false)
+				dwt := make([]float32, len(w))
+				var dbt []float32
+				if b != nil {
+					dbt = make([]float32, tc.oc)
+				}
+				convBackwardData(&gt, wt, to32(x), to32(r), dxt, dwt, dbt, tcol, 0, 2, true, false)
+				convBackwardData(&gt, wt, to32(x), to32(r), dxt, dwt, dbt, tcol, 2, n, false, false)
 				assertClose(t, "dx (transposed convolution)", dxt, ndx, rtol, atol)
+				unflipped := make([]float32, len(w))
+				for e := range unflipped {
+					unflipped[e] = dwt[unflipIndex(&g, e)]
+				}
+				assertClose(t, "dw (from the im2col of dout)", unflipped, ndw, rtol, atol)
+				if b != nil {
+					assertClose(t, "db (transposed path)", dbt, ndb, rtol, atol)
+				}
 			} else if tc.s == 1 && tc.p < tc.k {
 				t.Error("stride-1 convolution without a transposed geometry")
 			}
