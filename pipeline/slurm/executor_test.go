@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -540,6 +541,48 @@ func TestScancelOneJob(t *testing.T) {
 		t.Errorf("cancel report %+v", rep)
 	}
 }
+
+func TestScancelPendingArray(t *testing.T) {
+	h := newHarness(t)
+	h.config(fakeConfig{Fate: map[string]string{"a": "RUN", "b/1": "HOLD", "b/2": "HOLD", "b/3": "HOLD"}})
+	specs := []pipeline.Spec{
+		spec("a", "touch", nil, nil),
+		spec("b/1", "touch", map[string]any{"seed": 1}, nil),
+		spec("b/2", "touch", map[string]any{"seed": 2}, nil),
+		spec("b/3", "touch", map[string]any{"seed": 3}, nil),
+	}
+	var once sync.Once
+	obs := observer(func(e pipeline.Event) {
+		if e.Type != pipeline.EventStarted || e.Stage != "a" {
+			return
+		}
+		once.Do(func() {
+			jf := h.jobs()
+			args := []string{record(jf, "b/1").JobID, record(jf, "b/2").JobID, record(jf, "b/3").JobID, record(jf, "a").JobID}
+			cmd := exec.Command(filepath.Join(h.bin, "scancel"), args...)
+			cmd.Env = append(os.Environ(), h.env()...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("scancel: %v %s", err, out)
+			}
+		})
+	})
+	opt := h.options()
+	opt.LostAfter = time.Nanosecond // a job Slurm did not report would fail, not wait
+	sum := h.mustRun(specs, opt, obs)
+	wantStatuses(t, sum, map[string]pipeline.Status{"a": "cancelled", "b/1": "cancelled", "b/2": "cancelled", "b/3": "cancelled"})
+	for _, n := range []string{"b/1", "b/3"} {
+		if r := stageState(sum, n).Reason; !strings.Contains(r, "was cancelled (scancel") {
+			t.Errorf("%s: reason %q", n, r)
+		}
+	}
+	// The fake collapsed the array as Slurm does: only its bare id is left.
+	base, _, _ := strings.Cut(record(h.jobs(), "b/1").JobID, "_")
+	if j := fakeFindIn(h.fakeState(), base); j == nil || j.State != "CANCELLED" || j.ID != base {
+		t.Errorf("array record %+v", j)
+	}
+}
+
+func fakeFindIn(st fakeState, id string) *fakeJob { return fakeFind(&st, id) }
 
 func TestInterruptCancelsJobs(t *testing.T) {
 	h := newHarness(t)

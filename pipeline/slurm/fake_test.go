@@ -130,12 +130,28 @@ func fakeMain() int {
 	case "sacct":
 		code = fakeSacct(&st, &cfg, args)
 	case "scancel":
+		collapse := map[string]bool{}
 		for _, id := range args {
 			for _, j := range st.Jobs {
 				if (j.ID == id || strings.HasPrefix(j.ID, id+"_")) && !fakeFinal(j.State) {
 					j.State, j.Reason, j.End = "CANCELLED", "None", fakeNow()
+					if base, _, ok := strings.Cut(j.ID, "_"); ok && j.Start == "" {
+						collapse[base] = true
+					}
 				}
 			}
+		}
+		// Like Slurm, array elements cancelled before they were split off
+		// leave one record under the bare array job id.
+		for base := range collapse {
+			kept := st.Jobs[:0]
+			for _, j := range st.Jobs {
+				if strings.HasPrefix(j.ID, base+"_") && j.Start == "" && j.State == "CANCELLED" {
+					continue
+				}
+				kept = append(kept, j)
+			}
+			st.Jobs = append(kept, &fakeJob{ID: base, Name: "array", State: "CANCELLED", Reason: "Resources", Start: fakeNow(), End: fakeNow(), Index: -1})
 		}
 	}
 	b, _ := json.Marshal(&st)
@@ -248,6 +264,9 @@ func fakeFind(st *fakeState, id string) *fakeJob {
 		if j.ID == id {
 			return j
 		}
+	}
+	if base, _, ok := strings.Cut(id, "_"); ok {
+		return fakeFind(st, base)
 	}
 	return nil
 }

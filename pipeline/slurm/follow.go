@@ -387,14 +387,16 @@ func mergeState(st *pipeline.RunState, jf *JobsFile) {
 		}
 	}
 	st.Counts = counts
-	if final && (st.Outcome == "running" || st.Outcome == "detached" || st.Outcome == "submitted") {
+	if final && st.Outcome != "interrupted" {
 		st.Outcome = "ok"
 		for s, n := range counts {
 			if n > 0 && (s == pipeline.StatusFailed || s == pipeline.StatusSkipped || s == pipeline.StatusBlocked || s == pipeline.StatusCancelled) {
 				st.Outcome = "failed"
 			}
 		}
-		st.Finished = last
+		if st.Finished.IsZero() || last.After(st.Finished) {
+			st.Finished = last
+		}
 	}
 }
 

@@ -324,6 +324,23 @@ func (tr *tracker) exitCode(ctx context.Context, id string) string {
 	return ""
 }
 
+// stateOf finds the state of job id. Elements of a job array that ended
+// before they were split off (cancelled while pending) have no record of
+// their own: the array's remaining record, listed under the bare array
+// job id, holds their state.
+func stateOf(states map[string]JobState, id string) (JobState, bool) {
+	if s, ok := states[id]; ok {
+		return s, true
+	}
+	if base, _, ok := strings.Cut(id, "_"); ok {
+		if s, ok := states[base]; ok && classify(s.State) != classActive {
+			s.ID = id
+			return s, true
+		}
+	}
+	return JobState{}, false
+}
+
 // poll asks Slurm about every active job once and applies what it says.
 // It returns whether anything changed. An error means squeue kept failing
 // for longer than giveUpAfter.
@@ -353,7 +370,7 @@ func (tr *tracker) poll(ctx context.Context) (bool, error) {
 	tr.failSince = time.Time{}
 	var missing []*job
 	for _, j := range act {
-		if _, ok := states[j.rec.JobID]; !ok {
+		if _, ok := stateOf(states, j.rec.JobID); !ok {
 			missing = append(missing, j)
 		}
 	}
@@ -366,7 +383,7 @@ func (tr *tracker) poll(ctx context.Context) (bool, error) {
 		if j.final {
 			continue // ended by an input's failure in this loop
 		}
-		s, ok := states[j.rec.JobID]
+		s, ok := stateOf(states, j.rec.JobID)
 		kill = append(kill, tr.apply(ctx, j, s, ok)...)
 	}
 	if len(kill) > 0 {
