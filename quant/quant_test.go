@@ -3,6 +3,7 @@ package quant
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -171,6 +172,24 @@ func TestForwardMatchesReference(t *testing.T) {
 				}
 				if relDiff(rep.Loss, want.Loss) > 1e-5 || rep.Correct != want.Correct {
 					t.Fatalf("EvaluateModel loss %g correct %d; reference %g %d", rep.Loss, rep.Correct, want.Loss, want.Correct)
+				}
+				diag, total := 0, 0
+				for k, pc := range rep.PerClass {
+					diag += rep.Confusion[k][k]
+					total += pc.N
+					if cnt := strings.Count(string(y), string(rune(k))); cnt != pc.N {
+						t.Fatalf("class %d: %d samples reported, %d in the batch", k, pc.N, cnt)
+					}
+				}
+				if diag != rep.Correct || total != len(y) {
+					t.Fatalf("confusion diagonal %d, correct %d; per-class total %d of %d", diag, rep.Correct, total, len(y))
+				}
+				var frac float64
+				for _, lc := range rep.Levels {
+					frac += lc.Fraction
+				}
+				if math.Abs(frac-1) > 1e-9 || rep.PackedBytes != PackedBytes(m.NumVars(), 4) && m.Graph.Arch == "mlp" {
+					t.Fatalf("level fractions sum to %g; packed %d bytes", frac, rep.PackedBytes)
 				}
 				ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 4})
 				if err != nil {
@@ -352,5 +371,49 @@ func TestScoreAllocatesNothing(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("Score of %d candidates allocated %v times per call", len(cands), allocs)
+	}
+}
+
+// TestPaddedResNet covers the pad node ResNet-20 gets on 28x28 inputs:
+// engine against the reference, and a few incremental candidates.
+func TestPaddedResNet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 28x28 ResNet-20 reference pass takes a few seconds")
+	}
+	ctx := context.Background()
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerTensor, 3)
+	x, y := testData(m.Graph, 3, 4)
+	want := refScore(m, x, y)
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ev.Prepare(ctx, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relDiff(got.Loss, want.Loss) > 1e-5 || got.Correct != want.Correct {
+		t.Fatalf("base %v, reference %v", got, want)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	cands := []Delta{randomDelta(rng, m, []int{0}, 3), randomDelta(rng, m, nil, 500)}
+	out := make([]Score, len(cands))
+	if err := ev.Score(ctx, cands, out); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range cands {
+		cm := m.Clone()
+		flat := cm.Flat()
+		for k, idx := range d.Indices {
+			flat[idx] = d.Levels[k]
+		}
+		_ = cm.SetFlat(flat)
+		r, err := EvaluateModel(ctx, cm, x, y, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if relDiff(out[i].Loss, r.Loss) > 1e-12 || out[i].Correct != r.Correct {
+			t.Errorf("candidate %d: incremental %v, from scratch %v", i, out[i], r)
+		}
 	}
 }
