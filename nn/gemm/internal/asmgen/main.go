@@ -273,6 +273,13 @@ func (g *gen) step(u int, masked bool) {
 			g.p("VMOVUPS %d(BX), %s", v*vbytes, g.bReg(v))
 		}
 	}
+	if g.s.isa == "avx512" && !masked {
+		// Prefetch the same k row of the next panel (the next NR columns
+		// when B is read in place).
+		for off := 0; off < s.nr()*4; off += 64 {
+			g.p("PREFETCHT0 %d(BX)", s.nr()*4+off)
+		}
+	}
 	g.p("ADDQ R12, BX")
 	for i := 0; i < s.mr; i++ {
 		if s.bcst {
