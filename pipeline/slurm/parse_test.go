@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/progress"
 )
 
 func TestParseSubmit(t *testing.T) {
@@ -263,4 +266,34 @@ func FuzzJobsFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLastProgress reads progress lines as `ccq stage exec` writes them
+// (pipeline/progress's plain reporter), so a change of that format shows here.
+func TestLastProgress(t *testing.T) {
+	var b strings.Builder
+	rep := progress.NewPlain(&b, time.Nanosecond)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	rep.Observe(pipeline.Event{Time: t0, Type: pipeline.EventStarted, Stage: "evolve/w2-s1"})
+	rep.Observe(pipeline.Event{Time: t0.Add(time.Second), Type: pipeline.EventProgress, Stage: "evolve/w2-s1", Fraction: 0.25, Message: "generation 25/100"})
+	rep.Observe(pipeline.Event{Time: t0.Add(2 * time.Second), Type: pipeline.EventProgress, Stage: "other", Fraction: 0.9})
+	rep.Observe(pipeline.Event{Time: t0.Add(3 * time.Second), Type: pipeline.EventProgress, Stage: "evolve/w2-s1", Fraction: 0.5})
+	p := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(p, []byte("time=x level=INFO msg=hello\n"+b.String()+"some other line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, msg, ok := lastProgress(p, "evolve/w2-s1")
+	if !ok || f != 0.5 || msg != "" {
+		t.Errorf("got %v %q %v from\n%s", f, msg, ok, b.String())
+	}
+	rep.Observe(pipeline.Event{Time: t0.Add(4 * time.Second), Type: pipeline.EventProgress, Stage: "evolve/w2-s1", Fraction: 0.75, Message: "generation 75/100"})
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, msg, ok = lastProgress(p, "evolve/w2-s1"); !ok || f != 0.75 || msg != "generation 75/100" {
+		t.Errorf("got %v %q %v", f, msg, ok)
+	}
+	if _, _, ok := lastProgress(p, "nobody"); ok {
+		t.Error("progress of an unknown stage")
+	}
 }

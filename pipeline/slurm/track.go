@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +66,9 @@ type job struct {
 	estimate  time.Duration
 	completed time.Time // first seen COMPLETED without a store entry
 	final     bool
+	// fraction and message are the last progress read from the log.
+	fraction float64
+	message  string
 }
 
 func newTracker(cmd *commander, st *store.Store, jf *JobsFile, dir string, obs pipeline.Observer, log *slog.Logger) *tracker {
@@ -433,6 +438,7 @@ func (tr *tracker) apply(ctx context.Context, j *job, s JobState, found bool) []
 				r.Status = pipeline.StatusRunning
 				tr.touch()
 			}
+			tr.progress(j)
 		}
 		return nil
 	case classCompleted:
@@ -539,28 +545,67 @@ func (tr *tracker) save() error {
 	return nil
 }
 
-// lastError returns the last "ccq: ..." line of a stage log (the error
-// `ccq stage exec` printed), or "".
-func lastError(path string) string {
+// progress sends the stage's latest progress line from its log, if new.
+func (tr *tracker) progress(j *job) {
+	if tr.obs == nil {
+		return
+	}
+	f, msg, ok := lastProgress(j.rec.Log, j.rec.Stage)
+	if !ok || (f == j.fraction && msg == j.message) {
+		return
+	}
+	j.fraction, j.message = f, msg
+	tr.obs.Observe(pipeline.Event{Time: tr.now(), Type: pipeline.EventProgress, Stage: j.rec.Stage, Kind: j.rec.Kind, Fraction: f, Message: msg})
+}
+
+// progressRe matches the progress lines `ccq stage exec` prints (the
+// plain reporter of pipeline/progress): "15:04:05       <stage>  42%: msg".
+var progressRe = regexp.MustCompile(`^[0-9]{2}:[0-9]{2}:[0-9]{2} +(\S+) +([0-9]{1,3})%(?:: (.*))?$`)
+
+// lastProgress returns the last progress line of stage in a log.
+func lastProgress(path, stage string) (float64, string, bool) {
+	b := tailOf(path, 16<<10)
+	lines := bytes.Split(b, []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		m := progressRe.FindStringSubmatch(strings.TrimRight(string(lines[i]), "\r"))
+		if m == nil || m[1] != stage {
+			continue
+		}
+		pct, err := strconv.Atoi(m[2])
+		if err != nil || pct > 100 {
+			continue
+		}
+		return float64(pct) / 100, m[3], true
+	}
+	return 0, "", false
+}
+
+// tailOf returns up to the last n bytes of a file (nil on error).
+func tailOf(path string, n int64) []byte {
 	if path == "" {
-		return ""
+		return nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer f.Close()
-	const tail = 64 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size() > tail {
-		if _, err := f.Seek(fi.Size()-tail, io.SeekStart); err != nil {
-			return ""
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		if _, err := f.Seek(fi.Size()-n, io.SeekStart); err != nil {
+			return nil
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, tail))
+	b, err := io.ReadAll(io.LimitReader(f, n))
 	if err != nil {
-		return ""
+		return nil
 	}
-	lines := bytes.Split(b, []byte("\n"))
+	return b
+}
+
+// lastError returns the last "ccq: ..." line of a stage log (the error
+// `ccq stage exec` printed), or "".
+func lastError(path string) string {
+	lines := bytes.Split(tailOf(path, 64<<10), []byte("\n"))
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := strings.TrimSpace(string(lines[i]))
 		if rest, ok := strings.CutPrefix(l, "ccq: "); ok {
