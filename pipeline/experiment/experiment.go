@@ -196,8 +196,14 @@ func Load(path string) (*Experiment, error) {
 
 // Parse decodes and checks an experiment from its bytes; file names it in errors.
 func Parse(file string, src []byte) (*Experiment, error) {
+	return parse(file, src, string(src))
+}
+
+// parse decodes text (src itself, or src with --set overrides applied,
+// see ParseWithOverrides) and reports lines of src.
+func parse(file string, src []byte, text string) (*Experiment, error) {
 	x := &Experiment{File: file, Source: src, loc: newLocator(src)}
-	md, err := toml.Decode(string(src), x)
+	md, err := toml.Decode(text, x)
 	if err != nil {
 		return nil, Errors{x.decodeError(err)}
 	}
