@@ -124,13 +124,16 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 //
 //	for each block of nc columns of C (jc):
 //	  for each k block (pc):
-//	    pack op(B)[pc, jc] into kc x nr micro-panels
+//	    pack op(B)[pc, jc] into kc x nr micro-panels (unless B is read in place)
 //	    for each block of mc rows of C (ic):
 //	      pack op(A)[ic, pc] into mr x kc micro-panels
 //	      for each micro-panel of B (jr), for each micro-panel of A (ir):
 //	        micro-kernel: C[ir, jr] = alpha*Ap*Bp + beta'*C[ir, jr]
 //
-// where beta' is beta for the first k block and 1 afterwards.
+// where beta' is beta for the first k block and 1 afterwards. When B is
+// read in place (directB), the micro-kernel gets B's own rows with stride
+// ldb; a last, partial panel is then packed, unless the kernel masks its
+// loads of B (maskedB) and reads it in place too.
 func (p *problem) block(kr *kernel, ws *workspace, i0, i1, j0, j1 int) {
 	mr, nr := kr.mr, kr.nr
 	kcMax := kBlock(kr, p.k)
