@@ -28,8 +28,8 @@ import "fmt"
 // m x n. A is stored as m x k (k x m when transA) with row stride lda, B as
 // k x n (n x k when transB) with row stride ldb, and C with row stride ldc.
 //
-// When beta is 0, C is overwritten without being read (NaNs in C do not
-// propagate). When alpha is 0 or k is 0, A and B are not read and C becomes
+// C must not overlap A or B. When beta is 0, C is overwritten without being
+// read (NaNs in C do not propagate). When alpha is 0 or k is 0, A and B are not read and C becomes
 // beta*C (zero when beta is 0), as in the reference BLAS.
 //
 // Sgemm panics when a dimension is negative, a stride is smaller than the

@@ -234,3 +234,47 @@ func BenchmarkIm2col(b *testing.B) {
 		})
 	}
 }
+
+// FuzzIm2col checks Im2col against its definition and Col2im against the
+// adjoint identity <Im2col(x), y> = <x, Col2im(y)> on random geometries.
+func FuzzIm2col(f *testing.F) {
+	f.Add(uint8(2), uint8(5), uint8(7), uint8(3), uint8(1), uint8(1), uint64(1))
+	f.Add(uint8(1), uint8(1), uint8(1), uint8(1), uint8(3), uint8(0), uint64(2))
+	f.Fuzz(func(t *testing.T, c, h, w, kernel, stride, pad uint8, seed uint64) {
+		g := geometry{c: int(c%4) + 1, h: int(h%12) + 1, w: int(w%12) + 1,
+			kernel: int(kernel%5) + 1, stride: int(stride%3) + 1, pad: int(pad % 4)}
+		oh, ow := g.out()
+		if oh < 1 || ow < 1 {
+			return
+		}
+		rng := rand.New(rand.NewPCG(seed, 0))
+		x := make([]float32, g.c*g.h*g.w)
+		fillRandom(rng, x)
+		rows, cols := g.c*g.kernel*g.kernel, oh*ow
+		col := make([]float32, rows*cols)
+		Im2col(x, g.c, g.h, g.w, g.kernel, g.stride, g.pad, col)
+		want := make([]float32, len(col))
+		im2colRef(x, g, func(r, q int) *float32 { return &want[r*cols+q] })
+		for i := range col {
+			if col[i] != want[i] {
+				t.Fatalf("Im2col %v: element %d = %v, want %v", g, i, col[i], want[i])
+			}
+		}
+		y := make([]float32, len(col))
+		fillRandom(rng, y)
+		xt := make([]float32, len(x))
+		Col2im(y, g.c, g.h, g.w, g.kernel, g.stride, g.pad, xt)
+		var lhs, rhs, mag float64
+		for i := range col {
+			lhs += float64(col[i]) * float64(y[i])
+			mag += math.Abs(float64(col[i]) * float64(y[i]))
+		}
+		for i := range x {
+			rhs += float64(x[i]) * float64(xt[i])
+			mag += math.Abs(float64(x[i]) * float64(xt[i]))
+		}
+		if math.Abs(lhs-rhs) > tolerance(g.kernel*g.kernel+1, mag) {
+			t.Fatalf("%v: <Im2col(x), y> = %v, <x, Col2im(y)> = %v", g, lhs, rhs)
+		}
+	})
+}
