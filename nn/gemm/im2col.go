@@ -118,9 +118,6 @@ func Col2im(col []float32, c, h, w, kernel, stride, pad int, dst []float32) {
 func Col2imStrided(col []float32, c, h, w, kernel, stride, pad int, dst []float32, ld int) {
 	outH, outW := convCheck("Col2im", len(dst), c, h, w, kernel, stride, pad)
 	checkCols("Col2im", col, c*kernel*kernel, outH*outW, ld)
-	// Channels innermost: consecutive block additions then touch different
-	// channels, so a block's loads never wait for the previous block's
-	// stores to the same addresses.
 	for ky := 0; ky < kernel; ky++ {
 		y0, y1 := validRange(h, ky, stride, pad, outH)
 		if y0 >= y1 {
@@ -132,17 +129,20 @@ func Col2imStrided(col []float32, c, h, w, kernel, stride, pad int, dst []float3
 				continue
 			}
 			ix := x0*stride - pad + kx
+			r0 := ky*kernel + kx // row of channel 0; channel ch is row r0 + ch*kernel*kernel
+			if stride == 1 {
+				// Output row oy adds into input row oy-pad+ky: for every
+				// channel, one block of y1-y0 rows of x1-x0 columns. One
+				// call covers all channels, whose blocks are h*w apart in
+				// dst and kernel*kernel rows apart in col.
+				iy := y0 - pad + ky
+				addBlocks(dst[iy*w+ix:], w, h*w, col[r0*ld+y0*outW+x0:], outW, kernel*kernel*ld, c, y1-y0, x1-x0)
+				continue
+			}
 			for ch := 0; ch < c; ch++ {
 				img := dst[ch*h*w : (ch+1)*h*w]
-				row := col[((ch*kernel+ky)*kernel+kx)*ld:]
+				row := col[(ch*kernel*kernel+r0)*ld:]
 				row = row[:outH*outW]
-				if stride == 1 {
-					// Output row oy adds into input row oy-pad+ky: one
-					// block of y1-y0 rows of x1-x0 columns.
-					iy := y0 - pad + ky
-					addRows(img[iy*w+ix:], w, row[y0*outW+x0:], outW, y1-y0, x1-x0)
-					continue
-				}
 				for oy := y0; oy < y1; oy++ {
 					iy := oy*stride - pad + ky
 					in := row[oy*outW+x0 : oy*outW+x1]

@@ -43,7 +43,7 @@ var (
 )
 
 var (
-	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasBMI2
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 )
 

@@ -69,7 +69,8 @@ func TestNoAccessPastEnd(t *testing.T) {
 			fillRandom(rng, y)
 			vk.axpy(0.5, x, y)
 			_ = vk.dot(x, y)
-			vk.add(y, n, x, n, 1, n)
+			vk.add(y, n, n, x, n, n, 1, 1, n)
+			vk.add(y, n+16, n, x, n+16, n, 1, 1, n) // masked tail (AVX-512)
 		}
 	}
 	for n := 1; n <= 20; n++ {

@@ -70,23 +70,28 @@ type vecKernel struct {
 	name string
 	axpy func(alpha float32, x, y []float32)
 	dot  func(x, y []float32) float32
-	add  func(dst []float32, ldd int, src []float32, lds, rows, cols int)
+	add  func(dst []float32, ldd, ddb int, src []float32, lds, dsb, blocks, rows, cols int)
 }
 
-// addRowsGo is the pure-Go twin of the assembly addRows kernels: it adds the
-// rows x cols block of src (row stride lds) into dst (row stride ldd).
+// addBlocksGo is the pure-Go twin of the assembly addBlocks kernels: it adds
+// blocks rows x cols blocks of src (block stride dsb, row stride lds) into
+// dst (block stride ddb, row stride ldd).
 //
-//	for r := 0; r < rows; r++ {
-//		for j := 0; j < cols; j++ {
-//			dst[r*ldd+j] += src[r*lds+j]
+//	for b := 0; b < blocks; b++ {
+//		for r := 0; r < rows; r++ {
+//			for j := 0; j < cols; j++ {
+//				dst[b*ddb+r*ldd+j] += src[b*dsb+r*lds+j]
+//			}
 //		}
 //	}
-func addRowsGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	for r := 0; r < rows; r++ {
-		d := dst[r*ldd : r*ldd+cols]
-		s := src[r*lds : r*lds+cols]
-		for j, v := range s {
-			d[j] += v
+func addBlocksGo(dst []float32, ldd, ddb int, src []float32, lds, dsb, blocks, rows, cols int) {
+	for b := 0; b < blocks; b++ {
+		for r := 0; r < rows; r++ {
+			d := dst[b*ddb+r*ldd : b*ddb+r*ldd+cols]
+			s := src[b*dsb+r*lds : b*dsb+r*lds+cols]
+			for j, v := range s {
+				d[j] += v
+			}
 		}
 	}
 }

@@ -36,37 +36,41 @@ func dotAVX512(x, y *float32, n int) float32
 //go:noescape
 func dotAVX2(x, y *float32, n int) float32
 
-// addRowsAVX512 adds a rows x cols block of src (row stride lds) into dst
-// (row stride ldd), sixteen lanes at a time, then eight, then one. Its pure-Go
-// twin is addRowsGo:
+// addBlocksAVX512 adds blocks rows x cols blocks of src into dst: block b
+// starts at src + b*dsb and dst + b*ddb, rows have strides lds and ldd. It
+// uses sixteen lanes at a time, then eight, then a masked eight for the
+// last cols%8 columns (AVX-512VL). Its pure-Go twin is
+// addBlocksGo:
 //
-//	for r := 0; r < rows; r++ {
-//		for j := 0; j < cols; j++ {
-//			dst[r*ldd+j] += src[r*lds+j]
+//	for b := 0; b < blocks; b++ {
+//		for r := 0; r < rows; r++ {
+//			for j := 0; j < cols; j++ {
+//				dst[b*ddb+r*ldd+j] += src[b*dsb+r*lds+j]
+//			}
 //		}
 //	}
 //
 // Each element is one IEEE addition, so the result is the same as the twin's.
 //
 //go:noescape
-func addRowsAVX512(dst *float32, ldd int, src *float32, lds, rows, cols int)
+func addBlocksAVX512(dst *float32, ldd, ddb int, src *float32, lds, dsb, blocks, rows, cols int)
 
-// addRowsAVX2 is addRowsAVX512 with eight lanes and a scalar tail.
+// addBlocksAVX2 is addBlocksAVX512 with eight lanes, then one.
 //
 //go:noescape
-func addRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+func addBlocksAVX2(dst *float32, ldd, ddb int, src *float32, lds, dsb, blocks, rows, cols int)
 
-// addRows is called with rows, cols >= 1 and both blocks in bounds.
-func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	_ = dst[(rows-1)*ldd+cols-1]
-	_ = src[(rows-1)*lds+cols-1]
+// addBlocks is called with blocks, rows, cols >= 1.
+func addBlocks(dst []float32, ldd, ddb int, src []float32, lds, dsb, blocks, rows, cols int) {
+	_ = dst[(blocks-1)*ddb+(rows-1)*ldd+cols-1]
+	_ = src[(blocks-1)*dsb+(rows-1)*lds+cols-1]
 	switch {
 	case hasAVX512:
-		addRowsAVX512(&dst[0], ldd, &src[0], lds, rows, cols)
+		addBlocksAVX512(&dst[0], ldd, ddb, &src[0], lds, dsb, blocks, rows, cols)
 	case hasAVX2:
-		addRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+		addBlocksAVX2(&dst[0], ldd, ddb, &src[0], lds, dsb, blocks, rows, cols)
 	default:
-		addRowsGo(dst, ldd, src, lds, rows, cols)
+		addBlocksGo(dst, ldd, ddb, src, lds, dsb, blocks, rows, cols)
 	}
 }
 
@@ -100,15 +104,15 @@ func dot(x, y []float32) float32 {
 // vecKernels lists the Axpy and Dot implementations this build can run on
 // this CPU.
 func vecKernels() []vecKernel {
-	out := []vecKernel{{"go", axpyGo, dotGo, addRowsGo}}
+	out := []vecKernel{{"go", axpyGo, dotGo, addBlocksGo}}
 	if hasAVX2 {
-		out = append(out, vecKernel{"avx2", axpyAsm2, dotAsm2, func(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-			addRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+		out = append(out, vecKernel{"avx2", axpyAsm2, dotAsm2, func(dst []float32, ldd, ddb int, src []float32, lds, dsb, blocks, rows, cols int) {
+			addBlocksAVX2(&dst[0], ldd, ddb, &src[0], lds, dsb, blocks, rows, cols)
 		}})
 	}
 	if hasAVX512 {
-		out = append(out, vecKernel{"avx512", axpyAsm512, dotAsm512, func(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-			addRowsAVX512(&dst[0], ldd, &src[0], lds, rows, cols)
+		out = append(out, vecKernel{"avx512", axpyAsm512, dotAsm512, func(dst []float32, ldd, ddb int, src []float32, lds, dsb, blocks, rows, cols int) {
+			addBlocksAVX512(&dst[0], ldd, ddb, &src[0], lds, dsb, blocks, rows, cols)
 		}})
 	}
 	return out

@@ -217,105 +217,162 @@ dot2_reduce:
 	VZEROUPPER
 	RET
 
-// func addRowsAVX512(dst *float32, ldd int, src *float32, lds, rows, cols int)
+// func addBlocksAVX512(dst *float32, ldd, ddb int, src *float32, lds, dsb, blocks, rows, cols int)
 //
-// No masked loads or stores: on AMD Zen a masked store followed by a load
-// whose (unmasked) 64-byte footprint overlaps it stalls, which made short
-// rows several times slower. Tails use 8 lanes, then single floats.
-TEXT ·addRowsAVX512(SB), NOSPLIT, $0-48
+// Full vectors are unmasked; the last cols%8 columns of a row use an 8-lane
+// (32-byte) masked load and store. 64-byte masked stores were avoided: on
+// AMD Zen a masked store followed by a load whose unmasked footprint
+// overlaps it stalls, and short rows (8 floats apart) were several times
+// slower that way.
+TEXT ·addBlocksAVX512(SB), NOSPLIT, $8-72
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	SHLQ $2, R8
-	MOVQ src+16(FP), SI
-	MOVQ lds+24(FP), R9
+	MOVQ ddb+16(FP), R14
+	SHLQ $2, R14
+	MOVQ src+24(FP), SI
+	MOVQ lds+32(FP), R9
 	SHLQ $2, R9
-	MOVQ rows+32(FP), DX
-	MOVQ cols+40(FP), CX
-addrows512_row:
+	MOVQ dsb+40(FP), R15
+	SHLQ $2, R15
+	MOVQ blocks+48(FP), BX
+	MOVQ cols+64(FP), CX
+	MOVQ CX, AX
+	ANDQ $7, AX
+	MOVL $0xff, R13
+	BZHIL AX, R13, R13
+	KMOVW R13, K1 // tail mask: cols%8 low bits
+	// masked = 1 when (cols &^ 7) + 8 <= ldd: a masked 8-lane tail store
+	// then never overlaps the next row's loads (such overlaps stall on Zen).
+	MOVQ $0, masked-8(SP)
+	MOVQ CX, AX
+	ANDQ $-8, AX
+	ADDQ $8, AX
+	CMPQ AX, ldd+8(FP)
+	JGT  addb512_block
+	MOVQ $1, masked-8(SP)
+addb512_block:
+	TESTQ BX, BX
+	JE    addb512_done
+	MOVQ  DI, AX
+	MOVQ  SI, R10
+	MOVQ  rows+56(FP), DX
+addb512_row:
 	TESTQ DX, DX
-	JE    addrows512_done
-	MOVQ  DI, R11
-	MOVQ  SI, R12
+	JE    addb512_nextblock
+	MOVQ  AX, R11
+	MOVQ  R10, R12
 	MOVQ  CX, R13
-addrows512_vec:
+addb512_vec:
 	CMPQ    R13, $16
-	JL      addrows512_y
+	JL      addb512_y
 	VMOVUPS (R12), Z0
 	VADDPS  (R11), Z0, Z0
 	VMOVUPS Z0, (R11)
 	ADDQ    $64, R11
 	ADDQ    $64, R12
 	SUBQ    $16, R13
-	JMP     addrows512_vec
-addrows512_y:
+	JMP     addb512_vec
+addb512_y:
 	CMPQ    R13, $8
-	JL      addrows512_tail
+	JL      addb512_tail
 	VMOVUPS (R12), Y0
 	VADDPS  (R11), Y0, Y0
 	VMOVUPS Y0, (R11)
 	ADDQ    $32, R11
 	ADDQ    $32, R12
 	SUBQ    $8, R13
-addrows512_tail:
-	TESTQ  R13, R13
-	JE     addrows512_next
+addb512_tail:
+	// 1..7 columns left: an 8-lane masked load, add and store when its
+	// 32-byte footprint ends before the next row's first load, else single
+	// floats.
+	TESTQ     R13, R13
+	JE        addb512_nextrow
+	CMPQ      masked-8(SP), $0
+	JE        addb512_scalar
+	VMOVUPS.Z (R12), K1, Y0
+	VMOVUPS.Z (R11), K1, Y1
+	VADDPS    Y1, Y0, Y0
+	VMOVUPS   Y0, K1, (R11)
+	JMP       addb512_nextrow
+addb512_scalar:
 	VMOVSS (R12), X0
 	VADDSS (R11), X0, X0
 	VMOVSS X0, (R11)
 	ADDQ   $4, R11
 	ADDQ   $4, R12
 	DECQ   R13
-	JMP    addrows512_tail
-addrows512_next:
-	ADDQ R8, DI
-	ADDQ R9, SI
+	JNE    addb512_scalar
+addb512_nextrow:
+	ADDQ R8, AX
+	ADDQ R9, R10
 	DECQ DX
-	JMP  addrows512_row
-addrows512_done:
+	JMP  addb512_row
+addb512_nextblock:
+	ADDQ R14, DI
+	ADDQ R15, SI
+	DECQ BX
+	JMP  addb512_block
+addb512_done:
 	VZEROUPPER
 	RET
 
-// func addRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
-TEXT ·addRowsAVX2(SB), NOSPLIT, $0-48
+// func addBlocksAVX2(dst *float32, ldd, ddb int, src *float32, lds, dsb, blocks, rows, cols int)
+TEXT ·addBlocksAVX2(SB), NOSPLIT, $0-72
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	SHLQ $2, R8
-	MOVQ src+16(FP), SI
-	MOVQ lds+24(FP), R9
+	MOVQ ddb+16(FP), R14
+	SHLQ $2, R14
+	MOVQ src+24(FP), SI
+	MOVQ lds+32(FP), R9
 	SHLQ $2, R9
-	MOVQ rows+32(FP), DX
-	MOVQ cols+40(FP), CX
-addrows2_row:
+	MOVQ dsb+40(FP), R15
+	SHLQ $2, R15
+	MOVQ blocks+48(FP), BX
+	MOVQ cols+64(FP), CX
+addb2_block:
+	TESTQ BX, BX
+	JE    addb2_done
+	MOVQ  DI, AX
+	MOVQ  SI, R10
+	MOVQ  rows+56(FP), DX
+addb2_row:
 	TESTQ DX, DX
-	JE    addrows2_done
-	MOVQ  DI, R11
-	MOVQ  SI, R12
+	JE    addb2_nextblock
+	MOVQ  AX, R11
+	MOVQ  R10, R12
 	MOVQ  CX, R13
-addrows2_vec:
+addb2_vec:
 	CMPQ    R13, $8
-	JL      addrows2_tail
+	JL      addb2_tail
 	VMOVUPS (R12), Y0
 	VADDPS  (R11), Y0, Y0
 	VMOVUPS Y0, (R11)
 	ADDQ    $32, R11
 	ADDQ    $32, R12
 	SUBQ    $8, R13
-	JMP     addrows2_vec
-addrows2_tail:
+	JMP     addb2_vec
+addb2_tail:
 	TESTQ  R13, R13
-	JE     addrows2_next
+	JE     addb2_nextrow
 	VMOVSS (R12), X0
 	VADDSS (R11), X0, X0
 	VMOVSS X0, (R11)
 	ADDQ   $4, R11
 	ADDQ   $4, R12
 	DECQ   R13
-	JMP    addrows2_tail
-addrows2_next:
-	ADDQ R8, DI
-	ADDQ R9, SI
+	JMP    addb2_tail
+addb2_nextrow:
+	ADDQ R8, AX
+	ADDQ R9, R10
 	DECQ DX
-	JMP  addrows2_row
-addrows2_done:
+	JMP  addb2_row
+addb2_nextblock:
+	ADDQ R14, DI
+	ADDQ R15, SI
+	DECQ BX
+	JMP  addb2_block
+addb2_done:
 	VZEROUPPER
 	RET

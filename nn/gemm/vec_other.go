@@ -6,11 +6,11 @@ func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
 
 func dot(x, y []float32) float32 { return dotGo(x, y) }
 
-func addRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	addRowsGo(dst, ldd, src, lds, rows, cols)
+func addBlocks(dst []float32, ldd, ddb int, src []float32, lds, dsb, blocks, rows, cols int) {
+	addBlocksGo(dst, ldd, ddb, src, lds, dsb, blocks, rows, cols)
 }
 
 // vecKernels lists the Axpy and Dot implementations this build can run.
 func vecKernels() []vecKernel {
-	return []vecKernel{{"go", axpyGo, dotGo, addRowsGo}}
+	return []vecKernel{{"go", axpyGo, dotGo, addBlocksGo}}
 }

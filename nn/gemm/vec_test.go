@@ -133,31 +133,39 @@ func BenchmarkAxpy(b *testing.B) {
 	}
 }
 
-// TestAddRowsKernels checks the block addition used by Col2im: exactly the
-// twin's additions, guards and the gaps between rows untouched.
-func TestAddRowsKernels(t *testing.T) {
+// TestAddBlocksKernels checks the block addition used by Col2im: exactly
+// the twin's additions, guards and the gaps between rows and blocks
+// untouched.
+func TestAddBlocksKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 14))
 	for _, vk := range vecKernels() {
-		for _, rows := range []int{1, 2, 5} {
-			for _, cols := range []int{1, 3, 8, 15, 16, 17, 31, 33, 40} {
-				ldd, lds := cols+rng.IntN(4), cols+rng.IntN(4)
-				gd := newGuarded((rows-1)*ldd+cols, rng.IntN(16))
-				gs := newGuarded((rows-1)*lds+cols, rng.IntN(16))
-				fillRandom(rng, gd.data())
-				fillRandom(rng, gs.data())
-				gd.snapshot()
-				gs.snapshot()
-				vk.add(gd.data(), ldd, gs.data(), lds, rows, cols)
-				what := fmt.Sprintf("%s addRows rows=%d cols=%d ldd=%d lds=%d", vk.name, rows, cols, ldd, lds)
-				gs.checkUnchanged(t, what+" src")
-				gd.checkGuards(t, what+" dst")
-				for i, got := range gd.data() {
-					want := gd.initial[i]
-					if r, j := i/ldd, i%ldd; j < cols {
-						want += gs.initial[r*lds+j]
+		for _, blocks := range []int{1, 3} {
+			for _, rows := range []int{1, 2, 5} {
+				for _, cols := range []int{1, 3, 8, 15, 16, 17, 31, 33, 40} {
+					ldd, lds := cols+pick(rng, 0, 1, 3, 9), cols+rng.IntN(4)
+					ddb, dsb := rows*ldd+rng.IntN(5), rows*lds+rng.IntN(5)
+					gd := newGuarded((blocks-1)*ddb+(rows-1)*ldd+cols, rng.IntN(16))
+					gs := newGuarded((blocks-1)*dsb+(rows-1)*lds+cols, rng.IntN(16))
+					fillRandom(rng, gd.data())
+					fillRandom(rng, gs.data())
+					gd.snapshot()
+					gs.snapshot()
+					vk.add(gd.data(), ldd, ddb, gs.data(), lds, dsb, blocks, rows, cols)
+					what := fmt.Sprintf("%s addBlocks blocks=%d rows=%d cols=%d", vk.name, blocks, rows, cols)
+					gs.checkUnchanged(t, what+" src")
+					gd.checkGuards(t, what+" dst")
+					want := append([]float32(nil), gd.initial...)
+					for b := 0; b < blocks; b++ {
+						for r := 0; r < rows; r++ {
+							for j := 0; j < cols; j++ {
+								want[b*ddb+r*ldd+j] += gs.initial[b*dsb+r*lds+j]
+							}
+						}
 					}
-					if math.Float32bits(got) != math.Float32bits(want) {
-						t.Fatalf("%s: dst[%d] = %v, want %v", what, i, got, want)
+					for i, got := range gd.data() {
+						if math.Float32bits(got) != math.Float32bits(want[i]) {
+							t.Fatalf("%s: dst[%d] = %v, want %v", what, i, got, want[i])
+						}
 					}
 				}
 			}
