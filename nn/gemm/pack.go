@@ -23,6 +23,18 @@ func packA(dst []float32, a []float32, lda int, transA bool, i0, mc, p0, kc, mr 
 		r0 := i0 + q*mr
 		if transA {
 			// op(A)(i, p) = a[p*lda + i]: each k step is a contiguous run.
+			if rows == mr && mr == 8 {
+				for p := 0; p < kc; p++ {
+					*(*[8]float32)(d[p*8:]) = *(*[8]float32)(a[(p0+p)*lda+r0:])
+				}
+				continue
+			}
+			if rows == mr && mr == 16 {
+				for p := 0; p < kc; p++ {
+					*(*[16]float32)(d[p*16:]) = *(*[16]float32)(a[(p0+p)*lda+r0:])
+				}
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				src := a[(p0+p)*lda+r0:]
 				dp := d[p*mr : p*mr+mr]
