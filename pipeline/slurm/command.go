@@ -41,6 +41,8 @@ func (e *CommandError) Error() string {
 			s += "; it said: " + oneLine(msg)
 		}
 		return s
+	case strings.HasPrefix(msg, e.Name+":"):
+		return fmt.Sprintf("%s (%v)", oneLine(msg), e.Err)
 	case msg != "":
 		return fmt.Sprintf("%s: %s (%v)", e.Name, oneLine(msg), e.Err)
 	default:
