@@ -751,6 +751,30 @@ func TestCancelDetached(t *testing.T) {
 	}
 }
 
+func TestCancelKeepsCommittedStages(t *testing.T) {
+	h := newHarness(t)
+	h.config(fakeConfig{Fate: map[string]string{"x": "HOLD", "y": "HOLD"}})
+	h.detach([]pipeline.Spec{spec("x", "touch", map[string]any{"i": 1}, nil), spec("y", "touch", map[string]any{"i": 2}, nil)})
+	// x's job committed its entry, but nobody has looked since.
+	task, err := pipeline.ReadTaskFile(h.results.TaskPath("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Exec(context.Background(), task, pipeline.ExecOptions{Registry: h.reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slurm.Cancel(context.Background(), h.results.Dir, h.follow()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pipeline.ReadState(h.results.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Stage("x").Status != pipeline.StatusDone || st.Stage("x").Entry == "" || st.Stage("y").Status != pipeline.StatusCancelled {
+		t.Errorf("x %+v, y %+v", st.Stage("x"), st.Stage("y"))
+	}
+}
+
 func TestRerunAdoptsQueuedJobs(t *testing.T) {
 	h := newHarness(t)
 	h.config(fakeConfig{Fate: map[string]string{"b/2": "HOLD2"}})

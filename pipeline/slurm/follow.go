@@ -284,6 +284,12 @@ func Cancel(ctx context.Context, dir string, opt FollowOptions) (*CancelReport, 
 		jf = jf2
 	}
 	now := time.Now().UTC()
+	// A stage may have committed its entry just before its job was
+	// cancelled: the store decides.
+	var tr *tracker
+	if t, err := loadTracker(dir, &JobsFile{Store: jf.Store}, opt); err == nil {
+		tr = t
+	}
 	cancelled := map[string]bool{}
 	for _, id := range rep.Cancelled {
 		cancelled[id] = true
@@ -294,6 +300,15 @@ func Cancel(ctx context.Context, dir string, opt FollowOptions) (*CancelReport, 
 			byStage[r.Stage] = r
 		}
 		if !r.Status.Final() && cancelled[r.JobID] {
+			if tr != nil {
+				if e := tr.lookup(&job{rec: r, replace: r.Replace}); e != nil {
+					r.Status, r.Entry, r.Finished = pipeline.StatusDone, e.Dir, now
+					if e.Manifest != nil && !e.Manifest.Finished.IsZero() {
+						r.Finished = e.Manifest.Finished.UTC()
+					}
+					continue
+				}
+			}
 			r.Status = pipeline.StatusCancelled
 			r.Error = fmt.Sprintf("slurm job %s cancelled by ccq cancel", r.JobID)
 			r.Finished = now
@@ -366,7 +381,10 @@ func mergeState(st *pipeline.RunState, jf *JobsFile) {
 			ss.Reason = r.Error
 		case pipeline.StatusPending:
 			if r.Slurm != nil {
-				ss.Reason = "slurm " + r.Slurm.State + " (" + r.Slurm.Reason + ")"
+				ss.Reason = "slurm " + r.Slurm.State
+				if r.Slurm.Reason != "" && r.Slurm.Reason != "None" {
+					ss.Reason += " (" + r.Slurm.Reason + ")"
+				}
 			}
 		case pipeline.StatusRunning:
 			if r.Slurm != nil {
