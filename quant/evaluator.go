@@ -31,7 +31,7 @@ type EvalOptions struct {
 	// GOMAXPROCS).
 	Workers int
 	// Chunk is the number of samples processed together (default: picked
-	// from the network's activation footprint, 2..256).
+	// from the network's activation footprint, 16..256).
 	Chunk int
 	// SparseFraction: a delta touching at most this fraction of a layer's
 	// weights, on an unchanged input, is applied to the cached accumulator
