@@ -418,6 +418,32 @@ func TestCommandTimeout(t *testing.T) {
 	}
 }
 
+// TestFullQueue: sbatch keeps retrying while the controller refuses jobs
+// (MaxJobCount reached). The first submission times out with a clear
+// message; the others fail at once instead of waiting as long again.
+func TestFullQueue(t *testing.T) {
+	h := newHarness(t)
+	h.config(fakeConfig{Hang: []string{"sbatch"}, SbatchFail: "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying"})
+	opt := h.options()
+	opt.CommandTimeout = 300 * time.Millisecond
+	specs := []pipeline.Spec{
+		spec("a", "touch", map[string]any{"i": 1}, nil),
+		spec("b", "fail", nil, nil),
+		spec("c", "touch", nil, map[string]string{"in": "a"}),
+	}
+	sum := h.mustRun(specs, opt)
+	wantStatuses(t, sum, map[string]pipeline.Status{"a": "failed", "b": "failed", "c": "skipped"})
+	for _, n := range []string{"a", "b"} {
+		if e := stageState(sum, n).Error; !strings.Contains(e, "the Slurm queue is full") {
+			t.Errorf("%s: error %q", n, e)
+		}
+	}
+	hangs, _ := os.ReadFile(filepath.Join(h.fake, "hangs"))
+	if n := strings.Count(string(hangs), "sbatch"); n != 1 {
+		t.Errorf("sbatch called %d times; after the first timeout the others should fail at once", n)
+	}
+}
+
 func TestControllerDown(t *testing.T) {
 	h := newHarness(t)
 	h.config(fakeConfig{PingDown: true})

@@ -34,7 +34,8 @@ type fakeConfig struct {
 	SbatchFail string `json:"sbatch_fail,omitempty"`
 	// SbatchFailAfter > 0: sbatch fails with SbatchFail after this many submissions.
 	SbatchFailAfter int `json:"sbatch_fail_after,omitempty"`
-	// Hang lists commands that sleep for a minute (to hit timeouts).
+	// Hang lists commands that sleep for a minute (to hit timeouts); a
+	// hanging sbatch first prints SbatchFail.
 	Hang []string `json:"hang,omitempty"`
 	// SqueueFail: squeue prints this and exits 1.
 	SqueueFail string `json:"squeue_fail,omitempty"`
@@ -93,6 +94,13 @@ func fakeMain() int {
 		}
 	}
 	if slices.Contains(cfg.Hang, name) {
+		if f, err := os.OpenFile(filepath.Join(dir, "hangs"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			fmt.Fprintln(f, name)
+			f.Close()
+		}
+		if name == "sbatch" && cfg.SbatchFail != "" {
+			fmt.Fprintln(os.Stderr, cfg.SbatchFail)
+		}
 		time.Sleep(time.Minute)
 		return 1
 	}

@@ -159,6 +159,9 @@ type Executor struct {
 	interval time.Duration
 	flushed  bool
 	stopped  bool
+	// stuck is the first sbatch timeout: later submissions fail at once
+	// instead of waiting as long again (a full queue).
+	stuck error
 }
 
 // group is a job array being gathered: stages of one kind, CPU count and
@@ -420,7 +423,7 @@ func (e *Executor) depIDs(j *job) []string {
 func (e *Executor) submitOne(j *job, deps []string) (string, error) {
 	args := e.sbatchArgs(j.rec.Stage, j.rec.CPUs, deps, 0, j.rec.Log)
 	when := time.Now()
-	out, err := e.cmd.run(e.ctx, 0, "sbatch", e.singleScript(j), args...)
+	out, err := e.sbatch(e.singleScript(j), args)
 	if err != nil {
 		return "", fmt.Errorf("sbatch for %s: %w", j.rec.Stage, err)
 	}
@@ -431,6 +434,19 @@ func (e *Executor) submitOne(j *job, deps []string) (string, error) {
 	j.rec.JobID, j.rec.Submitted = id, when.UTC()
 	e.tr.touch()
 	return id, nil
+}
+
+// sbatch submits a script, or fails at once after an earlier sbatch timed out.
+func (e *Executor) sbatch(script string, args []string) (string, error) {
+	if e.stuck != nil {
+		return "", fmt.Errorf("not submitted after an earlier sbatch failed: %w", e.stuck)
+	}
+	out, err := e.cmd.run(e.ctx, 0, "sbatch", script, args...)
+	var ce *CommandError
+	if errors.As(err, &ce) && ce.TimedOut {
+		e.stuck = err
+	}
+	return out, err
 }
 
 // flush submits an open group: one job, or a job array. A failed
@@ -476,7 +492,7 @@ func (e *Executor) flush(g *group) {
 		return
 	}
 	when := time.Now()
-	out, err := e.cmd.run(e.ctx, 0, "sbatch", e.arrayScript(js), args...)
+	out, err := e.sbatch(e.arrayScript(js), args)
 	var id string
 	if err == nil {
 		id, err = parseSubmit(out)
