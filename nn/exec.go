@@ -115,8 +115,7 @@ type workspace struct {
 	invstd [][]float32 // batch-norm batch 1/std (training only)
 	col    [][]float32 // per thread im2col scratch
 	wt     [][]float32 // per convolution node: flipped weights for convBackwardData (training only)
-	dw, db [][]float32 // per thread convolution gradient accumulators
-	wrote  []bool      // backward bookkeeping: gradient of node already written
+	dw     [][]float32 // per thread weight-gradient accumulators, at the parameters' flat offsets
 }
 
 // newWorkspace allocates buffers for batches of up to capN samples. A
@@ -128,7 +127,7 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 	nn := len(g.Nodes)
 	ws := &workspace{cap: capN, act: make([][]float32, nn)}
 	last := nn - 1
-	maxCol, maxW, maxB := 0, 0, 0
+	maxCol := 0
 	for i := range g.Nodes {
 		if g.Nodes[i].Op == OpConv {
 			ge := &m.rt[i].geom
@@ -138,8 +137,6 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 			if gt, ok := ge.transposedGeom(); ok && train {
 				maxCol = max(maxCol, gt.ckk*gt.ohw)
 			}
-			maxW = max(maxW, ge.oc*ge.ckk)
-			maxB = max(maxB, ge.oc)
 		}
 	}
 	ws.col = make([][]float32, threads)
@@ -192,22 +189,32 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 	ws.idx = make([][]int32, nn)
 	ws.mean = make([][]float32, nn)
 	ws.invstd = make([][]float32, nn)
-	ws.wrote = make([]bool, nn)
 	ws.wt = make([][]float32, nn)
 	ws.dw = make([][]float32, threads)
-	ws.db = make([][]float32, threads)
 	for t := 0; t < threads; t++ {
-		ws.dw[t] = make([]float32, maxW)
-		ws.db[t] = make([]float32, maxB)
+		ws.dw[t] = make([]float32, len(m.data))
 	}
-	// Gradients live, in backward time T(i) = last - i, from the backward of
-	// their latest consumer to the backward of the node that reads them (the
-	// producer of a fused ReLU reads the ReLU's gradient).
-	maxConsumer := make([]int, nn)
-	for i := range g.Nodes {
-		for _, j := range g.Nodes[i].Inputs {
-			maxConsumer[j] = max(maxConsumer[j], i)
+	// Gradients live from the backward segment of their first writer (a
+	// consumer) to the backward segment of their reader (the node itself,
+	// or the producer a ReLU is fused into). Time is counted in segments,
+	// not nodes: within a segment each goroutine runs ahead on its own
+	// samples, and two tensors of different row sizes in one buffer would
+	// overlap across goroutines.
+	segOf := make([]int, nn)
+	for k, seg := range m.plan.bwd {
+		if seg.bn >= 0 {
+			segOf[seg.bn] = k
 		}
+		for _, i := range seg.nodes {
+			segOf[i] = k
+		}
+	}
+	firstWrite := make([]int, nn)
+	for i := range firstWrite {
+		firstWrite[i] = len(m.plan.bwd)
+	}
+	firstWrite[last] = 0
+	for i := range g.Nodes {
 		switch g.Nodes[i].Op {
 		case OpMaxPool:
 			ws.idx[i] = make([]int32, size(i))
@@ -221,16 +228,21 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 				}
 			}
 		}
+		if !m.rt[i].needGrad || m.rt[i].fusedInto >= 0 {
+			continue // no backward of its own
+		}
+		for _, j := range g.Nodes[i].Inputs {
+			firstWrite[j] = min(firstWrite[j], segOf[i])
+		}
 	}
-	maxConsumer[last] = last
 	var sizes, first, end, ids []int
 	for i := 1; i <= last; i++ {
 		if !m.rt[i].needGrad || !stored(i) {
 			continue
 		}
 		sizes = append(sizes, size(i))
-		first = append(first, last-maxConsumer[i])
-		end = append(end, last-producer(i))
+		first = append(first, firstWrite[i])
+		end = append(end, max(firstWrite[i], segOf[producer(i)]))
 		ids = append(ids, i)
 	}
 	for k, v := range planBuffers(sizes, first, end) {
@@ -291,43 +303,113 @@ func planBuffers(sizes, first, end []int) [][]float32 {
 	return views
 }
 
+// Training runs in segments: a run of consecutive nodes whose work splits
+// over samples runs as one parallel region (each goroutine takes the same
+// samples through every node of the segment, so no barrier is needed
+// between them); a training-mode batch norm, which needs the whole batch
+// per channel, is a segment of its own split over channels. Weight
+// gradients of convolutions and linear layers are accumulated per
+// goroutine over its samples and summed, in a fixed order, once at the end
+// of Backward.
+
+// segment is a run of nodes executed as one parallel region.
+type segment struct {
+	bn    int   // the batch-norm node of a channel-parallel segment, or -1
+	nodes []int // sample-parallel nodes, in execution order
+}
+
+// trainPlan is the static part of a training step, computed once per model.
+type trainPlan struct {
+	fwd, bwd []segment
+	acc      [][2]bool // per node: its input gradients are accumulated (true) or overwritten
+	reduce   []int     // conv and linear nodes whose weight gradients are summed over goroutines
+	reduceN  int       // total values summed
+}
+
+// planTraining builds the segments, the gradient bookkeeping and the list of
+// reductions.
+func (m *Model) planTraining() {
+	g := &m.g
+	last := len(g.Nodes) - 1
+	p := &trainPlan{acc: make([][2]bool, len(g.Nodes))}
+	add := func(segs []segment, i int, bn bool) []segment {
+		if bn {
+			return append(segs, segment{bn: i})
+		}
+		if len(segs) == 0 || segs[len(segs)-1].bn >= 0 {
+			segs = append(segs, segment{bn: -1})
+		}
+		segs[len(segs)-1].nodes = append(segs[len(segs)-1].nodes, i)
+		return segs
+	}
+	for i := 1; i <= last; i++ {
+		if m.rt[i].fusedInto < 0 {
+			p.fwd = add(p.fwd, i, g.Nodes[i].Op == OpBatchNorm)
+		}
+	}
+	wrote := make([]bool, len(g.Nodes))
+	wrote[last] = true
+	for i := last; i >= 1; i-- {
+		rt := &m.rt[i]
+		if !rt.needGrad || rt.fusedInto >= 0 {
+			continue
+		}
+		for k, in := range g.Nodes[i].Inputs {
+			p.acc[i][k] = wrote[in]
+			if m.rt[in].needGrad {
+				wrote[in] = true
+			}
+		}
+		p.bwd = add(p.bwd, i, g.Nodes[i].Op == OpBatchNorm)
+		if op := g.Nodes[i].Op; op == OpConv || op == OpLinear {
+			p.reduce = append(p.reduce, i)
+			p.reduceN += len(rt.w.Data)
+			if rt.b != nil {
+				p.reduceN += len(rt.b.Data)
+			}
+		}
+	}
+	m.plan = p
+}
+
 // Phases of a nodeJob.
 const (
-	phFwd     = iota // sample-parallel forward
-	phBNFwd          // channel-parallel batch-norm training forward
-	phBwd            // sample-parallel backward
-	phBNBwd          // channel-parallel batch-norm backward
-	phLinW           // output-feature-parallel linear weight gradient
-	phReduceW        // element-parallel sum of per-thread convolution gradients
-	phMask           // sample-parallel ReLU mask of a fused producer's output gradient, in place
+	phFwdSeg = iota // a forward segment over samples
+	phBNFwd         // channel-parallel batch-norm training forward
+	phBwdSeg        // a backward segment over samples
+	phBNBwd         // channel-parallel batch-norm backward
+	phReduce        // element-parallel sum of the per-goroutine weight gradients
 )
 
-// nodeJob runs one phase of one node over a range (see the phases above).
+// nodeJob runs one phase over a range (see the phases above).
 type nodeJob struct {
 	m     *Model
 	ws    *workspace
-	i     int
+	seg   *segment
 	phase int
-	n     int  // batch size
-	train bool // forward: training mode
-	acc   [2]bool
-	parts int // phReduceW: number of per-thread accumulators
+	n     int // batch size
+	parts int // phReduce: number of per-goroutine accumulators
 }
 
 func (j *nodeJob) run(t, lo, hi int) {
-	m, ws, i := j.m, j.ws, j.i
-	node := &m.g.Nodes[i]
-	rt := &m.rt[i]
+	m, ws := j.m, j.ws
 	switch j.phase {
-	case phFwd:
-		m.forwardNode(ws, i, t, lo, hi, j.train)
+	case phFwdSeg:
+		for _, i := range j.seg.nodes {
+			m.forwardNode(ws, i, t, lo, hi, true)
+		}
 	case phBNFwd:
-		c := node.OutShape.C
+		i := j.seg.bn
+		node, rt := &m.g.Nodes[i], &m.rt[i]
 		bnTrainForward(ws.act[node.Inputs[0]], rt.w.Data, rt.b.Data, ws.act[m.out(i)], ws.mean[i], ws.invstd[i],
-			rt.runMean, rt.runVar, j.n, c, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, bnMomentum, rt.reluOut >= 0)
-	case phBwd:
-		m.backwardNode(ws, i, t, lo, hi, j.acc)
+			rt.runMean, rt.runVar, j.n, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, bnMomentum, rt.reluOut >= 0)
+	case phBwdSeg:
+		for _, i := range j.seg.nodes {
+			m.backwardNode(ws, i, t, lo, hi, m.plan.acc[i])
+		}
 	case phBNBwd:
+		i := j.seg.bn
+		node, rt := &m.g.Nodes[i], &m.rt[i]
 		in := node.Inputs[0]
 		o := m.out(i)
 		var mask []float32
@@ -335,37 +417,44 @@ func (j *nodeJob) run(t, lo, hi int) {
 			mask = ws.act[o]
 		}
 		bnBackward(ws.act[in], rt.w.Data, ws.mean[i], ws.invstd[i], ws.grad[o], mask, rt.w.Grad, rt.b.Grad,
-			ws.grad[in], j.n, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, j.acc[0])
-	case phLinW:
-		var db []float32
-		if rt.b != nil {
-			db = rt.b.Grad
-		}
-		linearBackwardW(ws.act[node.Inputs[0]], ws.grad[m.out(i)], rt.w.Grad, db, node.In, node.Out, j.n, lo, hi)
-	case phMask:
-		o := m.out(i)
-		size := m.g.Nodes[o].OutShape.Size()
-		reluBackward(ws.act[o], ws.grad[o], ws.grad[o], lo*size, hi*size, false)
-	case phReduceW:
-		nw := len(rt.w.Grad)
-		flipped := ws.wt[i] != nil && ws.grad[node.Inputs[0]] != nil // accumulated by convBackwardData
-		for e := lo; e < hi; e++ {
-			var s float32
-			if e < nw {
-				src := e
-				if flipped {
-					src = unflipIndex(&rt.geom, e)
-				}
-				for p := 0; p < j.parts; p++ {
-					s += ws.dw[p][src]
-				}
-				rt.w.Grad[e] = s
+			ws.grad[in], j.n, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, m.plan.acc[i][0])
+	case phReduce:
+		m.reduceGrads(ws, j.parts, lo, hi)
+	}
+}
+
+// reduceGrads writes values [lo, hi) of the concatenation of the reduced
+// nodes' weight and bias gradients (in plan order) as the sum of the first
+// parts goroutines' accumulators. Accumulators live at the parameters'
+// offsets in the flat storage; a convolution whose input gradient went
+// through convBackwardData holds its weight gradient in the transposed
+// layout (see unflipIndex).
+func (m *Model) reduceGrads(ws *workspace, parts, lo, hi int) {
+	base := 0
+	for _, i := range m.plan.reduce {
+		rt := &m.rt[i]
+		for _, p := range []*Param{rt.w, rt.b} {
+			if p == nil {
 				continue
 			}
-			for p := 0; p < j.parts; p++ {
-				s += ws.db[p][e-nw]
+			n := len(p.Data)
+			a, b := max(lo, base)-base, min(hi, base+n)-base
+			base += n
+			if a >= b {
+				continue
 			}
-			rt.b.Grad[e-nw] = s
+			flipped := p == rt.w && ws.wt[i] != nil && ws.grad[m.g.Nodes[i].Inputs[0]] != nil
+			for e := a; e < b; e++ {
+				src := p.off + e
+				if flipped {
+					src = p.off + unflipIndex(&rt.geom, e)
+				}
+				var s float32
+				for q := 0; q < parts; q++ {
+					s += ws.dw[q][src]
+				}
+				p.Grad[e] = s
+			}
 		}
 	}
 }
@@ -415,10 +504,9 @@ func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
 }
 
 // backwardNode propagates node i's output gradient on samples [lo, hi) to
-// its inputs (and, for convolutions, accumulates thread t's weight
-// gradient). Batch norm and the linear weight gradient have their own
-// phases; a fused producer's gradient must have been masked (phMask)
-// first, except for the residual add, which masks as it goes.
+// its inputs and, for convolutions and linear layers, writes goroutine t's
+// share of the weight gradient into its accumulator. A fused producer masks
+// its ReLU's gradient first (in place). Batch norm has its own phase.
 func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 	node := &m.g.Nodes[i]
 	rt := &m.rt[i]
@@ -430,21 +518,31 @@ func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 		dx = ws.grad[node.Inputs[0]] // nil when not needed
 	}
 	os := node.OutShape.Size()
+	if o != i && (node.Op == OpConv || node.Op == OpLinear) {
+		reluBackward(ws.act[o], dy, dy, lo*os, hi*os, false)
+	}
 	switch node.Op {
 	case OpConv:
+		dw := ws.dw[t][rt.w.off : rt.w.off+len(rt.w.Data)]
 		var db []float32
 		if rt.b != nil {
-			db = ws.db[t][:len(rt.b.Data)]
+			db = ws.dw[t][rt.b.off : rt.b.off+len(rt.b.Data)]
 		}
 		if wt := ws.wt[i]; wt != nil && dx != nil {
 			// The im2col of dy serves both gradients (weights in the
-			// transposed layout, see phReduceW).
+			// transposed layout, see reduceGrads).
 			gt, _ := rt.geom.transposedGeom()
-			convBackwardData(&gt, wt, x, dy, dx, ws.dw[t][:len(rt.w.Data)], db, ws.col[t], lo, hi, true, acc[0])
+			convBackwardData(&gt, wt, x, dy, dx, dw, db, ws.col[t], lo, hi, true, acc[0])
 			return
 		}
-		convBackward(&rt.geom, x, rt.w.Data, dy, ws.dw[t][:len(rt.w.Data)], db, dx, ws.col[t], lo, hi, true, acc[0])
+		convBackward(&rt.geom, x, rt.w.Data, dy, dw, db, dx, ws.col[t], lo, hi, true, acc[0])
 	case OpLinear:
+		dw := ws.dw[t][rt.w.off : rt.w.off+len(rt.w.Data)]
+		var db []float32
+		if rt.b != nil {
+			db = ws.dw[t][rt.b.off : rt.b.off+len(rt.b.Data)]
+		}
+		linearBackwardW(x, dy, dw, db, node.In, node.Out, lo, hi)
 		if dx != nil {
 			linearBackwardX(rt.w.Data, dy, dx, node.In, node.Out, lo, hi, acc[0])
 		}
@@ -505,21 +603,19 @@ func (m *Model) Forward(x []float32, n int, train bool) []float32 {
 	ws := m.tw
 	copy(ws.act[0], x[:n*in])
 	j := &m.job
-	*j = nodeJob{m: m, ws: ws, n: n, train: true}
-	for i := 1; i < len(m.g.Nodes); i++ {
-		if m.rt[i].fusedInto >= 0 {
-			continue
-		}
-		j.i = i
-		if m.g.Nodes[i].Op == OpBatchNorm {
+	for k := range m.plan.fwd {
+		seg := &m.plan.fwd[k]
+		*j = nodeJob{m: m, ws: ws, seg: seg, n: n}
+		if seg.bn >= 0 {
 			j.phase = phBNFwd
-			m.pool.forRange(m.g.Nodes[i].OutShape.C, j)
-			m.rt[i].tracked++
+			m.pool.forRange(m.g.Nodes[seg.bn].OutShape.C, j)
+			m.rt[seg.bn].tracked++
 			continue
 		}
-		j.phase = phFwd
+		j.phase = phFwdSeg
 		m.pool.forRange(n, j)
 	}
+	*j = nodeJob{}
 	m.trainN = n
 	last := len(m.g.Nodes) - 1
 	return ws.act[last][:n*m.g.Classes]
@@ -539,54 +635,26 @@ func (m *Model) Backward(dlogits []float32) {
 		panic(fmt.Sprintf("nn: Backward needs %d logit gradients, got %d", n*m.g.Classes, len(dlogits)))
 	}
 	copy(ws.grad[last], dlogits[:n*m.g.Classes])
-	clear(ws.wrote)
-	ws.wrote[last] = true
-	j := &m.job
-	*j = nodeJob{m: m, ws: ws, n: n}
-	for i := last; i >= 1; i-- {
-		node := &m.g.Nodes[i]
-		rt := &m.rt[i]
-		if !rt.needGrad || rt.fusedInto >= 0 {
-			continue
-		}
-		j.i = i
-		for k, in := range node.Inputs {
-			j.acc[k] = ws.wrote[in]
-			if m.rt[in].needGrad {
-				ws.wrote[in] = true
-			}
-		}
-		if rt.reluOut >= 0 && (node.Op == OpConv || node.Op == OpLinear) {
-			j.phase = phMask
-			m.pool.forRange(n, j)
-		}
-		switch node.Op {
-		case OpBatchNorm:
-			j.phase = phBNBwd
-			m.pool.forRange(node.OutShape.C, j)
-		case OpLinear:
-			j.phase = phLinW
-			m.pool.forRange(node.Out, j)
-			j.phase = phBwd
-			m.pool.forRange(n, j)
-		case OpConv:
-			if ws.wt[i] != nil {
-				flipWeights(&rt.geom, rt.w.Data, ws.wt[i])
-			}
-			j.phase = phBwd
-			parts := min(m.threads, n)
-			m.pool.forRange(n, j)
-			j.phase, j.parts = phReduceW, parts
-			nb := 0
-			if rt.b != nil {
-				nb = len(rt.b.Data)
-			}
-			m.pool.forRange(len(rt.w.Data)+nb, j)
-		default:
-			j.phase = phBwd
-			m.pool.forRange(n, j)
+	for i := range m.g.Nodes {
+		if ws.wt[i] != nil {
+			flipWeights(&m.rt[i].geom, m.rt[i].w.Data, ws.wt[i])
 		}
 	}
+	j := &m.job
+	for k := range m.plan.bwd {
+		seg := &m.plan.bwd[k]
+		*j = nodeJob{m: m, ws: ws, seg: seg, n: n}
+		if seg.bn >= 0 {
+			j.phase = phBNBwd
+			m.pool.forRange(m.g.Nodes[seg.bn].OutShape.C, j)
+			continue
+		}
+		j.phase = phBwdSeg
+		m.pool.forRange(n, j)
+	}
+	*j = nodeJob{m: m, ws: ws, phase: phReduce, parts: min(m.threads, n)}
+	m.pool.forRange(m.plan.reduceN, j)
+	*j = nodeJob{}
 }
 
 // inferJob runs the whole graph on a range of samples, in chunks, with the

@@ -19,6 +19,7 @@ type Param struct {
 	Shape []int     // PyTorch layout: conv [out, in, k, k], linear [out, in], vectors [n]
 	Data  []float32 // the values (a view into the model's flat storage)
 	Grad  []float32 // the gradient written by the last Backward
+	off   int       // offset of Data in the model's flat storage
 }
 
 // Model is a network built from a Graph: its parameters, batch-norm running
@@ -40,6 +41,7 @@ type Model struct {
 	trainN int          // batch size of the last training forward; 0 if none
 	job    nodeJob
 	ijob   inferJob
+	plan   *trainPlan
 }
 
 // nodeRT is the per-node runtime state of a model.
@@ -127,6 +129,7 @@ func NewModel(g Graph, seed uint64) (*Model, error) {
 		for _, d := range s.p.Shape {
 			size *= d
 		}
+		s.p.off = off
 		s.p.Data = m.data[off : off+size : off+size]
 		s.p.Grad = m.grad[off : off+size : off+size]
 		off += size
@@ -146,6 +149,7 @@ func NewModel(g Graph, seed uint64) (*Model, error) {
 		}
 	}
 	m.planFusion()
+	m.planTraining()
 	m.initParams(seed)
 	m.SetThreads(defaultThreads())
 	return m, nil

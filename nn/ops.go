@@ -314,20 +314,20 @@ func linearForward(x, w, b, out []float32, in, nout, lo, hi int, relu bool) {
 	}
 }
 
-// linearBackwardW computes output features [o0, o1) of dw = dout^T x and db
-// over all n rows.
-func linearBackwardW(x, dout, dw, db []float32, in, nout, n, o0, o1 int) {
-	if o1 <= o0 {
+// linearBackwardW writes the weight gradient dw = dout^T x and bias
+// gradient db over rows [lo, hi) (the share of one goroutine; the shares
+// are summed afterwards).
+func linearBackwardW(x, dout, dw, db []float32, in, nout, lo, hi int) {
+	if hi <= lo {
+		clear(dw)
+		clear(db)
 		return
 	}
-	gemm.Sgemm(true, false, o1-o0, in, n, 1, dout[o0:], nout, x, in, 0, dw[o0*in:o1*in], in)
+	gemm.Sgemm(true, false, nout, in, hi-lo, 1, dout[lo*nout:hi*nout], nout, x[lo*in:hi*in], in, 0, dw, in)
 	if db != nil {
-		for o := o0; o < o1; o++ {
-			var s float32
-			for r := 0; r < n; r++ {
-				s += dout[r*nout+o]
-			}
-			db[o] = s
+		clear(db)
+		for r := lo; r < hi; r++ {
+			addVec(db, dout[r*nout:(r+1)*nout])
 		}
 	}
 }

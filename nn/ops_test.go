@@ -163,12 +163,23 @@ func TestLinearForwardBackward(t *testing.T) {
 		assertClose(t, "linear forward", y, refLinear(x, n, in, w, b, out), 1e-5, 1e-6)
 		r := round32(randVec(rng, n*out, 1))
 		loss := func() float64 { return dot64(r, refLinear(x, n, in, w, b, out)) }
-		dw := make([]float32, out*in)
-		linearBackwardW(to32(x), to32(r), dw, db, in, out, n, 0, 1)
-		linearBackwardW(to32(x), to32(r), dw, db, in, out, n, 1, out)
+		// Two shares over rows, summed (as the executor's goroutines do).
+		dw, dw2 := make([]float32, out*in), make([]float32, out*in)
+		var db2 []float32
+		if bias {
+			db2 = make([]float32, out)
+		}
+		linearBackwardW(to32(x), to32(r), dw, db, in, out, 0, 2)
+		linearBackwardW(to32(x), to32(r), dw2, db2, in, out, 2, n)
+		addVec(dw, dw2)
 		assertClose(t, "linear dw", dw, numGrad(loss, w, fdStep), rtol, atol)
 		if bias {
+			addVec(db, db2)
 			assertClose(t, "linear db", db, numGrad(loss, b, fdStep), rtol, atol)
+		}
+		linearBackwardW(to32(x), to32(r), dw2, db2, in, out, 3, 3) // an empty share is zero
+		if slices.ContainsFunc(dw2, func(v float32) bool { return v != 0 }) {
+			t.Error("empty share of the linear weight gradient is not zero")
 		}
 		checkInputGrad(t, "linear", rng, x, n*out,
 			func(x, y []float32) { linearForward(x, to32(w), b32, y, in, out, 0, n, false) },
