@@ -36,7 +36,7 @@ type EvalOptions struct {
 	// SparseFraction: a delta touching at most this fraction of a layer's
 	// weights, on an unchanged input, is applied to the cached accumulator
 	// weight by weight; larger ones recompute the layer (default 0.15 for
-	// convolutions and 0.04 for linear layers, where a recomputation is a
+	// convolutions and 0.06 for linear layers, where a recomputation is a
 	// single efficient GEMM: the measured break-even points on LeNet-5).
 	SparseFraction float64
 	// FullForward disables the incremental path: every candidate is a
@@ -97,7 +97,7 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	for i := range ls {
 		frac := opt.SparseFraction
 		if frac <= 0 {
-			frac = 0.04
+			frac = 0.06
 			if m.Graph.Nodes[m.Layers[i].Node].Op == nn.OpConv {
 				frac = 0.15
 			}
