@@ -16,6 +16,7 @@ func init() {
 		all    bool
 		jobs   int
 		asJSON bool
+		sets   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
@@ -27,7 +28,7 @@ stages say what is missing (a stage kind not built in, a bad parameter, a
 missing file). The work estimate comes from the stage kinds.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := workspace.Load(args[0], loc.resolve(), nil)
+			s, err := loadSession(args[0], loc.resolve(), sets)
 			if err != nil {
 				return err
 			}
@@ -55,5 +56,6 @@ missing file). The work estimate comes from the stage kinds.`,
 	cmd.Flags().BoolVar(&all, "all", false, "list cached stages too")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots assumed by the wall time estimate")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, setFlagUsage)
 	rootCmd.AddCommand(cmd)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/experiment"
 	"github.com/ccq-project/ccq/pipeline/progress"
 	"github.com/ccq-project/ccq/pipeline/workspace"
 	"github.com/spf13/cobra"
@@ -29,6 +30,31 @@ func (l *locFlags) add(cmd *cobra.Command) {
 
 func (l *locFlags) resolve() workspace.Locations {
 	return workspace.Resolve(l.results, l.store, globals.dataDir)
+}
+
+// setFlagUsage is the help of --set, shared by run, plan and validate.
+const setFlagUsage = "override a value of the experiment: KEY=VALUE, KEY a TOML path with [N] or [*] for array entries " +
+	"(optimizers[*].budget.evaluations=300, pretrain.epochs=1, 'optimizers[*].seeds=[1]'), VALUE a TOML value; repeatable"
+
+// loadSession loads an experiment with --set overrides applied (see
+// experiment.ParseWithOverrides) and expands it, like workspace.Load.
+func loadSession(file string, loc workspace.Locations, sets []string) (*workspace.Session, error) {
+	if len(sets) == 0 {
+		return workspace.Load(file, loc, nil)
+	}
+	x, err := experiment.LoadWithOverrides(file, sets)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		return nil, err
+	}
+	g, err := pipeline.NewGraph(specs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return &workspace.Session{Exp: x, Graph: g, Loc: loc, Registry: pipeline.DefaultRegistry}, nil
 }
 
 // executorFactory builds the executor named by --executor or [executor]
@@ -60,6 +86,7 @@ func newRunCmd() *cobra.Command {
 		prog     string
 		executor string
 		asJSON   bool
+		sets     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -77,7 +104,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if err != nil {
 				return err
 			}
-			s, err := workspace.Load(args[0], loc.resolve(), nil)
+			s, err := loadSession(args[0], loc.resolve(), sets)
 			if err != nil {
 				return err
 			}
@@ -166,6 +193,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
 	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run summary as JSON")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, setFlagUsage)
 	return cmd
 }
 

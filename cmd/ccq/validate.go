@@ -21,9 +21,9 @@ type validation struct {
 	Unchecked []string `json:"unchecked_kinds,omitempty"`
 }
 
-func validateFile(file string) validation {
+func validateFile(file string, sets []string) validation {
 	v := validation{File: file}
-	s, err := workspace.Load(file, workspace.Locations{}, nil)
+	s, err := loadSession(file, workspace.Locations{}, sets)
 	if err != nil {
 		var es experiment.Errors
 		if errors.As(err, &es) {
@@ -47,7 +47,10 @@ func validateFile(file string) validation {
 }
 
 func init() {
-	var asJSON bool
+	var (
+		asJSON bool
+		sets   []string
+	)
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check experiment files without running anything",
@@ -59,7 +62,7 @@ and lets every stage kind built into ccq check its parameters.`,
 			var out []validation
 			bad := 0
 			for _, f := range args {
-				v := validateFile(f)
+				v := validateFile(f, sets)
 				if !v.OK {
 					bad++
 				}
@@ -94,5 +97,6 @@ and lets every stage kind built into ccq check its parameters.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, setFlagUsage+" (applied to every FILE)")
 	rootCmd.AddCommand(cmd)
 }
