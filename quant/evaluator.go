@@ -430,6 +430,7 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 			}
 		}
 	}
+	e.plan(w, first)
 	var loss float64
 	var correct int
 	nch := (e.b.n + n.chunk - 1) / n.chunk
@@ -443,44 +444,174 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 			}
 			li := n.layerOf[i]
 			if li < 0 {
-				n.execOp(i, w.bufs, bc)
+				if src := w.maskOfNode[i]; src >= 0 {
+					n.execOpMasked(i, w.bufs, bc, w.outMask[src])
+				} else {
+					n.execOp(i, w.bufs, bc)
+				}
 				continue
 			}
-			l := &n.layers[li]
-			if inCh := w.changed[n.g.Nodes[i].Inputs[0]]; inCh || e.full || len(w.touched[li]) > l.sparseMax {
-				w.layerFull(li, w.wf, bc, inCh)
-				continue
-			}
-			// Unchanged input, few changed weights: update the cached
-			// accumulator of the output channels the delta touches; the
-			// others are rescaled straight from the cache.
-			off := c * n.chunk * n.slots[l.accSlot].size
-			acc := w.bufs[l.accSlot]
-			base := e.cache[l.accSlot][off : off+len(acc)]
-			per := len(acc) / l.out
-			mask := w.chanMask[:l.out]
-			clear(mask)
-			for _, t := range w.touched[li] {
-				o := int(t.j) / l.ckk
-				if !mask[o] {
-					mask[o] = true
-					copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
-				}
-			}
-			xq := w.bufs[l.xqSlot]
-			for _, t := range w.touched[li] {
-				l.sparse(int(t.j), t.dl, xq, acc, bc)
-			}
-			y := w.bufs[l.ySlot]
-			for o := 0; o < l.out; o++ {
-				src := base
-				if mask[o] {
-					src = acc
-				}
-				postVec(y[o*per:(o+1)*per], src[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
+			switch w.mode[li] {
+			case modeFull:
+				w.layerFull(li, w.wf, bc, w.changed[n.g.Nodes[i].Inputs[0]])
+			case modeSparse:
+				e.layerSparse(w, li, c, bc)
+			case modeDiff:
+				e.layerDiff(w, li, c, bc)
 			}
 		}
 		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil)
 	}
 	return Score{Loss: loss / float64(e.b.n), Correct: correct}, nil
+}
+
+// How a candidate computes a changed layer.
+const (
+	// modeFull recomputes the layer with the candidate's weights.
+	modeFull uint8 = iota
+	// modeSparse (unchanged input, few changed weights) adds the changed
+	// weights' contributions to the cached accumulator.
+	modeSparse
+	// modeDiff (input changed in a few channels only, few changed
+	// weights) adds to the cached accumulator the changed weights'
+	// contributions on the cached input and the candidate weights times
+	// the input's change on the changed channels.
+	modeDiff
+)
+
+// plan decides how the candidate on w computes each changed layer, and
+// which channel-wise nodes compute only some channels.
+func (e *Evaluator) plan(w *worker, first int) {
+	n := e.n
+	for li := range n.layers {
+		w.mode[li] = modeFull
+		w.partial[li] = false
+	}
+	for i := range w.maskOfNode {
+		w.maskOfNode[i] = -1
+	}
+	if e.full {
+		return
+	}
+	for i := first; i < len(n.g.Nodes); i++ {
+		li := n.layerOf[i]
+		if li < 0 || !w.changed[i] {
+			continue
+		}
+		l := &n.layers[li]
+		inCh := w.changed[n.g.Nodes[i].Inputs[0]]
+		few := len(w.touched[li]) <= l.sparseMax
+		switch {
+		case inCh && few && w.mode[li] == modeDiff:
+			// planned by the layer feeding it
+		case inCh || !few:
+			w.mode[li] = modeFull
+		default:
+			w.mode[li] = modeSparse
+			mask := w.outMask[li]
+			clear(mask)
+			cnt := 0
+			for _, t := range w.touched[li] {
+				if o := int(t.j) / l.ckk; !mask[o] {
+					mask[o] = true
+					cnt++
+				}
+			}
+			q := l.chainTo
+			if q < 0 || 5*cnt > 4*l.out || len(w.touched[q]) > n.layers[q].sparseMax {
+				continue
+			}
+			// Only the touched channels change down to layer q.
+			w.partial[li] = true
+			for _, v := range l.chain {
+				w.maskOfNode[v] = li
+			}
+			w.mode[q] = modeDiff
+			w.diffFrom[q] = li
+			w.inChans[q] = w.inChans[q][:0]
+			for o, m := range mask {
+				if m {
+					w.inChans[q] = append(w.inChans[q], int32(o))
+				}
+			}
+		}
+	}
+}
+
+// chunkView returns the cached values of slot s for chunk c of bc samples.
+func (e *Evaluator) chunkView(s, c, bc int) []float32 {
+	size := e.n.slots[s].size
+	off := c * e.n.chunk * size
+	return e.cache[s][off : off+size*bc]
+}
+
+// layerSparse computes a layer in sparse mode: the cached accumulator of
+// the output channels the delta touches is updated weight by weight; the
+// other channels are rescaled straight from the cache (or skipped when the
+// layer's output is partial).
+func (e *Evaluator) layerSparse(w *worker, li, c, bc int) {
+	l := &e.n.layers[li]
+	acc := w.bufs[l.accSlot]
+	base := e.chunkView(l.accSlot, c, bc)
+	per := len(acc) / l.out
+	mask := w.outMask[li]
+	for o, m := range mask {
+		if m {
+			copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
+		}
+	}
+	xq := w.bufs[l.xqSlot]
+	for _, t := range w.touched[li] {
+		l.sparse(int(t.j), t.dl, xq, acc, bc)
+	}
+	y := w.bufs[l.ySlot]
+	for o := 0; o < l.out; o++ {
+		src := base
+		if mask[o] {
+			src = acc
+		} else if w.partial[li] {
+			continue
+		}
+		postVec(y[o*per:(o+1)*per], src[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
+	}
+}
+
+// layerDiff computes a layer in diff mode: acc = cached acc + dW * x +
+// W' * (x' - x) over the changed input channels, x the cached (quantized)
+// input, x' the candidate's, W' the candidate's weights.
+func (e *Evaluator) layerDiff(w *worker, li, c, bc int) {
+	n := e.n
+	l := &n.layers[li]
+	chans := w.inChans[li]
+	nsrc := n.layers[w.diffFrom[li]].out
+	blk := l.inS.Size() / nsrc * bc // input values per source channel
+	wblk := l.ckk / nsrc            // weights per source channel and output
+	in := w.bufs[l.inSlot]
+	xq := w.bufs[l.xqSlot]
+	xqBase := e.chunkView(l.xqSlot, c, bc)
+	d := w.dbuf[:len(chans)*blk]
+	for t, ch := range chans {
+		seg := int(ch) * blk
+		if l.act.Enabled() {
+			l.act.quantizeSlice(xq[seg:seg+blk], in[seg:seg+blk])
+		}
+		dt := d[t*blk : (t+1)*blk]
+		copy(dt, xq[seg:seg+blk])
+		axpy(-1, xqBase[seg:seg+blk], dt)
+	}
+	acc := w.bufs[l.accSlot]
+	copy(acc, e.chunkView(l.accSlot, c, bc))
+	for _, t := range w.touched[li] {
+		l.sparse(int(t.j), t.dl, xqBase, acc, bc)
+	}
+	k := len(chans) * wblk
+	ws := w.wsub[:l.out*k]
+	for o := 0; o < l.out; o++ {
+		row := w.wf[l.off+o*l.ckk : l.off+(o+1)*l.ckk]
+		for t, ch := range chans {
+			copy(ws[o*k+t*wblk:o*k+(t+1)*wblk], row[int(ch)*wblk:(int(ch)+1)*wblk])
+		}
+	}
+	l.denseAdd(ws, d, acc, w.col, len(chans), bc)
+	l.postLayer(acc, w.bufs[l.ySlot], bc)
 }

@@ -52,6 +52,12 @@ type qlayer struct {
 	sparseMax               int  // candidate deltas of at most this many weights are applied as AXPYs
 	rowsPer                 int  // im2col output rows per block (set per chunk size)
 	relu                    bool // the ReLU after this layer is fused into its output
+	// chainTo is the layer that consumes this layer's output through
+	// channel-wise operations only (batch norm, fused ReLU, max pooling,
+	// padding, flattening), each the sole consumer of the previous one,
+	// or -1; chain lists those operations' nodes in order.
+	chainTo int
+	chain   []int
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -149,6 +155,7 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 		}
 	}
 	n.nvars = off
+	n.findChains()
 	// The evaluator caches a value when a candidate may need it unchanged
 	// while recomputing a consumer: the quantized input and accumulator of
 	// every layer, and any input u of a node v such that some layer
@@ -196,6 +203,41 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 		n.colSize = max(n.colSize, l.rowsPer*row)
 	}
 	return n, nil
+}
+
+// findChains sets every layer's chainTo and chain (see qlayer).
+func (n *net) findChains() {
+	g := n.g
+	consumers := make([][]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		for _, u := range node.Inputs {
+			consumers[u] = append(consumers[u], i)
+		}
+	}
+	for li := range n.layers {
+		l := &n.layers[li]
+		l.chainTo, l.chain = -1, nil
+		cur := l.node
+		var chain []int
+		for {
+			c := consumers[cur]
+			if len(c) != 1 {
+				break
+			}
+			v := c[0]
+			if q := n.layerOf[v]; q >= 0 {
+				l.chainTo, l.chain = q, chain
+				break
+			}
+			op := g.Nodes[v].Op
+			if op == nn.OpBatchNorm || op == nn.OpMaxPool || op == nn.OpPad || op == nn.OpFlatten || (op == nn.OpReLU && n.fused[v]) {
+				chain = append(chain, v)
+				cur = v
+				continue
+			}
+			break
+		}
+	}
 }
 
 // reachability returns r with r[a][b] true when node b is a or depends on a.
@@ -290,20 +332,21 @@ func (l *qlayer) dense(w, xq, acc, col []float32, bc int) {
 		oy1 := min(oh, oy0+l.rowsPer)
 		ncols := (oy1 - oy0) * ow * bc
 		c := col[:l.ckk*ncols]
-		l.im2col(xq, c, oy0, oy1, bc)
+		l.im2col(xq, c, l.in, oy0, oy1, bc)
 		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, acc[oy0*ow*bc:], ldc)
 	}
 }
 
-// im2col fills col (ckk rows of (oy1-oy0)*OW*bc columns) with the input
-// patches of output rows oy0..oy1.
-func (l *qlayer) im2col(x, col []float32, oy0, oy1, bc int) {
+// im2col fills col (nch*K*K rows of (oy1-oy0)*OW*bc columns) with the
+// input patches of output rows oy0..oy1 of an input x of nch channels (the
+// layer's geometry otherwise).
+func (l *qlayer) im2col(x, col []float32, nch, oy0, oy1, bc int) {
 	h, w := l.inS.H, l.inS.W
 	ow := l.outS.W
 	k, s, p := l.k, l.stride, l.pad
 	ncols := (oy1 - oy0) * ow * bc
 	rowLen := ow * bc
-	for c := 0; c < l.in; c++ {
+	for c := 0; c < nch; c++ {
 		for ky := 0; ky < k; ky++ {
 			for kx := 0; kx < k; kx++ {
 				r := (c*k+ky)*k + kx
@@ -333,6 +376,27 @@ func (l *qlayer) im2col(x, col []float32, oy0, oy1, bc int) {
 				}
 			}
 		}
+	}
+}
+
+// denseAdd adds W * x to acc for an input x of nch channels (compact:
+// channel t of x holds the layer's input channel chans[t]) and the weights
+// w (out x nch*K*K, or out x nch*blk for a linear layer whose input
+// features come in nch blocks of blk).
+func (l *qlayer) denseAdd(w, x, acc, col []float32, nch, bc int) {
+	k := len(w) / l.out
+	if !l.conv {
+		gemm.Sgemm(false, false, l.out, bc, k, 1, w, k, x, bc, 1, acc, bc)
+		return
+	}
+	oh, ow := l.outS.H, l.outS.W
+	ldc := oh * ow * bc
+	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
+		oy1 := min(oh, oy0+l.rowsPer)
+		ncols := (oy1 - oy0) * ow * bc
+		c := col[:k*ncols]
+		l.im2col(x, c, nch, oy0, oy1, bc)
+		gemm.Sgemm(false, false, l.out, ncols, k, 1, w, k, c, ncols, 1, acc[oy0*ow*bc:], ldc)
 	}
 }
 
@@ -487,6 +551,53 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 		// Aliases of their input (batch norm is folded into the conv).
 	default:
 		panic(fmt.Sprintf("quant: unsupported op %q", node.Op))
+	}
+}
+
+// execOpMasked runs a channel-wise node (max pooling, padding; batch norm,
+// flatten and fused ReLUs are aliases) on the channels set in mask only.
+func (n *net) execOpMasked(i int, bufs [][]float32, bc int, mask []bool) {
+	node := &n.g.Nodes[i]
+	out := bufs[n.nodeSlot[i]]
+	in := bufs[n.nodeSlot[node.Inputs[0]]]
+	is := n.g.Nodes[node.Inputs[0]].OutShape
+	os := node.OutShape
+	switch node.Op {
+	case nn.OpMaxPool:
+		k, s := node.Kernel, node.Stride
+		for c := 0; c < os.C; c++ {
+			if !mask[c] {
+				continue
+			}
+			for oy := 0; oy < os.H; oy++ {
+				for ox := 0; ox < os.W; ox++ {
+					d := out[((c*os.H+oy)*os.W+ox)*bc : ((c*os.H+oy)*os.W+ox+1)*bc]
+					for ky := 0; ky < k; ky++ {
+						for kx := 0; kx < k; kx++ {
+							off := ((c*is.H+oy*s+ky)*is.W + ox*s + kx) * bc
+							if ky == 0 && kx == 0 {
+								copy(d, in[off:off+bc])
+							} else {
+								vmax(d, in[off:off+bc])
+							}
+						}
+					}
+				}
+			}
+		}
+	case nn.OpPad:
+		p := node.Pad
+		for c := 0; c < is.C; c++ {
+			if !mask[c] {
+				continue
+			}
+			clear(out[c*os.H*os.W*bc : (c+1)*os.H*os.W*bc])
+			for y := 0; y < is.H; y++ {
+				src := in[(c*is.H+y)*is.W*bc : ((c*is.H+y)*is.W+is.W)*bc]
+				dst := ((c*os.H+y+p)*os.W + p) * bc
+				copy(out[dst:dst+len(src)], src)
+			}
+		}
 	}
 }
 

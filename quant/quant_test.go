@@ -263,6 +263,15 @@ func TestIncrementalExact(t *testing.T) {
 				for li := range m.Layers {
 					n := len(m.Layers[li].Levels)
 					cands = append(cands, randomDelta(rng, m, []int{li}, 1+n/50), randomDelta(rng, m, []int{li}, n/2+1))
+					// A few weights, so that only some output channels
+					// change (the next layer then adds the input's change
+					// on those channels), alone and with a few weights of
+					// the next layer.
+					cands = append(cands, randomDelta(rng, m, []int{li}, 3))
+					if li+1 < len(m.Layers) {
+						a, b := randomDelta(rng, m, []int{li}, 2), randomDelta(rng, m, []int{li + 1}, 2)
+						cands = append(cands, Delta{Indices: append(a.Indices, b.Indices...), Levels: append(a.Levels, b.Levels...)})
+					}
 				}
 				cands = append(cands, randomDelta(rng, m, nil, 300), randomDelta(rng, m, nil, 5), Delta{})
 				check := func() {
@@ -414,6 +423,54 @@ func TestPaddedResNet(t *testing.T) {
 		}
 		if relDiff(out[i].Loss, r.Loss) > 1e-12 || out[i].Correct != r.Correct {
 			t.Errorf("candidate %d: incremental %v, from scratch %v", i, out[i], r)
+		}
+	}
+}
+
+// TestDiffModeUsed checks that the channel-difference path is planned
+// where expected (so TestIncrementalExact exercises it).
+func TestDiffModeUsed(t *testing.T) {
+	for _, tc := range testCases {
+		m, _ := testModel(t, tc.arch, tc.in, 4, 32, PerTensor, 1)
+		ev, err := NewEvaluator(m, EvalOptions{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffs := 0
+		for li, l := range ev.n.layers {
+			if l.chainTo < 0 {
+				continue
+			}
+			w := ev.workers[0]
+			rng := rand.New(rand.NewPCG(1, uint64(li)))
+			d := randomDelta(rng, m, []int{li}, 1)
+			for li2 := range w.touched {
+				w.touched[li2] = w.touched[li2][:0]
+			}
+			lv := m.Flat()
+			idx := d.Indices[0]
+			if d.Levels[0] == lv[idx] {
+				continue
+			}
+			w.touched[li] = append(w.touched[li], sparseW{j: idx - int32(l.off), dl: 1})
+			for i := range w.changed {
+				w.changed[i] = false
+			}
+			for i, node := range ev.n.g.Nodes {
+				ch := i == l.node
+				for _, u := range node.Inputs {
+					ch = ch || w.changed[u]
+				}
+				w.changed[i] = ch
+			}
+			ev.plan(w, l.node)
+			if w.mode[l.chainTo] == modeDiff {
+				diffs++
+			}
+		}
+		want := map[string]int{"mlp": 2, "lenet5": 4, "resnet20": 9}[tc.arch]
+		if diffs != want {
+			t.Errorf("%s: %d layers fed by a channel difference, want %d", tc.arch, diffs, want)
 		}
 	}
 }

@@ -31,7 +31,14 @@ type worker struct {
 	touched     [][]sparseW // per layer
 	changed     []bool      // per node
 	slotChanged []bool
-	chanMask    []bool // output channels a delta touches (one layer at a time)
+	// per-candidate plan (see Evaluator.plan)
+	mode        []uint8   // per layer: modeFull, modeSparse or modeDiff
+	outMask     [][]bool  // per layer: output channels its delta touches (sparse mode)
+	partial     []bool    // per layer: only the masked output channels are computed
+	diffFrom    []int     // per layer in diff mode: the layer whose chain feeds it
+	inChans     [][]int32 // per layer in diff mode: the input channels that changed
+	maskOfNode  []int     // per node: the layer whose outMask limits it, or -1
+	dbuf, wsub  []float32 // diff mode: input differences, gathered weights
 	// hooks for calibration passes (plain mode only)
 	onInput  func(wid, layer int, x []float32, bc int)
 	onOutput func(wid, layer int, y []float32, bc int)
@@ -49,11 +56,21 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.touched = make([][]sparseW, len(n.layers))
 		w.changed = make([]bool, len(n.g.Nodes))
 		w.slotChanged = make([]bool, len(n.slots))
-		maxOut := 0
-		for _, l := range n.layers {
-			maxOut = max(maxOut, l.out)
+		w.mode = make([]uint8, len(n.layers))
+		w.outMask = make([][]bool, len(n.layers))
+		w.partial = make([]bool, len(n.layers))
+		w.diffFrom = make([]int, len(n.layers))
+		w.inChans = make([][]int32, len(n.layers))
+		w.maskOfNode = make([]int, len(n.g.Nodes))
+		maxIn, maxW := 0, 0
+		for li, l := range n.layers {
+			w.outMask[li] = make([]bool, l.out)
+			w.inChans[li] = make([]int32, 0, l.in)
+			maxIn = max(maxIn, l.inS.Size())
+			maxW = max(maxW, l.out*l.ckk)
 		}
-		w.chanMask = make([]bool, maxOut)
+		w.dbuf = make([]float32, maxIn*n.chunk)
+		w.wsub = make([]float32, maxW)
 	}
 	return w
 }
