@@ -32,13 +32,13 @@ type worker struct {
 	changed     []bool      // per node
 	slotChanged []bool
 	// per-candidate plan (see Evaluator.plan)
-	mode        []uint8   // per layer: modeFull, modeSparse or modeDiff
-	outMask     [][]bool  // per layer: output channels its delta touches (sparse mode)
-	partial     []bool    // per layer: only the masked output channels are computed
-	diffFrom    []int     // per layer in diff mode: the layer whose chain feeds it
-	inChans     [][]int32 // per layer in diff mode: the input channels that changed
-	maskOfNode  []int     // per node: the layer whose outMask limits it, or -1
-	dbuf, wsub  []float32 // diff mode: input differences, gathered weights
+	mode       []uint8   // per layer: modeFull, modeSparse or modeDiff
+	outMask    [][]bool  // per layer: output channels its delta touches (sparse mode)
+	partial    []bool    // per layer: only the masked output channels are computed
+	diffFrom   []int     // per layer in diff mode: the layer whose chain feeds it
+	inChans    [][]int32 // per layer in diff mode: the input channels that changed
+	maskOfNode []int     // per node: the layer whose outMask limits it, or -1
+	dbuf, wsub []float32 // diff mode: input differences, gathered weights
 	// hooks for calibration passes (plain mode only)
 	onInput  func(wid, layer int, x []float32, bc int)
 	onOutput func(wid, layer int, y []float32, bc int)
