@@ -4,8 +4,11 @@ package quant
 
 import "golang.org/x/sys/cpu"
 
-// useAsm selects the AVX2 kernels.
-var useAsm = cpu.X86.HasAVX2
+// useAsm selects the AVX2 kernels; use512 the AVX-512 AXPY.
+var (
+	useAsm = cpu.X86.HasAVX2
+	use512 = cpu.X86.HasAVX512F
+)
 
 // The AVX2 kernels process n elements, n a positive multiple of 8; their
 // exact results are defined by the Go twins in kernels.go.
@@ -28,7 +31,22 @@ func quantAVX2(dst, src *float32, n int, inv, lo, hi float32)
 //go:noescape
 func axpyAVX2(a float32, x, y *float32, n int)
 
-func axpyAsm(a float32, x, y []float32) { axpyAVX2(a, &x[0], &y[0], len(x)) }
+//go:noescape
+func axpyAVX512(a float32, x, y *float32, n int)
+
+// axpyAsm handles len(x) a positive multiple of 8.
+func axpyAsm(a float32, x, y []float32) {
+	n := len(x)
+	if use512 && n >= 16 {
+		k := n &^ 15
+		axpyAVX512(a, &x[0], &y[0], k)
+		if k == n {
+			return
+		}
+		x, y = x[k:], y[k:]
+	}
+	axpyAVX2(a, &x[0], &y[0], len(x))
+}
 func reluAsm(dst, src []float32)        { reluAVX2(&dst[0], &src[0], len(src)) }
 func maxAsm(dst, src []float32)         { maxAVX2(&dst[0], &src[0], len(src)) }
 func postAsm(dst, src []float32, m, b float32, withRelu bool) {

@@ -225,3 +225,46 @@ ax8:
 axdone:
 	VZEROUPPER
 	RET
+
+// func axpyAVX512(a float32, x, y *float32, n int)
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Z5
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         n+24(FP), CX
+	CMPQ         CX, $64
+	JL           az16
+
+az64:
+	VMULPS  (SI), Z5, Z1
+	VMULPS  64(SI), Z5, Z2
+	VMULPS  128(SI), Z5, Z3
+	VMULPS  192(SI), Z5, Z4
+	VADDPS  (DI), Z1, Z1
+	VADDPS  64(DI), Z2, Z2
+	VADDPS  128(DI), Z3, Z3
+	VADDPS  192(DI), Z4, Z4
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z2, 64(DI)
+	VMOVUPS Z3, 128(DI)
+	VMOVUPS Z4, 192(DI)
+	ADDQ    $256, SI
+	ADDQ    $256, DI
+	SUBQ    $64, CX
+	CMPQ    CX, $64
+	JGE     az64
+
+az16:
+	CMPQ    CX, $16
+	JL      azdone
+	VMULPS  (SI), Z5, Z1
+	VADDPS  (DI), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     az16
+
+azdone:
+	VZEROUPPER
+	RET
