@@ -47,8 +47,8 @@ func axpyAsm(a float32, x, y []float32) {
 	}
 	axpyAVX2(a, &x[0], &y[0], len(x))
 }
-func reluAsm(dst, src []float32)        { reluAVX2(&dst[0], &src[0], len(src)) }
-func maxAsm(dst, src []float32)         { maxAVX2(&dst[0], &src[0], len(src)) }
+func reluAsm(dst, src []float32) { reluAVX2(&dst[0], &src[0], len(src)) }
+func maxAsm(dst, src []float32)  { maxAVX2(&dst[0], &src[0], len(src)) }
 func postAsm(dst, src []float32, m, b float32, withRelu bool) {
 	if withRelu {
 		postReluAVX2(&dst[0], &src[0], len(src), m, b)
