@@ -106,4 +106,21 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 	req = &host.ScoreRequest{Generation: 2, Batch: host.Batch{Index: 2, Seed: 13}, Base: base, BaseVersion: 7,
 		Candidates: []optimizer.Delta{randDelta(3)}}
 	check(req)
+	// The validator scores a base like EvaluateModel does.
+	x := make([]float32, 80*g.Input.Size())
+	y := make([]uint8, 80)
+	randSampler{10}.Sample(host.Batch{Seed: 5}, x, y)
+	acc, err := Validator(m, x, y, 1)(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Clone()
+	_ = c.SetFlat(base)
+	r, _ := quant.EvaluateModel(ctx, c, x, y, 1)
+	if acc != r.Accuracy {
+		t.Errorf("validator %v, EvaluateModel %v", acc, r.Accuracy)
+	}
+	if _, err := Validator(m, x, y, 1)(ctx, base[:3]); err == nil {
+		t.Error("validator accepted a base of the wrong length")
+	}
 }
