@@ -37,6 +37,8 @@ func (e *CommandError) Error() string {
 		return fmt.Sprintf("%s not found (is Slurm installed here? set PATH or the Slurm executor's bin_dir): %v", e.Name, e.Err)
 	case e.TimedOut && strings.Contains(msg, "temporarily unable to accept job"):
 		return fmt.Sprintf("the Slurm queue is full: %s kept being refused for %s (%q); run again when jobs have left the queue (only what did not finish is resubmitted)", e.Name, e.Timeout, "Slurm temporarily unable to accept job")
+	case strings.Contains(msg, "temporarily unable to accept job"):
+		return fmt.Sprintf("the Slurm queue is full: %s; run again when jobs have left the queue (only what did not finish is resubmitted)", oneLine(msg))
 	case e.TimedOut:
 		s := fmt.Sprintf("%s did not answer within %s (slurmctld down or overloaded, or the queue is full?)", e.Name, e.Timeout)
 		if msg != "" {

@@ -406,6 +406,24 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+// TestQueueFullRefused: sbatch gives up by itself after its retries.
+func TestQueueFullRefused(t *testing.T) {
+	h := newHarness(t)
+	h.config(fakeConfig{SbatchFail: "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying\nsbatch: error: Batch job submission failed: Resource temporarily unavailable"})
+	opt := h.options()
+	opt.NoArrays = true
+	sum := h.mustRun([]pipeline.Spec{spec("a", "touch", map[string]any{"i": 1}, nil), spec("b", "touch", map[string]any{"i": 2}, nil)}, opt)
+	wantStatuses(t, sum, map[string]pipeline.Status{"a": "failed", "b": "failed"})
+	for _, n := range []string{"a", "b"} {
+		if e := stageState(sum, n).Error; !strings.Contains(e, "the Slurm queue is full") || !strings.Contains(e, "Resource temporarily unavailable") {
+			t.Errorf("%s: error %q", n, e)
+		}
+	}
+	if n := len(h.calls("sbatch")); n != 1 {
+		t.Errorf("sbatch called %d times, want 1", n)
+	}
+}
+
 func TestCommandTimeout(t *testing.T) {
 	h := newHarness(t)
 	h.config(fakeConfig{Hang: []string{"sbatch"}})

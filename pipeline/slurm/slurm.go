@@ -443,7 +443,7 @@ func (e *Executor) sbatch(script string, args []string) (string, error) {
 	}
 	out, err := e.cmd.run(e.ctx, 0, "sbatch", script, args...)
 	var ce *CommandError
-	if errors.As(err, &ce) && ce.TimedOut {
+	if errors.As(err, &ce) && (ce.TimedOut || strings.Contains(ce.Stderr, "temporarily unable to accept job")) {
 		e.stuck = err
 	}
 	return out, err
