@@ -203,3 +203,53 @@ func EvaluateFloat(ctx context.Context, f *FloatModel, x []float32, labels []uin
 	}
 	return loss, acc, nil
 }
+
+// Runner evaluates one quantized model with varying levels on varying
+// samples, reusing its buffers between calls (for repeated validation).
+// It is not safe for concurrent use.
+type Runner struct {
+	m  *Model
+	r  *floatRunner
+	wf []float32
+}
+
+// NewRunner compiles a model (which it copies) for repeated evaluation.
+func NewRunner(m *Model, workers int) (*Runner, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	m = m.Clone()
+	ls, w := layersFromModel(m)
+	n, err := newNet(m.Graph, ls, 0, true)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	r := &floatRunner{n: n, w: w}
+	for i := 0; i < defaultWorkers(workers); i++ {
+		r.workers = append(r.workers, newWorker(i, n, false))
+	}
+	return &Runner{m: m, r: r, wf: w}, nil
+}
+
+// Score sets the levels (the flat vector of Model.Layout) and returns the
+// mean loss and correct count on the samples.
+func (r *Runner) Score(ctx context.Context, levels []int8, x []float32, labels []uint8) (Score, error) {
+	if len(levels) != len(r.wf) {
+		return Score{}, fmt.Errorf("runner: %d levels, the model has %d weights", len(levels), len(r.wf))
+	}
+	for i, l := range levels {
+		if !ValidLevel(r.m.Bits, l) {
+			return Score{}, fmt.Errorf("runner: level %d at index %d is outside the %d-bit range", l, i, r.m.Bits)
+		}
+		r.wf[i] = float32(l)
+	}
+	b, err := checkBatch(r.r.n, x, labels)
+	if err != nil {
+		return Score{}, fmt.Errorf("runner: %w", err)
+	}
+	loss, correct, err := runPlain(ctx, r.r.workers, r.wf, b, nil)
+	if err != nil {
+		return Score{}, fmt.Errorf("runner: %w", err)
+	}
+	return Score{Loss: loss / float64(b.n), Correct: correct}, nil
+}

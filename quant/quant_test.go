@@ -474,3 +474,39 @@ func TestDiffModeUsed(t *testing.T) {
 		}
 	}
 }
+
+func TestRunnerMatchesEvaluateModel(t *testing.T) {
+	ctx := context.Background()
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 8, PerChannel, 2)
+	x, y := testData(m.Graph, 30, 3)
+	r, err := NewRunner(m, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for k := 0; k < 2; k++ {
+		c := m.Clone()
+		flat := c.Flat()
+		d := randomDelta(rng, m, nil, 1000)
+		for i, idx := range d.Indices {
+			flat[idx] = d.Levels[i]
+		}
+		_ = c.SetFlat(flat)
+		want, err := EvaluateModel(ctx, c, x, y, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Score(ctx, flat, x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if relDiff(got.Loss, want.Loss) > 1e-13 || got.Correct != want.Correct {
+			t.Errorf("runner %v, EvaluateModel %v %v", got, want.Loss, want.Correct)
+		}
+	}
+	bad := m.Flat()
+	bad[0] = 5
+	if _, err := r.Score(ctx, bad, x, y); err == nil || !strings.Contains(err.Error(), "outside the 3-bit range") {
+		t.Errorf("bad level: %v", err)
+	}
+}

@@ -123,18 +123,18 @@ func (s *SplitSampler) Sample(b host.Batch, x []float32, y []uint8) {
 
 // Validator returns a host.ValidateFunc that measures a base's accuracy on
 // fixed samples (a validation split, NCHW float32 normalized) with the
-// quantized forward path. It evaluates a copy of model with the base's
-// levels, so it is safe to call while the evaluator is idle.
-func Validator(model *quant.Model, x []float32, labels []uint8, workers int) host.ValidateFunc {
-	m := model.Clone()
+// quantized forward path, reusing its buffers between calls. Like the host,
+// it calls it from one goroutine at a time.
+func Validator(model *quant.Model, x []float32, labels []uint8, workers int) (host.ValidateFunc, error) {
+	r, err := quant.NewRunner(model, workers)
+	if err != nil {
+		return nil, fmt.Errorf("hosteval: validation: %w", err)
+	}
 	return func(ctx context.Context, base []int8) (float64, error) {
-		if err := m.SetFlat(base); err != nil {
-			return 0, fmt.Errorf("hosteval: validation: %w", err)
-		}
-		r, err := quant.EvaluateModel(ctx, m, x, labels, workers)
+		s, err := r.Score(ctx, base, x, labels)
 		if err != nil {
 			return 0, fmt.Errorf("hosteval: validation: %w", err)
 		}
-		return r.Accuracy, nil
-	}
+		return float64(s.Correct) / float64(len(labels)), nil
+	}, nil
 }

@@ -110,7 +110,11 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 	x := make([]float32, 80*g.Input.Size())
 	y := make([]uint8, 80)
 	randSampler{10}.Sample(host.Batch{Seed: 5}, x, y)
-	acc, err := Validator(m, x, y, 1)(ctx, base)
+	val, err := Validator(m, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := val(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +124,7 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 	if acc != r.Accuracy {
 		t.Errorf("validator %v, EvaluateModel %v", acc, r.Accuracy)
 	}
-	if _, err := Validator(m, x, y, 1)(ctx, base[:3]); err == nil {
+	if _, err := val(ctx, base[:3]); err == nil {
 		t.Error("validator accepted a base of the wrong length")
 	}
 }
