@@ -131,3 +131,39 @@ func axpy(a float32, x, y []float32) {
 	}
 	axpyGo(a, x[k:], y[k:])
 }
+
+// addGo is the twin of addAVX2: dst[i] = a[i] + b[i].
+func addGo(dst, a, b []float32) {
+	dst = dst[:len(a)]
+	b = b[:len(a)]
+	for i := range a {
+		dst[i] = a[i] + b[i]
+	}
+}
+
+// addReluGo is the twin of addReluAVX2: addGo followed by reluGo.
+func addReluGo(dst, a, b []float32) {
+	dst = dst[:len(a)]
+	b = b[:len(a)]
+	for i := range a {
+		if v := a[i] + b[i]; v > 0 {
+			dst[i] = v
+		} else {
+			dst[i] = 0
+		}
+	}
+}
+
+// addVec writes a + b to dst, followed by a ReLU when withRelu.
+func addVec(dst, a, b []float32, withRelu bool) {
+	k := 0
+	if useAsm && len(a) >= 8 {
+		k = len(a) &^ 7
+		addAsm(dst[:k], a[:k], b[:k], withRelu)
+	}
+	if withRelu {
+		addReluGo(dst[k:], a[k:], b[k:])
+	} else {
+		addGo(dst[k:], a[k:], b[k:])
+	}
+}

@@ -59,3 +59,17 @@ func postAsm(dst, src []float32, m, b float32, withRelu bool) {
 func quantAsm(dst, src []float32, inv, lo, hi float32) {
 	quantAVX2(&dst[0], &src[0], len(src), inv, lo, hi)
 }
+
+//go:noescape
+func addAVX2(dst, a, b *float32, n int)
+
+//go:noescape
+func addReluAVX2(dst, a, b *float32, n int)
+
+func addAsm(dst, a, b []float32, withRelu bool) {
+	if withRelu {
+		addReluAVX2(&dst[0], &a[0], &b[0], len(a))
+	} else {
+		addAVX2(&dst[0], &a[0], &b[0], len(a))
+	}
+}

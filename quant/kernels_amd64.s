@@ -268,3 +268,51 @@ az16:
 azdone:
 	VZEROUPPER
 	RET
+
+// func addAVX2(dst, a, b *float32, n int)
+TEXT ·addAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+
+add8:
+	CMPQ    CX, $8
+	JL      adddone
+	VMOVUPS (SI), Y1
+	VADDPS  (DX), Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     add8
+
+adddone:
+	VZEROUPPER
+	RET
+
+// func addReluAVX2(dst, a, b *float32, n int)
+TEXT ·addReluAVX2(SB), NOSPLIT, $0-32
+	MOVQ   dst+0(FP), DI
+	MOVQ   a+8(FP), SI
+	MOVQ   b+16(FP), DX
+	MOVQ   n+24(FP), CX
+	VXORPS Y0, Y0, Y0
+
+ar8:
+	CMPQ    CX, $8
+	JL      ardone
+	VMOVUPS (SI), Y1
+	VADDPS  (DX), Y1, Y1
+	VMAXPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     ar8
+
+ardone:
+	VZEROUPPER
+	RET

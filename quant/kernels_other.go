@@ -17,3 +17,11 @@ func postAsm(dst, src []float32, m, b float32, withRelu bool) {
 }
 
 func axpyAsm(a float32, x, y []float32) { axpyGo(a, x, y) }
+
+func addAsm(dst, a, b []float32, withRelu bool) {
+	if withRelu {
+		addReluGo(dst, a, b)
+	} else {
+		addGo(dst, a, b)
+	}
+}

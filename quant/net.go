@@ -70,7 +70,8 @@ type net struct {
 	chunk    int
 	nvars    int
 	colSize  int    // floats of the im2col buffer
-	fused    []bool // ReLU nodes computed by the layer before them
+	fused    []bool // ReLU nodes computed by the layer or sum before them
+	addRelu  []bool // sums whose ReLU is fused into them
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -81,7 +82,7 @@ type net struct {
 // (directly or through its batch norm) is computed by the layer itself.
 func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 	n := &net{g: g, layers: layers, layerOf: make([]int, len(g.Nodes)), nodeSlot: make([]int, len(g.Nodes)),
-		fused: make([]bool, len(g.Nodes))}
+		fused: make([]bool, len(g.Nodes)), addRelu: make([]bool, len(g.Nodes))}
 	for i := range n.layerOf {
 		n.layerOf[i] = -1
 	}
@@ -103,6 +104,12 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 			if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpReLU {
 				n.fused[c[0]] = true
 				layers[li].relu = true
+			}
+		}
+		for i, node := range g.Nodes {
+			if c := consumers[i]; node.Op == nn.OpAdd && len(c) == 1 && g.Nodes[c[0]].Op == nn.OpReLU {
+				n.fused[c[0]] = true
+				n.addRelu[i] = true
 			}
 		}
 	}
@@ -471,11 +478,7 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 	case nn.OpAdd:
 		a := bufs[n.nodeSlot[node.Inputs[0]]]
 		b := bufs[n.nodeSlot[node.Inputs[1]]]
-		b = b[:len(a)]
-		out = out[:len(a)]
-		for j := range a {
-			out[j] = a[j] + b[j]
-		}
+		addVec(out[:len(a)], a, b[:len(a)], n.addRelu[i])
 	case nn.OpMaxPool:
 		in := bufs[n.nodeSlot[node.Inputs[0]]]
 		is := n.g.Nodes[node.Inputs[0]].OutShape
