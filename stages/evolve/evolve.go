@@ -25,6 +25,7 @@ import (
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/plugins/rpc"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/hosteval"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
@@ -91,7 +92,7 @@ type Kind struct{}
 func (Kind) Name() string { return "evolve" }
 
 // Version changes when the stage computes something different.
-func (Kind) Version() string { return "2" }
+func (Kind) Version() string { return "3" }
 
 // Threads: the evaluator scores candidates on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
@@ -199,8 +200,12 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
+	hev, err := hosteval.New(ev, &hosteval.SplitSampler{D: d, S: &d.Train}, p.BatchSize)
+	if err != nil {
+		return err
+	}
 	cfg := host.Config{
-		Name: p.Plugin, Problem: problem, Evaluator: newBatchEvaluator(ev, d, p.BatchSize), Budget: budget,
+		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: budget,
 		Validate: validate, ValidateEvery: p.ValidateEvery,
 		CheckpointPath: filepath.Join(sc.CheckpointDir, "host.ckpt"), CheckpointEvery: p.CheckpointEvery,
 		Resume: sc.Resumed, Logger: sc.Log,
@@ -316,17 +321,7 @@ func validator(start *quant.Model, d *datasets.Dataset, size, workers int) (host
 		idx[i] = i
 	}
 	b := stageio.SplitBatch(d, &d.Val, idx)
-	m := start.Clone()
-	return func(ctx context.Context, base []int8) (float64, error) {
-		if err := m.SetFlat(base); err != nil {
-			return 0, err
-		}
-		rep, err := quant.EvaluateModel(ctx, m, b.X, b.Labels, workers)
-		if err != nil {
-			return 0, fmt.Errorf("validation: %w", err)
-		}
-		return rep.Accuracy, nil
-	}, nil
+	return hosteval.Validator(start, b.X, b.Labels, workers)
 }
 
 // progress is the fraction of the budget spent after row r.
