@@ -510,3 +510,41 @@ func TestRunnerMatchesEvaluateModel(t *testing.T) {
 		t.Errorf("bad level: %v", err)
 	}
 }
+
+// TestPrepareBatchSizes re-prepares batches of other sizes (larger: the
+// cache grows; smaller: its prefix is reused) and checks scores.
+func TestPrepareBatchSizes(t *testing.T) {
+	ctx := context.Background()
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 4, PerTensor, 8)
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	for i, n := range []int{23, 40, 7, 33} {
+		x, y := testData(m.Graph, n, uint64(i))
+		base, err := ev.Prepare(ctx, x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := EvaluateModel(ctx, m, x, y, 1)
+		if relDiff(base.Loss, r.Loss) > 1e-12 || base.Correct != r.Correct {
+			t.Fatalf("batch of %d: base %v, from scratch %v", n, base, r.Loss)
+		}
+		d := randomDelta(rng, m, []int{2}, 20)
+		out := make([]Score, 1)
+		if err := ev.Score(ctx, []Delta{d}, out); err != nil {
+			t.Fatal(err)
+		}
+		c := m.Clone()
+		flat := c.Flat()
+		for k, idx := range d.Indices {
+			flat[idx] = d.Levels[k]
+		}
+		_ = c.SetFlat(flat)
+		r, _ = EvaluateModel(ctx, c, x, y, 1)
+		if relDiff(out[0].Loss, r.Loss) > 1e-12 || out[0].Correct != r.Correct {
+			t.Fatalf("batch of %d: candidate %v, from scratch %v", n, out[0], r.Loss)
+		}
+	}
+}
