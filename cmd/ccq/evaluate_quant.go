@@ -12,9 +12,10 @@ func init() { modelEvaluators[quant.FormatKBit] = evaluateQuantizedFile }
 
 // evaluateQuantizedFile scores a k-bit model file (ccq.format "kbit") on the
 // requested split with the quantized forward path (fake-quantized
-// activations when the model has them). The model size, bits per weight and
-// level histogram are in quant.EvaluateModel's report; quantizedSummary
-// returns them for the caller to print.
+// activations when the model has them). The bits per weight, packed size and
+// level histogram of the model are in quant.EvaluateModel's report
+// (quant.Sizes, quant.LevelHistogram) but evalReport has no fields for them
+// yet.
 func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
 	m, err := quant.Decode(r.file)
 	if err != nil {
@@ -34,20 +35,4 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 		res.Count = append(res.Count, c.N)
 	}
 	return res, nil
-}
-
-// quantizedSummary describes a k-bit model file: bits, activation bits,
-// method, whether full-precision gradients were used, packed size, bits per
-// weight and the fraction of each level (for `ccq evaluate` to print next to
-// the accuracy).
-func quantizedSummary(r evalRequest) (*quant.Report, error) {
-	m, err := quant.Decode(r.file)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.path, err)
-	}
-	rep := &quant.Report{Bits: m.Bits, ActBits: m.ActBits, Weights: m.NumVars(), Levels: quant.LevelHistogram(m),
-		Granularity: m.Granularity, Method: m.Method, UsedFPGrads: m.UsedFPGradients}
-	rep.PackedBytes, rep.ModelBytes, rep.Float32Bytes = quant.Sizes(m)
-	rep.BitsPerWeight = float64(rep.ModelBytes*8) / float64(max(rep.Weights, 1))
-	return rep, nil
 }
