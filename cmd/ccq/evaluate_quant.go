@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
@@ -14,8 +16,8 @@ func init() { modelEvaluators[quant.FormatKBit] = evaluateQuantizedFile }
 // requested split with the quantized forward path (fake-quantized
 // activations when the model has them). The bits per weight, packed size and
 // level histogram of the model are in quant.EvaluateModel's report
-// (quant.Sizes, quant.LevelHistogram) but evalReport has no fields for them
-// yet.
+// (quant.Sizes, quant.LevelHistogram); evalReport has no fields for them
+// yet, so they are logged (stderr) at info level.
 func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
 	m, err := quant.Decode(r.file)
 	if err != nil {
@@ -29,6 +31,13 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 	if err != nil {
 		return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
 	}
+	levels := make([]string, len(rep.Levels))
+	for i, l := range rep.Levels {
+		levels[i] = fmt.Sprintf("%d:%.1f%%", l.Level, 100*l.Fraction)
+	}
+	slog.Info("k-bit model", "bits", rep.Bits, "act_bits", rep.ActBits, "method", rep.Method, "granularity", rep.Granularity,
+		"used_fp_gradients", rep.UsedFPGrads, "weights", rep.Weights, "packed_bytes", rep.PackedBytes,
+		"model_bytes", rep.ModelBytes, "bits_per_weight", fmt.Sprintf("%.2f", rep.BitsPerWeight), "levels", strings.Join(levels, " "))
 	res := nn.EvalResult{N: rep.N, Accuracy: rep.Accuracy, Loss: rep.Loss, Confusion: rep.Confusion}
 	for _, c := range rep.PerClass {
 		res.PerClass = append(res.PerClass, c.Accuracy)
