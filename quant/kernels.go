@@ -167,3 +167,36 @@ func addVec(dst, a, b []float32, withRelu bool) {
 		addGo(dst[k:], a[k:], b[k:])
 	}
 }
+
+// max4Go is the twin of max4AVX2: dst[i] = max(max(a[i], b[i]), max(c[i],
+// d[i])), each max returning its first operand when it is greater and its
+// second otherwise.
+func max4Go(dst, a, b, c, d []float32) {
+	dst = dst[:len(a)]
+	b, c, d = b[:len(a)], c[:len(a)], d[:len(a)]
+	for i := range a {
+		x, y := b[i], d[i]
+		if a[i] > x {
+			x = a[i]
+		}
+		if c[i] > y {
+			y = c[i]
+		}
+		if x > y {
+			dst[i] = x
+		} else {
+			dst[i] = y
+		}
+	}
+}
+
+// max4 writes the element-wise maximum of four vectors (a 2x2 pooling
+// window) to dst.
+func max4(dst, a, b, c, d []float32) {
+	k := 0
+	if useAsm && len(a) >= 8 {
+		k = len(a) &^ 7
+		max4Asm(dst[:k], a[:k], b[:k], c[:k], d[:k])
+	}
+	max4Go(dst[k:], a[k:], b[k:], c[k:], d[k:])
+}

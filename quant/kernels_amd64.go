@@ -73,3 +73,8 @@ func addAsm(dst, a, b []float32, withRelu bool) {
 		addAVX2(&dst[0], &a[0], &b[0], len(a))
 	}
 }
+
+//go:noescape
+func max4AVX2(dst, a, b, c, d *float32, n int)
+
+func max4Asm(dst, a, b, c, d []float32) { max4AVX2(&dst[0], &a[0], &b[0], &c[0], &d[0], len(a)) }

@@ -316,3 +316,38 @@ ar8:
 ardone:
 	VZEROUPPER
 	RET
+
+// func max4AVX2(dst, a, b, c, d *float32, n int)
+TEXT ·max4AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ c+24(FP), R8
+	MOVQ d+32(FP), R9
+	MOVQ n+40(FP), CX
+
+m4:
+	CMPQ    CX, $8
+	JL      m4done
+	VMOVUPS (SI), Y1
+	VMOVUPS (DX), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R9), Y4
+	// Intel VMAXPS y1, y1(a), y2(b): a > b ? a : b
+	VMAXPS  Y2, Y1, Y1
+	// Intel VMAXPS y3, y3(c), y4(d): c > d ? c : d
+	VMAXPS  Y4, Y3, Y3
+	// Intel VMAXPS y1, y1(x), y3(y): x > y ? x : y
+	VMAXPS  Y3, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, R8
+	ADDQ    $32, R9
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     m4
+
+m4done:
+	VZEROUPPER
+	RET

@@ -25,3 +25,5 @@ func addAsm(dst, a, b []float32, withRelu bool) {
 		addGo(dst, a, b)
 	}
 }
+
+func max4Asm(dst, a, b, c, d []float32) { max4Go(dst, a, b, c, d) }

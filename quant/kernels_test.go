@@ -33,6 +33,7 @@ func TestKernelsMatchTwins(t *testing.T) {
 		{"relu", relu, reluGo},
 		{"axpy", func(d, s []float32) { axpy(-0.77, s, d) }, func(d, s []float32) { axpyGo(-0.77, s, d) }},
 		{"max", vmax, maxGo},
+		{"max4", func(d, s []float32) { max4(d, s, d, s[:len(d)], d) }, func(d, s []float32) { max4Go(d, s, d, s[:len(d)], d) }},
 		{"add", func(d, s []float32) { addVec(d, s, d, false) }, func(d, s []float32) { addGo(d, s, d) }},
 		{"addRelu", func(d, s []float32) { addVec(d, s, d, true) }, func(d, s []float32) { addReluGo(d, s, d) }},
 		{"post", func(d, s []float32) { postVec(d, s, 0.37, -1.25, false) }, func(d, s []float32) { postGo(d, s, 0.37, -1.25) }},

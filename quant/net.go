@@ -484,6 +484,12 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 		is := n.g.Nodes[node.Inputs[0]].OutShape
 		os := node.OutShape
 		k, s := node.Kernel, node.Stride
+		if k == 2 && s == 2 {
+			for c := 0; c < os.C; c++ {
+				pool2x2(out, in, is, os, c, bc)
+			}
+			return
+		}
 		for c := 0; c < os.C; c++ {
 			for oy := 0; oy < os.H; oy++ {
 				for ox := 0; ox < os.W; ox++ {
@@ -557,6 +563,19 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 	}
 }
 
+// pool2x2 computes channel c of a 2x2, stride-2 max pooling.
+func pool2x2(out, in []float32, is, os nn.Shape, c, bc int) {
+	for oy := 0; oy < os.H; oy++ {
+		r0 := (c*is.H + 2*oy) * is.W * bc
+		r1 := r0 + is.W*bc
+		for ox := 0; ox < os.W; ox++ {
+			o := ((c*os.H+oy)*os.W + ox) * bc
+			x0, x1 := r0+2*ox*bc, r1+2*ox*bc
+			max4(out[o:o+bc], in[x0:x0+bc], in[x0+bc:x0+2*bc], in[x1:x1+bc], in[x1+bc:x1+2*bc])
+		}
+	}
+}
+
 // execOpMasked runs a channel-wise node (max pooling, padding; batch norm,
 // flatten and fused ReLUs are aliases) on the channels set in mask only.
 func (n *net) execOpMasked(i int, bufs [][]float32, bc int, mask []bool) {
@@ -570,6 +589,10 @@ func (n *net) execOpMasked(i int, bufs [][]float32, bc int, mask []bool) {
 		k, s := node.Kernel, node.Stride
 		for c := 0; c < os.C; c++ {
 			if !mask[c] {
+				continue
+			}
+			if k == 2 && s == 2 {
+				pool2x2(out, in, is, os, c, bc)
 				continue
 			}
 			for oy := 0; oy < os.H; oy++ {
