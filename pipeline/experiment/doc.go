@@ -12,7 +12,7 @@ package experiment
 //	source      = "dir"        optional folder; a hint outside the key
 //
 //	[pretrain]                 required; an open table: model is required,
-//	model       = "lenet5"     epochs (>= 1), batch (>= 1), seed (integer),
+//	model       = "lenet5"     epochs (>= 1), batch_size (>= 1), seed (integer),
 //	epochs = 2, lr = 0.01 ...  lr (> 0) and schedule (string) are checked here,
 //	                           other keys go to the pretrain stage, which checks them;
 //	from        = "m.safetensors"  instead of training: import this file (only model may stay)

@@ -227,7 +227,7 @@ var knownKeys = map[string][]string{
 	"":           {"name", "description", "dataset", "pretrain", "quantize", "optimizers", "evaluate", "report", "executor"},
 	"dataset":    {"name", "val_size", "split_seed", "source"},
 	"quantize":   {"label", "method", "bits", "granularity", "act_bits", "params"},
-	"optimizers": {"name", "plugin", "sha256", "start", "bits", "act_bits", "seeds", "budget", "params", "matrix"},
+	"optimizers": {"name", "plugin", "sha256", "start", "bits", "act_bits", "seeds", "budget", "params", "matrix", "host"},
 	"budget":     {"evaluations", "wall_time"},
 	"executor":   {"kind", "jobs", "slurm"},
 	"slurm":      {"partition", "account", "time", "cpus_per_stage", "args"},
@@ -373,7 +373,7 @@ func (x *Experiment) check() Errors {
 	return errs
 }
 
-var trainingKeys = []string{"epochs", "seed", "lr", "batch", "schedule"}
+var trainingKeys = []string{"epochs", "seed", "lr", "batch_size", "schedule"}
 
 func (x *Experiment) checkPretrain() Errors {
 	var errs Errors
@@ -395,7 +395,7 @@ func (x *Experiment) checkPretrain() Errors {
 		}
 		return errs
 	}
-	ints := map[string]int64{"epochs": 1, "batch": 1}
+	ints := map[string]int64{"epochs": 1, "batch_size": 1}
 	for k, minv := range ints {
 		if v, has := p[k]; has {
 			n, ok := v.(int64)

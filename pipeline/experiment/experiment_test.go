@@ -72,7 +72,7 @@ func TestExampleExpands(t *testing.T) {
 		t.Errorf("executor %+v", x.Executor)
 	}
 	pt := g.Stage("pretrain/lenet5")
-	if pt.Params.String() != `{"batch":64,"epochs":2,"lr":0.01,"model":"lenet5","schedule":"cosine","seed":1}` {
+	if pt.Params.String() != `{"batch_size":64,"epochs":2,"lr":0.01,"model":"lenet5","schedule":"cosine","seed":1}` {
 		t.Errorf("pretrain params %s", pt.Params)
 	}
 }
