@@ -35,7 +35,7 @@ func saveRandomModel(t *testing.T, dir, arch string, in nn.Shape) string {
 // quantizeArgs are the flags every quantize call sets (cobra flag values
 // persist between in-process runs).
 func quantizeArgs(cache, model, out string, extra ...string) []string {
-	a := []string{"--log-level", "error", "--data-dir", cache, "quantize", model, "--offline", "--out", out,
+	a := []string{"--log-level", "error", "--data-dir", cache, "quantize", model, "--offline", "--out", out, "--model", "", "--dataset", "",
 		"--method", "rtn", "--bits", "4", "--act-bits", "32", "--granularity", "tensor", "--calib", "64", "--no-eval=false", "--integer=false"}
 	return append(a, extra...)
 }
@@ -139,5 +139,43 @@ func TestBenchEvaluatorCommand(t *testing.T) {
 	}
 	if _, err := runCCQ(t, "--log-level", "error", "bench", "evaluator", "--model", "mlp", "--layer", "conv9", "--batch", "8", "--json=false"); err == nil || !strings.Contains(err.Error(), `layer "conv9"`) {
 		t.Errorf("unknown layer: %v", err)
+	}
+}
+
+// TestQuantizePyTorchStateDict quantizes a state dict without ccq metadata
+// (as PyTorch's save_file writes it), named with --model.
+func TestQuantizePyTorchStateDict(t *testing.T) {
+	dir := t.TempDir()
+	cache := t.TempDir()
+	g, err := nn.BuildGraph("mlp", nn.Shape{C: 1, H: 28, W: 28}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := nn.NewModel(g, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(dir, "sd.safetensors")
+	if err := safetensors.Write(path, &safetensors.File{Tensors: m.StateDict()}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "q.safetensors")
+	if _, err := runCCQ(t, quantizeArgs(cache, path, out, "--model", "mlp", "--no-eval")...); err == nil || !strings.Contains(err.Error(), "needs --dataset") {
+		t.Errorf("--model without --dataset: %v", err)
+	}
+	if _, err := runCCQ(t, quantizeArgs(cache, path, out, "--model", "mlp", "--dataset", "mnist", "--no-eval", "--bits", "2")...); err != nil {
+		t.Fatal(err)
+	}
+	q, err := quant.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Graph.Arch != "mlp" || q.Bits != 2 || q.NumVars() != 784*256+256*256+256*10 {
+		t.Errorf("quantized state dict: %s, %d bits, %d weights", q.Graph.Arch, q.Bits, q.NumVars())
+	}
+	// Later runs must not inherit --model and --dataset (cobra flags persist).
+	if _, err := runCCQ(t, quantizeArgs(cache, path, out, "--model", "", "--dataset", "", "--no-eval")...); err == nil {
+		t.Error("a file without metadata was accepted without --model")
 	}
 }
