@@ -16,6 +16,7 @@ import (
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/slurm"
+	"github.com/ccq-project/ccq/pipeline/slurm/internal/fakeslurm"
 	"github.com/ccq-project/ccq/pipeline/store"
 )
 
@@ -46,7 +47,7 @@ func realCluster(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{dir: dir, exe: exe, reg: testRegistry()}
+	h := &harness{dir: dir, exe: exe, reg: fakeslurm.Registry()}
 	switch tt := t.(type) {
 	case *testing.T:
 		h.t = tt

@@ -5,6 +5,7 @@ package slurm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,17 +17,47 @@ import (
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/slurm"
+	"github.com/ccq-project/ccq/pipeline/slurm/internal/fakeslurm"
 	"github.com/ccq-project/ccq/pipeline/store"
 )
 
+// fakeBinary is the executable linked as the fake Slurm commands and run
+// by the fake jobs as `stage exec`: this test binary, or, under the race
+// detector (whose start-up takes about a second per process here), the
+// fake built without it.
+var fakeBinary string
+
 func TestMain(m *testing.M) {
-	if slices.Contains(fakeCommands, filepath.Base(os.Args[0])) {
-		os.Exit(fakeMain())
+	if slices.Contains(fakeslurm.Commands, filepath.Base(os.Args[0])) {
+		os.Exit(fakeslurm.Main())
 	}
 	if os.Getenv("CCQ_SLURM_TEST_STAGE") == "1" && len(os.Args) == 4 && os.Args[1] == "stage" && os.Args[2] == "exec" {
-		os.Exit(stageExecMain(os.Args[3]))
+		os.Exit(fakeslurm.StageExec(os.Args[3]))
 	}
-	os.Exit(m.Run())
+	os.Exit(func() int {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fakeBinary = exe
+		if raceEnabled {
+			dir, err := os.MkdirTemp("", "fakeslurm-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			bin := filepath.Join(dir, "fakeslurm")
+			cmd := exec.Command("go", "build", "-o", bin, "github.com/ccq-project/ccq/pipeline/slurm/internal/fakeslurm/cmd/fakeslurm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "building the fake Slurm without the race detector failed (%v: %s); the tests re-execute this slower binary\n", err, out)
+			} else {
+				fakeBinary = bin
+			}
+		}
+		return m.Run()
+	}())
 }
 
 // harness is a store, a results folder and a fake Slurm in a temporary folder.
@@ -44,17 +75,15 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, dir: dir, fake: filepath.Join(dir, "fake"), bin: filepath.Join(dir, "bin"), exe: exe, reg: testRegistry()}
+	exe := fakeBinary
+	var err error
+	h := &harness{t: t, dir: dir, fake: filepath.Join(dir, "fake"), bin: filepath.Join(dir, "bin"), exe: exe, reg: fakeslurm.Registry()}
 	for _, d := range []string{h.fake, h.bin} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range fakeCommands {
+	for _, c := range fakeslurm.Commands {
 		if err := os.Symlink(exe, filepath.Join(h.bin, c)); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +97,7 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) config(c fakeConfig) {
+func (h *harness) config(c fakeslurm.Config) {
 	h.t.Helper()
 	b, _ := json.Marshal(c)
 	if err := os.WriteFile(filepath.Join(h.fake, "config.json"), b, 0o644); err != nil {
@@ -122,9 +151,9 @@ func (h *harness) mustRun(specs []pipeline.Spec, opt slurm.Options, obs ...pipel
 	return sum
 }
 
-func (h *harness) fakeState() fakeState {
+func (h *harness) fakeState() fakeslurm.State {
 	h.t.Helper()
-	var st fakeState
+	var st fakeslurm.State
 	b, err := os.ReadFile(filepath.Join(h.fake, "state.json"))
 	if err != nil {
 		h.t.Fatal(err)
@@ -345,7 +374,7 @@ func TestFailureSkipsDependents(t *testing.T) {
 
 func TestSchedulerKills(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"slow": "TIMEOUT", "lost": "NODE_FAIL", "fat": "OUT_OF_MEMORY"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"slow": "TIMEOUT", "lost": "NODE_FAIL", "fat": "OUT_OF_MEMORY"}})
 	specs := []pipeline.Spec{
 		spec("slow", "touch", map[string]any{"i": 1}, nil),
 		spec("lost", "touch", map[string]any{"i": 2}, nil),
@@ -363,7 +392,7 @@ func TestSchedulerKills(t *testing.T) {
 	}
 
 	// Running again resubmits only what did not finish.
-	h.config(fakeConfig{})
+	h.config(fakeslurm.Config{})
 	before := len(h.calls("sbatch"))
 	sum = h.mustRun(specs, opt)
 	wantStatuses(t, sum, map[string]pipeline.Status{"slow": "done", "lost": "done", "fat": "done", "after-slow": "done"})
@@ -379,7 +408,7 @@ func TestSchedulerKills(t *testing.T) {
 func TestSubmissionRejected(t *testing.T) {
 	for _, arrays := range []bool{true, false} {
 		h := newHarness(t)
-		h.config(fakeConfig{SbatchFail: "sbatch: error: Batch job submission failed: Invalid partition name specified"})
+		h.config(fakeslurm.Config{SbatchFail: "sbatch: error: Batch job submission failed: Invalid partition name specified"})
 		opt := h.options()
 		opt.NoArrays = !arrays
 		sum := h.mustRun(fanDAG(), opt)
@@ -392,7 +421,7 @@ func TestSubmissionRejected(t *testing.T) {
 
 func TestQueueFull(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{SbatchFail: "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)", SbatchFailAfter: 2})
+	h.config(fakeslurm.Config{SbatchFail: "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)", SbatchFailAfter: 2})
 	specs := []pipeline.Spec{
 		spec("s1", "touch", map[string]any{"i": 1}, nil),
 		spec("s2", "touch", map[string]any{"i": 2}, map[string]string{"in": "s1"}),
@@ -409,7 +438,7 @@ func TestQueueFull(t *testing.T) {
 // TestQueueFullRefused: sbatch gives up by itself after its retries.
 func TestQueueFullRefused(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{SbatchFail: "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying\nsbatch: error: Batch job submission failed: Resource temporarily unavailable"})
+	h.config(fakeslurm.Config{SbatchFail: "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying\nsbatch: error: Batch job submission failed: Resource temporarily unavailable"})
 	opt := h.options()
 	opt.NoArrays = true
 	sum := h.mustRun([]pipeline.Spec{spec("a", "touch", map[string]any{"i": 1}, nil), spec("b", "touch", map[string]any{"i": 2}, nil)}, opt)
@@ -426,9 +455,9 @@ func TestQueueFullRefused(t *testing.T) {
 
 func TestCommandTimeout(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Hang: []string{"sbatch"}})
+	h.config(fakeslurm.Config{Hang: []string{"sbatch"}})
 	opt := h.options()
-	opt.CommandTimeout = 300 * time.Millisecond
+	opt.SubmitTimeout = 300 * time.Millisecond
 	sum := h.mustRun([]pipeline.Spec{spec("a", "touch", nil, nil)}, opt)
 	wantStatuses(t, sum, map[string]pipeline.Status{"a": "failed"})
 	if e := stageState(sum, "a").Error; !strings.Contains(e, "sbatch did not answer within 300ms") {
@@ -441,9 +470,9 @@ func TestCommandTimeout(t *testing.T) {
 // message; the others fail at once instead of waiting as long again.
 func TestFullQueue(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Hang: []string{"sbatch"}, SbatchFail: "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying"})
+	h.config(fakeslurm.Config{Hang: []string{"sbatch"}, SbatchFail: "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying"})
 	opt := h.options()
-	opt.CommandTimeout = 300 * time.Millisecond
+	opt.SubmitTimeout = 300 * time.Millisecond
 	specs := []pipeline.Spec{
 		spec("a", "touch", map[string]any{"i": 1}, nil),
 		spec("b", "fail", nil, nil),
@@ -464,12 +493,12 @@ func TestFullQueue(t *testing.T) {
 
 func TestControllerDown(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{PingDown: true})
+	h.config(fakeslurm.Config{PingDown: true})
 	_, err := h.run(context.Background(), fanDAG(), h.options())
 	if err == nil || !strings.Contains(err.Error(), "controller does not answer") {
 		t.Fatalf("err %v", err)
 	}
-	h.config(fakeConfig{})
+	h.config(fakeslurm.Config{})
 	opt := h.options()
 	opt.BinDir = filepath.Join(h.dir, "nowhere")
 	_, err = h.run(context.Background(), fanDAG(), opt)
@@ -480,7 +509,7 @@ func TestControllerDown(t *testing.T) {
 
 func TestSqueueFailingGivesUp(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{SqueueFail: "squeue: error: Unable to contact slurm controller (connect failure)"})
+	h.config(fakeslurm.Config{SqueueFail: "squeue: error: Unable to contact slurm controller (connect failure)"})
 	opt := h.options()
 	opt.GiveUpAfter = time.Nanosecond
 	_, err := h.run(context.Background(), []pipeline.Spec{spec("a", "touch", nil, nil)}, opt)
@@ -497,7 +526,7 @@ func TestPurgedJobs(t *testing.T) {
 	fate := map[string]string{"ok": "PURGE", "bad": "PURGE"}
 	// With accounting, sacct tells what happened to forgotten jobs.
 	h := newHarness(t)
-	h.config(fakeConfig{Sacct: "ok", Fate: fate})
+	h.config(fakeslurm.Config{Sacct: "ok", Fate: fate})
 	opt := h.options()
 	opt.NoArrays = true
 	sum := h.mustRun(specs, opt)
@@ -510,7 +539,7 @@ func TestPurgedJobs(t *testing.T) {
 	}
 	// Without accounting, the store decides.
 	h = newHarness(t)
-	h.config(fakeConfig{Fate: fate})
+	h.config(fakeslurm.Config{Fate: fate})
 	opt = h.options()
 	opt.NoArrays = true
 	opt.LostAfter = time.Nanosecond
@@ -524,7 +553,7 @@ func TestPurgedJobs(t *testing.T) {
 	}
 	// A sacct that hangs is cut off by its timeout.
 	h = newHarness(t)
-	h.config(fakeConfig{Sacct: "ok", Fate: fate, Hang: []string{"sacct"}})
+	h.config(fakeslurm.Config{Sacct: "ok", Fate: fate, Hang: []string{"sacct"}})
 	opt = h.options()
 	opt.NoArrays = true
 	opt.LostAfter = time.Nanosecond
@@ -535,7 +564,7 @@ func TestPurgedJobs(t *testing.T) {
 
 func TestCompletedWithoutEntry(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"a": "NOENTRY"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"a": "NOENTRY"}})
 	opt := h.options()
 	opt.StoreGrace = time.Nanosecond
 	sum := h.mustRun([]pipeline.Spec{spec("a", "touch", nil, nil)}, opt)
@@ -552,7 +581,7 @@ func (o observer) Observe(e pipeline.Event) { o(e) }
 
 func TestScancelOneJob(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"long": "RUN"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"long": "RUN"}})
 	specs := []pipeline.Spec{
 		spec("long", "touch", map[string]any{"i": 1}, nil),
 		spec("after-long", "touch", nil, map[string]string{"in": "long"}),
@@ -588,7 +617,7 @@ func TestScancelOneJob(t *testing.T) {
 
 func TestScancelPendingArray(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"a": "RUN", "b/1": "HOLD", "b/2": "HOLD", "b/3": "HOLD"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"a": "RUN", "b/1": "HOLD", "b/2": "HOLD", "b/3": "HOLD"}})
 	specs := []pipeline.Spec{
 		spec("a", "touch", nil, nil),
 		spec("b/1", "touch", map[string]any{"seed": 1}, nil),
@@ -626,11 +655,11 @@ func TestScancelPendingArray(t *testing.T) {
 	}
 }
 
-func fakeFindIn(st fakeState, id string) *fakeJob { return fakeFind(&st, id) }
+func fakeFindIn(st fakeslurm.State, id string) *fakeslurm.Job { return fakeslurm.Find(&st, id) }
 
 func TestInterruptCancelsJobs(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"long": "RUN"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"long": "RUN"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	specs := []pipeline.Spec{
@@ -702,7 +731,7 @@ func (h *harness) detach(specs []pipeline.Spec) {
 
 func TestDetachRefreshFollow(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"b/2": "HOLD"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"b/2": "HOLD"}})
 	h.detach(fanDAG())
 	jf := h.jobs()
 	if !jf.Detached || len(jf.Jobs) != 5 || record(jf, "c").JobID == "" {
@@ -723,7 +752,7 @@ func TestDetachRefreshFollow(t *testing.T) {
 		t.Errorf("outcome %s", st.Outcome)
 	}
 	// Release b/2 and follow to the end.
-	h.config(fakeConfig{})
+	h.config(fakeslurm.Config{})
 	var events []string
 	obs := observer(func(e pipeline.Event) {
 		if e.Type == pipeline.EventFinished {
@@ -763,7 +792,7 @@ func TestDetachedFailureFollow(t *testing.T) {
 
 func TestCancelDetached(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"a": "HOLD"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"a": "HOLD"}})
 	h.detach(fanDAG())
 	rep, err := slurm.Cancel(context.Background(), h.results.Dir, h.follow())
 	if err != nil {
@@ -797,7 +826,7 @@ func TestCancelDetached(t *testing.T) {
 
 func TestCancelKeepsCommittedStages(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"x": "HOLD", "y": "HOLD"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"x": "HOLD", "y": "HOLD"}})
 	h.detach([]pipeline.Spec{spec("x", "touch", map[string]any{"i": 1}, nil), spec("y", "touch", map[string]any{"i": 2}, nil)})
 	// x's job committed its entry, but nobody has looked since.
 	task, err := pipeline.ReadTaskFile(h.results.TaskPath("x"))
@@ -821,7 +850,7 @@ func TestCancelKeepsCommittedStages(t *testing.T) {
 
 func TestRerunAdoptsQueuedJobs(t *testing.T) {
 	h := newHarness(t)
-	h.config(fakeConfig{Fate: map[string]string{"b/2": "HOLD2"}})
+	h.config(fakeslurm.Config{Fate: map[string]string{"b/2": "HOLD2"}})
 	h.detach(fanDAG())
 	held := record(h.jobs(), "b/2").JobID
 	cjob := record(h.jobs(), "c").JobID

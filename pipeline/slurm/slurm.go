@@ -71,9 +71,11 @@ type Options struct {
 	// while waiting (it grows from PollMin while nothing changes; defaults
 	// 1s and 10s).
 	PollMin, PollMax time.Duration
-	// CommandTimeout bounds each sbatch, squeue, scontrol and scancel call
+	// CommandTimeout bounds each squeue, scontrol and scancel call
 	// (default 60s; sbatch retries on its own while the queue is full).
 	CommandTimeout time.Duration
+	// SubmitTimeout bounds each sbatch call (default CommandTimeout).
+	SubmitTimeout time.Duration
 	// SacctTimeout bounds each sacct call (default 10s); a slow sacct is
 	// left alone for 5 minutes.
 	SacctTimeout time.Duration
@@ -189,6 +191,9 @@ func New(opt Options) (*Executor, error) {
 	}
 	if opt.CommandTimeout <= 0 {
 		opt.CommandTimeout = time.Minute
+	}
+	if opt.SubmitTimeout <= 0 {
+		opt.SubmitTimeout = opt.CommandTimeout
 	}
 	if opt.SacctTimeout <= 0 {
 		opt.SacctTimeout = 10 * time.Second
@@ -441,7 +446,7 @@ func (e *Executor) sbatch(script string, args []string) (string, error) {
 	if e.stuck != nil {
 		return "", fmt.Errorf("not submitted after an earlier sbatch failed: %w", e.stuck)
 	}
-	out, err := e.cmd.run(e.ctx, 0, "sbatch", script, args...)
+	out, err := e.cmd.run(e.ctx, e.opt.SubmitTimeout, "sbatch", script, args...)
 	var ce *CommandError
 	if errors.As(err, &ce) && (ce.TimedOut || strings.Contains(ce.Stderr, "temporarily unable to accept job")) {
 		e.stuck = err
