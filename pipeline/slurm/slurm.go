@@ -72,9 +72,10 @@ type Options struct {
 	// 1s and 10s).
 	PollMin, PollMax time.Duration
 	// CommandTimeout bounds each squeue, scontrol and scancel call
-	// (default 60s; sbatch retries on its own while the queue is full).
+	// (default 60s).
 	CommandTimeout time.Duration
-	// SubmitTimeout bounds each sbatch call (default CommandTimeout).
+	// SubmitTimeout bounds each sbatch call (default CommandTimeout; sbatch
+	// retries on its own while the queue is full).
 	SubmitTimeout time.Duration
 	// SacctTimeout bounds each sacct call (default 10s); a slow sacct is
 	// left alone for 5 minutes.

@@ -73,9 +73,9 @@ type Job struct {
 // State is state.json in the fake's folder: the job table and every
 // command called.
 type State struct {
-	Next  int        `json:"next"`
-	Jobs  []*Job `json:"jobs"`
-	Calls []string   `json:"calls"`
+	Next  int      `json:"next"`
+	Jobs  []*Job   `json:"jobs"`
+	Calls []string `json:"calls"`
 }
 
 // Commands are the Slurm commands the fake stands in for.
