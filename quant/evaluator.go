@@ -57,7 +57,11 @@ type EvalOptions struct {
 // the delta touches, starting from the base's cached activations; a layer
 // whose input is unchanged and whose delta is small gets its cached
 // accumulator updated by the delta's contribution instead of a full
-// recomputation. Candidates are spread over Workers goroutines; each owns
+// recomputation. When that delta touches few output channels and the
+// layer's output reaches the next layer through channel-wise operations
+// only (ReLU, pooling, padding, flattening), those operations run on the
+// touched channels and the next layer adds W' times the change of its
+// input on them to its cached accumulator. Candidates are spread over Workers goroutines; each owns
 // its buffers, so scoring allocates nothing per candidate. Scores equal
 // those of a from-scratch forward pass of the candidate network (bit for
 // bit with quantized activations, up to float32 rounding otherwise).
