@@ -22,7 +22,7 @@ type FollowOptions struct {
 	// CommandTimeout and SacctTimeout are as in Options (defaults 60s, 10s).
 	CommandTimeout time.Duration
 	SacctTimeout   time.Duration
-	// PollMin and PollMax bound Follow's polling interval (defaults 1s, 10s).
+	// PollMin and PollMax bound Follow's polling interval (defaults 1s, 30s).
 	PollMin, PollMax time.Duration
 	// Observer receives started and finished events while following.
 	Observer pipeline.Observer
@@ -41,7 +41,7 @@ func (o *FollowOptions) defaults() {
 		o.PollMin = time.Second
 	}
 	if o.PollMax < o.PollMin {
-		o.PollMax = max(o.PollMin, 10*time.Second)
+		o.PollMax = max(o.PollMin, 30*time.Second)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

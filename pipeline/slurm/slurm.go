@@ -69,7 +69,7 @@ type Options struct {
 	Detach bool
 	// PollMin and PollMax bound the interval between two squeue calls
 	// while waiting (it grows from PollMin while nothing changes; defaults
-	// 1s and 10s).
+	// 1s and 30s).
 	PollMin, PollMax time.Duration
 	// CommandTimeout bounds each squeue, scontrol and scancel call
 	// (default 60s).
@@ -188,7 +188,7 @@ func New(opt Options) (*Executor, error) {
 		opt.PollMin = time.Second
 	}
 	if opt.PollMax < opt.PollMin {
-		opt.PollMax = max(opt.PollMin, 10*time.Second)
+		opt.PollMax = max(opt.PollMin, 30*time.Second)
 	}
 	if opt.CommandTimeout <= 0 {
 		opt.CommandTimeout = time.Minute
