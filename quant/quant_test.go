@@ -359,6 +359,9 @@ func TestScoreRejectsBadDeltas(t *testing.T) {
 }
 
 func TestScoreAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerTensor, 1)
 	x, y := testData(m.Graph, 16, 2)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 1})

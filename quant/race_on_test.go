@@ -1,0 +1,6 @@
+//go:build race
+
+package quant
+
+// raceEnabled reports a -race build (which allocates in instrumented code).
+const raceEnabled = true
