@@ -373,7 +373,7 @@ func (e *Executor) Submit(t *pipeline.Task) (string, error) {
 			e.tr.remove(j)
 			return "", err
 		}
-		return id, e.tr.save()
+		return id, nil
 	}
 	// Inputs held in an open array must be submitted first.
 	for _, d := range j.deps {
@@ -439,6 +439,9 @@ func (e *Executor) submitOne(j *job, deps []string) (string, error) {
 	}
 	j.rec.JobID, j.rec.Submitted = id, when.UTC()
 	e.tr.touch()
+	if err := e.tr.saveSoon(); err != nil {
+		e.log.Warn("slurm: writing jobs.json failed", "err", err)
+	}
 	return id, nil
 }
 
@@ -514,6 +517,9 @@ func (e *Executor) flush(g *group) {
 		j.rec.JobID, j.rec.Submitted = id+"_"+strconv.Itoa(i), when.UTC()
 	}
 	e.tr.touch()
+	if err := e.tr.saveSoon(); err != nil {
+		e.log.Warn("slurm: writing jobs.json failed", "err", err)
+	}
 }
 
 // flushAll submits every open group, in the order they were opened.

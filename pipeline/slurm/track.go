@@ -46,6 +46,7 @@ type tracker struct {
 	lastWarn     time.Time
 	dirty        bool
 	changes      int
+	saved        time.Time
 	now          func() time.Time
 }
 
@@ -542,7 +543,16 @@ func (tr *tracker) save() error {
 		return err
 	}
 	tr.dirty = false
+	tr.saved = tr.now()
 	return nil
+}
+
+// saveSoon is save at most once a second (while submitting many jobs).
+func (tr *tracker) saveSoon() error {
+	if tr.now().Sub(tr.saved) < time.Second {
+		return nil
+	}
+	return tr.save()
 }
 
 // progress sends the stage's latest progress line from its log, if new.
