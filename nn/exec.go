@@ -115,7 +115,7 @@ type workspace struct {
 	invstd [][]float32 // batch-norm batch 1/std (training only)
 	col    [][]float32 // per thread im2col scratch
 	wt     [][]float32 // per convolution node: flipped weights for convBackwardData (training only)
-	dw     [][]float32 // per thread weight-gradient accumulators, at the parameters' flat offsets
+	dw     [][]float32 // per chunk weight-gradient accumulators, at the parameters' flat offsets
 }
 
 // newWorkspace allocates buffers for batches of up to capN samples. A
@@ -190,9 +190,9 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 	ws.mean = make([][]float32, nn)
 	ws.invstd = make([][]float32, nn)
 	ws.wt = make([][]float32, nn)
-	ws.dw = make([][]float32, threads)
-	for t := 0; t < threads; t++ {
-		ws.dw[t] = make([]float32, len(m.data))
+	ws.dw = make([][]float32, m.trainChunks(capN))
+	for c := range ws.dw {
+		ws.dw[c] = make([]float32, len(m.data))
 	}
 	// Gradients live from the backward segment of their first writer (a
 	// consumer) to the backward segment of their reader (the node itself,
@@ -372,6 +372,17 @@ func (m *Model) planTraining() {
 	m.plan = p
 }
 
+// trainChunks is the number of chunks a training batch of n samples is cut
+// into: one to four per thread, fewer when the per-chunk weight-gradient
+// accumulators would cost much next to the arithmetic (as in the MLP,
+// whose parameters are many for its work). It depends on the thread count
+// and the model only, so training stays deterministic for a given seed and
+// thread count.
+func (m *Model) trainChunks(n int) int {
+	per := n * m.macs / (64 * max(1, len(m.data)))
+	return m.threads * max(1, min(4, per))
+}
+
 // Phases of a nodeJob.
 const (
 	phFwdSeg = iota // a forward segment over samples
@@ -391,7 +402,7 @@ type nodeJob struct {
 	parts int // phReduce: number of per-goroutine accumulators
 }
 
-func (j *nodeJob) run(t, lo, hi int) {
+func (j *nodeJob) run(t, c, lo, hi int) {
 	m, ws := j.m, j.ws
 	switch j.phase {
 	case phFwdSeg:
@@ -405,7 +416,7 @@ func (j *nodeJob) run(t, lo, hi int) {
 			rt.runMean, rt.runVar, j.n, node.OutShape.C, node.OutShape.H*node.OutShape.W, lo, hi, bnEps, bnMomentum, rt.reluOut >= 0)
 	case phBwdSeg:
 		for _, i := range j.seg.nodes {
-			m.backwardNode(ws, i, t, lo, hi, m.plan.acc[i])
+			m.backwardNode(ws, i, t, c, lo, hi, m.plan.acc[i])
 		}
 	case phBNBwd:
 		i := j.seg.bn
@@ -503,11 +514,12 @@ func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
 	}
 }
 
-// backwardNode propagates node i's output gradient on samples [lo, hi) to
-// its inputs and, for convolutions and linear layers, writes goroutine t's
-// share of the weight gradient into its accumulator. A fused producer masks
-// its ReLU's gradient first (in place). Batch norm has its own phase.
-func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
+// backwardNode propagates node i's output gradient on samples [lo, hi)
+// (chunk c, run by worker t) to its inputs and, for convolutions and linear
+// layers, writes the chunk's share of the weight gradient into the chunk's
+// accumulator. A fused producer masks its ReLU's gradient first (in place).
+// Batch norm has its own phase.
+func (m *Model) backwardNode(ws *workspace, i, t, c, lo, hi int, acc [2]bool) {
 	node := &m.g.Nodes[i]
 	rt := &m.rt[i]
 	o := m.out(i)
@@ -523,10 +535,10 @@ func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 	}
 	switch node.Op {
 	case OpConv:
-		dw := ws.dw[t][rt.w.off : rt.w.off+len(rt.w.Data)]
+		dw := ws.dw[c][rt.w.off : rt.w.off+len(rt.w.Data)]
 		var db []float32
 		if rt.b != nil {
-			db = ws.dw[t][rt.b.off : rt.b.off+len(rt.b.Data)]
+			db = ws.dw[c][rt.b.off : rt.b.off+len(rt.b.Data)]
 		}
 		if wt := ws.wt[i]; wt != nil && dx != nil {
 			// The im2col of dy serves both gradients (weights in the
@@ -537,10 +549,10 @@ func (m *Model) backwardNode(ws *workspace, i, t, lo, hi int, acc [2]bool) {
 		}
 		convBackward(&rt.geom, x, rt.w.Data, dy, dw, db, dx, ws.col[t], lo, hi, true, acc[0])
 	case OpLinear:
-		dw := ws.dw[t][rt.w.off : rt.w.off+len(rt.w.Data)]
+		dw := ws.dw[c][rt.w.off : rt.w.off+len(rt.w.Data)]
 		var db []float32
 		if rt.b != nil {
-			db = ws.dw[t][rt.b.off : rt.b.off+len(rt.b.Data)]
+			db = ws.dw[c][rt.b.off : rt.b.off+len(rt.b.Data)]
 		}
 		linearBackwardW(x, dy, dw, db, node.In, node.Out, lo, hi)
 		if dx != nil {
@@ -603,17 +615,19 @@ func (m *Model) Forward(x []float32, n int, train bool) []float32 {
 	ws := m.tw
 	copy(ws.act[0], x[:n*in])
 	j := &m.job
+	chunks := m.trainChunks(n)
 	for k := range m.plan.fwd {
 		seg := &m.plan.fwd[k]
 		*j = nodeJob{m: m, ws: ws, seg: seg, n: n}
 		if seg.bn >= 0 {
 			j.phase = phBNFwd
-			m.pool.forRange(m.g.Nodes[seg.bn].OutShape.C, j)
+			c := m.g.Nodes[seg.bn].OutShape.C
+			m.pool.forChunks(c, c, j)
 			m.rt[seg.bn].tracked++
 			continue
 		}
 		j.phase = phFwdSeg
-		m.pool.forRange(n, j)
+		m.pool.forChunks(n, chunks, j)
 	}
 	*j = nodeJob{}
 	m.trainN = n
@@ -641,19 +655,21 @@ func (m *Model) Backward(dlogits []float32) {
 		}
 	}
 	j := &m.job
+	chunks := min(m.trainChunks(n), n)
 	for k := range m.plan.bwd {
 		seg := &m.plan.bwd[k]
 		*j = nodeJob{m: m, ws: ws, seg: seg, n: n}
 		if seg.bn >= 0 {
 			j.phase = phBNBwd
-			m.pool.forRange(m.g.Nodes[seg.bn].OutShape.C, j)
+			c := m.g.Nodes[seg.bn].OutShape.C
+			m.pool.forChunks(c, c, j)
 			continue
 		}
 		j.phase = phBwdSeg
-		m.pool.forRange(n, j)
+		m.pool.forChunks(n, chunks, j)
 	}
-	*j = nodeJob{m: m, ws: ws, phase: phReduce, parts: min(m.threads, n)}
-	m.pool.forRange(m.plan.reduceN, j)
+	*j = nodeJob{m: m, ws: ws, phase: phReduce, parts: chunks}
+	m.pool.forChunks(m.plan.reduceN, 4*m.threads, j)
 	*j = nodeJob{}
 }
 
@@ -665,7 +681,7 @@ type inferJob struct {
 	out []float32
 }
 
-func (j *inferJob) run(t, lo, hi int) {
+func (j *inferJob) run(t, _, lo, hi int) {
 	m := j.m
 	ws := m.iw[t]
 	in, cls := m.g.Input.Size(), m.g.Classes
@@ -709,7 +725,7 @@ func (m *Model) inferForward(x []float32, n int) []float32 {
 	m.refreshFold()
 	j := &m.ijob
 	*j = inferJob{m: m, x: x, out: out}
-	m.pool.forRange(n, j)
+	m.pool.forChunks(n, (n+m.iw[0].cap-1)/m.iw[0].cap, j)
 	*j = inferJob{}
 	return out
 }

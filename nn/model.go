@@ -42,6 +42,7 @@ type Model struct {
 	job    nodeJob
 	ijob   inferJob
 	plan   *trainPlan
+	macs   int // multiply-adds of one sample's forward pass
 }
 
 // nodeRT is the per-node runtime state of a model.
@@ -146,6 +147,15 @@ func NewModel(g Graph, seed uint64) (*Model, error) {
 		rt.needGrad = rt.w != nil
 		for _, j := range g.Nodes[i].Inputs {
 			rt.needGrad = rt.needGrad || m.rt[j].needGrad
+		}
+	}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		switch n.Op {
+		case OpConv:
+			m.macs += n.Out * n.In * n.Kernel * n.Kernel * n.OutShape.H * n.OutShape.W
+		case OpLinear:
+			m.macs += n.Out * n.In
 		}
 	}
 	m.planFusion()
