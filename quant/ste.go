@@ -20,6 +20,9 @@ type STEOptions struct {
 	LR          float64 // default 0.01 (cosine decay to 0)
 	Momentum    float64 // default 0.9
 	Seed        uint64
+	// Weights is the weight quantizer while fine-tuning: "dorefa"
+	// (default) or "mse" (see QuantizeSTE).
+	Weights string
 	// Calibration samples for activation scales (needed when ActBits < 32).
 	CalibX       []float32
 	CalibLabels  []uint8
@@ -34,12 +37,20 @@ type STEOptions struct {
 // quantization-aware fine-tuning with a straight-through estimator. Batch
 // norm is folded first; the network is then trained with its conv and
 // linear weights replaced in every forward pass by their k-bit
-// quantization (scale: the MSE-optimal scale of the current weights,
-// recomputed at the start of every epoch), and the gradient with respect to
-// the quantized weights applied to the float shadow weights (SGD with
-// momentum, cosine learning rate). The result is the quantization of the
-// final shadow weights, flagged UsedFPGradients. Activations stay float
-// during fine-tuning.
+// quantization, and the gradient with respect to the quantized weights
+// brought back to the float shadow weights (SGD with momentum, cosine
+// learning rate). Weight quantizers (per tensor or per output channel):
+//
+//   - "dorefa" (default), DoReFa-style: t = tanh(w) / max|tanh(w)|, level =
+//     round(t * hi), weight = a * level / hi with a the least-squares fit
+//     of the shadow weights (sum w*q / sum q*q, q = level/hi); the
+//     gradient passes straight through the rounding and through tanh and
+//     the normalisation (factor a * (1 - tanh(w)^2) / max|tanh(w)|);
+//   - "mse": scale the MSE-optimal one of the current weights (recomputed
+//     every epoch), level = round(w / scale), gradient straight through.
+//
+// The result is the quantization of the final shadow weights, flagged
+// UsedFPGradients. Activations stay float during fine-tuning.
 //
 // It runs its own loop over nn.Model's Forward and Backward because
 // nn.Trainer has no hook between the forward pass and the optimizer step.
@@ -71,6 +82,12 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 	if opt.Momentum == 0 {
 		opt.Momentum = 0.9
 	}
+	if opt.Weights == "" {
+		opt.Weights = "dorefa"
+	}
+	if opt.Weights != "dorefa" && opt.Weights != "mse" {
+		return nil, fmt.Errorf("ste-qat: weight quantizer %q: expected dorefa or mse", opt.Weights)
+	}
 	if train == nil || train.Len() < 2 {
 		return nil, fmt.Errorf("ste-qat: needs at least 2 training samples")
 	}
@@ -93,7 +110,10 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 	type qparam struct {
 		w, b   *nn.Param
 		shadow []float32
-		scales []float32
+		scales []float32 // per group: the scale of the current quantization
+		mse    []float32 // per group: MSE-optimal scale (mse scheme)
+		levels []int8
+		gfac   []float32 // d quantized weight / d shadow weight
 		mom    []float32
 		bmom   []float32
 	}
@@ -105,7 +125,8 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 		}
 		copy(w.Data, l.Weight)
 		copy(b.Data, l.Bias)
-		qp[i] = qparam{w: w, b: b, shadow: slices.Clone(l.Weight), mom: make([]float32, len(l.Weight)), bmom: make([]float32, len(l.Bias))}
+		qp[i] = qparam{w: w, b: b, shadow: slices.Clone(l.Weight), mom: make([]float32, len(l.Weight)), bmom: make([]float32, len(l.Bias)),
+			levels: make([]int8, len(l.Weight)), gfac: make([]float32, len(l.Weight))}
 	}
 	groups := func(l FloatLayer) int {
 		if opt.Granularity == PerChannel {
@@ -117,17 +138,29 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 		for i := range qp {
 			ng := groups(fl[i])
 			per := len(qp[i].shadow) / ng
-			qp[i].scales = qp[i].scales[:0]
+			qp[i].mse = qp[i].mse[:0]
 			for gi := 0; gi < ng; gi++ {
-				qp[i].scales = append(qp[i].scales, mseScale(qp[i].shadow[gi*per:(gi+1)*per], opt.Bits))
+				qp[i].mse = append(qp[i].mse, mseScale(qp[i].shadow[gi*per:(gi+1)*per], opt.Bits))
 			}
 		}
 	}
-	quantizeInto := func(i int, dst []float32) {
-		per := len(qp[i].shadow) / len(qp[i].scales)
-		for j, v := range qp[i].shadow {
-			s := qp[i].scales[j/per]
-			dst[j] = s * float32(QuantizeWeight(v, s, opt.Bits))
+	// quantize sets the layer's levels, scales and gradient factors from
+	// its shadow weights and, when dst is not nil, writes the quantized
+	// weights there.
+	quantize := func(i int, dst []float32) {
+		p := &qp[i]
+		ng := groups(fl[i])
+		per := len(p.shadow) / ng
+		p.scales = p.scales[:0]
+		for gi := 0; gi < ng; gi++ {
+			r := gi * per
+			s := steQuantize(opt.Weights, p.shadow[r:r+per], opt.Bits, p.mse[gi], p.levels[r:r+per], p.gfac[r:r+per])
+			p.scales = append(p.scales, s)
+			if dst != nil {
+				for j := r; j < r+per; j++ {
+					dst[j] = s * float32(p.levels[j])
+				}
+			}
 		}
 	}
 	n := train.Len()
@@ -154,7 +187,7 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 			}
 			train.Batch(perm[b*bs:(b+1)*bs], x, y)
 			for i := range qp {
-				quantizeInto(i, qp[i].w.Data)
+				quantize(i, qp[i].w.Data)
 			}
 			logits := m.Forward(x, bs, true)
 			loss := nn.SoftmaxCrossEntropy(logits, y, bs, g2.Classes, dl)
@@ -169,7 +202,7 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 			for i := range qp {
 				p := &qp[i]
 				for j, gr := range p.w.Grad {
-					p.mom[j] = mu*p.mom[j] + gr
+					p.mom[j] = mu*p.mom[j] + gr*p.gfac[j]
 					p.shadow[j] -= lr * p.mom[j]
 				}
 				for j, gr := range p.b.Grad {
@@ -185,16 +218,15 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 		}
 	}
 	setScales()
+	for i := range qp {
+		quantize(i, nil)
+	}
 	out := &Model{Graph: f.Graph, Bits: opt.Bits, Method: "ste-qat", Granularity: opt.Granularity, ActBits: opt.ActBits,
 		UsedFPGradients: true, SourceDigest: opt.SourceDigest}
 	final := make([]FloatLayer, len(fl))
 	for i, l := range fl {
 		ql := Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(qp[i].b.Data),
-			Scales: slices.Clone(qp[i].scales), Levels: make([]int8, len(l.Weight)), Act: ActQuant{Bits: FloatActBits}}
-		per := len(l.Weight) / len(ql.Scales)
-		for j, v := range qp[i].shadow {
-			ql.Levels[j] = QuantizeWeight(v, ql.Scales[j/per], opt.Bits)
-		}
+			Scales: slices.Clone(qp[i].scales), Levels: slices.Clone(qp[i].levels), Act: ActQuant{Bits: FloatActBits}}
 		out.Layers = append(out.Layers, ql)
 		final[i] = FloatLayer{Name: l.Name, Node: l.Node, Shape: l.Shape, Weight: qp[i].shadow, Bias: ql.Bias}
 	}
@@ -214,6 +246,50 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 		return nil, fmt.Errorf("ste-qat: %w", err)
 	}
 	return out, nil
+}
+
+// steQuantize quantizes one group of shadow weights w with the scheme
+// ("dorefa" or "mse", whose scale is mseS): it writes the levels and the
+// derivative of each quantized weight with respect to its shadow weight
+// (straight through the rounding), and returns the scale (weight = scale *
+// level).
+func steQuantize(scheme string, w []float32, bits int, mseS float32, levels []int8, gfac []float32) float32 {
+	if scheme == "mse" {
+		for j, v := range w {
+			levels[j] = QuantizeWeight(v, mseS, bits)
+			gfac[j] = 1
+		}
+		return mseS
+	}
+	_, hi := LevelRange(bits)
+	var m float64
+	for _, v := range w {
+		m = max(m, math.Abs(math.Tanh(float64(v))))
+	}
+	if m == 0 {
+		for j := range w {
+			levels[j] = QuantizeWeight(0, 1, bits)
+			gfac[j] = 0
+		}
+		return 1e-8
+	}
+	var wq, qq float64
+	for j, v := range w {
+		t := math.Tanh(float64(v)) / m
+		levels[j] = QuantizeWeight(float32(t), 1/float32(hi), bits)
+		q := float64(levels[j]) / float64(hi)
+		wq += float64(v) * q
+		qq += q * q
+	}
+	a := 1e-8
+	if qq > 0 && wq > 0 {
+		a = wq / qq
+	}
+	for j, v := range w {
+		th := math.Tanh(float64(v))
+		gfac[j] = float32(a * (1 - th*th) / m)
+	}
+	return safeScale(a / float64(hi))
 }
 
 // withoutBatchNorm returns a copy of g with its batch-norm nodes removed

@@ -48,9 +48,19 @@ func TestSTEQATImprovesOnRTN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, scheme := range []string{"dorefa", "mse"} {
+		steCheck(t, f, src, x, y, rtn, scheme)
+	}
+	if _, err := QuantizeSTE(ctx, f, src, STEOptions{Bits: 2, Weights: "lsq"}); err == nil {
+		t.Error("unknown weight quantizer accepted")
+	}
+}
+
+func steCheck(t *testing.T, f *FloatModel, src nn.Source, x []float32, y []uint8, rtn *Model, scheme string) {
+	ctx := context.Background()
 	var losses []float64
 	qat, err := QuantizeSTE(ctx, f, src, STEOptions{Bits: 2, Epochs: 3, BatchSize: 64, LR: 0.05, ActBits: 8, CalibX: x[:64*64], CalibLabels: y[:64],
-		Progress: func(e int, l float64) { losses = append(losses, l) }})
+		Weights: scheme, Progress: func(e int, l float64) { losses = append(losses, l) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +69,7 @@ func TestSTEQATImprovesOnRTN(t *testing.T) {
 	}
 	r0, _ := EvaluateModel(ctx, rtn, x, y, 2)
 	r1, _ := EvaluateModel(ctx, qat, x, y, 2)
-	t.Logf("training loss per epoch %v; rtn %.3f (acc %.2f), ste-qat %.3f (acc %.2f)", losses, r0.Loss, r0.Accuracy, r1.Loss, r1.Accuracy)
+	t.Logf("%s: training loss per epoch %v; rtn %.3f (acc %.2f), ste-qat %.3f (acc %.2f)", scheme, losses, r0.Loss, r0.Accuracy, r1.Loss, r1.Accuracy)
 	if !(r1.Loss < r0.Loss) || !(losses[len(losses)-1] < losses[0]) {
 		t.Errorf("ste-qat did not learn: rtn loss %g, ste-qat %g, epochs %v", r0.Loss, r1.Loss, losses)
 	}

@@ -43,6 +43,7 @@ func quantizeCmd() *cobra.Command {
 		method, gran, dataset, out, arch string
 		bits, actBits, calib, threads    int
 		steEpochs, steBatch              int
+		steWeights                       string
 		pct, actPct, steLR               float64
 		seed                             uint64
 		noEval, asJSON, offline, integer bool
@@ -59,7 +60,8 @@ first. Methods (all gradient-free except ste-qat):
   bias-corr   rtn, then each layer's bias corrected so that its mean output per
               channel on the calibration batch matches the float network's
   ste-qat     quantization-aware fine-tuning with a straight-through estimator
-              (uses full-precision gradients: --epochs, --lr, --batch, --seed)
+              with DoReFa-style weights (uses full-precision gradients:
+              --epochs, --lr, --batch, --seed, --ste-weights)
 With --act-bits below 32 every quantized layer's input is quantized too, with a
 scale calibrated on the calibration batch (training images). The output is
 written atomically; nothing is written on error.`,
@@ -129,7 +131,7 @@ written atomically; nothing is written on error.`,
 			var m *quant.Model
 			if method == "ste-qat" {
 				m, err = quant.QuantizeSTE(ctx, f, nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{Bits: bits, Granularity: g,
-					ActBits: actBits, Epochs: steEpochs, LR: steLR, BatchSize: steBatch, Seed: seed, CalibX: calX, CalibLabels: calY,
+					ActBits: actBits, Epochs: steEpochs, LR: steLR, BatchSize: steBatch, Seed: seed, Weights: steWeights, CalibX: calX, CalibLabels: calY,
 					SourceDigest: digest, Workers: threads, Progress: func(e int, loss float64) {
 						slog.Info("ste-qat epoch", "epoch", e, "train_loss", loss)
 					}})
@@ -190,6 +192,7 @@ written atomically; nothing is written on error.`,
 	fl.IntVar(&steEpochs, "epochs", 1, "ste-qat: fine-tuning epochs over the training split")
 	fl.Float64Var(&steLR, "lr", 0.01, "ste-qat: base learning rate (cosine decay)")
 	fl.IntVar(&steBatch, "batch", 128, "ste-qat: batch size")
+	fl.StringVar(&steWeights, "ste-weights", "dorefa", "ste-qat: weight quantizer while fine-tuning: dorefa (tanh-normalised) or mse")
 	fl.Uint64Var(&seed, "seed", 1, "ste-qat: seed of the shuffling")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS)")
 	fl.BoolVar(&integer, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
