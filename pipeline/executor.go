@@ -36,6 +36,13 @@ type Executor interface {
 	Wait() (Result, error)
 }
 
+// Detacher is implemented by executors whose jobs outlive the run (the
+// Slurm executor with --detach). When Detached is true, the stages the
+// executor did not report before Wait returned ErrNoMoreResults stay
+// pending (their jobs are queued or running) and the run ends with outcome
+// "detached".
+type Detacher interface{ Detached() bool }
+
 // ErrNoMoreResults ends an executor's results.
 var ErrNoMoreResults = errors.New("no more results")
 

@@ -68,7 +68,7 @@ type Summary struct {
 // Err returns nil when every stage is done or cached, and otherwise an
 // error naming the failures (each with its log), skips and blocks.
 func (s *Summary) Err() error {
-	if s.Outcome == "ok" {
+	if s.Outcome == "ok" || (s.Outcome == "detached" && len(s.Failures)+len(s.Skipped)+len(s.Blocked) == 0) {
 		return nil
 	}
 	var b strings.Builder
@@ -232,10 +232,14 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 
 	sum := &Summary{Experiment: settings.Experiment, Results: opt.Results.Dir, NothingToDo: toRun == 0}
 	outcome := "ok"
+	detached := false
+	if d, ok := exec.(Detacher); ok && toRun > 0 {
+		detached = d.Detached()
+	}
 	sw.mu.Lock()
 	counts := map[Status]int{}
 	for _, ss := range state.Stages {
-		if !ss.Status.Final() {
+		if !ss.Status.Final() && !detached {
 			// A stage the executor never reported: treat as cancelled.
 			ss.Status = StatusCancelled
 		}
@@ -250,6 +254,8 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 		}
 	}
 	switch {
+	case detached && counts[StatusPending]+counts[StatusRunning] > 0:
+		outcome = "detached"
 	case ctx.Err() != nil && (counts[StatusCancelled] > 0 || len(sum.Failures) > 0):
 		outcome = "interrupted"
 	case len(sum.Failures)+len(sum.Skipped)+len(sum.Blocked)+counts[StatusCancelled] > 0:
@@ -257,7 +263,9 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 	}
 	state.Counts = counts
 	state.Outcome = outcome
-	state.Finished = time.Now().UTC()
+	if outcome != "detached" {
+		state.Finished = time.Now().UTC()
+	}
 	sum.Counts = counts
 	sum.Outcome = outcome
 	sum.Stages = state.Stages
@@ -379,6 +387,9 @@ func (w *stateWriter) Observe(e Event) {
 		ss.Fraction = e.Fraction
 		ss.Message = e.Message
 	case EventFinished:
+		if e.JobID != "" {
+			ss.JobID = e.JobID
+		}
 		ss.Status = e.Status
 		ss.Finished = e.Time.UTC()
 		if !ss.Started.IsZero() {

@@ -166,6 +166,13 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			} else {
 				workspace.WriteSummary(cmd.OutOrStdout(), sum)
 			}
+			if sum.Outcome == "detached" {
+				fmt.Fprintf(cmd.OutOrStdout(), "jobs submitted; follow them with: ccq status --follow %s\ncancel them with: ccq cancel %s\n", res.Dir, res.Dir)
+				if serr := sum.Err(); serr != nil {
+					return &exitCodeError{code: 1, err: errors.New("some stages could not be submitted (see above)")}
+				}
+				return nil
+			}
 			pubw := cmd.OutOrStdout()
 			if asJSON {
 				pubw = cmd.ErrOrStderr()

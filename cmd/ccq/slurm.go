@@ -12,7 +12,7 @@ import (
 // runnerDetaches says whether pipeline.Run leaves the stages of a detached
 // executor pending (an Executor implementing Detached() bool) instead of
 // counting them as cancelled. Until it does, --detach is refused here.
-const runnerDetaches = false
+const runnerDetaches = true
 
 // The Slurm executor: `ccq run FILE --executor slurm` (or [executor] kind =
 // "slurm"), with the [executor.slurm] table overridden by these flags.

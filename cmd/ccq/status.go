@@ -1,12 +1,15 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/progress"
+	"github.com/ccq-project/ccq/pipeline/slurm"
 	"github.com/ccq-project/ccq/pipeline/workspace"
 	"github.com/spf13/cobra"
 )
@@ -16,6 +19,7 @@ func init() {
 		loc    locFlags
 		all    bool
 		asJSON bool
+		follow bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status DIR|FILE",
@@ -41,6 +45,21 @@ experiment file (its results folder is found with --results).`,
 			if err != nil {
 				return err
 			}
+			if st.Executor == "slurm" {
+				if follow && !(&pipeline.Results{Dir: abs}).Live(st) {
+					rep := progress.New(progress.Auto, os.Stderr)
+					fst, ferr := slurm.Follow(cmd.Context(), abs, slurm.FollowOptions{Observer: rep})
+					rep.Close()
+					if ferr != nil {
+						return ferr
+					}
+					st = fst
+				} else if rst, _, rerr := slurm.Refresh(cmd.Context(), abs, slurm.FollowOptions{}); rerr == nil {
+					st = rst
+				} else {
+					slog.Warn("could not ask Slurm about the run's jobs; showing the last recorded state", "err", rerr)
+				}
+			}
 			live := (&pipeline.Results{Dir: abs}).Live(st)
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), workspace.StatusReport{Dir: abs, Live: live, State: st})
@@ -51,5 +70,6 @@ experiment file (its results folder is found with --results).`,
 	loc.add(cmd)
 	cmd.Flags().BoolVar(&all, "all", false, "list cached stages too")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the state as JSON")
+	cmd.Flags().BoolVar(&follow, "follow", false, "follow a detached Slurm run until its jobs end")
 	rootCmd.AddCommand(cmd)
 }

@@ -155,6 +155,8 @@ func WriteState(w io.Writer, dir string, st *pipeline.RunState, live, all bool, 
 		what = "running"
 	case st.Outcome == "running":
 		what = "ended without finishing (killed or crashed); ccq run resumes it"
+	case st.Outcome == "detached":
+		what = "detached: Slurm jobs queued or running (ccq status --follow follows them, ccq cancel cancels them)"
 	}
 	fmt.Fprintf(w, "%s (%s): %s\n", st.Experiment, dir, what)
 	fmt.Fprintf(w, "started %s by pid %d on %s, %s executor, %d slots; updated %s ago\n",
