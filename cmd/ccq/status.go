@@ -54,6 +54,7 @@ experiment file (its results folder is found with --results).`,
 						return ferr
 					}
 					st = fst
+					slog.Info("the jobs have ended; run the experiment again (ccq run FILE) to publish runs.parquet and the report into the results folder: every finished stage is reused")
 				} else if rst, _, rerr := slurm.Refresh(cmd.Context(), abs, slurm.FollowOptions{}); rerr == nil {
 					st = rst
 				} else {
