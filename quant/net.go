@@ -54,8 +54,8 @@ type qlayer struct {
 	relu                    bool // the ReLU after this layer is fused into its output
 	// chainTo is the layer that consumes this layer's output through
 	// channel-wise operations only (batch norm, fused ReLU, max pooling,
-	// padding, flattening), each the sole consumer of the previous one,
-	// or -1; chain lists those operations' nodes in order.
+	// flattening), each the sole consumer of the previous one, or -1;
+	// chain lists those operations' nodes in order.
 	chainTo int
 	chain   []int
 }
@@ -237,7 +237,7 @@ func (n *net) findChains() {
 				break
 			}
 			op := g.Nodes[v].Op
-			if op == nn.OpBatchNorm || op == nn.OpMaxPool || op == nn.OpPad || op == nn.OpFlatten || (op == nn.OpReLU && n.fused[v]) {
+			if op == nn.OpBatchNorm || op == nn.OpMaxPool || op == nn.OpFlatten || (op == nn.OpReLU && n.fused[v]) {
 				chain = append(chain, v)
 				cur = v
 				continue
@@ -483,32 +483,8 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 		in := bufs[n.nodeSlot[node.Inputs[0]]]
 		is := n.g.Nodes[node.Inputs[0]].OutShape
 		os := node.OutShape
-		k, s := node.Kernel, node.Stride
-		if k == 2 && s == 2 {
-			for c := 0; c < os.C; c++ {
-				pool2x2(out, in, is, os, c, bc)
-			}
-			return
-		}
 		for c := 0; c < os.C; c++ {
-			for oy := 0; oy < os.H; oy++ {
-				for ox := 0; ox < os.W; ox++ {
-					d := out[((c*os.H+oy)*os.W+ox)*bc : ((c*os.H+oy)*os.W+ox+1)*bc]
-					first := true
-					for ky := 0; ky < k; ky++ {
-						for kx := 0; kx < k; kx++ {
-							off := ((c*is.H+oy*s+ky)*is.W + ox*s + kx) * bc
-							src := in[off : off+bc]
-							if first {
-								copy(d, src)
-								first = false
-								continue
-							}
-							vmax(d, src)
-						}
-					}
-				}
-			}
+			poolChannel(out, in, is, os, c, bc, node.Kernel, node.Stride)
 		}
 	case nn.OpGlobalAvgPool:
 		in := bufs[n.nodeSlot[node.Inputs[0]]]
@@ -563,6 +539,29 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 	}
 }
 
+// poolChannel computes channel c of a k x k, stride-s max pooling.
+func poolChannel(out, in []float32, is, os nn.Shape, c, bc, k, s int) {
+	if k == 2 && s == 2 {
+		pool2x2(out, in, is, os, c, bc)
+		return
+	}
+	for oy := 0; oy < os.H; oy++ {
+		for ox := 0; ox < os.W; ox++ {
+			d := out[((c*os.H+oy)*os.W+ox)*bc : ((c*os.H+oy)*os.W+ox+1)*bc]
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					off := ((c*is.H+oy*s+ky)*is.W + ox*s + kx) * bc
+					if ky == 0 && kx == 0 {
+						copy(d, in[off:off+bc])
+					} else {
+						vmax(d, in[off:off+bc])
+					}
+				}
+			}
+		}
+	}
+}
+
 // pool2x2 computes channel c of a 2x2, stride-2 max pooling.
 func pool2x2(out, in []float32, is, os nn.Shape, c, bc int) {
 	for oy := 0; oy < os.H; oy++ {
@@ -576,8 +575,8 @@ func pool2x2(out, in []float32, is, os nn.Shape, c, bc int) {
 	}
 }
 
-// execOpMasked runs a channel-wise node (max pooling, padding; batch norm,
-// flatten and fused ReLUs are aliases) on the channels set in mask only.
+// execOpMasked runs a channel-wise node (max pooling; batch norm, flatten
+// and fused ReLUs are aliases) on the channels set in mask only.
 func (n *net) execOpMasked(i int, bufs [][]float32, bc int, mask []bool) {
 	node := &n.g.Nodes[i]
 	out := bufs[n.nodeSlot[i]]
@@ -586,42 +585,9 @@ func (n *net) execOpMasked(i int, bufs [][]float32, bc int, mask []bool) {
 	os := node.OutShape
 	switch node.Op {
 	case nn.OpMaxPool:
-		k, s := node.Kernel, node.Stride
 		for c := 0; c < os.C; c++ {
-			if !mask[c] {
-				continue
-			}
-			if k == 2 && s == 2 {
-				pool2x2(out, in, is, os, c, bc)
-				continue
-			}
-			for oy := 0; oy < os.H; oy++ {
-				for ox := 0; ox < os.W; ox++ {
-					d := out[((c*os.H+oy)*os.W+ox)*bc : ((c*os.H+oy)*os.W+ox+1)*bc]
-					for ky := 0; ky < k; ky++ {
-						for kx := 0; kx < k; kx++ {
-							off := ((c*is.H+oy*s+ky)*is.W + ox*s + kx) * bc
-							if ky == 0 && kx == 0 {
-								copy(d, in[off:off+bc])
-							} else {
-								vmax(d, in[off:off+bc])
-							}
-						}
-					}
-				}
-			}
-		}
-	case nn.OpPad:
-		p := node.Pad
-		for c := 0; c < is.C; c++ {
-			if !mask[c] {
-				continue
-			}
-			clear(out[c*os.H*os.W*bc : (c+1)*os.H*os.W*bc])
-			for y := 0; y < is.H; y++ {
-				src := in[(c*is.H+y)*is.W*bc : ((c*is.H+y)*is.W+is.W)*bc]
-				dst := ((c*os.H+y+p)*os.W + p) * bc
-				copy(out[dst:dst+len(src)], src)
+			if mask[c] {
+				poolChannel(out, in, is, os, c, bc, node.Kernel, node.Stride)
 			}
 		}
 	}

@@ -551,3 +551,67 @@ func TestPrepareBatchSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneralPooling runs a hand-built graph with a 3x3, stride-2 max
+// pooling (the 2x2 fast path does not apply) through the engine, the
+// reference and the incremental evaluator, including the channel-difference
+// path.
+func TestGeneralPooling(t *testing.T) {
+	ctx := context.Background()
+	g := nn.Graph{Arch: "custom", Input: nn.Shape{C: 1, H: 6, W: 6}, Classes: 10, Nodes: []nn.Node{
+		{Name: "input", Op: nn.OpInput, OutShape: nn.Shape{C: 1, H: 6, W: 6}},
+		{Name: "conv1", Op: nn.OpConv, Inputs: []int{0}, Kernel: 3, Stride: 1, Padding: 1, In: 1, Out: 4, HasBias: true, OutShape: nn.Shape{C: 4, H: 6, W: 6}},
+		{Name: "relu1", Op: nn.OpReLU, Inputs: []int{1}, OutShape: nn.Shape{C: 4, H: 6, W: 6}},
+		{Name: "pool1", Op: nn.OpMaxPool, Inputs: []int{2}, Kernel: 3, Stride: 2, OutShape: nn.Shape{C: 4, H: 2, W: 2}},
+		{Name: "flatten", Op: nn.OpFlatten, Inputs: []int{3}, OutShape: nn.Shape{C: 16, H: 1, W: 1}},
+		{Name: "fc", Op: nn.OpLinear, Inputs: []int{4}, In: 16, Out: 10, HasBias: true, OutShape: nn.Shape{C: 10, H: 1, W: 1}},
+	}}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	param := func(shape ...int) Tensor {
+		d := make([]float32, shapeSize(shape))
+		for i := range d {
+			d[i] = float32(rng.NormFloat64() * 0.5)
+		}
+		return Tensor{Shape: shape, Data: d}
+	}
+	f := &FloatModel{Graph: g, Params: map[string]Tensor{"conv1.weight": param(4, 1, 3, 3), "conv1.bias": param(4), "fc.weight": param(10, 16), "fc.bias": param(10)}}
+	x, y := testData(g, 37, 5)
+	for _, act := range []int{32, 6} {
+		m, err := Quantize(ctx, f, Options{Method: "rtn", Bits: 3, ActBits: act, CalibX: x, CalibLabels: y})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refScore(m, x, y)
+		ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ev.Prepare(ctx, x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if relDiff(got.Loss, want.Loss) > 1e-5 || got.Correct != want.Correct {
+			t.Fatalf("act %d: base %v, reference %v", act, got, want)
+		}
+		cands := []Delta{randomDelta(rng, m, []int{0}, 1), randomDelta(rng, m, []int{0}, 2), randomDelta(rng, m, nil, 20)}
+		out := make([]Score, len(cands))
+		if err := ev.Score(ctx, cands, out); err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range cands {
+			c := m.Clone()
+			flat := c.Flat()
+			for k, idx := range d.Indices {
+				flat[idx] = d.Levels[k]
+			}
+			_ = c.SetFlat(flat)
+			r := refScore(c, x, y)
+			if relDiff(out[i].Loss, r.Loss) > 1e-5 || out[i].Correct != r.Correct {
+				t.Errorf("act %d, candidate %d: incremental %v, reference %v", act, i, out[i], r)
+			}
+		}
+	}
+}
