@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/ccq-project/ccq/nn/gemm"
+	"github.com/ccq-project/ccq/nn/internal/vec"
 )
 
 // This file holds the per-operation kernels. Each works on a contiguous range
@@ -173,13 +174,9 @@ func convForward(g *convGeom, x, w, b, out, col []float32, lo, hi int, relu bool
 // ReLU when relu is set; b may be nil.
 func biasReLU(y, b []float32, cols int, relu bool) {
 	switch {
-	case b != nil && relu:
-		for o, v := range b {
-			scaleShiftReLU(y[o*cols:(o+1)*cols], y[o*cols:(o+1)*cols], 1, v)
-		}
 	case b != nil:
 		for o, v := range b {
-			addScalar(y[o*cols:(o+1)*cols], v)
+			vec.ScaleShift(y[o*cols:(o+1)*cols], y[o*cols:(o+1)*cols], 1, v, relu)
 		}
 	case relu:
 		reluForward(y, y, 0, len(y))
@@ -358,7 +355,7 @@ func bnTrainForward(x, gamma, beta, out, mean, invstd, runMean, runVar []float32
 		mu := s / m
 		var v float64
 		for i := 0; i < n; i++ {
-			v += float64(sumSqDev(x[(i*c+ch)*hw:][:hw], float32(mu)))
+			v += float64(vec.SumSqDev(x[(i*c+ch)*hw:][:hw], float32(mu)))
 		}
 		v /= m
 		is := 1 / math.Sqrt(v+eps)
@@ -411,12 +408,11 @@ func bnBackward(x, gamma, mean, invstd, dout, mask, dgamma, dbeta, dx []float32,
 		var sdy, sdyx float64
 		for i := 0; i < n; i++ {
 			off := (i*c + ch) * hw
-			var a, b float32
+			var ms []float32
 			if mask != nil {
-				a, b = dotMaskedDev(dout[off:off+hw], mask[off:off+hw], x[off:off+hw], mu)
-			} else {
-				a, b = dotDev(dout[off:off+hw], x[off:off+hw], mu)
+				ms = mask[off : off+hw]
 			}
+			a, b := vec.DotDev(dout[off:off+hw], ms, x[off:off+hw], mu)
 			sdy += float64(a)
 			sdyx += float64(b)
 		}
@@ -438,130 +434,20 @@ func bnBackward(x, gamma, mean, invstd, dout, mask, dgamma, dbeta, dx []float32,
 			if mask != nil {
 				ms = mask[off : off+hw]
 			}
-			bnDx(dxs, ds, ms, xs, a, cc, b, acc)
+			vec.BNDx(dxs, ds, ms, xs, a, cc, b, acc)
 		}
 	}
 }
 
-// bnDx writes (or adds, when acc) a*dy + cc*x + b, with dy masked by
-// mask > 0 when mask is not nil.
-func bnDx(dx, dy, mask, x []float32, a, cc, b float32, acc bool) {
-	dy, x = dy[:len(dx)], x[:len(dx)]
-	switch {
-	case mask == nil && !acc:
-		for j := range dx {
-			dx[j] = a*dy[j] + cc*x[j] + b
-		}
-	case mask == nil:
-		for j := range dx {
-			dx[j] += a*dy[j] + cc*x[j] + b
-		}
-	case !acc:
-		mask = mask[:len(dx)]
-		for j := range dx {
-			d := math.Float32frombits(math.Float32bits(dy[j]) & posMask(mask[j]))
-			dx[j] = a*d + cc*x[j] + b
-		}
-	default:
-		mask = mask[:len(dx)]
-		for j := range dx {
-			d := math.Float32frombits(math.Float32bits(dy[j]) & posMask(mask[j]))
-			dx[j] += a*d + cc*x[j] + b
-		}
-	}
-}
-
-// sumSqDev returns sum((x - mu)^2) with four float32 accumulators.
-func sumSqDev(x []float32, mu float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		d0, d1, d2, d3 := x[i]-mu, x[i+1]-mu, x[i+2]-mu, x[i+3]-mu
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for ; i < len(x); i++ {
-		d := x[i] - mu
-		s0 += d * d
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// dotDev returns sum(dy) and sum(dy * (x - mu)).
-func dotDev(dy, x []float32, mu float32) (float32, float32) {
-	x = x[:len(dy)]
-	var a0, a1, b0, b1 float32
-	i := 0
-	for ; i+2 <= len(dy); i += 2 {
-		a0 += dy[i]
-		a1 += dy[i+1]
-		b0 += dy[i] * (x[i] - mu)
-		b1 += dy[i+1] * (x[i+1] - mu)
-	}
-	for ; i < len(dy); i++ {
-		a0 += dy[i]
-		b0 += dy[i] * (x[i] - mu)
-	}
-	return a0 + a1, b0 + b1
-}
-
-// dotMaskedDev is dotDev with dy taken as zero where mask <= 0.
-func dotMaskedDev(dy, mask, x []float32, mu float32) (float32, float32) {
-	x, mask = x[:len(dy)], mask[:len(dy)]
-	var a0, a1, b0, b1 float32
-	i := 0
-	for ; i+2 <= len(dy); i += 2 {
-		d0 := math.Float32frombits(math.Float32bits(dy[i]) & posMask(mask[i]))
-		d1 := math.Float32frombits(math.Float32bits(dy[i+1]) & posMask(mask[i+1]))
-		a0 += d0
-		a1 += d1
-		b0 += d0 * (x[i] - mu)
-		b1 += d1 * (x[i+1] - mu)
-	}
-	for ; i < len(dy); i++ {
-		d := math.Float32frombits(math.Float32bits(dy[i]) & posMask(mask[i]))
-		a0 += d
-		b0 += d * (x[i] - mu)
-	}
-	return a0 + a1, b0 + b1
-}
-
-// reluForward writes max(x, 0) for elements [lo, hi). It is branch-free
-// (a sign mask): a data-dependent branch mispredicts half the time on
-// activations. NaN stays NaN when its sign bit is clear.
+// reluForward writes max(x, 0) for elements [lo, hi).
 func reluForward(x, out []float32, lo, hi int) {
-	xs, os := x[lo:hi], out[lo:hi]
-	os = os[:len(xs)]
-	for i, v := range xs {
-		b := math.Float32bits(v)
-		os[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
-	}
+	vec.ScaleShift(out[lo:hi], x[lo:hi], 1, 0, true)
 }
 
 // reluBackward passes dout where the ReLU output is positive, for elements
-// [lo, hi) (branch-free, as reluForward).
+// [lo, hi) (dx may be dout: in place).
 func reluBackward(out, dout, dx []float32, lo, hi int, acc bool) {
-	os, ds, dxs := out[lo:hi], dout[lo:hi], dx[lo:hi]
-	ds, dxs = ds[:len(os)], dxs[:len(os)]
-	if acc {
-		for i, v := range os {
-			dxs[i] += math.Float32frombits(math.Float32bits(ds[i]) & posMask(v))
-		}
-		return
-	}
-	for i, v := range os {
-		dxs[i] = math.Float32frombits(math.Float32bits(ds[i]) & posMask(v))
-	}
-}
-
-// posMask is all ones when v > 0 (and not NaN), else zero, without a
-// branch: v > 0 exactly when its bits b, as a signed integer, satisfy
-// 0 < b <= +Inf's bits.
-func posMask(v float32) uint32 {
-	b := int64(int32(math.Float32bits(v)))
-	return uint32((-b & (b - 0x7f800001)) >> 63)
+	vec.MaskGrad(dx[lo:hi], dout[lo:hi], out[lo:hi], acc)
 }
 
 // maxPoolForward computes samples [lo, hi) of a max pool; when idx is not
@@ -782,18 +668,7 @@ func shortcutABackward(in, out Shape, s, pc int, dout, dx []float32, lo, hi int,
 // addForward writes a+b (through a ReLU when relu is set) for elements
 // [lo, hi).
 func addForward(a, b, y []float32, lo, hi int, relu bool) {
-	as, bs, ys := a[lo:hi], b[lo:hi], y[lo:hi]
-	as, bs = as[:len(ys)], bs[:len(ys)]
-	if relu {
-		for i := range ys {
-			b := math.Float32bits(as[i] + bs[i])
-			ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
-		}
-		return
-	}
-	for i := range ys {
-		ys[i] = as[i] + bs[i]
-	}
+	vec.Add(y[lo:hi], a[lo:hi], b[lo:hi], relu)
 }
 
 // passGrad writes or adds dout into dx for elements [lo, hi).
@@ -818,36 +693,16 @@ func addVec(dst, src []float32) {
 	}
 }
 
-// scaleShiftReLU writes max(x*scale + shift, 0) (branch-free).
+// scaleShiftReLU writes max(x*scale + shift, 0).
 func scaleShiftReLU(dst, x []float32, scale, shift float32) {
-	x = x[:len(dst)]
-	for i, v := range x {
-		b := math.Float32bits(v*scale + shift)
-		dst[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
-	}
+	vec.ScaleShift(dst, x[:len(dst)], scale, shift, true)
 }
 
 func scaleShift(dst, x []float32, scale, shift float32) {
-	x = x[:len(dst)]
-	for i, v := range x {
-		dst[i] = v*scale + shift
-	}
+	vec.ScaleShift(dst, x[:len(dst)], scale, shift, false)
 }
 
-func sum32(x []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += x[i]
-		s1 += x[i+1]
-		s2 += x[i+2]
-		s3 += x[i+3]
-	}
-	for ; i < len(x); i++ {
-		s0 += x[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+func sum32(x []float32) float32 { return vec.Sum(x) }
 
 func sum64(x []float32) float64 {
 	var s float64

@@ -299,19 +299,6 @@ func TestMaxPool(t *testing.T) {
 	}
 }
 
-func TestPosMask(t *testing.T) {
-	for _, v := range []float32{1, 1e-45, 3e38, float32(math.Inf(1))} {
-		if posMask(v) != 0xffffffff {
-			t.Errorf("posMask(%v) = %#x, want all ones", v, posMask(v))
-		}
-	}
-	for _, v := range []float32{0, float32(math.Copysign(0, -1)), -1e-45, -1, float32(math.Inf(-1)), float32(math.NaN()), -float32(math.NaN())} {
-		if posMask(v) != 0 {
-			t.Errorf("posMask(%v) = %#x, want 0", v, posMask(v))
-		}
-	}
-}
-
 func TestMaxPoolNaNAndTies(t *testing.T) {
 	in, out := Shape{1, 2, 2}, Shape{1, 1, 1}
 	y := make([]float32, 1)
