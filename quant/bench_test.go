@@ -39,6 +39,7 @@ func BenchmarkEvaluator(b *testing.B) {
 		{Arch: "resnet20", Layer: "linear", Batch: 256, Candidates: 4},
 		{Arch: "resnet20", Layer: "layer3.2.conv2", Batch: 256, Candidates: 4},
 		{Arch: "resnet20", Layer: "all", Batch: 256, Candidates: 4},
+		{Arch: "resnet20", Layer: "all", Batch: 256, Candidates: 4, ActBits: 8},
 	}
 	for _, cfg := range cases {
 		for _, full := range []bool{false, true} {

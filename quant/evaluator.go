@@ -73,6 +73,7 @@ type Evaluator struct {
 	full     bool
 	base     []int8    // base levels
 	wbase    []float32 // base levels as float32
+	qbase    []int8    // base levels int8-packed for the int8 layers
 	varLayer []uint16  // variable -> layer
 	workers  []*worker
 	cache    [][]float32 // per slot (cached ones), chunk-major over the batch
@@ -112,7 +113,9 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
 	}
-	e := &Evaluator{m: m, n: n, full: opt.FullForward, base: m.Flat(), wbase: w, varLayer: make([]uint16, n.nvars)}
+	e := &Evaluator{m: m, n: n, full: opt.FullForward, base: m.Flat(), wbase: w, varLayer: make([]uint16, n.nvars),
+		qbase: make([]int8, n.nq)}
+	n.packWeights(w, e.qbase)
 	for li := range n.layers {
 		l := &n.layers[li]
 		for j := l.off; j < l.off+l.out*l.ckk; j++ {
@@ -122,6 +125,7 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	for i := 0; i < defaultWorkers(opt.Workers); i++ {
 		wk := newWorker(i, n, true)
 		copy(wk.wf, w)
+		copy(wk.wq, e.qbase)
 		e.workers = append(e.workers, wk)
 	}
 	e.errs = make([]error, len(e.workers))
@@ -159,6 +163,7 @@ func (e *Evaluator) SetBase(levels []int8) error {
 	for i, l := range levels {
 		e.wbase[i] = float32(l)
 	}
+	e.n.packWeights(e.wbase, e.qbase)
 	e.syncWorkers()
 	return nil
 }
@@ -171,6 +176,9 @@ func (e *Evaluator) ApplyBase(d Delta) error {
 	for k, idx := range d.Indices {
 		e.base[idx] = d.Levels[k]
 		e.wbase[idx] = float32(d.Levels[k])
+		if l := &e.n.layers[e.varLayer[idx]]; l.int8 {
+			e.qbase[l.qpos(int(idx)-l.off)] = d.Levels[k]
+		}
 	}
 	e.syncWorkers()
 	return nil
@@ -179,6 +187,7 @@ func (e *Evaluator) ApplyBase(d Delta) error {
 func (e *Evaluator) syncWorkers() {
 	for _, w := range e.workers {
 		copy(w.wf, e.wbase)
+		copy(w.wq, e.qbase)
 	}
 	e.prepared = false
 }
@@ -275,7 +284,7 @@ func (e *Evaluator) prepare(ctx context.Context) error {
 				start, bc := n.chunkRange(c, e.b.n)
 				e.setChunk(w, c, bc, true)
 				w.loadInput(e.b, start, bc)
-				w.forwardAll(e.wbase, bc)
+				w.forwardAll(e.wbase, e.qbase, bc)
 				losses[c], corrects[c] = 0, 0
 				chunkLoss(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], nil)
 			}
@@ -366,6 +375,10 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 	unpatch := func() {
 		for _, idx := range w.patched {
 			w.wf[idx] = e.wbase[idx]
+			if l := &n.layers[e.varLayer[idx]]; l.int8 {
+				p := l.qpos(int(idx) - l.off)
+				w.wq[p] = e.qbase[p]
+			}
 		}
 	}
 	for k, idx := range d.Indices {
@@ -390,6 +403,9 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 		li := e.varLayer[idx]
 		w.touched[li] = append(w.touched[li], sparseW{j: idx - int32(n.layers[li].off), dl: float32(int(lev) - int(old))})
 		w.wf[idx] = float32(lev)
+		if l := &n.layers[li]; l.int8 {
+			w.wq[l.qpos(int(idx)-l.off)] = lev
+		}
 		w.patched = append(w.patched, idx)
 	}
 	defer unpatch()
@@ -457,7 +473,7 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 			}
 			switch w.mode[li] {
 			case modeFull:
-				w.layerFull(li, w.wf, bc, w.changed[n.g.Nodes[i].Inputs[0]])
+				w.layerFull(li, w.wf, w.wq, bc, w.changed[n.g.Nodes[i].Inputs[0]])
 			case modeSparse:
 				e.layerSparse(w, li, c, bc)
 			case modeDiff:

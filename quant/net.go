@@ -58,6 +58,12 @@ type qlayer struct {
 	// chain lists those operations' nodes in order.
 	chainTo int
 	chain   []int
+	// int8 is set when the layer's input is an unsigned quantizer: its
+	// dense products may run as int8 GEMMs (weights packed at qoff in
+	// the packed weight vector, rows of kpad bytes, m4 rows).
+	int8       bool
+	qoff, kpad int
+	m4         int
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -70,6 +76,10 @@ type net struct {
 	chunk    int
 	nvars    int
 	colSize  int    // floats of the im2col buffer
+	nq       int    // bytes of the packed int8 weights
+	maxIn    int    // values of the largest layer input (per sample)
+	bpSize   int    // bytes of the packed int8 activation panel
+	maxCols  int    // columns of the largest GEMM
 	fused    []bool // ReLU nodes computed by the layer or sum before them
 	addRelu  []bool // sums whose ReLU is fused into them
 }
@@ -201,13 +211,32 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 	n.chunk = chunk
 	for li := range n.layers {
 		l := &n.layers[li]
+		if l.act.Enabled() && !l.act.Signed && useVNNI {
+			n.maxIn = max(n.maxIn, l.inS.Size())
+			l.int8 = true
+			l.kpad, l.m4 = roundUp4(l.ckk), roundUp4(l.out)
+			l.qoff = n.nq
+			n.nq += l.m4 * l.kpad
+		}
+	}
+	for li := range n.layers {
+		l := &n.layers[li]
 		if !l.conv {
+			n.maxCols = max(n.maxCols, chunk)
+			if l.int8 {
+				n.bpSize = max(n.bpSize, l.kpad*roundUp64(chunk))
+			}
 			continue
 		}
 		row := l.ckk * l.outS.W * chunk
 		l.rowsPer = max(1, colBudget/row)
 		l.rowsPer = min(l.rowsPer, l.outS.H)
 		n.colSize = max(n.colSize, l.rowsPer*row)
+		cols := l.rowsPer * l.outS.W * chunk
+		n.maxCols = max(n.maxCols, cols)
+		if l.int8 {
+			n.bpSize = max(n.bpSize, l.kpad*roundUp64(cols))
+		}
 	}
 	return n, nil
 }
@@ -344,10 +373,63 @@ func (l *qlayer) dense(w, xq, acc, col []float32, bc int) {
 	}
 }
 
+// packWeights writes the int8-packed weights of every int8 layer (from the
+// flat float32 levels w) into q.
+func (n *net) packWeights(w []float32, q []int8) {
+	for li := range n.layers {
+		l := &n.layers[li]
+		if !l.int8 {
+			continue
+		}
+		dst := q[l.qoff : l.qoff+l.m4*l.kpad]
+		clear(dst)
+		for o := 0; o < l.out; o++ {
+			for j, v := range w[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
+				dst[o*l.kpad+j] = int8(v)
+			}
+		}
+	}
+}
+
+// qpos returns the position in the packed int8 weights of weight j of
+// int8 layer l.
+func (l *qlayer) qpos(j int) int { return l.qoff + j/l.ckk*l.kpad + j%l.ckk }
+
+// denseU8 is dense as an int8 GEMM: q holds the packed weights; xu, colu
+// and bp are byte scratch for the input, its patches and the packed panel;
+// zero holds enough zero bytes; tile is a 4 x 64 float scratch.
+func (l *qlayer) denseU8(q []int8, xq, acc []float32, xu, colu, bp, zero []byte, tile []float32, bc int) {
+	a := q[l.qoff : l.qoff+l.m4*l.kpad]
+	x := xu[:l.inS.Size()*bc]
+	toU8(x, xq[:len(x)])
+	if !l.conv {
+		npad := roundUp64(bc)
+		packB(bp, x, bc, l.ckk, bc, l.kpad, npad, zero)
+		gemmU8(l.out, bc, l.kpad, a, bp, npad, acc, bc, tile)
+		return
+	}
+	oh, ow := l.outS.H, l.outS.W
+	ldc := oh * ow * bc
+	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
+		oy1 := min(oh, oy0+l.rowsPer)
+		ncols := (oy1 - oy0) * ow * bc
+		c := colu[:l.ckk*ncols]
+		im2colT(l, x, c, l.in, oy0, oy1, bc)
+		npad := roundUp64(ncols)
+		packB(bp, c, ncols, l.ckk, ncols, l.kpad, npad, zero)
+		gemmU8(l.out, ncols, l.kpad, a, bp, npad, acc[oy0*ow*bc:], ldc, tile)
+	}
+}
+
 // im2col fills col (nch*K*K rows of (oy1-oy0)*OW*bc columns) with the
 // input patches of output rows oy0..oy1 of an input x of nch channels (the
 // layer's geometry otherwise).
 func (l *qlayer) im2col(x, col []float32, nch, oy0, oy1, bc int) {
+	im2colT(l, x, col, nch, oy0, oy1, bc)
+}
+
+// im2colT is im2col for float32 or byte values.
+func im2colT[T float32 | byte](l *qlayer, x, col []T, nch, oy0, oy1, bc int) {
 	h, w := l.inS.H, l.inS.W
 	ow := l.outS.W
 	k, s, p := l.k, l.stride, l.pad

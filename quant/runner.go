@@ -23,6 +23,12 @@ type worker struct {
 	scratch [][]float32 // per slot, chunk*size floats
 	bufs    [][]float32 // per slot, the view used for the current chunk
 	col     []float32
+	bp      []byte    // int8 activation panel
+	xu      []byte    // int8 layer input as bytes
+	colu    []byte    // its patches
+	zero    []byte    // zeros for padded panel rows
+	tile    []float32 // 4 x 64 int8 GEMM scratch
+	wq      []int8    // candidate weights, int8-packed (int8 layers)
 	// candidate state
 	wf          []float32 // candidate weights (base weights with the delta applied)
 	patched     []int32
@@ -50,6 +56,16 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.scratch[s] = make([]float32, sl.size*n.chunk)
 	}
 	w.col = make([]float32, n.colSize)
+	if n.nq > 0 {
+		w.bp = make([]byte, n.bpSize)
+		w.xu = make([]byte, n.maxIn*n.chunk)
+		w.colu = make([]byte, n.colSize)
+		w.zero = make([]byte, n.maxCols)
+		w.tile = make([]float32, 4*64)
+		if withCandidates {
+			w.wq = make([]int8, n.nq)
+		}
+	}
 	if withCandidates {
 		w.wf = make([]float32, n.nvars)
 		w.stamp = make([]uint32, n.nvars)
@@ -100,12 +116,13 @@ func (w *worker) loadInput(b *batch, start, bc int) {
 	}
 }
 
-// forwardAll runs every node of a chunk whose bufs are set, with weights w.
-func (w *worker) forwardAll(weights []float32, bc int) {
+// forwardAll runs every node of a chunk whose bufs are set, with weights w
+// (and their int8 packing q, or nil for float32 GEMMs only).
+func (w *worker) forwardAll(weights []float32, q []int8, bc int) {
 	n := w.n
 	for i := 1; i < len(n.g.Nodes); i++ {
 		if li := n.layerOf[i]; li >= 0 {
-			w.layerFull(li, weights, bc, true)
+			w.layerFull(li, weights, q, bc, true)
 			continue
 		}
 		n.execOp(i, w.bufs, bc)
@@ -115,7 +132,7 @@ func (w *worker) forwardAll(weights []float32, bc int) {
 // layerFull quantizes the layer's input (when activations are quantized and
 // quantize is set; otherwise the quantized input is already there),
 // computes its accumulator densely and its output.
-func (w *worker) layerFull(li int, weights []float32, bc int, quantize bool) {
+func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize bool) {
 	l := &w.n.layers[li]
 	xq := w.bufs[l.xqSlot]
 	if quantize {
@@ -128,7 +145,11 @@ func (w *worker) layerFull(li int, weights []float32, bc int, quantize bool) {
 		}
 	}
 	acc := w.bufs[l.accSlot]
-	l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
+	if l.int8 && q != nil {
+		l.denseU8(q, xq, acc, w.xu, w.colu, w.bp, w.zero, w.tile, bc)
+	} else {
+		l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
+	}
 	y := w.bufs[l.ySlot]
 	l.postLayer(acc, y, bc)
 	if w.onOutput != nil {
@@ -169,7 +190,7 @@ func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batc
 				start, bc := n.chunkRange(c, b.n)
 				w.setScratch(bc)
 				w.loadInput(b, start, bc)
-				w.forwardAll(weights, bc)
+				w.forwardAll(weights, nil, bc)
 				logits := w.bufs[n.nodeSlot[len(n.g.Nodes)-1]]
 				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], confs[wi])
 			}

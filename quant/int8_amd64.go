@@ -1,0 +1,44 @@
+//go:build !purego
+
+package quant
+
+import "golang.org/x/sys/cpu"
+
+// useVNNI selects the int8 GEMM for layers with unsigned quantized inputs.
+var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+
+// toU8AVX512 converts n (a positive multiple of 16) activation levels to
+// bytes; toU8Go is its twin.
+//
+//go:noescape
+func toU8AVX512(dst *byte, src *float32, n int)
+
+// interleave4AVX interleaves n columns (n a positive multiple of 16) of
+// four byte rows; interleave4Go is its twin.
+//
+//go:noescape
+func interleave4AVX(dst, r0, r1, r2, r3 *byte, n int)
+
+// vnni4x64 is the 4 x 64 int8 micro-kernel; vnniGo is its twin.
+//
+//go:noescape
+func vnni4x64(kg int, a *int8, lda int, b *byte, ldb int, c *float32, ldc int)
+
+func toU8Asm(dst []byte, src []float32) { toU8AVX512(&dst[0], &src[0], len(src)) }
+
+func interleave4Asm(dst, r0, r1, r2, r3 []byte) {
+	interleave4AVX(&dst[0], &r0[0], &r1[0], &r2[0], &r3[0], len(r0))
+}
+
+func vnni(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int) {
+	if !useVNNI {
+		vnniGo(kg, a, lda, b, ldb, c, ldc)
+		return
+	}
+	// Bounds: the kernel reads 4 rows of A and kg groups of 64 columns of
+	// B, and writes 4 rows of 64 floats of C.
+	_ = a[3*lda+4*kg-1]
+	_ = b[(kg-1)*ldb+255]
+	_ = c[3*ldc+63]
+	vnni4x64(kg, &a[0], lda, &b[0], ldb, &c[0], ldc)
+}

@@ -1,0 +1,171 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func toU8AVX512(dst *byte, src *float32, n int)
+TEXT ·toU8AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+tu16:
+	CMPQ       CX, $16
+	JL         tudone
+	VCVTTPS2DQ (SI), Z0
+	VPMOVDB    Z0, X0
+	VMOVDQU    X0, (DI)
+	ADDQ       $64, SI
+	ADDQ       $16, DI
+	SUBQ       $16, CX
+	JMP        tu16
+
+tudone:
+	VZEROUPPER
+	RET
+
+// func interleave4AVX(dst, r0, r1, r2, r3 *byte, n int)
+TEXT ·interleave4AVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), R8
+	MOVQ r1+16(FP), R9
+	MOVQ r2+24(FP), R10
+	MOVQ r3+32(FP), R11
+	MOVQ n+40(FP), CX
+
+il16:
+	CMPQ       CX, $16
+	JL         ildone
+	VMOVDQU    (R8), X0
+	VMOVDQU    (R9), X1
+	VMOVDQU    (R10), X2
+	VMOVDQU    (R11), X3
+	// Intel VPUNPCKLBW x4, x0, x1: a0 b0 a1 b1 ... a7 b7
+	VPUNPCKLBW X1, X0, X4
+	VPUNPCKHBW X1, X0, X5
+	VPUNPCKLBW X3, X2, X6
+	VPUNPCKHBW X3, X2, X7
+	// Intel VPUNPCKLWD x8, x4, x6: a0 b0 c0 d0 a1 b1 c1 d1 ...
+	VPUNPCKLWD X6, X4, X8
+	VPUNPCKHWD X6, X4, X9
+	VPUNPCKLWD X7, X5, X10
+	VPUNPCKHWD X7, X5, X11
+	VMOVDQU    X8, (DI)
+	VMOVDQU    X9, 16(DI)
+	VMOVDQU    X10, 32(DI)
+	VMOVDQU    X11, 48(DI)
+	ADDQ       $16, R8
+	ADDQ       $16, R9
+	ADDQ       $16, R10
+	ADDQ       $16, R11
+	ADDQ       $64, DI
+	SUBQ       $16, CX
+	JMP        il16
+
+ildone:
+	VZEROUPPER
+	RET
+
+// func vnni4x64(kg int, a *int8, lda int, b *byte, ldb int, c *float32, ldc int)
+TEXT ·vnni4x64(SB), NOSPLIT, $0-56
+	MOVQ   kg+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   b+24(FP), DX
+	MOVQ   ldb+32(FP), R9
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R10
+	LEAQ   (SI)(R8*1), R11
+	LEAQ   (R11)(R8*1), R12
+	LEAQ   (R12)(R8*1), R13
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ  CX, CX
+	JZ     vstore
+
+vloop:
+	VMOVDQU32    (DX), Z16
+	VMOVDQU32    64(DX), Z17
+	VMOVDQU32    128(DX), Z18
+	VMOVDQU32    192(DX), Z19
+	VPBROADCASTD (SI), Z20
+	VPBROADCASTD (R11), Z21
+	VPBROADCASTD (R12), Z22
+	VPBROADCASTD (R13), Z23
+	// Intel VPDPBUSD z0, z16, z20: z0 += u8(z16) . s8(z20) per dword
+	VPDPBUSD     Z20, Z16, Z0
+	VPDPBUSD     Z20, Z17, Z1
+	VPDPBUSD     Z20, Z18, Z2
+	VPDPBUSD     Z20, Z19, Z3
+	VPDPBUSD     Z21, Z16, Z4
+	VPDPBUSD     Z21, Z17, Z5
+	VPDPBUSD     Z21, Z18, Z6
+	VPDPBUSD     Z21, Z19, Z7
+	VPDPBUSD     Z22, Z16, Z8
+	VPDPBUSD     Z22, Z17, Z9
+	VPDPBUSD     Z22, Z18, Z10
+	VPDPBUSD     Z22, Z19, Z11
+	VPDPBUSD     Z23, Z16, Z12
+	VPDPBUSD     Z23, Z17, Z13
+	VPDPBUSD     Z23, Z18, Z14
+	VPDPBUSD     Z23, Z19, Z15
+	ADDQ         $4, SI
+	ADDQ         $4, R11
+	ADDQ         $4, R12
+	ADDQ         $4, R13
+	ADDQ         R9, DX
+	DECQ         CX
+	JNZ          vloop
+
+vstore:
+	SHLQ      $2, R10
+	VCVTDQ2PS Z0, Z0
+	VCVTDQ2PS Z1, Z1
+	VCVTDQ2PS Z2, Z2
+	VCVTDQ2PS Z3, Z3
+	VMOVUPS   Z0, (DI)
+	VMOVUPS   Z1, 64(DI)
+	VMOVUPS   Z2, 128(DI)
+	VMOVUPS   Z3, 192(DI)
+	ADDQ      R10, DI
+	VCVTDQ2PS Z4, Z4
+	VCVTDQ2PS Z5, Z5
+	VCVTDQ2PS Z6, Z6
+	VCVTDQ2PS Z7, Z7
+	VMOVUPS   Z4, (DI)
+	VMOVUPS   Z5, 64(DI)
+	VMOVUPS   Z6, 128(DI)
+	VMOVUPS   Z7, 192(DI)
+	ADDQ      R10, DI
+	VCVTDQ2PS Z8, Z8
+	VCVTDQ2PS Z9, Z9
+	VCVTDQ2PS Z10, Z10
+	VCVTDQ2PS Z11, Z11
+	VMOVUPS   Z8, (DI)
+	VMOVUPS   Z9, 64(DI)
+	VMOVUPS   Z10, 128(DI)
+	VMOVUPS   Z11, 192(DI)
+	ADDQ      R10, DI
+	VCVTDQ2PS Z12, Z12
+	VCVTDQ2PS Z13, Z13
+	VCVTDQ2PS Z14, Z14
+	VCVTDQ2PS Z15, Z15
+	VMOVUPS   Z12, (DI)
+	VMOVUPS   Z13, 64(DI)
+	VMOVUPS   Z14, 128(DI)
+	VMOVUPS   Z15, 192(DI)
+	VZEROUPPER
+	RET

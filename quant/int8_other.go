@@ -1,0 +1,14 @@
+//go:build purego || !amd64
+
+package quant
+
+// useVNNI is false: this build has no int8 kernels.
+const useVNNI = false
+
+func toU8Asm(dst []byte, src []float32) { toU8Go(dst, src) }
+
+func interleave4Asm(dst, r0, r1, r2, r3 []byte) { interleave4Go(dst, r0, r1, r2, r3, len(r0)) }
+
+func vnni(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int) {
+	vnniGo(kg, a, lda, b, ldb, c, ldc)
+}
