@@ -45,18 +45,25 @@ func im2col(g *convGeom, x, col []float32) {
 					im2colSame(row, xc, g.w, oh, ky-p, kx-p, x0, x1)
 					continue
 				}
-				for oy := 0; oy < oh; oy++ {
+				y0, y1 := validRange(ky-p, s, g.h, oh)
+				clear(row[:y0*ow])
+				clear(row[y1*ow:])
+				for oy := y0; oy < y1; oy++ {
 					r := row[oy*ow : oy*ow+ow]
-					iy := oy*s - p + ky
-					if iy < 0 || iy >= g.h {
-						clear(r)
-						continue
+					for j := 0; j < x0; j++ {
+						r[j] = 0
 					}
-					clear(r[:x0])
-					clear(r[x1:])
-					src := xc[iy*g.w:][:g.w]
+					for j := x1; j < ow; j++ {
+						r[j] = 0
+					}
+					src := xc[(oy*s-p+ky)*g.w:][:g.w]
 					if s == 1 {
-						copy(r[x0:x1], src[x0+kx-p:])
+						// Short rows: a plain loop beats a memmove call.
+						d, sr := r[x0:x1], src[x0+kx-p:]
+						sr = sr[:len(d)]
+						for j, v := range sr {
+							d[j] = v
+						}
 					} else {
 						for ox := x0; ox < x1; ox++ {
 							r[ox] = src[ox*s+kx-p]
@@ -226,11 +233,20 @@ func convBackward(g *convGeom, x, w, dout, dw, db, dx, col []float32, lo, hi int
 // stride-1 convolution's input gradient from its output gradient: kernel
 // flipped and transposed (see flipWeights), padding k-1-p. ok is false when
 // that does not apply (stride > 1, or padding >= kernel).
+//
+// It is also false when the transposed im2col would be more than twice the
+// size of the forward one (a convolution with little padding, as LeNet-5's
+// conv2: the transposed one pads by k-1 and its columns are mostly zeros);
+// col2im is cheaper there.
 func (g *convGeom) transposedGeom() (convGeom, bool) {
 	if g.s != 1 || g.p > g.k-1 {
 		return convGeom{}, false
 	}
-	return newConvGeom(Shape{g.oc, g.oh, g.ow}, Shape{g.c, g.h, g.w}, g.k, 1, g.k-1-g.p), true
+	gt := newConvGeom(Shape{g.oc, g.oh, g.ow}, Shape{g.c, g.h, g.w}, g.k, 1, g.k-1-g.p)
+	if gt.ckk*gt.ohw > 2*g.ckk*g.ohw {
+		return convGeom{}, false
+	}
+	return gt, true
 }
 
 // flipWeights writes wt[c][o][ky][kx] = w[o][c][k-1-ky][k-1-kx]: the
