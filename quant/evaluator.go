@@ -537,8 +537,10 @@ func (e *Evaluator) plan(w *worker, first int) {
 					cnt++
 				}
 			}
+			// A layer with an int8 GEMM recomputes faster than the float32
+			// difference update.
 			q := l.chainTo
-			if q < 0 || 5*cnt > 4*l.out || len(w.touched[q]) > n.layers[q].sparseMax {
+			if q < 0 || n.layers[q].int8 || 5*cnt > 4*l.out || len(w.touched[q]) > n.layers[q].sparseMax {
 				continue
 			}
 			// Only the touched channels change down to layer q.
