@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-
-	"github.com/ccq-project/ccq/nn"
 )
 
 // Delta is a candidate: the levels of some variables (indices into the flat
@@ -35,9 +33,10 @@ type EvalOptions struct {
 	Chunk int
 	// SparseFraction: a delta touching at most this fraction of a layer's
 	// weights, on an unchanged input, is applied to the cached accumulator
-	// weight by weight; larger ones recompute the layer (default 0.15 for
-	// convolutions and 0.06 for linear layers, where a recomputation is a
-	// single efficient GEMM: the measured break-even points on LeNet-5).
+	// weight by weight; larger ones recompute the layer (default, the
+	// measured break-even points on LeNet-5: 0.15 for convolutions and 0.06
+	// for linear layers; 0.07 and 0.015 for layers recomputed by int8
+	// GEMMs).
 	SparseFraction float64
 	// FullForward disables the incremental path: every candidate is a
 	// full forward pass (the baseline the incremental path is measured
@@ -99,19 +98,28 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	}
 	m = m.Clone()
 	ls, w := layersFromModel(m)
-	for i := range ls {
-		frac := opt.SparseFraction
-		if frac <= 0 {
-			frac = 0.06
-			if m.Graph.Nodes[m.Layers[i].Node].Op == nn.OpConv {
-				frac = 0.15
-			}
-		}
-		ls[i].sparseMax = max(1, int(frac*float64(len(m.Layers[i].Levels))))
-	}
 	n, err := newNet(m.Graph, ls, opt.Chunk, true)
 	if err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
+	}
+	for i := range n.layers {
+		l := &n.layers[i]
+		frac := opt.SparseFraction
+		if frac <= 0 {
+			// Measured break-even points on LeNet-5 (an int8
+			// recomputation is 2-4x cheaper than a float32 one).
+			switch {
+			case l.conv && l.int8:
+				frac = 0.07
+			case l.conv:
+				frac = 0.15
+			case l.int8:
+				frac = 0.015
+			default:
+				frac = 0.06
+			}
+		}
+		l.sparseMax = max(1, int(frac*float64(l.out*l.ckk)))
 	}
 	e := &Evaluator{m: m, n: n, full: opt.FullForward, base: m.Flat(), wbase: w, varLayer: make([]uint16, n.nvars),
 		qbase: make([]int8, n.nq)}
