@@ -24,6 +24,9 @@ type Options struct {
 	// Percentile clips the weights at this percentile of |w| (method
 	// percentile; default 99.9).
 	Percentile float64
+	// BiasCorrScales is the scale method bias-corr starts from: rtn
+	// (default), mse or percentile.
+	BiasCorrScales string
 	// ActPercentile, when in (0, 100), calibrates activation scales at this
 	// percentile of the calibration activations instead of their maximum.
 	ActPercentile float64
@@ -37,7 +40,8 @@ type Options struct {
 // mse: the scale minimising the squared weight error, searched on a grid of
 // 200 clipping ratios; percentile: a percentile of |w|; bias-corr: rtn
 // scales, then each layer's bias corrected in turn so that its mean output
-// per channel on the calibration batch matches the float network's), levels
+// per channel on the calibration batch matches the float network's;
+// BiasCorrScales picks mse or percentile scales instead), levels
 // rounded to nearest, activation scales calibrated on the float network.
 // 1-bit weights use the mean |w| as scale (the least-squares scale of sign
 // weights) for rtn, mse and percentile. ste-qat is implemented elsewhere
@@ -71,6 +75,16 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 	default:
 		return nil, fmt.Errorf("quantize: method %q: expected one of %s", opt.Method, strings.Join(Methods, ", "))
 	}
+	scales := opt.Method
+	if opt.Method == "bias-corr" {
+		scales = opt.BiasCorrScales
+		if scales == "" {
+			scales = "rtn"
+		}
+		if scales != "rtn" && scales != "mse" && scales != "percentile" {
+			return nil, fmt.Errorf("quantize: bias-corr scales %q: expected rtn, mse or percentile", scales)
+		}
+	}
 	needCalib := opt.ActBits != FloatActBits || opt.Method == "bias-corr"
 	fl, err := Fold(f)
 	if err != nil {
@@ -100,7 +114,7 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 		for g := 0; g < groups; g++ {
 			w := l.Weight[g*per : (g+1)*per]
 			var s float32
-			switch opt.Method {
+			switch scales {
 			case "mse":
 				s = mseScale(w, opt.Bits)
 			case "percentile":
@@ -125,6 +139,7 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 		}
 	}
 	if opt.Method == "bias-corr" {
+		m.Extra = map[string]string{"ccq.bias_corr_scales": scales}
 		if err := correctBiases(ctx, m, fl, opt); err != nil {
 			return nil, fmt.Errorf("quantize: bias correction: %w", err)
 		}

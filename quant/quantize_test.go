@@ -2,6 +2,7 @@ package quant
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +91,22 @@ func TestBiasCorrection(t *testing.T) {
 	bc, err := Quantize(ctx, f, Options{Method: "bias-corr", Bits: 2, CalibX: x, CalibLabels: y})
 	if err != nil {
 		t.Fatal(err)
+	}
+	bm, err := Quantize(ctx, f, Options{Method: "bias-corr", BiasCorrScales: "mse", Bits: 2, CalibX: x, CalibLabels: y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mse, _ := Quantize(ctx, f, Options{Method: "mse", Bits: 2})
+	for i := range bm.Layers {
+		if bm.Layers[i].Scales[0] != mse.Layers[i].Scales[0] || !slices.Equal(bm.Layers[i].Levels, mse.Layers[i].Levels) {
+			t.Errorf("bias-corr on mse scales: layer %d differs from mse", i)
+		}
+	}
+	if bm.Extra["ccq.bias_corr_scales"] != "mse" || meanGap(bm) > meanGap(mse)*0.01 {
+		t.Errorf("bias-corr on mse scales: extra %v, gap %g vs %g", bm.Extra, meanGap(bm), meanGap(mse))
+	}
+	if _, err := Quantize(ctx, f, Options{Method: "bias-corr", BiasCorrScales: "lsq", Bits: 2, CalibX: x, CalibLabels: y}); err == nil {
+		t.Error("unknown bias-corr scales accepted")
 	}
 	g0, g1 := meanGap(rtn), meanGap(bc)
 	if !(g1 < g0*0.01) {

@@ -43,7 +43,7 @@ func quantizeCmd() *cobra.Command {
 		method, gran, dataset, out, arch string
 		bits, actBits, calib, threads    int
 		steEpochs, steBatch              int
-		steWeights                       string
+		steWeights, bcScales             string
 		pct, actPct, steLR               float64
 		seed                             uint64
 		noEval, asJSON, offline, integer bool
@@ -57,8 +57,9 @@ first. Methods (all gradient-free except ste-qat):
   rtn         round to nearest, scale = max |w| / (2^(k-1)-1)
   mse         scale searched to minimise the squared weight error
   percentile  scale from a percentile of |w| (--percentile, default 99.9)
-  bias-corr   rtn, then each layer's bias corrected so that its mean output per
-              channel on the calibration batch matches the float network's
+  bias-corr   rtn (or --bias-corr-scales mse|percentile), then each layer's bias
+              corrected so that its mean output per channel on the calibration
+              batch matches the float network's
   ste-qat     quantization-aware fine-tuning with a straight-through estimator
               with DoReFa-style weights (uses full-precision gradients:
               --epochs, --lr, --batch, --seed, --ste-weights)
@@ -137,12 +138,18 @@ written atomically; nothing is written on error.`,
 					}})
 			} else {
 				m, err = quant.Quantize(ctx, f, quant.Options{Method: method, Bits: bits, Granularity: g, ActBits: actBits,
-					CalibX: calX, CalibLabels: calY, Percentile: pct, ActPercentile: actPct, SourceDigest: digest, Workers: threads})
+					CalibX: calX, CalibLabels: calY, Percentile: pct, ActPercentile: actPct, SourceDigest: digest, Workers: threads,
+					BiasCorrScales: bcScales})
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			m.Extra = map[string]string{nn.MetaDataset: d.Name, nn.MetaMean: nn.FormatFloats(d.Mean), nn.MetaStd: nn.FormatFloats(d.Std)}
+			if m.Extra == nil {
+				m.Extra = map[string]string{}
+			}
+			m.Extra[nn.MetaDataset] = d.Name
+			m.Extra[nn.MetaMean] = nn.FormatFloats(d.Mean)
+			m.Extra[nn.MetaStd] = nn.FormatFloats(d.Std)
 			rep := quantizeReport{Out: out, Source: path, SourceDigest: digest, Arch: m.Graph.Arch, Dataset: d.Name, Method: m.Method,
 				Bits: m.Bits, Granularity: string(m.Granularity), ActBits: m.ActBits, UsedFPGradients: m.UsedFPGradients,
 				CalibSamples: len(calY), Layout: m.Layout(), Levels: quant.LevelHistogram(m)}
@@ -187,6 +194,7 @@ written atomically; nothing is written on error.`,
 	fl.StringVar(&out, "out", "", "output file (k-bit model, safetensors)")
 	fl.StringVar(&arch, "model", "", "architecture of a file without ccq metadata (a PyTorch state_dict): "+strings.Join(nn.Archs, ", "))
 	fl.IntVar(&calib, "calib", 1024, "calibration images (evenly spaced through the training split)")
+	fl.StringVar(&bcScales, "bias-corr-scales", "rtn", "bias-corr: the weight scales it starts from: rtn, mse or percentile")
 	fl.Float64Var(&pct, "percentile", 99.9, "percentile of |w| the percentile method clips at")
 	fl.Float64Var(&actPct, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
 	fl.IntVar(&steEpochs, "epochs", 1, "ste-qat: fine-tuning epochs over the training split")

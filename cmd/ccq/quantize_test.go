@@ -36,7 +36,7 @@ func saveRandomModel(t *testing.T, dir, arch string, in nn.Shape) string {
 // persist between in-process runs).
 func quantizeArgs(cache, model, out string, extra ...string) []string {
 	a := []string{"--log-level", "error", "--data-dir", cache, "quantize", model, "--offline", "--out", out, "--model", "", "--dataset", "",
-		"--method", "rtn", "--bits", "4", "--act-bits", "32", "--granularity", "tensor", "--calib", "64", "--no-eval=false", "--integer=false"}
+		"--method", "rtn", "--bits", "4", "--act-bits", "32", "--granularity", "tensor", "--calib", "64", "--no-eval=false", "--integer=false", "--bias-corr-scales", "rtn", "--ste-weights", "dorefa"}
 	return append(a, extra...)
 }
 
