@@ -615,3 +615,61 @@ func TestGeneralPooling(t *testing.T) {
 		}
 	}
 }
+
+// TestOneBit runs 1-bit weights and 1-bit activations (signed input:
+// {-1, +1}; unsigned: {0, 1}) through the engine, the reference, the
+// incremental evaluator and integer-only inference.
+func TestOneBit(t *testing.T) {
+	ctx := context.Background()
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, PerChannel, 4)
+	x, y := testData(m.Graph, 20, 5)
+	want := refScore(m, x, y)
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ev.Prepare(ctx, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relDiff(got.Loss, want.Loss) > 1e-5 || got.Correct != want.Correct {
+		t.Fatalf("base %v, reference %v", got, want)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	d := randomDelta(rng, m, nil, 500)
+	for i, l := range d.Levels {
+		if l == 0 {
+			d.Levels[i] = 1
+		}
+	}
+	out := make([]Score, 1)
+	if err := ev.Score(ctx, []Delta{d}, out); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Clone()
+	flat := c.Flat()
+	for k, idx := range d.Indices {
+		flat[idx] = d.Levels[k]
+	}
+	if err := c.SetFlat(flat); err != nil {
+		t.Fatal(err)
+	}
+	r := refScore(c, x, y)
+	if relDiff(out[0].Loss, r.Loss) > 1e-5 || out[0].Correct != r.Correct {
+		t.Errorf("candidate %v, reference %v", out[0], r)
+	}
+	if err := ev.Score(ctx, []Delta{{Indices: []int32{0}, Levels: []int8{0}}}, out); err == nil {
+		t.Error("level 0 accepted for a 1-bit model")
+	}
+	im, err := NewIntegerModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir, err := im.Evaluate(ctx, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relDiff(ir.Loss, want.Loss) > 1e-2 {
+		t.Errorf("integer-only loss %v, fake-quantized %v", ir.Loss, want.Loss)
+	}
+}
