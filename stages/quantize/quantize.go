@@ -45,6 +45,16 @@ type MethodParams struct {
 	// ActPercentile calibrates activation scales at this percentile instead
 	// of the maximum.
 	ActPercentile float64 `json:"act_percentile,omitempty"`
+	// BiasCorrScales picks the scales bias-corr starts from ("rtn" or
+	// "mse"; default rtn).
+	BiasCorrScales string `json:"bias_corr_scales,omitempty"`
+	// ste-qat's fine-tuning: epochs (default 1), lr (0.01, cosine), batch
+	// size (128), seed (1) and the weight quantizer ("dorefa" or "mse").
+	Epochs     int     `json:"epochs,omitempty"`
+	LR         float64 `json:"lr,omitempty"`
+	BatchSize  int     `json:"batch_size,omitempty"`
+	Seed       uint64  `json:"seed,omitempty"`
+	STEWeights string  `json:"ste_weights,omitempty"`
 }
 
 // Validate checks names and ranges.
@@ -69,6 +79,12 @@ func (p *Params) Validate() error {
 		return &pipeline.ParamError{Key: "method_params.percentile", Msg: "expected a percentile in (0, 100]"}
 	case mp.ActPercentile < 0 || mp.ActPercentile > 100:
 		return &pipeline.ParamError{Key: "method_params.act_percentile", Msg: "expected a percentile in (0, 100]"}
+	case mp.Epochs < 0 || mp.BatchSize < 0 || mp.LR < 0:
+		return &pipeline.ParamError{Key: "method_params", Msg: "epochs, batch_size and lr must be >= 0"}
+	case mp.STEWeights != "" && mp.STEWeights != "dorefa" && mp.STEWeights != "mse":
+		return &pipeline.ParamError{Key: "method_params.ste_weights", Msg: fmt.Sprintf("%q: expected dorefa or mse", mp.STEWeights)}
+	case mp.BiasCorrScales != "" && mp.BiasCorrScales != "rtn" && mp.BiasCorrScales != "mse":
+		return &pipeline.ParamError{Key: "method_params.bias_corr_scales", Msg: fmt.Sprintf("%q: expected rtn or mse", mp.BiasCorrScales)}
 	}
 	return nil
 }
@@ -133,11 +149,24 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, mp.CalibSize, mp.CalibSeed))
 	gran, _ := quant.ParseGranularity(p.Granularity)
 	sc.Progress(0.1, fmt.Sprintf("%s %d bits", p.Method, p.Bits))
-	qm, err := quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
-		Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
-		CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
-		SourceDigest: digest, Workers: sc.Threads,
-	})
+	var qm *quant.Model
+	if p.Method == "ste-qat" {
+		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
+			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
+			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
+			SourceDigest: digest, Workers: sc.Threads,
+			Progress: func(epoch int, loss float64) {
+				sc.Log.Info("ste-qat epoch", "epoch", epoch, "train_loss", loss)
+				sc.Progress(0.1+0.9*float64(epoch)/float64(max(mp.Epochs, 1)), fmt.Sprintf("ste-qat epoch %d loss %.4f", epoch, loss))
+			},
+		})
+	} else {
+		qm, err = quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
+			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
+			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
+			BiasCorrScales: mp.BiasCorrScales, SourceDigest: digest, Workers: sc.Threads,
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("%s at %d bits: %w", p.Method, p.Bits, err)
 	}
