@@ -32,6 +32,10 @@ import (
 
 func init() { pipeline.Register(Kind{}) }
 
+// resolver finds optimizer plugins; tests substitute one that serves the
+// built-ins from the test binary.
+var resolver = catalog.DefaultResolver
+
 // Params are the evolve stage's parameters.
 type Params struct {
 	// Plugin is the optimizer: a built-in name or an external plugin's
@@ -176,7 +180,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if path, ok := sc.Files["plugin"]; ok {
 		ref.Plugin = path
 	}
-	opt, err := catalog.DefaultResolver().Open(ctx, ref, rpc.Options{Logger: sc.Log})
+	opt, err := resolver().Open(ctx, ref, rpc.Options{Logger: sc.Log})
 	if err != nil {
 		return fmt.Errorf("starting optimizer %s: %w", p.Plugin, err)
 	}

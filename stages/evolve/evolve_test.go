@@ -1,0 +1,191 @@
+package evolve
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/store"
+	"github.com/ccq-project/ccq/plugins/catalog"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/results"
+	"github.com/ccq-project/ccq/stages/stageio"
+)
+
+func TestMain(m *testing.M) {
+	catalog.ServeIfAsked()
+	resolver = func() *catalog.Resolver { return &catalog.Resolver{Builtin: catalog.TestBinarySpec} }
+	os.Exit(m.Run())
+}
+
+// fixture is a dataset input and a 2-bit MLP start model in the layout the
+// dataset and quantize stages leave in the store.
+type fixture struct {
+	inputs map[string]*pipeline.Input
+	start  *quant.Model
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	rec := stageio.DatasetRecord{Name: "mnist", ValSize: 500, SplitSeed: 1}
+	d, err := datasets.Load(ctx, rec.Name, datasets.Options{ValSize: rec.ValSize, SplitSeed: rec.SplitSeed})
+	if err != nil {
+		t.Skipf("MNIST not available: %v", err)
+	}
+	dsDir := t.TempDir()
+	if err := stageio.WriteJSON(dsDir, stageio.DatasetFile, rec); err != nil {
+		t.Fatal(err)
+	}
+	g, err := nn.BuildGraph("mlp", nn.DatasetShape(d), len(d.Classes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, err := nn.NewModel(g, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := quant.Quantize(ctx, quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startDir := t.TempDir()
+	if err := start.Save(filepath.Join(startDir, stageio.ModelFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stageio.WriteJSON(startDir, stageio.ModelRecordFile, stageio.ModelRecord{
+		RunID: "rtn-w2-tensor-a32", Kind: "baseline", Method: "rtn", Dataset: "mnist", Model: "mlp", Bits: 2, ActBits: 32,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{
+		inputs: map[string]*pipeline.Input{
+			"dataset": {Stage: "dataset/mnist", Entry: &store.Entry{Dir: dsDir, Manifest: &store.Manifest{Kind: "dataset"}}},
+			"start":   {Stage: "quantize/rtn-w2-tensor-a32", Entry: &store.Entry{Dir: startDir, Manifest: &store.Manifest{Kind: "quantize"}}},
+		},
+		start: start,
+	}
+}
+
+// run runs the evolve stage for the given number of generations into out,
+// keeping its checkpoint folder ckpt across calls.
+func (f fixture) run(t *testing.T, generations int64, out, ckpt string, resumed bool) error {
+	t.Helper()
+	params, err := pipeline.NewParams(map[string]any{
+		"plugin": "ccea", "bits": 2, "act_bits": 32, "seed": 3,
+		"budget":        map[string]any{"generations": generations},
+		"plugin_params": map[string]any{"lambda": 6, "mu": 2, "group_size": 500, "gens_per_group": 2},
+		"batch_size":    128, "validate_every": 2, "validation_size": 200, "checkpoint_every": 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &pipeline.StageContext{
+		Name: "evolve/ccea-w2-s3", Kind: "evolve", Params: params, Inputs: f.inputs,
+		OutDir: out, CheckpointDir: ckpt, Resumed: resumed, Threads: 2,
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Settings: pipeline.Settings{Experiment: "test"},
+	}
+	return Kind{}.Run(context.Background(), sc)
+}
+
+// outcome is what a finished evolve entry holds, timings removed.
+type outcome struct {
+	levels []int8
+	rows   []results.GenerationRow
+	rec    stageio.ModelRecord
+}
+
+func readOutcome(t *testing.T, out string) outcome {
+	t.Helper()
+	m, err := quant.Load(filepath.Join(out, stageio.ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := results.ReadGenerations(filepath.Join(out, results.GenerationsDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		rows[i].WallTime, rows[i].Timestamp = 0, time.Time{}
+	}
+	var rec stageio.ModelRecord
+	if err := stageio.ReadJSON(out, stageio.ModelRecordFile, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.WallTime = 0
+	return outcome{levels: m.Flat(), rows: rows, rec: rec}
+}
+
+func TestEvolveIsDeterministicAndResumesExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs optimizer subprocesses")
+	}
+	f := newFixture(t)
+	const gens = 6
+
+	outA := t.TempDir()
+	if err := f.run(t, gens, outA, t.TempDir(), false); err != nil {
+		t.Fatal(err)
+	}
+	a := readOutcome(t, outA)
+	if len(a.rows) != gens {
+		t.Fatalf("%d generation rows, want %d", len(a.rows), gens)
+	}
+	for i, r := range a.rows {
+		if r.Generation != int64(i) || r.RunID != "ccea-w2-s3" || r.Variant != "ccea" || r.Bits != 2 {
+			t.Fatalf("row %d: %+v", i, r)
+		}
+		if (r.ValidationAccuracy != nil) != (i%2 == 1) {
+			t.Errorf("row %d: validation accuracy present = %v, want every 2nd generation", i, r.ValidationAccuracy != nil)
+		}
+	}
+	if a.rec.Kind != results.KindOptimizer || a.rec.StartMethod != "rtn-w2-tensor-a32" || a.rec.Evaluations != a.rows[gens-1].Evaluations {
+		t.Errorf("model record %+v", a.rec)
+	}
+	if reflect.DeepEqual(a.levels, f.start.Flat()) {
+		t.Error("the run changed no weight")
+	}
+
+	// Same seed, same result.
+	outB := t.TempDir()
+	if err := f.run(t, gens, outB, t.TempDir(), false); err != nil {
+		t.Fatal(err)
+	}
+	if b := readOutcome(t, outB); !reflect.DeepEqual(a, b) {
+		t.Fatal("two runs with the same seed differ")
+	}
+
+	// A run that stops after 3 generations (as a crash would, leaving its
+	// parts and checkpoint behind), then resumes with the full budget.
+	ckpt, outC1 := t.TempDir(), t.TempDir()
+	if err := f.run(t, 3, outC1, ckpt, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(outC1, results.GenerationsDir), filepath.Join(ckpt, results.GenerationsDir)); err != nil {
+		t.Fatal(err)
+	}
+	outC := t.TempDir()
+	if err := f.run(t, gens, outC, ckpt, true); err != nil {
+		t.Fatal(err)
+	}
+	var sum Summary
+	if err := stageio.ReadJSON(outC, "evolve.json", &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.ResumedFrom != 3 {
+		t.Fatalf("the second session resumed from generation %d, want 3 (it must continue from the checkpoint)", sum.ResumedFrom)
+	}
+	if c := readOutcome(t, outC); !reflect.DeepEqual(a, c) {
+		t.Fatalf("the resumed run differs from the uninterrupted one:\nlevels equal %v\nrows %d vs %d",
+			reflect.DeepEqual(a.levels, c.levels), len(a.rows), len(c.rows))
+	}
+}
