@@ -374,13 +374,29 @@ func (m *Model) planTraining() {
 
 // trainChunks is the number of chunks a training batch of n samples is cut
 // into: one to four per thread, fewer when the per-chunk weight-gradient
-// accumulators would cost much next to the arithmetic (as in the MLP,
-// whose parameters are many for its work). It depends on the thread count
-// and the model only, so training stays deterministic for a given seed and
-// thread count.
+// accumulators would cost much next to the arithmetic. A model without
+// convolutions (the MLP) is all large matrix products, which gemm splits
+// across goroutines itself: it runs as one chunk, so the two levels of
+// parallelism do not compete for the cores. The count depends on the
+// thread count and the model only, so training stays deterministic for a
+// given seed and thread count.
 func (m *Model) trainChunks(n int) int {
+	if m.gemmParallel() {
+		return 1
+	}
 	per := n * m.macs / (64 * max(1, len(m.data)))
 	return m.threads * max(1, min(4, per))
+}
+
+// gemmParallel reports whether the model leaves parallelism to gemm (it has
+// no convolution).
+func (m *Model) gemmParallel() bool {
+	for i := range m.g.Nodes {
+		if m.g.Nodes[i].Op == OpConv {
+			return false
+		}
+	}
+	return true
 }
 
 // Phases of a nodeJob.
@@ -707,6 +723,9 @@ func (m *Model) inferChunk() int {
 	for i := range m.g.Nodes {
 		maxSize = max(maxSize, m.g.Nodes[i].OutShape.Size())
 	}
+	if m.gemmParallel() {
+		return max(8, min(1024, (1<<21)/maxSize))
+	}
 	return max(8, min(256, (1<<19)/maxSize))
 }
 
@@ -725,7 +744,17 @@ func (m *Model) inferForward(x []float32, n int) []float32 {
 	m.refreshFold()
 	j := &m.ijob
 	*j = inferJob{m: m, x: x, out: out}
-	m.pool.forChunks(n, (n+m.iw[0].cap-1)/m.iw[0].cap, j)
+	chunks := (n + m.iw[0].cap - 1) / m.iw[0].cap
+	if m.gemmParallel() {
+		// Large matrix products only: run the chunks in turn and let gemm
+		// split each product.
+		for c := 0; c < chunks; c++ {
+			lo, hi := chunkRange(n, chunks, c)
+			j.run(0, c, lo, hi)
+		}
+	} else {
+		m.pool.forChunks(n, chunks, j)
+	}
 	*j = inferJob{}
 	return out
 }
