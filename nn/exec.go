@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -116,6 +117,9 @@ type workspace struct {
 	col    [][]float32 // per thread im2col scratch
 	wt     [][]float32 // per convolution node: flipped weights for convBackwardData (training only)
 	dw     [][]float32 // per chunk weight-gradient accumulators, at the parameters' flat offsets
+	// dwIsGrad: the only accumulator is the model's gradient storage (no
+	// reduction needed).
+	dwIsGrad bool
 }
 
 // newWorkspace allocates buffers for batches of up to capN samples. A
@@ -247,6 +251,12 @@ func (m *Model) newWorkspace(capN int, train bool, threads int) *workspace {
 	}
 	for k, v := range planBuffers(sizes, first, end) {
 		ws.grad[ids[k]] = v
+	}
+	// With a single chunk and no transposed accumulators, the chunk's
+	// accumulator can be the gradient itself: no reduction.
+	if len(ws.dw) == 1 && !slices.ContainsFunc(ws.wt, func(w []float32) bool { return w != nil }) {
+		ws.dw[0] = m.grad
+		ws.dwIsGrad = true
 	}
 	return ws
 }
@@ -684,8 +694,10 @@ func (m *Model) Backward(dlogits []float32) {
 		j.phase = phBwdSeg
 		m.pool.forChunks(n, chunks, j)
 	}
-	*j = nodeJob{m: m, ws: ws, phase: phReduce, parts: chunks}
-	m.pool.forChunks(m.plan.reduceN, 4*m.threads, j)
+	if !ws.dwIsGrad {
+		*j = nodeJob{m: m, ws: ws, phase: phReduce, parts: chunks}
+		m.pool.forChunks(m.plan.reduceN, 4*m.threads, j)
+	}
 	*j = nodeJob{}
 }
 

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ccq-project/ccq/nn/internal/vec"
 )
 
 // Source is a labelled set of images that training and evaluation read by
@@ -377,30 +379,7 @@ func newSGD(m *Model, c TrainConfig) *sgd {
 
 // step applies one update with learning rate lr.
 func (o *sgd) step(lr float64) {
-	l := float32(lr)
-	data, grad := o.data, o.grad[:len(o.data)]
-	if o.momentum == 0 {
-		for i, g := range grad {
-			data[i] -= l * (g + o.wd*data[i])
-		}
-		return
-	}
-	buf := o.buf[:len(data)]
-	mu := o.momentum
-	for i, g := range grad {
-		d := g + o.wd*data[i]
-		b := d
-		if !o.first {
-			b = mu*buf[i] + d
-		}
-		buf[i] = b
-		if o.nesterov {
-			d += mu * b
-		} else {
-			d = b
-		}
-		data[i] -= l * d
-	}
+	vec.SGD(o.data, o.grad[:len(o.data)], o.buf, float32(lr), o.momentum, o.wd, o.first, o.nesterov)
 	o.first = false
 }
 

@@ -130,6 +130,27 @@ func BNDx(dst, dy, out, x []float32, a, c, b float32, acc bool) {
 	bnDxGo(dst[k:], dy[k:], ok, x[k:], a, c, b, acc)
 }
 
+// SGD applies one SGD step with momentum to parameters p with gradients g
+// and momentum buffer buf, as torch.optim.SGD (no dampening):
+//
+//	d = g + wd*p
+//	buf = d                (first step, or momentum 0)
+//	buf = mu*buf + d       (otherwise)
+//	d = d + mu*buf         (Nesterov)  or  d = buf
+//	p = p - lr*d
+//
+// every product and sum rounded to float32 in that order. g is not
+// modified.
+func SGD(p, g, buf []float32, lr, mu, wd float32, first, nesterov bool) {
+	check("SGD", len(p), len(g), len(buf))
+	k := 0
+	if useAVX2 && len(p) >= 8 {
+		k = len(p) &^ 7
+		sgdAVX2(&p[0], &g[0], &buf[0], k, lr, mu, wd, b2i(first || mu == 0), b2i(nesterov))
+	}
+	sgdGo(p[k:], g[k:], buf[k:], lr, mu, wd, first || mu == 0, nesterov)
+}
+
 func b2i(b bool) int {
 	if b {
 		return 1

@@ -31,3 +31,6 @@ func dotDevAVX2(dy, out, x *float32, n int, mu float32) (float32, float32)
 
 //go:noescape
 func bnDxAVX2(dst, dy, out, x *float32, n int, a, c, b float32, acc int)
+
+//go:noescape
+func sgdAVX2(p, grad, buf *float32, n int, lr, mu, wd float32, first, nesterov int)

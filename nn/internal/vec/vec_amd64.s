@@ -301,3 +301,52 @@ bnstore:
 bndone:
 	VZEROUPPER
 	RET
+
+// func sgdAVX2(p, grad, buf *float32, n int, lr, mu, wd float32, first, nesterov int)
+TEXT ·sgdAVX2(SB), NOSPLIT, $0-64
+	MOVQ         p+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         buf+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS lr+32(FP), Y0
+	VBROADCASTSS mu+36(FP), Y1
+	VBROADCASTSS wd+40(FP), Y2
+	MOVQ         first+48(FP), AX
+	MOVQ         nesterov+56(FP), BX
+
+sgdloop:
+	TESTQ   CX, CX
+	JE      sgddone
+	VMOVUPS (DI), Y3        // p
+	VMULPS  Y3, Y2, Y4      // wd*p
+	VADDPS  (SI), Y4, Y4    // d = g + wd*p
+	VMOVAPS Y4, Y5          // b = d
+	TESTQ   AX, AX
+	JNE     sgdfirst
+	VMULPS  (DX), Y1, Y5    // mu*buf
+	VADDPS  Y4, Y5, Y5      // b = mu*buf + d
+
+sgdfirst:
+	VMOVUPS Y5, (DX)
+	TESTQ   BX, BX
+	JE      sgdplain
+	VMULPS  Y5, Y1, Y6      // mu*b
+	VADDPS  Y6, Y4, Y4      // d = d + mu*b
+	JMP     sgdupdate
+
+sgdplain:
+	VMOVAPS Y5, Y4          // d = b
+
+sgdupdate:
+	VMULPS  Y4, Y0, Y4      // lr*d
+	VSUBPS  Y4, Y3, Y3      // p - lr*d
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	SUBQ    $8, CX
+	JMP     sgdloop
+
+sgddone:
+	VZEROUPPER
+	RET

@@ -98,3 +98,21 @@ func bnDxGo(dst, dy, out, x []float32, a, c, b float32, acc bool) {
 		dst[i] = r
 	}
 }
+
+func sgdGo(p, g, buf []float32, lr, mu, wd float32, first, nesterov bool) {
+	g, buf = g[:len(p)], buf[:len(p)]
+	for i := range p {
+		d := g[i] + float32(wd*p[i])
+		b := d
+		if !first {
+			b = float32(mu*buf[i]) + d
+		}
+		buf[i] = b
+		if nesterov {
+			d = d + float32(mu*b)
+		} else {
+			d = b
+		}
+		p[i] = p[i] - float32(lr*d)
+	}
+}

@@ -12,3 +12,7 @@ func sumAVX2(x *float32, n int) float32                                     { pa
 func sumSqDevAVX2(x *float32, n int, mu float32) float32                    { panic("vec: no AVX2") }
 func dotDevAVX2(dy, out, x *float32, n int, mu float32) (float32, float32)  { panic("vec: no AVX2") }
 func bnDxAVX2(dst, dy, out, x *float32, n int, a, c, b float32, acc int)    { panic("vec: no AVX2") }
+
+func sgdAVX2(p, grad, buf *float32, n int, lr, mu, wd float32, first, nesterov int) {
+	panic("vec: no AVX2")
+}

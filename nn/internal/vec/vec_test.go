@@ -121,6 +121,29 @@ func TestElementwiseMatchTwins(t *testing.T) {
 	})
 }
 
+func TestSGDMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	forShapes(t, func(n, off int) {
+		for _, mode := range []struct {
+			mu              float32
+			first, nesterov bool
+		}{{0.9, true, false}, {0.9, false, false}, {0.9, false, true}, {0, false, false}} {
+			p, chkP := padded(t, n, off)
+			g, buf := make([]float32, n), make([]float32, n)
+			fillFinite(rng, p)
+			fillFinite(rng, g)
+			fillFinite(rng, buf)
+			p2, g2, buf2 := append([]float32(nil), p...), append([]float32(nil), g...), append([]float32(nil), buf...)
+			SGD(p, g, buf, 0.05, mode.mu, 5e-4, mode.first, mode.nesterov)
+			sgdGo(p2, g2, buf2, 0.05, mode.mu, 5e-4, mode.first || mode.mu == 0, mode.nesterov)
+			cmp(t, "SGD params", p, p2)
+			cmp(t, "SGD buffer", buf, buf2)
+			cmp(t, "SGD gradient (unchanged)", g, g2)
+			chkP("SGD")
+		}
+	})
+}
+
 func cmp(t *testing.T, what string, got, want []float32) {
 	t.Helper()
 	for i := range want {
