@@ -28,7 +28,7 @@ stages say what is missing (a stage kind not built in, a bad parameter, a
 missing file). The work estimate comes from the stage kinds.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadSession(args[0], loc.resolve(), sets)
+			s, err := workspace.Load(args[0], loc.resolve(), nil, sets...)
 			if err != nil {
 				return err
 			}

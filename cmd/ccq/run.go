@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/pipeline/experiment"
 	"github.com/ccq-project/ccq/pipeline/progress"
 	"github.com/ccq-project/ccq/pipeline/workspace"
 	"github.com/spf13/cobra"
@@ -35,27 +34,6 @@ func (l *locFlags) resolve() workspace.Locations {
 // setFlagUsage is the help of --set, shared by run, plan and validate.
 const setFlagUsage = "override a value of the experiment: KEY=VALUE, KEY a TOML path with [N] or [*] for array entries " +
 	"(optimizers[*].budget.evaluations=300, pretrain.epochs=1, 'optimizers[*].seeds=[1]'), VALUE a TOML value; repeatable"
-
-// loadSession loads an experiment with --set overrides applied (see
-// experiment.ParseWithOverrides) and expands it, like workspace.Load.
-func loadSession(file string, loc workspace.Locations, sets []string) (*workspace.Session, error) {
-	if len(sets) == 0 {
-		return workspace.Load(file, loc, nil)
-	}
-	x, err := experiment.LoadWithOverrides(file, sets)
-	if err != nil {
-		return nil, err
-	}
-	specs, err := x.Expand()
-	if err != nil {
-		return nil, err
-	}
-	g, err := pipeline.NewGraph(specs)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return &workspace.Session{Exp: x, Graph: g, Loc: loc, Registry: pipeline.DefaultRegistry}, nil
-}
 
 // executorFactory builds the executor named by --executor or [executor]
 // kind for a run of s with jobs slots. cmd is the run command, so a
@@ -104,7 +82,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if err != nil {
 				return err
 			}
-			s, err := loadSession(args[0], loc.resolve(), sets)
+			s, err := workspace.Load(args[0], loc.resolve(), nil, sets...)
 			if err != nil {
 				return err
 			}

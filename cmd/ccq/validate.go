@@ -23,7 +23,7 @@ type validation struct {
 
 func validateFile(file string, sets []string) validation {
 	v := validation{File: file}
-	s, err := loadSession(file, workspace.Locations{}, sets)
+	s, err := workspace.Load(file, workspace.Locations{}, nil, sets...)
 	if err != nil {
 		var es experiment.Errors
 		if errors.As(err, &es) {

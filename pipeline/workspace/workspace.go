@@ -62,12 +62,13 @@ type Session struct {
 	Registry *pipeline.Registry
 }
 
-// Load reads, checks and expands an experiment file.
-func Load(file string, loc Locations, reg *pipeline.Registry) (*Session, error) {
+// Load reads, checks and expands an experiment file, after applying the
+// --set overrides sets (KEY=VALUE; see experiment.LoadWithOverrides).
+func Load(file string, loc Locations, reg *pipeline.Registry, sets ...string) (*Session, error) {
 	if reg == nil {
 		reg = pipeline.DefaultRegistry
 	}
-	x, err := experiment.Load(file)
+	x, err := experiment.LoadWithOverrides(file, sets)
 	if err != nil {
 		return nil, err
 	}

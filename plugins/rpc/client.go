@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/ccq-project/ccq/internal/digest"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -205,18 +205,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Plugin, error) {
 }
 
 // FileSHA256 returns the hex SHA-256 of a file.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func FileSHA256(path string) (string, error) { return digest.File(path) }
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)

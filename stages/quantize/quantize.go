@@ -7,11 +7,8 @@ package quantize
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
+	"github.com/ccq-project/ccq/internal/digest"
 	"path/filepath"
 	"slices"
 	"time"
@@ -135,7 +132,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return fmt.Errorf("loading the float model: %w", err)
 	}
-	digest, err := fileSHA256(srcPath)
+	srcDigest, err := digest.File(srcPath)
 	if err != nil {
 		return err
 	}
@@ -154,7 +151,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
 			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
 			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
-			SourceDigest: digest, Workers: sc.Threads,
+			SourceDigest: srcDigest, Workers: sc.Threads,
 			Progress: func(epoch int, loss float64) {
 				sc.Log.Info("ste-qat epoch", "epoch", epoch, "train_loss", loss)
 				sc.Progress(0.1+0.9*float64(epoch)/float64(max(mp.Epochs, 1)), fmt.Sprintf("ste-qat epoch %d loss %.4f", epoch, loss))
@@ -164,7 +161,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		qm, err = quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
 			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
 			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
-			BiasCorrScales: mp.BiasCorrScales, SourceDigest: digest, Workers: sc.Threads,
+			BiasCorrScales: mp.BiasCorrScales, SourceDigest: srcDigest, Workers: sc.Threads,
 		})
 	}
 	if err != nil {
@@ -179,20 +176,6 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		Seed: src.Seed, WallTime: time.Since(start).Seconds(), UsedFPGradients: qm.UsedFPGradients,
 	}
 	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
-}
-
-// fileSHA256 is the hex SHA-256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("digest: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("digest of %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // methodParameters are the parameters that distinguish runs of one method
