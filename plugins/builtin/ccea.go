@@ -124,9 +124,9 @@ func newCCEA(name string, mode grouping) *ccea {
 func (o *ccea) paramList() []optimizer.Param {
 	d := defaultCCEAParams()
 	if o.mode == groupAll {
-		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin)
+		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn)
 	}
-	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin)
+	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn)
 }
 
 func (o *ccea) description() string {
@@ -169,7 +169,10 @@ func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResu
 	}
 	o.par = par
 	o.digest = paramsDigest(par)
-	o.c.init(o.name, p, par.Radius, par.Accept, par.Margin)
+	o.c.init(o.name, p, par.Radius, par.Accept, par.Margin, par.Rechecks)
+	if par.Follow == "swap" {
+		o.c.onMove = o.swap
+	}
 	sp := o.c.sp
 	n := p.N()
 	maxSize := 0
@@ -364,7 +367,7 @@ func (o *ccea) Tell(_ context.Context, t *optimizer.Tell) error {
 	np := len(o.c.probes)
 	sfit := fit[np:]
 	if len(o.sampled) > 0 {
-		o.learn(sfit)
+		o.learn(sfit, fb)
 	}
 	o.c.resolve(fit[:np], fb, o.sampled, sfit)
 	if len(o.group) > 0 {
@@ -380,8 +383,10 @@ func (o *ccea) Tell(_ context.Context, t *optimizer.Tell) error {
 }
 
 // learn updates the group's distributions from the mu best sampled
-// candidates: p <- (1-alpha) p + alpha q, floored and renormalised.
-func (o *ccea) learn(sfit []float64) {
+// candidates: p <- (1-alpha) p + alpha q, floored and renormalised. With
+// learn = "better" only those of the mu best that beat the context's
+// fitness fb count; the context's own levels fill the other places.
+func (o *ccea) learn(sfit []float64, fb float64) {
 	sp := o.c.sp
 	rank := make([]int, len(sfit))
 	for k := range rank {
@@ -393,7 +398,11 @@ func (o *ccea) learn(sfit []float64) {
 	for _, i := range o.group {
 		o.cnt[sp.slot(int(i), o.c.base[i])] += fmu
 	}
+	better := o.par.Learn == "better"
 	for _, k := range rank[:mu] {
+		if better && !(sfit[k] < fb) {
+			continue // counts as the context
+		}
 		d := &o.sampled[k]
 		for e, i := range d.Indices {
 			o.cnt[sp.slot(int(i), o.c.base[i])]--
@@ -419,6 +428,17 @@ func (o *ccea) learn(sfit []float64) {
 			c = max(c, o.p[s])
 		}
 		o.conf[i] = c
+	}
+}
+
+// swap re-centres variable i's distribution when the context moves it from
+// level from to level to: the two levels exchange their probabilities, so
+// the level the distribution preferred for the old context value is now
+// preferred for the new one (confidence unchanged).
+func (o *ccea) swap(i int32, from, to int8) {
+	a, b := o.c.sp.slot(int(i), from), o.c.sp.slot(int(i), to)
+	if a >= 0 && b >= 0 {
+		o.p[a], o.p[b] = o.p[b], o.p[a]
 	}
 }
 

@@ -43,11 +43,14 @@ type core struct {
 	frozen   []bool
 	nFrozen  int
 
-	accept string
-	margin float64
+	accept   string
+	margin   float64
+	rechecks int // consecutive re-checks a challenger must pass
 
-	// chal is the challenger (a delta against base) awaiting its re-check.
-	chal *optimizer.Delta
+	// chal is the challenger (a delta against base) awaiting its re-check;
+	// chalWins counts the re-checks it has passed so far.
+	chal     *optimizer.Delta
+	chalWins int
 	// freezeIdx/freezeVal are frozen variables whose most probable level
 	// differs from the base, awaiting the freeze check.
 	freezeIdx []int32
@@ -62,9 +65,13 @@ type core struct {
 
 	stamp []uint32
 	cur   uint32
+
+	// onMove, if set, is told of every change of a base variable (the
+	// ccea family re-centres that variable's distribution on it).
+	onMove func(i int32, from, to int8)
 }
 
-func (c *core) init(variant string, p *optimizer.Problem, radius int, accept string, margin float64) {
+func (c *core) init(variant string, p *optimizer.Problem, radius int, accept string, margin float64, rechecks int) {
 	c.variant = variant
 	c.prob = p
 	c.sp = newSpace(p, radius)
@@ -81,6 +88,7 @@ func (c *core) init(variant string, p *optimizer.Problem, radius int, accept str
 	}
 	c.accept = accept
 	c.margin = margin
+	c.rechecks = max(1, rechecks)
 	c.stamp = make([]uint32, p.N())
 }
 
@@ -95,7 +103,10 @@ func (c *core) nextStamp() uint32 {
 
 // setBase changes one variable of the base.
 func (c *core) setBase(i int32, v int8) {
-	if c.base[i] != v {
+	if old := c.base[i]; old != v {
+		if c.onMove != nil {
+			c.onMove(i, old, v)
+		}
 		c.base[i] = v
 		c.dirty = true
 	}
@@ -204,22 +215,28 @@ func (c *core) checkTell(t *optimizer.Tell, nCands int) error {
 }
 
 // resolve decides what becomes the context after a generation: the best
-// passing probe (if any) is taken; then the best sampled candidate either
+// passing probe (if any) is taken, a challenger only once it has passed
+// its last required re-check; then the best sampled candidate either
 // becomes the challenger (accept = recheck) or the context (greedy) if it
-// beats the (new) context on this batch by more than the margin.
+// beats the (new) context on this batch by more than the margin. A
+// challenger that has passed some but not all of its re-checks is not
+// replaced by a new one.
 // pfit are the probes' fitnesses, sampled/sfit the other candidates'.
 func (c *core) resolve(pfit []float64, fb float64, sampled []optimizer.Delta, sfit []float64) {
 	win := -1
 	var pass [maxProbes]bool
 	for k, kind := range c.probes {
 		f := pfit[k]
+		eligible := false
 		switch kind {
 		case probeRecheck:
 			pass[k] = f < fb-c.margin
+			eligible = pass[k] && c.chalWins+1 >= c.rechecks
 		case probeFreeze:
 			pass[k] = f <= fb
+			eligible = pass[k]
 		}
-		if pass[k] && (win < 0 || f < pfit[win]) {
+		if eligible && (win < 0 || f < pfit[win]) {
 			win = k
 		}
 	}
@@ -243,17 +260,18 @@ func (c *core) resolve(pfit []float64, fb float64, sampled []optimizer.Delta, sf
 			switch {
 			case k == win:
 				c.recheckPassed++
-				c.chal = nil
+				c.chal, c.chalWins = nil, 0
 			case pass[k]:
 				c.recheckPassed++
+				c.chalWins++
 				d := c.rebase(c.chal, wd, oldVals)
 				c.chal, chalFit = &d, pfit[k]
 				if len(d.Indices) == 0 {
-					c.chal = nil
+					c.chal, c.chalWins = nil, 0
 				}
 			default:
 				c.recheckFailed++
-				c.chal = nil
+				c.chal, c.chalWins = nil, 0
 			}
 		case probeFreeze:
 			switch {
@@ -288,8 +306,9 @@ func (c *core) resolve(pfit []float64, fb float64, sampled []optimizer.Delta, sf
 		c.accepted++
 		return
 	}
-	if c.chal == nil || sfit[best] < chalFit {
-		c.chal = &d
+	midway := c.chalWins > 0 && c.chalWins < c.rechecks
+	if c.chal == nil || (sfit[best] < chalFit && !midway) {
+		c.chal, c.chalWins = &d, 0
 	}
 }
 
@@ -349,6 +368,7 @@ func (c *core) commonStats(st map[string]float64) {
 	} else {
 		st["challenger_size"] = 0
 	}
+	st["challenger_wins"] = float64(c.chalWins)
 }
 
 // best returns the context vector.
@@ -356,7 +376,7 @@ func (c *core) best() *optimizer.Solution {
 	return &optimizer.Solution{Levels: slices.Clone(c.base)}
 }
 
-const snapMagic = "CCQBUILTIN1\n"
+const snapMagic = "CCQBUILTIN2\n"
 
 // encode writes the shared state.
 func (c *core) encode(e *snapcodec.Encoder, digest string) error {
@@ -381,6 +401,7 @@ func (c *core) encode(e *snapcodec.Encoder, digest string) error {
 	if c.chal != nil {
 		e.I32s(c.chal.Indices)
 		e.I8s(c.chal.Levels)
+		e.Int(c.chalWins)
 	}
 	e.I32s(c.freezeIdx)
 	e.I8s(c.freezeVal)
@@ -413,8 +434,10 @@ func (c *core) decode(d *snapcodec.Decoder, digest string) {
 	dirty := d.Field("dirty").Bool()
 	frozen := d.Field("frozen").Bools()
 	var chal *optimizer.Delta
+	chalWins := 0
 	if d.Field("challenger").Bool() {
 		chal = &optimizer.Delta{Indices: d.I32s(), Levels: d.I8s()}
+		chalWins = d.Int()
 	}
 	fi := d.Field("freeze_indices").I32s()
 	fv := d.Field("freeze_levels").I8s()
@@ -435,6 +458,10 @@ func (c *core) decode(d *snapcodec.Decoder, digest string) {
 			d.Fail("base level %d of variable %d outside the domain", base[i], i)
 			return
 		}
+	}
+	if chalWins < 0 || chalWins > c.rechecks {
+		d.Fail("challenger has passed %d re-checks", chalWins)
+		return
 	}
 	if err := c.checkDelta(chal); err != nil {
 		d.Fail("challenger: %v", err)
@@ -463,7 +490,7 @@ func (c *core) decode(d *snapcodec.Decoder, digest string) {
 			c.nFrozen++
 		}
 	}
-	c.chal = chal
+	c.chal, c.chalWins = chal, chalWins
 	c.freezeIdx, c.freezeVal = fi, fv
 	c.accepted, c.recheckPassed, c.recheckFailed, c.freezeAccepted, c.freezeRejected =
 		counters[0], counters[1], counters[2], counters[3], counters[4]

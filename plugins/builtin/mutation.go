@@ -32,7 +32,7 @@ type mutationEA struct {
 const mutationName = "mutation-ea"
 
 func (o *mutationEA) paramList() []optimizer.Param {
-	return withDefaults(defaultMutationParams(), pLambda, pRate, pMinCh, pRadius, pAccept, pMargin)
+	return withDefaults(defaultMutationParams(), pLambda, pRate, pMinCh, pRadius, pAccept, pMargin, pRechk)
 }
 
 // Info implements optimizer.Optimizer.
@@ -65,7 +65,7 @@ func (o *mutationEA) Init(_ context.Context, p *optimizer.Problem) (optimizer.In
 	}
 	o.par = par
 	o.digest = paramsDigest(par)
-	o.c.init(mutationName, p, par.Radius, par.Accept, par.Margin)
+	o.c.init(mutationName, p, par.Radius, par.Accept, par.Margin, par.Rechecks)
 	for i := 0; i < p.N(); i++ {
 		if o.c.sp.size(i) > 1 {
 			o.movable = append(o.movable, int32(i))

@@ -28,6 +28,9 @@ type cceaParams struct {
 	FreezeCheck    string  `json:"freeze_check"`
 	Accept         string  `json:"accept"`
 	Margin         float64 `json:"margin"`
+	Rechecks       int     `json:"rechecks"`
+	Follow         string  `json:"follow"`
+	Learn          string  `json:"learn"`
 }
 
 func defaultCCEAParams() cceaParams {
@@ -47,6 +50,9 @@ func defaultCCEAParams() cceaParams {
 		FreezeCheck:    "eval",
 		Accept:         "recheck",
 		Margin:         0,
+		Rechecks:       1,
+		Follow:         "none",
+		Learn:          "top",
 	}
 }
 
@@ -58,10 +64,11 @@ type mutationParams struct {
 	Radius     int     `json:"radius"`
 	Accept     string  `json:"accept"`
 	Margin     float64 `json:"margin"`
+	Rechecks   int     `json:"rechecks"`
 }
 
 func defaultMutationParams() mutationParams {
-	return mutationParams{Lambda: 32, Rate: 0.001, MinChanges: 1, Radius: 1, Accept: "recheck", Margin: 0}
+	return mutationParams{Lambda: 32, Rate: 0.001, MinChanges: 1, Radius: 1, Accept: "recheck", Margin: 0, Rechecks: 1}
 }
 
 // Parameter descriptions, shared by the variants that use them.
@@ -82,6 +89,9 @@ var (
 	pFreeze = optimizer.Param{Name: "freeze_check", Type: "string", Meaning: "how freezing changes the context: eval (the frozen context is scored on the next batch and kept only if not worse), none (kept unchecked, as in the paper), context (freeze at the context's level)"}
 	pAccept = optimizer.Param{Name: "accept", Type: "string", Meaning: "recheck (a candidate that beats the context becomes the context only after beating it again on the next generation's batch) or greedy (at once)"}
 	pMargin = optimizer.Param{Name: "margin", Type: "float", Meaning: "a candidate must beat the context's fitness by more than this to count as better"}
+	pFollow = optimizer.Param{Name: "follow", Type: "string", Meaning: "what the distributions do when the context moves: none (they stay biased to where they were, as in the paper) or swap (a moved variable's probabilities of its old and new context levels are exchanged, so sampling stays centred on the context)"}
+	pLearn  = optimizer.Param{Name: "learn", Type: "string", Meaning: "which candidates the distributions learn from: top (the mu best, as in the paper) or better (the mu best that beat the context on the batch; the context fills the other places)"}
+	pRechk  = optimizer.Param{Name: "rechecks", Type: "int", Meaning: "accept = recheck: consecutive later batches on which a challenger must beat the context before it replaces it"}
 	pRate   = optimizer.Param{Name: "rate", Type: "float", Meaning: "fraction of the variables each candidate shifts by one level"}
 	pMinCh  = optimizer.Param{Name: "min_changes", Type: "int", Meaning: "least number of variables each candidate shifts"}
 )
@@ -122,7 +132,10 @@ func hasParam(raw json.RawMessage, name string) bool {
 	return ok
 }
 
-func checkAccept(accept string, margin float64) error {
+func checkAccept(accept string, margin float64, rechecks int) error {
+	if rechecks < 1 {
+		return fmt.Errorf("params: rechecks %d: expected >= 1", rechecks)
+	}
 	if accept != "recheck" && accept != "greedy" {
 		return fmt.Errorf("params: accept %q: expected \"recheck\" or \"greedy\"", accept)
 	}
@@ -159,12 +172,22 @@ func (p *cceaParams) check() error {
 	case p.Radius < 0:
 		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
 	}
+	switch p.Follow {
+	case "none", "swap":
+	default:
+		return fmt.Errorf("params: follow %q: expected \"none\" or \"swap\"", p.Follow)
+	}
+	switch p.Learn {
+	case "top", "better":
+	default:
+		return fmt.Errorf("params: learn %q: expected \"top\" or \"better\"", p.Learn)
+	}
 	switch p.FreezeCheck {
 	case "eval", "none", "context":
 	default:
 		return fmt.Errorf("params: freeze_check %q: expected \"eval\", \"none\" or \"context\"", p.FreezeCheck)
 	}
-	return checkAccept(p.Accept, p.Margin)
+	return checkAccept(p.Accept, p.Margin, p.Rechecks)
 }
 
 func (p *mutationParams) check() error {
@@ -178,7 +201,7 @@ func (p *mutationParams) check() error {
 	case p.Radius < 0:
 		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
 	}
-	return checkAccept(p.Accept, p.Margin)
+	return checkAccept(p.Accept, p.Margin, p.Rechecks)
 }
 
 // paramsDigest is a short fingerprint of a parameter struct, stored in
