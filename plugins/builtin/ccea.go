@@ -52,6 +52,9 @@ type ccea struct {
 	layer  int     // ccea-layer: next layer to visit
 	curLay int     // ccea-layer: layer of the current cycle
 
+	restarts int64   // restarts after everything froze (restart = true)
+	scale    float64 // this generation's change-probability scale (changes > 0)
+
 	sampled []optimizer.Delta // the last Ask's sampled candidates
 	nCands  int
 	keys    []rankKey // scratch for newCycle
@@ -124,9 +127,9 @@ func newCCEA(name string, mode grouping) *ccea {
 func (o *ccea) paramList() []optimizer.Param {
 	d := defaultCCEAParams()
 	if o.mode == groupAll {
-		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn)
+		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt)
 	}
-	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn)
+	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt)
 }
 
 func (o *ccea) description() string {
@@ -189,16 +192,7 @@ func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResu
 	o.cnt = make([]float64, len(sp.vals))
 	o.conf = make([]float64, n)
 	for i := 0; i < n; i++ {
-		a, b := int(sp.off[i]), int(sp.off[i+1])
-		s0 := sp.slot(i, p.Start[i])
-		for s := a; s < b; s++ {
-			if s == s0 {
-				o.p[s] = 1 - par.Eps*float64(b-a-1)
-			} else {
-				o.p[s] = par.Eps
-			}
-		}
-		o.conf[i] = o.p[s0]
+		o.resetDist(i, p.Start[i])
 	}
 	o.g = par.GroupSize
 	if par.GroupFraction > 0 {
@@ -265,6 +259,47 @@ func (o *ccea) newCycle() bool {
 	return true
 }
 
+// restart unfreezes every variable whose domain has more than one level and
+// resets its distribution to the initial one, centred on the context
+// instead of the start. It reports whether anything was unfrozen (never
+// with restart = false).
+func (o *ccea) restart() bool {
+	if !o.par.Restart {
+		return false
+	}
+	sp := o.c.sp
+	unfrozen := false
+	for i := range o.c.frozen {
+		if !o.c.frozen[i] || sp.size(i) <= 1 {
+			continue
+		}
+		o.c.frozen[i] = false
+		o.c.nFrozen--
+		unfrozen = true
+		o.resetDist(i, o.c.base[i])
+	}
+	if unfrozen {
+		o.restarts++
+	}
+	return unfrozen
+}
+
+// resetDist sets variable i's distribution to the initial one, biased to
+// level at: p(at) = 1 - eps*(|D|-1), every other level eps.
+func (o *ccea) resetDist(i int, at int8) {
+	sp := o.c.sp
+	a, b := int(sp.off[i]), int(sp.off[i+1])
+	s0 := sp.slot(i, at)
+	for s := a; s < b; s++ {
+		if s == s0 {
+			o.p[s] = 1 - o.par.Eps*float64(b-a-1)
+		} else {
+			o.p[s] = o.par.Eps
+		}
+	}
+	o.conf[i] = o.p[s0]
+}
+
 // nextGroup picks the group to optimise; it leaves o.group empty when every
 // variable is frozen.
 func (o *ccea) nextGroup() {
@@ -276,6 +311,10 @@ func (o *ccea) nextGroup() {
 				o.group = append(o.group, int32(i))
 			}
 		}
+		if len(o.group) == 0 && o.restart() {
+			o.nextGroup()
+			return
+		}
 		if len(o.group) > 0 {
 			o.cycle++
 		}
@@ -283,7 +322,7 @@ func (o *ccea) nextGroup() {
 	}
 	for {
 		if o.left <= 0 || o.pos >= len(o.order) {
-			if !o.newCycle() {
+			if !o.newCycle() && !(o.restart() && o.newCycle()) {
 				return
 			}
 		}
@@ -322,6 +361,7 @@ func (o *ccea) Ask(context.Context) (*optimizer.Ask, error) {
 	cands := o.c.probeCandidates()
 	o.sampled = o.sampled[:0]
 	if len(o.group) > 0 {
+		o.setScale()
 		for k := 0; k < o.par.Lambda; k++ {
 			o.sampled = append(o.sampled, o.sample())
 		}
@@ -334,8 +374,28 @@ func (o *ccea) Ask(context.Context) (*optimizer.Ask, error) {
 	return &optimizer.Ask{Base: base, Candidates: cands, Stats: st}, nil
 }
 
+// setScale computes this generation's change-probability scale: with
+// changes = m > 0, s = m / sum over the group of (1 - p(context level)).
+func (o *ccea) setScale() {
+	o.scale = 0
+	if o.par.Changes <= 0 {
+		return
+	}
+	sp := o.c.sp
+	w := 0.0
+	for _, i := range o.group {
+		w += 1 - o.p[sp.slot(int(i), o.c.base[i])]
+	}
+	if w > 0 {
+		o.scale = o.par.Changes / w
+	}
+}
+
 // sample draws one candidate: the group's variables from their
 // distributions, the rest from the context. Only changes are listed.
+// With changes > 0 a variable leaves its context level with probability
+// min(1, scale*(1-p(context level))) and then takes one of its other
+// levels in proportion to their probabilities.
 func (o *ccea) sample() optimizer.Delta {
 	sp := o.c.sp
 	rng := o.c.rng
@@ -344,10 +404,33 @@ func (o *ccea) sample() optimizer.Delta {
 		a, b := int(sp.off[i]), int(sp.off[i+1])
 		u := rng.Float64()
 		s := a
-		acc := o.p[a]
-		for s < b-1 && u >= acc {
-			s++
-			acc += o.p[s]
+		if o.par.Changes > 0 {
+			sb := sp.slot(int(i), o.c.base[i])
+			out := 1 - o.p[sb]
+			pc := min(1, o.scale*out)
+			if !(u < pc) || out <= 0 {
+				continue
+			}
+			// u/pc is uniform on [0, 1): pick a non-context level in
+			// proportion to its probability.
+			u = u / pc * out
+			acc := 0.0
+			for t := a; t < b; t++ {
+				if t == sb {
+					continue
+				}
+				s = t
+				acc += o.p[t]
+				if u < acc {
+					break
+				}
+			}
+		} else {
+			acc := o.p[a]
+			for s < b-1 && u >= acc {
+				s++
+				acc += o.p[s]
+			}
 		}
 		if v := sp.vals[s]; v != o.c.base[i] {
 			d.Indices = append(d.Indices, i)
@@ -497,6 +580,7 @@ func (o *ccea) stats() map[string]float64 {
 	}
 	st["mean_confidence"] = mc
 	st["cycle"] = float64(o.cycle)
+	st["restarts"] = float64(o.restarts)
 	st["group_generation"] = float64(o.genIn)
 	if o.mode == groupLayer {
 		st["layer"] = float64(o.curLay)
@@ -522,6 +606,7 @@ func (o *ccea) Snapshot(context.Context) ([]byte, error) {
 	e.I64(o.cycle)
 	e.Int(o.layer)
 	e.Int(o.curLay)
+	e.I64(o.restarts)
 	return e.Bytes(), nil
 }
 
@@ -542,6 +627,7 @@ func (o *ccea) Restore(_ context.Context, state []byte) error {
 	cycle := d.Field("cycle").I64()
 	layer := d.Field("layer").Int()
 	curLay := d.Field("current_layer").Int()
+	restarts := d.Field("restarts").I64()
 	if err := d.Done(); err != nil {
 		return fmt.Errorf("restore %s: %w", o.name, err)
 	}
@@ -588,6 +674,7 @@ func (o *ccea) Restore(_ context.Context, state []byte) error {
 		o.conf[i] = c
 	}
 	o.order, o.pos, o.left, o.group, o.genIn, o.cycle, o.layer, o.curLay = order, pos, left, group, genIn, cycle, layer, curLay
+	o.restarts = restarts
 	o.sampled = o.sampled[:0]
 	return nil
 }

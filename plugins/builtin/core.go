@@ -376,7 +376,7 @@ func (c *core) best() *optimizer.Solution {
 	return &optimizer.Solution{Levels: slices.Clone(c.base)}
 }
 
-const snapMagic = "CCQBUILTIN2\n"
+const snapMagic = "CCQBUILTIN3\n"
 
 // encode writes the shared state.
 func (c *core) encode(e *snapcodec.Encoder, digest string) error {

@@ -130,6 +130,7 @@ func TestOptionsSnapshotAndDeterminism(t *testing.T) {
 		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.5, "follow": "swap"}`,
 		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.5, "learn": "better"}`,
 		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.5, "rechecks": 3}`,
+		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.7, "changes": 7, "restart": true}`,
 	} {
 		a := newDriver(t, "ccea", sp, 11, params)
 		for g := 0; g < 13; g++ {
@@ -219,4 +220,96 @@ func TestRechecksConsecutiveWins(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestChanges: with changes = m a sampled candidate changes about m
+// variables on average, whatever eps and the group size; without it about
+// 2*eps*G.
+func TestChanges(t *testing.T) {
+	sp := synth.New(1000, 2, 0.3, 0.3, 9)
+	for _, tc := range []struct {
+		params string
+		want   float64
+	}{
+		{`{"lambda": 16, "group_size": 500, "eps": 0.05, "changes": 5, "tau": 1}`, 5},
+		{`{"lambda": 16, "group_size": 500, "eps": 0.01, "changes": 30, "tau": 1}`, 30},
+		{`{"lambda": 16, "group_size": 500, "eps": 0.05, "tau": 1}`, 0}, // 2*eps*G, less at the domain's ends
+	} {
+		d := newDriver(t, "ccea", sp, 1, tc.params)
+		total, n := 0, 0
+		d.onGen = func(a *optimizer.Ask, base []int8, fit []float64, fb float64) {
+			o := d.opt.(*ccea)
+			for _, c := range a.Candidates[len(o.c.probes):] {
+				total += c.Len()
+				n++
+			}
+		}
+		for g := 0; g < 30; g++ {
+			d.step()
+		}
+		mean := float64(total) / float64(n)
+		if tc.want > 0 && (mean < 0.8*tc.want || mean > 1.2*tc.want) {
+			t.Errorf("%s: %.1f changes per candidate, want about %v", tc.params, mean, tc.want)
+		}
+		if tc.want == 0 && mean < 30 {
+			t.Errorf("%s: %.1f changes per candidate, want about 2*eps*G = 50", tc.params, mean)
+		}
+	}
+}
+
+// TestRestart: once everything is frozen the run ends, unless restart is
+// set: then the variables are unfrozen with distributions centred on the
+// context and the search goes on.
+func TestRestart(t *testing.T) {
+	sp := synth.New(200, 2, 0.4, 0.3, 5)
+	for _, tc := range []struct {
+		name    string
+		restart bool
+	}{{"ccea", false}, {"ccea", true}, {"eda", false}, {"eda", true}} {
+		restart := tc.restart
+		params := fmt.Sprintf(`{"lambda": 8, "mu": 2, "group_size": 100, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restart": %v}`, restart)
+		if tc.name == "eda" {
+			params = fmt.Sprintf(`{"lambda": 8, "mu": 2, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restart": %v}`, restart)
+		}
+		d := newDriver(t, tc.name, sp, 1, params)
+		o := d.opt.(*ccea)
+		sawRestart := false
+		for d.evals < 20000 && d.step() {
+			if o.restarts > 0 && !sawRestart {
+				sawRestart = true
+				// Just after the restart every variable with a choice is
+				// unfrozen or in the new group, biased to the context.
+				for i := range o.c.base {
+					if o.c.frozen[i] && o.c.sp.size(i) > 1 {
+						t.Fatalf("variable %d still frozen after the restart", i)
+					}
+				}
+			}
+		}
+		if !restart && !d.done {
+			t.Errorf("%s restart false: not done after %d evaluations (frozen %d of %d)", tc.name, d.evals, o.c.nFrozen, len(o.c.base))
+		}
+		if restart && (d.done || !sawRestart) {
+			t.Errorf("%s restart true: done %v, restarts %d", tc.name, d.done, o.restarts)
+		}
+	}
+}
+
+// TestResetDistCentredOnContext: a restarted variable's most probable level
+// is the context's level and its confidence is 1 - eps*(|D|-1).
+func TestResetDistCentredOnContext(t *testing.T) {
+	o := initCCEA(t, `{"eps": 0.1, "restart": true}`)
+	for i := range o.c.base {
+		if o.c.sp.size(i) == 3 {
+			_, lv := probs(o, i)
+			o.c.base[i] = lv[0]
+			o.resetDist(i, lv[0])
+			p, _ := probs(o, i)
+			if p[0] != 1-0.2 || p[1] != 0.1 || p[2] != 0.1 || o.conf[i] != p[0] {
+				t.Fatalf("variable %d reset to %v (confidence %v)", i, p, o.conf[i])
+			}
+			return
+		}
+	}
+	t.Fatal("no variable with 3 levels")
 }

@@ -31,6 +31,8 @@ type cceaParams struct {
 	Rechecks       int     `json:"rechecks"`
 	Follow         string  `json:"follow"`
 	Learn          string  `json:"learn"`
+	Changes        float64 `json:"changes"`
+	Restart        bool    `json:"restart"`
 }
 
 func defaultCCEAParams() cceaParams {
@@ -53,6 +55,8 @@ func defaultCCEAParams() cceaParams {
 		Rechecks:       1,
 		Follow:         "none",
 		Learn:          "top",
+		Changes:        0,
+		Restart:        false,
 	}
 }
 
@@ -92,6 +96,8 @@ var (
 	pFollow = optimizer.Param{Name: "follow", Type: "string", Meaning: "what the distributions do when the context moves: none (they stay biased to where they were, as in the paper) or swap (a moved variable's probabilities of its old and new context levels are exchanged, so sampling stays centred on the context)"}
 	pLearn  = optimizer.Param{Name: "learn", Type: "string", Meaning: "which candidates the distributions learn from: top (the mu best, as in the paper) or better (the mu best that beat the context on the batch; the context fills the other places)"}
 	pRechk  = optimizer.Param{Name: "rechecks", Type: "int", Meaning: "accept = recheck: consecutive later batches on which a challenger must beat the context before it replaces it"}
+	pChange = optimizer.Param{Name: "changes", Type: "float", Meaning: "if > 0, the expected number of variables a candidate changes: each group variable leaves the context with probability min(1, s*(1-p(context level))), s chosen so that these sum to this number (0: draw every variable from its distribution, as in the paper)"}
+	pRestrt = optimizer.Param{Name: "restart", Type: "bool", Meaning: "when every variable is frozen, unfreeze them all and restart the distributions around the context (false: the run ends, as in the paper)"}
 	pRate   = optimizer.Param{Name: "rate", Type: "float", Meaning: "fraction of the variables each candidate shifts by one level"}
 	pMinCh  = optimizer.Param{Name: "min_changes", Type: "int", Meaning: "least number of variables each candidate shifts"}
 )
@@ -171,6 +177,8 @@ func (p *cceaParams) check() error {
 		return fmt.Errorf("params: tau_tolerance %v: expected 0 <= tau_tolerance < 1", p.TauTolerance)
 	case p.Radius < 0:
 		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
+	case !(p.Changes >= 0) || math.IsInf(p.Changes, 1):
+		return fmt.Errorf("params: changes %v: expected a finite number >= 0", p.Changes)
 	}
 	switch p.Follow {
 	case "none", "swap":
