@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -71,8 +72,9 @@ type Result struct {
 }
 
 // Local runs tasks in this process, as goroutines, within Jobs CPU slots: a
-// task takes Threads slots (at most Jobs). Ready tasks start in submission
-// order, the first that fits the free slots first.
+// task takes Threads slots (at most Jobs). Ready tasks start shortest
+// estimate first, then in submission order, the first that fits the free
+// slots first.
 type Local struct {
 	// Jobs is the number of CPU slots; at least 1.
 	Jobs int
@@ -99,6 +101,7 @@ type localTask struct {
 	dependents []*localTask
 	final      Status // "" until finished
 	started    bool
+	seq        int // submission order
 }
 
 // NewLocal returns a local executor with jobs slots (jobs < 1 means 1).
@@ -132,7 +135,7 @@ func (l *Local) Submit(t *Task) (string, error) {
 	if _, dup := l.tasks[t.Name]; dup {
 		return "", fmt.Errorf("local executor: task %s submitted twice", t.Name)
 	}
-	lt := &localTask{t: t, threads: min(max(1, t.Threads), l.Jobs)}
+	lt := &localTask{t: t, threads: min(max(1, t.Threads), l.Jobs), seq: len(l.tasks)}
 	l.tasks[t.Name] = lt
 	l.pending++
 	for _, dep := range t.After {
@@ -152,7 +155,7 @@ func (l *Local) Submit(t *Task) (string, error) {
 		}
 	}
 	if lt.waiting == 0 {
-		l.ready = append(l.ready, lt)
+		l.enqueue(lt)
 	}
 	l.dispatch()
 	return t.Name, nil
@@ -171,7 +174,7 @@ func (l *Local) finish(lt *localTask, r Result) {
 		if r.Status == StatusDone {
 			d.waiting--
 			if d.waiting == 0 && d.final == "" {
-				l.ready = append(l.ready, d)
+				l.enqueue(d)
 			}
 			continue
 		}
@@ -186,6 +189,25 @@ func (l *Local) finish(lt *localTask, r Result) {
 		}
 		l.finish(d, Result{Name: d.t.Name, Status: st, Err: reason})
 	}
+}
+
+// enqueue adds a task whose inputs are all done to the ready queue, which
+// is ordered by estimated wall time, then submission order: short stages
+// (an evaluation, a quantizer) start as soon as their inputs exist instead
+// of waiting behind every long one submitted before them, so an
+// interrupted or partial run already has results for what finished.
+// Called with l.mu held.
+func (l *Local) enqueue(lt *localTask) {
+	before := func(a, b *localTask) bool {
+		if a.t.Estimate != b.t.Estimate {
+			return a.t.Estimate < b.t.Estimate
+		}
+		return a.seq < b.seq
+	}
+	i := sort.Search(len(l.ready), func(i int) bool { return before(lt, l.ready[i]) })
+	l.ready = append(l.ready, nil)
+	copy(l.ready[i+1:], l.ready[i:])
+	l.ready[i] = lt
 }
 
 // dispatch starts ready tasks that fit. Called with l.mu held.
