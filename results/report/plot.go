@@ -281,7 +281,7 @@ func panel(title, ylabel string, bands []Band, variants []string, legend bool, x
 		l.LineStyle = draw.LineStyle{Color: st.color, Width: vg.Points(float64(st.width)), Dashes: st.dashes}
 		p.Add(poly, l)
 		if legend {
-			p.Legend.Add(fmt.Sprintf("%s (%d runs)", b.Variant, b.Runs), l)
+			p.Legend.Add(fmt.Sprintf("%s (%s)", b.Variant, plural(b.Runs, "run")), l)
 		}
 	}
 	p.Legend.Top = true
@@ -404,4 +404,12 @@ func (c *Convergence) svgBytes() ([]byte, error) {
 	var b bytes.Buffer
 	err := c.SVG(&b)
 	return b.Bytes(), err
+}
+
+// plural writes a count with its noun, "1 run" or "3 runs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

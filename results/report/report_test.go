@@ -542,3 +542,12 @@ func TestEvalTicks(t *testing.T) {
 		}
 	}
 }
+
+func TestLegendCountsRuns(t *testing.T) {
+	if got := plural(1, "run"); got != "1 run" {
+		t.Errorf("plural(1) = %q", got)
+	}
+	if got := plural(3, "run"); got != "3 runs" {
+		t.Errorf("plural(3) = %q", got)
+	}
+}
