@@ -409,7 +409,7 @@ func TestRecheckNeedsTwoWins(t *testing.T) {
 func TestFreezeModes(t *testing.T) {
 	sp := synth.New(200, 2, 0.4, 0.3, 5)
 	for _, mode := range []string{"eval", "none", "context"} {
-		params := fmt.Sprintf(`{"lambda": 8, "mu": 2, "group_size": 40, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "accept": "greedy", "freeze_check": %q}`, mode)
+		params := fmt.Sprintf(`{"lambda": 8, "mu": 2, "group_size": 40, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "accept": "greedy", "restarts": 0, "freeze_check": %q}`, mode)
 		d := newDriver(t, "ccea", sp, 1, params)
 		for d.evals < 20000 && d.step() {
 		}

@@ -52,7 +52,7 @@ type ccea struct {
 	layer  int     // ccea-layer: next layer to visit
 	curLay int     // ccea-layer: layer of the current cycle
 
-	restarts int64   // restarts after everything froze (restart = true)
+	restarts int64   // restarts so far after everything froze
 	scale    float64 // this generation's change-probability scale (changes > 0)
 
 	sampled []optimizer.Delta // the last Ask's sampled candidates
@@ -204,7 +204,9 @@ func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResu
 
 // newCycle orders the unfrozen variables for a new cycle; false if none.
 func (o *ccea) newCycle() bool {
-	o.order = o.order[:0]
+	// An empty order must leave a consistent position: a finished run's
+	// snapshot is restored when a finished stage is resumed.
+	o.order, o.pos, o.left = o.order[:0], 0, 0
 	switch o.mode {
 	case groupLayer:
 		ls := o.c.prob.Layers
@@ -262,9 +264,9 @@ func (o *ccea) newCycle() bool {
 // restart unfreezes every variable whose domain has more than one level and
 // resets its distribution to the initial one, centred on the context
 // instead of the start. It reports whether anything was unfrozen (never
-// with restart = false).
+// once the allowed number of restarts is used up).
 func (o *ccea) restart() bool {
-	if !o.par.Restart {
+	if o.restarts >= int64(o.par.Restarts) {
 		return false
 	}
 	sp := o.c.sp
@@ -365,6 +367,7 @@ func (o *ccea) Ask(context.Context) (*optimizer.Ask, error) {
 		for k := 0; k < o.par.Lambda; k++ {
 			o.sampled = append(o.sampled, o.sample())
 		}
+		o.sampled = dedupe(o.sampled)
 	}
 	for k := range o.sampled {
 		cands = append(cands, o.sampled[k].Clone())
@@ -437,7 +440,90 @@ func (o *ccea) sample() optimizer.Delta {
 			d.Levels = append(d.Levels, v)
 		}
 	}
+	if len(d.Indices) == 0 {
+		o.forceChange(&d)
+	}
 	return d
+}
+
+// dedupe drops repeated candidates (same changes), keeping the first of
+// each: scoring a repeat on the same batch would waste an evaluation. It
+// happens only with tiny groups, e.g. one variable left unfrozen.
+func dedupe(cs []optimizer.Delta) []optimizer.Delta {
+	if len(cs) < 2 {
+		return cs
+	}
+	seen := make(map[uint64][]int, len(cs))
+	out := cs[:0]
+	for _, c := range cs {
+		h := deltaHash(c)
+		dup := false
+		for _, k := range seen[h] {
+			if slices.Equal(out[k].Indices, c.Indices) && slices.Equal(out[k].Levels, c.Levels) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			seen[h] = append(seen[h], len(out))
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// deltaHash is an FNV-1a hash of a delta's indices and levels.
+func deltaHash(d optimizer.Delta) uint64 {
+	h := uint64(14695981039346656037)
+	for e, i := range d.Indices {
+		for _, b := range [5]byte{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24), byte(d.Levels[e])} {
+			h ^= uint64(b)
+			h *= 1099511628211
+		}
+	}
+	return h
+}
+
+// forceChange moves one random group variable to one of its other levels
+// (in proportion to their probabilities, uniformly if they are all zero):
+// a candidate equal to the context would waste an evaluation.
+func (o *ccea) forceChange(d *optimizer.Delta) {
+	sp := o.c.sp
+	rng := o.c.rng
+	i := o.group[rng.IntN(len(o.group))]
+	a, b := int(sp.off[i]), int(sp.off[i+1])
+	sb := sp.slot(int(i), o.c.base[i])
+	out := 0.0
+	for s := a; s < b; s++ {
+		if s != sb {
+			out += o.p[s]
+		}
+	}
+	u := rng.Float64()
+	pick := -1
+	if out > 0 {
+		u *= out
+		acc := 0.0
+		for s := a; s < b; s++ {
+			if s == sb {
+				continue
+			}
+			pick = s
+			acc += o.p[s]
+			if u < acc {
+				break
+			}
+		}
+	} else if b-a > 1 {
+		pick = a + int(u*float64(b-a-1))
+		if pick >= sb {
+			pick++
+		}
+	}
+	if pick >= 0 {
+		d.Indices = append(d.Indices, i)
+		d.Levels = append(d.Levels, sp.vals[pick])
+	}
 }
 
 // Tell implements optimizer.Optimizer.

@@ -130,7 +130,7 @@ func TestOptionsSnapshotAndDeterminism(t *testing.T) {
 		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.5, "follow": "swap"}`,
 		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.5, "learn": "better"}`,
 		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.5, "rechecks": 3}`,
-		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.7, "changes": 7, "restart": true}`,
+		`{"lambda": 10, "mu": 3, "group_size": 60, "gens_per_group": 3, "tau": 0.9, "alpha": 0.7, "changes": 7, "restarts": 5}`,
 	} {
 		a := newDriver(t, "ccea", sp, 11, params)
 		for g := 0; g < 13; g++ {
@@ -257,19 +257,19 @@ func TestChanges(t *testing.T) {
 	}
 }
 
-// TestRestart: once everything is frozen the run ends, unless restart is
-// set: then the variables are unfrozen with distributions centred on the
-// context and the search goes on.
+// TestRestart: once everything is frozen the run ends, unless restarts
+// remain: then the variables are unfrozen with distributions centred on the
+// context and the search goes on, until the restarts are used up.
 func TestRestart(t *testing.T) {
 	sp := synth.New(200, 2, 0.4, 0.3, 5)
 	for _, tc := range []struct {
-		name    string
-		restart bool
-	}{{"ccea", false}, {"ccea", true}, {"eda", false}, {"eda", true}} {
-		restart := tc.restart
-		params := fmt.Sprintf(`{"lambda": 8, "mu": 2, "group_size": 100, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restart": %v}`, restart)
+		name     string
+		restarts int
+	}{{"ccea", 0}, {"ccea", 3}, {"eda", 0}, {"eda", 3}} {
+		restart := tc.restarts > 0
+		params := fmt.Sprintf(`{"lambda": 8, "mu": 2, "group_size": 100, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restarts": %d}`, tc.restarts)
 		if tc.name == "eda" {
-			params = fmt.Sprintf(`{"lambda": 8, "mu": 2, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restart": %v}`, restart)
+			params = fmt.Sprintf(`{"lambda": 8, "mu": 2, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restarts": %d}`, tc.restarts)
 		}
 		d := newDriver(t, tc.name, sp, 1, params)
 		o := d.opt.(*ccea)
@@ -287,10 +287,10 @@ func TestRestart(t *testing.T) {
 			}
 		}
 		if !restart && !d.done {
-			t.Errorf("%s restart false: not done after %d evaluations (frozen %d of %d)", tc.name, d.evals, o.c.nFrozen, len(o.c.base))
+			t.Errorf("%s restarts 0: not done after %d evaluations (frozen %d of %d)", tc.name, d.evals, o.c.nFrozen, len(o.c.base))
 		}
-		if restart && (d.done || !sawRestart) {
-			t.Errorf("%s restart true: done %v, restarts %d", tc.name, d.done, o.restarts)
+		if restart && (!d.done || !sawRestart || o.restarts != int64(tc.restarts)) {
+			t.Errorf("%s restarts %d: done %v after %d evaluations, %d restarts", tc.name, tc.restarts, d.done, d.evals, o.restarts)
 		}
 	}
 }
@@ -298,7 +298,7 @@ func TestRestart(t *testing.T) {
 // TestResetDistCentredOnContext: a restarted variable's most probable level
 // is the context's level and its confidence is 1 - eps*(|D|-1).
 func TestResetDistCentredOnContext(t *testing.T) {
-	o := initCCEA(t, `{"eps": 0.1, "restart": true}`)
+	o := initCCEA(t, `{"eps": 0.1}`)
 	for i := range o.c.base {
 		if o.c.sp.size(i) == 3 {
 			_, lv := probs(o, i)
@@ -312,4 +312,57 @@ func TestResetDistCentredOnContext(t *testing.T) {
 		}
 	}
 	t.Fatal("no variable with 3 levels")
+}
+
+// TestNoEmptyCandidates: a sampled candidate always changes something,
+// even when the distributions make "no change" likely.
+func TestNoEmptyCandidates(t *testing.T) {
+	sp := synth.New(300, 3, 0.3, 0.3, 2)
+	for _, name := range []string{"ccea", "ccea-random", "ccea-layer", "eda"} {
+		params := `{"lambda": 16, "group_size": 20, "eps": 0.001, "floor": 0, "tau": 1}`
+		if name == "eda" {
+			params = `{"lambda": 16, "eps": 0.0001, "floor": 0, "tau": 1}`
+		}
+		d := newDriver(t, name, sp, 1, params)
+		d.onGen = func(a *optimizer.Ask, base []int8, fit []float64, fb float64) {
+			for k, c := range a.Candidates {
+				if c.Len() == 0 {
+					t.Fatalf("%s generation %d: candidate %d changes nothing", name, d.gen, k)
+				}
+			}
+		}
+		for g := 0; g < 40 && d.step(); g++ {
+		}
+	}
+}
+
+// TestSnapshotOfFinishedRun: a run that ended because everything froze can
+// be snapshotted and restored (a finished stage is resumed this way), and
+// the restored optimizer is done too.
+func TestSnapshotOfFinishedRun(t *testing.T) {
+	sp := synth.New(400, 4, 0.3, 0.4, 3)
+	for _, name := range []string{"ccea", "ccea-random", "ccea-layer", "eda"} {
+		params := `{"lambda": 12, "group_size": 50, "gens_per_group": 3, "tau": 0.6, "alpha": 0.7, "restarts": 0}`
+		if name == "eda" {
+			params = `{"lambda": 12, "gens_per_group": 3, "tau": 0.6, "alpha": 0.7, "restarts": 0}`
+		}
+		d := newDriver(t, name, sp, 7, params)
+		for d.evals < 200000 && d.step() {
+		}
+		if !d.done {
+			t.Fatalf("%s: not finished", name)
+		}
+		snap, err := d.opt.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2 := newDriver(t, name, sp, 7, params)
+		if err := d2.opt.Restore(ctx, snap); err != nil {
+			t.Fatalf("%s: restoring a finished run: %v", name, err)
+		}
+		a, err := d2.opt.Ask(ctx)
+		if err != nil || !a.Done {
+			t.Fatalf("%s: restored finished run: done %v, %v", name, a != nil && a.Done, err)
+		}
+	}
 }

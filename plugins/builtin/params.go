@@ -10,8 +10,9 @@ import (
 )
 
 // cceaParams are the parameters of the ccea family (ccea, ccea-random,
-// ccea-layer, eda). Defaults are METHOD.md's, plus the guards suggested by
-// its "Lessons from the reference implementation".
+// ccea-layer, eda). Defaults are METHOD.md's except alpha (0.5), eps (0.01)
+// and group_size (16000), tuned on LeNet-5 (docs/method-notes.md), plus the
+// guards suggested by its "Lessons from the reference implementation".
 type cceaParams struct {
 	Lambda         int     `json:"lambda"`
 	Mu             int     `json:"mu"`
@@ -32,17 +33,17 @@ type cceaParams struct {
 	Follow         string  `json:"follow"`
 	Learn          string  `json:"learn"`
 	Changes        float64 `json:"changes"`
-	Restart        bool    `json:"restart"`
+	Restarts       int     `json:"restarts"`
 }
 
 func defaultCCEAParams() cceaParams {
 	return cceaParams{
 		Lambda:         32,
 		Mu:             8,
-		Alpha:          0.2,
-		Eps:            0.05,
+		Alpha:          0.5,
+		Eps:            0.01,
 		Floor:          0.01,
-		GroupSize:      2000,
+		GroupSize:      16000,
 		GroupFraction:  0,
 		GensPerGroup:   5,
 		GroupsPerCycle: 1,
@@ -56,7 +57,7 @@ func defaultCCEAParams() cceaParams {
 		Follow:         "none",
 		Learn:          "top",
 		Changes:        0,
-		Restart:        false,
+		Restarts:       100,
 	}
 }
 
@@ -97,7 +98,7 @@ var (
 	pLearn  = optimizer.Param{Name: "learn", Type: "string", Meaning: "which candidates the distributions learn from: top (the mu best, as in the paper) or better (the mu best that beat the context on the batch; the context fills the other places)"}
 	pRechk  = optimizer.Param{Name: "rechecks", Type: "int", Meaning: "accept = recheck: consecutive later batches on which a challenger must beat the context before it replaces it"}
 	pChange = optimizer.Param{Name: "changes", Type: "float", Meaning: "if > 0, the expected number of variables a candidate changes: each group variable leaves the context with probability min(1, s*(1-p(context level))), s chosen so that these sum to this number (0: draw every variable from its distribution, as in the paper)"}
-	pRestrt = optimizer.Param{Name: "restart", Type: "bool", Meaning: "when every variable is frozen, unfreeze them all and restart the distributions around the context (false: the run ends, as in the paper)"}
+	pRestrt = optimizer.Param{Name: "restarts", Type: "int", Meaning: "how many times the search restarts when every variable is frozen: all are unfrozen with distributions centred on the context (0: the run ends at the first freeze-out, as in the paper)"}
 	pRate   = optimizer.Param{Name: "rate", Type: "float", Meaning: "fraction of the variables each candidate shifts by one level"}
 	pMinCh  = optimizer.Param{Name: "min_changes", Type: "int", Meaning: "least number of variables each candidate shifts"}
 )
@@ -177,6 +178,8 @@ func (p *cceaParams) check() error {
 		return fmt.Errorf("params: tau_tolerance %v: expected 0 <= tau_tolerance < 1", p.TauTolerance)
 	case p.Radius < 0:
 		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
+	case p.Restarts < 0:
+		return fmt.Errorf("params: restarts %d: expected >= 0", p.Restarts)
 	case !(p.Changes >= 0) || math.IsInf(p.Changes, 1):
 		return fmt.Errorf("params: changes %v: expected a finite number >= 0", p.Changes)
 	}
