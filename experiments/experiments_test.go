@@ -285,10 +285,10 @@ func TestMNISTLeNet5Shared(t *testing.T) {
 	}
 	base := keys["mnist.toml"]
 	shared := map[string][]string{
-		"ablation-grouping.toml":   {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/eda-w2-s5", "evolve/ccea-mse-w2-s1"},
-		"ablation-population.toml": {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/ccea-w3-s5"},
+		"ablation-grouping.toml":   {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/eda-w2-s5", "evolve/ccea-rtn-w2-s1"},
+		"ablation-population.toml": {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/ccea-w3-s5"},
 		"ablation-budget.toml":     {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32"},
-		"ablation-batch.toml":      {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32", "evolve/ccea-w3-s2", "evolve/mutation-ea-w3-s3"},
+		"ablation-batch.toml":      {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s2", "evolve/mutation-ea-w3-s3"},
 	}
 	for f, stages := range shared {
 		for _, name := range stages {
