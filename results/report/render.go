@@ -70,7 +70,7 @@ func (t *Table) Caption() string {
 	if t.Reference != "" {
 		fmt.Fprintf(&b, " Marks: Wilcoxon rank-sum test against %s in the same column, two-sided, Holm-corrected within the column at α = %g:"+
 			" + significantly better, − significantly worse, = no significant difference"+
-			" (with n = 1 on one side, as for a deterministic baseline, the test cannot reach significance).", t.Reference, t.Alpha)
+			"; cells with a single run (a deterministic baseline) are not tested and have no mark.", t.Reference, t.Alpha)
 	} else if t.Kind == "main" {
 		b.WriteString(" No significance marks: the reference method has no runs in this table.")
 	}

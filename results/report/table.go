@@ -438,6 +438,10 @@ func buildTable(key groupKey, runs []results.RunRow, rowKey rowKeyFunc) Table {
 // markTable tests each quantized row against the reference row in every
 // column (Wilcoxon rank-sum, two-sided) and Holm-corrects within the column.
 // A row with the reference's method but another setting is tested too.
+// Cells with a single run, or against a reference cell with a single run,
+// are not tested and get no mark: with n = 1 on a side the smallest
+// attainable p-value exceeds any usual α, and such untestable hypotheses
+// would only inflate the Holm family of the real comparisons.
 func markTable(t *Table, runs []results.RunRow, opts TableOptions) {
 	ref := -1
 	for i, r := range t.Rows {
@@ -462,6 +466,12 @@ func markTable(t *Table, runs []results.RunRow, opts TableOptions) {
 		for i, r := range t.Rows {
 			c := r.Cells[col]
 			if i == ref || c == nil || r.Kind == results.KindFloat {
+				continue
+			}
+			if c.N < 2 || rc.N < 2 {
+				// One run on a side (a deterministic baseline): the
+				// test cannot reach significance, and counting it in
+				// the Holm family would only weaken the others.
 				continue
 			}
 			res, err := stats.RankSum(c.Values, rc.Values, stats.Auto)
