@@ -57,8 +57,10 @@
 // # Keys
 //
 // A stage's key is a hash of its kind, the kind's version, its canonical
-// parameters, its inputs' keys, its external files' digests and the ccq
-// version (see KeyRecipeVersion for the exact recipe). Names, paths, hosts
+// parameters, its inputs' keys, its external files' digests, the ccq
+// version and, for kinds that implement Fingerprinter, what their
+// parameters only name (the evolve stage: the optimizer plugin's version,
+// defaults or executable digest); see KeyRecipeVersion for the exact recipe. Names, paths, hosts
 // and times never enter it, so the same stage has the same key in every
 // experiment and on every machine, and two experiments share entries.
 //

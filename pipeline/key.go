@@ -21,6 +21,9 @@ import (
 //	params=<canonical params JSON (see Params)>
 //	input <name>=<input key>        one line per input, sorted by name
 //	file <name>=sha256:<hex>        one line per external file, sorted by name
+//	dep <name>=<value>              one line per dependency a Fingerprinter
+//	                                kind reports, sorted by name (absent for
+//	                                other kinds, whose keys are unchanged)
 //
 // Nothing else enters the key: not the stage's name, not the experiment,
 // not paths (an external file enters by content), not times, hosts or the
@@ -38,6 +41,8 @@ type KeyInput struct {
 	Inputs map[string]string
 	// Files maps external file names to their hex SHA-256 digests.
 	Files map[string]string
+	// Deps maps dependency names to the values a Fingerprinter reported.
+	Deps map[string]string
 }
 
 // Key computes the stage key from its ingredients (see KeyRecipeVersion).
@@ -55,6 +60,9 @@ func Key(in KeyInput) string {
 	}
 	for _, n := range sortedKeys(in.Files) {
 		b.WriteString("file " + n + "=sha256:" + in.Files[n] + "\n")
+	}
+	for _, n := range sortedKeys(in.Deps) {
+		b.WriteString("dep " + n + "=" + in.Deps[n] + "\n")
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:16])

@@ -45,6 +45,18 @@ type Checker interface {
 	CheckParams(p Params) error
 }
 
+// Fingerprinter is optionally implemented by a Kind whose result depends on
+// something its parameters only name, such as an optimizer plugin found by
+// name (its code and its default parameters). Fingerprint returns those
+// dependencies as name -> value pairs (a version, a digest); they enter the
+// stage key as "dep" lines (see KeyRecipeVersion), so a changed plugin or
+// changed defaults stop old store entries from being reused. files holds the
+// digests of the stage's external files (already in the key). An error
+// blocks the stage, with the error as the reason.
+type Fingerprinter interface {
+	Fingerprint(p Params, files map[string]string) (map[string]string, error)
+}
+
 // Registry maps kind names to kinds. The zero value is empty and usable.
 type Registry struct {
 	mu    sync.RWMutex

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -43,8 +44,10 @@ type StagePlan struct {
 	Inputs      map[string]string        `json:"inputs,omitempty"`
 	InputKeys   map[string]string        `json:"input_keys,omitempty"`
 	Files       map[string]store.FileRef `json:"files,omitempty"`
-	Threads     int                      `json:"threads"`
-	Estimate    time.Duration            `json:"estimate_ns,omitempty"`
+	// Deps are the dependencies a Fingerprinter kind reported (in the key).
+	Deps     map[string]string `json:"deps,omitempty"`
+	Threads  int               `json:"threads"`
+	Estimate time.Duration     `json:"estimate_ns,omitempty"`
 	// Status is StatusCached, StatusToRun or StatusBlocked.
 	Status Status `json:"status"`
 	// Reason is a one-line explanation for to-run and blocked stages.
@@ -224,8 +227,17 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 		files[n] = d
 		sp.Files[n] = store.FileRef{Path: path, SHA256: d}
 	}
+	if fp, ok := kind.(Fingerprinter); ok {
+		deps, err := fp.Fingerprint(spec.Params, files)
+		if err != nil {
+			return ParamErrorText(spec, err)
+		}
+		if len(deps) > 0 {
+			sp.Deps = deps
+		}
+	}
 	sp.Key = Key(KeyInput{Kind: spec.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
-		Params: spec.Params, Inputs: sp.InputKeys, Files: files})
+		Params: spec.Params, Inputs: sp.InputKeys, Files: files, Deps: sp.Deps})
 	sp.Threads = max(1, kind.Threads(spec.Params))
 	sp.Estimate = kind.Estimate(spec.Params)
 	return ""
@@ -260,6 +272,9 @@ func (sp *StagePlan) Record() *KeyRecord {
 		for n, f := range sp.Files {
 			r.Files[n] = f.SHA256
 		}
+	}
+	if len(sp.Deps) > 0 {
+		r.Deps = maps.Clone(sp.Deps)
 	}
 	return r
 }
@@ -314,6 +329,11 @@ func explain(sp *StagePlan, h *History, lookupErr error) (string, []string) {
 	for _, n := range unionKeys(old.Files, cur.Files) {
 		if old.Files[n] != cur.Files[n] {
 			ch = append(ch, "file "+n+" changed content")
+		}
+	}
+	for _, n := range unionKeys(old.Deps, cur.Deps) {
+		if old.Deps[n] != cur.Deps[n] {
+			ch = append(ch, fmt.Sprintf("%s %q -> %q", n, old.Deps[n], cur.Deps[n]))
 		}
 	}
 	if len(ch) == 0 {

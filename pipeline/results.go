@@ -111,6 +111,8 @@ type KeyRecord struct {
 	Inputs map[string]string `json:"inputs,omitempty"`
 	// Files maps file names to digests.
 	Files map[string]string `json:"files,omitempty"`
+	// Deps are a Fingerprinter kind's dependencies (see Fingerprinter).
+	Deps map[string]string `json:"deps,omitempty"`
 }
 
 // History reads keys.json; a missing or unreadable file gives an empty history.

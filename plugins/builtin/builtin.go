@@ -12,7 +12,10 @@
 package builtin
 
 import (
+	"context"
+	"crypto/sha256"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/ccq-project/ccq/plugins/optimizer"
@@ -48,4 +51,32 @@ func IsBuiltin(name string) bool {
 		}
 	}
 	return false
+}
+
+// Fingerprint identifies what the named built-in computes: its name, its
+// version and a digest of its parameters' defaults. The evolve stage puts it
+// into its store key, so a changed default stops cached runs from being
+// reused. Change a built-in's version whenever it computes something
+// different with the same parameters and defaults.
+func Fingerprint(name string) (string, error) {
+	o, err := New(name)
+	if err != nil {
+		return "", err
+	}
+	info, err := o.Info(context.Background())
+	if err != nil {
+		return "", fmt.Errorf("built-in %s: %w", name, err)
+	}
+	return fingerprint(name, info), nil
+}
+
+// fingerprint is Fingerprint's text for a given description.
+func fingerprint(name string, info optimizer.Info) string {
+	params := append([]optimizer.Param(nil), info.Params...)
+	sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
+	h := sha256.New()
+	for _, p := range params {
+		fmt.Fprintf(h, "%s:%s=%s\n", p.Name, p.Type, p.Default)
+	}
+	return fmt.Sprintf("builtin %s %s defaults=%x", name, info.Version, h.Sum(nil)[:8])
 }

@@ -576,3 +576,50 @@ func TestSelectSmallest(t *testing.T) {
 		}
 	}
 }
+
+func TestFingerprintNamesVersionAndDefaults(t *testing.T) {
+	seen := map[string]string{}
+	for _, name := range Names() {
+		fp, err := Fingerprint(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		o, _ := New(name)
+		info, _ := o.Info(context.Background())
+		if !strings.HasPrefix(fp, "builtin "+name+" "+info.Version+" defaults=") {
+			t.Errorf("%s: fingerprint %q does not name the built-in and its version %s", name, fp, info.Version)
+		}
+		if again, _ := Fingerprint(name); again != fp {
+			t.Errorf("%s: fingerprint not stable: %q then %q", name, fp, again)
+		}
+		if other, dup := seen[fp]; dup {
+			t.Errorf("%s and %s share the fingerprint %q", name, other, fp)
+		}
+		seen[fp] = name
+	}
+	if _, err := Fingerprint("nope"); err == nil {
+		t.Error("unknown built-in accepted")
+	}
+	// A changed default or version changes the fingerprint; the order in
+	// which parameters are listed does not.
+	o, _ := New("ccea")
+	info, _ := o.Info(context.Background())
+	base := fingerprint("ccea", info)
+	changed := info
+	changed.Params = slices.Clone(info.Params)
+	changed.Params[0].Default += "0"
+	if fingerprint("ccea", changed) == base {
+		t.Error("a changed default kept the fingerprint")
+	}
+	bumped := info
+	bumped.Version = "9.9.9"
+	if fingerprint("ccea", bumped) == base {
+		t.Error("a changed version kept the fingerprint")
+	}
+	reordered := info
+	reordered.Params = slices.Clone(info.Params)
+	slices.Reverse(reordered.Params)
+	if fingerprint("ccea", reordered) != base {
+		t.Error("the order of the parameter list changed the fingerprint")
+	}
+}

@@ -121,7 +121,7 @@ func selectSmallest(a []rankKey, m int) {
 }
 
 func newCCEA(name string, mode grouping) *ccea {
-	return &ccea{name: name, version: "1.0.0", mode: mode, par: defaultCCEAParams()}
+	return &ccea{name: name, version: "1.1.0", mode: mode, par: defaultCCEAParams()}
 }
 
 func (o *ccea) paramList() []optimizer.Param {
