@@ -101,7 +101,8 @@ func (Kind) Version() string { return "3" }
 // Threads: the evaluator scores candidates on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// Estimate assumes about 1,000 candidate evaluations per second (LeNet-5).
+// Estimate assumes about 1,000 candidate evaluations per second on
+// 1,024-image batches (LeNet-5), proportionally fewer on larger batches.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	var p Params
 	if pp.Decode(&p) != nil {
@@ -110,7 +111,11 @@ func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	if p.Budget.WallTime > 0 {
 		return time.Duration(p.Budget.WallTime)
 	}
-	return time.Duration(p.Budget.Evaluations) * time.Millisecond
+	batch := p.BatchSize
+	if batch == 0 {
+		batch = 1024
+	}
+	return time.Duration(float64(p.Budget.Evaluations) * float64(batch) / 1024 * float64(time.Millisecond))
 }
 
 // CheckParams validates parameters without running.
