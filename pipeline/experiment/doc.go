@@ -37,7 +37,10 @@ package experiment
 //	[optimizers.params]        plugin parameters
 //	[optimizers.host]          options of the evolve stage's host loop: batch_size (fitness
 //	                           mini-batch, 1024), validate_every (10 generations),
-//	                           validation_size (all), checkpoint_every (10 generations)
+//	                           validation_size (all), checkpoint_every (10 generations),
+//	                           select ("final": the optimizer's final solution, the
+//	                           default; "best-validation": the base with the highest
+//	                           validation accuracy, final solution included)
 //	[optimizers.matrix]        name = [values...]: one run per combination (cartesian
 //	                           product), merged into the plugin parameters; names
 //	                           "host.X" go to the host options instead

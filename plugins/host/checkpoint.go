@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,7 +13,12 @@ import (
 	"github.com/ccq-project/ccq/plugins/optimizer"
 )
 
-const ckptMagic = "CCQCKPT1\n"
+// ckptMagic starts a checkpoint; ckptMagicV1 is the format before the best
+// validated base was added (still read: its runs had no selection).
+const (
+	ckptMagic   = "CCQCKPT2\n"
+	ckptMagicV1 = "CCQCKPT1\n"
+)
 
 // fingerprint identifies a run's problem and optimizer: a checkpoint only
 // resumes the run it was written by (the budget may change).
@@ -57,6 +63,9 @@ func encodeCheckpoint(fp [32]byte, st *state, snap []byte) []byte {
 	e.I64(int64(st.elapsed))
 	e.Raw(st.rng)
 	e.I8s(st.base)
+	e.I64(st.bestGen)
+	e.F64(st.bestVal)
+	e.I8s(st.bestBase)
 	e.Raw(snap)
 	b := e.Bytes()
 	sum := sha256.Sum256(b)
@@ -73,7 +82,11 @@ func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
 	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
 		return nil, nil, fmt.Errorf("damaged: checksum mismatch")
 	}
-	d := snapcodec.NewDecoder(body, ckptMagic)
+	magic := ckptMagic
+	if len(body) >= len(ckptMagicV1) && string(body[:len(ckptMagicV1)]) == ckptMagicV1 {
+		magic = ckptMagicV1
+	}
+	d := snapcodec.NewDecoder(body, magic)
 	gotFP := d.Field("fingerprint").Raw()
 	st := &state{}
 	st.gen = d.Field("generation").I64()
@@ -82,6 +95,11 @@ func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
 	st.elapsed = time.Duration(d.Field("elapsed").I64())
 	st.rng = d.Field("rng").Raw()
 	st.base = d.Field("base").I8s()
+	if magic == ckptMagic {
+		st.bestGen = d.Field("best generation").I64()
+		st.bestVal = d.Field("best validation accuracy").F64()
+		st.bestBase = d.Field("best base").I8s()
+	}
 	snap := d.Field("snapshot").Raw()
 	if err := d.Done(); err != nil {
 		return nil, nil, err
@@ -94,6 +112,11 @@ func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
 	}
 	if len(st.base) != n {
 		return nil, nil, fmt.Errorf("base has %d levels, the problem %d", len(st.base), n)
+	}
+	if len(st.bestBase) == 0 {
+		st.bestBase = nil
+	} else if len(st.bestBase) != n || st.bestGen < 0 || st.bestGen > st.gen || math.IsNaN(st.bestVal) {
+		return nil, nil, fmt.Errorf("best validated base: %d levels (problem %d), generation %d (run at %d), accuracy %v", len(st.bestBase), n, st.bestGen, st.gen, st.bestVal)
 	}
 	return st, snap, nil
 }

@@ -165,6 +165,13 @@ type Config struct {
 	// Validate, if set, runs after every ValidateEvery-th generation.
 	Validate      ValidateFunc
 	ValidateEvery int64
+	// SelectBestValidation makes the run's output the base with the highest
+	// validation accuracy (model selection on the validation split): the
+	// bases validated every ValidateEvery generations and, once more at
+	// the end, the optimizer's final solution; ties go to the later one.
+	// Without it (the default) the output is the optimizer's final
+	// solution. It needs Validate.
+	SelectBestValidation bool
 	// CheckpointPath, if set, is where checkpoints are written (atomically:
 	// a temporary file renamed over it), every CheckpointEvery generations
 	// (0: only when the run ends or is cancelled).
@@ -195,6 +202,13 @@ type Result struct {
 	Stop StopReason
 	// ResumedFrom is the generation the run resumed from, or -1.
 	ResumedFrom int64
+	// With Config.SelectBestValidation: Selected is the generation after
+	// which Levels was validated (Generations when the final solution was
+	// kept), SelectedValAccuracy its validation accuracy, and
+	// FinalValAccuracy the final solution's. Otherwise Selected is -1 and
+	// both accuracies are NaN.
+	Selected                              int64
+	SelectedValAccuracy, FinalValAccuracy float64
 }
 
 // Errors for errors.Is.
@@ -230,6 +244,11 @@ type state struct {
 	elapsed    time.Duration
 	base       []int8
 	rng        []byte
+	// The best validated base so far (Config.SelectBestValidation):
+	// bestBase is nil until the first validation.
+	bestGen  int64
+	bestVal  float64
+	bestBase []int8
 }
 
 // Run runs the generation loop until the budget is spent, the optimizer is
@@ -265,6 +284,9 @@ func (l *loop) setup(ctx context.Context) error {
 	}
 	if b.Evaluations == 0 && b.Wall == 0 && b.Generations == 0 {
 		return errors.New("host: no budget: set evaluations, wall time or generations")
+	}
+	if cfg.SelectBestValidation && cfg.Validate == nil {
+		return errors.New("host: selecting the best validated base needs a validation function (no validation split?)")
 	}
 	if err := optimizer.ValidateProblem(cfg.Problem); err != nil {
 		return fmt.Errorf("host: %w", err)
@@ -353,13 +375,25 @@ func (l *loop) run(ctx context.Context) (*Result, error) {
 	}
 	r := l.result(stop, resumed)
 	r.Levels = sol.Levels
+	if cfg.SelectBestValidation {
+		acc, err := cfg.Validate(context.WithoutCancel(ctx), sol.Levels)
+		if err != nil {
+			return r, fmt.Errorf("validation of the final solution: %w", err)
+		}
+		r.FinalValAccuracy, r.SelectedValAccuracy, r.Selected = acc, acc, l.state.gen
+		if l.state.bestBase != nil && l.state.bestVal > acc {
+			r.Levels = slices.Clone(l.state.bestBase)
+			r.SelectedValAccuracy, r.Selected = l.state.bestVal, l.state.bestGen
+		}
+	}
 	return r, nil
 }
 
 func (l *loop) elapsed() time.Duration { return l.state.elapsed + l.cfg.Now().Sub(l.start) }
 
 func (l *loop) result(stop StopReason, resumed int64) *Result {
-	return &Result{Generations: l.state.gen, Evaluations: l.state.evals, Wall: l.elapsed(), Stop: stop, ResumedFrom: resumed}
+	return &Result{Generations: l.state.gen, Evaluations: l.state.evals, Wall: l.elapsed(), Stop: stop, ResumedFrom: resumed,
+		Selected: -1, SelectedValAccuracy: math.NaN(), FinalValAccuracy: math.NaN()}
 }
 
 func (l *loop) budgetSpent() StopReason {
@@ -444,6 +478,10 @@ func (l *loop) generation(ctx context.Context, reset bool) (bool, error) {
 			return false, fmt.Errorf("validation after generation %d: %w", g, err)
 		}
 		row.ValAccuracy = &acc
+		if l.cfg.SelectBestValidation && (l.state.bestBase == nil || acc >= l.state.bestVal) {
+			l.state.bestGen, l.state.bestVal = l.state.gen, acc
+			l.state.bestBase = append(l.state.bestBase[:0], l.state.base...)
+		}
 	}
 	row.GenTime = l.cfg.Now().Sub(t0)
 	row.Wall = l.elapsed()
@@ -541,6 +579,11 @@ func (l *loop) load(ctx context.Context) (bool, error) {
 	}
 	if err := l.chk.CheckSolution(&optimizer.Solution{Levels: st.base}); err != nil {
 		return false, fmt.Errorf("%w %s: base: %v", ErrCheckpoint, l.cfg.CheckpointPath, err)
+	}
+	if st.bestBase != nil {
+		if err := l.chk.CheckSolution(&optimizer.Solution{Levels: st.bestBase}); err != nil {
+			return false, fmt.Errorf("%w %s: best validated base: %v", ErrCheckpoint, l.cfg.CheckpointPath, err)
+		}
 	}
 	pcg := &rand.PCG{}
 	if err := pcg.UnmarshalBinary(st.rng); err != nil {

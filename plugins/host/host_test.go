@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"os"
 	"path/filepath"
@@ -562,5 +563,97 @@ func TestExtendBudget(t *testing.T) {
 	want, err := Run(ctx, newOpt(t, "ccea"), direct)
 	if err != nil || !slices.Equal(want.Levels, ext.Levels) || want.Evaluations != ext.Evaluations {
 		t.Fatalf("extended run differs from a direct one: %v", err)
+	}
+}
+
+// noisyValidation scores a base by its true loss plus a deterministic
+// pseudo-random term, so that the best validated base is often not the
+// last one; it records every call.
+type noisyValidation struct {
+	sp    *synth.Problem
+	bases [][]int8
+	accs  []float64
+}
+
+func (v *noisyValidation) validate(_ context.Context, base []int8) (float64, error) {
+	h := fnv.New64a()
+	for _, x := range base {
+		h.Write([]byte{byte(x)})
+	}
+	acc := -v.sp.TrueLoss(base) + 0.5*float64(h.Sum64()%1000)/1000
+	v.bases = append(v.bases, slices.Clone(base))
+	v.accs = append(v.accs, acc)
+	return acc, nil
+}
+
+func TestSelectBestValidation(t *testing.T) {
+	sp := newSynth()
+	plain := baseConfig(t, sp, cceaParams)
+	_, pres, err := collect(t, newOpt(t, "ccea"), plain)
+	if err != nil || pres.Selected != -1 || !math.IsNaN(pres.SelectedValAccuracy) {
+		t.Fatalf("without selection: %+v, %v", pres, err)
+	}
+
+	run := func(c context.Context, cfg Config) (*Result, *noisyValidation, error) {
+		v := &noisyValidation{sp: sp}
+		cfg.Validate, cfg.ValidateEvery, cfg.SelectBestValidation = v.validate, 5, true
+		res, err := Run(c, newOpt(t, "ccea"), cfg)
+		return res, v, err
+	}
+	res, v, err := run(ctx, baseConfig(t, sp, cceaParams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same trajectory as without selection: the last call validates
+	// the final solution, which is the plain run's output.
+	if n := len(v.bases); n < 3 || !slices.Equal(v.bases[n-1], pres.Levels) || res.FinalValAccuracy != v.accs[n-1] {
+		t.Fatalf("final solution not validated last (%d calls)", n)
+	}
+	best := 0
+	for i, a := range v.accs {
+		if a >= v.accs[best] {
+			best = i
+		}
+	}
+	if !slices.Equal(res.Levels, v.bases[best]) || res.SelectedValAccuracy != v.accs[best] {
+		t.Fatalf("output is not the best validated base (call %d of %d, accuracy %v; got %v)", best, len(v.accs), v.accs[best], res.SelectedValAccuracy)
+	}
+	if best == len(v.accs)-1 {
+		t.Fatal("the test validation is meant to make an earlier base win; change its noise")
+	}
+	if res.Selected != 5*int64(best+1) || res.Selected >= res.Generations {
+		t.Fatalf("selected generation %d, want %d (run of %d)", res.Selected, 5*(best+1), res.Generations)
+	}
+
+	// Interrupted and resumed: the same selection as the uninterrupted run.
+	path := filepath.Join(t.TempDir(), "ckpt.bin")
+	cfg := baseConfig(t, sp, cceaParams)
+	cfg.CheckpointPath, cfg.CheckpointEvery, cfg.Resume = path, 4, true
+	c, stop := context.WithCancel(ctx)
+	defer stop()
+	cfg.Evaluator.(*synthEval).hook = func(req *ScoreRequest) error {
+		if req.Generation == 5*int64(best+1)+7 {
+			stop()
+		}
+		return nil
+	}
+	if _, _, err := run(c, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	cfg2 := baseConfig(t, sp, cceaParams)
+	cfg2.CheckpointPath, cfg2.CheckpointEvery, cfg2.Resume = path, 4, true
+	res2, _, err := run(ctx, cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.ResumedFrom <= res.Selected || !slices.Equal(res2.Levels, res.Levels) || res2.Selected != res.Selected || res2.SelectedValAccuracy != res.SelectedValAccuracy {
+		t.Fatalf("resumed from %d: selected %d (%v), uninterrupted %d (%v)", res2.ResumedFrom, res2.Selected, res2.SelectedValAccuracy, res.Selected, res.SelectedValAccuracy)
+	}
+
+	// Selection needs a validation function.
+	bad := baseConfig(t, sp, cceaParams)
+	bad.SelectBestValidation = true
+	if _, err := Run(ctx, newOpt(t, "ccea"), bad); err == nil || !strings.Contains(err.Error(), "validation") {
+		t.Fatalf("selection without validation: %v", err)
 	}
 }

@@ -59,7 +59,19 @@ type Params struct {
 	// CheckpointEvery is how many generations pass between checkpoints
 	// (default 10).
 	CheckpointEvery int64 `json:"checkpoint_every,omitempty"`
+	// Select chooses the output: "final" (default: the optimizer's final
+	// solution, as in the paper) or "best-validation" (the base with the
+	// highest validation accuracy among those measured every
+	// validate_every generations and the final solution: model selection
+	// on the validation split).
+	Select string `json:"select,omitempty"`
 }
+
+// The values of Params.Select.
+const (
+	SelectFinal          = "final"
+	SelectBestValidation = "best-validation"
+)
 
 // Budget bounds a run; at least one bound is needed.
 type Budget struct {
@@ -85,6 +97,10 @@ func (p *Params) Validate() error {
 		return &pipeline.ParamError{Key: "validation_size", Msg: "must be >= 0"}
 	case p.CheckpointEvery < 0:
 		return &pipeline.ParamError{Key: "checkpoint_every", Msg: "must be >= 0"}
+	case p.Select != "" && p.Select != SelectFinal && p.Select != SelectBestValidation:
+		return &pipeline.ParamError{Key: "select", Msg: fmt.Sprintf("%q: expected %q or %q", p.Select, SelectFinal, SelectBestValidation)}
+	case p.Select == SelectBestValidation && p.ValidateEvery < 0:
+		return &pipeline.ParamError{Key: "select", Msg: fmt.Sprintf("%q needs validation (validate_every is %d)", p.Select, p.ValidateEvery)}
 	}
 	return nil
 }
@@ -135,6 +151,12 @@ type Summary struct {
 	StartLoss   float64 `json:"start_batch_loss"`
 	FinalLoss   float64 `json:"final_batch_loss"`
 	Changed     int     `json:"weights_changed"`
+	// With select = "best-validation": the generation after which the
+	// output was validated, its validation accuracy and the final
+	// solution's.
+	Selected            *int64   `json:"selected_generation,omitempty"`
+	SelectedValAccuracy *float64 `json:"selected_validation_accuracy,omitempty"`
+	FinalValAccuracy    *float64 `json:"final_validation_accuracy,omitempty"`
 }
 
 // Run trains the start model's levels with the optimizer.
@@ -215,7 +237,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	}
 	cfg := host.Config{
 		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: budget,
-		Validate: validate, ValidateEvery: p.ValidateEvery,
+		Validate: validate, ValidateEvery: p.ValidateEvery, SelectBestValidation: p.Select == SelectBestValidation,
 		CheckpointPath: filepath.Join(sc.CheckpointDir, "host.ckpt"), CheckpointEvery: p.CheckpointEvery,
 		Resume: sc.Resumed, Logger: sc.Log,
 		OnGeneration: func(ctx context.Context, r *host.Row) error {
@@ -277,6 +299,12 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	}
 	sum := Summary{Plugin: p.Plugin, Generations: res.Generations, Evaluations: res.Evaluations, WallTime: res.Wall.Seconds(),
 		Stop: string(res.Stop), ResumedFrom: res.ResumedFrom, StartLoss: startLoss, FinalLoss: lastLoss, Changed: changed}
+	if res.Selected >= 0 {
+		sel, sv, fv := res.Selected, res.SelectedValAccuracy, res.FinalValAccuracy
+		sum.Selected, sum.SelectedValAccuracy, sum.FinalValAccuracy = &sel, &sv, &fv
+		sc.Log.Info("selected by validation accuracy", "generation", sel, "validation_accuracy", sv,
+			"final_generation", res.Generations, "final_validation_accuracy", fv)
+	}
 	sc.Log.Info("evolved", "plugin", p.Plugin, "generations", sum.Generations, "evaluations", sum.Evaluations,
 		"stop", sum.Stop, "changed", changed, "start_loss", startLoss, "final_loss", lastLoss)
 	if err := stageio.WriteJSON(sc.OutDir, "evolve.json", sum); err != nil {

@@ -2,8 +2,10 @@ package evolve
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -77,14 +79,18 @@ func newFixture(t *testing.T) fixture {
 
 // run runs the evolve stage for the given number of generations into out,
 // keeping its checkpoint folder ckpt across calls.
-func (f fixture) run(t *testing.T, generations int64, out, ckpt string, resumed bool) error {
+func (f fixture) run(t *testing.T, generations int64, out, ckpt string, resumed bool, extra ...map[string]any) error {
 	t.Helper()
-	params, err := pipeline.NewParams(map[string]any{
+	pm := map[string]any{
 		"plugin": "ccea", "bits": 2, "act_bits": 32, "seed": 3,
 		"budget":        map[string]any{"generations": generations},
 		"plugin_params": map[string]any{"lambda": 6, "mu": 2, "group_size": 500, "gens_per_group": 2},
 		"batch_size":    128, "validate_every": 2, "validation_size": 200, "checkpoint_every": 1,
-	})
+	}
+	for _, e := range extra {
+		maps.Copy(pm, e)
+	}
+	params, err := pipeline.NewParams(pm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,5 +193,65 @@ func TestEvolveIsDeterministicAndResumesExactly(t *testing.T) {
 	if c := readOutcome(t, outC); !reflect.DeepEqual(a, c) {
 		t.Fatalf("the resumed run differs from the uninterrupted one:\nlevels equal %v\nrows %d vs %d",
 			reflect.DeepEqual(a.levels, c.levels), len(a.rows), len(c.rows))
+	}
+}
+
+func TestEvolveSelectsByValidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs optimizer subprocesses")
+	}
+	f := newFixture(t)
+	const gens = 8
+	plainOut := t.TempDir()
+	if err := f.run(t, gens, plainOut, t.TempDir(), false); err != nil {
+		t.Fatal(err)
+	}
+	plain := readOutcome(t, plainOut)
+	var plainSum Summary
+	if err := stageio.ReadJSON(plainOut, "evolve.json", &plainSum); err != nil || plainSum.Selected != nil {
+		t.Fatalf("plain run summary %+v (%v): want no selection", plainSum, err)
+	}
+
+	out := t.TempDir()
+	if err := f.run(t, gens, out, t.TempDir(), false, map[string]any{"select": "best-validation"}); err != nil {
+		t.Fatal(err)
+	}
+	sel := readOutcome(t, out)
+	var sum Summary
+	if err := stageio.ReadJSON(out, "evolve.json", &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Selected == nil || sum.SelectedValAccuracy == nil || sum.FinalValAccuracy == nil {
+		t.Fatalf("summary %+v: want the selection recorded", sum)
+	}
+	if *sum.Selected%2 != 0 || *sum.Selected < 2 || *sum.Selected > gens || *sum.SelectedValAccuracy < *sum.FinalValAccuracy {
+		t.Fatalf("selected generation %d (accuracy %v, final %v): want an even generation <= %d no worse than the final",
+			*sum.Selected, *sum.SelectedValAccuracy, *sum.FinalValAccuracy, gens)
+	}
+	// The search itself is the same: identical generation rows.
+	if !reflect.DeepEqual(plain.rows, sel.rows) {
+		t.Fatal("selection changed the search's trajectory")
+	}
+	if *sum.Selected == gens && !reflect.DeepEqual(plain.levels, sel.levels) {
+		t.Fatal("the final solution was selected, but the output differs from it")
+	}
+	// The recorded accuracy is the validation accuracy at that generation.
+	if *sum.Selected < gens {
+		v := sel.rows[*sum.Selected-1].ValidationAccuracy
+		if v == nil || *v != *sum.SelectedValAccuracy {
+			t.Fatalf("row of generation %d has validation accuracy %v, the summary %v", *sum.Selected, v, *sum.SelectedValAccuracy)
+		}
+	}
+
+	for _, bad := range []map[string]any{{"select": "best"}, {"select": "best-validation", "validate_every": -1}} {
+		p, _ := pipeline.NewParams(map[string]any{"plugin": "ccea", "bits": 2, "act_bits": 32, "seed": 1,
+			"budget": map[string]any{"evaluations": 10}})
+		m := p.Map()
+		maps.Copy(m, bad)
+		p, _ = pipeline.NewParams(m)
+		var pe *pipeline.ParamError
+		if err := (Kind{}).CheckParams(p); !errors.As(err, &pe) || pe.Key != "select" {
+			t.Errorf("params %v: %v, want an error on select", bad, err)
+		}
 	}
 }
