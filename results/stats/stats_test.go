@@ -2,6 +2,7 @@ package stats
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 )
@@ -189,7 +190,7 @@ func TestScipyDocumentedExample(t *testing.T) {
 // variance 16/12 (9 - 30/56) = 11.2857142857; z = (2.5 - 8 + 0.5)/sqrt(var)
 // = -1.48835139; p = erfc(|z|/sqrt 2) = 0.1366582477.
 func TestNormalWithTiesByHand(t *testing.T) {
-	r, err := RankSum([]float64{1, 2, 2, 3}, []float64{2, 3, 4, 5}, Auto)
+	r, err := RankSum([]float64{1, 2, 2, 3}, []float64{2, 3, 4, 5}, Normal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +200,63 @@ func TestNormalWithTiesByHand(t *testing.T) {
 	if !near(r.Z, -1.4883513944689681, 1e-12) || !near(r.P, 0.13665824773814753, 1e-12) {
 		t.Fatalf("z %v p %v", r.Z, r.P)
 	}
-	// Exact is not valid with ties: it falls back to the normal method.
-	if r, _ := RankSum([]float64{1, 2, 2, 3}, []float64{2, 3, 4, 5}, Exact); r.Method != Normal {
-		t.Fatalf("Exact with ties used %s", r.Method)
+}
+
+// bruteExact enumerates every choice of len(x) of the pooled positions and
+// returns 2 min(P(R <= r1), P(R >= r1)) for the mid-rank sum R.
+func bruteExact(x, y []float64) float64 {
+	pooled := append(append([]float64(nil), x...), y...)
+	ranks, _ := rank(pooled)
+	n, n1 := len(pooled), len(x)
+	r1 := 0.0
+	for _, r := range ranks[:n1] {
+		r1 += r
+	}
+	lo, hi, total := 0, 0, 0
+	for mask := 0; mask < 1<<n; mask++ {
+		if bits.OnesCount(uint(mask)) != n1 {
+			continue
+		}
+		s := 0.0
+		for i := 0; i < n; i++ {
+			if mask&(1<<i) != 0 {
+				s += ranks[i]
+			}
+		}
+		total++
+		if s <= r1+1e-9 {
+			lo++
+		}
+		if s >= r1-1e-9 {
+			hi++
+		}
+	}
+	return math.Min(1, 2*float64(min(lo, hi))/float64(total))
+}
+
+// TestExactWithTies: with ties, Auto (small samples) and Exact use the
+// exact permutation distribution of the mid-rank sum; checked against
+// brute-force enumeration, and complete separation of 5 vs 5 runs keeps
+// its exact p = 2/252 even when runs tie within a sample (as accuracies
+// of different seeds often do).
+func TestExactWithTies(t *testing.T) {
+	cases := [][2][]float64{
+		{{1, 2, 2, 3}, {2, 3, 4, 5}},
+		{{98.57, 98.57, 98.6, 98.5, 98.6}, {60.1, 55.2, 71.3, 52.8, 62.5}},
+		{{1, 1, 2, 2, 3, 3}, {2, 2, 3, 4}},
+		{{5, 5, 5}, {5, 5, 6, 6}},
+	}
+	for _, c := range cases {
+		want := bruteExact(c[0], c[1])
+		for _, m := range []Method{Auto, Exact} {
+			r, err := RankSum(c[0], c[1], m)
+			if err != nil || !r.Ties || r.Method != Exact || !near(r.P, want, 1e-12) {
+				t.Errorf("%v vs %v (%q): %+v %v, want exact p %v", c[0], c[1], m, r, err, want)
+			}
+		}
+	}
+	if r, _ := RankSum(cases[1][0], cases[1][1], Auto); !near(r.P, 2.0/252, 1e-15) {
+		t.Errorf("complete separation with ties: p %v, want 2/252", r.P)
 	}
 }
 
