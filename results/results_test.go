@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -745,4 +746,79 @@ func FuzzParseProvenance(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ParseProvenance(b)
 	})
+}
+
+// TestReadKeepsEveryRowsOwnMapsAndPointers: rows beyond the reader's
+// batch (256) must not share the maps and pointers of earlier rows; a
+// long run's plugin statistics and validation accuracies once all came back
+// as those of its last batch. The same holds after TrimGenerations
+// rewrites the part.
+func TestReadKeepsEveryRowsOwnMapsAndPointers(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewGenerationWriter(dir, GenerationWriterOptions{RowsPerPart: 2000, PartInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 700
+	var want []GenerationRow
+	for g := int64(0); g < n; g++ {
+		r := genRow("long", "ccea", 1, g)
+		want = append(want, r)
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, rows []GenerationRow, upto int) {
+		t.Helper()
+		if len(rows) != upto {
+			t.Fatalf("%s: %d rows, want %d", what, len(rows), upto)
+		}
+		for i, r := range rows {
+			w := want[i]
+			if r.PluginStats["group_size"] != w.PluginStats["group_size"] ||
+				(r.ValidationAccuracy == nil) != (w.ValidationAccuracy == nil) ||
+				(r.ValidationAccuracy != nil && *r.ValidationAccuracy != *w.ValidationAccuracy) {
+				t.Fatalf("%s: row %d: stats %v val %v, want %v %v", what, i, r.PluginStats, r.ValidationAccuracy, w.PluginStats, w.ValidationAccuracy)
+			}
+		}
+	}
+	rows, err := ReadGenerations(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("read", rows, n)
+	if err := TrimGenerations(dir, 600); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = ReadGenerations(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("trimmed", rows, 600)
+
+	// runs.parquet: pointer columns of many rows.
+	var runs []RunRow
+	for i := 0; i < 600; i++ {
+		r := runRows()[2]
+		r.RunID = fmt.Sprintf("c%d", i)
+		r.StartMethod = String(fmt.Sprintf("rtn-%d", i))
+		r.ValAcc = Float64(float64(i) / 1000)
+		runs = append(runs, r)
+	}
+	path := filepath.Join(t.TempDir(), RunsFile)
+	if err := WriteRuns(path, runs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRuns(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if *r.StartMethod != *runs[i].StartMethod || *r.ValAcc != *runs[i].ValAcc {
+			t.Fatalf("run row %d: start %q val %v, want %q %v", i, *r.StartMethod, *r.ValAcc, *runs[i].StartMethod, *runs[i].ValAcc)
+		}
+	}
 }

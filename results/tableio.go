@@ -146,6 +146,10 @@ func decodeRows[T any](r io.ReaderAt, size int64) (rows []T, err error) {
 	defer rd.Close()
 	buf := make([]T, 256)
 	for {
+		// The reader decodes into the maps and pointers it finds in buf,
+		// and the rows already appended share them: start every batch
+		// from zero values so each row gets its own.
+		clear(buf)
 		n, err := rd.Read(buf)
 		rows = append(rows, buf[:n]...)
 		if err == io.EOF {
