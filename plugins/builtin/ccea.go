@@ -127,9 +127,9 @@ func newCCEA(name string, mode grouping) *ccea {
 func (o *ccea) paramList() []optimizer.Param {
 	d := defaultCCEAParams()
 	if o.mode == groupAll {
-		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt)
+		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt, pRBelow)
 	}
-	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt)
+	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt, pRBelow)
 }
 
 func (o *ccea) description() string {
@@ -282,8 +282,17 @@ func (o *ccea) restart() bool {
 	}
 	if unfrozen {
 		o.restarts++
+		o.left = 0 // the next group starts a new cycle over every variable
 	}
 	return unfrozen
+}
+
+// fewUnfrozen reports whether some but fewer than restart_below of the
+// variables are unfrozen.
+func (o *ccea) fewUnfrozen() bool {
+	n := len(o.c.base)
+	un := n - o.c.nFrozen
+	return o.par.RestartBelow > 0 && un > 0 && float64(un) < o.par.RestartBelow*float64(n)
 }
 
 // resetDist sets variable i's distribution to the initial one, biased to
@@ -307,6 +316,9 @@ func (o *ccea) resetDist(i int, at int8) {
 func (o *ccea) nextGroup() {
 	o.group = o.group[:0]
 	o.genIn = 0
+	if o.fewUnfrozen() {
+		o.restart()
+	}
 	if o.mode == groupAll {
 		for i, f := range o.c.frozen {
 			if !f {

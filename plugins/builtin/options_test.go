@@ -366,3 +366,40 @@ func TestSnapshotOfFinishedRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartBelow: with restart_below the search restarts as soon as
+// fewer than that fraction of the variables are unfrozen, before the last
+// few freeze (a few variables that never freeze must not take the rest
+// of the budget); without it, only at a complete freeze-out.
+func TestRestartBelow(t *testing.T) {
+	sp := synth.New(400, 2, 0.4, 0.3, 5)
+	for _, below := range []float64{0, 0.3} {
+		params := fmt.Sprintf(`{"lambda": 8, "mu": 2, "group_size": 100, "gens_per_group": 2, "tau": 0.6, "alpha": 0.7, "restarts": 2, "restart_below": %v}`, below)
+		d := newDriver(t, "ccea", sp, 1, params)
+		o := d.opt.(*ccea)
+		var restarts int64
+		minUnfrozen := len(o.c.base)
+		for d.evals < 20000 && d.step() {
+			if o.restarts > restarts {
+				restarts = o.restarts
+				continue
+			}
+			if o.restarts < 2 && o.c.nFrozen < len(o.c.base) {
+				minUnfrozen = min(minUnfrozen, len(o.c.base)-o.c.nFrozen)
+			}
+		}
+		if restarts != 2 {
+			t.Fatalf("restart_below %v: %d restarts, want 2", below, restarts)
+		}
+		// With 0.3, a group is never formed from fewer than 30% unfrozen
+		// variables before the restarts are used up: the smallest unfrozen
+		// count seen stays near 120 (a group's freezes can take it a
+		// little lower); without it, it goes down to a handful.
+		if below > 0 && minUnfrozen < 60 {
+			t.Errorf("restart_below %v: as few as %d of %d unfrozen before a restart", below, minUnfrozen, len(o.c.base))
+		}
+		if below == 0 && minUnfrozen >= 60 {
+			t.Errorf("restart_below 0: never fewer than %d unfrozen; the test does not reach the case it checks", minUnfrozen)
+		}
+	}
+}

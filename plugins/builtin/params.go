@@ -34,6 +34,7 @@ type cceaParams struct {
 	Learn          string  `json:"learn"`
 	Changes        float64 `json:"changes"`
 	Restarts       int     `json:"restarts"`
+	RestartBelow   float64 `json:"restart_below"`
 }
 
 func defaultCCEAParams() cceaParams {
@@ -58,6 +59,7 @@ func defaultCCEAParams() cceaParams {
 		Learn:          "top",
 		Changes:        0,
 		Restarts:       100,
+		RestartBelow:   0.01,
 	}
 }
 
@@ -98,7 +100,8 @@ var (
 	pLearn  = optimizer.Param{Name: "learn", Type: "string", Meaning: "which candidates the distributions learn from: top (the mu best, as in the paper) or better (the mu best that beat the context on the batch; the context fills the other places)"}
 	pRechk  = optimizer.Param{Name: "rechecks", Type: "int", Meaning: "accept = recheck: consecutive later batches on which a challenger must beat the context before it replaces it"}
 	pChange = optimizer.Param{Name: "changes", Type: "float", Meaning: "if > 0, the expected number of variables a candidate changes: each group variable leaves the context with probability min(1, s*(1-p(context level))), s chosen so that these sum to this number (0: draw every variable from its distribution, as in the paper)"}
-	pRestrt = optimizer.Param{Name: "restarts", Type: "int", Meaning: "how many times the search restarts when every variable is frozen: all are unfrozen with distributions centred on the context (0: the run ends at the first freeze-out, as in the paper)"}
+	pRestrt = optimizer.Param{Name: "restarts", Type: "int", Meaning: "how many times the search restarts when every variable is frozen (or fewer than restart_below of them are unfrozen): all are unfrozen with distributions centred on the context (0: the run ends at the first freeze-out, as in the paper)"}
+	pRBelow = optimizer.Param{Name: "restart_below", Type: "float", Meaning: "restart (while restarts remain) as soon as fewer than this fraction of the variables are unfrozen when a group is formed, instead of spending the budget on a few variables that never freeze (0: only when every variable is frozen)"}
 	pRate   = optimizer.Param{Name: "rate", Type: "float", Meaning: "fraction of the variables each candidate shifts by one level"}
 	pMinCh  = optimizer.Param{Name: "min_changes", Type: "int", Meaning: "least number of variables each candidate shifts"}
 )
@@ -180,6 +183,8 @@ func (p *cceaParams) check() error {
 		return fmt.Errorf("params: radius %d: expected >= 0", p.Radius)
 	case p.Restarts < 0:
 		return fmt.Errorf("params: restarts %d: expected >= 0", p.Restarts)
+	case !(p.RestartBelow >= 0 && p.RestartBelow < 1):
+		return fmt.Errorf("params: restart_below %v: expected 0 <= restart_below < 1", p.RestartBelow)
 	case !(p.Changes >= 0) || math.IsInf(p.Changes, 1):
 		return fmt.Errorf("params: changes %v: expected a finite number >= 0", p.Changes)
 	}
