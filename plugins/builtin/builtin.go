@@ -80,3 +80,33 @@ func fingerprint(name string, info optimizer.Info) string {
 	}
 	return fmt.Sprintf("builtin %s %s defaults=%x", name, info.Version, h.Sum(nil)[:8])
 }
+
+// CheckParams checks a built-in's parameters (JSON object, or empty)
+// without a problem: unknown names, types and ranges, as Init would. The
+// checks that need the problem (eps against the largest domain, for
+// example) wait for Init. ccq validate and ccq plan use it, so a mistyped
+// parameter is reported before anything runs.
+func CheckParams(name string, raw []byte) error {
+	o, err := New(name)
+	if err != nil {
+		return err
+	}
+	switch o := o.(type) {
+	case *ccea:
+		par := defaultCCEAParams()
+		if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
+			return err
+		}
+		if !hasParam(raw, "mu") {
+			par.Mu = min(par.Mu, par.Lambda)
+		}
+		return par.check()
+	case *mutationEA:
+		par := defaultMutationParams()
+		if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
+			return err
+		}
+		return par.check()
+	}
+	return nil
+}

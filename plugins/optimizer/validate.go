@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 )
 
 // ValidateProblem checks a problem's internal consistency: lengths, bounds,
@@ -207,21 +208,38 @@ func DecodeParams(raw json.RawMessage, allowed []Param, dst any) error {
 	for _, p := range allowed {
 		names[p.Name] = true
 	}
+	keys := make([]string, 0, len(obj))
 	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
 		if !names[k] {
 			list := make([]string, 0, len(allowed))
 			for _, p := range allowed {
 				list = append(list, p.Name)
 			}
-			return fmt.Errorf("params: unknown parameter %q (known: %v)", k, list)
+			return &ParamError{Name: k, Msg: fmt.Sprintf("params: unknown parameter %q (known: %v)", k, list)}
 		}
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("params: parameter %q: got a JSON %s, expected %s", te.Field, te.Value, te.Type)
+			return &ParamError{Name: te.Field, Msg: fmt.Sprintf("params: parameter %q: got a JSON %s, expected %s", te.Field, te.Value, te.Type)}
 		}
 		return fmt.Errorf("params: %w", err)
 	}
 	return nil
 }
+
+// ParamError is a fault of one named parameter (DecodeParams returns it
+// for unknown names and wrong types), so callers can point at where the
+// parameter was written.
+type ParamError struct {
+	// Name is the parameter's name.
+	Name string
+	// Msg is the whole message.
+	Msg string
+}
+
+func (e *ParamError) Error() string { return e.Msg }

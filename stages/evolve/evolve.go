@@ -20,6 +20,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
 	"github.com/ccq-project/ccq/plugins/host"
 	"github.com/ccq-project/ccq/plugins/optimizer"
@@ -134,10 +135,31 @@ func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	return time.Duration(float64(p.Budget.Evaluations) * float64(batch) / 1024 * float64(time.Millisecond))
 }
 
-// CheckParams validates parameters without running.
+// CheckParams validates parameters without running, a built-in
+// optimizer's plugin_params included (unknown names, types, ranges).
 func (Kind) CheckParams(pp pipeline.Params) error {
 	var p Params
-	return pp.Decode(&p)
+	if err := pp.Decode(&p); err != nil {
+		return err
+	}
+	if !builtin.IsBuiltin(p.Plugin) {
+		return nil // an external plugin checks its parameters when it starts
+	}
+	var raw []byte
+	if p.PluginParams != nil {
+		var err error
+		if raw, err = json.Marshal(p.PluginParams); err != nil {
+			return &pipeline.ParamError{Key: "plugin_params", Msg: err.Error()}
+		}
+	}
+	if err := builtin.CheckParams(p.Plugin, raw); err != nil {
+		var pe *optimizer.ParamError
+		if errors.As(err, &pe) {
+			return &pipeline.ParamError{Key: "plugin_params." + pe.Name, Msg: fmt.Sprintf("%s: %s", p.Plugin, pe.Msg)}
+		}
+		return &pipeline.ParamError{Key: "plugin_params", Msg: fmt.Sprintf("%s: %s", p.Plugin, err)}
+	}
+	return nil
 }
 
 // Summary is evolve.json: how the run went.

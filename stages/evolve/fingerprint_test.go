@@ -1,6 +1,7 @@
 package evolve
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +57,38 @@ func TestFingerprintFollowsThePlugin(t *testing.T) {
 	// One that is not there blocks planning with the resolver's message.
 	if _, err := (Kind{}).Fingerprint(params("absent"), nil); err == nil || !strings.Contains(err.Error(), `"absent"`) {
 		t.Fatalf("missing plugin: %v", err)
+	}
+}
+
+func TestCheckParamsChecksBuiltinParams(t *testing.T) {
+	params := func(plugin string, pp map[string]any) pipeline.Params {
+		m := map[string]any{"plugin": plugin, "bits": 2, "act_bits": 32, "seed": 1, "budget": map[string]any{"evaluations": 100}}
+		if pp != nil {
+			m["plugin_params"] = pp
+		}
+		return pipeline.MustParams(m)
+	}
+	for _, tc := range []struct {
+		plugin string
+		pp     map[string]any
+		key    string // "" = valid
+	}{
+		{"ccea", nil, ""},
+		{"ccea", map[string]any{"eps": 0.02, "restart_below": 0.05}, ""},
+		{"mutation-ea", map[string]any{"rate": 0.002}, ""},
+		{"ccea", map[string]any{"away": 2}, "plugin_params.away"},
+		{"ccea", map[string]any{"lambda": "many"}, "plugin_params.lambda"},
+		{"ccea", map[string]any{"restart_below": 1.5}, "plugin_params"},
+		{"mutation-ea", map[string]any{"group_size": 10}, "plugin_params.group_size"},
+		{"my-external", map[string]any{"anything": 1}, ""}, // checked by the plugin itself
+	} {
+		err := Kind{}.CheckParams(params(tc.plugin, tc.pp))
+		var pe *pipeline.ParamError
+		switch {
+		case tc.key == "" && err != nil:
+			t.Errorf("%s %v: %v, want valid", tc.plugin, tc.pp, err)
+		case tc.key != "" && (!errors.As(err, &pe) || pe.Key != tc.key || !strings.Contains(err.Error(), tc.plugin)):
+			t.Errorf("%s %v: %v, want a parameter error on %s naming the plugin", tc.plugin, tc.pp, err, tc.key)
+		}
 	}
 }
