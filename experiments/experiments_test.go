@@ -298,3 +298,29 @@ func TestMNISTLeNet5Shared(t *testing.T) {
 		}
 	}
 }
+
+// The Fashion-MNIST LeNet-5 files share fashion.toml's pretrained model,
+// its mse start points and (batch, select) its default ccea runs.
+func TestFashionLeNet5Shared(t *testing.T) {
+	keys := map[string]map[string]string{}
+	for _, f := range []string{"fashion.toml", "fashion-long.toml", "fashion-batch.toml", "fashion-select.toml"} {
+		p := plan(t, f, session(t, f, nil))
+		keys[f] = map[string]string{}
+		for _, sp := range p.Stages {
+			keys[f][sp.Name] = sp.Key
+		}
+	}
+	base := keys["fashion.toml"]
+	shared := map[string][]string{
+		"fashion-long.toml":   {"pretrain/lenet5", "quantize/mse-w2-tensor-a32", "quantize/mse-w4-tensor-a32"},
+		"fashion-batch.toml":  {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w2-s1", "evolve/ccea-w4-s5"},
+		"fashion-select.toml": {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s3"},
+	}
+	for f, stages := range shared {
+		for _, name := range stages {
+			if base[name] == "" || keys[f][name] != base[name] {
+				t.Errorf("%s: %s has key %q, fashion.toml %q: not shared", f, name, keys[f][name], base[name])
+			}
+		}
+	}
+}
