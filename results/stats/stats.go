@@ -145,6 +145,10 @@ type RankSumResult struct {
 // ErrEmpty is returned by RankSum when a sample is empty.
 var ErrEmpty = errors.New("stats: rank-sum test needs two non-empty samples")
 
+// exactTiesWork bounds the steps Auto spends on an exact p-value with
+// ties (about 50 ms).
+const exactTiesWork = 5e7
+
 // ExactLimit is the largest n1*n2 for which Auto enumerates the exact null
 // distribution (about (n1 n2)^2 / 2 steps: a millisecond at this size).
 const ExactLimit = 1000
@@ -152,7 +156,8 @@ const ExactLimit = 1000
 // RankSum performs the two-sided Wilcoxon rank-sum (Mann-Whitney U) test of
 // the null hypothesis that x and y come from the same distribution.
 //
-// With method Auto the p-value is exact when n1*n2 <= ExactLimit:
+// With method Auto the p-value is exact when n1*n2 <= ExactLimit (and,
+// with ties, the enumeration is cheap enough: exactTiesWork):
 // P = min(1, 2 min(P(U <= U1), P(U >= U1))) under the null distribution of
 // U, enumerated. Without ties that is the classic distribution of U; with
 // ties it is the exact conditional (permutation) distribution of the
@@ -185,6 +190,12 @@ func RankSum(x, y []float64, method Method) (RankSumResult, error) {
 	u1 := r1 - float64(n1*(n1+1))/2
 	res := RankSumResult{U1: u1, Ties: tieTerm > 0}
 	useExact := method == Exact || (method == Auto && n1*n2 <= ExactLimit)
+	if useExact && res.Ties && method == Auto {
+		// The permutation distribution costs about n * n1 * n(n+1)
+		// steps; beyond exactTiesWork the normal approximation is used.
+		n := float64(n1 + n2)
+		useExact = n*float64(min(n1, n2))*n*(n+1) <= exactTiesWork
+	}
 	if useExact {
 		res.Method = Exact
 		if res.Ties {
@@ -315,6 +326,12 @@ func uCounts(n1, n2 int) []float64 {
 // positions so far with doubled sum s).
 func exactTiesTwoSided(ranks []float64, n1 int) float64 {
 	n := len(ranks)
+	if n1 > n-n1 {
+		// Count the smaller sample's sums: the two-sided p-value is the
+		// same (its sum is the total minus the other's).
+		swapped := append(append([]float64(nil), ranks[n1:]...), ranks[:n1]...)
+		return exactTiesTwoSided(swapped, n-n1)
+	}
 	twice := make([]int, n)
 	maxSum := 0
 	observed := 0

@@ -245,6 +245,7 @@ func TestExactWithTies(t *testing.T) {
 		{{98.57, 98.57, 98.6, 98.5, 98.6}, {60.1, 55.2, 71.3, 52.8, 62.5}},
 		{{1, 1, 2, 2, 3, 3}, {2, 2, 3, 4}},
 		{{5, 5, 5}, {5, 5, 6, 6}},
+		{{1, 2, 2, 3, 3, 4, 7}, {2, 3}}, // the larger sample first
 	}
 	for _, c := range cases {
 		want := bruteExact(c[0], c[1])
