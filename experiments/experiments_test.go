@@ -272,55 +272,46 @@ func TestQuickstartCIOverridesPlan(t *testing.T) {
 	}
 }
 
-// The MNIST LeNet-5 experiments share one pretrained model and, where their
-// parameters agree, quantize and evolve stages: same keys, one store entry.
-func TestMNISTLeNet5Shared(t *testing.T) {
-	keys := map[string]map[string]string{} // file -> stage -> key
-	for _, f := range []string{"mnist.toml", "ablation-grouping.toml", "ablation-population.toml", "ablation-budget.toml", "ablation-batch.toml"} {
+// checkShared plans base and each other file and checks that the listed
+// stages have the same keys in both (one store entry).
+func checkShared(t *testing.T, base string, shared map[string][]string) {
+	t.Helper()
+	keys := func(f string) map[string]string {
 		p := plan(t, f, session(t, f, nil))
-		keys[f] = map[string]string{}
+		m := map[string]string{}
 		for _, sp := range p.Stages {
-			keys[f][sp.Name] = sp.Key
+			m[sp.Name] = sp.Key
 		}
+		return m
 	}
-	base := keys["mnist.toml"]
-	shared := map[string][]string{
-		"ablation-grouping.toml":   {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/eda-w2-s5", "evolve/ccea-rtn-w2-s1"},
-		"ablation-population.toml": {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/ccea-w3-s5"},
-		"ablation-budget.toml":     {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32"},
-		"ablation-batch.toml":      {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s2", "evolve/mutation-ea-w3-s3"},
-	}
+	want := keys(base)
 	for f, stages := range shared {
+		got := keys(f)
 		for _, name := range stages {
-			if base[name] == "" || keys[f][name] != base[name] {
-				t.Errorf("%s: %s has key %q, mnist.toml %q: not shared", f, name, keys[f][name], base[name])
+			if want[name] == "" || got[name] != want[name] {
+				t.Errorf("%s: %s has key %q, %s %q: not shared", f, name, got[name], base, want[name])
 			}
 		}
 	}
 }
 
+// The MNIST LeNet-5 experiments share one pretrained model and, where their
+// parameters agree, quantize and evolve stages: same keys, one store entry.
+func TestMNISTLeNet5Shared(t *testing.T) {
+	checkShared(t, "mnist.toml", map[string][]string{
+		"ablation-grouping.toml":   {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/eda-w2-s5", "evolve/ccea-rtn-w2-s1"},
+		"ablation-population.toml": {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s1", "evolve/ccea-w3-s5"},
+		"ablation-budget.toml":     {"pretrain/lenet5", "quantize/rtn-w3-tensor-a32"},
+		"ablation-batch.toml":      {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s2", "evolve/mutation-ea-w3-s3"},
+	})
+}
+
 // The Fashion-MNIST LeNet-5 files share fashion.toml's pretrained model,
 // its mse start points and (batch, select) its default ccea runs.
 func TestFashionLeNet5Shared(t *testing.T) {
-	keys := map[string]map[string]string{}
-	for _, f := range []string{"fashion.toml", "fashion-long.toml", "fashion-batch.toml", "fashion-select.toml"} {
-		p := plan(t, f, session(t, f, nil))
-		keys[f] = map[string]string{}
-		for _, sp := range p.Stages {
-			keys[f][sp.Name] = sp.Key
-		}
-	}
-	base := keys["fashion.toml"]
-	shared := map[string][]string{
+	checkShared(t, "fashion.toml", map[string][]string{
 		"fashion-long.toml":   {"pretrain/lenet5", "quantize/mse-w2-tensor-a32", "quantize/mse-w4-tensor-a32"},
 		"fashion-batch.toml":  {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w2-s1", "evolve/ccea-w4-s5"},
 		"fashion-select.toml": {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s3"},
-	}
-	for f, stages := range shared {
-		for _, name := range stages {
-			if base[name] == "" || keys[f][name] != base[name] {
-				t.Errorf("%s: %s has key %q, fashion.toml %q: not shared", f, name, keys[f][name], base[name])
-			}
-		}
-	}
+	})
 }

@@ -93,20 +93,9 @@ func CheckParams(name string, raw []byte) error {
 	}
 	switch o := o.(type) {
 	case *ccea:
-		par := defaultCCEAParams()
-		if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
-			return err
-		}
-		if !hasParam(raw, "mu") {
-			par.Mu = min(par.Mu, par.Lambda)
-		}
-		return par.check()
+		_, err = o.decodeParams(raw, 0)
 	case *mutationEA:
-		par := defaultMutationParams()
-		if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
-			return err
-		}
-		return par.check()
+		_, err = o.decodeParams(raw, 0)
 	}
-	return nil
+	return err
 }

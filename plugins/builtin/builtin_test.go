@@ -356,53 +356,6 @@ func TestGuardedAcceptance(t *testing.T) {
 	}
 }
 
-// TestRecheckNeedsTwoWins: with accept = recheck and no freezing, a new
-// context was better than the old one on two consecutive batches.
-func TestRecheckNeedsTwoWins(t *testing.T) {
-	sp := synth.New(300, 3, 0.4, 0.5, 4)
-	d := newDriver(t, "mutation-ea", sp, 3, `{"lambda": 8, "rate": 0.02}`)
-	type gen struct {
-		base []int8
-		fb   float64
-		sols [][]int8
-		fit  []float64
-	}
-	var hist []gen
-	d.onGen = func(a *optimizer.Ask, base []int8, fit []float64, fb float64) {
-		g := gen{base: slices.Clone(base), fb: fb, fit: slices.Clone(fit)}
-		for k := range a.Candidates {
-			x := slices.Clone(base)
-			a.Candidates[k].ApplyTo(x)
-			g.sols = append(g.sols, x)
-		}
-		hist = append(hist, g)
-	}
-	for g := 0; g < 200; g++ {
-		d.step()
-	}
-	wins := func(g gen, x []int8) bool {
-		for k, s := range g.sols {
-			if slices.Equal(s, x) && g.fit[k] < g.fb {
-				return true
-			}
-		}
-		return false
-	}
-	changes := 0
-	for t2 := 2; t2 < len(hist); t2++ {
-		if slices.Equal(hist[t2].base, hist[t2-1].base) {
-			continue
-		}
-		changes++
-		if !wins(hist[t2-1], hist[t2].base) || !wins(hist[t2-2], hist[t2].base) {
-			t.Fatalf("generation %d: context changed without two consecutive wins", t2)
-		}
-	}
-	if changes == 0 {
-		t.Fatal("no context change in 200 generations")
-	}
-}
-
 // TestFreezeModes: with freeze_check = none the context may move without
 // any candidate; with context it never moves by freezing; with eval every
 // frozen variable ends at the level the context holds.

@@ -3,6 +3,7 @@ package builtin
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -149,6 +150,22 @@ func (o *ccea) Info(context.Context) (optimizer.Info, error) {
 	return optimizer.Info{Name: o.name, Version: o.version, Description: o.description(), Params: o.paramList()}, nil
 }
 
+// decodeParams reads and checks the parameters; lambda (if > 0) is the
+// problem's suggested population, used when the parameters set none.
+func (o *ccea) decodeParams(raw json.RawMessage, lambda int) (cceaParams, error) {
+	par := defaultCCEAParams()
+	if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
+		return par, err
+	}
+	if lambda > 0 && !hasParam(raw, "lambda") {
+		par.Lambda = lambda
+	}
+	if !hasParam(raw, "mu") {
+		par.Mu = min(par.Mu, par.Lambda) // the default 8 shrinks with a small lambda
+	}
+	return par, par.check()
+}
+
 // Init implements optimizer.Optimizer.
 func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResult, error) {
 	if o.inited {
@@ -157,17 +174,8 @@ func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResu
 	if err := optimizer.ValidateProblem(p); err != nil {
 		return optimizer.InitResult{}, err
 	}
-	par := defaultCCEAParams()
-	if err := optimizer.DecodeParams(p.Params, o.paramList(), &par); err != nil {
-		return optimizer.InitResult{}, err
-	}
-	if p.Lambda > 0 && !hasParam(p.Params, "lambda") {
-		par.Lambda = p.Lambda
-	}
-	if !hasParam(p.Params, "mu") {
-		par.Mu = min(par.Mu, par.Lambda) // the default 8 shrinks with a small lambda
-	}
-	if err := par.check(); err != nil {
+	par, err := o.decodeParams(p.Params, p.Lambda)
+	if err != nil {
 		return optimizer.InitResult{}, err
 	}
 	o.par = par
@@ -427,19 +435,8 @@ func (o *ccea) sample() optimizer.Delta {
 				continue
 			}
 			// u/pc is uniform on [0, 1): pick a non-context level in
-			// proportion to its probability.
-			u = u / pc * out
-			acc := 0.0
-			for t := a; t < b; t++ {
-				if t == sb {
-					continue
-				}
-				s = t
-				acc += o.p[t]
-				if u < acc {
-					break
-				}
-			}
+			// proportion to its probability (out > 0: there is one).
+			s = o.pickOther(a, b, sb, u/pc*out)
 		} else {
 			acc := o.p[a]
 			for s < b-1 && u >= acc {
@@ -514,18 +511,7 @@ func (o *ccea) forceChange(d *optimizer.Delta) {
 	u := rng.Float64()
 	pick := -1
 	if out > 0 {
-		u *= out
-		acc := 0.0
-		for s := a; s < b; s++ {
-			if s == sb {
-				continue
-			}
-			pick = s
-			acc += o.p[s]
-			if u < acc {
-				break
-			}
-		}
+		pick = o.pickOther(a, b, sb, u*out)
 	} else if b-a > 1 {
 		pick = a + int(u*float64(b-a-1))
 		if pick >= sb {
@@ -783,4 +769,23 @@ func (o *ccea) Best(context.Context) (*optimizer.Solution, error) {
 		return nil, errors.New("best before init")
 	}
 	return o.c.best(), nil
+}
+
+// pickOther returns the slot in [a, b), other than skip, where the running
+// sum of the slots' probabilities (skip left out) first exceeds u; the last
+// such slot if rounding leaves u above the total; -1 if there is none.
+func (o *ccea) pickOther(a, b, skip int, u float64) int {
+	pick := -1
+	acc := 0.0
+	for t := a; t < b; t++ {
+		if t == skip {
+			continue
+		}
+		pick = t
+		acc += o.p[t]
+		if u < acc {
+			break
+		}
+	}
+	return pick
 }

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -45,6 +46,19 @@ func (o *mutationEA) Info(context.Context) (optimizer.Info, error) {
 	}, nil
 }
 
+// decodeParams reads and checks the parameters; lambda (if > 0) is the
+// problem's suggested population, used when the parameters set none.
+func (o *mutationEA) decodeParams(raw json.RawMessage, lambda int) (mutationParams, error) {
+	par := defaultMutationParams()
+	if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
+		return par, err
+	}
+	if lambda > 0 && !hasParam(raw, "lambda") {
+		par.Lambda = lambda
+	}
+	return par, par.check()
+}
+
 // Init implements optimizer.Optimizer.
 func (o *mutationEA) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResult, error) {
 	if o.inited {
@@ -53,14 +67,8 @@ func (o *mutationEA) Init(_ context.Context, p *optimizer.Problem) (optimizer.In
 	if err := optimizer.ValidateProblem(p); err != nil {
 		return optimizer.InitResult{}, err
 	}
-	par := defaultMutationParams()
-	if err := optimizer.DecodeParams(p.Params, o.paramList(), &par); err != nil {
-		return optimizer.InitResult{}, err
-	}
-	if p.Lambda > 0 && !hasParam(p.Params, "lambda") {
-		par.Lambda = p.Lambda
-	}
-	if err := par.check(); err != nil {
+	par, err := o.decodeParams(p.Params, p.Lambda)
+	if err != nil {
 		return optimizer.InitResult{}, err
 	}
 	o.par = par

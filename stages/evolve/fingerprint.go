@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/pipeline/store"
+	"github.com/ccq-project/ccq/internal/digest"
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
 )
@@ -75,7 +75,7 @@ func executableDigest(path string) (string, error) {
 	if ok {
 		return d, nil
 	}
-	d, _, err = store.HashFile(path)
+	d, err = digest.File(path)
 	if err != nil {
 		return "", err
 	}
