@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/internal/digest"
+	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
 )
