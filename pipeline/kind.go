@@ -37,6 +37,20 @@ type Kind interface {
 	Run(ctx context.Context, sc *StageContext) error
 }
 
+// Upstream is a stage's view of the stages it reads from, for estimates.
+// Input returns the kind and parameters of the stage behind an input name
+// ("model", "start", "dataset") and that stage's own Upstream.
+type Upstream interface {
+	Input(name string) (kind string, p Params, up Upstream, ok bool)
+}
+
+// UpstreamEstimator is optionally implemented by a Kind whose estimate
+// depends on what it reads (the architecture of a model, the size of a
+// dataset). MakePlan prefers EstimateFrom over Estimate when a kind has it.
+type UpstreamEstimator interface {
+	EstimateFrom(p Params, up Upstream) time.Duration
+}
+
 // Checker is optionally implemented by a Kind to check parameters without
 // running (`ccq validate` and `ccq plan` call it). Return *ParamError values
 // (Params.Decode produces them) so the error can point at the experiment

@@ -239,8 +239,28 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 	sp.Key = Key(KeyInput{Kind: spec.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
 		Params: spec.Params, Inputs: sp.InputKeys, Files: files, Deps: sp.Deps})
 	sp.Threads = max(1, kind.Threads(spec.Params))
-	sp.Estimate = kind.Estimate(spec.Params)
+	if ue, ok := kind.(UpstreamEstimator); ok {
+		sp.Estimate = ue.EstimateFrom(spec.Params, planUpstream{p, spec})
+	} else {
+		sp.Estimate = kind.Estimate(spec.Params)
+	}
 	return ""
+}
+
+// planUpstream is the Upstream of a stage in a plan being made: its inputs
+// are planned before it.
+type planUpstream struct {
+	p    *Plan
+	spec *Spec
+}
+
+// Input implements Upstream.
+func (u planUpstream) Input(name string) (string, Params, Upstream, bool) {
+	up := u.p.byName[u.spec.Inputs[name]]
+	if up == nil {
+		return "", Params{}, nil, false
+	}
+	return up.Kind, up.Params, planUpstream{u.p, up.Spec}, true
 }
 
 // ParamErrorText formats a parameter error with where the parameter was written.

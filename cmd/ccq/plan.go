@@ -17,6 +17,7 @@ func init() {
 		jobs   int
 		asJSON bool
 		sets   []string
+		est    estimateFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
@@ -28,6 +29,9 @@ stages say what is missing (a stage kind not built in, a bad parameter, a
 missing file). The work estimate comes from the stage kinds.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := est.install(); err != nil {
+				return err
+			}
 			s, err := workspace.Load(args[0], loc.resolve(), nil, sets...)
 			if err != nil {
 				return err
@@ -50,6 +54,7 @@ missing file). The work estimate comes from the stage kinds.`,
 		},
 	}
 	loc.add(cmd)
+	est.add(cmd)
 	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "plan a rerun of stages matching this pattern and their dependents")
 	cmd.Flags().BoolVar(&force, "force", false, "plan a rerun of every stage")
 	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries")

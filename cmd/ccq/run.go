@@ -65,6 +65,7 @@ func newRunCmd() *cobra.Command {
 		executor string
 		asJSON   bool
 		sets     []string
+		est      estimateFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -80,6 +81,9 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode, err := progress.ParseMode(prog)
 			if err != nil {
+				return err
+			}
+			if err := est.install(); err != nil {
 				return err
 			}
 			s, err := workspace.Load(args[0], loc.resolve(), nil, sets...)
@@ -171,6 +175,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 		},
 	}
 	loc.add(cmd)
+	est.add(cmd)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots for stages (default: the number of CPUs, or [executor] jobs)")
 	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them; repeatable")
 	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage")

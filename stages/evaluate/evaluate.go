@@ -17,6 +17,7 @@ import (
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/results"
+	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -58,6 +59,37 @@ func (Kind) Threads(pipeline.Params) int { return 2 }
 
 // Estimate: a few seconds for MNIST-sized test sets.
 func (Kind) Estimate(pipeline.Params) time.Duration { return 3 * time.Second }
+
+// EstimateFrom is the cost model's estimate: the test and validation
+// images through the model (the quantized evaluator for a k-bit model, a
+// float forward pass for a float one), plus a fixed second.
+func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+	var p Params
+	if pp.Decode(&p) != nil {
+		return 0
+	}
+	s := stagecost.SettingOf(up)
+	if s.Arch == "" || s.Test == 0 {
+		return Kind{}.Estimate(pp)
+	}
+	images := s.Test
+	if !p.SkipValidation {
+		images += s.Val
+	}
+	w := stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: Kind{}.Threads(pp)}
+	if s.Bits > 0 {
+		batch := p.Batch
+		if batch == 0 {
+			batch = 1024
+		}
+		w = stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: s.Bits, ActBits: s.ActBits, Batch: batch, Threads: w.Threads}
+	}
+	d, ok := stagecost.Default().Duration(w, float64(images), time.Second)
+	if !ok {
+		return Kind{}.Estimate(pp)
+	}
+	return d
+}
 
 // CheckParams validates parameters without running.
 func (Kind) CheckParams(pp pipeline.Params) error {

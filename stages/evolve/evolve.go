@@ -28,6 +28,7 @@ import (
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/hosteval"
 	"github.com/ccq-project/ccq/results"
+	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -118,8 +119,54 @@ func (Kind) Version() string { return "3" }
 // Threads: the evaluator scores candidates on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// Estimate assumes about 1,000 candidate evaluations per second on
-// 1,024-image batches (LeNet-5), proportionally fewer on larger batches.
+// EstimateFrom is the cost model's estimate: evaluations times the batch
+// times this machine's seconds per scored image for the start model's
+// architecture and bits, plus the host's overhead (validation, rechecks,
+// checkpoints: evolveOverhead), capped by a wall-time budget.
+func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+	var p Params
+	if pp.Decode(&p) != nil {
+		return 0
+	}
+	s := stagecost.SettingOf(up)
+	if s.Arch == "" {
+		return Kind{}.Estimate(pp)
+	}
+	batch := p.BatchSize
+	if batch == 0 {
+		batch = 1024
+	}
+	evals := float64(p.Budget.Evaluations)
+	if evals == 0 && p.Budget.Generations > 0 {
+		lambda := 32
+		if l, ok := p.PluginParams["lambda"].(float64); ok && l >= 1 {
+			lambda = int(l)
+		}
+		evals = float64(p.Budget.Generations) * float64(lambda+1)
+	}
+	w := stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: p.Bits, ActBits: p.ActBits, Batch: batch, Threads: Kind{}.Threads(pp)}
+	d, ok := stagecost.Default().Duration(w, evals*float64(batch)*evolveOverhead, evolveFixed)
+	if !ok || evals == 0 {
+		return Kind{}.Estimate(pp)
+	}
+	if p.Budget.WallTime > 0 {
+		d = min(d, time.Duration(p.Budget.WallTime))
+	}
+	return d
+}
+
+// evolveOverhead and evolveFixed turn scored images into an evolve stage's
+// wall time: the host also validates the base every validate_every
+// generations, rechecks accepted candidates, talks to the plugin and
+// checkpoints. Fitted on the quickstart's and fashion.toml's evolve stages.
+const (
+	evolveOverhead = 1.15
+	evolveFixed    = time.Second
+)
+
+// Estimate is the estimate without the cost model: about 1,000 candidate
+// evaluations per second on 1,024-image batches (LeNet-5), proportionally
+// fewer on larger batches.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	var p Params
 	if pp.Decode(&p) != nil {

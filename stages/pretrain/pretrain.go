@@ -14,6 +14,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -63,7 +64,43 @@ func (Kind) Version() string { return "1" }
 // would be wasted on these small models.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// Estimate from rough training speeds on 2 cores.
+// EstimateFrom is the cost model's estimate: epochs times the training
+// images times this machine's seconds per training image of the
+// architecture, plus a validation pass per epoch.
+func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+	var p Params
+	if pp.Decode(&p) != nil {
+		return 0
+	}
+	s := stagecost.SettingOf(up)
+	if s.Train == 0 {
+		return Kind{}.Estimate(pp)
+	}
+	cfg, def := p.TrainConfig, nn.DefaultTrainConfig()
+	if cfg.Epochs == 0 {
+		cfg.Epochs = def.Epochs
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = def.BatchSize
+	}
+	train := s.Train
+	if p.TrainLimit > 0 {
+		train = min(train, p.TrainLimit)
+	}
+	threads := Kind{}.Threads(pp)
+	m := stagecost.Default()
+	tr, ok1 := m.Duration(stagecost.Work{Op: stagecost.OpTrain, Arch: p.Model, Batch: cfg.BatchSize, Threads: threads},
+		float64(cfg.Epochs*train), time.Second)
+	ev, ok2 := m.Duration(stagecost.Work{Op: stagecost.OpInfer, Arch: p.Model, Threads: threads},
+		float64(cfg.Epochs*s.Val+s.Test), 0)
+	if !ok1 || !ok2 {
+		return Kind{}.Estimate(pp)
+	}
+	return tr + ev
+}
+
+// Estimate is the estimate without the cost model: a fixed time per
+// epoch of each architecture.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	var p Params
 	if pp.Decode(&p) != nil {

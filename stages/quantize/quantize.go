@@ -16,6 +16,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -98,7 +99,49 @@ func (Kind) Version() string { return "2" }
 // Threads: calibration forward passes use two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// Estimate: seconds for post-training methods, longer for ste-qat.
+// EstimateFrom is the cost model's estimate: ste-qat's fine-tuning epochs
+// cost steFactor times a float training step per image; the
+// post-training methods a few forward passes over the calibration images
+// plus a fixed second (loading, writing, the scale searches).
+func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+	var p Params
+	if pp.Decode(&p) != nil {
+		return 0
+	}
+	s := stagecost.SettingOf(up)
+	if s.Arch == "" || s.Train == 0 {
+		return Kind{}.Estimate(pp)
+	}
+	m, threads := stagecost.Default(), Kind{}.Threads(pp)
+	calib := p.MethodParams.CalibSize
+	if calib == 0 {
+		calib = 1024
+	}
+	if p.Method == "ste-qat" {
+		epochs, batch := max(1, p.MethodParams.Epochs), p.MethodParams.BatchSize
+		if batch == 0 {
+			batch = 128
+		}
+		d, ok := m.Duration(stagecost.Work{Op: stagecost.OpTrain, Arch: s.Arch, Batch: batch, Threads: threads},
+			steFactor*float64(epochs*s.Train), time.Second)
+		if !ok {
+			return Kind{}.Estimate(pp)
+		}
+		return d
+	}
+	d, ok := m.Duration(stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: threads}, 3*float64(calib), time.Second)
+	if !ok {
+		return Kind{}.Estimate(pp)
+	}
+	return d
+}
+
+// steFactor is the cost of an ste-qat training image relative to a float
+// one (the weight quantizer and its straight-through gradient).
+const steFactor = 1.3
+
+// Estimate is the estimate without the cost model: seconds for
+// post-training methods, longer for ste-qat.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	var p Params
 	if pp.Decode(&p) == nil && p.Method == "ste-qat" {

@@ -1,0 +1,112 @@
+package stagecost
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"time"
+
+	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/pipeline"
+)
+
+// Setting is what an estimate needs to know of a stage's surroundings: the
+// architecture of the model it works on and the dataset's split sizes.
+type Setting struct {
+	Arch string
+	// Train, Val and Test are image counts (Train after the validation
+	// split is carved out of the official training set); 0 when unknown.
+	Train, Val, Test int
+	// Bits and ActBits are those of the quantized model the stage reads
+	// (0: a float model or unknown).
+	Bits, ActBits int
+}
+
+// upstreamInputs are the inputs SettingOf follows, in order.
+var upstreamInputs = []string{"start", "model", "dataset"}
+
+// SettingOf follows a stage's inputs to the pretrain stage (the
+// architecture), the dataset stage (the split sizes) and the nearest
+// quantized model (its bits).
+func SettingOf(up pipeline.Upstream) Setting {
+	var s Setting
+	seenBits := false
+	var walk func(u pipeline.Upstream, depth int)
+	walk = func(u pipeline.Upstream, depth int) {
+		if u == nil || depth > 8 {
+			return
+		}
+		for _, in := range upstreamInputs {
+			kind, p, next, ok := u.Input(in)
+			if !ok {
+				continue
+			}
+			m := p.Map()
+			switch kind {
+			case "pretrain":
+				if a, ok := m["model"].(string); ok && s.Arch == "" {
+					s.Arch = a
+				}
+			case "dataset":
+				if s.Train == 0 {
+					s.setDataset(m)
+				}
+			case "quantize", "evolve":
+				if !seenBits {
+					seenBits = true
+					s.Bits, s.ActBits = intOf(m["bits"]), intOf(m["act_bits"])
+				}
+			}
+			walk(next, depth+1)
+		}
+	}
+	walk(up, 0)
+	return s
+}
+
+func (s *Setting) setDataset(m map[string]any) {
+	name, _ := m["name"].(string)
+	size, err := datasets.SizeOf(name)
+	if err != nil {
+		return
+	}
+	val := datasets.DefaultValSize
+	if v, ok := m["val_size"]; ok {
+		val = intOf(v)
+	}
+	val = max(0, min(val, size.Train))
+	s.Train, s.Val, s.Test = size.Train-val, val, size.Test
+}
+
+// intOf reads a JSON number (Params.Map gives json.Number).
+func intOf(v any) int {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return int(i)
+		}
+		f, _ := x.Float64()
+		return int(f)
+	case float64:
+		return int(x)
+	case int64:
+		return int(x)
+	case int:
+		return x
+	}
+	return 0
+}
+
+// Duration is images times the seconds per image of w from model m, plus
+// a fixed cost; ok is false when m knows nothing of w.
+func (m *Model) Duration(w Work, images float64, fixed time.Duration) (time.Duration, bool) {
+	if images <= 0 {
+		return fixed, true
+	}
+	sec, _, ok := m.SecondsPerImage(context.Background(), w)
+	if !ok {
+		return 0, false
+	}
+	d := time.Duration(math.Round(sec * images * float64(time.Second)))
+	return d + fixed, true
+}
