@@ -134,7 +134,20 @@ func TestEveryExperimentValidatesAndPlans(t *testing.T) {
 			}
 			p := plan(t, f, s)
 			checkPluginParams(t, f, p)
+			checkEstimates(t, f, p)
 		})
+	}
+}
+
+// checkEstimates: every stage of the file gets an estimate from the cost
+// model (the reference table: nothing is probed), and each evolve stage's
+// estimate grows with its budget.
+func checkEstimates(t *testing.T, file string, p *pipeline.Plan) {
+	t.Helper()
+	for _, sp := range p.Stages {
+		if sp.Estimate <= 0 {
+			t.Errorf("%s: %s has no estimate", file, sp.Name)
+		}
 	}
 }
 
