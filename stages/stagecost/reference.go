@@ -1,7 +1,8 @@
 package stagecost
 
 // referenceTable holds seconds per image measured by Probe on the
-// reference machine (2-core AMD EPYC, Zen 5, 23 GB; GOMAXPROCS 2), keyed as
+// reference machine (2-core Intel Xeon VM with AVX-512 VNNI, 23 GB;
+// GOMAXPROCS 2), keyed as
 // Work.key writes them without the batch and threads fields: op/arch for
 // OpTrain and OpInfer, op/arch/float or op/arch/int for OpScore (float or
 // quantized activations).
