@@ -102,6 +102,12 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if jobs < 1 {
 				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
 			}
+			if r := s.Check(); !r.OK() {
+				for _, e := range r.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), e)
+				}
+				return &exitCodeError{code: 1, err: fmt.Errorf("%s: refused, nothing was run: the faults listed above would stop stages (ccq validate checks a file)", s.Exp.File)}
+			}
 			exec, err := factory(cmd, s, jobs)
 			if err != nil {
 				return err

@@ -95,6 +95,14 @@ func (s *Session) History() *pipeline.History {
 	return r.History()
 }
 
+// Check finds, without a store and without running anything, every fault
+// that would stop a stage of the experiment from running (see
+// pipeline.Check): `ccq validate` reports them and `ccq run` refuses to
+// start while there are any.
+func (s *Session) Check() pipeline.CheckResult {
+	return pipeline.Check(s.Graph, pipeline.CheckOptions{Registry: s.Registry, BaseDir: filepath.Dir(s.Exp.File)})
+}
+
 // Plan resolves the graph against the store.
 func (s *Session) Plan(st *store.Store, rerun []string, force, verify bool) (*pipeline.Plan, error) {
 	return pipeline.MakePlan(s.Graph, pipeline.PlanOptions{Registry: s.Registry, Store: st, History: s.History(),
