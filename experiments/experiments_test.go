@@ -70,7 +70,7 @@ func session(t *testing.T, file string, sets []string) *workspace.Session {
 // plan checks a session like ccq validate and plans it like ccq plan.
 func plan(t *testing.T, file string, s *workspace.Session) *pipeline.Plan {
 	t.Helper()
-	for _, e := range s.Check().Errors {
+	for _, e := range s.Check(context.Background()).Errors {
 		t.Errorf("%s: %s", file, e)
 	}
 	st, err := s.OpenStore()

@@ -1,6 +1,9 @@
 package pipeline
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // CheckOptions configure Check.
 type CheckOptions struct {
@@ -26,11 +29,13 @@ func (r CheckResult) OK() bool { return len(r.Errors) == 0 }
 // its parameters must pass the kind's checks, its external files must
 // exist (programs where required) and match their pins, and a
 // Fingerprinter kind must resolve what its parameters name (an optimizer
-// plugin). `ccq validate` reports the result; `ccq run` refuses to start
-// when it is not OK. Every stage is checked, also those whose inputs have
-// faults, and a fault shared by many stages (one line of the experiment
-// expanded over seeds and bit widths) is reported once.
-func Check(g *Graph, opt CheckOptions) CheckResult {
+// plugin). Then a Prober kind checks what only something outside ccq can
+// tell (an external plugin's declared parameters). `ccq validate` reports
+// the result; `ccq run` refuses to start when it is not OK. Every stage is
+// checked, also those whose inputs have faults, and a fault shared by many
+// stages (one line of the experiment expanded over seeds and bit widths)
+// is reported once.
+func Check(ctx context.Context, g *Graph, opt CheckOptions) CheckResult {
 	reg := opt.Registry
 	if reg == nil {
 		reg = DefaultRegistry
@@ -41,7 +46,17 @@ func Check(g *Graph, opt CheckOptions) CheckResult {
 	)
 	digests := map[string]string{}
 	for _, spec := range g.Stages {
-		_, reason := resolveStage(&StagePlan{Spec: spec}, reg, opt.BaseDir, digests)
+		sp := &StagePlan{Spec: spec}
+		kind, reason := resolveStage(sp, reg, opt.BaseDir, digests)
+		if pr, ok := kind.(Prober); ok && reason == "" {
+			files := make(map[string]string, len(sp.Files))
+			for n, f := range sp.Files {
+				files[n] = f.Path
+			}
+			if err := pr.Probe(ctx, spec.Params, files); err != nil {
+				reason = ParamErrorText(spec, err)
+			}
+		}
 		if reason == "" {
 			continue
 		}

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,7 +44,7 @@ func TestCheckFindsWhatBlocksAPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := pipeline.Check(g, pipeline.CheckOptions{Registry: e.reg, BaseDir: dir})
+	got := pipeline.Check(context.Background(), g, pipeline.CheckOptions{Registry: e.reg, BaseDir: dir})
 	want := []string{
 		`x.toml:1: stage kind "evolve" is not built into this ccq (stage unknown)`,
 		`x.toml:4: param steps: must be at least 1 (stages bad-1 and bad-2)`,
@@ -92,7 +93,63 @@ func TestCheckFindsWhatBlocksAPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := pipeline.Check(good, pipeline.CheckOptions{Registry: e.reg, BaseDir: dir}); !r.OK() || !reflect.DeepEqual(r, pipeline.CheckResult{}) {
+	if r := pipeline.Check(context.Background(), good, pipeline.CheckOptions{Registry: e.reg, BaseDir: dir}); !r.OK() || !reflect.DeepEqual(r, pipeline.CheckResult{}) {
 		t.Errorf("a good graph: %+v", r)
+	}
+}
+
+// probed is a kind that asks something outside (Prober): it records the
+// files it was given and refuses the parameter "bad".
+type probed struct {
+	testkinds.Touch
+	calls *[]map[string]string
+}
+
+func (k probed) Name() string { return "probed" }
+
+func (k probed) Probe(_ context.Context, p pipeline.Params, files map[string]string) error {
+	*k.calls = append(*k.calls, files)
+	if _, ok := p.Map()["bad"]; ok {
+		return &pipeline.ParamError{Key: "bad", Msg: "refused by the outside"}
+	}
+	return nil
+}
+
+// TestCheckProbesWithAbsolutePaths: Check asks Prober kinds (planning
+// does not) with the stage's files as absolute paths, also when the
+// experiment's folder is given relative to the working folder, and reports
+// their parameter errors with the experiment's line.
+func TestCheckProbesWithAbsolutePaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "prog"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	var calls []map[string]string
+	e := newEnv(t, probed{calls: &calls})
+	files := map[string]pipeline.FileSpec{"plugin": {Path: "prog", Executable: true}}
+	specs := []pipeline.Spec{
+		{Name: "good", Kind: "probed", Files: files},
+		{Name: "bad", Kind: "probed", Files: files, Params: pipeline.MustParams(map[string]any{"bad": 1}), Origin: map[string]string{"bad": "x.toml:9"}},
+	}
+	g, err := pipeline.NewGraph(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := pipeline.Check(context.Background(), g, pipeline.CheckOptions{Registry: e.reg, BaseDir: "."})
+	if want := []string{"x.toml:9: param bad: refused by the outside (stage bad)"}; !reflect.DeepEqual(r.Errors, want) {
+		t.Errorf("Check: %q, want %q", r.Errors, want)
+	}
+	prog := filepath.Join(dir, "prog")
+	if len(calls) != 2 || calls[0]["plugin"] != prog || calls[1]["plugin"] != prog {
+		t.Errorf("Probe calls %v, want two with plugin=%s", calls, prog)
+	}
+	calls = nil
+	p := e.plan(specs, func(o *pipeline.PlanOptions) { o.BaseDir = "." })
+	if len(calls) != 0 {
+		t.Errorf("planning probed %d times", len(calls))
+	}
+	if f := p.Stage("good").Files["plugin"]; f.Path != prog {
+		t.Errorf("planned file path %q, want %q", f.Path, prog)
 	}
 }

@@ -239,6 +239,14 @@ func resolveStage(sp *StagePlan, reg *Registry, baseDir string, digests map[stri
 			path = filepath.Join(baseDir, path)
 		}
 		where := fileWhere(spec, n)
+		// Stages get absolute paths (StageContext.Files): an experiment
+		// in the working folder gives "plug.sh", which a stage could not
+		// tell from a name.
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Sprintf("%sfile %s: %v", where, n, err)
+		}
+		path = abs
 		if f.Executable {
 			if err := executable.Check(path); errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Sprintf("%sfile %s: %s does not exist", where, n, path)

@@ -102,7 +102,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if jobs < 1 {
 				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
 			}
-			if r := s.Check(); !r.OK() {
+			if r := s.Check(cmd.Context()); !r.OK() {
 				for _, e := range r.Errors {
 					fmt.Fprintln(cmd.ErrOrStderr(), e)
 				}

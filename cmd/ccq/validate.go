@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -17,7 +18,7 @@ type validation struct {
 	Stages map[string]int `json:"stages,omitempty"`
 }
 
-func validateFile(file string, sets []string) validation {
+func validateFile(ctx context.Context, file string, sets []string) validation {
 	v := validation{File: file}
 	s, err := workspace.Load(file, workspace.Locations{}, nil, sets...)
 	if err != nil {
@@ -35,7 +36,7 @@ func validateFile(file string, sets []string) validation {
 	for _, st := range s.Graph.Stages {
 		v.Stages[st.Kind]++
 	}
-	v.Errors = s.Check().Errors
+	v.Errors = s.Check(ctx).Errors
 	v.OK = len(v.Errors) == 0
 	return v
 }
@@ -51,17 +52,19 @@ func init() {
 		Long: `Validate reads each experiment, reports unknown keys, wrong types and
 impossible combinations with the file, line and key, expands it into stages,
 and checks everything ccq run would refuse, without running anything: every
-stage kind is built in and accepts its parameters (a built-in optimizer's
-params included), every optimizer plugin is found (a built-in name, a
-ccq-optimizer-NAME on CCQ_PLUGIN_PATH, or an executable at the given path),
-and every sha256 pin matches its file. ccq run makes the same checks with the
-same messages and refuses to start when one fails.`,
+stage kind is built in and accepts its parameters, every optimizer plugin is
+found (a built-in name, a ccq-optimizer-NAME on CCQ_PLUGIN_PATH, or an
+executable at the given path), every sha256 pin matches its file, and the
+optimizer params are ones the plugin declares, with the right types (a
+built-in checks its own, ranges included; an external plugin is started once
+and asked for its list). ccq run makes the same checks with the same messages
+and refuses to start when one fails.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out []validation
 			bad := 0
 			for _, f := range args {
-				v := validateFile(f, sets)
+				v := validateFile(cmd.Context(), f, sets)
 				if !v.OK {
 					bad++
 				}

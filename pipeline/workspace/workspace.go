@@ -16,6 +16,7 @@
 package workspace
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -99,8 +100,8 @@ func (s *Session) History() *pipeline.History {
 // that would stop a stage of the experiment from running (see
 // pipeline.Check): `ccq validate` reports them and `ccq run` refuses to
 // start while there are any.
-func (s *Session) Check() pipeline.CheckResult {
-	return pipeline.Check(s.Graph, pipeline.CheckOptions{Registry: s.Registry, BaseDir: filepath.Dir(s.Exp.File)})
+func (s *Session) Check(ctx context.Context) pipeline.CheckResult {
+	return pipeline.Check(ctx, s.Graph, pipeline.CheckOptions{Registry: s.Registry, BaseDir: filepath.Dir(s.Exp.File)})
 }
 
 // Plan resolves the graph against the store.
