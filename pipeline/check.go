@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // CheckOptions configure Check.
@@ -67,7 +68,14 @@ func Check(ctx context.Context, g *Graph, opt CheckOptions) CheckResult {
 	}
 	var r CheckResult
 	for _, reason := range order {
-		r.Errors = append(r.Errors, reason+" ("+stageList(stages[reason])+")")
+		// The stages go at the end of the first line: a plugin's
+		// message may quote its stderr on the lines after it.
+		first, rest, multiline := strings.Cut(reason, "\n")
+		e := first + " (" + stageList(stages[reason]) + ")"
+		if multiline {
+			e += "\n" + rest
+		}
+		r.Errors = append(r.Errors, e)
 	}
 	return r
 }

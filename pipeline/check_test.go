@@ -110,7 +110,7 @@ func (k probed) Name() string { return "probed" }
 func (k probed) Probe(_ context.Context, p pipeline.Params, files map[string]string) error {
 	*k.calls = append(*k.calls, files)
 	if _, ok := p.Map()["bad"]; ok {
-		return &pipeline.ParamError{Key: "bad", Msg: "refused by the outside"}
+		return &pipeline.ParamError{Key: "bad", Msg: "refused by the outside:\n  | its last words"}
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func TestCheckProbesWithAbsolutePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := pipeline.Check(context.Background(), g, pipeline.CheckOptions{Registry: e.reg, BaseDir: "."})
-	if want := []string{"x.toml:9: param bad: refused by the outside (stage bad)"}; !reflect.DeepEqual(r.Errors, want) {
+	if want := []string{"x.toml:9: param bad: refused by the outside: (stage bad)\n  | its last words"}; !reflect.DeepEqual(r.Errors, want) {
 		t.Errorf("Check: %q, want %q", r.Errors, want)
 	}
 	prog := filepath.Join(dir, "prog")

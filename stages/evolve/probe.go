@@ -103,7 +103,10 @@ func declaredParams(ctx context.Context, spec rpc.Spec) ([]optimizer.Param, erro
 func askInfo(ctx context.Context, spec rpc.Spec) ([]optimizer.Param, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	pl, err := rpc.Start(ctx, spec, rpc.Options{StartTimeout: probeTimeout, CallTimeout: probeTimeout, Logger: slog.Default()})
+	// The error carries what went wrong and the plugin's last stderr
+	// lines; its log lines would repeat them.
+	quiet := slog.New(slog.DiscardHandler)
+	pl, err := rpc.Start(ctx, spec, rpc.Options{StartTimeout: probeTimeout, CallTimeout: probeTimeout, Logger: quiet})
 	if err != nil {
 		return nil, err
 	}
