@@ -71,7 +71,9 @@ func newRunCmd() *cobra.Command {
 		Short: "Run an experiment: every stage that is not already in the store",
 		Long: `Run expands the experiment into its stages, reuses every stage already in the
 store (from any earlier run or experiment), and runs the rest, independent
-stages in parallel within --jobs CPU slots. Results go to
+stages in parallel within --jobs CPU slots. It first makes the checks of
+ccq validate (parameters, plugins, pins) and refuses to start, with the same
+messages, when one fails. Results go to
 <results>/<experiment>/: a frozen copy of the experiment, stage logs, links to
 the store entries and the run state (ccq status). A failing stage skips what
 depends on it; the rest goes on. The first interrupt stops scheduling and lets
