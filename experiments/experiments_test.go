@@ -70,12 +70,8 @@ func session(t *testing.T, file string, sets []string) *workspace.Session {
 // plan checks a session like ccq validate and plans it like ccq plan.
 func plan(t *testing.T, file string, s *workspace.Session) *pipeline.Plan {
 	t.Helper()
-	r := pipeline.Check(s.Graph, nil)
-	for _, e := range r.Errors {
+	for _, e := range s.Check(context.Background()).Errors {
 		t.Errorf("%s: %s", file, e)
-	}
-	if len(r.Unchecked) > 0 {
-		t.Errorf("%s: stage kinds not built in: %v", file, r.Unchecked)
 	}
 	st, err := s.OpenStore()
 	if err != nil {
