@@ -50,7 +50,10 @@ package experiment
 //
 //	[evaluate]                 open table, passed to every evaluate stage
 //	[report]                   reference = "rtn" (float, a quantize label or an
-//	                           optimizer name); other keys go to the report stage
+//	                           optimizer name); pairs = [["ccea", "ccea-random"], ...]
+//	                           instead tests each pair's first row against its second
+//	                           (same settings, Holm over a column's pairs); other keys
+//	                           go to the report stage
 //	[executor]                 kind = "local" | "slurm"; jobs = N;
 //	[executor.slurm]           partition, account, time, cpus_per_stage, args
 //

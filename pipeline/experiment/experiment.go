@@ -364,6 +364,9 @@ func (x *Experiment) check() Errors {
 			add(x.errAt("report.reference", "%q is not a variant of this experiment (expected %q, a quantize label or an optimizer name)", s, FloatVariant))
 		}
 	}
+	if v, ok := x.Report["pairs"]; ok {
+		errs = append(errs, x.checkPairs(v, labels, names)...)
+	}
 	errs = append(errs, x.checkParams("evaluate", x.Evaluate)...)
 	errs = append(errs, x.checkParams("report", x.Report)...)
 	// executor
@@ -578,6 +581,46 @@ func (x *Experiment) checkOptimizer(i int, labels map[string]int, names map[stri
 			case map[string]any, []any, []map[string]any:
 				add(x.errAt(p+".matrix."+k, "matrix values must be numbers, strings or booleans"))
 			}
+		}
+	}
+	return errs
+}
+
+// checkPairs checks [report] pairs: a list of [method, against] pairs of
+// rows the report's marks compare, each an optimizer name or a quantize
+// method or label of this experiment.
+func (x *Experiment) checkPairs(v any, labels map[string]int, names map[string]bool) Errors {
+	var errs Errors
+	const want = `expected a list of pairs of row names, such as [["ccea", "ccea-random"]]`
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return Errors{x.errAt("report.pairs", want)}
+	}
+	methods := map[string]bool{}
+	for _, q := range x.Quantize {
+		methods[q.Method] = true
+	}
+	for i, e := range list {
+		p := fmt.Sprintf("report.pairs[%d]", i)
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			errs = append(errs, x.errAt(p, want))
+			continue
+		}
+		var ss [2]string
+		for k, n := range pair {
+			s, isStr := n.(string)
+			_, isQ := labels[s]
+			switch {
+			case !isStr:
+				errs = append(errs, x.errAt(p, want))
+			case !names[s] && !isQ && !methods[s]:
+				errs = append(errs, x.errAt(p, "%q is not a row of this experiment (expected an optimizer name or a quantize method)", s))
+			}
+			ss[k] = s
+		}
+		if ss[0] == ss[1] {
+			errs = append(errs, x.errAt(p, "%q is paired with itself", ss[0]))
 		}
 	}
 	return errs
