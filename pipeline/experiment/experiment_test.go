@@ -145,6 +145,9 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"no model", strings.Replace(base, `model = "lenet5"`, "", 1), "x.toml:5: pretrain: needs model"},
 		{"no dataset", strings.Replace(base, "[dataset]\nname = \"mnist\"", "", 1), "x.toml: dataset: [dataset] needs name"},
 		{"bad reference", base + "[report]\nreference = \"mse\"\n", `x.toml:13: report.reference: "mse" is not a variant`},
+		{"bad pair", base + "[report]\npairs = [[\"rtn\", \"nope\"]]\n", `x.toml:13: report.pairs[0]: "nope" is not a row of this experiment`},
+		{"pair with itself", base + "[report]\npairs = [[\"rtn\", \"rtn\"]]\n", `x.toml:13: report.pairs[0]: "rtn" is paired with itself`},
+		{"pairs not a list of pairs", base + "[report]\npairs = [\"rtn\"]\n", `x.toml:13: report.pairs[0]: expected a list of pairs`},
 		{"bad executor", base + "[executor]\nkind = \"cloud\"\n", `x.toml:13: executor.kind: executor kind "cloud": expected "local" or "slurm"`},
 		{"act bits", base + "act_bits = [16]\n", "x.toml:12: quantize[0].act_bits: 16 is outside 1..8 (32 means float activations)"},
 	}
