@@ -7,6 +7,11 @@
 // guarded acceptance (a better candidate is re-checked on the next batch;
 // a freezing step that moves the context is scored before it is kept).
 //
+// The defaults are ccq's tuned variant; the ccea family also takes a named
+// preset (params {"preset": "paper"}: the algorithm as the paper describes
+// it, with greedy acceptance, unchecked freezing and no restarts), which
+// explicit parameters override.
+//
 // Every variant is deterministic given Problem.Seed, and Snapshot/Restore
 // carry its whole state, so a restored optimizer continues exactly.
 package builtin
