@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -618,5 +619,20 @@ func TestPairMarks(t *testing.T) {
 	}
 	if !strings.Contains(csvb.String(), ",p_raw,tested_against\n") || !strings.Contains(csvb.String(), ",0.00793651,rand\n") {
 		t.Errorf("csv lacks the raw p-value and the partner:\n%s", csvb.String())
+	}
+}
+
+func TestCompareSettings(t *testing.T) {
+	// The rows of one method share their keys (an unset one is "(unset)").
+	sorted := []string{"", `{"a":0.25,"g":"(unset)"}`, `{"a":0.25,"g":500}`, `{"a":0.25,"g":2000}`, `{"a":0.25,"g":16000}`,
+		`{"a":0.3,"g":"(unset)"}`, `{"a":0.3,"g":500}`, `{"a":0.3,"g":true}`}
+	for i := range sorted {
+		for j := range sorted {
+			got := compareSettings(sorted[i], sorted[j])
+			want := cmp.Compare(i, j)
+			if got != want {
+				t.Errorf("compareSettings(%s, %s) = %d, want %d", sorted[i], sorted[j], got, want)
+			}
+		}
 	}
 }

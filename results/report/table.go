@@ -414,7 +414,7 @@ func buildTable(key groupKey, runs []results.RunRow, rowKey rowKeyFunc) Table {
 	}
 	slices.SortFunc(order, func(x, y variant) int {
 		return cmp.Or(cmp.Compare(kindOrder(x.kind), kindOrder(y.kind)), cmp.Compare(x.method, y.method),
-			cmp.Compare(x.params, y.params))
+			compareSettings(x.params, y.params))
 	})
 	for _, v := range order {
 		a := rows[v]
@@ -602,4 +602,46 @@ func FormatCell(c *Cell) string {
 		return fmt.Sprintf("%.2f (%d)", 100*c.Mean, c.N)
 	}
 	return fmt.Sprintf("%.2f ± %.2f (%d)", 100*c.Mean, 100*c.Std, c.N)
+}
+
+// compareSettings orders two settings (canonical JSON objects, "" for none)
+// key by key with numbers compared as numbers, so that group_size 500 comes
+// before 2000 and alpha 0.25 before 0.3; a missing key first, other values
+// by their JSON text.
+func compareSettings(a, b string) int {
+	var ma, mb map[string]json.RawMessage
+	if a == "" || b == "" || json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
+		return cmp.Compare(a, b)
+	}
+	keys := make([]string, 0, len(ma)+len(mb))
+	for k := range ma {
+		keys = append(keys, k)
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		va, oka := ma[k]
+		vb, okb := mb[k]
+		switch {
+		case !oka:
+			return -1
+		case !okb:
+			return 1
+		}
+		var fa, fb float64
+		if json.Unmarshal(va, &fa) == nil && json.Unmarshal(vb, &fb) == nil {
+			if c := cmp.Compare(fa, fb); c != 0 {
+				return c
+			}
+			continue
+		}
+		if c := cmp.Compare(string(va), string(vb)); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a, b)
 }
