@@ -249,7 +249,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
-	defer func() { opt.Close() }()
+	defer func() {
+		if opt != nil {
+			opt.Close()
+		}
+	}()
 
 	genDir := filepath.Join(sc.CheckpointDir, results.GenerationsDir)
 	var gw *results.GenerationWriter
@@ -317,6 +321,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		}
 		sc.Log.Warn("the checkpoint cannot be resumed from: moved aside, starting over", "moved_to", aside, "err", err)
 		opt.Close()
+		opt = nil
 		if opt, err = startOptimizer(); err != nil {
 			return err
 		}
