@@ -321,7 +321,6 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		}
 		sc.Log.Warn("the checkpoint cannot be resumed from: moved aside, starting over", "moved_to", aside, "err", err)
 		opt.Close()
-		opt = nil
 		if opt, err = startOptimizer(); err != nil {
 			return err
 		}
