@@ -308,18 +308,22 @@ func TestUnusableCheckpointIsMovedAside(t *testing.T) {
 		t.Skip("runs optimizer subprocesses")
 	}
 	f := newFixture(t)
-	const gens = 4
+	const gens = 6
 	want := reference(t, f, gens, nil)
+	// A run that stopped after 2 generations, leaving its checkpoint and
+	// rows behind (each case gets a copy).
+	left := t.TempDir()
+	if err := f.run(t, 2, t.TempDir(), left, false); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := results.ReadGenerations(filepath.Join(left, results.GenerationsDir)); err != nil || len(rows) != 2 {
+		t.Fatalf("the checkpoint folder holds %d generation rows (%v); a crash leaves them there", len(rows), err)
+	}
 	for _, damage := range []string{"damaged", "restore-fails"} {
 		t.Run(damage, func(t *testing.T) {
-			// A run that stopped after 2 generations, leaving its checkpoint
-			// and rows behind.
-			ckpt, out1 := t.TempDir(), t.TempDir()
-			if err := f.run(t, 2, out1, ckpt, false); err != nil {
+			ckpt := filepath.Join(t.TempDir(), "ckpt")
+			if err := os.CopyFS(ckpt, os.DirFS(left)); err != nil {
 				t.Fatal(err)
-			}
-			if rows, err := results.ReadGenerations(filepath.Join(ckpt, results.GenerationsDir)); err != nil || len(rows) == 0 {
-				t.Fatalf("the checkpoint folder holds %d generation rows (%v); a crash leaves them there", len(rows), err)
 			}
 			path := filepath.Join(ckpt, "host.ckpt")
 			raw, err := os.ReadFile(path)
