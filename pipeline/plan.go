@@ -57,7 +57,8 @@ type StagePlan struct {
 	// Changes lists, for a stage that ran before under this name with
 	// another key, what differs ("param bits: 4 -> 3", "input model changed").
 	Changes []string `json:"changes,omitempty"`
-	// Resume is true when a checkpoint of this key exists.
+	// Resume is true when a checkpoint of this key exists and the stage is
+	// not forced (a forced stage discards its checkpoint).
 	Resume bool `json:"resume,omitempty"`
 	// Forced is true when --force or --rerun selected the stage or an input.
 	Forced bool         `json:"forced,omitempty"`
@@ -170,9 +171,11 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 			sp.Status = StatusToRun
 			sp.Reason, sp.Changes = explain(sp, opt.History, err)
 		}
-		if sp.Status == StatusToRun {
-			sp.Resume = opt.Store.HasCheckpoint(sp.Kind, sp.Key)
-			if sp.Resume {
+		if sp.Status == StatusToRun && opt.Store.HasCheckpoint(sp.Kind, sp.Key) {
+			if sp.Forced {
+				sp.Reason += "; starts over (its checkpoint is discarded)"
+			} else {
+				sp.Resume = true
 				sp.Reason += "; resumes from its checkpoint"
 			}
 		}

@@ -180,8 +180,8 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 	}
 	loc.add(cmd)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots for stages (default: the number of CPUs, or [executor] jobs)")
-	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them; repeatable")
-	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage")
+	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them, from scratch (their checkpoints are discarded); repeatable")
+	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage from scratch")
 	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries and rebuild those whose files changed")
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
 	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")
