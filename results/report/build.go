@@ -330,6 +330,9 @@ func (b *built) provenanceLines() [][2]string {
 			if p.CCQModified {
 				v += ", modified"
 			}
+			if p.CCQCommitFrom == "git" {
+				v += ", from git at run time"
+			}
 			v += ")"
 		}
 		add("ccq version", v)
@@ -340,8 +343,15 @@ func (b *built) provenanceLines() [][2]string {
 			}
 			add("experiment file", f)
 		}
+		if p.ExperimentCommit != "" {
+			c := p.ExperimentCommit
+			if p.ExperimentModified {
+				c += " (work tree modified)"
+			}
+			add("experiment commit", c)
+		}
 		if len(p.Command) > 0 {
-			add("command", strings.Join(p.Command, " "))
+			add("command", shellJoin(p.Command))
 		}
 		m := p.Machine
 		mach := fmt.Sprintf("%s, %s/%s, %d CPUs", m.Hostname, m.OS, m.Arch, m.CPUs)
@@ -380,6 +390,20 @@ func (b *built) provenanceLines() [][2]string {
 	vi := version.Get()
 	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, vi.Commit, b.builtAt.UTC().Format(time.RFC3339)))
 	return out
+}
+
+// shellJoin joins a command line so that it can be typed again: arguments
+// with characters a POSIX shell would interpret are single-quoted.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 // stageKinds summarises stages per kind: count, cached, failed, wall time.
