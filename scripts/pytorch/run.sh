@@ -8,7 +8,7 @@
 #   PT_THREADS=N      threads for OpenMP and OpenBLAS (default 2); pass the
 #                     same number to the script's --threads
 #   PT_BLAS=reference keep the BLAS Debian's torch links by default (the
-#                     netlib reference BLAS, about 100x slower than OpenBLAS)
+#                     netlib reference BLAS, far slower than OpenBLAS)
 #   PT_CORETYPE=NAME  OpenBLAS kernel family (default: SkylakeX on CPUs with
 #                     AVX-512, else OpenBLAS's own detection)
 #   PT_MALLOC=default keep glibc's default malloc trimming
