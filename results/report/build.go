@@ -140,6 +140,7 @@ func Build(ctx context.Context, dir string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	r := analyse(d, opts)
+	r.builtBy = version.Resolve(ctx)
 	if err := r.write(ctx, opts); err != nil {
 		return r.sum, err
 	}
@@ -154,6 +155,9 @@ type built struct {
 	sum     Summary
 	convs   []Convergence
 	builtAt time.Time
+	// builtBy is the ccq that builds the report (its commit asked from git
+	// when the binary has none).
+	builtBy version.Info
 }
 
 func analyse(d *Data, opts Options) *built {
@@ -387,8 +391,12 @@ func (b *built) provenanceLines() [][2]string {
 		}
 		add("stages.parquet", fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall)))
 	}
-	vi := version.Get()
-	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, vi.Commit, b.builtAt.UTC().Format(time.RFC3339)))
+	vi := b.builtBy
+	commit := vi.Commit
+	if vi.Modified {
+		commit += ", modified"
+	}
+	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, commit, b.builtAt.UTC().Format(time.RFC3339)))
 	return out
 }
 
