@@ -39,6 +39,7 @@ var jsonOutputs = map[string]reflect.Type{
 	"data.go: r":                           reflect.TypeFor[datasets.FetchResult](),
 	"data.go: s":                           reflect.TypeFor[datasets.Summary](),
 	"data.go: datasets.Names()":            reflect.TypeFor[[]string](),
+	"doctor.go: rep":                       reflect.TypeFor[*doctorReport](),
 	"evaluate.go: rep":                     reflect.TypeFor[evalReport](),
 	"plan.go: s.Report(p)":                 reflect.TypeFor[*workspace.PlanReport](),
 	"plugins.go: entries":                  reflect.TypeFor[[]catalog.Entry](),
