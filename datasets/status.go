@@ -16,6 +16,9 @@ type CacheStatus struct {
 	Cached bool `json:"cached"`
 	// Missing lists the files not found, when some are present.
 	Missing []string `json:"missing,omitempty"`
+	// Problem says why the cache cannot be read, when it cannot (a
+	// directory where a file belongs, permissions).
+	Problem string `json:"problem,omitempty"`
 	// Advice says how to get the files when they are not cached.
 	Advice string `json:"advice,omitempty"`
 }
@@ -33,8 +36,13 @@ func Status(name string, opt Options) (CacheStatus, error) {
 	}
 	f := &fetcher{sp: sp, opt: opt, dst: filepath.Join(root, sp.name)}
 	st := CacheStatus{Name: sp.name, Dir: f.dst}
-	_, present, missing, complete := f.scan(f.dst)
+	_, present, missing, complete, problem := f.scan(f.dst)
 	st.Cached = complete
+	if problem != nil {
+		st.Problem = problem.Error()
+		st.Advice = fmt.Sprintf("the cache %s cannot be read: fix or remove it, or pass --data-dir (or set CCQ_DATA) to use another folder", f.dst)
+		return st, nil
+	}
 	if !complete {
 		if len(present) > 0 {
 			st.Missing = missing

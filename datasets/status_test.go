@@ -52,3 +52,19 @@ func TestStatusBeforeAndAfterFetch(t *testing.T) {
 		t.Error("unknown dataset: no error")
 	}
 }
+
+func TestStatusUnreadableCache(t *testing.T) {
+	newTinyIDX(t, "tiny")
+	opt := quiet(t)
+	// A directory where a file belongs.
+	if err := os.MkdirAll(filepath.Join(opt.CacheDir, "tiny", "train-images-idx3-ubyte.gz"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Status("tiny", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Cached || !strings.Contains(st.Problem, "not a regular file") || !strings.Contains(st.Advice, "cannot be read") {
+		t.Errorf("unreadable cache: %+v", st)
+	}
+}

@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -148,6 +149,10 @@ func checkState(g *Graph, ts []safetensors.Tensor) (*checkedState, error) {
 			errs = append(errs, err) // names the tensor
 			continue
 		}
+		if err := CheckFinite(t.Name, v); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		st.floats[name] = v
 	}
 	for _, sp := range spec {
@@ -198,5 +203,18 @@ func (m *Model) LoadStateDict(ts []safetensors.Tensor) error {
 		return fmt.Errorf("load %w", err)
 	}
 	m.apply(st)
+	return nil
+}
+
+// CheckFinite returns an error naming tensor name and the first of its
+// values that is NaN or infinite, or nil when all are finite. Every model
+// loader (float models here, quantizers' inputs in quant) refuses such
+// tensors with it, so evaluate and quantize reject the same files.
+func CheckFinite(name string, v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("tensor %q: value %d is %g, expected a finite number", name, i, x)
+		}
+	}
 	return nil
 }

@@ -195,6 +195,9 @@ func printDoctor(w io.Writer, rep *doctorReport) error {
 			if len(d.Missing) > 0 {
 				state += " (missing " + strings.Join(d.Missing, ", ") + ")"
 			}
+			if d.Problem != "" {
+				state = "unreadable: " + d.Problem
+			}
 		}
 		fmt.Fprintf(w, "           %-14s %s\n", d.Name, state)
 	}

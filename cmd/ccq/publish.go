@@ -40,7 +40,7 @@ func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pip
 		if err != nil {
 			return err
 		}
-		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha})
+		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha, Pairs: rp.TablePairs()})
 	} else {
 		digest := sha256.Sum256(s.Exp.Source)
 		rs, err := stagereport.Publish(ctx, stagereport.PublishOptions{

@@ -71,7 +71,9 @@ func newRunCmd() *cobra.Command {
 		Short: "Run an experiment: every stage that is not already in the store",
 		Long: `Run expands the experiment into its stages, reuses every stage already in the
 store (from any earlier run or experiment), and runs the rest, independent
-stages in parallel within --jobs CPU slots. Results go to
+stages in parallel within --jobs CPU slots. It first makes the checks of
+ccq validate (parameters, plugins, pins) and refuses to start, with the same
+messages, when one fails. Results go to
 <results>/<experiment>/: a frozen copy of the experiment, stage logs, links to
 the store entries and the run state (ccq status). A failing stage skips what
 depends on it; the rest goes on. The first interrupt stops scheduling and lets
@@ -101,6 +103,12 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			}
 			if jobs < 1 {
 				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
+			}
+			if r := s.Check(cmd.Context()); !r.OK() {
+				for _, e := range r.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), e)
+				}
+				return &exitCodeError{code: 1, err: fmt.Errorf("%s: refused, nothing was run: the faults listed above would stop stages (ccq validate checks a file)", s.Exp.File)}
 			}
 			exec, err := factory(cmd, s, jobs)
 			if err != nil {

@@ -29,6 +29,9 @@ type Options struct {
 	Reference string
 	// Alpha is the significance level after Holm correction (default 0.05).
 	Alpha float64
+	// Pairs, when set, replace Reference: the marks test each pair's first
+	// method against its second (see TableOptions.Pairs).
+	Pairs []Pair
 	// Partial marks the report as partial even when the files do not say so
 	// (the pipeline sets it when it builds a report while stages still run).
 	Partial bool
@@ -175,7 +178,7 @@ func analyse(d *Data, opts Options) *built {
 			s.FailedRuns++
 		}
 	}
-	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha})
+	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha, Pairs: opts.Pairs})
 	s.Ablations = AblationTables(d.Runs)
 	b.convs = Convergences(d.Curves)
 	s.Figures = len(b.convs)

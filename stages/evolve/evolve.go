@@ -143,7 +143,7 @@ func (Kind) CheckParams(pp pipeline.Params) error {
 		return err
 	}
 	if !builtin.IsBuiltin(p.Plugin) {
-		return nil // an external plugin checks its parameters when it starts
+		return nil // an external plugin: Probe asks it for its parameters
 	}
 	var raw []byte
 	if p.PluginParams != nil {
