@@ -84,7 +84,7 @@ func TestLoadStateDictAliases(t *testing.T) {
 	var ts []safetensors.Tensor
 	for _, tn := range m.StateDict() {
 		name := tn.Name
-		// The peers' naming: layers.N.* and fc.*, saved from DataParallel.
+		// The flat naming: layers.N.* and fc.*, saved from DataParallel.
 		for s := 1; s <= 3; s++ {
 			for b := 0; b < 3; b++ {
 				name = strings.Replace(name, "layer"+string(rune('0'+s))+"."+string(rune('0'+b))+".", "layers."+string(rune('0'+(s-1)*3+b))+".", 1)
@@ -95,7 +95,7 @@ func TestLoadStateDictAliases(t *testing.T) {
 		ts = append(ts, tn)
 	}
 	if !slices.ContainsFunc(ts, func(x safetensors.Tensor) bool { return x.Name == "module.layers.8.bn2.running_var" }) {
-		t.Fatal("renaming did not produce the peers' names")
+		t.Fatal("renaming did not produce the flat names")
 	}
 	m2, _ := NewModel(m.g, 9)
 	if err := m2.LoadStateDict(ts); err != nil {

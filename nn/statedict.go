@@ -38,7 +38,8 @@ func (m *Model) StateDict() []safetensors.Tensor {
 	return ts
 }
 
-// peersBlock matches the peers' flat ResNet-20 block names (layers.N.).
+// peersBlock matches the flat ResNet-20 block names (layers.N.) of PyTorch
+// models that keep the nine blocks in one Sequential.
 var peersBlock = regexp.MustCompile(`^layers\.(\d+)\.`)
 
 // CanonicalName maps the alternative spellings of a tensor name accepted on

@@ -131,6 +131,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if l := workspace.WorkLine(plan, jobs); l != "" {
 				fmt.Fprintln(errw, l)
 			}
+			src := describeSources(cmd.Context(), s.Exp.File)
 			var rep progress.Reporter = progress.New(mode, os.Stderr)
 			if asJSON && mode == progress.Auto {
 				rep = progress.New(progress.Plain, os.Stderr)
@@ -139,7 +140,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 				Store: st, Results: res, Jobs: jobs, Settings: s.Settings(), Executor: exec,
 				Observers:      []pipeline.Observer{rep},
 				ExperimentFile: s.Exp.File, ExperimentSource: s.Exp.Source,
-				Command: strings.Join(os.Args, " "),
+				Command: strings.Join(typedCommand(os.Args), " "),
 			})
 			rep.Close()
 			if err != nil {
@@ -163,7 +164,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if asJSON {
 				pubw = cmd.ErrOrStderr()
 			}
-			if perr := publishRun(context.WithoutCancel(cmd.Context()), pubw, s, sum, executor); perr != nil {
+			if perr := publishRun(context.WithoutCancel(cmd.Context()), pubw, s, sum, executor, src); perr != nil {
 				if sum.Err() == nil {
 					return fmt.Errorf("publishing results: %w", perr)
 				}

@@ -143,6 +143,7 @@ func Build(ctx context.Context, dir string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	r := analyse(d, opts)
+	r.builtBy = version.Resolve(ctx)
 	if err := r.write(ctx, opts); err != nil {
 		return r.sum, err
 	}
@@ -157,6 +158,9 @@ type built struct {
 	sum     Summary
 	convs   []Convergence
 	builtAt time.Time
+	// builtBy is the ccq that builds the report (its commit asked from git
+	// when the binary has none).
+	builtBy version.Info
 }
 
 func analyse(d *Data, opts Options) *built {
@@ -333,6 +337,9 @@ func (b *built) provenanceLines() [][2]string {
 			if p.CCQModified {
 				v += ", modified"
 			}
+			if p.CCQCommitFrom == "git" {
+				v += ", from git at run time"
+			}
 			v += ")"
 		}
 		add("ccq version", v)
@@ -343,8 +350,15 @@ func (b *built) provenanceLines() [][2]string {
 			}
 			add("experiment file", f)
 		}
+		if p.ExperimentCommit != "" {
+			c := p.ExperimentCommit
+			if p.ExperimentModified {
+				c += " (work tree modified)"
+			}
+			add("experiment commit", c)
+		}
 		if len(p.Command) > 0 {
-			add("command", strings.Join(p.Command, " "))
+			add("command", shellJoin(p.Command))
 		}
 		m := p.Machine
 		mach := fmt.Sprintf("%s, %s/%s, %d CPUs", m.Hostname, m.OS, m.Arch, m.CPUs)
@@ -380,9 +394,27 @@ func (b *built) provenanceLines() [][2]string {
 		}
 		add("stages.parquet", fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall)))
 	}
-	vi := version.Get()
-	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, vi.Commit, b.builtAt.UTC().Format(time.RFC3339)))
+	vi := b.builtBy
+	commit := vi.Commit
+	if vi.Modified {
+		commit += ", modified"
+	}
+	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, commit, b.builtAt.UTC().Format(time.RFC3339)))
 	return out
+}
+
+// shellJoin joins a command line so that it can be typed again: arguments
+// with characters a POSIX shell would interpret are single-quoted.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 // stageKinds summarises stages per kind: count, cached, failed, wall time.

@@ -380,7 +380,9 @@ func TestBuildWritesSelfContainedReport(t *testing.T) {
 	md := string(mb)
 	for _, want := range []string{"## Main results", "| method | 2 bits | 4 bits | full-precision gradients |", cell,
 		"![lenet5 on mnist, 2-bit weights](plots/convergence-mnist-lenet5-w2-a32.svg)", "## Provenance",
-		"| ccq version | 0.1.0-dev (commit abc123) |", "cache hits", "testhost", "```toml"} {
+		"| ccq version | 0.1.0-dev (commit abc123, modified, from git at run time) |",
+		"| experiment commit | def456 (work tree modified) |",
+		"| command | ccq run experiments/synthetic.toml --set 'optimizers[*].seeds=[1]' |", "cache hits", "testhost", "```toml"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)
 		}
@@ -634,5 +636,13 @@ func TestCompareSettings(t *testing.T) {
 				t.Errorf("compareSettings(%s, %s) = %d, want %d", sorted[i], sorted[j], got, want)
 			}
 		}
+	}
+}
+
+func TestShellJoinQuotesWhatAShellWouldInterpret(t *testing.T) {
+	got := shellJoin([]string{"ccq", "run", "a b.toml", "--set", "optimizers[*].seeds=[1]", "", "it's", "x=1,y:2"})
+	want := `ccq run 'a b.toml' --set 'optimizers[*].seeds=[1]' '' 'it'\''s' x=1,y:2`
+	if got != want {
+		t.Errorf("shellJoin = %s, want %s", got, want)
 	}
 }
