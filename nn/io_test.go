@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -83,7 +84,7 @@ func TestLoadStateDictAliases(t *testing.T) {
 	var ts []safetensors.Tensor
 	for _, tn := range m.StateDict() {
 		name := tn.Name
-		// The peers' naming: layers.N.* and fc.*, saved from DataParallel.
+		// The flat naming: layers.N.* and fc.*, saved from DataParallel.
 		for s := 1; s <= 3; s++ {
 			for b := 0; b < 3; b++ {
 				name = strings.Replace(name, "layer"+string(rune('0'+s))+"."+string(rune('0'+b))+".", "layers."+string(rune('0'+(s-1)*3+b))+".", 1)
@@ -94,7 +95,7 @@ func TestLoadStateDictAliases(t *testing.T) {
 		ts = append(ts, tn)
 	}
 	if !slices.ContainsFunc(ts, func(x safetensors.Tensor) bool { return x.Name == "module.layers.8.bn2.running_var" }) {
-		t.Fatal("renaming did not produce the peers' names")
+		t.Fatal("renaming did not produce the flat names")
 	}
 	m2, _ := NewModel(m.g, 9)
 	if err := m2.LoadStateDict(ts); err != nil {
@@ -144,6 +145,22 @@ func TestLoadStateDictErrors(t *testing.T) {
 			}
 			return ts
 		}), []string{`"bn1.num_batches_tracked"`, "integer"}},
+		{"NaN weight", edit(func(ts []safetensors.Tensor) []safetensors.Tensor {
+			w := make([]float32, 16*3*9)
+			w[7] = float32(math.NaN())
+			ts[0] = safetensors.F32("conv1.weight", []int{16, 3, 3, 3}, w)
+			return ts
+		}), []string{`tensor "conv1.weight": value 7 is NaN, expected a finite number`}},
+		{"infinite running variance", edit(func(ts []safetensors.Tensor) []safetensors.Tensor {
+			for i := range ts {
+				if ts[i].Name == "layer2.1.bn1.running_var" {
+					v := make([]float32, 32)
+					v[31] = float32(math.Inf(1))
+					ts[i] = safetensors.F32(ts[i].Name, []int{32}, v)
+				}
+			}
+			return ts
+		}), []string{`tensor "layer2.1.bn1.running_var": value 31 is +Inf, expected a finite number`}},
 	}
 	for _, tc := range cases {
 		m2, _ := NewModel(m.g, 9)

@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -37,7 +38,8 @@ func (m *Model) StateDict() []safetensors.Tensor {
 	return ts
 }
 
-// peersBlock matches the peers' flat ResNet-20 block names (layers.N.).
+// peersBlock matches the flat ResNet-20 block names (layers.N.) of PyTorch
+// models that keep the nine blocks in one Sequential.
 var peersBlock = regexp.MustCompile(`^layers\.(\d+)\.`)
 
 // CanonicalName maps the alternative spellings of a tensor name accepted on
@@ -147,6 +149,10 @@ func checkState(g *Graph, ts []safetensors.Tensor) (*checkedState, error) {
 			errs = append(errs, err) // names the tensor
 			continue
 		}
+		if err := CheckFinite(t.Name, v); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		st.floats[name] = v
 	}
 	for _, sp := range spec {
@@ -197,5 +203,18 @@ func (m *Model) LoadStateDict(ts []safetensors.Tensor) error {
 		return fmt.Errorf("load %w", err)
 	}
 	m.apply(st)
+	return nil
+}
+
+// CheckFinite returns an error naming tensor name and the first of its
+// values that is NaN or infinite, or nil when all are finite. Every model
+// loader (float models here, quantizers' inputs in quant) refuses such
+// tensors with it, so evaluate and quantize reject the same files.
+func CheckFinite(name string, v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("tensor %q: value %d is %g, expected a finite number", name, i, x)
+		}
+	}
 	return nil
 }

@@ -39,6 +39,9 @@ type FileSpec struct {
 	Path string `json:"path"`
 	// SHA256, if set, pins the expected content; a mismatch blocks the stage.
 	SHA256 string `json:"sha256,omitempty"`
+	// Executable, if set, requires a program (a file with an execute
+	// permission bit), such as an optimizer plugin given by path.
+	Executable bool `json:"executable,omitempty"`
 }
 
 // Where returns the origin recorded for a parameter path, falling back to

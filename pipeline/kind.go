@@ -71,6 +71,17 @@ type Fingerprinter interface {
 	Fingerprint(p Params, files map[string]string) (map[string]string, error)
 }
 
+// Prober is optionally implemented by a Kind whose parameters can only be
+// checked by asking something outside ccq, such as an external optimizer
+// plugin for the parameters it declares. Check (`ccq validate`, and `ccq
+// run` before it starts anything) calls it once the stage's kind,
+// parameters and files passed; planning does not, so plans stay cheap.
+// files maps the stage's external file names to their paths. Return
+// *ParamError values where a parameter is at fault.
+type Prober interface {
+	Probe(ctx context.Context, p Params, files map[string]string) error
+}
+
 // Registry maps kind names to kinds. The zero value is empty and usable.
 type Registry struct {
 	mu    sync.RWMutex

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccq-project/ccq/internal/executable"
 	"github.com/ccq-project/ccq/internal/version"
 	"github.com/ccq-project/ccq/pipeline/store"
 )
@@ -55,7 +57,8 @@ type StagePlan struct {
 	// Changes lists, for a stage that ran before under this name with
 	// another key, what differs ("param bits: 4 -> 3", "input model changed").
 	Changes []string `json:"changes,omitempty"`
-	// Resume is true when a checkpoint of this key exists.
+	// Resume is true when a checkpoint of this key exists and the stage is
+	// not forced (a forced stage discards its checkpoint).
 	Resume bool `json:"resume,omitempty"`
 	// Forced is true when --force or --rerun selected the stage or an input.
 	Forced bool         `json:"forced,omitempty"`
@@ -168,9 +171,11 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 			sp.Status = StatusToRun
 			sp.Reason, sp.Changes = explain(sp, opt.History, err)
 		}
-		if sp.Status == StatusToRun {
-			sp.Resume = opt.Store.HasCheckpoint(sp.Kind, sp.Key)
-			if sp.Resume {
+		if sp.Status == StatusToRun && opt.Store.HasCheckpoint(sp.Kind, sp.Key) {
+			if sp.Forced {
+				sp.Reason += "; starts over (its checkpoint is discarded)"
+			} else {
+				sp.Resume = true
 				sp.Reason += "; resumes from its checkpoint"
 			}
 		}
@@ -192,14 +197,42 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 		}
 		sp.InputKeys[in] = up.Key
 	}
+	kind, reason := resolveStage(sp, reg, opt.BaseDir, digests)
+	if reason != "" {
+		return reason
+	}
+	files := make(map[string]string, len(sp.Files))
+	for n, f := range sp.Files {
+		files[n] = f.SHA256
+	}
+	sp.Key = Key(KeyInput{Kind: spec.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
+		Params: spec.Params, Inputs: sp.InputKeys, Files: files, Deps: sp.Deps})
+	sp.Threads = max(1, kind.Threads(spec.Params))
+	if ue, ok := kind.(UpstreamEstimator); ok {
+		sp.Estimate = ue.EstimateFrom(spec.Params, planUpstream{p, spec})
+	} else {
+		sp.Estimate = kind.Estimate(spec.Params)
+	}
+	return ""
+}
+
+// resolveStage checks what a run needs of a stage before running anything
+// and fills sp's kind version, files and dependencies: the kind is built in,
+// its parameters pass its checks, its external files exist (and are
+// programs where required) and match their pins, and a Fingerprinter kind
+// resolves what its parameters name (an optimizer plugin). It returns the
+// kind, or why the stage cannot run, prefixed with where the experiment
+// wrote the fault when known. digests caches file digests by path.
+func resolveStage(sp *StagePlan, reg *Registry, baseDir string, digests map[string]string) (Kind, string) {
+	spec := sp.Spec
 	kind, ok := reg.Lookup(spec.Kind)
 	if !ok {
-		return fmt.Sprintf("stage kind %q is not built into this ccq", spec.Kind)
+		return nil, ParamErrorText(spec, fmt.Errorf("stage kind %q is not built into this ccq", spec.Kind))
 	}
 	sp.KindVersion = kind.Version()
 	if c, ok := kind.(Checker); ok {
 		if err := c.CheckParams(spec.Params); err != nil {
-			return ParamErrorText(spec, err)
+			return nil, ParamErrorText(spec, err)
 		}
 	}
 	files := map[string]string{}
@@ -209,20 +242,42 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 	for _, n := range sortedKeys(spec.Files) {
 		f := spec.Files[n]
 		path := f.Path
-		if !filepath.IsAbs(path) && opt.BaseDir != "" {
-			path = filepath.Join(opt.BaseDir, path)
+		if !filepath.IsAbs(path) && baseDir != "" {
+			path = filepath.Join(baseDir, path)
+		}
+		where := fileWhere(spec, n)
+		// Stages get absolute paths (StageContext.Files): an experiment
+		// in the working folder gives "plug.sh", which a stage could not
+		// tell from a name.
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Sprintf("%sfile %s: %v", where, n, err)
+		}
+		path = abs
+		if f.Executable {
+			if err := executable.Check(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Sprintf("%sfile %s: %s does not exist", where, n, path)
+			} else if err != nil {
+				return nil, fmt.Sprintf("%sfile %s: %v", where, n, err)
+			}
 		}
 		d, ok := digests[path]
 		if !ok {
 			var err error
 			d, _, err = store.HashFile(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Sprintf("%sfile %s: %s does not exist", where, n, path)
+			}
 			if err != nil {
-				return fmt.Sprintf("file %s: %v", n, err)
+				return nil, fmt.Sprintf("%sfile %s: %v", where, n, err)
 			}
 			digests[path] = d
 		}
 		if f.SHA256 != "" && !strings.EqualFold(f.SHA256, d) {
-			return fmt.Sprintf("file %s (%s) has SHA-256 %s, the experiment pins %s", n, path, d, f.SHA256)
+			if w := spec.Where("files." + n + ".sha256"); w != "" {
+				where = w + ": "
+			}
+			return nil, fmt.Sprintf("%sfile %s (%s) has SHA-256 %s, the experiment pins %s", where, n, path, d, f.SHA256)
 		}
 		files[n] = d
 		sp.Files[n] = store.FileRef{Path: path, SHA256: d}
@@ -230,19 +285,20 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 	if fp, ok := kind.(Fingerprinter); ok {
 		deps, err := fp.Fingerprint(spec.Params, files)
 		if err != nil {
-			return ParamErrorText(spec, err)
+			return nil, ParamErrorText(spec, err)
 		}
 		if len(deps) > 0 {
 			sp.Deps = deps
 		}
 	}
-	sp.Key = Key(KeyInput{Kind: spec.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
-		Params: spec.Params, Inputs: sp.InputKeys, Files: files, Deps: sp.Deps})
-	sp.Threads = max(1, kind.Threads(spec.Params))
-	if ue, ok := kind.(UpstreamEstimator); ok {
-		sp.Estimate = ue.EstimateFrom(spec.Params, planUpstream{p, spec})
-	} else {
-		sp.Estimate = kind.Estimate(spec.Params)
+	return kind, ""
+}
+
+// fileWhere is "file:line: " where the experiment names external file n
+// (origin "files.N"), or "" when unknown.
+func fileWhere(spec *Spec, n string) string {
+	if w := spec.Where("files." + n); w != "" {
+		return w + ": "
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -416,5 +417,62 @@ func TestThreadsWithinSlots(t *testing.T) {
 	sum := e.run(context.Background(), e.plan(specs, nil), nil)
 	if sum.Outcome != "ok" || sum.Counts[pipeline.StatusDone] != 20 {
 		t.Fatalf("%+v", sum.Counts)
+	}
+}
+
+// TestRerunDiscardsCheckpoint: --rerun and --force start a stage from
+// scratch, whatever checkpoint it left (here one that would make it resume
+// from a wrong state), and the plan says so.
+func TestRerunDiscardsCheckpoint(t *testing.T) {
+	rec := &testkinds.Recorder{}
+	e := newEnv(t, testkinds.Steps{Executed: rec})
+	specs := []pipeline.Spec{spec("s", "steps", map[string]any{"steps": 6, "seed": 3}, nil)}
+	p := e.plan(specs, nil)
+	if sum := e.run(context.Background(), p, nil); sum.Outcome != "ok" {
+		t.Fatalf("first run: %s", sum.Outcome)
+	}
+	key := p.Stage("s").Key
+	en, err := e.store.Lookup("steps", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(en.Path("result.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, force := range []func(*pipeline.PlanOptions){
+		func(o *pipeline.PlanOptions) { o.Rerun = []string{"s"} },
+		func(o *pipeline.PlanOptions) { o.Force = true },
+	} {
+		// A checkpoint at step 3 whose state is wrong.
+		dir := e.store.CheckpointDir("steps", key)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bad := append(binary.LittleEndian.AppendUint64(nil, 3), make([]byte, 32)...)
+		if err := os.WriteFile(filepath.Join(dir, "state"), bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := e.plan(specs, force)
+		if s := p.Stage("s"); s.Resume || !strings.Contains(s.Reason, "checkpoint is discarded") {
+			t.Fatalf("plan of a forced stage with a checkpoint: resume %v, %q", s.Resume, s.Reason)
+		}
+		rec.Reset()
+		if sum := e.run(context.Background(), p, nil); sum.Outcome != "ok" {
+			t.Fatalf("forced run: %s", sum.Outcome)
+		}
+		if n := rec.Count("s"); n != 6 {
+			t.Fatalf("the forced run computed %d steps, want all 6 (it resumed from the checkpoint)", n)
+		}
+		en, err := e.store.Lookup("steps", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(en.Path("result.txt")); string(got) != string(want) {
+			t.Fatalf("forced run's result %q, want %q", got, want)
+		}
+		if en.Manifest.Resumed {
+			t.Fatal("the forced run's manifest says it resumed")
+		}
 	}
 }

@@ -48,7 +48,8 @@ type Task struct {
 	Store string `json:"store"`
 	// NoSync disables fsync in the store (benchmarks).
 	NoSync bool `json:"no_sync,omitempty"`
-	// Replace rebuilds the entry even if it exists (--rerun, --force).
+	// Replace rebuilds the entry even if it exists, from scratch: the
+	// stage's checkpoint is discarded first (--rerun, --force).
 	Replace bool `json:"replace,omitempty"`
 	// LogPath is the stage's log file.
 	LogPath  string   `json:"log"`
@@ -111,7 +112,8 @@ type ExecOptions struct {
 // the kind in a temporary folder and commits the store entry. It returns
 // the entry, or an error that names the stage. If the entry already exists
 // and Replace is false, Exec returns it without running (so a resubmitted
-// job is harmless). Panics in Run (in its own goroutine) become *PanicError.
+// job is harmless); with Replace, it discards the stage's checkpoint and
+// runs it from scratch. Panics in Run (in its own goroutine) become *PanicError.
 func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, err error) {
 	reg := opt.Registry
 	if reg == nil {
@@ -169,6 +171,14 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		}
 	}()
 	ckpt := st.CheckpointDir(t.Kind, t.Key)
+	if t.Replace && st.HasCheckpoint(t.Kind, t.Key) {
+		// A forced stage starts from scratch: its checkpoint may be the
+		// very thing that is wrong (damaged, or refused by a plugin).
+		if err := st.DiscardCheckpoint(t.Kind, t.Key); err != nil {
+			return nil, fmt.Errorf("stage %s: %w", t.Name, err)
+		}
+		logger.Info("discarded the checkpoint (--rerun or --force)", "kind", t.Kind, "key", t.Key, "checkpoint", ckpt)
+	}
 	resumed := st.HasCheckpoint(t.Kind, t.Key)
 	threads := t.Threads
 	if threads < 1 {

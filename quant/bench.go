@@ -12,18 +12,18 @@ import (
 // BenchConfig describes an evaluator benchmark on a randomly initialised
 // network and random data.
 type BenchConfig struct {
-	Arch       string   // mlp, lenet5 or resnet20
-	Input      nn.Shape // default 1x28x28 (3x32x32 for resnet20)
-	Batch      int      // mini-batch size (default 1024)
-	Delta      int      // changed weights per candidate (default 2000)
-	Layer      string   // layer name the deltas fall in, or "all" (spread over every layer)
-	Candidates int      // candidates per Score call (default 32)
-	Bits       int      // weight bits (default 4)
-	ActBits    int      // activation bits (default 32)
-	Workers    int      // default GOMAXPROCS
-	Chunk      int      // samples per chunk (0: the evaluator's default)
-	MinTime    time.Duration
-	Seed       uint64
+	Arch       string        `json:"arch"`        // mlp, lenet5 or resnet20
+	Input      nn.Shape      `json:"input"`       // default 1x28x28 (3x32x32 for resnet20)
+	Batch      int           `json:"batch"`       // mini-batch size (default 1024)
+	Delta      int           `json:"delta"`       // changed weights per candidate (default 2000)
+	Layer      string        `json:"layer"`       // layer name the deltas fall in, or "all" (spread over every layer)
+	Candidates int           `json:"candidates"`  // candidates per Score call (default 32)
+	Bits       int           `json:"bits"`        // weight bits (default 4)
+	ActBits    int           `json:"act_bits"`    // activation bits (default 32)
+	Workers    int           `json:"workers"`     // default GOMAXPROCS
+	Chunk      int           `json:"chunk"`       // samples per chunk (0: the evaluator's default)
+	MinTime    time.Duration `json:"min_time_ns"` // minimum measuring time of each mode, in JSON in nanoseconds
+	Seed       uint64        `json:"seed"`
 }
 
 // BenchResult is the outcome of Bench: candidates per second of the

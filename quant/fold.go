@@ -47,10 +47,8 @@ func (f *FloatModel) param(name string, shape ...int) ([]float32, error) {
 	if len(t.Data) != shapeSize(shape) {
 		return nil, fmt.Errorf("tensor %q: %d values for shape %v", name, len(t.Data), shape)
 	}
-	for i, v := range t.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("tensor %q: value %d is %g, expected a finite number", name, i, v)
-		}
+	if err := nn.CheckFinite(name, t.Data); err != nil {
+		return nil, err
 	}
 	return t.Data, nil
 }

@@ -8,7 +8,7 @@
 // quantizing; biases stay float32 and are not searched. Activations may be
 // quantized too: a linear quantizer on the input of every quantized layer,
 // unsigned after a ReLU and signed for the network input, with a scale
-// calibrated once and then fixed (see ../shared METHOD.md).
+// calibrated once on a calibration batch and then fixed.
 package quant
 
 import (

@@ -33,9 +33,10 @@ type GenerationWriterOptions struct {
 
 // GenerationWriter writes the generation rows of one evolve run into a folder
 // of part files part-NNNNN.parquet. A part is written as the hidden file
-// .part-NNNNN.parquet.tmp and, every RowsPerPart rows or PartInterval and on
-// Close, closed, fsynced and renamed: a crash loses only the open part, and
-// readers (DuckDB, pandas, Arrow, ReadGenerations) never see a partial file.
+// .part-NNNNN.parquet.tmp and, every RowsPerPart rows or PartInterval, on
+// Roll (which a caller uses at its checkpoints) and on Close, closed, fsynced
+// and renamed: a crash loses only the open part, and readers (DuckDB,
+// pandas, Arrow, ReadGenerations) never see a partial file.
 // A writer opened on a folder that already holds parts (a resumed run)
 // removes stale temporary parts and numbers its parts after the last
 // complete one. Use TrimGenerations first to drop rows written after the
@@ -247,4 +248,45 @@ func TrimGenerations(dir string, next int64) error {
 		}
 	}
 	return syncDir(dir)
+}
+
+// CompactGenerations copies the rows of the complete parts of srcDir, in
+// part order, into the empty or missing folder dstDir as parts of
+// rowsPerPart rows (DefaultRowsPerPart if <= 0) numbered from 0, each
+// written under a temporary name, synced and renamed. The layout of dstDir then depends only on the
+// rows: a run whose parts were closed at every checkpoint, or that was
+// interrupted and resumed, ends with the same parts as an uninterrupted one.
+// srcDir is left as it is. A missing srcDir, or one without parts, creates
+// nothing.
+func CompactGenerations(srcDir, dstDir string, rowsPerPart int) error {
+	src, err := partNumbers(srcDir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(src) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("compacting %s: %w", srcDir, err)
+	}
+	if dst, err := partNumbers(dstDir); err == nil && len(dst) > 0 {
+		return fmt.Errorf("compacting %s: %s already holds %d parts", srcDir, dstDir, len(dst))
+	}
+	w, err := NewGenerationWriter(dstDir, GenerationWriterOptions{RowsPerPart: rowsPerPart, PartInterval: -1})
+	if err != nil {
+		return fmt.Errorf("compacting %s: %w", srcDir, err)
+	}
+	defer w.Close()
+	for _, n := range src {
+		rows, err := readTable[GenerationRow](filepath.Join(srcDir, PartName(n)))
+		if err != nil {
+			return fmt.Errorf("compacting: %w", err)
+		}
+		for _, r := range rows {
+			if err := w.Write(r); err != nil {
+				return fmt.Errorf("compacting %s: %w", srcDir, err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("compacting %s: %w", srcDir, err)
+	}
+	return nil
 }

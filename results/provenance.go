@@ -35,15 +35,29 @@ type Provenance struct {
 	// ExperimentFile is the path of the experiment file as given to ccq run.
 	ExperimentFile string `json:"experiment_file,omitempty"`
 	// ExperimentSHA256 is the digest of the experiment file's bytes.
-	ExperimentSHA256 string    `json:"experiment_sha256,omitempty"`
-	CCQVersion       string    `json:"ccq_version"`
-	CCQCommit        string    `json:"ccq_commit,omitempty"`
-	CCQModified      bool      `json:"ccq_modified,omitempty"`
-	GoVersion        string    `json:"go_version,omitempty"`
-	Command          []string  `json:"command,omitempty"`
-	Machine          Machine   `json:"machine"`
-	Executor         string    `json:"executor,omitempty"`
-	Started          time.Time `json:"started"`
+	ExperimentSHA256 string `json:"experiment_sha256,omitempty"`
+	// ExperimentCommit is the git commit of the work tree holding the
+	// experiment file, empty when it is in none.
+	ExperimentCommit string `json:"experiment_commit,omitempty"`
+	// ExperimentModified is true when that work tree had changes not
+	// committed (the experiment file or any other).
+	ExperimentModified bool   `json:"experiment_modified,omitempty"`
+	CCQVersion         string `json:"ccq_version"`
+	// CCQCommit is the commit ccq was built from, "unknown" if neither the
+	// build nor git could tell; CCQModified says its source tree had changes
+	// not committed.
+	CCQCommit   string `json:"ccq_commit,omitempty"`
+	CCQModified bool   `json:"ccq_modified,omitempty"`
+	// CCQCommitFrom is "build" (linker flag or Go's VCS stamp) or "git"
+	// (asked at run time, for binaries built by `go run`).
+	CCQCommitFrom string `json:"ccq_commit_from,omitempty"`
+	GoVersion     string `json:"go_version,omitempty"`
+	// Command is the command line as typed: `go run`'s temporary binary
+	// is named "ccq".
+	Command  []string  `json:"command,omitempty"`
+	Machine  Machine   `json:"machine"`
+	Executor string    `json:"executor,omitempty"`
+	Started  time.Time `json:"started"`
 	// Ended is zero while the run goes on.
 	Ended time.Time `json:"ended,omitzero"`
 	// WallTime is the run's total wall time in seconds.

@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -275,6 +276,80 @@ func TestTrimGenerationsRewritesStraddlingPart(t *testing.T) {
 	}
 	if err := TrimGenerations(filepath.Join(dir, "missing"), 0); err != nil {
 		t.Fatalf("trim of a missing folder: %v", err)
+	}
+}
+
+// TestCompactGenerations: parts closed at irregular points (checkpoints,
+// resumes) are rewritten as full-size parts holding the same rows in the
+// same order; the source is kept; a folder without parts yields nothing.
+func TestCompactGenerations(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	w, err := NewGenerationWriter(src, GenerationWriterOptions{RowsPerPart: 100, PartInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []GenerationRow
+	for g := int64(0); g < 11; g++ {
+		r := genRow("r", "ccea", 1, g)
+		r.Timestamp = t0.Add(time.Duration(g) * time.Second)
+		want = append(want, r)
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+		if g == 1 || g == 2 || g == 6 {
+			if err := w.Roll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(names(t, src)); got != 4 {
+		t.Fatalf("%d source parts, want 4", got)
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if err := CompactGenerations(src, dst, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names(t, dst), " "); got != "part-00000.parquet part-00001.parquet part-00002.parquet" {
+		t.Fatalf("compacted parts: %s", got)
+	}
+	for i, n := range []int{4, 4, 3} {
+		rows, err := ReadGenerationFile(filepath.Join(dst, PartName(i)))
+		if err != nil || len(rows) != n {
+			t.Fatalf("part %d: %d rows (%v), want %d", i, len(rows), err, n)
+		}
+	}
+	for _, dir := range []string{src, dst} {
+		rows, err := ReadGenerations(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(want) {
+			t.Fatalf("%s: %d rows, want %d", dir, len(rows), len(want))
+		}
+		for i := range rows {
+			if !rows[i].Timestamp.Equal(want[i].Timestamp) {
+				t.Fatalf("%s: row %d timestamp %v want %v", dir, i, rows[i].Timestamp, want[i].Timestamp)
+			}
+			rows[i].Timestamp = want[i].Timestamp
+		}
+		if !reflect.DeepEqual(rows, want) {
+			t.Fatalf("%s: rows differ", dir)
+		}
+	}
+	if err := CompactGenerations(src, dst, 4); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Fatalf("compacting into a folder with parts: %v", err)
+	}
+	empty := filepath.Join(t.TempDir(), "none")
+	for _, s := range []string{filepath.Join(t.TempDir(), "missing"), t.TempDir()} {
+		if err := CompactGenerations(s, empty, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("compacting %s (no parts) created %s: %v", s, empty, err)
+		}
 	}
 }
 

@@ -22,9 +22,10 @@ var benchCmd = &cobra.Command{
 (a full SGD step: forward, cross-entropy, backward, momentum update; batch 128)
 and inference (eval-mode forward; batch 1024), in images per second, the
 median of --reps timed repetitions of at least --min-time each. Inputs are
-1x28x28 for mlp and lenet5 and 3x32x32 for resnet20, as in the PyTorch peer
-benchmark (/work/shared/peers/bench_throughput.py). The machine's other load
-affects the figures: compare only runs made back to back.`,
+1x28x28 for mlp and lenet5 and 3x32x32 for resnet20, as in the PyTorch
+comparison script scripts/pytorch/throughput.py (see scripts/pytorch/README.md).
+The machine's other load affects the figures: compare only runs made back to
+back.`,
 	Args: cobra.NoArgs,
 	RunE: runModelBench,
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 )
 
-// printJSON writes v as indented JSON followed by a newline.
+// printJSON writes v as indented JSON followed by a newline. Every --json
+// output goes through it, and every object key it writes is snake_case:
+// json_test.go lists each call's type and checks its keys.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

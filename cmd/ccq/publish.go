@@ -20,7 +20,8 @@ import (
 // (runs.parquet, generations/, stages.parquet, provenance.json, the report)
 // and prints the main table and the report's path. An unchanged experiment
 // whose report exists is not rebuilt; its table is printed from runs.parquet.
-func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pipeline.Summary, executor string) error {
+// src is where the experiment and ccq came from, taken when the run started.
+func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pipeline.Summary, executor string, src sourceState) error {
 	var rp stagereport.Params
 	if len(s.Exp.Report) > 0 {
 		p, err := pipeline.NewParams(s.Exp.Report)
@@ -39,12 +40,13 @@ func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pip
 		if err != nil {
 			return err
 		}
-		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha})
+		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha, Pairs: rp.TablePairs()})
 	} else {
 		digest := sha256.Sum256(s.Exp.Source)
 		rs, err := stagereport.Publish(ctx, stagereport.PublishOptions{
 			ResultsDir: dir, Run: sum, ExperimentFile: s.Exp.File, ExperimentSHA256: hex.EncodeToString(digest[:]),
-			Command: os.Args, Executor: executor, Report: rp,
+			ExperimentCommit: src.Experiment.Commit, ExperimentModified: src.Experiment.Modified, CCQ: src.CCQ,
+			Command: typedCommand(os.Args), Executor: executor, Report: rp,
 		})
 		if err != nil {
 			return err

@@ -137,6 +137,11 @@ func TestBenchEvaluatorCommand(t *testing.T) {
 	if !(r.IncrementalPerSec > 0) || !(r.FullForwardPerSec > 0) || r.LayerWeights != 256*256 {
 		t.Errorf("bench result %+v", r)
 	}
+	for _, key := range []string{`"arch": "mlp"`, `"act_bits": 32`, `"input": {`} {
+		if !strings.Contains(stdout, key) {
+			t.Errorf("bench evaluator --json lacks %s:\n%s", key, stdout)
+		}
+	}
 	if _, err := runCCQ(t, "--log-level", "error", "bench", "evaluator", "--model", "mlp", "--layer", "conv9", "--batch", "8", "--json=false"); err == nil || !strings.Contains(err.Error(), `layer "conv9"`) {
 		t.Errorf("unknown layer: %v", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/ccq-project/ccq/results/report"
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ func init() {
 	var (
 		asJSON bool
 		opts   report.Options
+		pairs  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "report RESULTS_DIR",
@@ -22,6 +24,14 @@ report.html, tables/*.csv and plots/*.svg|png into it. Works on a running
 experiment too; the report then says it is partial. Prints the main table.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, p := range pairs {
+				a, b, ok := strings.Cut(p, ",")
+				a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+				if !ok || a == "" || b == "" || a == b || strings.Contains(b, ",") {
+					return fmt.Errorf("--pair %q: expected two different row names separated by a comma, such as ccea,ccea-random", p)
+				}
+				opts.Pairs = append(opts.Pairs, report.Pair{Method: a, Against: b})
+			}
 			sum, err := report.Build(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
@@ -44,6 +54,7 @@ experiment too; the report then says it is partial. Prints the main table.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Reference, "reference", "ccea", "method the significance marks compare against")
+	cmd.Flags().StringArrayVar(&pairs, "pair", nil, "test the rows of A against those of B (same settings) instead of the reference: A,B; repeatable (an experiment's [report] pairs)")
 	cmd.Flags().Float64Var(&opts.Alpha, "alpha", 0.05, "significance level after Holm correction")
 	cmd.Flags().BoolVar(&opts.Partial, "partial", false, "mark the report as partial (experiment still running)")
 	cmd.Flags().BoolVar(&opts.NoPNG, "no-png", false, "write plots as SVG only")

@@ -72,7 +72,9 @@ func newRunCmd() *cobra.Command {
 		Short: "Run an experiment: every stage that is not already in the store",
 		Long: `Run expands the experiment into its stages, reuses every stage already in the
 store (from any earlier run or experiment), and runs the rest, independent
-stages in parallel within --jobs CPU slots. Results go to
+stages in parallel within --jobs CPU slots. It first makes the checks of
+ccq validate (parameters, plugins, pins) and refuses to start, with the same
+messages, when one fails. Results go to
 <results>/<experiment>/: a frozen copy of the experiment, stage logs, links to
 the store entries and the run state (ccq status). A failing stage skips what
 depends on it; the rest goes on. The first interrupt stops scheduling and lets
@@ -106,6 +108,12 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if jobs < 1 {
 				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
 			}
+			if r := s.Check(cmd.Context()); !r.OK() {
+				for _, e := range r.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), e)
+				}
+				return &exitCodeError{code: 1, err: fmt.Errorf("%s: refused, nothing was run: the faults listed above would stop stages (ccq validate checks a file)", s.Exp.File)}
+			}
 			exec, err := factory(cmd, s, jobs)
 			if err != nil {
 				return err
@@ -127,6 +135,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if l := workspace.WorkLine(plan, jobs); l != "" {
 				fmt.Fprintln(errw, l)
 			}
+			src := describeSources(cmd.Context(), s.Exp.File)
 			var rep progress.Reporter = progress.New(mode, os.Stderr)
 			if asJSON && mode == progress.Auto {
 				rep = progress.New(progress.Plain, os.Stderr)
@@ -135,7 +144,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 				Store: st, Results: res, Jobs: jobs, Settings: s.Settings(), Executor: exec,
 				Observers:      []pipeline.Observer{rep},
 				ExperimentFile: s.Exp.File, ExperimentSource: s.Exp.Source,
-				Command: strings.Join(os.Args, " "),
+				Command: strings.Join(typedCommand(os.Args), " "),
 			})
 			rep.Close()
 			if err != nil {
@@ -159,7 +168,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if asJSON {
 				pubw = cmd.ErrOrStderr()
 			}
-			if perr := publishRun(context.WithoutCancel(cmd.Context()), pubw, s, sum, executor); perr != nil {
+			if perr := publishRun(context.WithoutCancel(cmd.Context()), pubw, s, sum, executor, src); perr != nil {
 				if sum.Err() == nil {
 					return fmt.Errorf("publishing results: %w", perr)
 				}
@@ -177,8 +186,8 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 	loc.add(cmd)
 	est.add(cmd)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots for stages (default: the number of CPUs, or [executor] jobs)")
-	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them; repeatable")
-	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage")
+	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them, from scratch (their checkpoints are discarded); repeatable")
+	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage from scratch")
 	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries and rebuild those whose files changed")
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
 	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")

@@ -162,3 +162,19 @@ func TestSgemmNoAllocParallel(t *testing.T) {
 		}
 	})
 }
+
+func TestKernelIsACandidate(t *testing.T) {
+	name := Kernel()
+	found := false
+	for _, k := range kernels() {
+		if k.name == name {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("Kernel() = %q, not one of the kernels this build runs", name)
+	}
+	if hasAVX := len(kernels()) > 1; hasAVX == (name == goKernel.name) {
+		t.Errorf("Kernel() = %q with %d kernels available", name, len(kernels()))
+	}
+}

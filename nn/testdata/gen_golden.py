@@ -2,16 +2,17 @@
 """Generates the golden files nn's tests compare the Go engine against.
 
 Run from the repository root (needs Debian's python3-torch and python3-numpy;
-use /usr/bin/python3):
+use /usr/bin/python3; scripts/pytorch/README.md has the set-up):
 
     /usr/bin/python3 nn/testdata/gen_golden.py
 
-It builds the PyTorch reference models of /work/shared/peers/common.py
-(copied below so the script stands alone), gives them fixed pseudo-random
+It builds PyTorch reference models of the three networks (defined below so
+that the script stands alone; the same layers as scripts/pytorch/models.py,
+with ResNet-20 in the flat naming), gives them fixed pseudo-random
 weights (torch.manual_seed), random batch-norm affine parameters and running
 statistics, and writes, per model, one safetensors file holding
 
-  * the state_dict under PyTorch's own names (ResNet-20 in the peers'
+  * the state_dict under PyTorch's own names (ResNet-20 in the flat
     naming: layers.N.*, fc.*; nn accepts it as an alias of layerS.B.*,
     linear.*). mlp and resnet20 store weights as F16 (the model computes with
     the F16-rounded values, so the golden outputs stay exact and the files

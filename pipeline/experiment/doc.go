@@ -26,7 +26,10 @@ package experiment
 //	[quantize.params]          method parameters (method_params in the stage)
 //
 //	[[optimizers]]             zero or more optimizer runs
-//	name        = "ccea"       optional label; default the plugin name; unique
+//	name        = "ccea"       optional label; default the plugin name; unique, except
+//	                           that entries differing only in bits, act_bits and the
+//	                           start's label (same quantizer method) may share it, so
+//	                           that selected W/A pairs (W4A4, W3A3, W2A4) make one row
 //	plugin      = "ccea"       built-in name, or a path to an executable (contains '/')
 //	sha256      = "..."        optional pin of a path plugin's content (64 hex digits)
 //	start       = "rtn"        quantize label, with "/<granularity>" when it lists several
@@ -47,7 +50,10 @@ package experiment
 //
 //	[evaluate]                 open table, passed to every evaluate stage
 //	[report]                   reference = "rtn" (float, a quantize label or an
-//	                           optimizer name); other keys go to the report stage
+//	                           optimizer name); pairs = [["ccea", "ccea-random"], ...]
+//	                           instead tests each pair's first row against its second
+//	                           (same settings, Holm over a column's pairs); other keys
+//	                           go to the report stage
 //	[executor]                 kind = "local" | "slurm"; jobs = N;
 //	[executor.slurm]           partition, account, time, cpus_per_stage, args
 //

@@ -191,14 +191,15 @@ func (x *Experiment) Expand() ([]pipeline.Spec, error) {
 							Inputs: map[string]string{"start": qstage[qkey{q.Label, b, gran, a}], "dataset": dsName}}
 						if IsPathPlugin(o.Plugin) {
 							params["plugin"] = filepath.Base(o.Plugin)
-							s.Files = map[string]pipeline.FileSpec{"plugin": {Path: x.abs(o.Plugin), SHA256: strings.ToLower(o.SHA256)}}
+							s.Files = map[string]pipeline.FileSpec{"plugin": {Path: x.abs(o.Plugin), SHA256: strings.ToLower(o.SHA256), Executable: true}}
 						}
 						if len(pparams) > 0 {
 							params["plugin_params"] = pparams
 						}
 						om := map[string]string{"plugin": path + ".plugin", "bits": path + ".bits", "act_bits": path + ".act_bits",
 							"seed": path + ".seeds", "budget": path + ".budget", "budget.evaluations": path + ".budget.evaluations",
-							"budget.wall_time": path + ".budget.wall_time", "plugin_params": path + ".params"}
+							"budget.wall_time": path + ".budget.wall_time", "plugin_params": path + ".params",
+							"files.plugin": path + ".plugin", "files.plugin.sha256": path + ".sha256"}
 						for k := range o.Params {
 							om["plugin_params."+k] = path + ".params." + k
 						}

@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -350,6 +352,7 @@ func (x *Experiment) check() Errors {
 	for i := range x.Optimizers {
 		errs = append(errs, x.checkOptimizer(i, labels, names)...)
 	}
+	errs = append(errs, x.checkRepeatedNames(labels)...)
 	// report
 	if ref, ok := x.Report["reference"]; ok {
 		s, isStr := ref.(string)
@@ -360,6 +363,9 @@ func (x *Experiment) check() Errors {
 		case s != FloatVariant && !isQ && !names[s]:
 			add(x.errAt("report.reference", "%q is not a variant of this experiment (expected %q, a quantize label or an optimizer name)", s, FloatVariant))
 		}
+	}
+	if v, ok := x.Report["pairs"]; ok {
+		errs = append(errs, x.checkPairs(v, labels, names)...)
 	}
 	errs = append(errs, x.checkParams("evaluate", x.Evaluate)...)
 	errs = append(errs, x.checkParams("report", x.Report)...)
@@ -499,9 +505,6 @@ func (x *Experiment) checkOptimizer(i int, labels map[string]int, names map[stri
 	if !labelRe.MatchString(o.Name) {
 		add(x.errAt(p+".name", "%q: expected lower-case letters, digits and ._+- (it appears in stage names)", o.Name))
 	}
-	if names[o.Name] {
-		add(x.errAt(p, "optimizer name %q used twice; give each [[optimizers]] entry a distinct name", o.Name))
-	}
 	if _, clash := labels[o.Name]; clash || o.Name == FloatVariant {
 		add(x.errAt(p+".name", "%q is already a quantize label or reserved; pick another name", o.Name))
 	}
@@ -581,6 +584,110 @@ func (x *Experiment) checkOptimizer(i int, labels map[string]int, names map[stri
 		}
 	}
 	return errs
+}
+
+// checkPairs checks [report] pairs: a list of [method, against] pairs of
+// rows the report's marks compare, each an optimizer name or a quantize
+// method or label of this experiment.
+func (x *Experiment) checkPairs(v any, labels map[string]int, names map[string]bool) Errors {
+	var errs Errors
+	const want = `expected a list of pairs of row names, such as [["ccea", "ccea-random"]]`
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return Errors{x.errAt("report.pairs", want)}
+	}
+	methods := map[string]bool{}
+	for _, q := range x.Quantize {
+		methods[q.Method] = true
+	}
+	for i, e := range list {
+		p := fmt.Sprintf("report.pairs[%d]", i)
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			errs = append(errs, x.errAt(p, want))
+			continue
+		}
+		var ss [2]string
+		for k, n := range pair {
+			s, isStr := n.(string)
+			_, isQ := labels[s]
+			switch {
+			case !isStr:
+				errs = append(errs, x.errAt(p, want))
+			case !names[s] && !isQ && !methods[s]:
+				errs = append(errs, x.errAt(p, "%q is not a row of this experiment (expected an optimizer name or a quantize method)", s))
+			}
+			ss[k] = s
+		}
+		if ss[0] == ss[1] {
+			errs = append(errs, x.errAt(p, "%q is paired with itself", ss[0]))
+		}
+	}
+	return errs
+}
+
+// checkRepeatedNames allows an optimizer name in several [[optimizers]]
+// entries only when they are one method spread over bit widths: the same
+// plugin, parameters, matrix, host options, seeds and budget, a start of
+// the same quantizer method and granularity, and no (bits, act_bits) pair
+// in two of them (so their stage names differ). That is how a table of
+// selected weight/activation pairs (W4A4, W3A3, W2A4, ...) keeps one row
+// per method; anything else is a second method and needs its own name.
+func (x *Experiment) checkRepeatedNames(labels map[string]int) Errors {
+	var errs Errors
+	first := map[string]int{}
+	pairs := map[string]map[[2]int64]int{}
+	for i := range x.Optimizers {
+		o := &x.Optimizers[i]
+		p := fmt.Sprintf("optimizers[%d]", i)
+		j, seen := first[o.Name]
+		if !seen {
+			first[o.Name] = i
+			pairs[o.Name] = map[[2]int64]int{}
+		} else if why := x.sameMethod(&x.Optimizers[j], o, labels); why != "" {
+			errs = append(errs, x.errAt(p, "optimizer name %q used twice, but optimizers[%d] has another %s; give each [[optimizers]] entry a distinct name (one name may repeat only to cover other bits or act_bits with everything else equal)", o.Name, j, why))
+			continue
+		}
+		for _, b := range o.Bits {
+			for _, a := range o.ActBits {
+				k := [2]int64{b, a}
+				if prev, dup := pairs[o.Name][k]; dup && prev != i {
+					errs = append(errs, x.errAt(p, "optimizer name %q: bits %d with act_bits %d are already run by optimizers[%d]", o.Name, b, a, prev))
+					continue
+				}
+				pairs[o.Name][k] = i
+			}
+		}
+	}
+	return errs
+}
+
+// sameMethod says what differs between two optimizer entries other than
+// their bits, act_bits and start label ("" if nothing).
+func (x *Experiment) sameMethod(a, b *Optimizer, labels map[string]int) string {
+	switch {
+	case a.Plugin != b.Plugin || a.SHA256 != b.SHA256:
+		return "plugin"
+	case !reflect.DeepEqual(a.Params, b.Params):
+		return "params"
+	case !reflect.DeepEqual(a.Matrix, b.Matrix):
+		return "matrix"
+	case !reflect.DeepEqual(a.Host, b.Host):
+		return "host"
+	case !slices.Equal(a.Seeds, b.Seeds):
+		return "seeds"
+	case a.Budget != b.Budget:
+		return "budget"
+	}
+	qa, ga, ea := x.startOf(a.Start, labels)
+	qb, gb, eb := x.startOf(b.Start, labels)
+	if ea != "" || eb != "" {
+		return "" // reported with the start
+	}
+	if qa.Method != qb.Method || !reflect.DeepEqual(qa.Params, qb.Params) || ga != gb {
+		return "start (quantizer method, parameters or granularity)"
+	}
+	return ""
 }
 
 // startOf resolves an optimizer's start to a quantizer and granularity.

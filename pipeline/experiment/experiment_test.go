@@ -145,6 +145,9 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"no model", strings.Replace(base, `model = "lenet5"`, "", 1), "x.toml:5: pretrain: needs model"},
 		{"no dataset", strings.Replace(base, "[dataset]\nname = \"mnist\"", "", 1), "x.toml: dataset: [dataset] needs name"},
 		{"bad reference", base + "[report]\nreference = \"mse\"\n", `x.toml:13: report.reference: "mse" is not a variant`},
+		{"bad pair", base + "[report]\npairs = [[\"rtn\", \"nope\"]]\n", `x.toml:13: report.pairs[0]: "nope" is not a row of this experiment`},
+		{"pair with itself", base + "[report]\npairs = [[\"rtn\", \"rtn\"]]\n", `x.toml:13: report.pairs[0]: "rtn" is paired with itself`},
+		{"pairs not a list of pairs", base + "[report]\npairs = [\"rtn\"]\n", `x.toml:13: report.pairs[0]: expected a list of pairs`},
 		{"bad executor", base + "[executor]\nkind = \"cloud\"\n", `x.toml:13: executor.kind: executor kind "cloud": expected "local" or "slurm"`},
 		{"act bits", base + "act_bits = [16]\n", "x.toml:12: quantize[0].act_bits: 16 is outside 1..8 (32 means float activations)"},
 	}
@@ -356,5 +359,60 @@ lambda = [8]
 	}
 	if _, err := x.Expand(); err == nil || !strings.Contains(err.Error(), "optimizers[0].host.bits") {
 		t.Fatalf("want an error naming optimizers[0].host.bits, got %v", err)
+	}
+}
+
+// TestRepeatedOptimizerName: one optimizer name may cover selected
+// (bits, act_bits) pairs over several entries, one row per method in the
+// report; any other repetition is refused with the entry and what differs.
+func TestRepeatedOptimizerName(t *testing.T) {
+	wa := base + "act_bits = [4, 8]\n" +
+		"[[quantize]]\nlabel = \"rtn3\"\nmethod = \"rtn\"\nbits = [3]\nact_bits = [3]\n" +
+		"[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nbits = [4]\nseeds = [1, 2]\nbudget = { evaluations = 10 }\nparams = { alpha = 0.3 }\n" +
+		"[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn3\"\nseeds = [1, 2]\nbudget = { evaluations = 10 }\nparams = { alpha = 0.3 }\n"
+	x, err := Parse("x.toml", []byte(wa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pipeline.NewGraph(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, start := range map[string]string{
+		"evolve/ccea-w4-a4-s1": "quantize/rtn-w4-tensor-a4",
+		"evolve/ccea-w4-a8-s2": "quantize/rtn-w4-tensor-a8",
+		"evolve/ccea-w3-a3-s1": "quantize/rtn3-w3-tensor-a3",
+	} {
+		if s := g.Stage(name); s == nil || s.Inputs["start"] != start {
+			t.Errorf("%s: %+v, want start %s", name, s, start)
+		}
+	}
+	if g.Stage("evolve/ccea-w3-a4-s1") != nil || g.Stage("evolve/ccea-w2-a4-s1") != nil {
+		t.Error("stages outside the listed pairs")
+	}
+	cases := []struct{ name, from, to, want string }{
+		{"other params", "params = { alpha = 0.3 }\n\n", "params = { alpha = 0.4 }\n\n", `optimizers[1]: optimizer name "ccea" used twice, but optimizers[0] has another params`},
+		{"other plugin", "plugin = \"ccea\"\nstart = \"rtn3\"", "plugin = \"eda\"\nname = \"ccea\"\nstart = \"rtn3\"", "optimizers[0] has another plugin"},
+		{"other seeds", "start = \"rtn3\"\nseeds = [1, 2]", "start = \"rtn3\"\nseeds = [1]", "optimizers[0] has another seeds"},
+		{"same pair twice", "start = \"rtn\"\nbits = [4]", "start = \"rtn3\"\nbits = [3]", `optimizers[1]: optimizer name "ccea": bits 3 with act_bits 3 are already run by optimizers[0]`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := strings.Replace(wa+"\n", c.from, c.to, 1)
+			if src == wa+"\n" {
+				t.Fatalf("replacement %q not found", c.from)
+			}
+			errs := errorsOf(t, src)
+			for _, e := range errs {
+				if strings.Contains(e, c.want) {
+					return
+				}
+			}
+			t.Fatalf("want an error containing %q, got %q", c.want, errs)
+		})
 	}
 }

@@ -86,6 +86,38 @@ func (s *Store) HasCheckpoint(kind, key string) bool {
 	return err == nil && len(ents) > 0
 }
 
+// DiscardCheckpoint deletes the checkpoint folder for kind and key, if any,
+// so that the next run of the stage starts from scratch (--rerun, --force).
+// The folder is first renamed into <root>/<kind>/.trash/, so a crash midway
+// never leaves part of a checkpoint to resume from.
+func (s *Store) DiscardCheckpoint(kind, key string) error {
+	if err := checkSegment(kind); err != nil {
+		return err
+	}
+	if err := checkSegment(key); err != nil {
+		return err
+	}
+	dir := s.CheckpointDir(kind, key)
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	trash := filepath.Join(s.root, kind, ".trash")
+	if err := os.MkdirAll(trash, 0o755); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	dst := filepath.Join(trash, key+".ckpt."+uniqueSuffix())
+	if err := os.Rename(dir, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("store: discarding checkpoint %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return fmt.Errorf("store: removing %s: %w", dst, err)
+	}
+	return nil
+}
+
 // Entry is an accepted store entry.
 type Entry struct {
 	// Dir is the entry's folder; output files are relative to it.

@@ -16,6 +16,7 @@
 package workspace
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,6 +94,14 @@ func (s *Session) OpenStore() (*store.Store, error) { return store.Open(s.Loc.St
 func (s *Session) History() *pipeline.History {
 	r := &pipeline.Results{Dir: s.ResultsDir()}
 	return r.History()
+}
+
+// Check finds, without a store and without running anything, every fault
+// that would stop a stage of the experiment from running (see
+// pipeline.Check): `ccq validate` reports them and `ccq run` refuses to
+// start while there are any.
+func (s *Session) Check(ctx context.Context) pipeline.CheckResult {
+	return pipeline.Check(ctx, s.Graph, pipeline.CheckOptions{Registry: s.Registry, BaseDir: filepath.Dir(s.Exp.File)})
 }
 
 // Plan resolves the graph against the store.

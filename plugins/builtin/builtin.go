@@ -7,6 +7,11 @@
 // guarded acceptance (a better candidate is re-checked on the next batch;
 // a freezing step that moves the context is scored before it is kept).
 //
+// The defaults are ccq's tuned variant; the ccea family also takes a named
+// preset (params {"preset": "paper"}: the algorithm as the paper describes
+// it, with greedy acceptance, unchecked freezing and no restarts), which
+// explicit parameters override.
+//
 // Every variant is deterministic given Problem.Seed, and Snapshot/Restore
 // carry its whole state, so a restored optimizer continues exactly.
 package builtin
@@ -70,12 +75,18 @@ func Fingerprint(name string) (string, error) {
 	return fingerprint(name, info), nil
 }
 
-// fingerprint is Fingerprint's text for a given description.
+// fingerprint is Fingerprint's text for a given description. The preset
+// parameter is left out: it only selects other values, its name enters the
+// stage key with the plugin parameters when it is used, and leaving it out
+// kept the keys of the runs made before presets existed.
 func fingerprint(name string, info optimizer.Info) string {
 	params := append([]optimizer.Param(nil), info.Params...)
 	sort.Slice(params, func(i, j int) bool { return params[i].Name < params[j].Name })
 	h := sha256.New()
 	for _, p := range params {
+		if p.Name == presetParam {
+			continue
+		}
 		fmt.Fprintf(h, "%s:%s=%s\n", p.Name, p.Type, p.Default)
 	}
 	return fmt.Sprintf("builtin %s %s defaults=%x", name, info.Version, h.Sum(nil)[:8])

@@ -128,9 +128,9 @@ func newCCEA(name string, mode grouping) *ccea {
 func (o *ccea) paramList() []optimizer.Param {
 	d := defaultCCEAParams()
 	if o.mode == groupAll {
-		return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt, pRBelow)
+		return withPreset(withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pTEDA, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt, pRBelow))
 	}
-	return withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt, pRBelow)
+	return withPreset(withDefaults(d, pLambda, pMu, pAlpha, pEps, pFloor, pGroup, pFrac, pT, pK, pTau, pTauTol, pRadius, pFreeze, pAccept, pMargin, pRechk, pFollow, pLearn, pChange, pRestrt, pRBelow))
 }
 
 func (o *ccea) description() string {
@@ -150,14 +150,21 @@ func (o *ccea) Info(context.Context) (optimizer.Info, error) {
 	return optimizer.Info{Name: o.name, Version: o.version, Description: o.description(), Params: o.paramList()}, nil
 }
 
-// decodeParams reads and checks the parameters; lambda (if > 0) is the
-// problem's suggested population, used when the parameters set none.
+// decodeParams reads and checks the parameters: the defaults, or the
+// preset the parameters name, overridden by every parameter set explicitly.
+// lambda (if > 0) is the problem's suggested population, used when neither
+// the parameters nor a preset set one.
 func (o *ccea) decodeParams(raw json.RawMessage, lambda int) (cceaParams, error) {
-	par := defaultCCEAParams()
+	par, preset, err := cceaBase(raw)
+	if err != nil {
+		return defaultCCEAParams(), err
+	}
+	// The preset's name is a declared parameter that the struct has no
+	// field for: DecodeParams accepts it and json leaves it out.
 	if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {
 		return par, err
 	}
-	if lambda > 0 && !hasParam(raw, "lambda") {
+	if lambda > 0 && !hasParam(raw, "lambda") && !preset {
 		par.Lambda = lambda
 	}
 	if !hasParam(raw, "mu") {

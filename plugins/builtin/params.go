@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/ccq-project/ccq/plugins/optimizer"
 )
@@ -63,6 +65,144 @@ func defaultCCEAParams() cceaParams {
 	}
 }
 
+// presetParam names the parameter that selects a preset of the ccea family.
+const presetParam = "preset"
+
+// cceaPresets are the named parameter sets of the ccea family. A preset
+// replaces every default (not only the ones it changes), so a later change
+// of the tuned defaults leaves it alone; parameters set explicitly next to
+// it win. Its name is in the plugin parameters, hence in the evolve stage's
+// store key, but its values are not in the built-in's fingerprint (adding a
+// preset keeps every existing key): never change a preset's values, add a
+// preset under a new name instead.
+var cceaPresets = map[string]func() cceaParams{
+	// paper is the algorithm as the paper describes it (docs/method-notes.md):
+	// G 2,000, eps 0.05, alpha 0.2, lambda 32, mu 8, T 5, K 1, tau 0.98,
+	// floor 0.01; a candidate that beats the context on the generation's
+	// batch replaces it at once; confident variables freeze at their most
+	// probable level without an evaluation; the run ends when everything is
+	// frozen (no restarts). tau_tolerance only absorbs rounding (a
+	// probability that reaches tau in exact arithmetic freezes).
+	"paper": func() cceaParams {
+		return cceaParams{
+			Lambda:         32,
+			Mu:             8,
+			Alpha:          0.2,
+			Eps:            0.05,
+			Floor:          0.01,
+			GroupSize:      2000,
+			GroupFraction:  0,
+			GensPerGroup:   5,
+			GroupsPerCycle: 1,
+			Tau:            0.98,
+			TauTolerance:   1e-6,
+			Radius:         1,
+			FreezeCheck:    "none",
+			Accept:         "greedy",
+			Margin:         0,
+			Rechecks:       1,
+			Follow:         "none",
+			Learn:          "top",
+			Changes:        0,
+			Restarts:       0,
+			RestartBelow:   0,
+		}
+	},
+}
+
+// presetNames lists the ccea presets in order.
+func presetNames() []string {
+	names := make([]string, 0, len(cceaPresets))
+	for n := range cceaPresets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// cceaBase returns the parameters a ccea decoding starts from: the preset
+// that raw names (preset true), or the defaults.
+func cceaBase(raw json.RawMessage) (par cceaParams, preset bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return defaultCCEAParams(), false, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return cceaParams{}, false, fmt.Errorf("params: expected a JSON object: %w", err)
+	}
+	v, ok := m[presetParam]
+	if !ok {
+		return defaultCCEAParams(), false, nil
+	}
+	var name string
+	if err := json.Unmarshal(v, &name); err != nil {
+		return cceaParams{}, false, &optimizer.ParamError{Name: presetParam, Msg: fmt.Sprintf("params: parameter %q: got %s, expected a string naming a preset (%s)", presetParam, v, strings.Join(presetNames(), ", "))}
+	}
+	if name == "" {
+		return defaultCCEAParams(), false, nil
+	}
+	mk, ok := cceaPresets[name]
+	if !ok {
+		return cceaParams{}, false, &optimizer.ParamError{Name: presetParam, Msg: fmt.Sprintf("params: preset %q: unknown preset (known: %s; leave it out for the tuned defaults)", name, strings.Join(presetNames(), ", "))}
+	}
+	return mk(), true, nil
+}
+
+// withPreset appends the preset parameter to a ccea variant's parameters,
+// its meaning listing each preset's values among them.
+func withPreset(ps []optimizer.Param) []optimizer.Param {
+	names := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		names[p.Name] = true
+	}
+	return append(ps, optimizer.Param{Name: presetParam, Type: "string", Default: `""`, Meaning: presetMeaning(names)})
+}
+
+// presetMeaning describes the preset parameter, listing each preset's
+// values (of the parameters in names) where they differ from the defaults;
+// the text is derived from the presets, so it cannot drift from them.
+func presetMeaning(names map[string]bool) string {
+	var b strings.Builder
+	b.WriteString(`named set of values that replaces the tuned defaults; parameters set next to it win. "" (or left out): the tuned defaults`)
+	def := paramMap(defaultCCEAParams())
+	for _, n := range presetNames() {
+		pm := paramMap(cceaPresets[n]())
+		keys := make([]string, 0, len(pm))
+		for k := range pm {
+			if names[k] && pm[k] != def[k] {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(&b, "; %s:", n)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " %s %s", k, pm[k])
+		}
+		b.WriteString(" (the others as the defaults)")
+	}
+	return b.String()
+}
+
+// paramMap is a parameter struct's JSON encoding, value by name.
+func paramMap(v any) map[string]string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		panic(err)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
 // mutationParams are the parameters of mutation-ea.
 type mutationParams struct {
 	Lambda     int     `json:"lambda"`
@@ -109,21 +249,14 @@ var (
 // withDefaults fills every Param's Default from the JSON encoding of the
 // default parameter struct, so the documented defaults are the real ones.
 func withDefaults(defaults any, ps ...optimizer.Param) []optimizer.Param {
-	raw, err := json.Marshal(defaults)
-	if err != nil {
-		panic(err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		panic(err)
-	}
+	m := paramMap(defaults)
 	out := make([]optimizer.Param, len(ps))
 	for k, p := range ps {
 		d, ok := m[p.Name]
 		if !ok {
 			panic("builtin: no default for parameter " + p.Name)
 		}
-		p.Default = string(d)
+		p.Default = d
 		out[k] = p
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ccq-project/ccq/internal/executable"
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/plugins/rpc"
@@ -67,7 +68,7 @@ func (r *Resolver) Resolve(ref Ref) (rpc.Spec, error) {
 		if err != nil {
 			return rpc.Spec{}, fmt.Errorf("plugin %q: %w", name, err)
 		}
-		if err := checkExecutable(abs); err != nil {
+		if err := executable.Check(abs); err != nil {
 			return rpc.Spec{}, fmt.Errorf("plugin %q: %w", name, err)
 		}
 		return rpc.Spec{Name: strings.TrimPrefix(filepath.Base(abs), FilePrefix), Path: abs, SHA256: ref.SHA256, Source: "path"}, nil
@@ -83,26 +84,12 @@ func (r *Resolver) Resolve(ref Ref) (rpc.Spec, error) {
 	}
 	for _, d := range r.Dirs {
 		p := filepath.Join(d, FilePrefix+name)
-		if checkExecutable(p) == nil {
+		if executable.Check(p) == nil {
 			return rpc.Spec{Name: name, Path: p, SHA256: ref.SHA256, Source: PathEnv}, nil
 		}
 	}
 	return rpc.Spec{}, fmt.Errorf("plugin %q: not a built-in (%s) and no executable %s%s in %s=%q",
 		name, strings.Join(builtin.Names(), ", "), FilePrefix, name, PathEnv, strings.Join(r.Dirs, string(os.PathListSeparator)))
-}
-
-func checkExecutable(p string) error {
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if st.IsDir() {
-		return fmt.Errorf("%s is a directory", p)
-	}
-	if st.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not executable", p)
-	}
-	return nil
 }
 
 // Open resolves ref and starts the plugin process.
@@ -156,7 +143,7 @@ func (r *Resolver) List(ctx context.Context, opts rpc.Options) []Entry {
 		for _, fn := range names {
 			name, ok := strings.CutPrefix(fn, FilePrefix)
 			p := filepath.Join(d, fn)
-			if !ok || name == "" || seen[name] || checkExecutable(p) != nil {
+			if !ok || name == "" || seen[name] || executable.Check(p) != nil {
 				continue
 			}
 			seen[name] = true

@@ -13,10 +13,12 @@ import (
 	"github.com/ccq-project/ccq/plugins/optimizer"
 )
 
-// ckptMagic starts a checkpoint; ckptMagicV1 is the format before the best
-// validated base was added (still read: its runs had no selection).
+// ckptMagic starts a checkpoint. Older formats are still read:
+// ckptMagicV2 lacks the first and last base fitness (read as 0), and
+// ckptMagicV1 also the best validated base (its runs had no selection).
 const (
-	ckptMagic   = "CCQCKPT2\n"
+	ckptMagic   = "CCQCKPT3\n"
+	ckptMagicV2 = "CCQCKPT2\n"
 	ckptMagicV1 = "CCQCKPT1\n"
 )
 
@@ -66,6 +68,8 @@ func encodeCheckpoint(fp [32]byte, st *state, snap []byte) []byte {
 	e.I64(st.bestGen)
 	e.F64(st.bestVal)
 	e.I8s(st.bestBase)
+	e.F64(st.firstFit)
+	e.F64(st.lastFit)
 	e.Raw(snap)
 	b := e.Bytes()
 	sum := sha256.Sum256(b)
@@ -83,8 +87,10 @@ func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
 		return nil, nil, fmt.Errorf("damaged: checksum mismatch")
 	}
 	magic := ckptMagic
-	if len(body) >= len(ckptMagicV1) && string(body[:len(ckptMagicV1)]) == ckptMagicV1 {
-		magic = ckptMagicV1
+	for _, old := range []string{ckptMagicV2, ckptMagicV1} {
+		if len(body) >= len(old) && string(body[:len(old)]) == old {
+			magic = old
+		}
 	}
 	d := snapcodec.NewDecoder(body, magic)
 	gotFP := d.Field("fingerprint").Raw()
@@ -95,10 +101,14 @@ func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
 	st.elapsed = time.Duration(d.Field("elapsed").I64())
 	st.rng = d.Field("rng").Raw()
 	st.base = d.Field("base").I8s()
-	if magic == ckptMagic {
+	if magic != ckptMagicV1 {
 		st.bestGen = d.Field("best generation").I64()
 		st.bestVal = d.Field("best validation accuracy").F64()
 		st.bestBase = d.Field("best base").I8s()
+	}
+	if magic == ckptMagic {
+		st.firstFit = d.Field("first base fitness").F64()
+		st.lastFit = d.Field("last base fitness").F64()
 	}
 	snap := d.Field("snapshot").Raw()
 	if err := d.Done(); err != nil {
@@ -155,4 +165,19 @@ func writeCheckpoint(path string, fp [32]byte, st *state, snap []byte) error {
 		d.Close()
 	}
 	return nil
+}
+
+// MoveCheckpointAside renames the checkpoint at path out of the way, to
+// path.damaged-<UTC time>, so that a run can start over while the file stays
+// in its folder for inspection. It returns the new path.
+func MoveCheckpointAside(path string) (string, error) {
+	aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("moving checkpoint %s aside: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return aside, nil
 }

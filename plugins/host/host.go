@@ -13,6 +13,7 @@
 //		Evaluator: eval,           // scores sparse deltas against a cached base
 //		Budget:    host.Budget{Evaluations: 5000},
 //		OnGeneration: writeRow,    // one Row per generation
+//		OnCheckpoint: syncRows,    // make the rows so far durable before a checkpoint
 //		Validate: valAcc, ValidateEvery: 10,
 //		CheckpointPath: dir + "/checkpoint.bin", CheckpointEvery: 20, Resume: true,
 //	})
@@ -177,7 +178,18 @@ type Config struct {
 	// (0: only when the run ends or is cancelled).
 	CheckpointPath  string
 	CheckpointEvery int64
-	// Resume continues from CheckpointPath when that file exists.
+	// OnCheckpoint, if set, is called before every checkpoint is written,
+	// with the generation it resumes from: every row before it has been
+	// passed to OnGeneration. The caller makes what it recorded of those
+	// rows durable there (for example closes and syncs an open file), so
+	// that a crash after the checkpoint loses none of them. An error stops
+	// the run; the checkpoint is then not written.
+	OnCheckpoint func(ctx context.Context, generation int64) error
+	// Resume continues from CheckpointPath when that file exists. A file
+	// that cannot be resumed from (damaged, written by another run, or
+	// refused by the optimizer's Restore) fails the run with an error
+	// wrapping ErrUnusableCheckpoint; the caller may move it aside
+	// (MoveCheckpointAside) and start over with a fresh optimizer.
 	Resume bool
 	// CancelGrace is how long the generation in flight may still take
 	// after ctx is cancelled, so that its result is kept and a checkpoint
@@ -198,6 +210,11 @@ type Result struct {
 	Generations, Evaluations int64
 	// Wall is the total wall time over resumed sessions.
 	Wall time.Duration
+	// FirstBaseFitness is the base's fitness at generation 0 and
+	// LastBaseFitness at the last generation (over resumed sessions; 0
+	// before any generation, or when resumed from a checkpoint written by a
+	// ccq that did not record them).
+	FirstBaseFitness, LastBaseFitness float64
 	// Stop says why the run ended.
 	Stop StopReason
 	// ResumedFrom is the generation the run resumed from, or -1.
@@ -217,6 +234,11 @@ var (
 	ErrInvalidAnswer = errors.New("invalid answer from optimizer")
 	// ErrCheckpoint: a checkpoint could not be read or does not fit the run.
 	ErrCheckpoint = errors.New("checkpoint")
+	// ErrUnusableCheckpoint: the checkpoint was read but cannot be resumed
+	// from (damaged, written by another run, or refused by the optimizer's
+	// Restore); starting over without it is safe. Errors wrapping it wrap
+	// ErrCheckpoint too.
+	ErrUnusableCheckpoint = fmt.Errorf("%w cannot be resumed from", ErrCheckpoint)
 )
 
 // loop is one run's state.
@@ -249,6 +271,8 @@ type state struct {
 	bestGen  int64
 	bestVal  float64
 	bestBase []int8
+	// The base's fitness at generation 0 and at the last generation.
+	firstFit, lastFit float64
 }
 
 // Run runs the generation loop until the budget is spent, the optimizer is
@@ -393,6 +417,7 @@ func (l *loop) elapsed() time.Duration { return l.state.elapsed + l.cfg.Now().Su
 
 func (l *loop) result(stop StopReason, resumed int64) *Result {
 	return &Result{Generations: l.state.gen, Evaluations: l.state.evals, Wall: l.elapsed(), Stop: stop, ResumedFrom: resumed,
+		FirstBaseFitness: l.state.firstFit, LastBaseFitness: l.state.lastFit,
 		Selected: -1, SelectedValAccuracy: math.NaN(), FinalValAccuracy: math.NaN()}
 }
 
@@ -457,6 +482,10 @@ func (l *loop) generation(ctx context.Context, reset bool) (bool, error) {
 	}
 	l.state.batch++
 	l.state.evals += int64(n) + 1
+	if g == 0 {
+		l.state.firstFit = res.BaseFitness
+	}
+	l.state.lastFit = res.BaseFitness
 	// The generation's result is kept even if ctx was cancelled meanwhile.
 	tctx := context.WithoutCancel(ctx)
 	if err := l.opt.Tell(tctx, &optimizer.Tell{Fitness: slices.Clone(res.Fitness), BaseFitness: res.BaseFitness}); err != nil {
@@ -554,6 +583,11 @@ func (l *loop) save(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: host random generator: %w", err)
 	}
+	if l.cfg.OnCheckpoint != nil {
+		if err := l.cfg.OnCheckpoint(context.WithoutCancel(ctx), l.state.gen); err != nil {
+			return fmt.Errorf("checkpoint at generation %d: %w", l.state.gen, err)
+		}
+	}
 	st := l.state
 	st.elapsed = l.elapsed()
 	st.rng = rs
@@ -573,24 +607,28 @@ func (l *loop) load(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
+	path := l.cfg.CheckpointPath
 	st, snap, err := decodeCheckpoint(raw, l.fp, len(l.cfg.Problem.Start))
 	if err != nil {
-		return false, fmt.Errorf("%w %s: %v", ErrCheckpoint, l.cfg.CheckpointPath, err)
+		return false, fmt.Errorf("%w: %s: %v", ErrUnusableCheckpoint, path, err)
 	}
 	if err := l.chk.CheckSolution(&optimizer.Solution{Levels: st.base}); err != nil {
-		return false, fmt.Errorf("%w %s: base: %v", ErrCheckpoint, l.cfg.CheckpointPath, err)
+		return false, fmt.Errorf("%w: %s: base: %v", ErrUnusableCheckpoint, path, err)
 	}
 	if st.bestBase != nil {
 		if err := l.chk.CheckSolution(&optimizer.Solution{Levels: st.bestBase}); err != nil {
-			return false, fmt.Errorf("%w %s: best validated base: %v", ErrCheckpoint, l.cfg.CheckpointPath, err)
+			return false, fmt.Errorf("%w: %s: best validated base: %v", ErrUnusableCheckpoint, path, err)
 		}
 	}
 	pcg := &rand.PCG{}
 	if err := pcg.UnmarshalBinary(st.rng); err != nil {
-		return false, fmt.Errorf("%w %s: host random generator: %v", ErrCheckpoint, l.cfg.CheckpointPath, err)
+		return false, fmt.Errorf("%w: %s: host random generator: %v", ErrUnusableCheckpoint, path, err)
 	}
 	if err := l.opt.Restore(ctx, snap); err != nil {
-		return false, fmt.Errorf("optimizer %q: Restore from %s: %w", l.name, l.cfg.CheckpointPath, err)
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("optimizer %q: Restore from %s: %w", l.name, path, err)
+		}
+		return false, fmt.Errorf("%w: %s: optimizer %q refused its snapshot: Restore: %w", ErrUnusableCheckpoint, path, l.name, err)
 	}
 	l.pcg = pcg
 	l.rng = rand.New(pcg)

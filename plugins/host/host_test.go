@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
+	"github.com/ccq-project/ccq/plugins/internal/snapcodec"
 	"github.com/ccq-project/ccq/plugins/internal/synth"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/plugins/rpc"
@@ -235,6 +237,13 @@ func interruptAndResume(t *testing.T, mk func() optimizer.Optimizer, name, param
 	}
 	if res2.Evaluations != fres.Evaluations || res2.Generations != fres.Generations {
 		t.Fatalf("%s: totals differ: %+v vs %+v", name, res2, fres)
+	}
+	if fres.FirstBaseFitness != full[0].BaseFitness || fres.LastBaseFitness != full[len(full)-1].BaseFitness {
+		t.Fatalf("%s: first and last base fitness %v, %v; the rows say %v, %v", name, fres.FirstBaseFitness, fres.LastBaseFitness, full[0].BaseFitness, full[len(full)-1].BaseFitness)
+	}
+	// They travel in the checkpoint: the resumed session never saw generation 0.
+	if res2.FirstBaseFitness != fres.FirstBaseFitness || res2.LastBaseFitness != fres.LastBaseFitness {
+		t.Fatalf("%s: resumed run's first and last base fitness %v, %v, want %v, %v", name, res2.FirstBaseFitness, res2.LastBaseFitness, fres.FirstBaseFitness, fres.LastBaseFitness)
 	}
 	if !reflect.DeepEqual(rest, full[want:]) {
 		t.Fatalf("%s: rows after the resume differ from the uninterrupted run's", name)
@@ -655,5 +664,151 @@ func TestSelectBestValidation(t *testing.T) {
 	bad.SelectBestValidation = true
 	if _, err := Run(ctx, newOpt(t, "ccea"), bad); err == nil || !strings.Contains(err.Error(), "validation") {
 		t.Fatalf("selection without validation: %v", err)
+	}
+}
+
+// TestOnCheckpointPrecedesTheCheckpoint: OnCheckpoint runs after the rows
+// the checkpoint covers and before the file is written, so a caller that
+// makes its rows durable there never has a checkpoint ahead of its rows;
+// its error stops the run without writing the checkpoint.
+func TestOnCheckpointPrecedesTheCheckpoint(t *testing.T) {
+	sp := newSynth()
+	path := filepath.Join(t.TempDir(), "ckpt.bin")
+	cfg := baseConfig(t, sp, cceaParams)
+	cfg.CheckpointPath, cfg.CheckpointEvery, cfg.Budget = path, 4, Budget{Generations: 10}
+	rows := int64(0)
+	var calls []int64
+	cfg.OnGeneration = func(context.Context, *Row) error { rows++; return nil }
+	cfg.OnCheckpoint = func(_ context.Context, gen int64) error {
+		if gen != rows {
+			t.Errorf("OnCheckpoint(%d) after %d rows", gen, rows)
+		}
+		prev := int64(0)
+		if raw, err := os.ReadFile(path); err == nil {
+			st, _, err := decodeCheckpoint(raw, fingerprint("ccea", cfg.Problem), 800)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev = st.gen
+		}
+		if prev >= gen && gen > 0 {
+			t.Errorf("OnCheckpoint(%d): the checkpoint of generation %d is already written", gen, prev)
+		}
+		calls = append(calls, gen)
+		return nil
+	}
+	if _, err := Run(ctx, newOpt(t, "ccea"), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(calls, []int64{4, 8, 10}) {
+		t.Fatalf("OnCheckpoint calls %v, want [4 8 10] (every 4 generations and at the end)", calls)
+	}
+
+	path2 := filepath.Join(t.TempDir(), "ckpt.bin")
+	cfg.CheckpointPath = path2
+	cfg.OnCheckpoint = func(context.Context, int64) error { return errors.New("disk full") }
+	if _, err := Run(ctx, newOpt(t, "ccea"), cfg); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("failing OnCheckpoint: %v", err)
+	}
+	if _, err := os.Stat(path2); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a checkpoint was written although OnCheckpoint failed: %v", err)
+	}
+}
+
+// restoreFails is ccea with a Restore that refuses every snapshot.
+type restoreFails struct{ optimizer.Optimizer }
+
+func (restoreFails) Restore(context.Context, []byte) error {
+	return errors.New("unknown snapshot version")
+}
+
+// TestUnusableCheckpoint: a damaged checkpoint, another run's, and one the
+// optimizer's Restore refuses are all "unusable" (the caller may start
+// over); an unreadable one is a plain checkpoint error. MoveCheckpointAside
+// renames the file next to itself.
+func TestUnusableCheckpoint(t *testing.T) {
+	sp := newSynth()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "host.ckpt")
+	cfg := baseConfig(t, sp, cceaParams)
+	cfg.CheckpointPath, cfg.Budget = path, Budget{Generations: 3}
+	if _, err := Run(ctx, newOpt(t, "ccea"), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	if _, err := Run(ctx, restoreFails{newOpt(t, "ccea")}, cfg); !errors.Is(err, ErrUnusableCheckpoint) || !errors.Is(err, ErrCheckpoint) ||
+		!strings.Contains(err.Error(), "unknown snapshot version") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Restore refused: %v", err)
+	}
+	other := cfg
+	other.Problem = sp.Optimizer(8, cceaParams)
+	if _, err := Run(ctx, newOpt(t, "ccea"), other); !errors.Is(err, ErrUnusableCheckpoint) {
+		t.Fatalf("another run's checkpoint: %v", err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/3] ^= 0x10
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, newOpt(t, "ccea"), cfg); !errors.Is(err, ErrUnusableCheckpoint) || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged: %v", err)
+	}
+	aside, err := MoveCheckpointAside(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(aside); err != nil || !slices.Equal(b, raw) || filepath.Dir(aside) != dir || !strings.HasPrefix(filepath.Base(aside), "host.ckpt.damaged-") {
+		t.Fatalf("moved aside to %s: %v", aside, err)
+	}
+	// Without the file the run starts over.
+	if res, err := Run(ctx, newOpt(t, "ccea"), cfg); err != nil || res.ResumedFrom != -1 {
+		t.Fatalf("after moving aside: %+v %v", res, err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, newOpt(t, "ccea"), cfg); !errors.Is(err, ErrCheckpoint) || errors.Is(err, ErrUnusableCheckpoint) {
+		t.Fatalf("unreadable checkpoint: %v", err)
+	}
+}
+
+// TestReadsCheckpointV2: a checkpoint in the format before the first and
+// last base fitness were added still resumes (they read as 0).
+func TestReadsCheckpointV2(t *testing.T) {
+	var fp [32]byte
+	fp[0] = 7
+	e := snapcodec.NewEncoder(ckptMagicV2)
+	e.Raw(fp[:])
+	e.I64(5)
+	e.I64(60)
+	e.U64(5)
+	e.I64(int64(time.Second))
+	e.Raw([]byte("rng"))
+	e.I8s([]int8{1, 0, -1})
+	e.I64(4)
+	e.F64(0.5)
+	e.I8s([]int8{1, 1, -1})
+	e.Raw([]byte("snap"))
+	b := e.Bytes()
+	sum := sha256.Sum256(b)
+	st, snap, err := decodeCheckpoint(append(b, sum[:]...), fp, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.gen != 5 || st.evals != 60 || st.bestGen != 4 || st.bestVal != 0.5 || !slices.Equal(st.bestBase, []int8{1, 1, -1}) ||
+		st.firstFit != 0 || st.lastFit != 0 || string(snap) != "snap" {
+		t.Fatalf("decoded %+v, snapshot %q", st, snap)
+	}
+	// The current format round-trips the new fields.
+	st.firstFit, st.lastFit = 2.5, 1.25
+	st2, _, err := decodeCheckpoint(encodeCheckpoint(fp, st, snap), fp, 3)
+	if err != nil || st2.firstFit != 2.5 || st2.lastFit != 1.25 {
+		t.Fatalf("round trip: %+v %v", st2, err)
 	}
 }

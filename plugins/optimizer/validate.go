@@ -243,3 +243,65 @@ type ParamError struct {
 }
 
 func (e *ParamError) Error() string { return e.Msg }
+
+// CheckDeclared checks a Problem's Params JSON object against the
+// parameters an optimizer declares in its Info, without the optimizer's own
+// code: every name must be declared, and a value must be a JSON number for
+// "int" (an integral one) and "float", a string for "string" and a boolean
+// for "bool" (other declared types are not checked). Ranges are the
+// optimizer's to check at Init. It returns a *ParamError naming the
+// parameter.
+func CheckDeclared(raw json.RawMessage, declared []Param) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return fmt.Errorf("params: expected a JSON object: %w", err)
+	}
+	types := make(map[string]string, len(declared))
+	names := make([]string, 0, len(declared))
+	for _, p := range declared {
+		types[p.Name] = p.Type
+		names = append(names, p.Name)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		typ, ok := types[k]
+		if !ok {
+			return &ParamError{Name: k, Msg: fmt.Sprintf("params: unknown parameter %q (known: %v)", k, names)}
+		}
+		v := obj[k]
+		var fits bool
+		switch typ {
+		case "int":
+			f, isNum := v.(float64)
+			fits = isNum && f == math.Trunc(f)
+		case "float":
+			_, fits = v.(float64)
+		case "string":
+			_, fits = v.(string)
+		case "bool":
+			_, fits = v.(bool)
+		default:
+			fits = true
+		}
+		if !fits {
+			b, _ := json.Marshal(v)
+			return &ParamError{Name: k, Msg: fmt.Sprintf("params: parameter %q: got %s, expected %s", k, b, article(typ))}
+		}
+	}
+	return nil
+}
+
+// article prefixes a parameter type with "a" or "an".
+func article(typ string) string {
+	if typ == "int" {
+		return "an int"
+	}
+	return "a " + typ
+}

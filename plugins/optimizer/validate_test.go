@@ -2,6 +2,7 @@ package optimizer
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -142,4 +143,38 @@ func FuzzCheckAsk(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCheckDeclared(t *testing.T) {
+	declared := []Param{{Name: "lambda", Type: "int"}, {Name: "rate", Type: "float"}, {Name: "mode", Type: "string"},
+		{Name: "learn", Type: "bool"}, {Name: "odd", Type: "matrix"}}
+	for _, tc := range []struct {
+		raw  string
+		name string // "" = accepted
+		msg  string
+	}{
+		{``, "", ""},
+		{`null`, "", ""},
+		{`{}`, "", ""},
+		{`{"lambda": 8, "rate": 0.5, "mode": "x", "learn": true, "odd": [1]}`, "", ""},
+		{`{"lambda": 8.0, "rate": 1}`, "", ""},
+		{`{"lambda": 8, "speed": 2}`, "speed", `unknown parameter "speed" (known: [lambda rate mode learn odd])`},
+		{`{"lambda": 8.5}`, "lambda", `parameter "lambda": got 8.5, expected an int`},
+		{`{"lambda": "8"}`, "lambda", `parameter "lambda": got "8", expected an int`},
+		{`{"rate": true}`, "rate", `parameter "rate": got true, expected a float`},
+		{`{"mode": 3}`, "mode", `parameter "mode": got 3, expected a string`},
+		{`{"learn": "yes"}`, "learn", `parameter "learn": got "yes", expected a bool`},
+	} {
+		err := CheckDeclared(json.RawMessage(tc.raw), declared)
+		var pe *ParamError
+		switch {
+		case tc.name == "" && err != nil:
+			t.Errorf("%s: %v, want accepted", tc.raw, err)
+		case tc.name != "" && (!errors.As(err, &pe) || pe.Name != tc.name || !strings.Contains(err.Error(), tc.msg)):
+			t.Errorf("%s: %v, want a parameter error on %s containing %q", tc.raw, err, tc.name, tc.msg)
+		}
+	}
+	if err := CheckDeclared(json.RawMessage(`[1]`), declared); err == nil {
+		t.Error("a JSON array was accepted as params")
+	}
 }

@@ -29,6 +29,9 @@ type Options struct {
 	Reference string
 	// Alpha is the significance level after Holm correction (default 0.05).
 	Alpha float64
+	// Pairs, when set, replace Reference: the marks test each pair's first
+	// method against its second (see TableOptions.Pairs).
+	Pairs []Pair
 	// Partial marks the report as partial even when the files do not say so
 	// (the pipeline sets it when it builds a report while stages still run).
 	Partial bool
@@ -140,6 +143,7 @@ func Build(ctx context.Context, dir string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	r := analyse(d, opts)
+	r.builtBy = version.Resolve(ctx)
 	if err := r.write(ctx, opts); err != nil {
 		return r.sum, err
 	}
@@ -154,6 +158,9 @@ type built struct {
 	sum     Summary
 	convs   []Convergence
 	builtAt time.Time
+	// builtBy is the ccq that builds the report (its commit asked from git
+	// when the binary has none).
+	builtBy version.Info
 }
 
 func analyse(d *Data, opts Options) *built {
@@ -171,7 +178,7 @@ func analyse(d *Data, opts Options) *built {
 			s.FailedRuns++
 		}
 	}
-	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha})
+	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha, Pairs: opts.Pairs})
 	s.Ablations = AblationTables(d.Runs)
 	b.convs = Convergences(d.Curves)
 	s.Figures = len(b.convs)
@@ -330,6 +337,9 @@ func (b *built) provenanceLines() [][2]string {
 			if p.CCQModified {
 				v += ", modified"
 			}
+			if p.CCQCommitFrom == "git" {
+				v += ", from git at run time"
+			}
 			v += ")"
 		}
 		add("ccq version", v)
@@ -340,8 +350,15 @@ func (b *built) provenanceLines() [][2]string {
 			}
 			add("experiment file", f)
 		}
+		if p.ExperimentCommit != "" {
+			c := p.ExperimentCommit
+			if p.ExperimentModified {
+				c += " (work tree modified)"
+			}
+			add("experiment commit", c)
+		}
 		if len(p.Command) > 0 {
-			add("command", strings.Join(p.Command, " "))
+			add("command", shellJoin(p.Command))
 		}
 		m := p.Machine
 		mach := fmt.Sprintf("%s, %s/%s, %d CPUs", m.Hostname, m.OS, m.Arch, m.CPUs)
@@ -377,9 +394,27 @@ func (b *built) provenanceLines() [][2]string {
 		}
 		add("stages.parquet", fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall)))
 	}
-	vi := version.Get()
-	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, vi.Commit, b.builtAt.UTC().Format(time.RFC3339)))
+	vi := b.builtBy
+	commit := vi.Commit
+	if vi.Modified {
+		commit += ", modified"
+	}
+	add("report built by", fmt.Sprintf("ccq %s (commit %s) at %s", vi.Version, commit, b.builtAt.UTC().Format(time.RFC3339)))
 	return out
+}
+
+// shellJoin joins a command line so that it can be typed again: arguments
+// with characters a POSIX shell would interpret are single-quoted.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 // stageKinds summarises stages per kind: count, cached, failed, wall time.

@@ -67,7 +67,12 @@ func (t *Table) Caption() string {
 	if t.Kind == "main" {
 		b.WriteString(" The float row repeats the full-precision model in every column for reference.")
 	}
-	if t.Reference != "" {
+	if len(t.Pairs) > 0 {
+		fmt.Fprintf(&b, " Marks: Wilcoxon rank-sum test of each row of the first method of a pair against the row of the second with the same settings"+
+			" in the same column (%s), two-sided, Holm-corrected over the pairs of the column at α = %g:"+
+			" + significantly better, − significantly worse, = no significant difference; rows in no pair, and cells with a single run, have no mark.",
+			strings.Join(t.Pairs, "; "), t.Alpha)
+	} else if t.Reference != "" {
 		fmt.Fprintf(&b, " Marks: Wilcoxon rank-sum test against %s in the same column, two-sided, Holm-corrected within the column at α = %g:"+
 			" + significantly better, − significantly worse, = no significant difference"+
 			"; cells with a single run (a deterministic baseline) are not tested and have no mark.", t.Reference, t.Alpha)
@@ -119,7 +124,7 @@ func escapeMD(xs []string) []string {
 func (t *Table) CSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := []string{"dataset", "model", "row", "method", "kind", "setting", "bits", "act_bits", "n",
-		"mean_pct", "std_pct", "best", "mark", "p_holm", "fp_gradients", "failed"}
+		"mean_pct", "std_pct", "best", "mark", "p_holm", "fp_gradients", "failed", "p_raw", "tested_against"}
 	if err := cw.Write(head); err != nil {
 		return err
 	}
@@ -130,7 +135,7 @@ func (t *Table) CSV(w io.Writer) error {
 			}
 			rec := []string{t.Dataset, t.Model, r.Label, r.Method, r.Kind, r.Setting,
 				fmt.Sprint(t.Columns[i].Bits), fmt.Sprint(t.Columns[i].ActBits), fmt.Sprint(c.N),
-				num(100 * c.Mean), num(100 * c.Std), fmt.Sprint(c.Best), c.Mark, num(c.P), r.FPGradients, fmt.Sprint(r.Failed)}
+				num(100 * c.Mean), num(100 * c.Std), fmt.Sprint(c.Best), c.Mark, num(c.P), r.FPGradients, fmt.Sprint(r.Failed), num(c.PRaw), c.Against}
 			if err := cw.Write(rec); err != nil {
 				return err
 			}
@@ -214,7 +219,9 @@ func (t *Table) Text(w io.Writer) error {
 		}
 	}
 	b.WriteString("* best quantized mean of the column")
-	if t.Reference != "" {
+	if len(t.Pairs) > 0 {
+		fmt.Fprintf(&b, "; +/−/= for the pairs %s (rank-sum, Holm, α = %g)", strings.Join(t.Pairs, "; "), t.Alpha)
+	} else if t.Reference != "" {
 		fmt.Fprintf(&b, "; +/−/= vs %s (rank-sum, Holm, α = %g)", t.Reference, t.Alpha)
 	}
 	b.WriteString("\n")

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -379,7 +380,9 @@ func TestBuildWritesSelfContainedReport(t *testing.T) {
 	md := string(mb)
 	for _, want := range []string{"## Main results", "| method | 2 bits | 4 bits | full-precision gradients |", cell,
 		"![lenet5 on mnist, 2-bit weights](plots/convergence-mnist-lenet5-w2-a32.svg)", "## Provenance",
-		"| ccq version | 0.1.0-dev (commit abc123) |", "cache hits", "testhost", "```toml"} {
+		"| ccq version | 0.1.0-dev (commit abc123, modified, from git at run time) |",
+		"| experiment commit | def456 (work tree modified) |",
+		"| command | ccq run experiments/synthetic.toml --set 'optimizers[*].seeds=[1]' |", "cache hits", "testhost", "```toml"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)
 		}
@@ -555,5 +558,91 @@ func TestLegendCountsRuns(t *testing.T) {
 	}
 	if got := plural(3, "run"); got != "3 runs" {
 		t.Errorf("plural(3) = %q", got)
+	}
+}
+
+// TestPairMarks: with pairs, each row of a pair's first method is tested
+// against its partner with the same setting (Holm over the pairs of the
+// column), rows in no pair get no mark, and the reference is not used.
+func TestPairMarks(t *testing.T) {
+	var runs []results.RunRow
+	runs = append(runs, seeds("conf", results.KindOptimizer, 3, 0.90, 0.91, 0.92, 0.93, 0.94)...)
+	runs = append(runs, seeds("rand", results.KindOptimizer, 3, 0.80, 0.81, 0.82, 0.83, 0.84)...)
+	runs = append(runs, seeds("ccea", results.KindOptimizer, 3, 0.95, 0.96, 0.97, 0.98, 0.99)...)
+	// A swept method: confidence wins at G 500, not at G 8000.
+	sweep := func(method, g string, accs ...float64) {
+		for _, r := range seeds(method, results.KindOptimizer, 3, accs...) {
+			r.RunID += "-" + g
+			r.Parameters = `{"group_size":` + g + `}`
+			runs = append(runs, r)
+		}
+	}
+	sweep("conf-g", "500", 0.90, 0.91, 0.92, 0.93, 0.94)
+	sweep("rand-g", "500", 0.70, 0.71, 0.72, 0.73, 0.74)
+	sweep("conf-g", "8000", 0.90, 0.91, 0.92, 0.93, 0.94)
+	sweep("rand-g", "8000", 0.905, 0.915, 0.925, 0.935, 0.945)
+	runs = append(runs, seeds("rtn", results.KindBaseline, 3, 0.5)...)
+
+	tb := MainTables(runs, TableOptions{Reference: "ccea", Pairs: []Pair{{"conf", "rand"}, {"conf-g", "rand-g"}, {"missing", "rand"}}})[0]
+	if tb.Reference != "" {
+		t.Errorf("reference %q with pairs", tb.Reference)
+	}
+	if got := strings.Join(tb.Pairs, "; "); got != "conf vs rand; conf-g vs rand-g" {
+		t.Errorf("pairs %q", got)
+	}
+	// Three tests in the column; two reach the exact p = 2/252.
+	want := map[string]struct {
+		mark, against string
+	}{
+		"conf":                     {"+", "rand"},
+		"conf-g (group_size=500)":  {"+", "rand-g (group_size=500)"},
+		"conf-g (group_size=8000)": {"=", "rand-g (group_size=8000)"},
+		"rand":                     {"", ""},
+		"rand-g (group_size=500)":  {"", ""},
+		"ccea":                     {"", ""},
+		"rtn":                      {"", ""},
+	}
+	for label, w := range want {
+		c := rowByLabel(t, tb, label).Cells[0]
+		if c.Mark != w.mark || c.Against != w.against {
+			t.Errorf("%s: mark %q against %q, want %q against %q", label, c.Mark, c.Against, w.mark, w.against)
+		}
+	}
+	c := rowByLabel(t, tb, "conf").Cells[0]
+	if math.Abs(c.PRaw-2.0/252) > 1e-12 || math.Abs(c.P-3*2.0/252) > 1e-12 {
+		t.Errorf("conf: raw p %v, Holm p %v; want 2/252 and 3 times that", c.PRaw, c.P)
+	}
+	if !strings.Contains(tb.Caption(), "conf vs rand; conf-g vs rand-g") {
+		t.Errorf("caption %q does not name the pairs", tb.Caption())
+	}
+	var csvb bytes.Buffer
+	if err := tb.CSV(&csvb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csvb.String(), ",p_raw,tested_against\n") || !strings.Contains(csvb.String(), ",0.00793651,rand\n") {
+		t.Errorf("csv lacks the raw p-value and the partner:\n%s", csvb.String())
+	}
+}
+
+func TestCompareSettings(t *testing.T) {
+	// The rows of one method share their keys (an unset one is "(unset)").
+	sorted := []string{"", `{"a":0.25,"g":"(unset)"}`, `{"a":0.25,"g":500}`, `{"a":0.25,"g":2000}`, `{"a":0.25,"g":16000}`,
+		`{"a":0.3,"g":"(unset)"}`, `{"a":0.3,"g":500}`, `{"a":0.3,"g":true}`}
+	for i := range sorted {
+		for j := range sorted {
+			got := compareSettings(sorted[i], sorted[j])
+			want := cmp.Compare(i, j)
+			if got != want {
+				t.Errorf("compareSettings(%s, %s) = %d, want %d", sorted[i], sorted[j], got, want)
+			}
+		}
+	}
+}
+
+func TestShellJoinQuotesWhatAShellWouldInterpret(t *testing.T) {
+	got := shellJoin([]string{"ccq", "run", "a b.toml", "--set", "optimizers[*].seeds=[1]", "", "it's", "x=1,y:2"})
+	want := `ccq run 'a b.toml' --set 'optimizers[*].seeds=[1]' '' 'it'\''s' x=1,y:2`
+	if got != want {
+		t.Errorf("shellJoin = %s, want %s", got, want)
 	}
 }

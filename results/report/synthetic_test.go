@@ -123,7 +123,8 @@ func writeSynthetic(tb testing.TB, dir string, s synth) {
 		status = results.StatusRunning
 	}
 	prov := results.Provenance{Experiment: "synthetic", ExperimentFile: "experiments/synthetic.toml", CCQVersion: "0.1.0-dev",
-		CCQCommit: "abc123", Machine: results.Machine{Hostname: "testhost", OS: "linux", Arch: "amd64", CPUs: 2},
+		CCQCommit: "abc123", CCQModified: true, CCQCommitFrom: "git", ExperimentCommit: "def456", ExperimentModified: true,
+		Command: []string{"ccq", "run", "experiments/synthetic.toml", "--set", "optimizers[*].seeds=[1]"}, Machine: results.Machine{Hostname: "testhost", OS: "linux", Arch: "amd64", CPUs: 2},
 		Started: t0, Ended: t0.Add(time.Hour), WallTime: 3600, Status: status, Stages: len(stages), CacheHits: 1,
 		StagesRun: len(stages) - 1}
 	if err := results.WriteProvenance(filepath.Join(dir, results.ProvenanceFile), prov); err != nil {

@@ -49,6 +49,10 @@ type Cell struct {
 	Mark string `json:"mark"`
 	// P is the Holm-adjusted two-sided p-value behind Mark (NaN if none).
 	P float64 `json:"p"`
+	// PRaw is the same test's p-value before the Holm correction.
+	PRaw float64 `json:"p_raw"`
+	// Against labels the row this cell was tested against ("" if none).
+	Against string `json:"against,omitempty"`
 }
 
 // MarshalJSON writes NaN as null.
@@ -56,9 +60,10 @@ func (c Cell) MarshalJSON() ([]byte, error) {
 	type plain Cell
 	return json.Marshal(struct {
 		plain
-		Std *float64 `json:"std"`
-		P   *float64 `json:"p"`
-	}{plain(c), nanNull(c.Std), nanNull(c.P)})
+		Std  *float64 `json:"std"`
+		P    *float64 `json:"p"`
+		PRaw *float64 `json:"p_raw"`
+	}{plain(c), nanNull(c.Std), nanNull(c.P), nanNull(c.PRaw)})
 }
 
 func nanNull(v float64) *float64 {
@@ -94,8 +99,11 @@ type Table struct {
 	ShowAct bool     `json:"show_act_bits"`
 	Rows    []Row    `json:"rows"`
 	// Reference is the method the marks compare against ("" for none).
-	Reference string  `json:"reference,omitempty"`
-	Alpha     float64 `json:"alpha,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	// Pairs are the comparisons behind the marks when they are pairs
+	// ("A vs B") instead of a reference (then Reference is "").
+	Pairs []string `json:"pairs,omitempty"`
+	Alpha float64  `json:"alpha,omitempty"`
 	// Kind is "main" or "ablation".
 	Kind string `json:"kind"`
 	// Parameter names what varies in an ablation table.
@@ -109,6 +117,15 @@ type TableOptions struct {
 	Reference string
 	// Alpha is the significance level after Holm correction (default 0.05).
 	Alpha float64
+	// Pairs, when set, replace the reference: each row of a pair's Method
+	// is tested against the row of its Against method with the same
+	// setting, in every column. Rows in no pair get no mark.
+	Pairs []Pair
+}
+
+// Pair is one comparison of the marks: Method's rows against Against's.
+type Pair struct {
+	Method, Against string
 }
 
 func (o *TableOptions) defaults() {
@@ -397,7 +414,7 @@ func buildTable(key groupKey, runs []results.RunRow, rowKey rowKeyFunc) Table {
 	}
 	slices.SortFunc(order, func(x, y variant) int {
 		return cmp.Or(cmp.Compare(kindOrder(x.kind), kindOrder(y.kind)), cmp.Compare(x.method, y.method),
-			cmp.Compare(x.params, y.params))
+			compareSettings(x.params, y.params))
 	})
 	for _, v := range order {
 		a := rows[v]
@@ -414,7 +431,7 @@ func buildTable(key groupKey, runs []results.RunRow, rowKey rowKeyFunc) Table {
 			if len(vals) == 0 {
 				continue
 			}
-			a.row.Cells[i] = &Cell{N: len(vals), Mean: stats.Mean(vals), Std: stats.Std(vals), Values: vals, P: math.NaN()}
+			a.row.Cells[i] = &Cell{N: len(vals), Mean: stats.Mean(vals), Std: stats.Std(vals), Values: vals, P: math.NaN(), PRaw: math.NaN()}
 		}
 		t.Rows = append(t.Rows, a.row)
 	}
@@ -443,6 +460,10 @@ func buildTable(key groupKey, runs []results.RunRow, rowKey rowKeyFunc) Table {
 // attainable p-value exceeds any usual α, and such untestable hypotheses
 // would only inflate the Holm family of the real comparisons.
 func markTable(t *Table, runs []results.RunRow, opts TableOptions) {
+	if len(opts.Pairs) > 0 {
+		markPairs(t, opts)
+		return
+	}
 	ref := -1
 	for i, r := range t.Rows {
 		if r.Method == opts.Reference {
@@ -482,17 +503,92 @@ func markTable(t *Table, runs []results.RunRow, opts TableOptions) {
 			cells = append(cells, c)
 			dirs = append(dirs, res.U1-float64(len(c.Values)*len(rc.Values))/2)
 		}
-		adj := stats.Holm(ps)
-		for k, c := range cells {
-			c.P = adj[k]
-			switch {
-			case adj[k] > opts.Alpha || dirs[k] == 0:
-				c.Mark = "="
-			case dirs[k] > 0:
-				c.Mark = "+"
-			default:
-				c.Mark = "-"
+		setMarks(cells, ps, dirs, opts.Alpha, t.Rows[ref].Label)
+	}
+}
+
+// setMarks Holm-corrects one column's p-values and marks its tested cells.
+func setMarks(cells []*Cell, ps, dirs []float64, alpha float64, against ...string) {
+	adj := stats.Holm(ps)
+	for k, c := range cells {
+		c.P, c.PRaw = adj[k], ps[k]
+		if len(against) == 1 {
+			c.Against = against[0]
+		} else if len(against) == len(cells) {
+			c.Against = against[k]
+		}
+		switch {
+		case adj[k] > alpha || dirs[k] == 0:
+			c.Mark = "="
+		case dirs[k] > 0:
+			c.Mark = "+"
+		default:
+			c.Mark = "-"
+		}
+	}
+}
+
+// markPairs marks the rows of each pair's method against the row of its
+// partner method with the same setting (or the partner's only row), column
+// by column, Holm-correcting over all the pair tests of a column. Cells
+// with a single run on a side are not tested, as in markTable.
+func markPairs(t *Table, opts TableOptions) {
+	type test struct{ row, partner int }
+	var tests []test
+	for _, pr := range opts.Pairs {
+		var partners []int
+		for j, r := range t.Rows {
+			if r.Method == pr.Against {
+				partners = append(partners, j)
 			}
+		}
+		found := false
+		for i, r := range t.Rows {
+			if r.Method != pr.Method || r.Kind == results.KindFloat {
+				continue
+			}
+			partner := -1
+			for _, j := range partners {
+				if t.Rows[j].Setting == r.Setting {
+					partner = j
+				}
+			}
+			if partner < 0 && len(partners) == 1 {
+				partner = partners[0]
+			}
+			if partner >= 0 && partner != i {
+				tests = append(tests, test{i, partner})
+				found = true
+			}
+		}
+		if found {
+			t.Pairs = append(t.Pairs, pr.Method+" vs "+pr.Against)
+		}
+	}
+	if len(tests) == 0 {
+		return
+	}
+	t.Alpha = opts.Alpha
+	for col := range t.Columns {
+		var ps, dirs []float64
+		var cells []*Cell
+		var against []string
+		for _, ts := range tests {
+			c, pc := t.Rows[ts.row].Cells[col], t.Rows[ts.partner].Cells[col]
+			if c == nil || pc == nil || c.N < 2 || pc.N < 2 {
+				continue
+			}
+			res, err := stats.RankSum(c.Values, pc.Values, stats.Auto)
+			if err != nil {
+				continue
+			}
+			ps = append(ps, res.P)
+			cells = append(cells, c)
+			dirs = append(dirs, res.U1-float64(len(c.Values)*len(pc.Values))/2)
+			against = append(against, t.Rows[ts.partner].Label)
+		}
+		if len(cells) > 0 {
+			setMarks(cells, ps, dirs, opts.Alpha, against...)
 		}
 	}
 }
@@ -506,4 +602,46 @@ func FormatCell(c *Cell) string {
 		return fmt.Sprintf("%.2f (%d)", 100*c.Mean, c.N)
 	}
 	return fmt.Sprintf("%.2f ± %.2f (%d)", 100*c.Mean, 100*c.Std, c.N)
+}
+
+// compareSettings orders two settings (canonical JSON objects, "" for none)
+// key by key with numbers compared as numbers, so that group_size 500 comes
+// before 2000 and alpha 0.25 before 0.3; a missing key first, other values
+// by their JSON text.
+func compareSettings(a, b string) int {
+	var ma, mb map[string]json.RawMessage
+	if a == "" || b == "" || json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
+		return cmp.Compare(a, b)
+	}
+	keys := make([]string, 0, len(ma)+len(mb))
+	for k := range ma {
+		keys = append(keys, k)
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		va, oka := ma[k]
+		vb, okb := mb[k]
+		switch {
+		case !oka:
+			return -1
+		case !okb:
+			return 1
+		}
+		var fa, fb float64
+		if json.Unmarshal(va, &fa) == nil && json.Unmarshal(vb, &fb) == nil {
+			if c := cmp.Compare(fa, fb); c != 0 {
+				return c
+			}
+			continue
+		}
+		if c := cmp.Compare(string(va), string(vb)); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a, b)
 }

@@ -7,6 +7,16 @@
 // or interruption. Output: model.safetensors, model.json, generations/
 // (Parquet parts, one row per generation) and evolve.json (the run's
 // summary).
+//
+// Everything a checkpoint covers survives a kill: the open part of the
+// generation rows is closed, synced and renamed before each checkpoint, a
+// resumed run drops the rows written after its checkpoint and appends the
+// same rows again, and the first and last batch losses travel in the
+// checkpoint. An interrupted and resumed run therefore leaves the same
+// model, generation rows and evolve.json as an uninterrupted one (timings
+// and the resume count aside). A checkpoint that cannot be resumed from
+// (damaged, or refused by the optimizer's Restore) is moved aside with a
+// warning and the run starts over.
 package evolve
 
 import (
@@ -14,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -190,7 +199,7 @@ func (Kind) CheckParams(pp pipeline.Params) error {
 		return err
 	}
 	if !builtin.IsBuiltin(p.Plugin) {
-		return nil // an external plugin checks its parameters when it starts
+		return nil // an external plugin: Probe asks it for its parameters
 	}
 	var raw []byte
 	if p.PluginParams != nil {
@@ -276,11 +285,22 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if path, ok := sc.Files["plugin"]; ok {
 		ref.Plugin = path
 	}
-	opt, err := resolver().Open(ctx, ref, rpc.Options{Logger: sc.Log})
-	if err != nil {
-		return fmt.Errorf("starting optimizer %s: %w", p.Plugin, err)
+	startOptimizer := func() (*rpc.Plugin, error) {
+		opt, err := resolver().Open(ctx, ref, rpc.Options{Logger: sc.Log})
+		if err != nil {
+			return nil, fmt.Errorf("starting optimizer %s: %w", p.Plugin, err)
+		}
+		return opt, nil
 	}
-	defer opt.Close()
+	opt, err := startOptimizer()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if opt != nil {
+			opt.Close()
+		}
+	}()
 
 	genDir := filepath.Join(sc.CheckpointDir, results.GenerationsDir)
 	var gw *results.GenerationWriter
@@ -294,7 +314,6 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		RunID: runID, Experiment: sc.Settings.Experiment, Variant: label, Dataset: d.Name,
 		Model: start.Graph.Arch, Bits: int32(p.Bits), ActBits: int32(p.ActBits), Seed: p.Seed,
 	}
-	var startLoss, lastLoss float64
 	budget := host.Budget{Evaluations: p.Budget.Evaluations, Wall: time.Duration(p.Budget.WallTime), Generations: p.Budget.Generations}
 	validate, err := validator(start, d, p.ValidationSize, sc.Threads)
 	if err != nil {
@@ -320,10 +339,6 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 					return err
 				}
 			}
-			if r.Generation == 0 {
-				startLoss = r.BaseFitness
-			}
-			lastLoss = r.BaseFitness
 			row.Generation, row.Evaluations, row.WallTime = r.Generation, r.Evaluations, r.Wall.Seconds()
 			row.BestFitness, row.MeanFitness, row.BaseFitness = r.BestFitness, r.MeanFitness, r.BaseFitness
 			row.BaseBatchAccuracy, row.ValidationAccuracy, row.PluginStats = r.BaseAccuracy, r.ValAccuracy, r.Stats
@@ -334,13 +349,40 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			sc.Progress(progress(budget, r), fmt.Sprintf("gen %d evals %d loss %.4f", r.Generation, r.Evaluations, r.BaseFitness))
 			return nil
 		},
+		// The rows a checkpoint covers are on disk before it is written.
+		OnCheckpoint: func(context.Context, int64) error {
+			if gw == nil {
+				return nil
+			}
+			return gw.Roll()
+		},
 	}
 	res, err := host.Run(ctx, opt, cfg)
+	if errors.Is(err, host.ErrUnusableCheckpoint) && ctx.Err() == nil {
+		// Nothing was computed yet (a checkpoint is loaded before the first
+		// generation): move the file aside and start over with a fresh
+		// optimizer process, which has seen no Init or Restore.
+		aside, aerr := host.MoveCheckpointAside(cfg.CheckpointPath)
+		if aerr != nil {
+			return fmt.Errorf("optimizer %s: %w (and it could not be moved aside: %v)", p.Plugin, err, aerr)
+		}
+		sc.Log.Warn("the checkpoint cannot be resumed from: moved aside, starting over", "moved_to", aside, "err", err)
+		opt.Close()
+		if opt, err = startOptimizer(); err != nil {
+			return err
+		}
+		cfg.Resume = false
+		res, err = host.Run(ctx, opt, cfg)
+	}
 	if gw != nil {
 		if cerr := gw.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 		gw = nil
+	} else if err == nil {
+		// No generation ran in this session (the checkpoint was taken when
+		// the budget was spent): drop rows a crashed session wrote past it.
+		err = results.TrimGenerations(genDir, res.Generations)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -357,8 +399,10 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err := final.Save(filepath.Join(sc.OutDir, stageio.ModelFile)); err != nil {
 		return err
 	}
-	if err := os.Rename(genDir, filepath.Join(sc.OutDir, results.GenerationsDir)); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("moving the generation parts into the entry: %w", err)
+	// The parts were closed at every checkpoint; the entry gets them in
+	// full-size parts, the same whether or not the run was interrupted.
+	if err := results.CompactGenerations(genDir, filepath.Join(sc.OutDir, results.GenerationsDir), 0); err != nil {
+		return fmt.Errorf("copying the generation rows into the entry: %w", err)
 	}
 	changed := 0
 	for i, l := range res.Levels {
@@ -367,7 +411,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		}
 	}
 	sum := Summary{Plugin: p.Plugin, Generations: res.Generations, Evaluations: res.Evaluations, WallTime: res.Wall.Seconds(),
-		Stop: string(res.Stop), ResumedFrom: res.ResumedFrom, StartLoss: startLoss, FinalLoss: lastLoss, Changed: changed}
+		Stop: string(res.Stop), ResumedFrom: res.ResumedFrom, StartLoss: res.FirstBaseFitness, FinalLoss: res.LastBaseFitness, Changed: changed}
 	if res.Selected >= 0 {
 		sel, sv, fv := res.Selected, res.SelectedValAccuracy, res.FinalValAccuracy
 		sum.Selected, sum.SelectedValAccuracy, sum.FinalValAccuracy = &sel, &sv, &fv
@@ -375,7 +419,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			"final_generation", res.Generations, "final_validation_accuracy", fv)
 	}
 	sc.Log.Info("evolved", "plugin", p.Plugin, "generations", sum.Generations, "evaluations", sum.Evaluations,
-		"stop", sum.Stop, "changed", changed, "start_loss", startLoss, "final_loss", lastLoss)
+		"stop", sum.Stop, "changed", changed, "start_loss", sum.StartLoss, "final_loss", sum.FinalLoss)
 	if err := stageio.WriteJSON(sc.OutDir, "evolve.json", sum); err != nil {
 		return err
 	}

@@ -16,23 +16,37 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/store"
+	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
+	"github.com/ccq-project/ccq/plugins/rpc"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
 func TestMain(m *testing.M) {
+	if name := os.Getenv(catalog.EnvServeBuiltin); name != "" && os.Getenv(restoreFailsEnv) != "" {
+		o, err := builtin.New(name)
+		if err != nil {
+			os.Exit(2)
+		}
+		rpc.Serve(restoreFails{o})
+		os.Exit(0)
+	}
 	catalog.ServeIfAsked()
 	resolver = func() *catalog.Resolver { return &catalog.Resolver{Builtin: catalog.TestBinarySpec} }
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		os.Exit(evolveChild(cfg))
+	}
 	os.Exit(m.Run())
 }
 
 // fixture is a dataset input and a 2-bit MLP start model in the layout the
 // dataset and quantize stages leave in the store.
 type fixture struct {
-	inputs map[string]*pipeline.Input
-	start  *quant.Model
+	inputs          map[string]*pipeline.Input
+	start           *quant.Model
+	dsDir, startDir string
 }
 
 func newFixture(t *testing.T) fixture {
@@ -68,12 +82,14 @@ func newFixture(t *testing.T) fixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return fixture{
-		inputs: map[string]*pipeline.Input{
-			"dataset": {Stage: "dataset/mnist", Entry: &store.Entry{Dir: dsDir, Manifest: &store.Manifest{Kind: "dataset"}}},
-			"start":   {Stage: "quantize/rtn-w2-tensor-a32", Entry: &store.Entry{Dir: startDir, Manifest: &store.Manifest{Kind: "quantize"}}},
-		},
-		start: start,
+	return fixture{inputs: fixtureInputs(dsDir, startDir), start: start, dsDir: dsDir, startDir: startDir}
+}
+
+// fixtureInputs are the stage inputs of a fixture's folders.
+func fixtureInputs(dsDir, startDir string) map[string]*pipeline.Input {
+	return map[string]*pipeline.Input{
+		"dataset": {Stage: "dataset/mnist", Entry: &store.Entry{Dir: dsDir, Manifest: &store.Manifest{Kind: "dataset"}}},
+		"start":   {Stage: "quantize/rtn-w2-tensor-a32", Entry: &store.Entry{Dir: startDir, Manifest: &store.Manifest{Kind: "quantize"}}},
 	}
 }
 
@@ -81,6 +97,22 @@ func newFixture(t *testing.T) fixture {
 // keeping its checkpoint folder ckpt across calls.
 func (f fixture) run(t *testing.T, generations int64, out, ckpt string, resumed bool, extra ...map[string]any) error {
 	t.Helper()
+	return f.runLogged(t, slog.New(slog.NewTextHandler(io.Discard, nil)), generations, out, ckpt, resumed, extra...)
+}
+
+// runLogged is run with the stage's log going to log.
+func (f fixture) runLogged(t *testing.T, log *slog.Logger, generations int64, out, ckpt string, resumed bool, extra ...map[string]any) error {
+	t.Helper()
+	sc, err := stageContext(f.inputs, log, generations, out, ckpt, resumed, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Kind{}.Run(context.Background(), sc)
+}
+
+// stageContext is the context of the test's evolve stage: a small ccea run
+// on the fixture, checkpointing every generation unless extra says otherwise.
+func stageContext(inputs map[string]*pipeline.Input, log *slog.Logger, generations int64, out, ckpt string, resumed bool, extra ...map[string]any) (*pipeline.StageContext, error) {
 	pm := map[string]any{
 		"plugin": "ccea", "bits": 2, "act_bits": 32, "seed": 3,
 		"budget":        map[string]any{"generations": generations},
@@ -92,22 +124,24 @@ func (f fixture) run(t *testing.T, generations int64, out, ckpt string, resumed 
 	}
 	params, err := pipeline.NewParams(pm)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	sc := &pipeline.StageContext{
-		Name: "evolve/ccea-w2-s3", Kind: "evolve", Params: params, Inputs: f.inputs,
+	return &pipeline.StageContext{
+		Name: "evolve/ccea-w2-s3", Kind: "evolve", Params: params, Inputs: inputs,
 		OutDir: out, CheckpointDir: ckpt, Resumed: resumed, Threads: 2,
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:      log,
 		Settings: pipeline.Settings{Experiment: "test"},
-	}
-	return Kind{}.Run(context.Background(), sc)
+	}, nil
 }
 
-// outcome is what a finished evolve entry holds, timings removed.
+// outcome is what a finished evolve entry holds, timings (and in the
+// summary the resume point) removed.
 type outcome struct {
 	levels []int8
 	rows   []results.GenerationRow
+	parts  []string
 	rec    stageio.ModelRecord
+	sum    Summary
 }
 
 func readOutcome(t *testing.T, out string) outcome {
@@ -128,7 +162,19 @@ func readOutcome(t *testing.T, out string) outcome {
 		t.Fatal(err)
 	}
 	rec.WallTime = 0
-	return outcome{levels: m.Flat(), rows: rows, rec: rec}
+	parts, err := results.ListParts(filepath.Join(out, results.GenerationsDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parts {
+		parts[i] = filepath.Base(p)
+	}
+	var sum Summary
+	if err := stageio.ReadJSON(out, "evolve.json", &sum); err != nil {
+		t.Fatal(err)
+	}
+	sum.WallTime, sum.ResumedFrom = 0, 0
+	return outcome{levels: m.Flat(), rows: rows, parts: parts, rec: rec, sum: sum}
 }
 
 func TestEvolveIsDeterministicAndResumesExactly(t *testing.T) {
@@ -138,11 +184,7 @@ func TestEvolveIsDeterministicAndResumesExactly(t *testing.T) {
 	f := newFixture(t)
 	const gens = 6
 
-	outA := t.TempDir()
-	if err := f.run(t, gens, outA, t.TempDir(), false); err != nil {
-		t.Fatal(err)
-	}
-	a := readOutcome(t, outA)
+	a := reference(t, f, gens, nil)
 	if len(a.rows) != gens {
 		t.Fatalf("%d generation rows, want %d", len(a.rows), gens)
 	}
@@ -176,8 +218,8 @@ func TestEvolveIsDeterministicAndResumesExactly(t *testing.T) {
 	if err := f.run(t, 3, outC1, ckpt, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(filepath.Join(outC1, results.GenerationsDir), filepath.Join(ckpt, results.GenerationsDir)); err != nil {
-		t.Fatal(err)
+	if rows, err := results.ReadGenerations(filepath.Join(ckpt, results.GenerationsDir)); err != nil || len(rows) == 0 {
+		t.Fatalf("the checkpoint folder holds %d generation rows (%v); a crash leaves them there", len(rows), err)
 	}
 	outC := t.TempDir()
 	if err := f.run(t, gens, outC, ckpt, true); err != nil {
@@ -191,8 +233,8 @@ func TestEvolveIsDeterministicAndResumesExactly(t *testing.T) {
 		t.Fatalf("the second session resumed from generation %d, want 3 (it must continue from the checkpoint)", sum.ResumedFrom)
 	}
 	if c := readOutcome(t, outC); !reflect.DeepEqual(a, c) {
-		t.Fatalf("the resumed run differs from the uninterrupted one:\nlevels equal %v\nrows %d vs %d",
-			reflect.DeepEqual(a.levels, c.levels), len(a.rows), len(c.rows))
+		t.Fatalf("the resumed run differs from the uninterrupted one:\nlevels equal %v\nrows %d vs %d\nsummary %+v\nwant    %+v",
+			reflect.DeepEqual(a.levels, c.levels), len(a.rows), len(c.rows), c.sum, a.sum)
 	}
 }
 

@@ -41,7 +41,7 @@ func (Kind) Fingerprint(pp pipeline.Params, files map[string]string) (map[string
 	}
 	spec, err := resolver().Resolve(catalog.Ref{Plugin: p.Plugin})
 	if err != nil {
-		return nil, err
+		return nil, &pipeline.ParamError{Key: "plugin", Msg: err.Error()}
 	}
 	d, err := executableDigest(spec.Path)
 	if err != nil {

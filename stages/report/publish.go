@@ -20,6 +20,12 @@ type PublishOptions struct {
 	Run *pipeline.Summary
 	// ExperimentFile and ExperimentSHA256 identify the experiment.
 	ExperimentFile, ExperimentSHA256 string
+	// ExperimentCommit and ExperimentModified are the git state of the
+	// experiment file's work tree (empty outside one).
+	ExperimentCommit   string
+	ExperimentModified bool
+	// CCQ is the running ccq's version and commit; zero means version.Get().
+	CCQ version.Info
 	// Command is the command line that ran the experiment.
 	Command []string
 	// Executor is "local" or "slurm".
@@ -59,7 +65,10 @@ func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
 	if err := results.WriteStages(filepath.Join(o.ResultsDir, results.StagesFile), stages); err != nil {
 		return resreport.Summary{}, fmt.Errorf("publishing stages: %w", err)
 	}
-	vi := version.Get()
+	vi := o.CCQ
+	if vi.Version == "" {
+		vi = version.Get()
+	}
 	status := "ok"
 	if o.Run.Outcome != "ok" {
 		status = "failed"
@@ -67,7 +76,8 @@ func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
 	ended := time.Now()
 	prov := results.Provenance{
 		Experiment: o.Run.Experiment, ExperimentFile: o.ExperimentFile, ExperimentSHA256: o.ExperimentSHA256,
-		CCQVersion: vi.Version, CCQCommit: vi.Commit, CCQModified: vi.Modified, GoVersion: vi.GoVersion,
+		ExperimentCommit: o.ExperimentCommit, ExperimentModified: o.ExperimentModified,
+		CCQVersion: vi.Version, CCQCommit: vi.Commit, CCQModified: vi.Modified, CCQCommitFrom: vi.CommitFrom, GoVersion: vi.GoVersion,
 		Command: o.Command, Machine: results.CurrentMachine(), Executor: o.Executor,
 		Started: ended.Add(-o.Run.Elapsed), Ended: ended, WallTime: o.Run.Elapsed.Seconds(), Status: status,
 		Stages: len(o.Run.Stages), CacheHits: hits, StagesRun: ran, StageFailed: failed,
@@ -76,7 +86,7 @@ func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
 		return resreport.Summary{}, fmt.Errorf("publishing provenance: %w", err)
 	}
 	sum, err := resreport.Build(ctx, o.ResultsDir, resreport.Options{
-		Reference: o.Report.Reference, Alpha: o.Report.Alpha, NoPNG: o.Report.NoPNG, Partial: o.Run.Outcome != "ok",
+		Reference: o.Report.Reference, Alpha: o.Report.Alpha, Pairs: o.Report.TablePairs(), NoPNG: o.Report.NoPNG, Partial: o.Run.Outcome != "ok",
 	})
 	if err != nil {
 		return sum, fmt.Errorf("building the report: %w", err)

@@ -29,6 +29,9 @@ type Params struct {
 	Reference  string  `json:"reference,omitempty"`
 	Alpha      float64 `json:"alpha,omitempty"`
 	NoPNG      bool    `json:"no_png,omitempty"`
+	// Pairs, when set, replace Reference: each [method, against] pair's
+	// rows are tested against each other (results/report TableOptions.Pairs).
+	Pairs [][]string `json:"pairs,omitempty"`
 }
 
 // Validate checks ranges.
@@ -36,7 +39,23 @@ func (p *Params) Validate() error {
 	if p.Alpha < 0 || p.Alpha >= 1 {
 		return &pipeline.ParamError{Key: "alpha", Msg: "expected a significance level in (0, 1)"}
 	}
+	for i, pr := range p.Pairs {
+		if len(pr) != 2 || pr[0] == "" || pr[1] == "" || pr[0] == pr[1] {
+			return &pipeline.ParamError{Key: "pairs", Msg: fmt.Sprintf("pair %d %q: expected two different row names", i, pr)}
+		}
+	}
 	return nil
+}
+
+// TablePairs returns the pairs as the report builder takes them.
+func (p *Params) TablePairs() []resreport.Pair {
+	var out []resreport.Pair
+	for _, pr := range p.Pairs {
+		if len(pr) == 2 {
+			out = append(out, resreport.Pair{Method: pr[0], Against: pr[1]})
+		}
+	}
+	return out
 }
 
 // Kind is the report stage kind.
@@ -72,7 +91,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err := Gather(inputSources(sc.Inputs), sc.OutDir); err != nil {
 		return err
 	}
-	_, err := resreport.Build(ctx, sc.OutDir, resreport.Options{Reference: p.Reference, Alpha: p.Alpha, NoPNG: p.NoPNG, Logger: sc.Log})
+	_, err := resreport.Build(ctx, sc.OutDir, resreport.Options{Reference: p.Reference, Alpha: p.Alpha, Pairs: p.TablePairs(), NoPNG: p.NoPNG, Logger: sc.Log})
 	if err != nil {
 		return fmt.Errorf("building the report: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/slurm"
 	"github.com/ccq-project/ccq/pipeline/testkinds"
 )
 
@@ -78,8 +79,9 @@ type State struct {
 	Calls []string `json:"calls"`
 }
 
-// Commands are the Slurm commands the fake stands in for.
-var Commands = []string{"sbatch", "squeue", "scontrol", "sacct", "scancel"}
+// Commands are the Slurm commands the fake stands in for: all those the
+// executor runs.
+var Commands = slurm.Commands
 
 // Main runs the fake command named by argv[0]; it returns the exit code.
 func Main() int {

@@ -1,0 +1,11 @@
+package quant
+
+// Int8Kernel says which int8 GEMM the evaluator uses for layers whose
+// inputs are quantized activations: "avx512-vnni" on CPUs with AVX-512 VNNI,
+// else "go" (the pure-Go twin, also in builds with the purego tag).
+func Int8Kernel() string {
+	if useVNNI {
+		return "avx512-vnni"
+	}
+	return "go"
+}
