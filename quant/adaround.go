@@ -146,7 +146,7 @@ func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error
 		geo := &qr.n.layers[li]
 		p := newAdaProblem(geo, fl[li].Weight, xf, xq, n, min(ao.BatchSize, n))
 		ql := &m.Layers[li]
-		if err := p.optimise(ctx, ql, fl[li].Weight, m.Bits, ao, uint64(li)); err != nil {
+		if _, err := p.optimise(ctx, ql, fl[li].Weight, m.Bits, ao, uint64(li)); err != nil {
 			return fmt.Errorf("layer %s: %w", fl[li].Name, err)
 		}
 		if ao.Progress != nil {
@@ -339,8 +339,9 @@ func adaInit(w, s float32, bits int) (lower int8, d int8, v float64) {
 }
 
 // optimise learns the rounding of layer ql (scales set) from its float
-// weights w and writes its levels; layer seeds the choice of samples.
-func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits int, o AdaRoundOptions, layer uint64) error {
+// weights w and writes its levels; layer seeds the choice of samples. It
+// returns the final rounding variables.
+func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits int, o AdaRoundOptions, layer uint64) ([]adaWeight, error) {
 	nw := a.out * a.ckk
 	ws := make([]adaWeight, nw)
 	wt := make([]float32, nw)
@@ -361,7 +362,7 @@ func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits 
 	for it := 0; it < o.Iters; it++ {
 		if it%64 == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		// bs distinct samples: a partial Fisher-Yates shuffle.
@@ -409,7 +410,7 @@ func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits 
 		}
 		ql.Levels[j] = int8(ws[j].lower + ws[j].step*up)
 	}
-	return nil
+	return ws, nil
 }
 
 // adaWeight is one weight's rounding variable V, its Adam moments and its
