@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -153,6 +154,9 @@ written atomically; nothing is written on error.`,
 				if cmd.Flags().Changed("batch") {
 					ada.BatchSize = steBatch
 				}
+				if _, err := ada.WithDefaults(); err != nil && method == "adaround" {
+					return adaRoundFlagError(err)
+				}
 				ada.Progress = func(done, total int, name string) {
 					slog.Info("adaround layer", "layer", name, "done", done, "of", total)
 				}
@@ -232,6 +236,19 @@ written atomically; nothing is written on error.`,
 	fl.BoolVar(&offline, "offline", false, "never download the dataset")
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// adaRoundFlagError names the flag of a bad AdaRound parameter.
+func adaRoundFlagError(err error) error {
+	var fe *quant.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	flag := "--" + strings.ReplaceAll(fe.Field, "_", "-")
+	if fe.Field == "batch_size" {
+		flag = "--batch"
+	}
+	return fmt.Errorf("%s: adaround %w", flag, err)
 }
 
 func printQuantize(w io.Writer, r quantizeReport) error {
