@@ -322,3 +322,20 @@ func BenchmarkAdaRoundLeNet5(b *testing.B) {
 		}
 	}
 }
+
+// At 1 bit the two choices of every weight are -1 and +1.
+func TestAdaRoundOneBit(t *testing.T) {
+	f, x, y := adaFixture(t, 16)
+	m, err := Quantize(context.Background(), f, Options{Method: "adaround", Bits: 1, CalibX: x, CalibLabels: y,
+		AdaRound: AdaRoundOptions{Iters: 30, BatchSize: 4, LR: 0.05}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int8]int{}
+	for _, l := range m.Flat() {
+		counts[l]++
+	}
+	if len(counts) != 2 || counts[-1] == 0 || counts[1] == 0 {
+		t.Errorf("1-bit levels %v, want both -1 and +1 only", counts)
+	}
+}
