@@ -146,7 +146,7 @@ func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error
 		geo := &qr.n.layers[li]
 		p := newAdaProblem(geo, fl[li].Weight, xf, xq, n, min(ao.BatchSize, n))
 		ql := &m.Layers[li]
-		if _, err := p.optimise(ctx, ql, fl[li].Weight, m.Bits, ao, uint64(li)); err != nil {
+		if _, err := p.optimise(ctx, ql, fl[li].Weight, m.Bits, ao, uint64(li), defaultWorkers(opt.Workers)); err != nil {
 			return fmt.Errorf("layer %s: %w", fl[li].Name, err)
 		}
 		if ao.Progress != nil {
@@ -340,8 +340,9 @@ func adaInit(w, s float32, bits int) (lower int8, d int8, v float64) {
 
 // optimise learns the rounding of layer ql (scales set) from its float
 // weights w and writes its levels; layer seeds the choice of samples. It
-// returns the final rounding variables.
-func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits int, o AdaRoundOptions, layer uint64) ([]adaWeight, error) {
+// returns the final rounding variables. The per-weight updates of large
+// layers run on workers goroutines.
+func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits int, o AdaRoundOptions, layer uint64, workers int) ([]adaWeight, error) {
 	nw := a.out * a.ckk
 	ws := make([]adaWeight, nw)
 	wt := make([]float32, nw)
@@ -358,7 +359,6 @@ func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits 
 		perm[i] = i
 	}
 	warm := int(o.WarmUp * float64(o.Iters))
-	const beta1, beta2, eps = 0.9, 0.999, 1e-8
 	for it := 0; it < o.Iters; it++ {
 		if it%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -378,30 +378,24 @@ func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits 
 			beta = o.BetaEnd + (o.BetaStart-o.BetaEnd)*(1-rel)
 			lam2b = o.Lambda * 2 * beta
 		}
-		step := o.LR / (1 - math.Pow(beta1, float64(it+1)))
-		bc2 := 1 / math.Sqrt(1-math.Pow(beta2, float64(it+1)))
-		for j := range ws {
-			x := &ws[j]
-			if x.step == 0 {
-				continue // clipped to a bound: V has no effect and no gradient
-			}
-			var gv float64
-			if x.hr > 0 && x.hr < 1 {
-				gh := float64(grad[j]) * x.scale * x.step
-				if reg {
-					// d/dh of lambda*(1 - |2h-1|^beta).
-					u := 2*x.hr - 1
-					if au := math.Abs(u); au > 0 {
-						gh -= math.Copysign(lam2b*math.Exp((beta-1)*math.Log(au)), u)
-					}
-				}
-				gv = gh * (adaZeta - adaGamma) * x.sig * (1 - x.sig)
-			}
-			x.m1 = beta1*x.m1 + (1-beta1)*gv
-			x.m2 = beta2*x.m2 + (1-beta2)*gv*gv
-			x.v -= step * x.m1 / (math.Sqrt(x.m2)*bc2 + eps)
-			wt[j] = x.setH()
+		step := o.LR / (1 - math.Pow(adamBeta1, float64(it+1)))
+		bc2 := 1 / math.Sqrt(1-math.Pow(adamBeta2, float64(it+1)))
+		u := adaUpdate{reg: reg, betaM1: beta - 1, lam2b: lam2b, step: step, bc2: bc2}
+		if workers <= 1 || nw < adaParallelMin {
+			u.apply(ws, grad, wt)
+			continue
 		}
+		var wg sync.WaitGroup
+		per := (nw + workers - 1) / workers
+		for lo := 0; lo < nw; lo += per {
+			hi := min(lo+per, nw)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u.apply(ws[lo:hi], grad[lo:hi], wt[lo:hi])
+			}()
+		}
+		wg.Wait()
 	}
 	for j := range ws {
 		up := 0.0
@@ -411,6 +405,48 @@ func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits 
 		ql.Levels[j] = int8(ws[j].lower + ws[j].step*up)
 	}
 	return ws, nil
+}
+
+// adaParallelMin is the smallest layer whose per-weight updates are split
+// across goroutines (each weight's update is independent, so the result
+// does not depend on the split).
+const adaParallelMin = 8192
+
+// adaUpdate is one Adam step of the rounding variables.
+type adaUpdate struct {
+	reg           bool    // the regulariser is on
+	betaM1, lam2b float64 // beta-1 and 2*lambda*beta
+	step, bc2     float64 // lr / (1-beta1^t) and 1/sqrt(1-beta2^t)
+}
+
+// Adam's constants, as torch.optim.Adam's defaults.
+const adamBeta1, adamBeta2, adamEps = 0.9, 0.999, 1e-8
+
+// apply updates the rounding variables ws from the reconstruction
+// gradient grad (d loss / d weight) and writes the new soft weights to wt.
+func (u *adaUpdate) apply(ws []adaWeight, grad, wt []float32) {
+	for j := range ws {
+		x := &ws[j]
+		if x.step == 0 {
+			continue // clipped to a bound: V has no effect and no gradient
+		}
+		var gv float64
+		if x.hr > 0 && x.hr < 1 {
+			gh := float64(grad[j]) * x.scale * x.step
+			if u.reg {
+				// d/dh of lambda*(1 - |2h-1|^beta).
+				d := 2*x.hr - 1
+				if ad := math.Abs(d); ad > 0 {
+					gh -= math.Copysign(u.lam2b*math.Exp(u.betaM1*math.Log(ad)), d)
+				}
+			}
+			gv = gh * (adaZeta - adaGamma) * x.sig * (1 - x.sig)
+		}
+		x.m1 = adamBeta1*x.m1 + (1-adamBeta1)*gv
+		x.m2 = adamBeta2*x.m2 + (1-adamBeta2)*gv*gv
+		x.v -= u.step * x.m1 / (math.Sqrt(x.m2)*u.bc2 + adamEps)
+		wt[j] = x.setH()
+	}
 }
 
 // adaWeight is one weight's rounding variable V, its Adam moments and its

@@ -230,7 +230,7 @@ func TestAdaRoundRegulariserBinarises(t *testing.T) {
 	p := newAdaProblem(l, fl[li].Weight, xf, xq, n, min(o.BatchSize, n))
 	init := o
 	init.Iters = 0
-	ws, err := p.optimise(context.Background(), &ql, fl[li].Weight, 3, init, li)
+	ws, err := p.optimise(context.Background(), &ql, fl[li].Weight, 3, init, li, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestAdaRoundRegulariserBinarises(t *testing.T) {
 	if s := soft(ws); s != active || active < len(ws)/2 {
 		t.Fatalf("at the start %d of %d weights have 0 < h < 1, want all %d inside the range", s, len(ws), active)
 	}
-	ws, err = p.optimise(context.Background(), &ql, fl[li].Weight, 3, o, li)
+	ws, err = p.optimise(context.Background(), &ql, fl[li].Weight, 3, o, li, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
