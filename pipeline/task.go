@@ -50,6 +50,11 @@ type Task struct {
 	NoSync bool `json:"no_sync,omitempty"`
 	// Replace rebuilds the entry even if it exists (--rerun, --force).
 	Replace bool `json:"replace,omitempty"`
+	// Verify checks every digest of an existing entry before reusing it
+	// (ccq run --verify, or the plan found the entry damaged); a damaged
+	// entry is discarded and rebuilt. Without it, only the cheap check of
+	// store.Lookup applies.
+	Verify bool `json:"verify,omitempty"`
 	// LogPath is the stage's log file.
 	LogPath  string   `json:"log"`
 	Settings Settings `json:"settings"`
@@ -133,7 +138,7 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		}
 		st.NoSync = t.NoSync
 	}
-	if !t.Replace {
+	if !t.Replace && !t.Verify {
 		if e, err := st.Lookup(t.Kind, t.Key); err == nil {
 			return e, nil
 		}
@@ -158,6 +163,22 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		logw = lf
 	}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", t.Name)
+
+	if !t.Replace {
+		e, lerr := st.Lookup(t.Kind, t.Key)
+		if lerr == nil && t.Verify {
+			lerr = e.Verify()
+		}
+		if lerr == nil {
+			return e, nil
+		}
+		if errors.Is(lerr, store.ErrCorrupt) {
+			logger.Warn("discarding a damaged store entry and rebuilding it", "err", lerr)
+			if derr := st.Discard(t.Kind, t.Key); derr != nil {
+				return nil, fmt.Errorf("stage %s: %w", t.Name, derr)
+			}
+		}
+	}
 
 	pend, err := st.Begin(t.Kind, t.Key)
 	if err != nil {
