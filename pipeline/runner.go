@@ -287,7 +287,7 @@ func taskFor(sp *StagePlan, p *Plan, opt RunOptions, settings Settings) *Task {
 	t := &Task{Format: TaskFormat, Name: sp.Name, Kind: sp.Kind, KindVersion: sp.KindVersion, Key: sp.Key,
 		CCQVersion: version.Version, Params: sp.Params, Files: sp.Files, Hints: sp.Spec.Hints, Threads: sp.Threads,
 		Estimate: sp.Estimate, Store: opt.Store.Root(), NoSync: opt.Store.NoSync, Replace: sp.Forced,
-		Verify: p.Verify || sp.Damage != "",
+		Verify:  p.Verify || sp.Damage != "",
 		LogPath: opt.Results.LogPath(sp.Name), Settings: settings}
 	if len(sp.Inputs) > 0 {
 		t.Inputs = make(map[string]store.InputRef, len(sp.Inputs))
