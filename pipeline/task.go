@@ -164,6 +164,26 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 	}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", t.Name)
 
+	// The entry's lock: another run sharing the store may be building the
+	// same entry; wait for it, then use what it built.
+	lock, err := st.LockStage(ctx, t.Kind, t.Key, store.LockOptions{Stage: t.Name,
+		OnWait: func(h *store.LockHolder) {
+			logger.Info("waiting for the store lock of this stage's entry", "holder", h.String())
+			if opt.Progress != nil {
+				opt.Progress(0, "waiting for "+h.String()+", which builds the same entry")
+			}
+		},
+		OnTakeOver: func(h *store.LockHolder) {
+			logger.Warn("took over a stale store lock: its holder ended without releasing it", "holder", h.String())
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", t.Name, err)
+	}
+	defer func() {
+		if rerr := lock.Release(); rerr != nil && err == nil {
+			err = fmt.Errorf("stage %s: %w", t.Name, rerr)
+		}
+	}()
 	if !t.Replace {
 		e, lerr := st.Lookup(t.Kind, t.Key)
 		if lerr == nil && t.Verify {
@@ -173,6 +193,7 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 			return e, nil
 		}
 		if errors.Is(lerr, store.ErrCorrupt) {
+			// Nobody else builds this key while we hold its lock.
 			logger.Warn("discarding a damaged store entry and rebuilding it", "err", lerr)
 			if derr := st.Discard(t.Kind, t.Key); derr != nil {
 				return nil, fmt.Errorf("stage %s: %w", t.Name, derr)

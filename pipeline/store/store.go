@@ -24,6 +24,13 @@
 // sizes and digests, so a manifest whose outputs lack them was not written
 // by ccq and is refused like any other unacceptable manifest (the entry is
 // rebuilt); no digest is ever filled in from files as found.
+//
+// # Stage locks
+//
+// While a stage builds the entry for a key, it holds that key's lock (see
+// LockStage), so that two runs sharing a store build each entry once: the
+// second waits, then finds the entry. The lock is a file created
+// atomically with link(2); see LockStage for what it relies on across hosts.
 package store
 
 import (
@@ -65,6 +72,8 @@ type Store struct {
 	// process (the page cache survives it) but not against a power loss.
 	// Meant for benchmarks and throw-away stores.
 	NoSync bool
+	// Locks tunes the stage locks (see LockStage); zero means the defaults.
+	Locks LockTimings
 }
 
 // Open returns the store rooted at root, creating the folder if needed.
@@ -395,8 +404,10 @@ renamed:
 	return &Entry{Dir: dst, Manifest: m}, nil
 }
 
-// CleanStale removes temporary folders left by processes of this host that
-// no longer run. Folders of live processes and of other hosts are kept.
+// CleanStale removes temporary folders (and the private files of stage
+// locks being taken) left by processes of this host that no longer run.
+// Those of live processes and of other hosts are kept; stale stage locks
+// themselves are taken over by LockStage.
 func (s *Store) CleanStale() error {
 	kinds, err := os.ReadDir(s.root)
 	if err != nil {
@@ -407,7 +418,7 @@ func (s *Store) CleanStale() error {
 		if !k.IsDir() || strings.HasPrefix(k.Name(), ".") {
 			continue
 		}
-		for _, sub := range []string{".tmp", ".trash"} {
+		for _, sub := range []string{".tmp", ".trash", ".lock"} {
 			dir := filepath.Join(s.root, k.Name(), sub)
 			ents, err := os.ReadDir(dir)
 			if err != nil {

@@ -197,7 +197,9 @@ func TestCleanStale(t *testing.T) {
 	p, _ := s.Begin("k", "live") // ours: alive
 	dead := filepath.Join(s.Root(), "k", ".tmp", "x."+hostname()+".999999999.1")
 	other := filepath.Join(s.Root(), "k", ".tmp", "x.otherhost.1.1")
-	for _, d := range []string{dead, other} {
+	deadLock := filepath.Join(s.Root(), "k", ".lock", "x.break."+hostname()+".999999999.1")
+	lock := filepath.Join(s.Root(), "k", ".lock", "x")
+	for _, d := range []string{dead, other, deadLock, lock} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +207,7 @@ func TestCleanStale(t *testing.T) {
 	if err := s.CleanStale(); err != nil {
 		t.Fatal(err)
 	}
-	for d, want := range map[string]bool{p.Dir(): true, dead: false, other: true} {
+	for d, want := range map[string]bool{p.Dir(): true, dead: false, other: true, deadLock: false, lock: true} {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s exists=%v, want %v", d, err == nil, want)
 		}
