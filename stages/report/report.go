@@ -87,7 +87,7 @@ type Source struct {
 }
 
 // Gather writes dir/runs.parquet from the evaluate sources' run files and
-// links the evolve sources' generation parts under dir/generations/<run id>/.
+// copies the evolve sources' generation parts to dir/generations/<run id>/.
 func Gather(sources []Source, dir string) error {
 	sort.Slice(sources, func(i, j int) bool { return sources[i].Stage < sources[j].Stage })
 	var runFiles []string
@@ -104,7 +104,7 @@ func Gather(sources []Source, dir string) error {
 			if err := os.MkdirAll(dst, 0o755); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
-			if err := results.LinkParts(parts, dst); err != nil {
+			if err := results.CopyParts(parts, dst); err != nil {
 				return fmt.Errorf("report: generations of %s: %w", src.Stage, err)
 			}
 		}
