@@ -236,3 +236,48 @@ func TestReleaseKeepsATakenOverLock(t *testing.T) {
 		t.Fatalf("the new holder's lock: %s %v", b, err)
 	}
 }
+
+// BenchmarkStageLock is the cost of an uncontended stage lock: take and
+// release (what every stage that runs pays once).
+func BenchmarkStageLock(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		l, err := s.LockStage(ctx, "k", "key", LockOptions{Stage: "s"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Release(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLookup is the cost of finding a cached entry of one small file
+// (the per-stage cost of a cached plan): manifest, size and digest check.
+func BenchmarkLookup(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := s.Begin("k", "key")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.Dir(), "out.txt"), []byte(strings.Repeat("x", 200)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.Commit(&Manifest{}, false); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Lookup("k", "key"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
