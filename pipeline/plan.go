@@ -29,7 +29,9 @@ type PlanOptions struct {
 	Force bool
 	// BaseDir resolves relative external file paths (the experiment's folder).
 	BaseDir string
-	// Verify re-hashes cached entries' files; a mismatch rebuilds the stage.
+	// Verify re-hashes every file of the cached entries (store.Entry.Verify);
+	// a mismatch rebuilds the stage. Without it, store.Lookup's cheap check
+	// applies (existence, sizes, digests of small files).
 	Verify bool
 }
 

@@ -166,8 +166,10 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 
 	// The entry's lock: another run sharing the store may be building the
 	// same entry; wait for it, then use what it built.
+	waited := false
 	lock, err := st.LockStage(ctx, t.Kind, t.Key, store.LockOptions{Stage: t.Name,
 		OnWait: func(h *store.LockHolder) {
+			waited = true
 			logger.Info("waiting for the store lock of this stage's entry", "holder", h.String())
 			if opt.Progress != nil {
 				opt.Progress(0, "waiting for "+h.String()+", which builds the same entry")
@@ -190,6 +192,9 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 			lerr = e.Verify()
 		}
 		if lerr == nil {
+			if waited {
+				logger.Info("another run built this entry meanwhile; using it", "entry", e.Dir)
+			}
 			return e, nil
 		}
 		if errors.Is(lerr, store.ErrCorrupt) {
