@@ -180,8 +180,8 @@ func (s *Store) LockStage(ctx context.Context, kind, key string, opt LockOptions
 			if err != nil {
 				return nil, err
 			}
-			if broke {
-				if opt.OnTakeOver != nil {
+			if broke != breakWait {
+				if broke == breakRemoved && opt.OnTakeOver != nil {
 					opt.OnTakeOver(holder)
 				}
 				continue
@@ -388,22 +388,29 @@ func judge(path string, seen *observation, staleAfter time.Duration) (*LockHolde
 	}
 }
 
+// Outcomes of breakStale.
+const (
+	breakWait    = iota // the lock changed hands, or another process breaks it: wait
+	breakRemoved        // the stale lock file was removed: take the lock
+	breakGone           // the lock file was already gone (released): take the lock
+)
+
 // breakStale removes the lock file at path if it still holds what seen
-// recorded, under the lock <path>.break, and reports whether it did. When
-// another process holds the break lock it returns false (the caller waits);
-// a break lock left by a dead process is removed the same way as a stale
-// stage lock (seenBreak keeps what was seen of it).
-func breakStale(s *Store, path string, seen, seenBreak *observation, stage string, staleAfter time.Duration) (bool, error) {
+// recorded, under the lock <path>.break. When another process holds the
+// break lock it returns breakWait; a break lock left by a dead process is
+// removed the same way as a stale stage lock (seenBreak keeps what was seen
+// of it).
+func breakStale(s *Store, path string, seen, seenBreak *observation, stage string, staleAfter time.Duration) (int, error) {
 	brkPath := path + ".break"
 	brk, err := s.createLock(brkPath, stage)
 	if err != nil {
-		return false, err
+		return breakWait, err
 	}
 	for try := 0; ; try++ {
 		linked, err := brk.publish()
 		if err != nil {
 			brk.discard()
-			return false, err
+			return breakWait, err
 		}
 		if linked {
 			break
@@ -411,7 +418,7 @@ func breakStale(s *Store, path string, seen, seenBreak *observation, stage strin
 		_, stale, jerr := judge(brkPath, seenBreak, staleAfter)
 		if jerr != nil || !stale || try > 0 {
 			brk.discard()
-			return false, nil
+			return breakWait, nil
 		}
 		if b, rerr := os.ReadFile(brkPath); rerr == nil && string(b) == seenBreak.raw {
 			_ = os.Remove(brkPath)
@@ -419,15 +426,19 @@ func breakStale(s *Store, path string, seen, seenBreak *observation, stage strin
 		*seenBreak = observation{}
 	}
 	defer brk.release()
-	broke := false
-	if b, err := os.ReadFile(path); err == nil && string(b) == seen.raw {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("store: removing stale lock %s: %w", path, err)
-		}
-		broke = true
-	}
+	judged := seen.raw
 	*seen = observation{}
-	return broke, nil
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return breakGone, nil
+	case err != nil || string(b) != judged:
+		return breakWait, nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return breakWait, fmt.Errorf("store: removing stale lock %s: %w", path, err)
+	}
+	return breakRemoved, nil
 }
 
 // release removes a published break lock.

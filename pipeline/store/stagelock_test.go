@@ -281,3 +281,42 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestBreakStale: a judged-stale lock file is removed only if it still
+// holds what was judged; a lock released meanwhile is free to take, one
+// that changed hands is waited for.
+func TestBreakStale(t *testing.T) {
+	s := newStore(t)
+	path := s.LockPath("k", "key")
+	var seenBreak observation
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, content, judged string
+		want                  int
+		kept                  bool
+	}{
+		{"released", "", "old", breakGone, false},
+		{"changed hands", "new", "old", breakWait, true},
+		{"still stale", "old", "old", breakRemoved, false},
+	} {
+		_ = os.Remove(path)
+		if c.content != "" {
+			if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := observation{raw: c.judged, since: time.Now()}
+		got, err := breakStale(s, path, &seen, &seenBreak, "s", time.Hour)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %d %v, want %d", c.name, got, err, c.want)
+		}
+		if _, err := os.Stat(path); (err == nil) != c.kept {
+			t.Errorf("%s: lock file kept = %v", c.name, err == nil)
+		}
+		if _, err := os.Stat(path + ".break"); err == nil {
+			t.Errorf("%s: break lock left", c.name)
+		}
+	}
+}
