@@ -122,8 +122,9 @@ func (s *Store) LockPath(kind, key string) string {
 //     until after it is removed, and the kernel drops it when the process
 //     dies, even by SIGKILL; so a crashed holder's lock is taken over at
 //     once, and a reused PID is never mistaken for the holder. Where flock
-//     is not supported, the recorded PID is probed instead. A holder in
-//     this process is known by its nonce.
+//     is not supported, the recorded PID is probed instead, and the
+//     heartbeat rule below applies too. A holder in this process is known
+//     by its nonce.
 //   - A holder on another host cannot be probed: it rewrites its lock file
 //     every Beat (a counter, written and fsynced so other hosts see it),
 //     and a waiter takes the lock over once it has seen the file unchanged
@@ -384,7 +385,9 @@ func judge(path string, seen *observation, staleAfter time.Duration) (*LockHolde
 	case errors.Is(err, errWouldBlock):
 		return h, false, nil
 	default:
-		return h, !ProcessAlive(h.PID), nil
+		// No flock here: probe the PID, and as a backstop (a reused PID,
+		// or no probe on this system) apply the heartbeat rule.
+		return h, !ProcessAlive(h.PID) || now.Sub(seen.since) >= staleAfter, nil
 	}
 }
 
