@@ -93,9 +93,11 @@ type StageLock struct {
 	f     *os.File
 	nonce string
 	beat  LockHolder // the content, rewritten with Beat+1 by the heartbeat
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+
+	mu       sync.Mutex // serialises heartbeats and Release
+	timer    *time.Timer
+	released bool
+	once     sync.Once
 }
 
 // LockPath is the lock file of kind and key: <root>/<kind>/.lock/<key>.
@@ -220,8 +222,12 @@ func holderID(h *LockHolder) string {
 func (l *StageLock) Release() error {
 	var err error
 	l.once.Do(func() {
-		close(l.stop)
-		<-l.done
+		l.mu.Lock()
+		l.released = true
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+		l.mu.Unlock()
 		// Remove the path only while it is still our file: a waiter on
 		// another host may have judged us stale and taken it over.
 		if fi, serr := os.Stat(l.path); serr == nil {
@@ -277,7 +283,7 @@ func (s *Store) createLock(path, stage string) (*pendingLock, error) {
 	// the PID probe.
 	_ = flockTry(f, true)
 	rememberNonce(h.Nonce)
-	l := &StageLock{path: path, f: f, nonce: h.Nonce, beat: h, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &StageLock{path: path, f: f, nonce: h.Nonce, beat: h}
 	return &pendingLock{StageLock: l, tmp: tmp}, nil
 }
 
@@ -303,26 +309,26 @@ func (l *pendingLock) discard() {
 	_ = l.f.Close()
 }
 
-// startBeat rewrites the lock file every beat until Release.
+// startBeat rewrites the lock file every beat until Release (a timer,
+// not a goroutine: most locks are held for less than a beat).
 func (l *StageLock) startBeat(every time.Duration) {
-	go func() {
-		defer close(l.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-l.stop:
-				return
-			case <-t.C:
-				_ = l.heartbeat()
-			}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.timer = time.AfterFunc(every, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.released {
+			return
 		}
-	}()
+		_ = l.heartbeat()
+		l.timer.Reset(every)
+	})
 }
 
 // heartbeat rewrites the lock file with the next beat count and syncs it
 // (so that, on NFS, other hosts see it). The content only grows (the
-// counter), so it is rewritten in place without truncation.
+// counter), so it is rewritten in place without truncation. Called with
+// l.mu held (or before the lock is shared).
 func (l *StageLock) heartbeat() error {
 	l.beat.Beat++
 	b, err := json.Marshal(l.beat)

@@ -207,7 +207,10 @@ func TestHeartbeatChangesTheLockFile(t *testing.T) {
 	}
 	defer l.Release()
 	before, _ := os.ReadFile(l.Path())
-	if err := l.heartbeat(); err != nil {
+	l.mu.Lock()
+	err = l.heartbeat()
+	l.mu.Unlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(l.Path())
