@@ -1,5 +1,5 @@
 // Package report is the "report" stage kind: it gathers the runs rows of
-// every evaluate stage into runs.parquet, links the generation parts of every
+// every evaluate stage into runs.parquet, copies the generation parts of every
 // evolve stage under generations/<run id>/, and builds the report (report.md,
 // report.html, tables, plots) over them in its own entry. `ccq run` then
 // publishes the entry into results/<experiment>/ with the run's provenance
