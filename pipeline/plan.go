@@ -31,7 +31,9 @@ type PlanOptions struct {
 	Force bool
 	// BaseDir resolves relative external file paths (the experiment's folder).
 	BaseDir string
-	// Verify re-hashes cached entries' files; a mismatch rebuilds the stage.
+	// Verify re-hashes every file of the cached entries (store.Entry.Verify);
+	// a mismatch rebuilds the stage. Without it, store.Lookup's cheap check
+	// applies (existence, sizes, digests of small files).
 	Verify bool
 }
 
@@ -61,7 +63,11 @@ type StagePlan struct {
 	// not forced (a forced stage discards its checkpoint).
 	Resume bool `json:"resume,omitempty"`
 	// Forced is true when --force or --rerun selected the stage or an input.
-	Forced bool         `json:"forced,omitempty"`
+	Forced bool `json:"forced,omitempty"`
+	// Damage describes the stage's store entry when it exists but its files
+	// do not match its manifest (a *store.DamageError's text, naming the
+	// file) or the manifest is unacceptable: the stage is rebuilt.
+	Damage string       `json:"damage,omitempty"`
 	Entry  *store.Entry `json:"-"`
 	// EntryDir is the store folder of a cached stage.
 	EntryDir string `json:"entry,omitempty"`
@@ -71,6 +77,9 @@ type StagePlan struct {
 type Plan struct {
 	Graph  *Graph
 	Stages []*StagePlan
+	// Verify is PlanOptions.Verify: tasks check every digest of an existing
+	// entry before reusing it.
+	Verify bool
 	byName map[string]*StagePlan
 }
 
@@ -136,7 +145,7 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 			forced[n] = "selected by --rerun " + pat
 		}
 	}
-	p := &Plan{Graph: g, byName: make(map[string]*StagePlan, len(g.Stages))}
+	p := &Plan{Graph: g, Verify: opt.Verify, byName: make(map[string]*StagePlan, len(g.Stages))}
 	digests := map[string]string{}
 	for _, spec := range g.Stages {
 		sp := &StagePlan{Spec: spec, Name: spec.Name, Kind: spec.Kind, Params: spec.Params, Inputs: spec.Inputs}
@@ -156,11 +165,16 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 				why, isForced = "input "+in+" ("+up.Name+") is rebuilt", true
 			}
 		}
+		// Lookup checks sizes (and digests of small files); --verify checks
+		// every digest.
 		e, err := opt.Store.Lookup(sp.Kind, sp.Key)
 		if err == nil && opt.Verify {
 			if verr := e.Verify(); verr != nil {
-				e, err = nil, fmt.Errorf("%v: %w", verr, store.ErrCorrupt)
+				e, err = nil, verr
 			}
+		}
+		if errors.Is(err, store.ErrCorrupt) {
+			sp.Damage = err.Error()
 		}
 		switch {
 		case isForced:

@@ -68,6 +68,9 @@ func crashChild() int {
 	if point == "signal" || point == "signal-stubborn" {
 		return signalChild(dir, point == "signal-stubborn")
 	}
+	if point == "store-lock" {
+		return storeLockChild(dir)
+	}
 	res, err := pipeline.OpenResults(filepath.Join(dir, "results"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -143,6 +143,11 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 		PID: os.Getpid(), Host: host, Executor: exec.Name(), Jobs: opt.Jobs, Started: begin.UTC(), Outcome: "running"}
 	toRun := 0
 	for _, sp := range p.Stages {
+		if sp.Damage != "" && sp.Status == StatusToRun {
+			log.Warn("a store entry is damaged; rebuilding its stage", "stage", sp.Name, "damage", sp.Damage)
+		}
+	}
+	for _, sp := range p.Stages {
 		ss := &StageState{Name: sp.Name, Kind: sp.Kind, Key: sp.Key, Status: sp.Status, Reason: sp.Reason, Threads: sp.Threads}
 		switch sp.Status {
 		case StatusToRun:
@@ -282,6 +287,7 @@ func taskFor(sp *StagePlan, p *Plan, opt RunOptions, settings Settings) *Task {
 	t := &Task{Format: TaskFormat, Name: sp.Name, Kind: sp.Kind, KindVersion: sp.KindVersion, Key: sp.Key,
 		CCQVersion: version.Version, Params: sp.Params, Files: sp.Files, Hints: sp.Spec.Hints, Threads: sp.Threads,
 		Estimate: sp.Estimate, Store: opt.Store.Root(), NoSync: opt.Store.NoSync, Replace: sp.Forced,
+		Verify:  p.Verify || sp.Damage != "",
 		LogPath: opt.Results.LogPath(sp.Name), Settings: settings}
 	if len(sp.Inputs) > 0 {
 		t.Inputs = make(map[string]store.InputRef, len(sp.Inputs))

@@ -51,6 +51,11 @@ type Task struct {
 	// Replace rebuilds the entry even if it exists, from scratch: the
 	// stage's checkpoint is discarded first (--rerun, --force).
 	Replace bool `json:"replace,omitempty"`
+	// Verify checks every digest of an existing entry before reusing it
+	// (ccq run --verify, or the plan found the entry damaged); a damaged
+	// entry is discarded and rebuilt. Without it, only the cheap check of
+	// store.Lookup applies.
+	Verify bool `json:"verify,omitempty"`
 	// LogPath is the stage's log file.
 	LogPath  string   `json:"log"`
 	Settings Settings `json:"settings"`
@@ -135,7 +140,7 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		}
 		st.NoSync = t.NoSync
 	}
-	if !t.Replace {
+	if !t.Replace && !t.Verify {
 		if e, err := st.Lookup(t.Kind, t.Key); err == nil {
 			return e, nil
 		}
@@ -160,6 +165,50 @@ func Exec(ctx context.Context, t *Task, opt ExecOptions) (entry *store.Entry, er
 		logw = lf
 	}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", t.Name)
+
+	// The entry's lock: another run sharing the store may be building the
+	// same entry; wait for it, then use what it built.
+	waited := false
+	lock, err := st.LockStage(ctx, t.Kind, t.Key, store.LockOptions{Stage: t.Name,
+		OnWait: func(h *store.LockHolder) {
+			waited = true
+			logger.Info("waiting for the store lock of this stage's entry", "holder", h.String())
+			if opt.Progress != nil {
+				opt.Progress(0, "waiting for "+h.String()+", which builds the same entry")
+			}
+		},
+		OnTakeOver: func(h *store.LockHolder) {
+			logger.Warn("took over a stale store lock: its holder ended without releasing it", "holder", h.String())
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", t.Name, err)
+	}
+	defer func() {
+		// A lock file that cannot be removed is harmless to the entry: the
+		// next taker finds its holder gone and takes it over.
+		if rerr := lock.Release(); rerr != nil {
+			logger.Warn("releasing the store lock failed", "err", rerr)
+		}
+	}()
+	if !t.Replace {
+		e, lerr := st.Lookup(t.Kind, t.Key)
+		if lerr == nil && t.Verify {
+			lerr = e.Verify()
+		}
+		if lerr == nil {
+			if waited {
+				logger.Info("another run built this entry meanwhile; using it", "entry", e.Dir)
+			}
+			return e, nil
+		}
+		if errors.Is(lerr, store.ErrCorrupt) {
+			// Nobody else builds this key while we hold its lock.
+			logger.Warn("discarding a damaged store entry and rebuilding it", "err", lerr)
+			if derr := st.Discard(t.Kind, t.Key); derr != nil {
+				return nil, fmt.Errorf("stage %s: %w", t.Name, derr)
+			}
+		}
+	}
 
 	pend, err := st.Begin(t.Kind, t.Key)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package quant holds ccq's k-bit network formats, the baseline quantizers
 // (round-to-nearest, MSE-optimal scale, percentile clipping, bias
-// correction), and the evaluator that scores candidate level vectors fast.
+// correction, AdaRound), and the evaluator that scores candidate level vectors fast.
 //
 // A quantized weight is scale * level, with level an integer in the k-bit
 // range (LevelRange) and one scale per layer (per-tensor) or per output

@@ -9,7 +9,7 @@ import (
 )
 
 // Methods lists the quantization methods Quantize knows.
-var Methods = []string{"rtn", "mse", "percentile", "bias-corr", "ste-qat"}
+var Methods = []string{"rtn", "mse", "percentile", "bias-corr", "ste-qat", "adaround"}
 
 // Options configures Quantize.
 type Options struct {
@@ -18,7 +18,7 @@ type Options struct {
 	Granularity Granularity // per-tensor (default) or per-channel scales
 	ActBits     int         // 32 (default, float activations), or 1..8
 	// Calibration samples (NCHW float32, normalized, with labels): needed
-	// for quantized activations, bias-corr and ste-qat.
+	// for quantized activations, bias-corr, ste-qat and adaround.
 	CalibX      []float32
 	CalibLabels []uint8
 	// Percentile clips the weights at this percentile of |w| (method
@@ -30,6 +30,8 @@ type Options struct {
 	// ActPercentile, when in (0, 100), calibrates activation scales at this
 	// percentile of the calibration activations instead of their maximum.
 	ActPercentile float64
+	// AdaRound holds method adaround's hyper-parameters.
+	AdaRound AdaRoundOptions
 	// SourceDigest is recorded in the model's metadata.
 	SourceDigest string
 	Workers      int
@@ -44,8 +46,11 @@ type Options struct {
 // BiasCorrScales picks mse or percentile scales instead), levels
 // rounded to nearest, activation scales calibrated on the float network.
 // 1-bit weights use the mean |w| as scale (the least-squares scale of sign
-// weights) for rtn, mse and percentile. ste-qat is implemented elsewhere
-// (it needs the training loop) and rejected here.
+// weights) for rtn, mse and percentile. adaround starts from mse scales
+// and learns each weight's rounding (see adaRound; it uses gradients of a
+// per-layer reconstruction loss, so the model is flagged UsedFPGradients).
+// ste-qat is implemented elsewhere (it needs the training loop) and
+// rejected here.
 func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 	if err := CheckBits(opt.Bits); err != nil {
 		return nil, fmt.Errorf("quantize: weight %w", err)
@@ -70,12 +75,21 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 	}
 	switch opt.Method {
 	case "rtn", "mse", "percentile", "bias-corr":
+	case "adaround":
+		ao, err := opt.AdaRound.WithDefaults()
+		if err != nil {
+			return nil, fmt.Errorf("quantize: adaround: %w", err)
+		}
+		opt.AdaRound = ao
 	case "ste-qat":
 		return nil, fmt.Errorf("quantize: method ste-qat needs the training loop: use QuantizeSTE")
 	default:
 		return nil, fmt.Errorf("quantize: method %q: expected one of %s", opt.Method, strings.Join(Methods, ", "))
 	}
 	scales := opt.Method
+	if opt.Method == "adaround" {
+		scales = "mse"
+	}
 	if opt.Method == "bias-corr" {
 		scales = opt.BiasCorrScales
 		if scales == "" {
@@ -85,7 +99,7 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 			return nil, fmt.Errorf("quantize: bias-corr scales %q: expected rtn, mse or percentile", scales)
 		}
 	}
-	needCalib := opt.ActBits != FloatActBits || opt.Method == "bias-corr"
+	needCalib := opt.ActBits != FloatActBits || opt.Method == "bias-corr" || opt.Method == "adaround"
 	fl, err := Fold(f)
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
@@ -142,6 +156,12 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 		m.Extra = map[string]string{"ccq.bias_corr_scales": scales}
 		if err := correctBiases(ctx, m, fl, opt); err != nil {
 			return nil, fmt.Errorf("quantize: bias correction: %w", err)
+		}
+	}
+	if opt.Method == "adaround" {
+		m.UsedFPGradients = true
+		if err := adaRound(ctx, m, fl, opt); err != nil {
+			return nil, fmt.Errorf("quantize: adaround: %w", err)
 		}
 	}
 	if err := m.Validate(); err != nil {

@@ -3,10 +3,11 @@ package results
 import (
 	"cmp"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/ccq-project/ccq/internal/filecopy"
 )
 
 // GatherRuns reads the runs files at paths (for example the one-row file of
@@ -41,69 +42,49 @@ func GatherRuns(out string, paths []string) ([]RunRow, error) {
 	return rows, nil
 }
 
-// LinkParts makes the complete parts of one run's part folder srcDir (for
+// CopyParts makes the complete parts of one run's part folder srcDir (for
 // example in the evolve stage's store entry) appear in dstDir (for example
-// results/<experiment>/generations/<run id>/): each part is hard-linked, or
-// copied when a link is impossible, under a temporary name and renamed, so a
-// reader of dstDir never sees a partial file. Parts already present with the
-// same size are kept; parts of dstDir absent from srcDir are removed (the
-// run was trimmed on resume). Temporary parts of srcDir are ignored.
-func LinkParts(srcDir, dstDir string) error {
+// results/<experiment>/generations/<run id>/): each part is copied (a
+// reflink where the file system supports it, never a hard link, so that
+// editing a results file cannot change the store) under a temporary name
+// and renamed, so a reader of dstDir never sees a partial file. Parts
+// already copied (same size and modification time, and not a hard link,
+// as earlier versions made) are kept; parts of dstDir absent from srcDir
+// are removed (the run was trimmed on resume). Temporary parts of srcDir
+// are ignored.
+func CopyParts(srcDir, dstDir string) error {
 	src, err := partNumbers(srcDir)
 	if err != nil {
-		return fmt.Errorf("linking parts of %s: %w", srcDir, err)
+		return fmt.Errorf("copying parts of %s: %w", srcDir, err)
 	}
 	if err := os.MkdirAll(dstDir, 0o755); err != nil {
-		return fmt.Errorf("linking parts: %w", err)
+		return fmt.Errorf("copying parts: %w", err)
 	}
 	dst, err := partNumbers(dstDir)
 	if err != nil {
-		return fmt.Errorf("linking parts into %s: %w", dstDir, err)
+		return fmt.Errorf("copying parts into %s: %w", dstDir, err)
 	}
 	for _, n := range dst {
 		if !slices.Contains(src, n) {
 			if err := os.Remove(filepath.Join(dstDir, PartName(n))); err != nil {
-				return fmt.Errorf("linking parts: %w", err)
+				return fmt.Errorf("copying parts: %w", err)
 			}
 		}
 	}
 	for _, n := range src {
 		from, to := filepath.Join(srcDir, PartName(n)), filepath.Join(dstDir, PartName(n))
-		sf, err := os.Stat(from)
-		if err != nil {
-			return fmt.Errorf("linking parts: %w", err)
-		}
-		if df, err := os.Stat(to); err == nil && df.Size() == sf.Size() {
+		if filecopy.Same(from, to) {
 			continue
 		}
 		tmp := filepath.Join(dstDir, tempPartName(n))
 		os.Remove(tmp)
-		if err := os.Link(from, tmp); err != nil {
-			if err := copyFile(from, tmp); err != nil {
-				os.Remove(tmp)
-				return fmt.Errorf("linking parts: %w", err)
-			}
+		if err := filecopy.Copy(from, tmp); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("copying parts: %w", err)
 		}
 		if err := os.Rename(tmp, to); err != nil {
-			return fmt.Errorf("linking parts: %w", err)
+			return fmt.Errorf("copying parts: %w", err)
 		}
 	}
 	return syncDir(dstDir)
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return syncClose(out)
 }

@@ -36,7 +36,7 @@ func TestGatherRuns(t *testing.T) {
 	}
 }
 
-func TestLinkParts(t *testing.T) {
+func TestCopyParts(t *testing.T) {
 	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "gen", "r")
 	w, err := NewGenerationWriter(src, GenerationWriterOptions{RowsPerPart: 2, PartInterval: -1})
 	if err != nil {
@@ -48,7 +48,7 @@ func TestLinkParts(t *testing.T) {
 		}
 	}
 	// Parts 0 and 1 complete, part 2 open (hidden): only 0 and 1 appear.
-	if err := LinkParts(src, dst); err != nil {
+	if err := CopyParts(src, dst); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(names(t, dst), " "); got != "part-00000.parquet part-00001.parquet" {
@@ -61,7 +61,7 @@ func TestLinkParts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dst, PartName(7)), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := LinkParts(src, dst); err != nil {
+	if err := CopyParts(src, dst); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := ReadGenerations(dst)
@@ -70,5 +70,45 @@ func TestLinkParts(t *testing.T) {
 	}
 	if len(rows) != 5 || rows[4].Generation != 4 {
 		t.Fatalf("dst rows: %d", len(rows))
+	}
+	// The parts are copies: editing one in place leaves the source (a
+	// store entry) intact, and a part hard-linked by an earlier version is
+	// replaced by a copy.
+	srcPart, dstPart := filepath.Join(src, PartName(0)), filepath.Join(dst, PartName(0))
+	want, _ := os.ReadFile(srcPart)
+	for _, n := range []int{0, 1, 2} {
+		a, _ := os.Stat(filepath.Join(src, PartName(n)))
+		b, _ := os.Stat(filepath.Join(dst, PartName(n)))
+		if a == nil || b == nil || os.SameFile(a, b) {
+			t.Fatalf("part %d is not a separate copy", n)
+		}
+	}
+	f, err := os.OpenFile(dstPart, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("edited"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got, _ := os.ReadFile(srcPart); string(got) != string(want) {
+		t.Fatal("editing a copied part changed the source part")
+	}
+	if err := os.Remove(dstPart); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(srcPart, dstPart); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyParts(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(srcPart)
+	b, _ := os.Stat(dstPart)
+	if os.SameFile(a, b) {
+		t.Fatal("a hard-linked part was kept")
+	}
+	if rows, err := ReadGenerations(dst); err != nil || len(rows) != 5 {
+		t.Fatalf("dst rows after the relink: %d %v", len(rows), err)
 	}
 }

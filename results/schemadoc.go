@@ -62,7 +62,7 @@ var runDocs = map[string]string{
 	"validation_accuracy": "validation accuracy, fraction in [0,1]; null when not measured",
 	"evaluations":         "fitness evaluations spent (0 for float and baselines)",
 	"wall_time_s":         "wall time of the method (training, quantizing or evolving), seconds",
-	"used_fp_gradients":   "true if the method used full-precision gradients (float training, QAT-style baselines)",
+	"used_fp_gradients":   "true if the method used full-precision gradients (float training, QAT-style baselines, AdaRound's per-layer loss)",
 	"status":              "ok | failed",
 	"start_method":        "for optimizers, the method whose output was the start model; null otherwise",
 }

@@ -57,7 +57,7 @@ missing file). The work estimate comes from the stage kinds.`,
 	est.add(cmd)
 	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "plan a rerun of stages matching this pattern and their dependents")
 	cmd.Flags().BoolVar(&force, "force", false, "plan a rerun of every stage")
-	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries")
+	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash every file of the cached entries (always checked: every file exists with its size; files under 1 MiB also by digest)")
 	cmd.Flags().BoolVar(&all, "all", false, "list cached stages too")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots assumed by the wall time estimate")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,7 @@ func quantizeCmd() *cobra.Command {
 		steWeights, bcScales             string
 		pct, actPct, steLR               float64
 		seed                             uint64
+		ada                              quant.AdaRoundOptions
 		noEval, asJSON, offline, integer bool
 	)
 	cmd := &cobra.Command{
@@ -53,7 +55,7 @@ func quantizeCmd() *cobra.Command {
 		Short: "Quantize a float model to k-bit weights with a baseline quantizer",
 		Long: `Quantize a float32 model (written by ccq train, or a PyTorch state_dict with
 --model ARCH) to k-bit weights. Batch norm is folded into the convolutions
-first. Methods (all gradient-free except ste-qat):
+first. Methods (all gradient-free except ste-qat and adaround):
   rtn         round to nearest, scale = max |w| / (2^(k-1)-1)
   mse         scale searched to minimise the squared weight error
   percentile  scale from a percentile of |w| (--percentile, default 99.9)
@@ -63,6 +65,12 @@ first. Methods (all gradient-free except ste-qat):
   ste-qat     quantization-aware fine-tuning with a straight-through estimator
               with DoReFa-style weights (uses full-precision gradients:
               --epochs, --lr, --batch, --seed, --ste-weights)
+  adaround    AdaRound (Nagel et al., ICML 2020): mse scales, then layer by
+              layer each weight's rounding up or down learnt by Adam on the
+              layer's output reconstruction error over the calibration batch,
+              the input coming from the already rounded layers (uses gradients
+              of that local loss: --iters, --lr, --batch, --lambda,
+              --beta-start, --beta-end, --warm-up, --seed; paper defaults)
 With --act-bits below 32 every quantized layer's input is quantized too, with a
 scale calibrated on the calibration batch (training images). The output is
 written atomically; nothing is written on error.`,
@@ -137,9 +145,24 @@ written atomically; nothing is written on error.`,
 						slog.Info("ste-qat epoch", "epoch", e, "train_loss", loss)
 					}})
 			} else {
+				// --lr and --batch default to ste-qat's values; adaround
+				// takes its own defaults unless they are given.
+				ada.Seed = seed
+				if cmd.Flags().Changed("lr") {
+					ada.LR = steLR
+				}
+				if cmd.Flags().Changed("batch") {
+					ada.BatchSize = steBatch
+				}
+				if _, err := ada.WithDefaults(); err != nil && method == "adaround" {
+					return adaRoundFlagError(err)
+				}
+				ada.Progress = func(done, total int, name string) {
+					slog.Info("adaround layer", "layer", name, "done", done, "of", total)
+				}
 				m, err = quant.Quantize(ctx, f, quant.Options{Method: method, Bits: bits, Granularity: g, ActBits: actBits,
 					CalibX: calX, CalibLabels: calY, Percentile: pct, ActPercentile: actPct, SourceDigest: digest, Workers: threads,
-					BiasCorrScales: bcScales})
+					BiasCorrScales: bcScales, AdaRound: ada})
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
@@ -198,16 +221,34 @@ written atomically; nothing is written on error.`,
 	fl.Float64Var(&pct, "percentile", 99.9, "percentile of |w| the percentile method clips at")
 	fl.Float64Var(&actPct, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
 	fl.IntVar(&steEpochs, "epochs", 1, "ste-qat: fine-tuning epochs over the training split")
-	fl.Float64Var(&steLR, "lr", 0.01, "ste-qat: base learning rate (cosine decay)")
-	fl.IntVar(&steBatch, "batch", 128, "ste-qat: batch size")
+	fl.Float64Var(&steLR, "lr", 0.01, fmt.Sprintf("ste-qat: base learning rate (cosine decay); adaround: Adam's (default %g)", quant.DefaultAdaRoundLR))
+	fl.IntVar(&steBatch, "batch", 128, fmt.Sprintf("ste-qat: batch size; adaround: calibration images per step (default %d)", quant.DefaultAdaRoundBatch))
+	fl.IntVar(&ada.Iters, "iters", quant.DefaultAdaRoundIters, "adaround: Adam steps per layer")
+	fl.Float64Var(&ada.Lambda, "lambda", quant.DefaultAdaRoundLambda, "adaround: weight of the rounding regulariser (0: the default)")
+	fl.Float64Var(&ada.BetaStart, "beta-start", quant.DefaultAdaRoundBetaStart, "adaround: the regulariser's exponent when it switches on (annealed linearly to --beta-end)")
+	fl.Float64Var(&ada.BetaEnd, "beta-end", quant.DefaultAdaRoundBetaEnd, "adaround: the regulariser's exponent at the last step")
+	fl.Float64Var(&ada.WarmUp, "warm-up", quant.DefaultAdaRoundWarmUp, "adaround: fraction of the steps before the regulariser switches on (0: the default; 1e-9 for practically none)")
 	fl.StringVar(&steWeights, "ste-weights", "dorefa", "ste-qat: weight quantizer while fine-tuning: dorefa (tanh-normalised) or mse")
-	fl.Uint64Var(&seed, "seed", 1, "ste-qat: seed of the shuffling")
+	fl.Uint64Var(&seed, "seed", 1, "ste-qat: seed of the shuffling; adaround: of the images of each step")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS)")
 	fl.BoolVar(&integer, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
 	fl.BoolVar(&noEval, "no-eval", false, "skip the test-set evaluation of the float and quantized models")
 	fl.BoolVar(&offline, "offline", false, "never download the dataset")
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// adaRoundFlagError names the flag of a bad AdaRound parameter.
+func adaRoundFlagError(err error) error {
+	var fe *quant.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	flag := "--" + strings.ReplaceAll(fe.Field, "_", "-")
+	if fe.Field == "batch_size" {
+		flag = "--batch"
+	}
+	return fmt.Errorf("%s: adaround %w", flag, err)
 }
 
 func printQuantize(w io.Writer, r quantizeReport) error {

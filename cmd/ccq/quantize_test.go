@@ -36,7 +36,8 @@ func saveRandomModel(t *testing.T, dir, arch string, in nn.Shape) string {
 // persist between in-process runs).
 func quantizeArgs(cache, model, out string, extra ...string) []string {
 	a := []string{"--log-level", "error", "--data-dir", cache, "quantize", model, "--offline", "--out", out, "--model", "", "--dataset", "",
-		"--method", "rtn", "--bits", "4", "--act-bits", "32", "--granularity", "tensor", "--calib", "64", "--no-eval=false", "--integer=false", "--bias-corr-scales", "rtn", "--ste-weights", "dorefa"}
+		"--method", "rtn", "--bits", "4", "--act-bits", "32", "--granularity", "tensor", "--calib", "64", "--no-eval=false", "--integer=false", "--bias-corr-scales", "rtn", "--ste-weights", "dorefa",
+		"--iters", "10000", "--lambda", "0.01", "--beta-start", "20", "--beta-end", "2", "--warm-up", "0.2", "--seed", "1"}
 	return append(a, extra...)
 }
 
@@ -182,5 +183,47 @@ func TestQuantizePyTorchStateDict(t *testing.T) {
 	// Later runs must not inherit --model and --dataset (cobra flags persist).
 	if _, err := runCCQ(t, quantizeArgs(cache, path, out, "--model", "", "--dataset", "", "--no-eval")...); err == nil {
 		t.Error("a file without metadata was accepted without --model")
+	}
+}
+
+// ccq quantize --method adaround: the same inputs give the same file, the
+// model is flagged as made with gradients, and bad parameters are refused
+// by name.
+func TestQuantizeAdaRound(t *testing.T) {
+	dir := t.TempDir()
+	cache := t.TempDir()
+	model := saveRandomModel(t, dir, "lenet5", nn.Shape{C: 1, H: 28, W: 28})
+	var files [2][]byte
+	for i := range files {
+		out := filepath.Join(dir, "ada.safetensors")
+		stdout, err := runCCQ(t, quantizeArgs(cache, model, out, "--method", "adaround", "--bits", "2", "--calib", "32",
+			"--iters", "30", "--warm-up", "0.5", "--seed", "4", "--no-eval", "--json")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep quantizeReport
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatalf("%v in %s", err, stdout)
+		}
+		if rep.Method != "adaround" || !rep.UsedFPGradients || rep.CalibSamples != 32 {
+			t.Errorf("report %+v", rep)
+		}
+		if files[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(files[0]) != string(files[1]) {
+		t.Error("same inputs, different adaround outputs")
+	}
+	for _, c := range [][]string{{"--iters", "-3"}, {"--lambda", "-1"}, {"--warm-up", "1"}, {"--beta-end", "0.5"}} {
+		out := filepath.Join(dir, "bad.safetensors")
+		_, err := runCCQ(t, quantizeArgs(cache, model, out, append([]string{"--method", "adaround", "--calib", "8", "--no-eval"}, c...)...)...)
+		field := strings.ReplaceAll(strings.TrimPrefix(c[0], "--"), "-", "_")
+		if err == nil || !strings.Contains(err.Error(), c[0]+": adaround "+field) {
+			t.Errorf("%v: want an error naming %s, got %v", c, field, err)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%v: output written despite the error", c)
+		}
 	}
 }

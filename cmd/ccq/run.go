@@ -188,7 +188,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots for stages (default: the number of CPUs, or [executor] jobs)")
 	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them, from scratch (their checkpoints are discarded); repeatable")
 	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage from scratch")
-	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash cached entries and rebuild those whose files changed")
+	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash every file of the cached entries and rebuild those that changed (always checked: every file exists with its size; files under 1 MiB also by digest)")
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
 	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run summary as JSON")

@@ -11,6 +11,26 @@
 // Checkpoints that must survive a kill of the process building an entry
 // live at <root>/<kind>/.ckpt/<key>/ and are removed once the entry is
 // committed.
+//
+// # Integrity
+//
+// The manifest lists every output file with its size and SHA-256 digest.
+// Lookup accepts an entry only after a cheap check against that list:
+// every file exists, is a regular file and has its size, and files under
+// SmallFile bytes also have their digest. Entry.Verify checks every digest
+// (and that no file was added). A failed check is a *DamageError naming the
+// file; it wraps ErrCorrupt, so the entry is rebuilt instead of served.
+// Every manifest ccq has written (format 1, since the first version) lists
+// sizes and digests, so a manifest whose outputs lack them was not written
+// by ccq and is refused like any other unacceptable manifest (the entry is
+// rebuilt); no digest is ever filled in from files as found.
+//
+// # Stage locks
+//
+// While a stage builds the entry for a key, it holds that key's lock (see
+// LockStage), so that two runs sharing a store build each entry once: the
+// second waits, then finds the entry. The lock is a file created
+// atomically with link(2); see LockStage for what it relies on across hosts.
 package store
 
 import (
@@ -28,6 +48,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ccq-project/ccq/internal/digest"
 )
 
 // ManifestName is the file name of an entry's manifest. A stage may not
@@ -50,6 +72,8 @@ type Store struct {
 	// process (the page cache survives it) but not against a power loss.
 	// Meant for benchmarks and throw-away stores.
 	NoSync bool
+	// Locks tunes the stage locks (see LockStage); zero means the defaults.
+	Locks LockTimings
 }
 
 // Open returns the store rooted at root, creating the folder if needed.
@@ -157,7 +181,91 @@ func (s *Store) Lookup(kind, key string) (*Entry, error) {
 	if m.Kind != kind || m.Key != key || m.Status != StatusOK {
 		return nil, fmt.Errorf("store entry %s: manifest names %s/%s status %q: %w", dir, m.Kind, m.Key, m.Status, ErrCorrupt)
 	}
-	return &Entry{Dir: dir, Manifest: m}, nil
+	e := &Entry{Dir: dir, Manifest: m}
+	if err := e.Check(false); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// SmallFile is the size under which Lookup checks a file's digest as well
+// as its size: reading 1 MiB costs about a millisecond, while the big files
+// (models, datasets) are only fully checked by Entry.Verify (ccq run --verify).
+const SmallFile = 1 << 20
+
+// DamageError reports an entry whose files do not match its manifest. It
+// wraps ErrCorrupt.
+type DamageError struct {
+	// Dir is the entry folder; Kind and Key name the entry.
+	Dir, Kind, Key string
+	// File is the damaged file, relative to Dir with forward slashes.
+	File string
+	// Problem says what is wrong ("missing", "size 10 bytes, the manifest says 12", ...).
+	Problem string
+}
+
+func (e *DamageError) Error() string {
+	return fmt.Sprintf("store entry %s: file %s: %s", e.Dir, e.File, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *DamageError) Unwrap() error { return ErrCorrupt }
+
+// Check compares the entry's files with its manifest: each listed file
+// exists, is a regular file and has the listed size; its SHA-256 digest is
+// compared too when full is set or the file is smaller than SmallFile. With
+// full set, a file that the manifest does not list is damage too. It
+// returns a *DamageError for the first mismatch, or another error when the
+// folder cannot be read.
+func (e *Entry) Check(full bool) error {
+	damage := func(file, format string, args ...any) error {
+		return &DamageError{Dir: e.Dir, Kind: e.Manifest.Kind, Key: e.Manifest.Key, File: file, Problem: fmt.Sprintf(format, args...)}
+	}
+	for _, o := range e.Manifest.Outputs {
+		p := e.Path(o.Path)
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return damage(o.Path, "missing")
+		case err != nil:
+			return fmt.Errorf("store entry %s: %w", e.Dir, err)
+		case !fi.Mode().IsRegular():
+			return damage(o.Path, "not a regular file (%s)", fi.Mode().Type())
+		case fi.Size() != o.Size:
+			return damage(o.Path, "size %d bytes, the manifest says %d", fi.Size(), o.Size)
+		}
+		if !full && o.Size >= SmallFile {
+			continue
+		}
+		sum, err := digest.File(p)
+		if err != nil {
+			return fmt.Errorf("store entry %s: %w", e.Dir, err)
+		}
+		if sum != o.SHA256 {
+			return damage(o.Path, "content changed (SHA-256 %s, the manifest says %s)", sum, o.SHA256)
+		}
+	}
+	if !full {
+		return nil
+	}
+	listed := make(map[string]bool, len(e.Manifest.Outputs))
+	for _, o := range e.Manifest.Outputs {
+		listed[o.Path] = true
+	}
+	return filepath.WalkDir(e.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("store entry %s: %w", e.Dir, err)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(e.Dir, path)
+		rel = filepath.ToSlash(rel)
+		if rel != ManifestName && !listed[rel] {
+			return damage(rel, "not listed in the manifest")
+		}
+		return nil
+	})
 }
 
 // ErrCorrupt reports a folder in the store that is not an acceptable entry.
@@ -328,8 +436,10 @@ renamed:
 	return &Entry{Dir: dst, Manifest: m}, nil
 }
 
-// CleanStale removes temporary folders left by processes of this host that
-// no longer run. Folders of live processes and of other hosts are kept.
+// CleanStale removes temporary folders (and the private files of stage
+// locks being taken) left by processes of this host that no longer run.
+// Those of live processes and of other hosts are kept; stale stage locks
+// themselves are taken over by LockStage.
 func (s *Store) CleanStale() error {
 	kinds, err := os.ReadDir(s.root)
 	if err != nil {
@@ -340,7 +450,7 @@ func (s *Store) CleanStale() error {
 		if !k.IsDir() || strings.HasPrefix(k.Name(), ".") {
 			continue
 		}
-		for _, sub := range []string{".tmp", ".trash"} {
+		for _, sub := range []string{".tmp", ".trash", ".lock"} {
 			dir := filepath.Join(s.root, k.Name(), sub)
 			ents, err := os.ReadDir(dir)
 			if err != nil {
@@ -433,29 +543,9 @@ func hashFile(path string, sync bool) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// Verify re-hashes the entry's files and compares them with its manifest.
-func (e *Entry) Verify() error {
-	outs, err := hashTree(e.Dir, false)
-	if err != nil {
-		return err
-	}
-	var got []Output
-	for _, o := range outs {
-		if o.Path != ManifestName {
-			got = append(got, o)
-		}
-	}
-	want := e.Manifest.Outputs
-	if len(got) != len(want) {
-		return fmt.Errorf("store entry %s: %d files, manifest lists %d", e.Dir, len(got), len(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return fmt.Errorf("store entry %s: %s differs from its manifest", e.Dir, want[i].Path)
-		}
-	}
-	return nil
-}
+// Verify re-hashes every file of the entry and compares it with its
+// manifest (Check with full set).
+func (e *Entry) Verify() error { return e.Check(true) }
 
 // WriteFileAtomic writes data to a temporary file next to path, optionally
 // syncs it, and renames it to path.
@@ -605,5 +695,29 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if m.Kind == "" || m.Key == "" {
 		return nil, errors.New("manifest: kind or key missing")
 	}
+	for i, o := range m.Outputs {
+		if err := checkOutput(o); err != nil {
+			return nil, fmt.Errorf("manifest: output %d: %w", i, err)
+		}
+	}
 	return &m, nil
+}
+
+// checkOutput refuses an output entry without a clean relative path, a
+// size or a well-formed digest.
+func checkOutput(o Output) error {
+	p := filepath.FromSlash(o.Path)
+	if o.Path == "" || o.Path == ManifestName || filepath.IsAbs(p) || !filepath.IsLocal(p) || filepath.ToSlash(filepath.Clean(p)) != o.Path {
+		return fmt.Errorf("path %q is not a clean path inside the entry", o.Path)
+	}
+	if o.Size < 0 {
+		return fmt.Errorf("%s: size %d", o.Path, o.Size)
+	}
+	if len(o.SHA256) != sha256.Size*2 || strings.ToLower(o.SHA256) != o.SHA256 {
+		return fmt.Errorf("%s: no SHA-256 digest (got %q)", o.Path, o.SHA256)
+	}
+	if _, err := hex.DecodeString(o.SHA256); err != nil {
+		return fmt.Errorf("%s: SHA-256 %q is not hexadecimal", o.Path, o.SHA256)
+	}
+	return nil
 }

@@ -197,7 +197,9 @@ func TestCleanStale(t *testing.T) {
 	p, _ := s.Begin("k", "live") // ours: alive
 	dead := filepath.Join(s.Root(), "k", ".tmp", "x."+hostname()+".999999999.1")
 	other := filepath.Join(s.Root(), "k", ".tmp", "x.otherhost.1.1")
-	for _, d := range []string{dead, other} {
+	deadLock := filepath.Join(s.Root(), "k", ".lock", "x.break."+hostname()+".999999999.1")
+	lock := filepath.Join(s.Root(), "k", ".lock", "x")
+	for _, d := range []string{dead, other, deadLock, lock} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +207,7 @@ func TestCleanStale(t *testing.T) {
 	if err := s.CleanStale(); err != nil {
 		t.Fatal(err)
 	}
-	for d, want := range map[string]bool{p.Dir(): true, dead: false, other: true} {
+	for d, want := range map[string]bool{p.Dir(): true, dead: false, other: true, deadLock: false, lock: true} {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s exists=%v, want %v", d, err == nil, want)
 		}
@@ -224,4 +226,115 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("accepted %+v", m)
 		}
 	})
+}
+
+func TestCheckFindsDamage(t *testing.T) {
+	s := newStore(t)
+	small := strings.Repeat("s", 100)
+	big := strings.Repeat("b", SmallFile)
+	p, err := s.Begin("k", "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"small.txt": small, "big.bin": big} {
+		if err := os.WriteFile(filepath.Join(p.Dir(), name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := p.Commit(&Manifest{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		t.Helper()
+		for name, content := range map[string]string{"small.txt": small, "big.bin": big} {
+			if err := os.WriteFile(e.Path(name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = os.Remove(e.Path("extra"))
+		if _, err := s.Lookup("k", "e"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Verify(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip := func(name string) func() error {
+		return func() error {
+			b, err := os.ReadFile(e.Path(name))
+			if err != nil {
+				return err
+			}
+			b[len(b)/2] ^= 1
+			return os.WriteFile(e.Path(name), b, 0o644)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		damage  func() error
+		file    string
+		problem string
+		cheap   bool // Lookup sees it
+	}{
+		{"missing", func() error { return os.Remove(e.Path("small.txt")) }, "small.txt", "missing", true},
+		{"shorter", func() error { return os.WriteFile(e.Path("big.bin"), []byte("b"), 0o644) }, "big.bin", "size 1 bytes, the manifest says 1048576", true},
+		{"small changed", flip("small.txt"), "small.txt", "content changed", true},
+		{"big changed", flip("big.bin"), "big.bin", "content changed", false},
+		{"directory", func() error {
+			_ = os.Remove(e.Path("small.txt"))
+			return os.Mkdir(e.Path("small.txt"), 0o755)
+		}, "small.txt", "not a regular file", true},
+		{"added", func() error { return os.WriteFile(e.Path("extra"), nil, 0o644) }, "extra", "not listed", false},
+	} {
+		if err := c.damage(); err != nil {
+			t.Fatal(err)
+		}
+		var de *DamageError
+		_, err := s.Lookup("k", "e")
+		if c.cheap != (err != nil) {
+			t.Errorf("%s: Lookup: %v", c.name, err)
+		}
+		verr := e.Verify()
+		if !errors.As(verr, &de) || !errors.Is(verr, ErrCorrupt) || de.File != c.file || !strings.Contains(de.Problem, c.problem) ||
+			!strings.Contains(verr.Error(), c.file) {
+			t.Errorf("%s: Verify: %v", c.name, verr)
+		}
+		if c.cheap && (err == nil || err.Error() != verr.Error()) {
+			t.Errorf("%s: Lookup and Verify disagree: %v / %v", c.name, err, verr)
+		}
+		_ = os.RemoveAll(e.Path("small.txt"))
+		restore()
+	}
+}
+
+// TestManifestWithoutDigests: a manifest whose outputs lack a size or a
+// digest (ccq never wrote one) is refused, so the entry is rebuilt.
+func TestManifestWithoutDigests(t *testing.T) {
+	s := newStore(t)
+	e := commit(t, s, "k", "a", "x")
+	b := mustRead(t, filepath.Join(e.Dir, ManifestName))
+	for name, edit := range map[string]func(*Manifest){
+		"no digest":  func(m *Manifest) { m.Outputs[0].SHA256 = "" },
+		"bad digest": func(m *Manifest) { m.Outputs[0].SHA256 = strings.Repeat("z", 64) },
+		"negative":   func(m *Manifest) { m.Outputs[0].Size = -1 },
+		"escape":     func(m *Manifest) { m.Outputs[0].Path = "../x" },
+		"manifest":   func(m *Manifest) { m.Outputs[0].Path = ManifestName },
+	} {
+		var m Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(&m)
+		nb, _ := json.Marshal(m)
+		if _, err := ParseManifest(nb); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if err := os.WriteFile(filepath.Join(e.Dir, ManifestName), nb, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Lookup("k", "a"); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: Lookup: %v", name, err)
+		}
+	}
 }

@@ -1,6 +1,6 @@
 // Package builtin holds ccq's built-in optimizers, each selectable by name:
 // ccea (the cooperative-coevolution EDA with confidence-ordered grouping of
-// METHOD.md), ccea-random (random grouping), ccea-layer (groups within one
+// docs/paper-method.md), ccea-random (random grouping), ccea-layer (groups within one
 // layer at a time), eda (no decomposition) and mutation-ea (a (1+lambda) EA
 // shifting a few weights by one level). They share one core: the domain, the
 // context vector, the frozen set, a serialisable random generator and the

@@ -22,7 +22,7 @@ const (
 	groupAll                        // eda: every unfrozen variable at once
 )
 
-// ccea is the cooperative-coevolution EDA of METHOD.md and its grouping
+// ccea is the cooperative-coevolution EDA of the paper (docs/paper-method.md) and its grouping
 // variants. Every variable i has a categorical distribution p_i over its
 // domain; each generation samples lambda candidates that draw the current
 // group's variables from their p_i and take every other variable from the
@@ -142,7 +142,7 @@ func (o *ccea) description() string {
 	case groupAll:
 		return "estimation-of-distribution algorithm over all variables at once (no decomposition)"
 	}
-	return "cooperative-coevolution EDA that optimises the least confident group of weights first (Peng et al. 2021, METHOD.md)"
+	return "cooperative-coevolution EDA that optimises the least confident group of weights first (Peng et al. 2021)"
 }
 
 // Info implements optimizer.Optimizer.

@@ -16,7 +16,7 @@ import (
 // small random fraction of the variables of the parent (the base) by one
 // level up or down, and the best candidate replaces the parent when it is
 // better (re-checked on the next batch by default). It is the neuroevolution
-// fine-tuning baseline of METHOD.md.
+// fine-tuning baseline of docs/paper-method.md.
 type mutationEA struct {
 	par    mutationParams
 	digest string

@@ -12,7 +12,7 @@ import (
 )
 
 // cceaParams are the parameters of the ccea family (ccea, ccea-random,
-// ccea-layer, eda). Defaults are METHOD.md's except alpha (0.5), eps (0.01)
+// ccea-layer, eda). Defaults are the paper's values (docs/paper-method.md) except alpha (0.5), eps (0.01)
 // and group_size (16000), tuned on LeNet-5 (docs/method-notes.md), plus the
 // guards suggested by its "Lessons from the reference implementation".
 type cceaParams struct {

@@ -1,12 +1,14 @@
 // Package quantize is the "quantize" stage kind: it turns the float model
 // of its "model" input into a k-bit model with one of the baseline
-// quantizers (rtn, mse, percentile, bias-corr, ste-qat), calibrating
-// activation scales and bias correction on a fixed batch of training images.
+// quantizers (rtn, mse, percentile, bias-corr, ste-qat, adaround),
+// calibrating activation scales, bias correction and AdaRound's rounding on
+// a fixed batch of training images.
 // Output: model.safetensors (levels, scales) and model.json.
 package quantize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/ccq-project/ccq/internal/digest"
 	"path/filepath"
@@ -34,7 +36,7 @@ type Params struct {
 // MethodParams are the optional knobs of the quantizers.
 type MethodParams struct {
 	// CalibSize is the number of training images used for calibration
-	// (activation scales, bias correction); default 1024.
+	// (activation scales, bias correction, AdaRound); default 1024.
 	CalibSize int `json:"calib_size,omitempty"`
 	// CalibSeed picks the calibration images; default 1.
 	CalibSeed uint64 `json:"calib_seed,omitempty"`
@@ -48,11 +50,27 @@ type MethodParams struct {
 	BiasCorrScales string `json:"bias_corr_scales,omitempty"`
 	// ste-qat's fine-tuning: epochs (default 1), lr (0.01, cosine), batch
 	// size (128), seed (1) and the weight quantizer ("dorefa" or "mse").
+	// adaround uses lr (Adam, default 0.001), batch_size (32) and seed (1)
+	// too, with its own defaults (quant.DefaultAdaRound*).
 	Epochs     int     `json:"epochs,omitempty"`
 	LR         float64 `json:"lr,omitempty"`
 	BatchSize  int     `json:"batch_size,omitempty"`
 	Seed       uint64  `json:"seed,omitempty"`
 	STEWeights string  `json:"ste_weights,omitempty"`
+	// adaround: Adam steps per layer (default 10000), the regulariser's
+	// weight (0.01), its exponent's schedule (20 down to 2) and the
+	// fraction of steps before it switches on (0.2). Zero: the default.
+	Iters     int     `json:"iters,omitempty"`
+	Lambda    float64 `json:"lambda,omitempty"`
+	BetaStart float64 `json:"beta_start,omitempty"`
+	BetaEnd   float64 `json:"beta_end,omitempty"`
+	WarmUp    float64 `json:"warm_up,omitempty"`
+}
+
+// adaRound returns the AdaRound options the parameters give.
+func (mp MethodParams) adaRound() quant.AdaRoundOptions {
+	return quant.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
+		BetaStart: mp.BetaStart, BetaEnd: mp.BetaEnd, WarmUp: mp.WarmUp, Seed: max(mp.Seed, 1)}
 }
 
 // Validate checks names and ranges.
@@ -83,6 +101,15 @@ func (p *Params) Validate() error {
 		return &pipeline.ParamError{Key: "method_params.ste_weights", Msg: fmt.Sprintf("%q: expected dorefa or mse", mp.STEWeights)}
 	case mp.BiasCorrScales != "" && mp.BiasCorrScales != "rtn" && mp.BiasCorrScales != "mse":
 		return &pipeline.ParamError{Key: "method_params.bias_corr_scales", Msg: fmt.Sprintf("%q: expected rtn or mse", mp.BiasCorrScales)}
+	}
+	if p.Method == "adaround" {
+		if _, err := mp.adaRound().WithDefaults(); err != nil {
+			var fe *quant.FieldError
+			if errors.As(err, &fe) {
+				return &pipeline.ParamError{Key: "method_params." + fe.Field, Msg: fe.Msg}
+			}
+			return &pipeline.ParamError{Key: "method_params", Msg: err.Error()}
+		}
 	}
 	return nil
 }
@@ -129,22 +156,39 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 		}
 		return d
 	}
-	d, ok := m.Duration(stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: threads}, 3*float64(calib), time.Second)
+	fixed := time.Second
+	if p.Method == "adaround" {
+		iters := p.MethodParams.Iters
+		if iters == 0 {
+			iters = quant.DefaultAdaRoundIters
+		}
+		if n, err := stagecost.Weights(s.Arch); err == nil {
+			fixed += time.Duration(float64(iters) * float64(n) * adaroundSecondsPerWeightStep * float64(time.Second))
+		}
+	}
+	d, ok := m.Duration(stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: threads}, 3*float64(calib), fixed)
 	if !ok {
 		return Kind{}.Estimate(pp)
 	}
 	return d
 }
 
+// adaroundSecondsPerWeightStep is AdaRound's wall time per weight and
+// Adam step on two threads, fitted on LeNet-5 (61,470 weights, 10,000
+// steps per layer: about 20 s of CPU on the reference machine); the
+// per-weight update dominates there, the reconstruction GEMMs on wider
+// networks.
+const adaroundSecondsPerWeightStep = 3e-8
+
 // steFactor is the cost of an ste-qat training image relative to a float
 // one (the weight quantizer and its straight-through gradient).
 const steFactor = 1.3
 
 // Estimate is the estimate without the cost model: seconds for
-// post-training methods, longer for ste-qat.
+// post-training methods, longer for ste-qat and adaround.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	var p Params
-	if pp.Decode(&p) == nil && p.Method == "ste-qat" {
+	if pp.Decode(&p) == nil && (p.Method == "ste-qat" || p.Method == "adaround") {
 		return time.Minute
 	}
 	return 3 * time.Second
@@ -205,6 +249,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
 			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
 			BiasCorrScales: mp.BiasCorrScales, SourceDigest: srcDigest, Workers: sc.Threads,
+			AdaRound: adaRoundProgress(mp.adaRound(), sc),
 		})
 	}
 	if err != nil {
@@ -219,6 +264,16 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		Seed: src.Seed, WallTime: time.Since(start).Seconds(), UsedFPGradients: qm.UsedFPGradients,
 	}
 	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
+}
+
+// adaRoundProgress reports each rounded layer to the stage's log and
+// progress.
+func adaRoundProgress(o quant.AdaRoundOptions, sc *pipeline.StageContext) quant.AdaRoundOptions {
+	o.Progress = func(done, total int, name string) {
+		sc.Log.Info("adaround layer", "layer", name, "done", done, "of", total)
+		sc.Progress(0.1+0.9*float64(done)/float64(total), "adaround "+name)
+	}
+	return o
 }
 
 // methodParameters are the parameters that distinguish runs of one method

@@ -36,7 +36,7 @@ type PublishOptions struct {
 
 // Publish makes results/<experiment>/ the experiment's complete, current
 // result: runs.parquet gathered from every finished evaluate stage,
-// generations/<run id>/ linked from every finished evolve stage,
+// generations/<run id>/ copied from every finished evolve stage,
 // stages.parquet and provenance.json for this run, and the report built over
 // them (marked partial when the run did not finish). It works on whatever
 // finished, so an interrupted or failing run still leaves a usable report.

@@ -1,5 +1,5 @@
 // Package report is the "report" stage kind: it gathers the runs rows of
-// every evaluate stage into runs.parquet, links the generation parts of every
+// every evaluate stage into runs.parquet, copies the generation parts of every
 // evolve stage under generations/<run id>/, and builds the report (report.md,
 // report.html, tables, plots) over them in its own entry. `ccq run` then
 // publishes the entry into results/<experiment>/ with the run's provenance
@@ -106,7 +106,7 @@ type Source struct {
 }
 
 // Gather writes dir/runs.parquet from the evaluate sources' run files and
-// links the evolve sources' generation parts under dir/generations/<run id>/.
+// copies the evolve sources' generation parts to dir/generations/<run id>/.
 func Gather(sources []Source, dir string) error {
 	sort.Slice(sources, func(i, j int) bool { return sources[i].Stage < sources[j].Stage })
 	var runFiles []string
@@ -123,7 +123,7 @@ func Gather(sources []Source, dir string) error {
 			if err := os.MkdirAll(dst, 0o755); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
-			if err := results.LinkParts(parts, dst); err != nil {
+			if err := results.CopyParts(parts, dst); err != nil {
 				return fmt.Errorf("report: generations of %s: %w", src.Stage, err)
 			}
 		}

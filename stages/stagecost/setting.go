@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/pipeline"
 )
 
@@ -109,4 +111,27 @@ func (m *Model) Duration(w Work, images float64, fixed time.Duration) (time.Dura
 	}
 	d := time.Duration(math.Round(sec * images * float64(time.Second)))
 	return d + fixed, true
+}
+
+// weightCounts caches Weights.
+var weightCounts sync.Map
+
+// Weights is the number of parameters of an architecture built for a
+// 1x28x28 input (3x32x32 for resnet20) with 10 classes.
+func Weights(arch string) (int, error) {
+	if n, ok := weightCounts.Load(arch); ok {
+		return n.(int), nil
+	}
+	g, err := nn.BuildGraph(arch, nn.BenchInput(arch), 10)
+	if err != nil {
+		return 0, err
+	}
+	m, err := nn.NewModel(g, 1)
+	if err != nil {
+		return 0, err
+	}
+	n := m.NumParams()
+	m.Close()
+	weightCounts.Store(arch, n)
+	return n, nil
 }
