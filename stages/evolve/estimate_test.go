@@ -51,7 +51,10 @@ func TestEstimateFromTheCostModel(t *testing.T) {
 	want := func(evals, batch int, arch string) time.Duration {
 		return time.Duration(float64(evals)*float64(batch)*perImage[arch]*evolveOverhead*float64(time.Second)) + evolveFixed
 	}
-	near := func(got, want time.Duration) bool { d := got - want; return d < time.Millisecond && d > -time.Millisecond }
+	near := func(got, want time.Duration) bool {
+		d := got - want
+		return d < time.Millisecond && d > -time.Millisecond
+	}
 
 	base := map[string]any{"plugin": "ccea", "bits": 4, "act_bits": 8, "seed": 1, "budget": map[string]any{"evaluations": 5000}}
 	if got := (Kind{}).EstimateFrom(params(base), chain("lenet5")); !near(got, want(5000, 1024, "lenet5")) {
