@@ -42,3 +42,53 @@ func vnni(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int) {
 	_ = c[3*ldc+63]
 	vnni4x64(kg, &a[0], lda, &b[0], ldb, &c[0], ldc)
 }
+
+// vnniQ4x64 is the 4 x 64 int8 micro-kernel with a requantizing
+// epilogue writing activation levels as bytes; vnniQGo is its twin.
+//
+//go:noescape
+func vnniQ4x64(kg int, a *int8, lda int, b *byte, ldb int, dst *byte, ldd int, mult, bias *float32, inv, hi float32)
+
+// vnniP4x64 is the 4 x 64 int8 micro-kernel with a rescaling epilogue
+// (and optional ReLU) writing float32; vnniPGo is its twin.
+//
+//go:noescape
+func vnniP4x64(kg int, a *int8, lda int, b *byte, ldb int, c *float32, ldc int, mult, bias *float32, relu int)
+
+// quantU8AVX512 quantizes n (a positive multiple of 16) values to
+// unsigned activation levels as bytes; quantU8Go is its twin.
+//
+//go:noescape
+func quantU8AVX512(dst *byte, src *float32, n int, inv, hi float32)
+
+func quantU8Asm(dst []byte, src []float32, inv, hi float32) {
+	quantU8AVX512(&dst[0], &src[0], len(src), inv, hi)
+}
+
+func vnniQ(kg int, a []int8, lda int, b []byte, ldb int, dst []byte, ldd int, mult, bias []float32, inv, hi float32) {
+	if !useVNNI {
+		vnniQGo(kg, a, lda, b, ldb, dst, ldd, mult, bias, inv, hi)
+		return
+	}
+	_ = a[3*lda+4*kg-1]
+	_ = b[(kg-1)*ldb+255]
+	_ = dst[3*ldd+63]
+	_, _ = mult[3], bias[3]
+	vnniQ4x64(kg, &a[0], lda, &b[0], ldb, &dst[0], ldd, &mult[0], &bias[0], inv, hi)
+}
+
+func vnniP(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int, mult, bias []float32, withRelu bool) {
+	if !useVNNI {
+		vnniPGo(kg, a, lda, b, ldb, c, ldc, mult, bias, withRelu)
+		return
+	}
+	_ = a[3*lda+4*kg-1]
+	_ = b[(kg-1)*ldb+255]
+	_ = c[3*ldc+63]
+	_, _ = mult[3], bias[3]
+	r := 0
+	if withRelu {
+		r = 1
+	}
+	vnniP4x64(kg, &a[0], lda, &b[0], ldb, &c[0], ldc, &mult[0], &bias[0], r)
+}

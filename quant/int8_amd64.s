@@ -169,3 +169,153 @@ vstore:
 	VMOVUPS   Z15, 192(DI)
 	VZEROUPPER
 	RET
+
+// VNNI_LOOP4x64 zeroes Z0-Z15 and accumulates the 4 x 64 int32 tile of
+// vnni4x64 (CX groups; A rows at SI, R11, R12, R13; B at DX, stride R9).
+#define VNNI_LOOP4x64(lbl, done) \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15; \
+	TESTQ CX, CX; JZ done; \
+lbl: \
+	VMOVDQU32 (DX), Z16; VMOVDQU32 64(DX), Z17; VMOVDQU32 128(DX), Z18; VMOVDQU32 192(DX), Z19; \
+	VPBROADCASTD (SI), Z20; VPBROADCASTD (R11), Z21; VPBROADCASTD (R12), Z22; VPBROADCASTD (R13), Z23; \
+	VPDPBUSD Z20, Z16, Z0; VPDPBUSD Z20, Z17, Z1; VPDPBUSD Z20, Z18, Z2; VPDPBUSD Z20, Z19, Z3; \
+	VPDPBUSD Z21, Z16, Z4; VPDPBUSD Z21, Z17, Z5; VPDPBUSD Z21, Z18, Z6; VPDPBUSD Z21, Z19, Z7; \
+	VPDPBUSD Z22, Z16, Z8; VPDPBUSD Z22, Z17, Z9; VPDPBUSD Z22, Z18, Z10; VPDPBUSD Z22, Z19, Z11; \
+	VPDPBUSD Z23, Z16, Z12; VPDPBUSD Z23, Z17, Z13; VPDPBUSD Z23, Z18, Z14; VPDPBUSD Z23, Z19, Z15; \
+	ADDQ $4, SI; ADDQ $4, R11; ADDQ $4, R12; ADDQ $4, R13; ADDQ R9, DX; \
+	DECQ CX; JNZ lbl; \
+done:
+
+// POST_ROW converts four int32 accumulators to float32 and applies
+// y = float32(acc*mult) + bias (Z27 = mult, Z28 = bias broadcast).
+#define POST_ROW(r0, r1, r2, r3) \
+	VCVTDQ2PS r0, r0; VCVTDQ2PS r1, r1; VCVTDQ2PS r2, r2; VCVTDQ2PS r3, r3; \
+	VMULPS Z27, r0, r0; VMULPS Z27, r1, r1; VMULPS Z27, r2, r2; VMULPS Z27, r3, r3; \
+	VADDPS Z28, r0, r0; VADDPS Z28, r1, r1; VADDPS Z28, r2, r2; VADDPS Z28, r3, r3
+
+// QUANT_ROW quantizes four rows of post values to bytes at DI: x = y*inv
+// (Z24), then x > 0 ? x : 0 (Z26 = 0), t < hi ? t : hi (Z25), rounded to
+// nearest even (MXCSR default) and narrowed.
+#define QUANT_ROW(r0, r1, r2, r3) \
+	VMULPS Z24, r0, r0; VMULPS Z24, r1, r1; VMULPS Z24, r2, r2; VMULPS Z24, r3, r3; \
+	VMAXPS Z26, r0, r0; VMAXPS Z26, r1, r1; VMAXPS Z26, r2, r2; VMAXPS Z26, r3, r3; \
+	VMINPS Z25, r0, r0; VMINPS Z25, r1, r1; VMINPS Z25, r2, r2; VMINPS Z25, r3, r3; \
+	VCVTPS2DQ r0, r0; VCVTPS2DQ r1, r1; VCVTPS2DQ r2, r2; VCVTPS2DQ r3, r3; \
+	VPMOVDB r0, (DI); VPMOVDB r1, 16(DI); VPMOVDB r2, 32(DI); VPMOVDB r3, 48(DI)
+
+// func vnniQ4x64(kg int, a *int8, lda int, b *byte, ldb int, dst *byte, ldd int, mult, bias *float32, inv, hi float32)
+TEXT ·vnniQ4x64(SB), NOSPLIT, $0-80
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ ldb+32(FP), R9
+	MOVQ dst+40(FP), DI
+	MOVQ ldd+48(FP), R10
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOP4x64(qloop, qstore)
+	VBROADCASTSS inv+72(FP), Z24
+	VBROADCASTSS hi+76(FP), Z25
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	QUANT_ROW(Z0, Z1, Z2, Z3)
+	ADDQ         R10, DI
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	QUANT_ROW(Z4, Z5, Z6, Z7)
+	ADDQ         R10, DI
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	QUANT_ROW(Z8, Z9, Z10, Z11)
+	ADDQ         R10, DI
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	QUANT_ROW(Z12, Z13, Z14, Z15)
+	VZEROUPPER
+	RET
+
+// STORE_ROW stores four rows of post values at DI, after a ReLU when R14
+// is not zero (Z26 = 0: y > 0 ? y : 0).
+#define STORE_ROW(r0, r1, r2, r3, lbl) \
+	TESTQ R14, R14; JZ lbl; \
+	VMAXPS Z26, r0, r0; VMAXPS Z26, r1, r1; VMAXPS Z26, r2, r2; VMAXPS Z26, r3, r3; \
+lbl: \
+	VMOVUPS r0, (DI); VMOVUPS r1, 64(DI); VMOVUPS r2, 128(DI); VMOVUPS r3, 192(DI)
+
+// func vnniP4x64(kg int, a *int8, lda int, b *byte, ldb int, c *float32, ldc int, mult, bias *float32, relu int)
+TEXT ·vnniP4x64(SB), NOSPLIT, $0-80
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ ldb+32(FP), R9
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R10
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
+	MOVQ relu+72(FP), R14
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOP4x64(ploop, pstore)
+	SHLQ         $2, R10
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	STORE_ROW(Z0, Z1, Z2, Z3, prow0)
+	ADDQ         R10, DI
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	STORE_ROW(Z4, Z5, Z6, Z7, prow1)
+	ADDQ         R10, DI
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	STORE_ROW(Z8, Z9, Z10, Z11, prow2)
+	ADDQ         R10, DI
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	STORE_ROW(Z12, Z13, Z14, Z15, prow3)
+	VZEROUPPER
+	RET
+
+// func quantU8AVX512(dst *byte, src *float32, n int, inv, hi float32)
+TEXT ·quantU8AVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z24
+	VBROADCASTSS hi+28(FP), Z25
+	VPXORD       Z26, Z26, Z26
+
+qu16:
+	CMPQ      CX, $16
+	JL        qudone
+	VMULPS    (SI), Z24, Z0
+	VMAXPS    Z26, Z0, Z0
+	VMINPS    Z25, Z0, Z0
+	VCVTPS2DQ Z0, Z0
+	VPMOVDB   Z0, (DI)
+	ADDQ      $64, SI
+	ADDQ      $16, DI
+	SUBQ      $16, CX
+	JMP       qu16
+
+qudone:
+	VZEROUPPER
+	RET
