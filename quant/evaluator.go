@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 )
@@ -101,6 +102,10 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	n, err := newNet(m.Graph, ls, opt.Chunk, true)
 	if err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
+	}
+	_, wmax := LevelRange(m.Bits)
+	if why := n.planInteger(wmax); why != "" {
+		slog.Warn("evaluator: layers kept on the exact float32 path instead of int8", "layers", why)
 	}
 	for i := range n.layers {
 		l := &n.layers[i]
@@ -471,6 +476,10 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				continue
 			}
 			li := n.layerOf[i]
+			if li < 0 && n.u8[i] {
+				w.execOpU8(i, bc)
+				continue
+			}
 			if li < 0 {
 				if src := w.maskOfNode[i]; src >= 0 {
 					n.execOpMasked(i, w.bufs, bc, w.outMask[src])
@@ -479,13 +488,21 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				}
 				continue
 			}
+			inChanged := w.changed[n.g.Nodes[i].Inputs[0]]
+			if w.mode[li] == modeFull && n.layers[li].intPath {
+				w.layerInt(li, w.wq, bc, inChanged)
+				continue
+			}
 			switch w.mode[li] {
 			case modeFull:
-				w.layerFull(li, w.wf, w.wq, bc, w.changed[n.g.Nodes[i].Inputs[0]])
+				w.layerFull(li, w.wf, w.wq, bc, inChanged)
 			case modeSparse:
 				e.layerSparse(w, li, c, bc)
 			case modeDiff:
 				e.layerDiff(w, li, c, bc)
+			}
+			if n.u8[i] {
+				w.toLevelsU8(i, bc)
 			}
 		}
 		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil)

@@ -64,6 +64,11 @@ type qlayer struct {
 	int8       bool
 	qoff, kpad int
 	m4         int
+	// intPath is set when candidates recompute the layer on the integer
+	// path (see intpath.go); mult4 and bias4 are mult and bias padded
+	// with zeros to m4 rows.
+	intPath      bool
+	mult4, bias4 []float32
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -82,6 +87,13 @@ type net struct {
 	maxCols  int    // columns of the largest GEMM
 	fused    []bool // ReLU nodes computed by the layer or sum before them
 	addRelu  []bool // sums whose ReLU is fused into them
+	// The integer path (see planInteger): intOn when some layer uses it;
+	// per node, u8 when its output is kept as byte activation levels of
+	// the quantizer nodeQ; per slot, u8Slot when it holds such bytes.
+	intOn  bool
+	u8     []bool
+	nodeQ  []ActQuant
+	u8Slot []bool
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -211,7 +223,7 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 	n.chunk = chunk
 	for li := range n.layers {
 		l := &n.layers[li]
-		if l.act.Enabled() && !l.act.Signed && useVNNI {
+		if l.act.Enabled() && !l.act.Signed && l.act.Bits <= 8 && intKernels() {
 			n.maxIn = max(n.maxIn, l.inS.Size())
 			l.int8 = true
 			l.kpad, l.m4 = roundUp4(l.ckk), roundUp4(l.out)

@@ -28,6 +28,8 @@ type worker struct {
 	colu    []byte    // its patches
 	zero    []byte    // zeros for padded panel rows
 	tile    []float32 // 4 x 64 int8 GEMM scratch
+	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
+	ubufs   [][]byte  // per slot holding byte levels (integer path), chunk*size bytes
 	wq      []int8    // candidate weights, int8-packed (int8 layers)
 	// candidate state
 	wf          []float32 // candidate weights (base weights with the delta applied)
@@ -62,8 +64,17 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.colu = make([]byte, n.colSize)
 		w.zero = make([]byte, n.maxCols)
 		w.tile = make([]float32, 4*64)
+		w.tileB = make([]byte, 4*64)
 		if withCandidates {
 			w.wq = make([]int8, n.nq)
+		}
+	}
+	if n.intOn {
+		w.ubufs = make([][]byte, len(n.slots))
+		for s, sl := range n.slots {
+			if n.u8Slot[s] {
+				w.ubufs[s] = make([]byte, sl.size*n.chunk)
+			}
 		}
 	}
 	if withCandidates {

@@ -1,0 +1,213 @@
+package quant
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ccq-project/ccq/nn"
+)
+
+// useIntegerKernels makes the integer path available in this test even
+// without VNNI (the pure-Go twins then run).
+func useIntegerKernels(t *testing.T) {
+	old := forceIntegerKernels
+	forceIntegerKernels = true
+	t.Cleanup(func() { forceIntegerKernels = old })
+}
+
+// floatLogits runs the float32 fake-quantized forward pass (float32 GEMMs
+// only, as EvaluateModel) of m on one chunk holding the whole batch and
+// returns the logits (classes x batch).
+func floatLogits(t *testing.T, m *Model, x []float32, labels []uint8) []float32 {
+	t.Helper()
+	ls, w := layersFromModel(m)
+	n, err := newNet(m.Graph, ls, len(labels), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkBatch(n, x, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk := newWorker(0, n, false)
+	wk.setScratch(b.n)
+	wk.loadInput(b, 0, b.n)
+	wk.forwardAll(w, nil, b.n)
+	return append([]float32(nil), wk.bufs[n.nodeSlot[len(n.g.Nodes)-1]][:m.Graph.Classes*b.n]...)
+}
+
+// candidateLogits scores d on the evaluator's first worker (the batch must
+// fit one chunk) and returns its score and logits.
+func candidateLogits(t *testing.T, e *Evaluator, d Delta) (Score, []float32) {
+	t.Helper()
+	if err := e.prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := e.workers[0]
+	s, err := e.candidate(w, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := e.n
+	return s, append([]float32(nil), w.bufs[n.nodeSlot[len(n.g.Nodes)-1]][:n.g.Classes*e.b.n]...)
+}
+
+// withDelta returns a copy of m with d applied.
+func withDelta(t *testing.T, m *Model, d Delta) *Model {
+	t.Helper()
+	cm := m.Clone()
+	flat := cm.Flat()
+	for k, idx := range d.Indices {
+		flat[idx] = d.Levels[k]
+	}
+	if err := cm.SetFlat(flat); err != nil {
+		t.Fatal(err)
+	}
+	return cm
+}
+
+// TestIntegerPathExact checks that candidates scored on the integer path
+// (int8 GEMMs, byte activations between layers) give bit-for-bit the
+// logits of the float32 fake-quantized forward pass of the candidate
+// network, hence the same predictions and the same loss, for mlp, lenet5
+// and resnet20 (CIFAR shape) at 8 and 4 activation bits, with random
+// levels: deltas spread over all layers (everything after the first layer
+// recomputed, partly from byte outputs), in one middle layer (its input
+// read from the cache) and full forward passes.
+func TestIntegerPathExact(t *testing.T) {
+	useIntegerKernels(t)
+	ctx := context.Background()
+	cases := []struct {
+		arch  string
+		in    nn.Shape
+		batch int
+	}{
+		{"mlp", nn.Shape{C: 1, H: 12, W: 12}, 70},
+		{"lenet5", nn.Shape{C: 1, H: 28, W: 28}, 70},
+		{"resnet20", nn.Shape{C: 3, H: 32, W: 32}, 4},
+	}
+	for _, tc := range cases {
+		for _, act := range []int{8, 4} {
+			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
+				m, _ := testModel(t, tc.arch, tc.in, 4, act, PerChannel, 31)
+				rng := rand.New(rand.NewPCG(7, uint64(act)))
+				// Random levels: move a third of the weights anywhere in range.
+				m = withDelta(t, m, randomDelta(rng, m, nil, m.NumVars()/3))
+				x, y := testData(m.Graph, tc.batch, 32)
+				for _, full := range []bool{false, true} {
+					ev, err := NewEvaluator(m, EvalOptions{Workers: 1, Chunk: tc.batch, FullForward: full})
+					if err != nil {
+						t.Fatal(err)
+					}
+					ints, bytesNodes := 0, 0
+					for _, l := range ev.n.layers {
+						if l.intPath {
+							ints++
+						}
+					}
+					for _, u := range ev.n.u8 {
+						if u {
+							bytesNodes++
+						}
+					}
+					if ints != len(m.Layers)-1 || bytesNodes == 0 {
+						t.Fatalf("integer path: %d of %d layers, %d byte nodes (want all layers but the first, some byte nodes)", ints, len(m.Layers), bytesNodes)
+					}
+					if _, err := ev.Prepare(ctx, x, y); err != nil {
+						t.Fatal(err)
+					}
+					mid := len(m.Layers) / 2
+					cands := []Delta{
+						randomDelta(rng, m, nil, 40),
+						randomDelta(rng, m, []int{mid}, len(m.Layers[mid].Levels)/2),
+						randomDelta(rng, m, []int{len(m.Layers) - 1}, 30),
+					}
+					for i, d := range cands {
+						s, got := candidateLogits(t, ev, d)
+						cm := withDelta(t, m, d)
+						want := floatLogits(t, cm, x, y)
+						for k := range want {
+							if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+								t.Fatalf("full %v candidate %d: logit %d: integer path %v, float32 path %v", full, i, k, got[k], want[k])
+							}
+						}
+						var loss float64
+						var correct int
+						chunkLoss(want, y, m.Graph.Classes, len(y), &loss, &correct, nil)
+						if s.Loss != loss/float64(len(y)) || s.Correct != correct {
+							t.Fatalf("full %v candidate %d: score %+v, float32 path loss %v correct %d", full, i, s, loss/float64(len(y)), correct)
+						}
+						rep, err := EvaluateModel(ctx, cm, x, y, 1)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if rep.Correct != s.Correct || relDiff(rep.Loss, s.Loss) > 1e-12 {
+							t.Fatalf("full %v candidate %d: score %+v, EvaluateModel loss %v correct %d", full, i, s, rep.Loss, rep.Correct)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestIntegerPathFallback checks the bad-input cases: layers whose worst
+// accumulator could exceed 2^24 (8-bit weights and activations over 576
+// inputs, ResNet-20's third stage) stay on the float32 path with one log
+// line naming them, and still score exactly; activation levels that do not
+// fit in a byte are refused.
+func TestIntegerPathFallback(t *testing.T) {
+	useIntegerKernels(t)
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 16, W: 16}, 8, 8, PerTensor, 41)
+	x, y := testData(m.Graph, 4, 42)
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 1, Chunk: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "\n"); n != 1 || !strings.Contains(out, "layer3.0.conv2") || !strings.Contains(out, "2^24") || strings.Contains(out, "layer2.2.conv2") {
+		t.Fatalf("want one log line naming the third stage's layers and the 2^24 limit, got %q", out)
+	}
+	for _, l := range ev.n.layers {
+		third := strings.HasPrefix(l.name, "layer3.") && l.name != "layer3.0.conv1"
+		if third && (l.intPath || l.int8) {
+			t.Fatalf("%s: on the integer path, want float32", l.name)
+		}
+		if !third && l.act.Enabled() && !l.act.Signed && !l.intPath {
+			t.Fatalf("%s: not on the integer path", l.name)
+		}
+	}
+	if _, err := ev.Prepare(context.Background(), x, y); err != nil {
+		t.Fatal(err)
+	}
+	d := randomDelta(rand.New(rand.NewPCG(1, 1)), m, nil, 50)
+	_, got := candidateLogits(t, ev, d)
+	want := floatLogits(t, withDelta(t, m, d), x, y)
+	for k := range want {
+		if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+			t.Fatalf("logit %d: %v, float32 path %v", k, got[k], want[k])
+		}
+	}
+
+	// Activation levels over 255 (not a valid model, so built by hand).
+	ls, _ := layersFromModel(m)
+	ls[1].act.Bits = 9
+	n, err := newNet(m.Graph, ls, 4, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := n.planInteger(127)
+	if !strings.Contains(why, ls[1].name+": 9-bit activation levels do not fit in a byte") || n.layers[1].int8 || n.layers[1].intPath {
+		t.Fatalf("9-bit activations: refusal %q, int8 %v, integer path %v", why, n.layers[1].int8, n.layers[1].intPath)
+	}
+}
