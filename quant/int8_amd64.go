@@ -92,3 +92,71 @@ func vnniP(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int, m
 	}
 	vnniP4x64(kg, &a[0], lda, &b[0], ldb, &c[0], ldc, &mult[0], &bias[0], r)
 }
+
+// vnniOQ4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel (column group
+// g read at b + offs[g]) with a requantizing epilogue writing the four
+// rows interleaved; vnniOQGo is its twin.
+//
+//go:noescape
+func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
+
+// vnniOP4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel with a
+// rescaling epilogue writing float32 rows; vnniOPGo is its twin.
+//
+//go:noescape
+func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int)
+
+// quantQuadAVX512 quantizes n (a positive multiple of 16) columns of four
+// float32 rows to interleaved bytes; quantQuadGo is its twin.
+//
+//go:noescape
+func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, inv, hi float32)
+
+// maxU8AVX2 sets dst to the byte-wise maximum of dst and src for n (a
+// positive multiple of 32) bytes; maxU8Go is its twin.
+//
+//go:noescape
+func maxU8AVX2(dst, src *byte, n int)
+
+func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, inv, hi float32) {
+	quantQuadAVX512(&dst[0], &r0[0], &r1[0], &r2[0], &r3[0], len(r0), inv, hi)
+}
+
+func maxU8Asm(dst, src []byte) { maxU8AVX2(&dst[0], &src[0], len(src)) }
+
+// useAVX2U8 selects maxU8AVX2.
+var useAVX2U8 = cpu.X86.HasAVX2
+
+func vnniOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
+	if !useVNNI {
+		vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
+		return
+	}
+	checkOffs(kg, a, lda, b, offs, omax)
+	_ = dst[255]
+	_, _ = mult[3], bias[3]
+	vnniOQ4x64(kg, &a[0], lda, &b[0], &offs[0], &dst[0], &mult[0], &bias[0], inv, hi)
+}
+
+func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool) {
+	if !useVNNI {
+		vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu)
+		return
+	}
+	checkOffs(kg, a, lda, b, offs, omax)
+	_ = c[3*ldc+63]
+	_, _ = mult[3], bias[3]
+	r := 0
+	if withRelu {
+		r = 1
+	}
+	vnniOP4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r)
+}
+
+// checkOffs panics unless the micro-kernel's reads stay inside a and b:
+// omax is the largest of the kg offsets (all non-negative).
+func checkOffs(kg int, a []int8, lda int, b []byte, offs []int, omax int) {
+	_ = a[3*lda+4*kg-1]
+	_ = offs[kg-1]
+	_ = b[omax+255]
+}

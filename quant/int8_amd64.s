@@ -319,3 +319,175 @@ qu16:
 qudone:
 	VZEROUPPER
 	RET
+
+// VNNI_LOOPO zeroes Z0-Z15 and accumulates a 4 x 64 int32 tile over CX
+// groups: A rows at SI, R11, R12, R13 (4 bytes per group); group g's 64
+// columns of 4 bytes at DX + offs[g] (offs at R14, 8 bytes each; R9 is
+// scratch).
+#define VNNI_LOOPO(lbl, done) \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15; \
+	TESTQ CX, CX; JZ done; \
+lbl: \
+	MOVQ (R14), R9; \
+	VMOVDQU32 (DX)(R9*1), Z16; VMOVDQU32 64(DX)(R9*1), Z17; VMOVDQU32 128(DX)(R9*1), Z18; VMOVDQU32 192(DX)(R9*1), Z19; \
+	VPBROADCASTD (SI), Z20; VPBROADCASTD (R11), Z21; VPBROADCASTD (R12), Z22; VPBROADCASTD (R13), Z23; \
+	VPDPBUSD Z20, Z16, Z0; VPDPBUSD Z20, Z17, Z1; VPDPBUSD Z20, Z18, Z2; VPDPBUSD Z20, Z19, Z3; \
+	VPDPBUSD Z21, Z16, Z4; VPDPBUSD Z21, Z17, Z5; VPDPBUSD Z21, Z18, Z6; VPDPBUSD Z21, Z19, Z7; \
+	VPDPBUSD Z22, Z16, Z8; VPDPBUSD Z22, Z17, Z9; VPDPBUSD Z22, Z18, Z10; VPDPBUSD Z22, Z19, Z11; \
+	VPDPBUSD Z23, Z16, Z12; VPDPBUSD Z23, Z17, Z13; VPDPBUSD Z23, Z18, Z14; VPDPBUSD Z23, Z19, Z15; \
+	ADDQ $4, SI; ADDQ $4, R11; ADDQ $4, R12; ADDQ $4, R13; ADDQ $8, R14; \
+	DECQ CX; JNZ lbl; \
+done:
+
+// QUANTD quantizes four registers of post values to int32 levels: x =
+// y*inv (Z24), x > 0 ? x : 0 (Z26 = 0), t < hi ? t : hi (Z25), rounded to
+// nearest even (MXCSR default).
+#define QUANTD(r0, r1, r2, r3) \
+	VMULPS Z24, r0, r0; VMULPS Z24, r1, r1; VMULPS Z24, r2, r2; VMULPS Z24, r3, r3; \
+	VMAXPS Z26, r0, r0; VMAXPS Z26, r1, r1; VMAXPS Z26, r2, r2; VMAXPS Z26, r3, r3; \
+	VMINPS Z25, r0, r0; VMINPS Z25, r1, r1; VMINPS Z25, r2, r2; VMINPS Z25, r3, r3; \
+	VCVTPS2DQ r0, r0; VCVTPS2DQ r1, r1; VCVTPS2DQ r2, r2; VCVTPS2DQ r3, r3
+
+// INTERLEAVE_STORE stores the byte levels of rows a, b, c, d (dwords
+// 0..255, 16 columns) interleaved at off(DI): byte 4j+t is row t, column j.
+#define INTERLEAVE_STORE(a, b, c, d, off) \
+	VPSLLD $8, b, b; VPSLLD $16, c, c; VPSLLD $24, d, d; \
+	VPORD b, a, a; VPORD d, c, c; VPORD c, a, a; \
+	VMOVDQU32 a, off(DI)
+
+// func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
+TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-72
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ offs+32(FP), R14
+	MOVQ dst+40(FP), DI
+	MOVQ mult+48(FP), AX
+	MOVQ bias+56(FP), BX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOPO(oqloop, oqstore)
+	VBROADCASTSS inv+64(FP), Z24
+	VBROADCASTSS hi+68(FP), Z25
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	QUANTD(Z0, Z1, Z2, Z3)
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	QUANTD(Z4, Z5, Z6, Z7)
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	QUANTD(Z8, Z9, Z10, Z11)
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	QUANTD(Z12, Z13, Z14, Z15)
+	INTERLEAVE_STORE(Z0, Z4, Z8, Z12, 0)
+	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
+	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
+	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	VZEROUPPER
+	RET
+
+// func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int)
+TEXT ·vnniOP4x64(SB), NOSPLIT, $0-80
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ offs+32(FP), R14
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R10
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOPO(oploop, opstore)
+	MOVQ         relu+72(FP), R14
+	SHLQ         $2, R10
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	STORE_ROW(Z0, Z1, Z2, Z3, oprow0)
+	ADDQ         R10, DI
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	STORE_ROW(Z4, Z5, Z6, Z7, oprow1)
+	ADDQ         R10, DI
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	STORE_ROW(Z8, Z9, Z10, Z11, oprow2)
+	ADDQ         R10, DI
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	STORE_ROW(Z12, Z13, Z14, Z15, oprow3)
+	VZEROUPPER
+	RET
+
+// func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, inv, hi float32)
+TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         r0+8(FP), R8
+	MOVQ         r1+16(FP), R9
+	MOVQ         r2+24(FP), R10
+	MOVQ         r3+32(FP), R11
+	MOVQ         n+40(FP), CX
+	VBROADCASTSS inv+48(FP), Z24
+	VBROADCASTSS hi+52(FP), Z25
+	VPXORD       Z26, Z26, Z26
+
+qq16:
+	CMPQ    CX, $16
+	JL      qqdone
+	VMOVUPS (R8), Z0
+	VMOVUPS (R9), Z1
+	VMOVUPS (R10), Z2
+	VMOVUPS (R11), Z3
+	QUANTD(Z0, Z1, Z2, Z3)
+	INTERLEAVE_STORE(Z0, Z1, Z2, Z3, 0)
+	ADDQ    $64, R8
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	ADDQ    $64, R11
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     qq16
+
+qqdone:
+	VZEROUPPER
+	RET
+
+// func maxU8AVX2(dst, src *byte, n int)
+TEXT ·maxU8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+mu32:
+	CMPQ    CX, $32
+	JL      mudone
+	VMOVDQU (SI), Y0
+	VPMAXUB (DI), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $32, CX
+	JMP     mu32
+
+mudone:
+	VZEROUPPER
+	RET

@@ -87,6 +87,7 @@ func (n *net) planInteger(wmax int) string {
 	n.u8 = make([]bool, len(g.Nodes))
 	n.nodeQ = make([]ActQuant, len(g.Nodes))
 	n.u8Slot = make([]bool, len(n.slots))
+	n.slotGeo = make([]quadGeom, len(n.slots))
 	if n.intOn {
 		consumers := make([][]int, len(g.Nodes))
 		for i, node := range g.Nodes {
@@ -94,42 +95,57 @@ func (n *net) planInteger(wmax int) string {
 				consumers[u] = append(consumers[u], i)
 			}
 		}
+		// want[v]: every consumer of v takes byte levels of the quantizer
+		// nodeQ[v] in a quad tensor padded by pad[v].
 		want := make([]bool, len(g.Nodes))
+		pad := make([]int, len(g.Nodes))
 		for v := len(g.Nodes) - 1; v >= 0; v-- {
 			ok := len(consumers[v]) > 0
 			var q ActQuant
+			p := 0
 			for k, c := range consumers[v] {
 				var qc ActQuant
+				pc := 0
 				if li := n.layerOf[c]; li >= 0 {
 					if !n.layers[li].intPath {
 						ok = false
 						break
 					}
-					qc = n.layers[li].act
-				} else if commutesWithQuant(g.Nodes[c].Op) && want[c] {
+					qc, pc = n.layers[li].act, n.layers[li].inGeo.P
+				} else if want[c] && byteOp(g.Nodes[c].Op, n.fused[c]) {
 					qc = n.nodeQ[c]
+					if aliasOp(g.Nodes[c].Op, n.fused[c]) {
+						pc = pad[c]
+					}
 				} else {
 					ok = false
 					break
 				}
-				if k > 0 && qc != q {
+				if k > 0 && (qc != q || pc != p) {
 					ok = false
 					break
 				}
-				q = qc
+				q, p = qc, pc
 			}
-			want[v], n.nodeQ[v] = ok, q
+			want[v], n.nodeQ[v], pad[v] = ok, q, p
 		}
 		for v, node := range g.Nodes {
 			switch {
 			case !want[v] || v == 0:
 			case n.layerOf[v] >= 0:
 				n.u8[v] = true
-			case commutesWithQuant(node.Op):
+			case byteOp(node.Op, n.fused[v]):
 				n.u8[v] = n.u8[node.Inputs[0]]
 			}
-			if n.u8[v] {
-				n.u8Slot[n.nodeSlot[v]] = true
+			if !n.u8[v] {
+				continue
+			}
+			s := n.nodeSlot[v]
+			if !n.u8Slot[s] {
+				sh := node.OutShape
+				n.u8Slot[s] = true
+				n.slotGeo[s] = quadGeom{C: sh.C, H: sh.H, W: sh.W, P: pad[v]}
+				n.rowMax = max(n.rowMax, sh.W*n.chunk)
 			}
 		}
 	}
@@ -139,73 +155,163 @@ func (n *net) planInteger(wmax int) string {
 	return strings.Join(refused, "; ")
 }
 
-// commutesWithQuant reports whether an operation gives the same activation
-// levels whether it runs before or after an unsigned quantizer.
-func commutesWithQuant(op nn.OpKind) bool {
-	switch op {
-	case nn.OpReLU, nn.OpMaxPool, nn.OpFlatten, nn.OpBatchNorm, nn.OpPad, nn.OpShortcutA:
-		return true
-	}
-	return false
+// byteOp reports whether an operation runs on byte levels: batch norm
+// (folded), flattening and a fused ReLU (aliases of their input: an
+// unsigned quantizer clamps at 0 anyway) and max pooling (the quantizer is
+// monotone). Padding, the shortcut and unfused ReLUs stay float32.
+func byteOp(op nn.OpKind, fused bool) bool {
+	return aliasOp(op, fused) || op == nn.OpMaxPool
+}
+
+// aliasOp reports whether an operation's output is its input's slot.
+func aliasOp(op nn.OpKind, fused bool) bool {
+	return op == nn.OpBatchNorm || op == nn.OpFlatten || (op == nn.OpReLU && fused)
 }
 
 // layerInt computes integer-path layer li for a chunk of bc samples with
-// the candidate's packed weights q: its input as bytes (the byte output of
-// the node feeding it, the float32 input quantized at once, or, when the
-// input is unchanged, the cached levels), then an int8 GEMM per block of
-// output rows whose epilogue writes the layer's float32 output (ReLU
-// fused) or, for a byte node, the consumer's activation levels.
+// the candidate's packed weights q: its input as a quad tensor (the byte
+// output of the node feeding it, the float32 input quantized at once, or,
+// when the input is unchanged, the cached levels), then the implicit int8
+// GEMM whose epilogue writes the layer's float32 output (ReLU fused) or,
+// for a byte node, the consumers' activation levels.
 func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 	n := w.n
 	l := &n.layers[li]
 	src := n.g.Nodes[l.node].Inputs[0]
-	size := l.inS.Size() * bc
 	var x []byte
+	_, hi := l.act.Levels()
 	switch {
 	case inChanged && n.u8[src]:
-		x = w.ubufs[l.inSlot][:size]
+		x = w.ubufs[l.inSlot]
 	case inChanged:
-		x = w.xu[:size]
-		_, hi := l.act.Levels()
-		quantU8(x, w.bufs[l.inSlot][:size], 1/l.act.Scale, hi)
+		x = w.xs
+		toQuad(x, w.bufs[l.inSlot], l.inGeo, bc, 1/l.act.Scale, hi, w.zeroF)
 	default:
-		x = w.xu[:size]
-		toU8(x, w.bufs[l.xqSlot][:size])
+		x = w.xs
+		toQuad(x, w.bufs[l.xqSlot], l.inGeo, bc, 1, hi, w.zeroF)
 	}
-	a := q[l.qoff : l.qoff+l.m4*l.kpad]
-	toBytes := n.u8[l.node]
-	var ydst []byte
-	var inv, hi float32
-	if toBytes {
-		ydst = w.ubufs[l.ySlot]
+	out := quadOut{f: w.bufs[l.ySlot], mult: l.mult4, bias: l.bias4, relu: l.relu}
+	if n.u8[l.node] {
+		s := n.nodeSlot[l.node]
 		oq := n.nodeQ[l.node]
-		inv = 1 / oq.Scale
-		_, hi = oq.Levels()
+		out.bytes, out.geo, out.inv = w.ubufs[s], n.slotGeo[s], 1/oq.Scale
+		_, out.hi = oq.Levels()
 	}
-	yf := w.bufs[l.ySlot]
-	gemm := func(b []byte, ncols, npad, off, ldc int) {
-		if toBytes {
-			gemmU8Q(l.out, ncols, l.kpad, a, b, npad, ydst[off:], ldc, l.mult4, l.bias4, inv, hi, w.tileB)
-		} else {
-			gemmU8P(l.out, ncols, l.kpad, a, b, npad, yf[off:], ldc, l.mult4, l.bias4, l.relu, w.tile)
+	w.quadGemm(l, q[l.qoff:l.qoff+l.m4*l.kpad], x, bc, &out)
+}
+
+// denseU8 computes the accumulator acc = W * xq of int8 layer l (xq its
+// activation levels as float32) with the int8 GEMM.
+func (w *worker) denseU8(l *qlayer, q []int8, xq, acc []float32, bc int) {
+	_, hi := l.act.Levels()
+	toQuad(w.xs, xq, l.inGeo, bc, 1, hi, w.zeroF)
+	w.quadGemm(l, q[l.qoff:l.qoff+l.m4*l.kpad], w.xs, bc, &quadOut{f: acc, mult: l.ones4, bias: l.zeros4})
+}
+
+// quadOut is where an int8 GEMM writes: byte levels (inv = 1/scale, 0..hi)
+// in a quad tensor of geometry geo when bytes is set, else float32 rows
+// (row o at o*OH*OW*bc) rescaled by mult and bias, after a ReLU when relu.
+type quadOut struct {
+	bytes      []byte
+	geo        quadGeom
+	inv, hi    float32
+	f          []float32
+	mult, bias []float32
+	relu       bool
+}
+
+// quadGemm runs int8 layer l (packed weights a) on the quad tensor x for
+// bc samples, output row by output row in tiles of 4 channels x 64
+// columns; a strided convolution first gathers each output row's panel.
+func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
+	kg := l.kpad / 4
+	offs := w.offs[:kg]
+	gi := l.inGeo
+	oh, ow, kh, kw := l.outS.H, l.outS.W, l.k, l.k
+	if !l.conv {
+		oh, ow, kh, kw = 1, 1, gi.H, gi.W
+	}
+	cols := ow * bc
+	npad := roundUp64(cols)
+	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
+	gather := l.conv && l.stride != 1
+	g := 0
+	for c4 := 0; c4 < gi.c4(); c4++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				if gather {
+					offs[g] = g * npad * 4
+				} else {
+					offs[g] = ((c4*hp+ky)*wp + kx) * bc * 4
+				}
+				g++
+			}
 		}
 	}
-	if !l.conv {
-		npad := roundUp64(bc)
-		packB(w.bp, x, bc, l.ckk, bc, l.kpad, npad, w.zero)
-		gemm(w.bp, bc, npad, 0, bc)
-		return
+	omax := offs[kg-1]
+	if out.bytes != nil {
+		out.geo.clearBorder(out.bytes, bc)
 	}
-	oh, ow := l.outS.H, l.outS.W
 	ldc := oh * ow * bc
-	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
-		oy1 := min(oh, oy0+l.rowsPer)
-		ncols := (oy1 - oy0) * ow * bc
-		c := w.colu[:l.ckk*ncols]
-		im2colT(l, x, c, l.in, oy0, oy1, bc)
-		npad := roundUp64(ncols)
-		packB(w.bp, c, ncols, l.ckk, ncols, l.kpad, npad, w.zero)
-		gemm(w.bp, ncols, npad, oy0*ow*bc, ldc)
+	for oy := 0; oy < oh; oy++ {
+		var b []byte
+		if gather {
+			w.gatherRow(l, x, oy, bc, npad)
+			b = w.panel
+		} else {
+			b = x[oy*wp*bc*4:]
+		}
+		for j0 := 0; j0 < cols; j0 += 64 {
+			bt := b[j0*4:]
+			nc := min(64, cols-j0)
+			for i0 := 0; i0 < l.m4; i0 += 4 {
+				ai := a[i0*l.kpad:]
+				if out.bytes != nil {
+					off := out.geo.pixel(i0/4, oy, 0, bc) + j0*4
+					if nc == 64 {
+						vnniOQ(kg, ai, l.kpad, bt, offs, omax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+						continue
+					}
+					vnniOQ(kg, ai, l.kpad, bt, offs, omax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+					copy(out.bytes[off:off+4*nc], w.tileB)
+					continue
+				}
+				c := i0*ldc + oy*cols + j0
+				if nc == 64 && i0+4 <= l.out {
+					vnniOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu)
+					continue
+				}
+				vnniOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu)
+				for i := i0; i < min(i0+4, l.out); i++ {
+					copy(out.f[c+(i-i0)*ldc:c+(i-i0)*ldc+nc], w.tile[(i-i0)*64:])
+				}
+			}
+		}
+	}
+}
+
+// gatherRow fills w.panel with the K groups of output row oy of strided
+// convolution l: group g = (c4, ky, kx) at g*npad*4, its columns (ox, b)
+// the 4-byte words of input pixel (oy*s+ky, ox*s+kx) (padded
+// coordinates).
+func (w *worker) gatherRow(l *qlayer, x []byte, oy, bc, npad int) {
+	gi := l.inGeo
+	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
+	blk := bc * 4
+	s := l.stride
+	g := 0
+	for c4 := 0; c4 < gi.c4(); c4++ {
+		for ky := 0; ky < l.k; ky++ {
+			for kx := 0; kx < l.k; kx++ {
+				dst := w.panel[g*npad*4:]
+				row := ((c4*hp + oy*s + ky) * wp) * blk
+				for ox := 0; ox < l.outS.W; ox++ {
+					src := row + (ox*s+kx)*blk
+					copy(dst[ox*blk:(ox+1)*blk], x[src:src+blk])
+				}
+				g++
+			}
+		}
 	}
 }
 
@@ -214,91 +320,46 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 func (w *worker) toLevelsU8(i, bc int) {
 	n := w.n
 	s := n.nodeSlot[i]
-	size := n.slots[s].size * bc
 	q := n.nodeQ[i]
 	_, hi := q.Levels()
-	quantU8(w.ubufs[s][:size], w.bufs[s][:size], 1/q.Scale, hi)
+	toQuad(w.ubufs[s], w.bufs[s], n.slotGeo[s], bc, 1/q.Scale, hi, w.zeroF)
 }
 
-// execOpU8 runs a node whose output is kept as bytes (a commuting
-// operation on byte levels).
+// execOpU8 runs a node whose output is kept as byte levels (max pooling;
+// the others are aliases).
 func (w *worker) execOpU8(i, bc int) {
 	n := w.n
 	node := &n.g.Nodes[i]
-	switch node.Op {
-	case nn.OpBatchNorm, nn.OpFlatten:
-		return // aliases of their input
-	case nn.OpReLU:
-		if n.fused[i] {
-			return
-		}
+	if aliasOp(node.Op, n.fused[i]) {
+		return
 	}
-	src := node.Inputs[0]
-	in := w.ubufs[n.nodeSlot[src]]
-	out := w.ubufs[n.nodeSlot[i]]
-	is := n.g.Nodes[src].OutShape
-	os := node.OutShape
-	switch node.Op {
-	case nn.OpReLU:
-		// Levels of an unsigned quantizer are >= 0: ReLU keeps them.
-		copy(out[:os.Size()*bc], in[:is.Size()*bc])
-	case nn.OpMaxPool:
-		for c := 0; c < os.C; c++ {
-			poolU8(out, in, is, os, c, bc, node.Kernel, node.Stride)
-		}
-	case nn.OpPad:
-		padT(out, in, is, os, node.Pad, bc)
-	case nn.OpShortcutA:
-		shortcutT(out, in, is, os, node.Stride, node.PadChannels, bc)
-	default:
+	if node.Op != nn.OpMaxPool {
 		panic(fmt.Sprintf("quant: op %q on byte levels", node.Op))
 	}
+	si, so := n.nodeSlot[node.Inputs[0]], n.nodeSlot[i]
+	poolQuad(w.ubufs[so], n.slotGeo[so], w.ubufs[si], n.slotGeo[si], node.Kernel, node.Stride, bc)
 }
 
-// poolU8 is poolChannel on byte levels.
-func poolU8(out, in []byte, is, os nn.Shape, c, bc, k, s int) {
-	for oy := 0; oy < os.H; oy++ {
-		for ox := 0; ox < os.W; ox++ {
-			d := out[((c*os.H+oy)*os.W+ox)*bc : ((c*os.H+oy)*os.W+ox+1)*bc]
-			for ky := 0; ky < k; ky++ {
-				for kx := 0; kx < k; kx++ {
-					off := ((c*is.H+oy*s+ky)*is.W + ox*s + kx) * bc
-					src := in[off : off+bc]
-					if ky == 0 && kx == 0 {
-						copy(d, src)
-						continue
-					}
-					for b, v := range src {
-						d[b] = max(d[b], v)
+// poolQuad is k x k, stride-s max pooling of the quad tensor in (geometry
+// ig) into out (geometry og), on whole pixels (bc samples x 4 channels).
+func poolQuad(out []byte, og quadGeom, in []byte, ig quadGeom, k, s, bc int) {
+	og.clearBorder(out, bc)
+	blk := bc * 4
+	for c4 := 0; c4 < og.c4(); c4++ {
+		for oy := 0; oy < og.H; oy++ {
+			for ox := 0; ox < og.W; ox++ {
+				o := og.pixel(c4, oy, ox, bc)
+				d := out[o : o+blk]
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						p := ig.pixel(c4, oy*s+ky, ox*s+kx, bc)
+						if ky == 0 && kx == 0 {
+							copy(d, in[p:p+blk])
+						} else {
+							maxU8(d, in[p:p+blk])
+						}
 					}
 				}
-			}
-		}
-	}
-}
-
-// padT zero-pads every channel by p pixels (execOp's OpPad).
-func padT[T byte | float32](out, in []T, is, os nn.Shape, p, bc int) {
-	clear(out[:os.Size()*bc])
-	for c := 0; c < is.C; c++ {
-		for y := 0; y < is.H; y++ {
-			src := in[(c*is.H+y)*is.W*bc : ((c*is.H+y)*is.W+is.W)*bc]
-			dst := ((c*os.H+y+p)*os.W + p) * bc
-			copy(out[dst:dst+len(src)], src)
-		}
-	}
-}
-
-// shortcutT is execOp's OpShortcutA: every s-th pixel, channels shifted by
-// pc, the rest zero.
-func shortcutT[T byte | float32](out, in []T, is, os nn.Shape, s, pc, bc int) {
-	clear(out[:os.Size()*bc])
-	for c := 0; c < is.C; c++ {
-		for oy := 0; oy < os.H; oy++ {
-			for ox := 0; ox < os.W; ox++ {
-				src := ((c*is.H+oy*s)*is.W + ox*s) * bc
-				dst := (((c+pc)*os.H+oy)*os.W + ox) * bc
-				copy(out[dst:dst+bc], in[src:src+bc])
 			}
 		}
 	}

@@ -23,13 +23,13 @@ type worker struct {
 	scratch [][]float32 // per slot, chunk*size floats
 	bufs    [][]float32 // per slot, the view used for the current chunk
 	col     []float32
-	bp      []byte    // int8 activation panel
-	xu      []byte    // int8 layer input as bytes
-	colu    []byte    // its patches
-	zero    []byte    // zeros for padded panel rows
+	xs      []byte    // an int8 layer's input staged in the quad layout
+	panel   []byte    // gathered panel of a strided int8 convolution
+	offs    []int     // per K group, its offset in the int8 GEMM's input
+	zeroF   []float32 // a row of zeros
 	tile    []float32 // 4 x 64 int8 GEMM scratch
 	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
-	ubufs   [][]byte  // per slot holding byte levels (integer path), chunk*size bytes
+	ubufs   [][]byte  // per slot holding byte levels (integer path), quad layout
 	wq      []int8    // candidate weights, int8-packed (int8 layers)
 	// candidate state
 	wf          []float32 // candidate weights (base weights with the delta applied)
@@ -59,10 +59,12 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 	}
 	w.col = make([]float32, n.colSize)
 	if n.nq > 0 {
-		w.bp = make([]byte, n.bpSize)
-		w.xu = make([]byte, n.maxIn*n.chunk)
-		w.colu = make([]byte, n.colSize)
-		w.zero = make([]byte, n.maxCols)
+		// 256 bytes of slack: the last tile of a row may read past the
+		// tensor (columns whose results are dropped).
+		w.xs = make([]byte, n.quadMax+256)
+		w.panel = make([]byte, n.panelMax+256)
+		w.offs = make([]int, n.kgMax)
+		w.zeroF = make([]float32, n.rowMax)
 		w.tile = make([]float32, 4*64)
 		w.tileB = make([]byte, 4*64)
 		if withCandidates {
@@ -71,9 +73,9 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 	}
 	if n.intOn {
 		w.ubufs = make([][]byte, len(n.slots))
-		for s, sl := range n.slots {
+		for s := range n.slots {
 			if n.u8Slot[s] {
-				w.ubufs[s] = make([]byte, sl.size*n.chunk)
+				w.ubufs[s] = make([]byte, n.slotGeo[s].size(n.chunk)+256)
 			}
 		}
 	}
@@ -157,7 +159,7 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 	}
 	acc := w.bufs[l.accSlot]
 	if l.int8 && q != nil {
-		l.denseU8(q, xq, acc, w.xu, w.colu, w.bp, w.zero, w.tile, bc)
+		w.denseU8(l, q, xq, acc, bc)
 	} else {
 		l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
 	}
