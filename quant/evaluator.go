@@ -493,15 +493,19 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				w.layerInt(li, w.wq, bc, inChanged)
 				continue
 			}
-			switch w.mode[li] {
-			case modeFull:
+			switch {
+			case n.u8[i] && w.mode[li] == modeFull:
+				w.layerFullU8(li, w.wf, bc, inChanged)
+			case n.u8[i] && w.mode[li] == modeSparse && !w.partial[li]:
+				e.layerSparseU8(w, li, c, bc)
+			case w.mode[li] == modeFull:
 				w.layerFull(li, w.wf, w.wq, bc, inChanged)
-			case modeSparse:
+			case w.mode[li] == modeSparse:
 				e.layerSparse(w, li, c, bc)
-			case modeDiff:
+			case w.mode[li] == modeDiff:
 				e.layerDiff(w, li, c, bc)
 			}
-			if n.u8[i] {
+			if n.u8[i] && (w.mode[li] == modeDiff || w.partial[li]) {
 				w.toLevelsU8(i, bc)
 			}
 		}

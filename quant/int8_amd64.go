@@ -20,11 +20,12 @@ func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, b
 //go:noescape
 func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int)
 
-// quantQuadAVX512 quantizes n (a positive multiple of 16) columns of four
-// float32 rows to interleaved bytes; quantQuadGo is its twin.
+// quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
+// columns of four float32 rows to interleaved bytes; quantQuadGo is its
+// twin.
 //
 //go:noescape
-func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, inv, hi float32)
+func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, mult, bias *float32, inv, hi float32)
 
 // maxU8AVX2 sets dst to the byte-wise maximum of dst and src for n (a
 // positive multiple of 32) bytes; maxU8Go is its twin.
@@ -32,8 +33,8 @@ func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, inv, hi float32)
 //go:noescape
 func maxU8AVX2(dst, src *byte, n int)
 
-func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, inv, hi float32) {
-	quantQuadAVX512(&dst[0], &r0[0], &r1[0], &r2[0], &r3[0], len(r0), inv, hi)
+func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
+	quantQuadAVX512(&dst[0], &r0[0], &r1[0], &r2[0], &r3[0], len(r0), &mult[0], &bias[0], inv, hi)
 }
 
 func maxU8Asm(dst, src []byte) { maxU8AVX2(&dst[0], &src[0], len(src)) }

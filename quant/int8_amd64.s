@@ -135,25 +135,39 @@ TEXT ·vnniOP4x64(SB), NOSPLIT, $0-80
 	VZEROUPPER
 	RET
 
-// func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, inv, hi float32)
-TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-56
+// func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, mult, bias *float32, inv, hi float32)
+TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-72
 	MOVQ         dst+0(FP), DI
 	MOVQ         r0+8(FP), R8
 	MOVQ         r1+16(FP), R9
 	MOVQ         r2+24(FP), R10
 	MOVQ         r3+32(FP), R11
 	MOVQ         n+40(FP), CX
-	VBROADCASTSS inv+48(FP), Z24
-	VBROADCASTSS hi+52(FP), Z25
+	MOVQ         mult+48(FP), AX
+	MOVQ         bias+56(FP), BX
+	VBROADCASTSS inv+64(FP), Z24
+	VBROADCASTSS hi+68(FP), Z25
 	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VBROADCASTSS (BX), Z20
+	VBROADCASTSS 4(BX), Z21
+	VBROADCASTSS 8(BX), Z22
+	VBROADCASTSS 12(BX), Z23
 
 qq16:
 	CMPQ    CX, $16
 	JL      qqdone
-	VMOVUPS (R8), Z0
-	VMOVUPS (R9), Z1
-	VMOVUPS (R10), Z2
-	VMOVUPS (R11), Z3
+	VMULPS  (R8), Z16, Z0
+	VMULPS  (R9), Z17, Z1
+	VMULPS  (R10), Z18, Z2
+	VMULPS  (R11), Z19, Z3
+	VADDPS  Z20, Z0, Z0
+	VADDPS  Z21, Z1, Z1
+	VADDPS  Z22, Z2, Z2
+	VADDPS  Z23, Z3, Z3
 	QUANTD(Z0, Z1, Z2, Z3)
 	INTERLEAVE_STORE(Z0, Z1, Z2, Z3, 0)
 	ADDQ    $64, R8

@@ -13,8 +13,8 @@ func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float
 	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu)
 }
 
-func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, inv, hi float32) {
-	quantQuadGo(dst, r0, r1, r2, r3, inv, hi)
+func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
+	quantQuadGo(dst, r0, r1, r2, r3, mult, bias, inv, hi)
 }
 
 const useAVX2U8 = false

@@ -34,8 +34,10 @@ func TestQuantQuadMatchesTwin(t *testing.T) {
 				for i := range fast {
 					fast[i], twin[i] = 0xA5, 0xA5
 				}
-				quantQuad(fast[guard+off:guard+off+4*n], rows[0], rows[1], rows[2], rows[3], inv, hi)
-				quantQuadGo(twin[guard+off:guard+off+4*n], rows[0], rows[1], rows[2], rows[3], inv, hi)
+				mult := [4]float32{1, 0.5, 3, 1}
+				bias := [4]float32{0, -1, 2.5, 0}
+				quantQuad(fast[guard+off:guard+off+4*n], rows[0], rows[1], rows[2], rows[3], &mult, &bias, inv, hi)
+				quantQuadGo(twin[guard+off:guard+off+4*n], rows[0], rows[1], rows[2], rows[3], &mult, &bias, inv, hi)
 				for i := range fast {
 					if fast[i] != twin[i] {
 						t.Fatalf("hi %v n %d off %d: byte %d: %d, twin %d", hi, n, off, i, fast[i], twin[i])
@@ -48,9 +50,10 @@ func TestQuantQuadMatchesTwin(t *testing.T) {
 						continue
 					}
 					ref := make([]float32, 1)
-					quantGo(ref, rows[k%4][k/4:k/4+1], inv, 0, hi)
+					postGo(ref, rows[k%4][k/4:k/4+1], mult[k%4], bias[k%4])
+					quantGo(ref, ref, inv, 0, hi)
 					if float32(fast[i]) != ref[0] {
-						t.Fatalf("hi %v: value %v: byte %d, float32 quantizer %v", hi, rows[k%4][k/4], fast[i], ref[0])
+						t.Fatalf("hi %v: value %v: byte %d, float32 path %v", hi, rows[k%4][k/4], fast[i], ref[0])
 					}
 				}
 			}

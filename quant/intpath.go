@@ -364,3 +364,58 @@ func poolQuad(out []byte, og quadGeom, in []byte, ig quadGeom, k, s, bc int) {
 		}
 	}
 }
+
+// layerFullU8 is layerFull for a float32-path layer whose output is kept
+// as byte levels: the accumulator goes straight to the quad tensor
+// (rescaled and quantized in one pass; the float32 output is not needed).
+func (w *worker) layerFullU8(li int, weights []float32, bc int, quantize bool) {
+	n := w.n
+	l := &n.layers[li]
+	xq := w.bufs[l.xqSlot]
+	if quantize && l.act.Enabled() {
+		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
+		l.act.quantizeSlice(xq[:len(in)], in)
+	}
+	acc := w.bufs[l.accSlot]
+	l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
+	per := l.outS.H * l.outS.W * bc
+	w.accToLevels(li, func(o int) []float32 { return acc[o*per : (o+1)*per] }, bc)
+}
+
+// accToLevels writes the output of layer li, whose output channel o has
+// the accumulator rows(o), as the byte levels of its consumers.
+func (w *worker) accToLevels(li int, rows func(o int) []float32, bc int) {
+	n := w.n
+	l := &n.layers[li]
+	s := n.nodeSlot[l.node]
+	q := n.nodeQ[l.node]
+	_, hi := q.Levels()
+	postQuad(w.ubufs[s], n.slotGeo[s], bc, rows, l.mult, l.bias, 1/q.Scale, hi, w.zeroF)
+}
+
+// layerSparseU8 is layerSparse for a layer whose output is kept as byte
+// levels: the touched channels' accumulators are updated weight by weight,
+// and every channel goes from its accumulator (updated or cached) to the
+// byte levels in one pass.
+func (e *Evaluator) layerSparseU8(w *worker, li, c, bc int) {
+	l := &e.n.layers[li]
+	acc := w.bufs[l.accSlot]
+	base := e.chunkView(l.accSlot, c, bc)
+	per := len(acc) / l.out
+	mask := w.outMask[li]
+	for o, m := range mask {
+		if m {
+			copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
+		}
+	}
+	xq := w.bufs[l.xqSlot]
+	for _, t := range w.touched[li] {
+		l.sparse(int(t.j), t.dl, xq, acc, bc)
+	}
+	w.accToLevels(li, func(o int) []float32 {
+		if mask[o] {
+			return acc[o*per : (o+1)*per]
+		}
+		return base[o*per : (o+1)*per]
+	}, bc)
+}

@@ -55,50 +55,76 @@ func (q quadGeom) clearBorder(t []byte, bc int) {
 }
 
 // quantQuadGo is the twin of quantQuadAVX512: dst[4j+t] =
-// byte(quantLevel(r_t[j], inv, 0, hi)) for j < len(r0).
-func quantQuadGo(dst []byte, r0, r1, r2, r3 []float32, inv, hi float32) {
+// byte(quantLevel(post(r_t[j], mult[t], bias[t]), inv, 0, hi)) for j <
+// len(r0): four rows rescaled as a layer's output (or passed through with
+// mult 1 and bias 0: only -0 becomes +0, which quantizes alike) and
+// quantized to unsigned levels, interleaved.
+func quantQuadGo(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
 	n := len(r0)
 	dst = dst[:4*n]
 	r1, r2, r3 = r1[:n], r2[:n], r3[:n]
 	for j := 0; j < n; j++ {
-		dst[4*j] = byte(int32(quantLevel(r0[j], inv, 0, hi)))
-		dst[4*j+1] = byte(int32(quantLevel(r1[j], inv, 0, hi)))
-		dst[4*j+2] = byte(int32(quantLevel(r2[j], inv, 0, hi)))
-		dst[4*j+3] = byte(int32(quantLevel(r3[j], inv, 0, hi)))
+		dst[4*j] = byte(int32(quantLevel(post(r0[j], mult[0], bias[0]), inv, 0, hi)))
+		dst[4*j+1] = byte(int32(quantLevel(post(r1[j], mult[1], bias[1]), inv, 0, hi)))
+		dst[4*j+2] = byte(int32(quantLevel(post(r2[j], mult[2], bias[2]), inv, 0, hi)))
+		dst[4*j+3] = byte(int32(quantLevel(post(r3[j], mult[3], bias[3]), inv, 0, hi)))
 	}
 }
 
 // quantQuad writes the unsigned activation levels (inv = 1/scale, levels
-// 0..hi <= 255) of four float32 rows interleaved into dst (see
-// quantQuadGo).
-func quantQuad(dst []byte, r0, r1, r2, r3 []float32, inv, hi float32) {
+// 0..hi <= 255) of four float32 rows, rescaled by mult and bias,
+// interleaved into dst (see quantQuadGo).
+func quantQuad(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
 	n := len(r0)
 	k := 0
 	if useVNNI && n >= 16 {
 		k = n &^ 15
-		quantQuadAsm(dst[:4*k], r0[:k], r1[:k], r2[:k], r3[:k], inv, hi)
+		quantQuadAsm(dst[:4*k], r0[:k], r1[:k], r2[:k], r3[:k], mult, bias, inv, hi)
 	}
-	quantQuadGo(dst[4*k:], r0[k:], r1[k:n], r2[k:n], r3[k:n], inv, hi)
+	quantQuadGo(dst[4*k:], r0[k:], r1[k:n], r2[k:n], r3[k:n], mult, bias, inv, hi)
 }
 
 // toQuad quantizes a float32 tensor (feature-major, samples innermost: C
 // channels of H x W pixels) into the quad tensor dst of geometry q (same
 // C, H, W), borders included; zero is a row of at least W*bc zeros.
 func toQuad(dst []byte, src []float32, q quadGeom, bc int, inv, hi float32, zero []float32) {
+	per := q.H * q.W * bc
+	postQuad(dst, q, bc, func(c int) []float32 { return src[c*per : (c+1)*per] }, nil, nil, inv, hi, zero)
+}
+
+// postQuad writes the rows of every channel c < q.C (rows(c): H x W
+// pixels of bc samples), rescaled by mult[c] and bias[c] (as they are when
+// mult is nil) and quantized, into the quad tensor dst of geometry q,
+// borders included; zero is a row of at least W*bc zeros.
+func postQuad(dst []byte, q quadGeom, bc int, rows func(c int) []float32, mult, bias []float32, inv, hi float32, zero []float32) {
 	q.clearBorder(dst, bc)
 	row := q.W * bc
 	for c4 := 0; c4 < q.c4(); c4++ {
+		var r [4][]float32
+		m, b := [4]float32{1, 1, 1, 1}, [4]float32{}
+		for t := 0; t < 4; t++ {
+			c := 4*c4 + t
+			switch {
+			case c >= q.C:
+				m[t] = 0
+			case mult != nil:
+				r[t] = rows(c)
+				m[t], b[t] = mult[c], bias[c]
+			default:
+				r[t] = rows(c)
+			}
+		}
 		for y := 0; y < q.H; y++ {
-			var r [4][]float32
+			var ry [4][]float32
 			for t := 0; t < 4; t++ {
-				if c := 4*c4 + t; c < q.C {
-					r[t] = src[(c*q.H+y)*row : (c*q.H+y+1)*row]
+				if r[t] != nil {
+					ry[t] = r[t][y*row : (y+1)*row]
 				} else {
-					r[t] = zero[:row]
+					ry[t] = zero[:row]
 				}
 			}
 			o := q.pixel(c4, y, 0, bc)
-			quantQuad(dst[o:o+4*row], r[0], r[1], r[2], r[3], inv, hi)
+			quantQuad(dst[o:o+4*row], ry[0], ry[1], ry[2], ry[3], &m, &b, inv, hi)
 		}
 	}
 }
