@@ -476,6 +476,11 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				continue
 			}
 			li := n.layerOf[i]
+			if li < 0 && n.addBy[i] >= 0 {
+				if lb := n.addBy[i]; w.changed[n.layers[lb].node] && w.mode[lb] == modeFull {
+					continue // computed by the layer's epilogue
+				}
+			}
 			if li < 0 && n.u8[i] {
 				w.execOpU8(i, bc)
 				continue

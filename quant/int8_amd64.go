@@ -15,10 +15,11 @@ var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &
 func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
 
 // vnniOP4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel with a
-// rescaling epilogue writing float32 rows; vnniOPGo is its twin.
+// rescaling epilogue (plus the rows at add unless nil, then a ReLU when
+// relu is not 0) writing float32 rows; vnniOPGo is its twin.
 //
 //go:noescape
-func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int)
+func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
 
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
@@ -53,9 +54,9 @@ func vnniOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byt
 	vnniOQ4x64(kg, &a[0], lda, &b[0], &offs[0], &dst[0], &mult[0], &bias[0], inv, hi)
 }
 
-func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool) {
+func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
 	if !useVNNI {
-		vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu)
+		vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
 		return
 	}
 	checkOffs(kg, a, lda, b, offs, omax)
@@ -65,7 +66,12 @@ func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float
 	if withRelu {
 		r = 1
 	}
-	vnniOP4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r)
+	var ap *float32
+	if add != nil {
+		_ = add[3*ldc+63]
+		ap = &add[0]
+	}
+	vnniOP4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap)
 }
 
 // checkOffs panics unless the micro-kernel's reads stay inside a and b:

@@ -95,8 +95,15 @@ TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-72
 	VZEROUPPER
 	RET
 
-// func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int)
-TEXT ·vnniOP4x64(SB), NOSPLIT, $0-80
+// ADD_ROW adds the float32 row at DX to four rows of post values when CX
+// is not zero.
+#define ADD_ROW(r0, r1, r2, r3, lbl) \
+	TESTQ CX, CX; JZ lbl; \
+	VADDPS (DX), r0, r0; VADDPS 64(DX), r1, r1; VADDPS 128(DX), r2, r2; VADDPS 192(DX), r3, r3; \
+lbl:
+
+// func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
+TEXT ·vnniOP4x64(SB), NOSPLIT, $0-88
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -111,26 +118,35 @@ TEXT ·vnniOP4x64(SB), NOSPLIT, $0-80
 	LEAQ (R12)(R8*1), R13
 	VNNI_LOOPO(oploop, opstore)
 	MOVQ         relu+72(FP), R14
+	MOVQ         add+80(FP), DX
+	MOVQ         DX, CX
 	SHLQ         $2, R10
 	VPXORD       Z26, Z26, Z26
 	VBROADCASTSS (AX), Z27
 	VBROADCASTSS (BX), Z28
 	POST_ROW(Z0, Z1, Z2, Z3)
+	ADD_ROW(Z0, Z1, Z2, Z3, opadd0)
 	STORE_ROW(Z0, Z1, Z2, Z3, oprow0)
 	ADDQ         R10, DI
+	ADDQ         R10, DX
 	VBROADCASTSS 4(AX), Z27
 	VBROADCASTSS 4(BX), Z28
 	POST_ROW(Z4, Z5, Z6, Z7)
+	ADD_ROW(Z4, Z5, Z6, Z7, opadd1)
 	STORE_ROW(Z4, Z5, Z6, Z7, oprow1)
 	ADDQ         R10, DI
+	ADDQ         R10, DX
 	VBROADCASTSS 8(AX), Z27
 	VBROADCASTSS 8(BX), Z28
 	POST_ROW(Z8, Z9, Z10, Z11)
+	ADD_ROW(Z8, Z9, Z10, Z11, opadd2)
 	STORE_ROW(Z8, Z9, Z10, Z11, oprow2)
 	ADDQ         R10, DI
+	ADDQ         R10, DX
 	VBROADCASTSS 12(AX), Z27
 	VBROADCASTSS 12(BX), Z28
 	POST_ROW(Z12, Z13, Z14, Z15)
+	ADD_ROW(Z12, Z13, Z14, Z15, opadd3)
 	STORE_ROW(Z12, Z13, Z14, Z15, oprow3)
 	VZEROUPPER
 	RET

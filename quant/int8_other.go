@@ -9,8 +9,8 @@ func vnniOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byt
 	vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
 }
 
-func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool) {
-	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu)
+func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
 }
 
 func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {

@@ -149,26 +149,38 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 					}
 				}
 			}
-			for _, withRelu := range []bool{false, true} {
-				const ldc = 80
-				fast := make([]float32, 3*ldc+64+2*guard)
-				twin := make([]float32, len(fast))
-				for i := range fast {
-					fast[i], twin[i] = -777, -777
-				}
-				vnniOP(kg, a, lda, b, offs, omax, fast[guard:], ldc, mult, bias, withRelu)
-				vnniOPGo(kg, a, lda, b, offs, twin[guard:], ldc, mult, bias, withRelu)
-				for i := range fast {
-					want := float32(-777)
-					if p := i - guard; p >= 0 && p%ldc < 64 && p/ldc < 4 {
-						r, j := p/ldc, p%ldc
-						want = post(sum(r, j), mult[r], bias[r])
-						if withRelu && !(want > 0) {
-							want = 0
+			for _, withAdd := range []bool{false, true} {
+				for _, withRelu := range []bool{false, true} {
+					const ldc = 80
+					fast := make([]float32, 3*ldc+64+2*guard)
+					twin := make([]float32, len(fast))
+					for i := range fast {
+						fast[i], twin[i] = -777, -777
+					}
+					var add []float32
+					if withAdd {
+						add = make([]float32, 3*ldc+64)
+						for i := range add {
+							add[i] = float32(rng.NormFloat64())
 						}
 					}
-					if math.Float32bits(fast[i]) != math.Float32bits(twin[i]) || math.Float32bits(twin[i]) != math.Float32bits(want) {
-						t.Fatalf("kg %d lda %d relu %v: element %d: %v, twin %v, want %v", kg, lda, withRelu, i, fast[i], twin[i], want)
+					vnniOP(kg, a, lda, b, offs, omax, fast[guard:], ldc, mult, bias, withRelu, add)
+					vnniOPGo(kg, a, lda, b, offs, twin[guard:], ldc, mult, bias, withRelu, add)
+					for i := range fast {
+						want := float32(-777)
+						if p := i - guard; p >= 0 && p%ldc < 64 && p/ldc < 4 {
+							r, j := p/ldc, p%ldc
+							want = post(sum(r, j), mult[r], bias[r])
+							if withAdd {
+								want = add[p] + want
+							}
+							if withRelu && !(want > 0) {
+								want = 0
+							}
+						}
+						if math.Float32bits(fast[i]) != math.Float32bits(twin[i]) || math.Float32bits(twin[i]) != math.Float32bits(want) {
+							t.Fatalf("kg %d lda %d add %v relu %v: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fast[i], twin[i], want)
+						}
 					}
 				}
 			}

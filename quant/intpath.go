@@ -149,10 +149,56 @@ func (n *net) planInteger(wmax int) string {
 			}
 		}
 	}
+	n.planAdds()
 	if len(refused) == 0 {
 		return ""
 	}
 	return strings.Join(refused, "; ")
+}
+
+// planAdds finds the integer-path layers with a float32 output whose only
+// consumer (through its folded batch norm) is a residual sum whose other
+// input comes earlier in the graph: their epilogue computes the sum (and
+// its ReLU), and the sum node is skipped when they do.
+func (n *net) planAdds() {
+	g := n.g
+	n.addInto = make([]int, len(n.layers))
+	n.addOther = make([]int, len(n.layers))
+	n.addBy = make([]int, len(g.Nodes))
+	for i := range n.addBy {
+		n.addBy[i] = -1
+	}
+	consumers := make([][]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		for _, u := range node.Inputs {
+			consumers[u] = append(consumers[u], i)
+		}
+	}
+	for li := range n.layers {
+		l := &n.layers[li]
+		n.addInto[li] = -1
+		if !l.intPath || n.u8[l.node] || l.relu {
+			continue
+		}
+		out := l.node
+		if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
+			out = c[0]
+		}
+		c := consumers[out]
+		if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
+			continue
+		}
+		a := c[0]
+		in := g.Nodes[a].Inputs
+		other := in[0]
+		if other == out {
+			other = in[1]
+		}
+		if other == out || other >= l.node || n.nodeSlot[a] == n.nodeSlot[other] {
+			continue
+		}
+		n.addInto[li], n.addOther[li], n.addBy[a] = a, other, li
+	}
 }
 
 // byteOp reports whether an operation runs on byte levels: batch norm
@@ -191,6 +237,11 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 		toQuad(x, w.bufs[l.xqSlot], l.inGeo, bc, 1, hi, w.zeroF)
 	}
 	out := quadOut{f: w.bufs[l.ySlot], mult: l.mult4, bias: l.bias4, relu: l.relu}
+	if a := n.addInto[li]; a >= 0 {
+		out.f = w.bufs[n.nodeSlot[a]]
+		out.add = w.bufs[n.nodeSlot[n.addOther[li]]]
+		out.relu = n.addRelu[a]
+	}
 	if n.u8[l.node] {
 		s := n.nodeSlot[l.node]
 		oq := n.nodeQ[l.node]
@@ -218,6 +269,19 @@ type quadOut struct {
 	f          []float32
 	mult, bias []float32
 	relu       bool
+	add        []float32 // added to the float32 rows before the ReLU (a residual sum)
+}
+
+// addPartial adds add to the rescaled rows dst of a partial tile, then
+// applies the ReLU when withRelu (vnniOPGo's order).
+func (n *net) addPartial(dst, add []float32, withRelu bool) {
+	for j := range dst {
+		y := dst[j] + add[j]
+		if withRelu && !(y > 0) {
+			y = 0
+		}
+		dst[j] = y
+	}
 }
 
 // quadGemm runs int8 layer l (packed weights a) on the quad tensor x for
@@ -278,12 +342,20 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 				}
 				c := i0*ldc + oy*cols + j0
 				if nc == 64 && i0+4 <= l.out {
-					vnniOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu)
+					var add []float32
+					if out.add != nil {
+						add = out.add[c:]
+					}
+					vnniOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add)
 					continue
 				}
-				vnniOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu)
+				vnniOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu && out.add == nil, nil)
 				for i := i0; i < min(i0+4, l.out); i++ {
-					copy(out.f[c+(i-i0)*ldc:c+(i-i0)*ldc+nc], w.tile[(i-i0)*64:])
+					dst := out.f[c+(i-i0)*ldc : c+(i-i0)*ldc+nc]
+					copy(dst, w.tile[(i-i0)*64:])
+					if out.add != nil {
+						w.n.addPartial(dst, out.add[c+(i-i0)*ldc:], out.relu)
+					}
 				}
 			}
 		}

@@ -116,6 +116,17 @@ func TestIntegerPathExact(t *testing.T) {
 							bytesNodes++
 						}
 					}
+					adds := 0
+					for _, l := range ev.n.addBy {
+						if l >= 0 {
+							adds++
+						}
+					}
+					// 9 sums; the two downsampling blocks' shortcut node comes
+					// after their second convolution in graph order.
+					if tc.arch == "resnet20" && adds != 7 {
+						t.Fatalf("%d residual sums computed by a layer's epilogue, want 7", adds)
+					}
 					if ints != len(m.Layers)-1 || bytesNodes == 0 {
 						t.Fatalf("integer path: %d of %d layers, %d byte nodes (want all layers but the first, some byte nodes)", ints, len(m.Layers), bytesNodes)
 					}

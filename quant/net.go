@@ -102,6 +102,11 @@ type net struct {
 	nodeQ   []ActQuant
 	u8Slot  []bool
 	slotGeo []quadGeom // per byte slot, its quad geometry
+	// Residual sums computed by the epilogue of the layer feeding them
+	// (see planAdds): per layer, the sum node (or -1) and its other
+	// input; per node, the layer computing it (or -1).
+	addInto, addOther []int
+	addBy             []int
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,

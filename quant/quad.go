@@ -177,12 +177,17 @@ func vnniOQGo(kg int, a []int8, lda int, b []byte, offs []int, dst []byte, mult,
 }
 
 // vnniOPGo is the twin of vnniOP4x64: c[i*ldc+j] = post(float32(s),
-// mult[i], bias[i]) (s as in vnniOQGo), followed by a ReLU (y > 0 ? y : 0)
-// when withRelu.
-func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool) {
+// mult[i], bias[i]) (s as in vnniOQGo), plus add[i*ldc+j] when add is not
+// nil, followed by a ReLU (y > 0 ? y : 0) when withRelu: a layer's output,
+// or a residual sum computed by the layer (the float32 path's addGo
+// computes the same sum: float32 addition is commutative).
+func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
 	for i := 0; i < 4; i++ {
 		for j := 0; j < 64; j++ {
 			y := post(float32(quadSum(kg, a, lda, b, offs, i, j)), mult[i], bias[i])
+			if add != nil {
+				y += add[i*ldc+j]
+			}
 			if withRelu && !(y > 0) {
 				y = 0
 			}
