@@ -491,3 +491,32 @@ func (e *Evaluator) layerSparseU8(w *worker, li, c, bc int) {
 		return base[o*per : (o+1)*per]
 	}, bc)
 }
+
+// forwardInt is forwardAll on the integer path (every node recomputed):
+// integer-path layers as int8 GEMMs, byte nodes on bytes, the rest as the
+// float32 path computes them. The logits are the float32 path's, bit for
+// bit.
+func (w *worker) forwardInt(weights []float32, q []int8, bc int) {
+	n := w.n
+	for i := 1; i < len(n.g.Nodes); i++ {
+		if li := n.layerOf[i]; li >= 0 {
+			switch {
+			case n.layers[li].intPath:
+				w.layerInt(li, q, bc, true)
+			case n.u8[i]:
+				w.layerFullU8(li, weights, bc, true)
+			default:
+				w.layerFull(li, weights, nil, bc, true)
+			}
+			continue
+		}
+		switch {
+		case n.addBy[i] >= 0:
+			// computed by the layer feeding it
+		case n.u8[i]:
+			w.execOpU8(i, bc)
+		default:
+			n.execOp(i, w.bufs, bc)
+		}
+	}
+}

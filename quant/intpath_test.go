@@ -222,3 +222,41 @@ func TestIntegerPathFallback(t *testing.T) {
 		t.Fatalf("9-bit activations: refusal %q, int8 %v, integer path %v", why, n.layers[1].int8, n.layers[1].intPath)
 	}
 }
+
+// TestEvaluateModelIntegerPath checks that EvaluateModel, which runs
+// models with quantized activations on the integer path, reports exactly
+// what the float32 fake-quantized path reports (loss to the bit, correct
+// count, confusion matrix), over several chunks (the last one partial)
+// and two workers.
+func TestEvaluateModelIntegerPath(t *testing.T) {
+	useIntegerKernels(t)
+	ctx := context.Background()
+	cases := []struct {
+		arch  string
+		in    nn.Shape
+		batch int
+	}{
+		{"mlp", nn.Shape{C: 1, H: 12, W: 12}, 300},
+		{"lenet5", nn.Shape{C: 1, H: 28, W: 28}, 150},
+		{"resnet20", nn.Shape{C: 3, H: 16, W: 16}, 20},
+	}
+	for _, tc := range cases {
+		for _, act := range []int{8, 4} {
+			m, _ := testModel(t, tc.arch, tc.in, 4, act, PerTensor, 51)
+			m = withDelta(t, m, randomDelta(rand.New(rand.NewPCG(9, uint64(act))), m, nil, m.NumVars()/3))
+			x, y := testData(m.Graph, tc.batch, 52)
+			got, err := EvaluateModel(ctx, m, x, y, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := evaluateModel(ctx, m, x, y, 2, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Float64bits(got.Loss) != math.Float64bits(want.Loss) || got.Correct != want.Correct || fmt.Sprint(got.Confusion) != fmt.Sprint(want.Confusion) {
+				t.Fatalf("%s a%d: integer path loss %v correct %d, float32 path %v %d (confusion %v vs %v)",
+					tc.arch, act, got.Loss, got.Correct, want.Loss, want.Correct, got.Confusion, want.Confusion)
+			}
+		}
+	}
+}

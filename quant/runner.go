@@ -180,7 +180,9 @@ func (w *worker) setScratch(bc int) {
 // runPlain evaluates a batch with weights, all values in scratch, chunks
 // spread over the workers; it returns the summed loss and correct count.
 // conf, when not nil, receives the classes x classes confusion counts.
-func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batch, conf []int) (float64, int, error) {
+// q, when not nil, holds the int8-packed weights: the integer path runs
+// (see forwardInt).
+func runPlain(ctx context.Context, workers []*worker, weights []float32, q []int8, b *batch, conf []int) (float64, int, error) {
 	n := workers[0].n
 	nch := (b.n + n.chunk - 1) / n.chunk
 	losses := make([]float64, nch)
@@ -203,7 +205,11 @@ func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batc
 				start, bc := n.chunkRange(c, b.n)
 				w.setScratch(bc)
 				w.loadInput(b, start, bc)
-				w.forwardAll(weights, nil, bc)
+				if q != nil {
+					w.forwardInt(weights, q, bc)
+				} else {
+					w.forwardAll(weights, nil, bc)
+				}
 				logits := w.bufs[n.nodeSlot[len(n.g.Nodes)-1]]
 				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], confs[wi])
 			}
