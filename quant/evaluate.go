@@ -125,7 +125,7 @@ func evaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 	var q []int8
 	if integer && m.ActBits != FloatActBits {
 		_, wmax := LevelRange(m.Bits)
-		if why := n.planInteger(wmax); why != "" {
+		if why := n.planInteger(wmax, w); why != "" {
 			slog.Warn("evaluate: layers kept on the exact float32 path instead of int8", "layers", why)
 		}
 		if n.intOn {

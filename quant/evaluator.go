@@ -104,7 +104,7 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 		return nil, fmt.Errorf("evaluator: %w", err)
 	}
 	_, wmax := LevelRange(m.Bits)
-	if why := n.planInteger(wmax); why != "" {
+	if why := n.planInteger(wmax, nil); why != "" {
 		slog.Warn("evaluator: layers kept on the exact float32 path instead of int8", "layers", why)
 	}
 	for i := range n.layers {

@@ -36,9 +36,10 @@ var forceIntegerKernels = false
 func intKernels() bool { return useVNNI || forceIntegerKernels }
 
 // int8Refusal returns why layer l, whose input quantizer is unsigned,
-// cannot run as an int8 GEMM with weights of at most wmax in magnitude, or
-// "" when it can.
-func int8Refusal(l *qlayer, wmax int) string {
+// cannot run as an int8 GEMM with weights of at most wmax in magnitude and
+// at most rowAbs in absolute sum over any output channel, or "" when it
+// can.
+func int8Refusal(l *qlayer, wmax, rowAbs int) string {
 	if l.act.Bits > 8 {
 		return fmt.Sprintf("%d-bit activation levels do not fit in a byte", l.act.Bits)
 	}
@@ -46,8 +47,8 @@ func int8Refusal(l *qlayer, wmax int) string {
 		return fmt.Sprintf("weight levels up to %d do not fit in int8", wmax)
 	}
 	_, hi := l.act.Levels()
-	if float64(wmax)*float64(hi)*float64(l.ckk) >= accExactLimit {
-		return fmt.Sprintf("a worst-case accumulator (%d x %d x %d weights) exceeds 2^24, where float32 sums stop being exact", wmax, int(hi), l.ckk)
+	if float64(rowAbs)*float64(hi) >= accExactLimit {
+		return fmt.Sprintf("a worst-case accumulator (weights summing to %d in absolute value x level %d) reaches 2^24, where float32 sums stop being exact", rowAbs, int(hi))
 	}
 	if s := l.act.Scale; !(s > 0) || math.IsInf(float64(s), 0) {
 		return fmt.Sprintf("activation scale %v", s)
@@ -55,12 +56,14 @@ func int8Refusal(l *qlayer, wmax int) string {
 	return ""
 }
 
-// planInteger decides, for weights of at most wmax in magnitude, which
-// layers run on the integer path and which node outputs are kept as bytes
-// (see the comment at the top of this file). It returns one line naming
-// the layers with quantized unsigned inputs that must stay on the float32
-// path and why ("" when none).
-func (n *net) planInteger(wmax int) string {
+// planInteger decides which layers run on the integer path and which node
+// outputs are kept as bytes (see the comment at the top of this file), for
+// any weights of at most wmax in magnitude (the evaluator's candidates) or,
+// when levels is not nil, for these flat levels (a finished model: the
+// accumulator bound then uses each layer's largest absolute row sum). It
+// returns one line naming the layers with quantized unsigned inputs that
+// must stay on the float32 path and why ("" when none).
+func (n *net) planInteger(wmax int, levels []float32) string {
 	var refused []string
 	for li := range n.layers {
 		l := &n.layers[li]
@@ -68,7 +71,18 @@ func (n *net) planInteger(wmax int) string {
 		if !l.act.Enabled() || l.act.Signed {
 			continue
 		}
-		if why := int8Refusal(l, wmax); why != "" {
+		rowAbs := wmax * l.ckk
+		if levels != nil {
+			rowAbs = 0
+			for o := 0; o < l.out; o++ {
+				s := 0
+				for _, v := range levels[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
+					s += int(math.Abs(float64(v)))
+				}
+				rowAbs = max(rowAbs, s)
+			}
+		}
+		if why := int8Refusal(l, wmax, rowAbs); why != "" {
 			l.int8 = false
 			refused = append(refused, l.name+": "+why)
 			continue

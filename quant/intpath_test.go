@@ -169,8 +169,9 @@ func TestIntegerPathExact(t *testing.T) {
 }
 
 // TestIntegerPathFallback checks the bad-input cases: layers whose worst
-// accumulator could exceed 2^24 (8-bit weights and activations over 576
-// inputs, ResNet-20's third stage) stay on the float32 path with one log
+// accumulator could exceed 2^24 (the evaluator: any 8-bit weights with
+// 8-bit activations over 576 inputs, ResNet-20's third stage; a finished
+// model: its actual largest row) stay on the float32 path with one log
 // line naming them, and still score exactly; activation levels that do not
 // fit in a byte are refused.
 func TestIntegerPathFallback(t *testing.T) {
@@ -210,6 +211,45 @@ func TestIntegerPathFallback(t *testing.T) {
 		}
 	}
 
+	// A finished model is checked on its actual levels: these 8-bit
+	// weights are far from the worst case, so every layer runs int8 and
+	// nothing is logged; saturating one output channel of layer3.0.conv2
+	// (576 weights at 127) sends that layer back to float32 with a log
+	// line. Either way the report is the float32 path's.
+	ctx := context.Background()
+	xe, ye := testData(m.Graph, 12, 43)
+	evalBoth := func(m *Model) {
+		t.Helper()
+		got, err := EvaluateModel(ctx, m, xe, ye, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := evaluateModel(ctx, m, xe, ye, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Float64bits(got.Loss) != math.Float64bits(want.Loss) || got.Correct != want.Correct {
+			t.Fatalf("EvaluateModel: %v %d, float32 path %v %d", got.Loss, got.Correct, want.Loss, want.Correct)
+		}
+	}
+	logs.Reset()
+	evalBoth(m)
+	if logs.Len() != 0 {
+		t.Fatalf("EvaluateModel of a model within the bound logged %q", logs.String())
+	}
+	sat := m.Clone()
+	for i := range sat.Layers {
+		if sat.Layers[i].Name == "layer3.0.conv2" {
+			for j := 0; j < 576; j++ {
+				sat.Layers[i].Levels[j] = 127
+			}
+		}
+	}
+	evalBoth(sat)
+	if out := logs.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "layer3.0.conv2") || strings.Contains(out, "layer3.1.conv1") {
+		t.Fatalf("want one log line naming layer3.0.conv2 only, got %q", out)
+	}
+
 	// Activation levels over 255 (not a valid model, so built by hand).
 	ls, _ := layersFromModel(m)
 	ls[1].act.Bits = 9
@@ -217,7 +257,7 @@ func TestIntegerPathFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	why := n.planInteger(127)
+	why := n.planInteger(127, nil)
 	if !strings.Contains(why, ls[1].name+": 9-bit activation levels do not fit in a byte") || n.layers[1].int8 || n.layers[1].intPath {
 		t.Fatalf("9-bit activations: refusal %q, int8 %v, integer path %v", why, n.layers[1].int8, n.layers[1].intPath)
 	}
