@@ -9,20 +9,22 @@ import (
 )
 
 // The integer evaluation path. With quantized activations, the evaluator
-// recomputes every layer whose input quantizer is unsigned as an int8 GEMM
-// whose epilogue rescales the int32 accumulators (float32(acc*mult) + bias,
-// the float32 path's operations in the same order) and, when the output
-// only feeds such layers through operations that commute with the
-// quantizer (ReLU, max pooling, flattening, padding, shortcut slicing: all
-// monotone or data movement, and quant(0) = 0), requantizes it at once to
-// the consumer's activation levels, stored as bytes. Max pooling and the
-// other commuting operations then run on bytes; residual sums and global
-// average pooling stay float32 (their values are needed exactly, not only
-// their levels), and the next layer quantizes their output straight to
-// bytes. Every value an int8 layer sees is therefore the same activation
-// level the float32 fake-quantized path computes, the accumulators are the
-// same integers (below 2^24, checked per layer: see intBound), and the
-// logits are bit-identical.
+// (and EvaluateModel) recomputes every layer whose input quantizer is
+// unsigned as an int8 GEMM on byte activations in the quad layout (see
+// quad.go) whose epilogue rescales the int32 accumulators
+// (float32(acc*mult) + bias, the float32 path's operations in the same
+// order) and, when the output only feeds such layers through operations
+// that commute with the quantizer (a folded batch norm, a fused ReLU,
+// flattening, max pooling: aliases, or monotone, and quant(0) = 0),
+// requantizes it at once to the consumers' activation levels, stored as
+// bytes; max pooling then runs on bytes. Otherwise the epilogue writes
+// float32 (adding the shortcut of a residual sum it feeds); residual sums
+// and global average pooling stay float32 (their values are needed
+// exactly, not only their levels), and the next layer quantizes their
+// output straight to bytes. Every value an int8 layer sees is therefore
+// the activation level the float32 fake-quantized path computes, the
+// accumulators are the same integers (below 2^24, checked per layer: see
+// int8Refusal), and the logits are bit-identical.
 
 // accExactLimit bounds |accumulator| for the float32 path's sums of integer
 // products to be exact (and equal to the int32 sums in any order).
@@ -288,7 +290,7 @@ type quadOut struct {
 
 // addPartial adds add to the rescaled rows dst of a partial tile, then
 // applies the ReLU when withRelu (vnniOPGo's order).
-func (n *net) addPartial(dst, add []float32, withRelu bool) {
+func addPartial(dst, add []float32, withRelu bool) {
 	for j := range dst {
 		y := dst[j] + add[j]
 		if withRelu && !(y > 0) {
@@ -368,7 +370,7 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 					dst := out.f[c+(i-i0)*ldc : c+(i-i0)*ldc+nc]
 					copy(dst, w.tile[(i-i0)*64:])
 					if out.add != nil {
-						w.n.addPartial(dst, out.add[c+(i-i0)*ldc:], out.relu)
+						addPartial(dst, out.add[c+(i-i0)*ldc:], out.relu)
 					}
 				}
 			}
