@@ -38,19 +38,14 @@ var forceIntegerKernels = false
 func intKernels() bool { return useVNNI || forceIntegerKernels }
 
 // int8Refusal returns why layer l, whose input quantizer is unsigned,
-// cannot run as an int8 GEMM with weights of at most wmax in magnitude and
-// at most rowAbs in absolute sum over any output channel, or "" when it
-// can.
-func int8Refusal(l *qlayer, wmax, rowAbs int) string {
+// cannot run as an int8 GEMM with weights of at most wmax in magnitude, or
+// "" when it can (the accumulator bound is checked apart: see rowLimit).
+func int8Refusal(l *qlayer, wmax int) string {
 	if l.act.Bits > 8 {
 		return fmt.Sprintf("%d-bit activation levels do not fit in a byte", l.act.Bits)
 	}
 	if wmax > 127 {
 		return fmt.Sprintf("weight levels up to %d do not fit in int8", wmax)
-	}
-	_, hi := l.act.Levels()
-	if float64(rowAbs)*float64(hi) >= accExactLimit {
-		return fmt.Sprintf("a worst-case accumulator (weights summing to %d in absolute value x level %d) reaches 2^24, where float32 sums stop being exact", rowAbs, int(hi))
 	}
 	if s := l.act.Scale; !(s > 0) || math.IsInf(float64(s), 0) {
 		return fmt.Sprintf("activation scale %v", s)
@@ -58,37 +53,58 @@ func int8Refusal(l *qlayer, wmax, rowAbs int) string {
 	return ""
 }
 
+// rowLimit returns the largest absolute sum of one output channel's weight
+// levels for which int8 layer l's accumulators stay below 2^24 (where
+// float32 sums of integer products stop being exact) whatever the input.
+func (l *qlayer) rowLimit() int {
+	_, hi := l.act.Levels()
+	return (accExactLimit - 1) / int(hi)
+}
+
+// rowAbsMax returns the largest absolute row sum of layer l's levels in
+// the flat vector levels.
+func (l *qlayer) rowAbsMax(levels []float32) int {
+	m := 0
+	for o := 0; o < l.out; o++ {
+		s := 0
+		for _, v := range levels[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
+			s += int(math.Abs(float64(v)))
+		}
+		m = max(m, s)
+	}
+	return m
+}
+
 // planInteger decides which layers run on the integer path and which node
 // outputs are kept as bytes (see the comment at the top of this file), for
-// any weights of at most wmax in magnitude (the evaluator's candidates) or,
-// when levels is not nil, for these flat levels (a finished model: the
-// accumulator bound then uses each layer's largest absolute row sum). It
-// returns one line naming the layers with quantized unsigned inputs that
-// must stay on the float32 path and why ("" when none).
+// weights of at most wmax in magnitude. With levels (a finished model),
+// a layer whose largest absolute row sum exceeds rowLimit stays float32;
+// without (the evaluator, whose candidates may set any level), a layer
+// where any weights could exceed it is marked rowCheck: the evaluator then
+// checks the base and every candidate. It returns one line naming the
+// layers with quantized unsigned inputs that stay on the float32 path and
+// why ("" when none).
 func (n *net) planInteger(wmax int, levels []float32) string {
 	var refused []string
 	for li := range n.layers {
 		l := &n.layers[li]
-		l.intPath = false
+		l.intPath, l.rowCheck = false, false
 		if !l.act.Enabled() || l.act.Signed {
 			continue
 		}
-		rowAbs := wmax * l.ckk
-		if levels != nil {
-			rowAbs = 0
-			for o := 0; o < l.out; o++ {
-				s := 0
-				for _, v := range levels[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
-					s += int(math.Abs(float64(v)))
-				}
-				rowAbs = max(rowAbs, s)
+		why := int8Refusal(l, wmax)
+		if why == "" && levels != nil {
+			if r := l.rowAbsMax(levels); r > l.rowLimit() {
+				_, hi := l.act.Levels()
+				why = fmt.Sprintf("an output channel's levels sum to %d in absolute value: times level %d, accumulators could reach 2^24, where float32 sums stop being exact", r, int(hi))
 			}
 		}
-		if why := int8Refusal(l, wmax, rowAbs); why != "" {
+		if why != "" {
 			l.int8 = false
 			refused = append(refused, l.name+": "+why)
 			continue
 		}
+		l.rowCheck = levels == nil && wmax*l.ckk > l.rowLimit()
 		if !l.int8 {
 			continue
 		}

@@ -168,12 +168,13 @@ func TestIntegerPathExact(t *testing.T) {
 	}
 }
 
-// TestIntegerPathFallback checks the bad-input cases: layers whose worst
-// accumulator could exceed 2^24 (the evaluator: any 8-bit weights with
-// 8-bit activations over 576 inputs, ResNet-20's third stage; a finished
-// model: its actual largest row) stay on the float32 path with one log
-// line naming them, and still score exactly; activation levels that do not
-// fit in a byte are refused.
+// TestIntegerPathFallback checks the bad-input cases: a layer whose
+// accumulators could reach 2^24 for the weights at hand (8-bit weights and
+// activations over 576 inputs, ResNet-20's third stage, with one output
+// channel saturated: in a candidate, in the base, in a finished model)
+// runs on the float32 path with one log line naming it, and everything
+// still scores exactly; activation levels that do not fit in a byte are
+// refused.
 func TestIntegerPathFallback(t *testing.T) {
 	useIntegerKernels(t)
 	var logs bytes.Buffer
@@ -186,29 +187,74 @@ func TestIntegerPathFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := logs.String()
-	if n := strings.Count(out, "\n"); n != 1 || !strings.Contains(out, "layer3.0.conv2") || !strings.Contains(out, "2^24") || strings.Contains(out, "layer2.2.conv2") {
-		t.Fatalf("want one log line naming the third stage's layers and the 2^24 limit, got %q", out)
-	}
+	// Every layer with an unsigned input runs int8; those over 576
+	// inputs (the third stage but its first) are checked weight by weight.
 	for _, l := range ev.n.layers {
 		third := strings.HasPrefix(l.name, "layer3.") && l.name != "layer3.0.conv1"
-		if third && (l.intPath || l.int8) {
-			t.Fatalf("%s: on the integer path, want float32", l.name)
+		if l.act.Enabled() && !l.act.Signed && !l.intPath || l.rowCheck != third {
+			t.Fatalf("%s: integer path %v, row check %v", l.name, l.intPath, l.rowCheck)
 		}
-		if !third && l.act.Enabled() && !l.act.Signed && !l.intPath {
-			t.Fatalf("%s: not on the integer path", l.name)
-		}
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("unexpected log %q", logs.String())
 	}
 	if _, err := ev.Prepare(context.Background(), x, y); err != nil {
 		t.Fatal(err)
 	}
-	d := randomDelta(rand.New(rand.NewPCG(1, 1)), m, nil, 50)
-	_, got := candidateLogits(t, ev, d)
-	want := floatLogits(t, withDelta(t, m, d), x, y)
-	for k := range want {
-		if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
-			t.Fatalf("logit %d: %v, float32 path %v", k, got[k], want[k])
+	var target int
+	for i, l := range ev.n.layers {
+		if l.name == "layer3.0.conv2" {
+			target = i
 		}
+	}
+	lay := m.Layout()[target]
+	saturate := Delta{} // output channel 0 of layer3.0.conv2 at level 127
+	for j := 0; j < 576; j++ {
+		saturate.Indices = append(saturate.Indices, int32(lay.Offset+j))
+		saturate.Levels = append(saturate.Levels, 127)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	check := func(base *Model, d Delta, wantFloat bool) {
+		t.Helper()
+		_, got := candidateLogits(t, ev, d)
+		if f := ev.workers[0].floatLayer[target]; f != wantFloat {
+			t.Fatalf("layer3.0.conv2 on the float32 path: %v, want %v", f, wantFloat)
+		}
+		want := floatLogits(t, withDelta(t, base, d), x, y)
+		for k := range want {
+			if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+				t.Fatalf("logit %d: %v, float32 path %v", k, got[k], want[k])
+			}
+		}
+	}
+	// A candidate that saturates a row runs that layer on float32 (and
+	// logs it once); the next, ordinary one does not.
+	check(m, randomDelta(rng, m, nil, 50), false)
+	check(m, saturate, true)
+	check(m, randomDelta(rng, m, nil, 50), false)
+	out := logs.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "layer3.0.conv2") || !strings.Contains(out, "a candidate") {
+		t.Fatalf("want one log line naming layer3.0.conv2 and a candidate, got %q", out)
+	}
+	// A saturated base: every candidate runs the layer on float32 (the
+	// base pass too), until the base moves back.
+	if err := ev.ApplyBase(saturate); err != nil {
+		t.Fatal(err)
+	}
+	sat := ev.Model()
+	check(sat, randomDelta(rng, m, nil, 50), true)
+	back := Delta{Indices: saturate.Indices}
+	for _, idx := range saturate.Indices {
+		back.Levels = append(back.Levels, m.Flat()[idx])
+	}
+	if err := ev.ApplyBase(back); err != nil {
+		t.Fatal(err)
+	}
+	check(m, randomDelta(rng, m, nil, 50), false)
+	if b, err := ev.BaseScore(context.Background()); err != nil {
+		t.Fatal(err)
+	} else if r, _ := evaluateModel(context.Background(), m, x, y, 1, false); b.Correct != r.Correct || relDiff(b.Loss, r.Loss) > 1e-12 {
+		t.Fatalf("base score %+v, float32 path %v %d", b, r.Loss, r.Correct)
 	}
 
 	// A finished model is checked on its actual levels: these 8-bit
@@ -217,6 +263,7 @@ func TestIntegerPathFallback(t *testing.T) {
 	// (576 weights at 127) sends that layer back to float32 with a log
 	// line. Either way the report is the float32 path's.
 	ctx := context.Background()
+	logs.Reset()
 	xe, ye := testData(m.Graph, 12, 43)
 	evalBoth := func(m *Model) {
 		t.Helper()
@@ -237,15 +284,15 @@ func TestIntegerPathFallback(t *testing.T) {
 	if logs.Len() != 0 {
 		t.Fatalf("EvaluateModel of a model within the bound logged %q", logs.String())
 	}
-	sat := m.Clone()
-	for i := range sat.Layers {
-		if sat.Layers[i].Name == "layer3.0.conv2" {
+	satModel := m.Clone()
+	for i := range satModel.Layers {
+		if satModel.Layers[i].Name == "layer3.0.conv2" {
 			for j := 0; j < 576; j++ {
-				sat.Layers[i].Levels[j] = 127
+				satModel.Layers[i].Levels[j] = 127
 			}
 		}
 	}
-	evalBoth(sat)
+	evalBoth(satModel)
 	if out := logs.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "layer3.0.conv2") || strings.Contains(out, "layer3.1.conv1") {
 		t.Fatalf("want one log line naming layer3.0.conv2 only, got %q", out)
 	}

@@ -75,6 +75,11 @@ type qlayer struct {
 	// with zeros to m4 rows.
 	intPath      bool
 	mult4, bias4 []float32
+	// rowCheck is set when some weights could take the layer's
+	// accumulators to 2^24 (see rowLimit): the evaluator then checks the
+	// base and each candidate, and runs the layer on the float32 path
+	// for those that could.
+	rowCheck bool
 }
 
 // net is a compiled network for chunks of up to chunk samples.

@@ -129,6 +129,22 @@ func postQuad(dst []byte, q quadGeom, bc int, rows func(c int) []float32, mult, 
 	}
 }
 
+// fromQuad writes the byte levels of the quad tensor src (geometry q) as
+// float32 into dst (feature-major, samples innermost).
+func fromQuad(dst []float32, src []byte, q quadGeom, bc int) {
+	for c := 0; c < q.C; c++ {
+		for y := 0; y < q.H; y++ {
+			for x := 0; x < q.W; x++ {
+				d := dst[((c*q.H+y)*q.W+x)*bc : ((c*q.H+y)*q.W+x+1)*bc]
+				p := q.pixel(c/4, y, x, bc) + c%4
+				for b := range d {
+					d[b] = float32(src[p+4*b])
+				}
+			}
+		}
+	}
+}
+
 // maxU8Go is the twin of maxU8AVX2: dst[i] = max(dst[i], src[i]).
 func maxU8Go(dst, src []byte) {
 	dst = dst[:len(src)]

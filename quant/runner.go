@@ -30,7 +30,14 @@ type worker struct {
 	tile    []float32 // 4 x 64 int8 GEMM scratch
 	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
 	ubufs   [][]byte  // per slot holding byte levels (integer path), quad layout
-	wq      []int8    // candidate weights, int8-packed (int8 layers)
+	// floatLayer marks the int8 layers whose current weights could take
+	// an accumulator to 2^24: they run on the float32 path (nil: none);
+	// rowExtra holds, per rowCheck layer and output channel, a
+	// candidate's increase of the absolute row sum (see candidate).
+	floatLayer []bool
+	rowExtra   [][]int32
+	rowsHit    [][2]int32
+	wq         []int8 // candidate weights, int8-packed (int8 layers)
 	// candidate state
 	wf          []float32 // candidate weights (base weights with the delta applied)
 	patched     []int32
@@ -158,7 +165,7 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 		}
 	}
 	acc := w.bufs[l.accSlot]
-	if l.int8 && q != nil {
+	if l.int8 && q != nil && !w.floatAt(li) {
 		w.denseU8(l, q, xq, acc, bc)
 	} else {
 		l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
@@ -169,6 +176,9 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 		w.onOutput(w.id, li, y[:l.outS.Size()*bc], bc)
 	}
 }
+
+// floatAt reports whether int8 layer li must run on the float32 path.
+func (w *worker) floatAt(li int) bool { return w.floatLayer != nil && w.floatLayer[li] }
 
 // setScratch points every slot at the worker's scratch for a chunk of bc.
 func (w *worker) setScratch(bc int) {
