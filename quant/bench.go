@@ -35,10 +35,15 @@ type BenchResult struct {
 	FullForwardPerSec float64     `json:"full_forward_per_sec"`
 	Speedup           float64     `json:"speedup"`
 	IncrementalRounds int         `json:"incremental_rounds"`
-	FullForwardRounds int         `json:"full_forward_rounds"`
-	BaseLoss          float64     `json:"base_loss"`
-	LayerWeights      int         `json:"layer_weights"`
-	TotalWeights      int         `json:"total_weights"`
+	// Process CPU milliseconds per candidate (user + system, all threads;
+	// 0 where not measured): steadier than candidates per second on a
+	// shared machine.
+	IncrementalCPUms  float64 `json:"incremental_cpu_ms"`
+	FullForwardCPUms  float64 `json:"full_forward_cpu_ms"`
+	FullForwardRounds int     `json:"full_forward_rounds"`
+	BaseLoss          float64 `json:"base_loss"`
+	LayerWeights      int     `json:"layer_weights"`
+	TotalWeights      int     `json:"total_weights"`
 }
 
 // BenchSetup builds the model, batch and candidates of a benchmark.
@@ -180,7 +185,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		}
 	}
 	out := make([]Score, len(cands))
-	measure := func(full bool) (float64, int, error) {
+	measure := func(full bool, cpuMs *float64) (float64, int, error) {
 		ev, err := NewEvaluator(m, EvalOptions{Workers: cfg.Workers, FullForward: full, Chunk: cfg.Chunk})
 		if err != nil {
 			return 0, 0, err
@@ -194,7 +199,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 		if err := ev.Score(ctx, cands[:1], out); err != nil { // warm-up
 			return 0, 0, err
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		rounds := 0
 		for time.Since(start) < cfg.MinTime || rounds == 0 {
 			if err := ev.Score(ctx, cands, out); err != nil {
@@ -202,12 +207,13 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 			}
 			rounds++
 		}
+		*cpuMs = float64(processCPU()-cpu0) / float64(time.Millisecond) / float64(rounds*len(cands))
 		return float64(rounds*len(cands)) / time.Since(start).Seconds(), rounds, nil
 	}
-	if res.IncrementalPerSec, res.IncrementalRounds, err = measure(false); err != nil {
+	if res.IncrementalPerSec, res.IncrementalRounds, err = measure(false, &res.IncrementalCPUms); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	if res.FullForwardPerSec, res.FullForwardRounds, err = measure(true); err != nil {
+	if res.FullForwardPerSec, res.FullForwardRounds, err = measure(true, &res.FullForwardCPUms); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	res.Speedup = res.IncrementalPerSec / res.FullForwardPerSec

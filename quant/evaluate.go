@@ -3,6 +3,7 @@ package quant
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/ccq-project/ccq/nn"
 )
@@ -103,8 +104,16 @@ func Sizes(m *Model) (packed, model, float int) {
 // EvaluateModel runs the quantized model on samples (NCHW float32,
 // normalized) with workers goroutines (0: GOMAXPROCS) and reports
 // accuracy, loss, per-class accuracy, sizes and the level histogram. It is
-// the evaluator's forward path without caching.
+// the evaluator's forward path without caching; with quantized activations
+// it runs on the integer path where it can (the report is the same bit for
+// bit as the float32 fake-quantized path's).
 func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, workers int) (*Report, error) {
+	return evaluateModel(ctx, m, x, labels, workers, true)
+}
+
+// evaluateModel is EvaluateModel, on the float32 path only unless integer
+// is set.
+func evaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, workers int, integer bool) (*Report, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -112,6 +121,17 @@ func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 	n, err := newNet(m.Graph, ls, 0, true)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	var q []int8
+	if integer && m.ActBits != FloatActBits {
+		_, wmax := LevelRange(m.Bits)
+		if why := n.planInteger(wmax, w); why != "" {
+			slog.Warn("evaluate: layers kept on the exact float32 path instead of int8", "layers", why)
+		}
+		if n.intOn {
+			q = make([]int8, n.nq)
+			n.packWeights(w, q)
+		}
 	}
 	b, err := checkBatch(n, x, labels)
 	if err != nil {
@@ -123,7 +143,7 @@ func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 	}
 	k := m.Graph.Classes
 	conf := make([]int, k*k)
-	loss, correct, err := runPlain(ctx, ws, w, b, conf)
+	loss, correct, err := runPlain(ctx, ws, w, q, b, conf)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -178,7 +198,7 @@ func (r *floatRunner) run(ctx context.Context, x []float32, labels []uint8, onIn
 	for _, w := range r.workers {
 		w.onInput, w.onOutput = onInput, onOutput
 	}
-	loss, correct, err := runPlain(ctx, r.workers, r.w, b, nil)
+	loss, correct, err := runPlain(ctx, r.workers, r.w, nil, b, nil)
 	for _, w := range r.workers {
 		w.onInput, w.onOutput = nil, nil
 	}
@@ -247,7 +267,7 @@ func (r *Runner) Score(ctx context.Context, levels []int8, x []float32, labels [
 	if err != nil {
 		return Score{}, fmt.Errorf("runner: %w", err)
 	}
-	loss, correct, err := runPlain(ctx, r.r.workers, r.wf, b, nil)
+	loss, correct, err := runPlain(ctx, r.r.workers, r.wf, nil, b, nil)
 	if err != nil {
 		return Score{}, fmt.Errorf("runner: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -80,8 +82,15 @@ type Evaluator struct {
 	b        *batch
 	prepared bool
 	baseSc   Score
-	losses   []float64
-	corrects []int
+	// rowAbs holds, per rowCheck layer (nil otherwise), the absolute sum
+	// of the base levels of every output channel; baseFloat marks the
+	// layers whose base exceeds rowLimit; floatLogged is set once the
+	// fallback has been logged.
+	rowAbs      [][]int32
+	baseFloat   []bool
+	floatLogged atomic.Bool
+	losses      []float64
+	corrects    []int
 	// Score's shared state
 	next  atomic.Int64
 	wg    sync.WaitGroup
@@ -101,6 +110,10 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	n, err := newNet(m.Graph, ls, opt.Chunk, true)
 	if err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
+	}
+	_, wmax := LevelRange(m.Bits)
+	if why := n.planInteger(wmax, nil); why != "" {
+		slog.Warn("evaluator: layers kept on the exact float32 path instead of int8", "layers", why)
 	}
 	for i := range n.layers {
 		l := &n.layers[i]
@@ -130,10 +143,24 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 			e.varLayer[j] = uint16(li)
 		}
 	}
+	e.rowAbs, e.baseFloat = make([][]int32, len(n.layers)), make([]bool, len(n.layers))
+	for li := range n.layers {
+		if n.layers[li].rowCheck {
+			e.rowAbs[li] = make([]int32, n.layers[li].out)
+		}
+	}
+	e.updateRowAbs()
 	for i := 0; i < defaultWorkers(opt.Workers); i++ {
 		wk := newWorker(i, n, true)
 		copy(wk.wf, w)
 		copy(wk.wq, e.qbase)
+		wk.floatLayer = make([]bool, len(n.layers))
+		wk.rowExtra = make([][]int32, len(n.layers))
+		for li, r := range e.rowAbs {
+			if r != nil {
+				wk.rowExtra[li] = make([]int32, len(r))
+			}
+		}
 		e.workers = append(e.workers, wk)
 	}
 	e.errs = make([]error, len(e.workers))
@@ -172,8 +199,42 @@ func (e *Evaluator) SetBase(levels []int8) error {
 		e.wbase[i] = float32(l)
 	}
 	e.n.packWeights(e.wbase, e.qbase)
+	e.updateRowAbs()
 	e.syncWorkers()
 	return nil
+}
+
+// updateRowAbs recomputes the base's absolute row sums of the rowCheck
+// layers and which of them exceed rowLimit.
+func (e *Evaluator) updateRowAbs() {
+	for li, r := range e.rowAbs {
+		if r == nil {
+			continue
+		}
+		l := &e.n.layers[li]
+		e.baseFloat[li] = false
+		for o := range r {
+			s := 0
+			for _, v := range e.wbase[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
+				s += int(math.Abs(float64(v)))
+			}
+			r[o] = int32(s)
+			if s > l.rowLimit() {
+				e.baseFloat[li] = true
+			}
+		}
+		if e.baseFloat[li] {
+			e.logFloat(l.name, "the base")
+		}
+	}
+}
+
+// logFloat logs, once per evaluator, that an int8 layer runs on the
+// float32 path for some weights (who: the base or a candidate).
+func (e *Evaluator) logFloat(layer, who string) {
+	if e.floatLogged.CompareAndSwap(false, true) {
+		slog.Warn("evaluator: an int8 layer runs on the exact float32 path where the weights could take its accumulators to 2^24", "layer", layer, "weights", who)
+	}
 }
 
 // ApplyBase moves the base by a delta (the optimizer's new context vector).
@@ -182,15 +243,36 @@ func (e *Evaluator) ApplyBase(d Delta) error {
 		return fmt.Errorf("apply base: %w", err)
 	}
 	for k, idx := range d.Indices {
+		if r := e.rowAbs[e.varLayer[idx]]; r != nil {
+			l := &e.n.layers[e.varLayer[idx]]
+			r[(int(idx)-l.off)/l.ckk] += int32(abs8(d.Levels[k]) - abs8(e.base[idx]))
+		}
 		e.base[idx] = d.Levels[k]
 		e.wbase[idx] = float32(d.Levels[k])
 		if l := &e.n.layers[e.varLayer[idx]]; l.int8 {
 			e.qbase[l.qpos(int(idx)-l.off)] = d.Levels[k]
 		}
 	}
+	for li, r := range e.rowAbs {
+		if r != nil {
+			l := &e.n.layers[li]
+			e.baseFloat[li] = false
+			for _, v := range r {
+				if int(v) > l.rowLimit() {
+					e.baseFloat[li] = true
+				}
+			}
+			if e.baseFloat[li] {
+				e.logFloat(l.name, "the base")
+			}
+		}
+	}
 	e.syncWorkers()
 	return nil
 }
+
+// abs8 returns |v|.
+func abs8(v int8) int { return max(int(v), -int(v)) }
 
 func (e *Evaluator) syncWorkers() {
 	for _, w := range e.workers {
@@ -292,6 +374,7 @@ func (e *Evaluator) prepare(ctx context.Context) error {
 				start, bc := n.chunkRange(c, e.b.n)
 				e.setChunk(w, c, bc, true)
 				w.loadInput(e.b, start, bc)
+				copy(w.floatLayer, e.baseFloat)
 				w.forwardAll(e.wbase, e.qbase, bc)
 				losses[c], corrects[c] = 0, 0
 				chunkLoss(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], nil)
@@ -409,6 +492,17 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 			continue
 		}
 		li := e.varLayer[idx]
+		if x := w.rowExtra[li]; x != nil {
+			// The sum of max(|old|, |new|) over a row bounds every
+			// accumulator on the way from the base's to the candidate's.
+			if inc := abs8(lev) - abs8(old); inc > 0 {
+				o := int(idx-int32(n.layers[li].off)) / n.layers[li].ckk
+				if x[o] == 0 {
+					w.rowsHit = append(w.rowsHit, [2]int32{int32(li), int32(o)})
+				}
+				x[o] += int32(inc)
+			}
+		}
 		w.touched[li] = append(w.touched[li], sparseW{j: idx - int32(n.layers[li].off), dl: float32(int(lev) - int(old))})
 		w.wf[idx] = float32(lev)
 		if l := &n.layers[li]; l.int8 {
@@ -417,6 +511,16 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 		w.patched = append(w.patched, idx)
 	}
 	defer unpatch()
+	copy(w.floatLayer, e.baseFloat)
+	for _, h := range w.rowsHit {
+		li, o := h[0], h[1]
+		if l := &n.layers[li]; int(e.rowAbs[li][o]+w.rowExtra[li][o]) > l.rowLimit() && !w.floatLayer[li] {
+			w.floatLayer[li] = true
+			e.logFloat(l.name, "a candidate")
+		}
+		w.rowExtra[li][o] = 0
+	}
+	w.rowsHit = w.rowsHit[:0]
 	// Which nodes and slots change.
 	first := -1
 	for i, node := range n.g.Nodes {
@@ -471,6 +575,15 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				continue
 			}
 			li := n.layerOf[i]
+			if li < 0 && n.addBy[i] >= 0 {
+				if lb := n.addBy[i]; w.changed[n.layers[lb].node] && w.mode[lb] == modeFull && !w.floatLayer[lb] {
+					continue // computed by the layer's epilogue
+				}
+			}
+			if li < 0 && n.u8[i] {
+				w.execOpU8(i, bc)
+				continue
+			}
 			if li < 0 {
 				if src := w.maskOfNode[i]; src >= 0 {
 					n.execOpMasked(i, w.bufs, bc, w.outMask[src])
@@ -479,13 +592,33 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				}
 				continue
 			}
-			switch w.mode[li] {
-			case modeFull:
-				w.layerFull(li, w.wf, w.wq, bc, w.changed[n.g.Nodes[i].Inputs[0]])
-			case modeSparse:
+			src := n.g.Nodes[i].Inputs[0]
+			inChanged := w.changed[src]
+			if w.mode[li] == modeFull && n.layers[li].intPath && !w.floatLayer[li] {
+				w.layerInt(li, w.wq, bc, inChanged)
+				continue
+			}
+			quantize := inChanged
+			if inChanged && n.u8[src] && w.mode[li] == modeFull {
+				// An int8 layer on the float32 path after a byte node.
+				l := &n.layers[li]
+				fromQuad(w.bufs[l.xqSlot], w.ubufs[l.inSlot], l.inGeo, bc)
+				quantize = false
+			}
+			switch {
+			case n.u8[i] && w.mode[li] == modeFull:
+				w.layerFullU8(li, w.wf, bc, quantize)
+			case n.u8[i] && w.mode[li] == modeSparse && !w.partial[li]:
+				e.layerSparseU8(w, li, c, bc)
+			case w.mode[li] == modeFull:
+				w.layerFull(li, w.wf, w.wq, bc, quantize)
+			case w.mode[li] == modeSparse:
 				e.layerSparse(w, li, c, bc)
-			case modeDiff:
+			case w.mode[li] == modeDiff:
 				e.layerDiff(w, li, c, bc)
+			}
+			if n.u8[i] && (w.mode[li] == modeDiff || w.partial[li]) {
+				w.toLevelsU8(i, bc)
 			}
 		}
 		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil)

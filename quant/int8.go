@@ -1,112 +1,31 @@
 package quant
 
-// An int8 GEMM for layers whose input is an unsigned activation quantizer:
-// weight levels (int8) times activation levels (uint8) accumulated in int32
-// with AVX-512 VNNI, the accumulator converted to float32 at the end. The
-// sums are the same integers the float32 path computes exactly, so both
-// paths give bit-identical accumulators (below 2^24).
-//
-// Layouts: A (weights) is m4 x kpad int8, rows padded to a multiple of 4
-// with zero rows, columns (k) padded to a multiple of 4 with zeros. B
-// (activations) is packed in groups of 4 consecutive k: byte
-// ((g*npad)+col)*4 + t holds row 4g+t, column col (npad a multiple of 64,
-// padding zero).
+// The int8 kernels of the integer path (see intpath.go and quad.go):
+// weight levels (int8) times activation levels (uint8) accumulated in
+// int32 with AVX-512 VNNI (VPDPBUSD) by a 4 x 64 implicit-GEMM
+// micro-kernel, whose epilogue rescales the accumulators exactly as the
+// float32 path does (float32(acc*mult) + bias: multiply, then add) and
+// either stores float32 rows (vnniOP) or requantizes them to the next
+// layer's byte levels in the quad layout (vnniOQ); quantQuad turns float32
+// rows into quad bytes; maxU8 pools bytes. Each has a pure-Go twin
+// (quad.go) that defines its result; the purego build tag and CPUs without
+// AVX-512 VNNI use the twins. The sums are the integers the float32 path
+// computes exactly (below 2^24, see int8Refusal), so both paths give
+// bit-identical values.
 
-// toU8Go is the twin of toU8AVX512: dst[i] = byte(int32(src[i])) for
-// activation levels (integers in 0..255 stored as float32).
-func toU8Go(dst []byte, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = byte(int32(v))
+// quantLevel is the activation quantizer's formula for one value (quantGo):
+// x = v*inv, clamped to [lo, hi] (x > lo ? x : lo, then t < hi ? t : hi:
+// NaN gives lo), rounded to the nearest integer, halves to even.
+func quantLevel(v, inv, lo, hi float32) float32 {
+	x := v * inv
+	t := lo
+	if x > lo {
+		t = x
 	}
-}
-
-// toU8 converts activation levels to bytes (see toU8Go).
-func toU8(dst []byte, src []float32) {
-	k := 0
-	if useVNNI && len(src) >= 16 {
-		k = len(src) &^ 15
-		toU8Asm(dst[:k], src[:k])
+	if !(t < hi) {
+		t = hi
 	}
-	toU8Go(dst[k:], src[k:])
-}
-
-// interleave4Go is the twin of interleave4AVX: dst[4c+t] = r_t[c] for c < n.
-func interleave4Go(dst, r0, r1, r2, r3 []byte, n int) {
-	dst = dst[:4*n]
-	for c := 0; c < n; c++ {
-		dst[4*c] = r0[c]
-		dst[4*c+1] = r1[c]
-		dst[4*c+2] = r2[c]
-		dst[4*c+3] = r3[c]
-	}
-}
-
-// interleave4 interleaves four byte rows of n values (see interleave4Go).
-func interleave4(dst, r0, r1, r2, r3 []byte, n int) {
-	k := 0
-	if useVNNI && n >= 16 {
-		k = n &^ 15
-		interleave4Asm(dst[:4*k], r0[:k], r1[:k], r2[:k], r3[:k])
-	}
-	interleave4Go(dst[4*k:], r0[k:], r1[k:], r2[k:], r3[k:], n-k)
-}
-
-// vnniGo is the twin of vnni4x64: c[i*ldc+j] = float32(sum over g, t of
-// a[i*lda+4g+t] * b[g*ldb+4j+t]) for i < 4, j < 64.
-func vnniGo(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int) {
-	for i := 0; i < 4; i++ {
-		for j := 0; j < 64; j++ {
-			var s int32
-			for g := 0; g < kg; g++ {
-				for t := 0; t < 4; t++ {
-					s += int32(a[i*lda+4*g+t]) * int32(b[g*ldb+4*j+t])
-				}
-			}
-			c[i*ldc+j] = float32(s)
-		}
-	}
-}
-
-// packB packs rows [0, k) of a row-major byte matrix x (k x n, row stride
-// ldx) into dst (kpad/4 groups of npad x 4 bytes); rows k..kpad-1 and
-// columns n..npad-1 are zero.
-func packB(dst []byte, x []byte, ldx, k, n, kpad, npad int, zero []byte) {
-	for g := 0; g < kpad/4; g++ {
-		var rows [4][]byte
-		for t := 0; t < 4; t++ {
-			r := 4*g + t
-			if r < k {
-				rows[t] = x[r*ldx : r*ldx+n]
-			} else {
-				rows[t] = zero[:n]
-			}
-		}
-		d := dst[g*npad*4 : (g+1)*npad*4]
-		interleave4(d, rows[0], rows[1], rows[2], rows[3], n)
-		clear(d[4*n:])
-	}
-}
-
-// gemmU8 computes c (m x n, row stride ldc) = A x B with A packed as above
-// (m rows used of m4, row stride kpad) and B packed (npad columns); tile is
-// a 4 x 64 scratch for partial tiles.
-func gemmU8(m, n, kpad int, a []int8, b []byte, npad int, c []float32, ldc int, tile []float32) {
-	kg := kpad / 4
-	for j0 := 0; j0 < n; j0 += 64 {
-		for i0 := 0; i0 < m; i0 += 4 {
-			bp := b[j0*4:]
-			ap := a[i0*kpad:]
-			if i0+4 <= m && j0+64 <= n {
-				vnni(kg, ap, kpad, bp, npad*4, c[i0*ldc+j0:], ldc)
-				continue
-			}
-			vnni(kg, ap, kpad, bp, npad*4, tile, 64)
-			for i := i0; i < min(i0+4, m); i++ {
-				copy(c[i*ldc+j0:i*ldc+min(j0+64, n)], tile[(i-i0)*64:(i-i0)*64+min(64, n-j0)])
-			}
-		}
-	}
+	return roundEven(t)
 }
 
 // roundUp4 and roundUp64 round up to multiples of 4 and 64.

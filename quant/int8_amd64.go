@@ -7,38 +7,77 @@ import "golang.org/x/sys/cpu"
 // useVNNI selects the int8 GEMM for layers with unsigned quantized inputs.
 var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 
-// toU8AVX512 converts n (a positive multiple of 16) activation levels to
-// bytes; toU8Go is its twin.
+// vnniOQ4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel (column group
+// g read at b + offs[g]) with a requantizing epilogue writing the four
+// rows interleaved; vnniOQGo is its twin.
 //
 //go:noescape
-func toU8AVX512(dst *byte, src *float32, n int)
+func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
 
-// interleave4AVX interleaves n columns (n a positive multiple of 16) of
-// four byte rows; interleave4Go is its twin.
+// vnniOP4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel with a
+// rescaling epilogue (plus the rows at add unless nil, then a ReLU when
+// relu is not 0) writing float32 rows; vnniOPGo is its twin.
 //
 //go:noescape
-func interleave4AVX(dst, r0, r1, r2, r3 *byte, n int)
+func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
 
-// vnni4x64 is the 4 x 64 int8 micro-kernel; vnniGo is its twin.
+// quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
+// columns of four float32 rows to interleaved bytes; quantQuadGo is its
+// twin.
 //
 //go:noescape
-func vnni4x64(kg int, a *int8, lda int, b *byte, ldb int, c *float32, ldc int)
+func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, mult, bias *float32, inv, hi float32)
 
-func toU8Asm(dst []byte, src []float32) { toU8AVX512(&dst[0], &src[0], len(src)) }
+// maxU8AVX2 sets dst to the byte-wise maximum of dst and src for n (a
+// positive multiple of 32) bytes; maxU8Go is its twin.
+//
+//go:noescape
+func maxU8AVX2(dst, src *byte, n int)
 
-func interleave4Asm(dst, r0, r1, r2, r3 []byte) {
-	interleave4AVX(&dst[0], &r0[0], &r1[0], &r2[0], &r3[0], len(r0))
+func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
+	quantQuadAVX512(&dst[0], &r0[0], &r1[0], &r2[0], &r3[0], len(r0), &mult[0], &bias[0], inv, hi)
 }
 
-func vnni(kg int, a []int8, lda int, b []byte, ldb int, c []float32, ldc int) {
+func maxU8Asm(dst, src []byte) { maxU8AVX2(&dst[0], &src[0], len(src)) }
+
+// useAVX2U8 selects maxU8AVX2.
+var useAVX2U8 = cpu.X86.HasAVX2
+
+func vnniOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
 	if !useVNNI {
-		vnniGo(kg, a, lda, b, ldb, c, ldc)
+		vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
 		return
 	}
-	// Bounds: the kernel reads 4 rows of A and kg groups of 64 columns of
-	// B, and writes 4 rows of 64 floats of C.
-	_ = a[3*lda+4*kg-1]
-	_ = b[(kg-1)*ldb+255]
+	checkOffs(kg, a, lda, b, offs, omax)
+	_ = dst[255]
+	_, _ = mult[3], bias[3]
+	vnniOQ4x64(kg, &a[0], lda, &b[0], &offs[0], &dst[0], &mult[0], &bias[0], inv, hi)
+}
+
+func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+	if !useVNNI {
+		vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
+		return
+	}
+	checkOffs(kg, a, lda, b, offs, omax)
 	_ = c[3*ldc+63]
-	vnni4x64(kg, &a[0], lda, &b[0], ldb, &c[0], ldc)
+	_, _ = mult[3], bias[3]
+	r := 0
+	if withRelu {
+		r = 1
+	}
+	var ap *float32
+	if add != nil {
+		_ = add[3*ldc+63]
+		ap = &add[0]
+	}
+	vnniOP4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap)
+}
+
+// checkOffs panics unless the micro-kernel's reads stay inside a and b:
+// omax is the largest of the kg offsets (all non-negative).
+func checkOffs(kg int, a []int8, lda int, b []byte, offs []int, omax int) {
+	_ = a[3*lda+4*kg-1]
+	_ = offs[kg-1]
+	_ = b[omax+255]
 }

@@ -2,170 +2,219 @@
 
 #include "textflag.h"
 
-// func toU8AVX512(dst *byte, src *float32, n int)
-TEXT ·toU8AVX512(SB), NOSPLIT, $0-24
+// POST_ROW converts four int32 accumulators to float32 and applies
+// y = float32(acc*mult) + bias (Z27 = mult, Z28 = bias broadcast).
+#define POST_ROW(r0, r1, r2, r3) \
+	VCVTDQ2PS r0, r0; VCVTDQ2PS r1, r1; VCVTDQ2PS r2, r2; VCVTDQ2PS r3, r3; \
+	VMULPS Z27, r0, r0; VMULPS Z27, r1, r1; VMULPS Z27, r2, r2; VMULPS Z27, r3, r3; \
+	VADDPS Z28, r0, r0; VADDPS Z28, r1, r1; VADDPS Z28, r2, r2; VADDPS Z28, r3, r3
+
+// STORE_ROW stores four rows of post values at DI, after a ReLU when R14
+// is not zero (Z26 = 0: y > 0 ? y : 0).
+#define STORE_ROW(r0, r1, r2, r3, lbl) \
+	TESTQ R14, R14; JZ lbl; \
+	VMAXPS Z26, r0, r0; VMAXPS Z26, r1, r1; VMAXPS Z26, r2, r2; VMAXPS Z26, r3, r3; \
+lbl: \
+	VMOVUPS r0, (DI); VMOVUPS r1, 64(DI); VMOVUPS r2, 128(DI); VMOVUPS r3, 192(DI)
+
+// VNNI_LOOPO zeroes Z0-Z15 and accumulates a 4 x 64 int32 tile over CX
+// groups: A rows at SI, R11, R12, R13 (4 bytes per group); group g's 64
+// columns of 4 bytes at DX + offs[g] (offs at R14, 8 bytes each; R9 is
+// scratch).
+#define VNNI_LOOPO(lbl, done) \
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; VPXORD Z9, Z9, Z9; VPXORD Z10, Z10, Z10; VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; VPXORD Z13, Z13, Z13; VPXORD Z14, Z14, Z14; VPXORD Z15, Z15, Z15; \
+	TESTQ CX, CX; JZ done; \
+lbl: \
+	MOVQ (R14), R9; \
+	VMOVDQU32 (DX)(R9*1), Z16; VMOVDQU32 64(DX)(R9*1), Z17; VMOVDQU32 128(DX)(R9*1), Z18; VMOVDQU32 192(DX)(R9*1), Z19; \
+	VPBROADCASTD (SI), Z20; VPBROADCASTD (R11), Z21; VPBROADCASTD (R12), Z22; VPBROADCASTD (R13), Z23; \
+	VPDPBUSD Z20, Z16, Z0; VPDPBUSD Z20, Z17, Z1; VPDPBUSD Z20, Z18, Z2; VPDPBUSD Z20, Z19, Z3; \
+	VPDPBUSD Z21, Z16, Z4; VPDPBUSD Z21, Z17, Z5; VPDPBUSD Z21, Z18, Z6; VPDPBUSD Z21, Z19, Z7; \
+	VPDPBUSD Z22, Z16, Z8; VPDPBUSD Z22, Z17, Z9; VPDPBUSD Z22, Z18, Z10; VPDPBUSD Z22, Z19, Z11; \
+	VPDPBUSD Z23, Z16, Z12; VPDPBUSD Z23, Z17, Z13; VPDPBUSD Z23, Z18, Z14; VPDPBUSD Z23, Z19, Z15; \
+	ADDQ $4, SI; ADDQ $4, R11; ADDQ $4, R12; ADDQ $4, R13; ADDQ $8, R14; \
+	DECQ CX; JNZ lbl; \
+done:
+
+// QUANTD quantizes four registers of post values to int32 levels: x =
+// y*inv (Z24), x > 0 ? x : 0 (Z26 = 0), t < hi ? t : hi (Z25), rounded to
+// nearest even (MXCSR default).
+#define QUANTD(r0, r1, r2, r3) \
+	VMULPS Z24, r0, r0; VMULPS Z24, r1, r1; VMULPS Z24, r2, r2; VMULPS Z24, r3, r3; \
+	VMAXPS Z26, r0, r0; VMAXPS Z26, r1, r1; VMAXPS Z26, r2, r2; VMAXPS Z26, r3, r3; \
+	VMINPS Z25, r0, r0; VMINPS Z25, r1, r1; VMINPS Z25, r2, r2; VMINPS Z25, r3, r3; \
+	VCVTPS2DQ r0, r0; VCVTPS2DQ r1, r1; VCVTPS2DQ r2, r2; VCVTPS2DQ r3, r3
+
+// INTERLEAVE_STORE stores the byte levels of rows a, b, c, d (dwords
+// 0..255, 16 columns) interleaved at off(DI): byte 4j+t is row t, column j.
+#define INTERLEAVE_STORE(a, b, c, d, off) \
+	VPSLLD $8, b, b; VPSLLD $16, c, c; VPSLLD $24, d, d; \
+	VPORD b, a, a; VPORD d, c, c; VPORD c, a, a; \
+	VMOVDQU32 a, off(DI)
+
+// func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
+TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-72
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ offs+32(FP), R14
+	MOVQ dst+40(FP), DI
+	MOVQ mult+48(FP), AX
+	MOVQ bias+56(FP), BX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOPO(oqloop, oqstore)
+	VBROADCASTSS inv+64(FP), Z24
+	VBROADCASTSS hi+68(FP), Z25
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	QUANTD(Z0, Z1, Z2, Z3)
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	QUANTD(Z4, Z5, Z6, Z7)
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	QUANTD(Z8, Z9, Z10, Z11)
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	QUANTD(Z12, Z13, Z14, Z15)
+	INTERLEAVE_STORE(Z0, Z4, Z8, Z12, 0)
+	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
+	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
+	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	VZEROUPPER
+	RET
+
+// ADD_ROW adds the float32 row at DX to four rows of post values when CX
+// is not zero.
+#define ADD_ROW(r0, r1, r2, r3, lbl) \
+	TESTQ CX, CX; JZ lbl; \
+	VADDPS (DX), r0, r0; VADDPS 64(DX), r1, r1; VADDPS 128(DX), r2, r2; VADDPS 192(DX), r3, r3; \
+lbl:
+
+// func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
+TEXT ·vnniOP4x64(SB), NOSPLIT, $0-88
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ offs+32(FP), R14
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R10
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOPO(oploop, opstore)
+	MOVQ         relu+72(FP), R14
+	MOVQ         add+80(FP), DX
+	MOVQ         DX, CX
+	SHLQ         $2, R10
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	ADD_ROW(Z0, Z1, Z2, Z3, opadd0)
+	STORE_ROW(Z0, Z1, Z2, Z3, oprow0)
+	ADDQ         R10, DI
+	ADDQ         R10, DX
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	ADD_ROW(Z4, Z5, Z6, Z7, opadd1)
+	STORE_ROW(Z4, Z5, Z6, Z7, oprow1)
+	ADDQ         R10, DI
+	ADDQ         R10, DX
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	ADD_ROW(Z8, Z9, Z10, Z11, opadd2)
+	STORE_ROW(Z8, Z9, Z10, Z11, oprow2)
+	ADDQ         R10, DI
+	ADDQ         R10, DX
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	ADD_ROW(Z12, Z13, Z14, Z15, opadd3)
+	STORE_ROW(Z12, Z13, Z14, Z15, oprow3)
+	VZEROUPPER
+	RET
+
+// func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, mult, bias *float32, inv, hi float32)
+TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-72
+	MOVQ         dst+0(FP), DI
+	MOVQ         r0+8(FP), R8
+	MOVQ         r1+16(FP), R9
+	MOVQ         r2+24(FP), R10
+	MOVQ         r3+32(FP), R11
+	MOVQ         n+40(FP), CX
+	MOVQ         mult+48(FP), AX
+	MOVQ         bias+56(FP), BX
+	VBROADCASTSS inv+64(FP), Z24
+	VBROADCASTSS hi+68(FP), Z25
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VBROADCASTSS (BX), Z20
+	VBROADCASTSS 4(BX), Z21
+	VBROADCASTSS 8(BX), Z22
+	VBROADCASTSS 12(BX), Z23
+
+qq16:
+	CMPQ    CX, $16
+	JL      qqdone
+	VMULPS  (R8), Z16, Z0
+	VMULPS  (R9), Z17, Z1
+	VMULPS  (R10), Z18, Z2
+	VMULPS  (R11), Z19, Z3
+	VADDPS  Z20, Z0, Z0
+	VADDPS  Z21, Z1, Z1
+	VADDPS  Z22, Z2, Z2
+	VADDPS  Z23, Z3, Z3
+	QUANTD(Z0, Z1, Z2, Z3)
+	INTERLEAVE_STORE(Z0, Z1, Z2, Z3, 0)
+	ADDQ    $64, R8
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	ADDQ    $64, R11
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     qq16
+
+qqdone:
+	VZEROUPPER
+	RET
+
+// func maxU8AVX2(dst, src *byte, n int)
+TEXT ·maxU8AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 
-tu16:
-	CMPQ       CX, $16
-	JL         tudone
-	VCVTTPS2DQ (SI), Z0
-	VPMOVDB    Z0, X0
-	VMOVDQU    X0, (DI)
-	ADDQ       $64, SI
-	ADDQ       $16, DI
-	SUBQ       $16, CX
-	JMP        tu16
+mu32:
+	CMPQ    CX, $32
+	JL      mudone
+	VMOVDQU (SI), Y0
+	VPMAXUB (DI), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $32, CX
+	JMP     mu32
 
-tudone:
-	VZEROUPPER
-	RET
-
-// func interleave4AVX(dst, r0, r1, r2, r3 *byte, n int)
-TEXT ·interleave4AVX(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ r0+8(FP), R8
-	MOVQ r1+16(FP), R9
-	MOVQ r2+24(FP), R10
-	MOVQ r3+32(FP), R11
-	MOVQ n+40(FP), CX
-
-il16:
-	CMPQ       CX, $16
-	JL         ildone
-	VMOVDQU    (R8), X0
-	VMOVDQU    (R9), X1
-	VMOVDQU    (R10), X2
-	VMOVDQU    (R11), X3
-	// Intel VPUNPCKLBW x4, x0, x1: a0 b0 a1 b1 ... a7 b7
-	VPUNPCKLBW X1, X0, X4
-	VPUNPCKHBW X1, X0, X5
-	VPUNPCKLBW X3, X2, X6
-	VPUNPCKHBW X3, X2, X7
-	// Intel VPUNPCKLWD x8, x4, x6: a0 b0 c0 d0 a1 b1 c1 d1 ...
-	VPUNPCKLWD X6, X4, X8
-	VPUNPCKHWD X6, X4, X9
-	VPUNPCKLWD X7, X5, X10
-	VPUNPCKHWD X7, X5, X11
-	VMOVDQU    X8, (DI)
-	VMOVDQU    X9, 16(DI)
-	VMOVDQU    X10, 32(DI)
-	VMOVDQU    X11, 48(DI)
-	ADDQ       $16, R8
-	ADDQ       $16, R9
-	ADDQ       $16, R10
-	ADDQ       $16, R11
-	ADDQ       $64, DI
-	SUBQ       $16, CX
-	JMP        il16
-
-ildone:
-	VZEROUPPER
-	RET
-
-// func vnni4x64(kg int, a *int8, lda int, b *byte, ldb int, c *float32, ldc int)
-TEXT ·vnni4x64(SB), NOSPLIT, $0-56
-	MOVQ   kg+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   lda+16(FP), R8
-	MOVQ   b+24(FP), DX
-	MOVQ   ldb+32(FP), R9
-	MOVQ   c+40(FP), DI
-	MOVQ   ldc+48(FP), R10
-	LEAQ   (SI)(R8*1), R11
-	LEAQ   (R11)(R8*1), R12
-	LEAQ   (R12)(R8*1), R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	TESTQ  CX, CX
-	JZ     vstore
-
-vloop:
-	VMOVDQU32    (DX), Z16
-	VMOVDQU32    64(DX), Z17
-	VMOVDQU32    128(DX), Z18
-	VMOVDQU32    192(DX), Z19
-	VPBROADCASTD (SI), Z20
-	VPBROADCASTD (R11), Z21
-	VPBROADCASTD (R12), Z22
-	VPBROADCASTD (R13), Z23
-	// Intel VPDPBUSD z0, z16, z20: z0 += u8(z16) . s8(z20) per dword
-	VPDPBUSD     Z20, Z16, Z0
-	VPDPBUSD     Z20, Z17, Z1
-	VPDPBUSD     Z20, Z18, Z2
-	VPDPBUSD     Z20, Z19, Z3
-	VPDPBUSD     Z21, Z16, Z4
-	VPDPBUSD     Z21, Z17, Z5
-	VPDPBUSD     Z21, Z18, Z6
-	VPDPBUSD     Z21, Z19, Z7
-	VPDPBUSD     Z22, Z16, Z8
-	VPDPBUSD     Z22, Z17, Z9
-	VPDPBUSD     Z22, Z18, Z10
-	VPDPBUSD     Z22, Z19, Z11
-	VPDPBUSD     Z23, Z16, Z12
-	VPDPBUSD     Z23, Z17, Z13
-	VPDPBUSD     Z23, Z18, Z14
-	VPDPBUSD     Z23, Z19, Z15
-	ADDQ         $4, SI
-	ADDQ         $4, R11
-	ADDQ         $4, R12
-	ADDQ         $4, R13
-	ADDQ         R9, DX
-	DECQ         CX
-	JNZ          vloop
-
-vstore:
-	SHLQ      $2, R10
-	VCVTDQ2PS Z0, Z0
-	VCVTDQ2PS Z1, Z1
-	VCVTDQ2PS Z2, Z2
-	VCVTDQ2PS Z3, Z3
-	VMOVUPS   Z0, (DI)
-	VMOVUPS   Z1, 64(DI)
-	VMOVUPS   Z2, 128(DI)
-	VMOVUPS   Z3, 192(DI)
-	ADDQ      R10, DI
-	VCVTDQ2PS Z4, Z4
-	VCVTDQ2PS Z5, Z5
-	VCVTDQ2PS Z6, Z6
-	VCVTDQ2PS Z7, Z7
-	VMOVUPS   Z4, (DI)
-	VMOVUPS   Z5, 64(DI)
-	VMOVUPS   Z6, 128(DI)
-	VMOVUPS   Z7, 192(DI)
-	ADDQ      R10, DI
-	VCVTDQ2PS Z8, Z8
-	VCVTDQ2PS Z9, Z9
-	VCVTDQ2PS Z10, Z10
-	VCVTDQ2PS Z11, Z11
-	VMOVUPS   Z8, (DI)
-	VMOVUPS   Z9, 64(DI)
-	VMOVUPS   Z10, 128(DI)
-	VMOVUPS   Z11, 192(DI)
-	ADDQ      R10, DI
-	VCVTDQ2PS Z12, Z12
-	VCVTDQ2PS Z13, Z13
-	VCVTDQ2PS Z14, Z14
-	VCVTDQ2PS Z15, Z15
-	VMOVUPS   Z12, (DI)
-	VMOVUPS   Z13, 64(DI)
-	VMOVUPS   Z14, 128(DI)
-	VMOVUPS   Z15, 192(DI)
+mudone:
 	VZEROUPPER
 	RET

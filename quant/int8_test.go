@@ -1,92 +1,187 @@
 package quant
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
 
-func TestInt8PackingMatchesTwins(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	for n := 0; n <= 70; n++ {
-		rows := make([][]byte, 4)
-		for i := range rows {
-			rows[i] = make([]byte, n)
-			for j := range rows[i] {
-				rows[i][j] = byte(rng.IntN(256))
-			}
-		}
-		a := make([]byte, 4*n+8)
-		b := make([]byte, 4*n+8)
-		for i := range a {
-			a[i], b[i] = 0xAA, 0xAA
-		}
-		interleave4(a[:4*n], rows[0], rows[1], rows[2], rows[3], n)
-		interleave4Go(b[:4*n], rows[0], rows[1], rows[2], rows[3], n)
-		for i := range a {
-			if a[i] != b[i] {
-				t.Fatalf("interleave n=%d: byte %d: %d, twin %d", n, i, a[i], b[i])
-			}
-		}
-		f := make([]float32, n)
-		for i := range f {
-			f[i] = float32(rng.IntN(256))
-		}
-		u1 := make([]byte, n+8)
-		u2 := make([]byte, n+8)
-		toU8(u1[:n], f)
-		toU8Go(u2[:n], f)
-		for i := range u1 {
-			if u1[i] != u2[i] || (i < n && u1[i] != byte(f[i])) {
-				t.Fatalf("toU8 n=%d: byte %d: %d, twin %d, value %v", n, i, u1[i], u2[i], f[min(i, n-1)])
+// TestQuantQuadMatchesTwin runs quantQuad (assembly where available) and
+// its twin on guard-padded buffers across lengths and offsets, with
+// special values, and checks both against the float32 quantizer's levels.
+func TestQuantQuadMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0.5, 1.5, 2.5, 254.5, 255.5, 14.5, 15.5, 1e30, -1e30}
+	const guard = 32
+	const inv = float32(1 / 0.37)
+	for _, hi := range []float32{255, 15, 1} {
+		for n := 0; n <= 70; n++ {
+			for off := 0; off < 3; off++ {
+				var rows [4][]float32
+				for r := range rows {
+					rows[r] = make([]float32, n+off)
+					for i := range rows[r] {
+						if rng.IntN(4) == 0 {
+							rows[r][i] = special[rng.IntN(len(special))] * 0.37
+						} else {
+							rows[r][i] = float32(rng.NormFloat64() * 40)
+						}
+					}
+					rows[r] = rows[r][off:]
+				}
+				fast := make([]byte, 4*n+off+2*guard)
+				twin := make([]byte, len(fast))
+				for i := range fast {
+					fast[i], twin[i] = 0xA5, 0xA5
+				}
+				mult := [4]float32{1, 0.5, 3, 1}
+				bias := [4]float32{0, -1, 2.5, 0}
+				quantQuad(fast[guard+off:guard+off+4*n], rows[0], rows[1], rows[2], rows[3], &mult, &bias, inv, hi)
+				quantQuadGo(twin[guard+off:guard+off+4*n], rows[0], rows[1], rows[2], rows[3], &mult, &bias, inv, hi)
+				for i := range fast {
+					if fast[i] != twin[i] {
+						t.Fatalf("hi %v n %d off %d: byte %d: %d, twin %d", hi, n, off, i, fast[i], twin[i])
+					}
+					k := i - guard - off
+					if k < 0 || k >= 4*n {
+						if fast[i] != 0xA5 {
+							t.Fatalf("hi %v n %d off %d: guard byte %d overwritten", hi, n, off, i)
+						}
+						continue
+					}
+					ref := make([]float32, 1)
+					postGo(ref, rows[k%4][k/4:k/4+1], mult[k%4], bias[k%4])
+					quantGo(ref, ref, inv, 0, hi)
+					if float32(fast[i]) != ref[0] {
+						t.Fatalf("hi %v: value %v: byte %d, float32 path %v", hi, rows[k%4][k/4], fast[i], ref[0])
+					}
+				}
 			}
 		}
 	}
 }
 
-// TestGemmU8 checks the int8 GEMM (assembly where available) against
-// float64 sums, on shapes with partial tiles, and the micro-kernel against
-// its twin.
-func TestGemmU8(t *testing.T) {
-	rng := rand.New(rand.NewPCG(2, 2))
-	for _, sh := range [][3]int{{1, 1, 1}, {4, 64, 4}, {6, 70, 25}, {16, 130, 150}, {10, 1, 3}, {3, 200, 9}} {
-		m, n, k := sh[0], sh[1], sh[2]
-		kpad, npad, m4 := roundUp4(k), roundUp64(n), roundUp4(m)
-		w := make([]int8, m*k)
-		for i := range w {
-			w[i] = int8(rng.IntN(255) - 127)
-		}
-		x := make([]byte, k*n)
-		for i := range x {
-			x[i] = byte(rng.IntN(256))
-		}
-		a := make([]int8, m4*kpad)
-		for i := 0; i < m; i++ {
-			copy(a[i*kpad:], w[i*k:(i+1)*k])
-		}
-		b := make([]byte, kpad*npad)
-		packB(b, x, n, k, n, kpad, npad, make([]byte, n))
-		c := make([]float32, m*n)
-		gemmU8(m, n, kpad, a, b, npad, c, n, make([]float32, 4*64))
-		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				var s float64
-				for p := 0; p < k; p++ {
-					s += float64(w[i*k+p]) * float64(x[p*n+j])
-				}
-				if float64(c[i*n+j]) != s {
-					t.Fatalf("%v: c[%d][%d] = %v, want %v", sh, i, j, c[i*n+j], s)
+// TestMaxU8MatchesTwin checks the byte maximum against its twin on
+// guard-padded buffers.
+func TestMaxU8MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const guard = 40
+	for n := 0; n <= 100; n++ {
+		for off := 0; off < 3; off++ {
+			src := make([]byte, n)
+			d0 := make([]byte, n+off+2*guard)
+			for i := range src {
+				src[i] = byte(rng.IntN(256))
+			}
+			for i := range d0 {
+				d0[i] = byte(rng.IntN(256))
+			}
+			d1 := append([]byte(nil), d0...)
+			want := append([]byte(nil), d0...)
+			maxU8(d0[guard+off:guard+off+n], src)
+			maxU8Go(d1[guard+off:guard+off+n], src)
+			for i := range src {
+				want[guard+off+i] = max(want[guard+off+i], src[i])
+			}
+			for i := range d0 {
+				if d0[i] != d1[i] || d0[i] != want[i] {
+					t.Fatalf("n %d off %d: byte %d: %d, twin %d, want %d", n, off, i, d0[i], d1[i], want[i])
 				}
 			}
 		}
-		// The micro-kernel against its twin on the first tile.
-		if m4 >= 4 {
-			c1 := make([]float32, 4*64)
-			c2 := make([]float32, 4*64)
-			vnni(kpad/4, a, kpad, b, npad*4, c1, 64)
-			vnniGo(kpad/4, a, kpad, b, npad*4, c2, 64)
-			for i := range c1 {
-				if c1[i] != c2[i] {
-					t.Fatalf("%v: micro-kernel element %d: %v, twin %v", sh, i, c1[i], c2[i])
+	}
+}
+
+// TestVNNIKernelsMatchTwins runs the implicit-GEMM micro-kernels (assembly
+// where available) and their twins on random weights, bytes and group
+// offsets, with guard-padded outputs, and checks the twins against int64
+// sums rescaled and quantized as the float32 path does.
+func TestVNNIKernelsMatchTwins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const guard = 64
+	for _, kg := range []int{1, 2, 7, 36, 144} {
+		for _, lda := range []int{4 * kg, 4*kg + 12} {
+			a := make([]int8, 3*lda+4*kg)
+			for i := range a {
+				a[i] = int8(rng.IntN(255) - 127)
+			}
+			b := make([]byte, 4096+256)
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+			}
+			offs := make([]int, kg)
+			omax := 0
+			for g := range offs {
+				offs[g] = rng.IntN(4096)
+				omax = max(omax, offs[g])
+			}
+			mult, bias := make([]float32, 4), make([]float32, 4)
+			for i := range mult {
+				mult[i] = float32(rng.Float64()*1e-3 + 1e-6)
+				bias[i] = float32(rng.NormFloat64())
+			}
+			sum := func(i, j int) float32 {
+				var s int64
+				for g := 0; g < kg; g++ {
+					for t := 0; t < 4; t++ {
+						s += int64(a[i*lda+4*g+t]) * int64(b[offs[g]+4*j+t])
+					}
+				}
+				return float32(s)
+			}
+			for _, hi := range []float32{255, 15} {
+				const inv = 7.5
+				fast := make([]byte, 256+2*guard)
+				twin := make([]byte, len(fast))
+				for i := range fast {
+					fast[i], twin[i] = 0xA5, 0xA5
+				}
+				vnniOQ(kg, a, lda, b, offs, omax, fast[guard:], mult, bias, inv, hi)
+				vnniOQGo(kg, a, lda, b, offs, twin[guard:], mult, bias, inv, hi)
+				for i := range fast {
+					want := byte(0xA5)
+					if p := i - guard; p >= 0 && p < 256 {
+						r, j := p%4, p/4
+						want = byte(quantLevel(post(sum(r, j), mult[r], bias[r]), inv, 0, hi))
+					}
+					if fast[i] != twin[i] || twin[i] != want {
+						t.Fatalf("kg %d lda %d hi %v: byte %d: %d, twin %d, want %d", kg, lda, hi, i, fast[i], twin[i], want)
+					}
+				}
+			}
+			for _, withAdd := range []bool{false, true} {
+				for _, withRelu := range []bool{false, true} {
+					const ldc = 80
+					fast := make([]float32, 3*ldc+64+2*guard)
+					twin := make([]float32, len(fast))
+					for i := range fast {
+						fast[i], twin[i] = -777, -777
+					}
+					var add []float32
+					if withAdd {
+						add = make([]float32, 3*ldc+64)
+						for i := range add {
+							add[i] = float32(rng.NormFloat64())
+						}
+					}
+					vnniOP(kg, a, lda, b, offs, omax, fast[guard:], ldc, mult, bias, withRelu, add)
+					vnniOPGo(kg, a, lda, b, offs, twin[guard:], ldc, mult, bias, withRelu, add)
+					for i := range fast {
+						want := float32(-777)
+						if p := i - guard; p >= 0 && p%ldc < 64 && p/ldc < 4 {
+							r, j := p/ldc, p%ldc
+							want = post(sum(r, j), mult[r], bias[r])
+							if withAdd {
+								want = add[p] + want
+							}
+							if withRelu && !(want > 0) {
+								want = 0
+							}
+						}
+						if math.Float32bits(fast[i]) != math.Float32bits(twin[i]) || math.Float32bits(twin[i]) != math.Float32bits(want) {
+							t.Fatalf("kg %d lda %d add %v relu %v: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fast[i], twin[i], want)
+						}
+					}
 				}
 			}
 		}

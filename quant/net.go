@@ -59,11 +59,27 @@ type qlayer struct {
 	chainTo int
 	chain   []int
 	// int8 is set when the layer's input is an unsigned quantizer: its
-	// dense products may run as int8 GEMMs (weights packed at qoff in
-	// the packed weight vector, rows of kpad bytes, m4 rows).
-	int8       bool
-	qoff, kpad int
-	m4         int
+	// dense products may run as int8 GEMMs on its input in the quad
+	// layout of geometry inGeo (see quad.go), the weights packed at qoff
+	// in the packed weight vector in the same K order (m4 rows of kpad
+	// bytes; kk = K*K for a convolution, H*W of the flattened input for a
+	// linear layer); ones4 and zeros4 (m4 values) make the GEMM's
+	// epilogue return the accumulator itself.
+	int8          bool
+	qoff, kpad    int
+	m4, kk        int
+	inGeo         quadGeom
+	ones4, zeros4 []float32
+	// intPath is set when candidates recompute the layer on the integer
+	// path (see intpath.go); mult4 and bias4 are mult and bias padded
+	// with zeros to m4 rows.
+	intPath      bool
+	mult4, bias4 []float32
+	// rowCheck is set when some weights could take the layer's
+	// accumulators to 2^24 (see rowLimit): the evaluator then checks the
+	// base and each candidate, and runs the layer on the float32 path
+	// for those that could.
+	rowCheck bool
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -77,11 +93,25 @@ type net struct {
 	nvars    int
 	colSize  int    // floats of the im2col buffer
 	nq       int    // bytes of the packed int8 weights
-	maxIn    int    // values of the largest layer input (per sample)
-	bpSize   int    // bytes of the packed int8 activation panel
-	maxCols  int    // columns of the largest GEMM
+	quadMax  int    // bytes of the largest int8 layer input (quad layout, one chunk)
+	panelMax int    // bytes of the largest gathered panel (strided int8 convolutions)
+	kgMax    int    // largest K/4 of an int8 layer
+	rowMax   int    // floats of the longest row quantized into a quad tensor
 	fused    []bool // ReLU nodes computed by the layer or sum before them
 	addRelu  []bool // sums whose ReLU is fused into them
+	// The integer path (see planInteger): intOn when some layer uses it;
+	// per node, u8 when its output is kept as byte activation levels of
+	// the quantizer nodeQ; per slot, u8Slot when it holds such bytes.
+	intOn   bool
+	u8      []bool
+	nodeQ   []ActQuant
+	u8Slot  []bool
+	slotGeo []quadGeom // per byte slot, its quad geometry
+	// Residual sums computed by the epilogue of the layer feeding them
+	// (see planAdds): per layer, the sum node (or -1) and its other
+	// input; per node, the layer computing it (or -1).
+	addInto, addOther []int
+	addBy             []int
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -211,31 +241,40 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 	n.chunk = chunk
 	for li := range n.layers {
 		l := &n.layers[li]
-		if l.act.Enabled() && !l.act.Signed && useVNNI {
-			n.maxIn = max(n.maxIn, l.inS.Size())
-			l.int8 = true
-			l.kpad, l.m4 = roundUp4(l.ckk), roundUp4(l.out)
-			l.qoff = n.nq
-			n.nq += l.m4 * l.kpad
+		if l.conv {
+			row := l.ckk * l.outS.W * chunk
+			l.rowsPer = max(1, colBudget/row)
+			l.rowsPer = min(l.rowsPer, l.outS.H)
+			n.colSize = max(n.colSize, l.rowsPer*row)
 		}
-	}
-	for li := range n.layers {
-		l := &n.layers[li]
-		if !l.conv {
-			n.maxCols = max(n.maxCols, chunk)
-			if l.int8 {
-				n.bpSize = max(n.bpSize, l.kpad*roundUp64(chunk))
-			}
+		if !l.act.Enabled() || l.act.Signed || l.act.Bits > 8 || !intKernels() {
 			continue
 		}
-		row := l.ckk * l.outS.W * chunk
-		l.rowsPer = max(1, colBudget/row)
-		l.rowsPer = min(l.rowsPer, l.outS.H)
-		n.colSize = max(n.colSize, l.rowsPer*row)
-		cols := l.rowsPer * l.outS.W * chunk
-		n.maxCols = max(n.maxCols, cols)
-		if l.int8 {
-			n.bpSize = max(n.bpSize, l.kpad*roundUp64(cols))
+		l.int8 = true
+		l.kk = l.k * l.k
+		l.inGeo = quadGeom{C: l.in, H: l.inS.H, W: l.inS.W, P: l.pad}
+		if !l.conv {
+			src := g.Nodes[l.node].Inputs[0]
+			if g.Nodes[src].Op == nn.OpFlatten {
+				src = g.Nodes[src].Inputs[0]
+			}
+			s := g.Nodes[src].OutShape
+			l.inGeo = quadGeom{C: s.C, H: s.H, W: s.W}
+			l.kk = s.H * s.W
+		}
+		l.kpad = l.inGeo.c4() * l.kk * 4
+		l.m4 = roundUp4(l.out)
+		l.qoff = n.nq
+		n.nq += l.m4 * l.kpad
+		l.ones4, l.zeros4 = make([]float32, l.m4), make([]float32, l.m4)
+		for i := range l.ones4 {
+			l.ones4[i] = 1
+		}
+		n.quadMax = max(n.quadMax, l.inGeo.size(chunk))
+		n.kgMax = max(n.kgMax, l.kpad/4)
+		n.rowMax = max(n.rowMax, l.inGeo.W*chunk)
+		if l.conv && l.stride != 1 {
+			n.panelMax = max(n.panelMax, l.kpad*roundUp64(l.outS.W*chunk))
 		}
 	}
 	return n, nil
@@ -384,42 +423,24 @@ func (n *net) packWeights(w []float32, q []int8) {
 		dst := q[l.qoff : l.qoff+l.m4*l.kpad]
 		clear(dst)
 		for o := 0; o < l.out; o++ {
-			for j, v := range w[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
-				dst[o*l.kpad+j] = int8(v)
+			for r, v := range w[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
+				dst[o*l.kpad+l.kpos(r)] = int8(v)
 			}
 		}
 	}
 }
 
+// kpos returns the position in a packed weight row of int8 layer l of
+// the weight with index r inside its PyTorch row (input channel c, then
+// kernel position or pixel): quad K order, ((c/4)*kk + r%kk)*4 + c%4.
+func (l *qlayer) kpos(r int) int {
+	c := r / l.kk
+	return ((c>>2)*l.kk+r%l.kk)<<2 | c&3
+}
+
 // qpos returns the position in the packed int8 weights of weight j of
 // int8 layer l.
-func (l *qlayer) qpos(j int) int { return l.qoff + j/l.ckk*l.kpad + j%l.ckk }
-
-// denseU8 is dense as an int8 GEMM: q holds the packed weights; xu, colu
-// and bp are byte scratch for the input, its patches and the packed panel;
-// zero holds enough zero bytes; tile is a 4 x 64 float scratch.
-func (l *qlayer) denseU8(q []int8, xq, acc []float32, xu, colu, bp, zero []byte, tile []float32, bc int) {
-	a := q[l.qoff : l.qoff+l.m4*l.kpad]
-	x := xu[:l.inS.Size()*bc]
-	toU8(x, xq[:len(x)])
-	if !l.conv {
-		npad := roundUp64(bc)
-		packB(bp, x, bc, l.ckk, bc, l.kpad, npad, zero)
-		gemmU8(l.out, bc, l.kpad, a, bp, npad, acc, bc, tile)
-		return
-	}
-	oh, ow := l.outS.H, l.outS.W
-	ldc := oh * ow * bc
-	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
-		oy1 := min(oh, oy0+l.rowsPer)
-		ncols := (oy1 - oy0) * ow * bc
-		c := colu[:l.ckk*ncols]
-		im2colT(l, x, c, l.in, oy0, oy1, bc)
-		npad := roundUp64(ncols)
-		packB(bp, c, ncols, l.ckk, ncols, l.kpad, npad, zero)
-		gemmU8(l.out, ncols, l.kpad, a, bp, npad, acc[oy0*ow*bc:], ldc, tile)
-	}
-}
+func (l *qlayer) qpos(j int) int { return l.qoff + j/l.ckk*l.kpad + l.kpos(j%l.ckk) }
 
 // im2col fills col (nch*K*K rows of (oy1-oy0)*OW*bc columns) with the
 // input patches of output rows oy0..oy1 of an input x of nch channels (the

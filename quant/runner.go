@@ -23,12 +23,21 @@ type worker struct {
 	scratch [][]float32 // per slot, chunk*size floats
 	bufs    [][]float32 // per slot, the view used for the current chunk
 	col     []float32
-	bp      []byte    // int8 activation panel
-	xu      []byte    // int8 layer input as bytes
-	colu    []byte    // its patches
-	zero    []byte    // zeros for padded panel rows
+	xs      []byte    // an int8 layer's input staged in the quad layout
+	panel   []byte    // gathered panel of a strided int8 convolution
+	offs    []int     // per K group, its offset in the int8 GEMM's input
+	zeroF   []float32 // a row of zeros
 	tile    []float32 // 4 x 64 int8 GEMM scratch
-	wq      []int8    // candidate weights, int8-packed (int8 layers)
+	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
+	ubufs   [][]byte  // per slot holding byte levels (integer path), quad layout
+	// floatLayer marks the int8 layers whose current weights could take
+	// an accumulator to 2^24: they run on the float32 path (nil: none);
+	// rowExtra holds, per rowCheck layer and output channel, a
+	// candidate's increase of the absolute row sum (see candidate).
+	floatLayer []bool
+	rowExtra   [][]int32
+	rowsHit    [][2]int32
+	wq         []int8 // candidate weights, int8-packed (int8 layers)
 	// candidate state
 	wf          []float32 // candidate weights (base weights with the delta applied)
 	patched     []int32
@@ -57,13 +66,24 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 	}
 	w.col = make([]float32, n.colSize)
 	if n.nq > 0 {
-		w.bp = make([]byte, n.bpSize)
-		w.xu = make([]byte, n.maxIn*n.chunk)
-		w.colu = make([]byte, n.colSize)
-		w.zero = make([]byte, n.maxCols)
+		// 256 bytes of slack: the last tile of a row may read past the
+		// tensor (columns whose results are dropped).
+		w.xs = make([]byte, n.quadMax+256)
+		w.panel = make([]byte, n.panelMax+256)
+		w.offs = make([]int, n.kgMax)
+		w.zeroF = make([]float32, n.rowMax)
 		w.tile = make([]float32, 4*64)
+		w.tileB = make([]byte, 4*64)
 		if withCandidates {
 			w.wq = make([]int8, n.nq)
+		}
+	}
+	if n.intOn {
+		w.ubufs = make([][]byte, len(n.slots))
+		for s := range n.slots {
+			if n.u8Slot[s] {
+				w.ubufs[s] = make([]byte, n.slotGeo[s].size(n.chunk)+256)
+			}
 		}
 	}
 	if withCandidates {
@@ -145,8 +165,8 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 		}
 	}
 	acc := w.bufs[l.accSlot]
-	if l.int8 && q != nil {
-		l.denseU8(q, xq, acc, w.xu, w.colu, w.bp, w.zero, w.tile, bc)
+	if l.int8 && q != nil && !w.floatAt(li) {
+		w.denseU8(l, q, xq, acc, bc)
 	} else {
 		l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
 	}
@@ -156,6 +176,9 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 		w.onOutput(w.id, li, y[:l.outS.Size()*bc], bc)
 	}
 }
+
+// floatAt reports whether int8 layer li must run on the float32 path.
+func (w *worker) floatAt(li int) bool { return w.floatLayer != nil && w.floatLayer[li] }
 
 // setScratch points every slot at the worker's scratch for a chunk of bc.
 func (w *worker) setScratch(bc int) {
@@ -167,7 +190,9 @@ func (w *worker) setScratch(bc int) {
 // runPlain evaluates a batch with weights, all values in scratch, chunks
 // spread over the workers; it returns the summed loss and correct count.
 // conf, when not nil, receives the classes x classes confusion counts.
-func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batch, conf []int) (float64, int, error) {
+// q, when not nil, holds the int8-packed weights: the integer path runs
+// (see forwardInt).
+func runPlain(ctx context.Context, workers []*worker, weights []float32, q []int8, b *batch, conf []int) (float64, int, error) {
 	n := workers[0].n
 	nch := (b.n + n.chunk - 1) / n.chunk
 	losses := make([]float64, nch)
@@ -190,7 +215,11 @@ func runPlain(ctx context.Context, workers []*worker, weights []float32, b *batc
 				start, bc := n.chunkRange(c, b.n)
 				w.setScratch(bc)
 				w.loadInput(b, start, bc)
-				w.forwardAll(weights, nil, bc)
+				if q != nil {
+					w.forwardInt(weights, q, bc)
+				} else {
+					w.forwardAll(weights, nil, bc)
+				}
 				logits := w.bufs[n.nodeSlot[len(n.g.Nodes)-1]]
 				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], confs[wi])
 			}

@@ -60,8 +60,8 @@ func printBenchEvaluator(w io.Writer, r *quant.BenchResult) error {
 	c := r.Config
 	fmt.Fprintf(w, "%s, batch %d, %d candidates of %d changed weights in %s, %d-bit weights, activations %s, chunk %d\n",
 		c.Arch, c.Batch, c.Candidates, c.Delta, c.Layer, c.Bits, actLabel(c.ActBits), r.Chunk)
-	fmt.Fprintf(w, "incremental   %10.1f candidates/s (%d rounds)\n", r.IncrementalPerSec, r.IncrementalRounds)
-	fmt.Fprintf(w, "full forward  %10.1f candidates/s (%d rounds)\n", r.FullForwardPerSec, r.FullForwardRounds)
+	fmt.Fprintf(w, "incremental   %10.1f candidates/s (%d rounds, %.1f CPU-ms per candidate)\n", r.IncrementalPerSec, r.IncrementalRounds, r.IncrementalCPUms)
+	fmt.Fprintf(w, "full forward  %10.1f candidates/s (%d rounds, %.1f CPU-ms per candidate)\n", r.FullForwardPerSec, r.FullForwardRounds, r.FullForwardCPUms)
 	fmt.Fprintf(w, "speedup       %10.2fx\n", r.Speedup)
 	return nil
 }

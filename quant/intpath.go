@@ -1,0 +1,554 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ccq-project/ccq/nn"
+)
+
+// The integer evaluation path. With quantized activations, the evaluator
+// (and EvaluateModel) recomputes every layer whose input quantizer is
+// unsigned as an int8 GEMM on byte activations in the quad layout (see
+// quad.go) whose epilogue rescales the int32 accumulators
+// (float32(acc*mult) + bias, the float32 path's operations in the same
+// order) and, when the output only feeds such layers through operations
+// that commute with the quantizer (a folded batch norm, a fused ReLU,
+// flattening, max pooling: aliases, or monotone, and quant(0) = 0),
+// requantizes it at once to the consumers' activation levels, stored as
+// bytes; max pooling then runs on bytes. Otherwise the epilogue writes
+// float32 (adding the shortcut of a residual sum it feeds); residual sums
+// and global average pooling stay float32 (their values are needed
+// exactly, not only their levels), and the next layer quantizes their
+// output straight to bytes. Every value an int8 layer sees is therefore
+// the activation level the float32 fake-quantized path computes, the
+// accumulators are the same integers (below 2^24, checked per layer: see
+// int8Refusal), and the logits are bit-identical.
+
+// accExactLimit bounds |accumulator| for the float32 path's sums of integer
+// products to be exact (and equal to the int32 sums in any order).
+const accExactLimit = 1 << 24
+
+// forceIntegerKernels makes the integer path available without VNNI (the
+// pure-Go twins run instead): tests set it to exercise the twins.
+var forceIntegerKernels = false
+
+// intKernels reports whether int8 layers may be used in this build.
+func intKernels() bool { return useVNNI || forceIntegerKernels }
+
+// int8Refusal returns why layer l, whose input quantizer is unsigned,
+// cannot run as an int8 GEMM with weights of at most wmax in magnitude, or
+// "" when it can (the accumulator bound is checked apart: see rowLimit).
+func int8Refusal(l *qlayer, wmax int) string {
+	if l.act.Bits > 8 {
+		return fmt.Sprintf("%d-bit activation levels do not fit in a byte", l.act.Bits)
+	}
+	if wmax > 127 {
+		return fmt.Sprintf("weight levels up to %d do not fit in int8", wmax)
+	}
+	if s := l.act.Scale; !(s > 0) || math.IsInf(float64(s), 0) {
+		return fmt.Sprintf("activation scale %v", s)
+	}
+	return ""
+}
+
+// rowLimit returns the largest absolute sum of one output channel's weight
+// levels for which int8 layer l's accumulators stay below 2^24 (where
+// float32 sums of integer products stop being exact) whatever the input.
+func (l *qlayer) rowLimit() int {
+	_, hi := l.act.Levels()
+	return (accExactLimit - 1) / int(hi)
+}
+
+// rowAbsMax returns the largest absolute row sum of layer l's levels in
+// the flat vector levels.
+func (l *qlayer) rowAbsMax(levels []float32) int {
+	m := 0
+	for o := 0; o < l.out; o++ {
+		s := 0
+		for _, v := range levels[l.off+o*l.ckk : l.off+(o+1)*l.ckk] {
+			s += int(math.Abs(float64(v)))
+		}
+		m = max(m, s)
+	}
+	return m
+}
+
+// planInteger decides which layers run on the integer path and which node
+// outputs are kept as bytes (see the comment at the top of this file), for
+// weights of at most wmax in magnitude. With levels (a finished model),
+// a layer whose largest absolute row sum exceeds rowLimit stays float32;
+// without (the evaluator, whose candidates may set any level), a layer
+// where any weights could exceed it is marked rowCheck: the evaluator then
+// checks the base and every candidate. It returns one line naming the
+// layers with quantized unsigned inputs that stay on the float32 path and
+// why ("" when none).
+func (n *net) planInteger(wmax int, levels []float32) string {
+	var refused []string
+	for li := range n.layers {
+		l := &n.layers[li]
+		l.intPath, l.rowCheck = false, false
+		if !l.act.Enabled() || l.act.Signed {
+			continue
+		}
+		why := int8Refusal(l, wmax)
+		if why == "" && levels != nil {
+			if r := l.rowAbsMax(levels); r > l.rowLimit() {
+				_, hi := l.act.Levels()
+				why = fmt.Sprintf("an output channel's levels sum to %d in absolute value: times level %d, accumulators could reach 2^24, where float32 sums stop being exact", r, int(hi))
+			}
+		}
+		if why != "" {
+			l.int8 = false
+			refused = append(refused, l.name+": "+why)
+			continue
+		}
+		l.rowCheck = levels == nil && wmax*l.ckk > l.rowLimit()
+		if !l.int8 {
+			continue
+		}
+		l.intPath = true
+		n.intOn = true
+		l.mult4 = make([]float32, l.m4)
+		l.bias4 = make([]float32, l.m4)
+		copy(l.mult4, l.mult)
+		copy(l.bias4, l.bias)
+	}
+	g := n.g
+	n.u8 = make([]bool, len(g.Nodes))
+	n.nodeQ = make([]ActQuant, len(g.Nodes))
+	n.u8Slot = make([]bool, len(n.slots))
+	n.slotGeo = make([]quadGeom, len(n.slots))
+	if n.intOn {
+		consumers := make([][]int, len(g.Nodes))
+		for i, node := range g.Nodes {
+			for _, u := range node.Inputs {
+				consumers[u] = append(consumers[u], i)
+			}
+		}
+		// want[v]: every consumer of v takes byte levels of the quantizer
+		// nodeQ[v] in a quad tensor padded by pad[v].
+		want := make([]bool, len(g.Nodes))
+		pad := make([]int, len(g.Nodes))
+		for v := len(g.Nodes) - 1; v >= 0; v-- {
+			ok := len(consumers[v]) > 0
+			var q ActQuant
+			p := 0
+			for k, c := range consumers[v] {
+				var qc ActQuant
+				pc := 0
+				if li := n.layerOf[c]; li >= 0 {
+					if !n.layers[li].intPath {
+						ok = false
+						break
+					}
+					qc, pc = n.layers[li].act, n.layers[li].inGeo.P
+				} else if want[c] && byteOp(g.Nodes[c].Op, n.fused[c]) {
+					qc = n.nodeQ[c]
+					if aliasOp(g.Nodes[c].Op, n.fused[c]) {
+						pc = pad[c]
+					}
+				} else {
+					ok = false
+					break
+				}
+				if k > 0 && (qc != q || pc != p) {
+					ok = false
+					break
+				}
+				q, p = qc, pc
+			}
+			want[v], n.nodeQ[v], pad[v] = ok, q, p
+		}
+		for v, node := range g.Nodes {
+			switch {
+			case !want[v] || v == 0:
+			case n.layerOf[v] >= 0:
+				n.u8[v] = true
+			case byteOp(node.Op, n.fused[v]):
+				n.u8[v] = n.u8[node.Inputs[0]]
+			}
+			if !n.u8[v] {
+				continue
+			}
+			s := n.nodeSlot[v]
+			if !n.u8Slot[s] {
+				sh := node.OutShape
+				n.u8Slot[s] = true
+				n.slotGeo[s] = quadGeom{C: sh.C, H: sh.H, W: sh.W, P: pad[v]}
+				n.rowMax = max(n.rowMax, sh.W*n.chunk)
+			}
+		}
+	}
+	n.planAdds()
+	if len(refused) == 0 {
+		return ""
+	}
+	return strings.Join(refused, "; ")
+}
+
+// planAdds finds the integer-path layers with a float32 output whose only
+// consumer (through its folded batch norm) is a residual sum whose other
+// input comes earlier in the graph: their epilogue computes the sum (and
+// its ReLU), and the sum node is skipped when they do.
+func (n *net) planAdds() {
+	g := n.g
+	n.addInto = make([]int, len(n.layers))
+	n.addOther = make([]int, len(n.layers))
+	n.addBy = make([]int, len(g.Nodes))
+	for i := range n.addBy {
+		n.addBy[i] = -1
+	}
+	consumers := make([][]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		for _, u := range node.Inputs {
+			consumers[u] = append(consumers[u], i)
+		}
+	}
+	for li := range n.layers {
+		l := &n.layers[li]
+		n.addInto[li] = -1
+		if !l.intPath || n.u8[l.node] || l.relu {
+			continue
+		}
+		out := l.node
+		if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
+			out = c[0]
+		}
+		c := consumers[out]
+		if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
+			continue
+		}
+		a := c[0]
+		in := g.Nodes[a].Inputs
+		other := in[0]
+		if other == out {
+			other = in[1]
+		}
+		if other == out || other >= l.node || n.nodeSlot[a] == n.nodeSlot[other] {
+			continue
+		}
+		n.addInto[li], n.addOther[li], n.addBy[a] = a, other, li
+	}
+}
+
+// byteOp reports whether an operation runs on byte levels: batch norm
+// (folded), flattening and a fused ReLU (aliases of their input: an
+// unsigned quantizer clamps at 0 anyway) and max pooling (the quantizer is
+// monotone). Padding, the shortcut and unfused ReLUs stay float32.
+func byteOp(op nn.OpKind, fused bool) bool {
+	return aliasOp(op, fused) || op == nn.OpMaxPool
+}
+
+// aliasOp reports whether an operation's output is its input's slot.
+func aliasOp(op nn.OpKind, fused bool) bool {
+	return op == nn.OpBatchNorm || op == nn.OpFlatten || (op == nn.OpReLU && fused)
+}
+
+// layerInt computes integer-path layer li for a chunk of bc samples with
+// the candidate's packed weights q: its input as a quad tensor (the byte
+// output of the node feeding it, the float32 input quantized at once, or,
+// when the input is unchanged, the cached levels), then the implicit int8
+// GEMM whose epilogue writes the layer's float32 output (ReLU fused) or,
+// for a byte node, the consumers' activation levels.
+func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
+	n := w.n
+	l := &n.layers[li]
+	src := n.g.Nodes[l.node].Inputs[0]
+	var x []byte
+	_, hi := l.act.Levels()
+	switch {
+	case inChanged && n.u8[src]:
+		x = w.ubufs[l.inSlot]
+	case inChanged:
+		x = w.xs
+		toQuad(x, w.bufs[l.inSlot], l.inGeo, bc, 1/l.act.Scale, hi, w.zeroF)
+	default:
+		x = w.xs
+		toQuad(x, w.bufs[l.xqSlot], l.inGeo, bc, 1, hi, w.zeroF)
+	}
+	out := quadOut{f: w.bufs[l.ySlot], mult: l.mult4, bias: l.bias4, relu: l.relu}
+	if a := n.addInto[li]; a >= 0 {
+		out.f = w.bufs[n.nodeSlot[a]]
+		out.add = w.bufs[n.nodeSlot[n.addOther[li]]]
+		out.relu = n.addRelu[a]
+	}
+	if n.u8[l.node] {
+		s := n.nodeSlot[l.node]
+		oq := n.nodeQ[l.node]
+		out.bytes, out.geo, out.inv = w.ubufs[s], n.slotGeo[s], 1/oq.Scale
+		_, out.hi = oq.Levels()
+	}
+	w.quadGemm(l, q[l.qoff:l.qoff+l.m4*l.kpad], x, bc, &out)
+}
+
+// denseU8 computes the accumulator acc = W * xq of int8 layer l (xq its
+// activation levels as float32) with the int8 GEMM.
+func (w *worker) denseU8(l *qlayer, q []int8, xq, acc []float32, bc int) {
+	_, hi := l.act.Levels()
+	toQuad(w.xs, xq, l.inGeo, bc, 1, hi, w.zeroF)
+	w.quadGemm(l, q[l.qoff:l.qoff+l.m4*l.kpad], w.xs, bc, &quadOut{f: acc, mult: l.ones4, bias: l.zeros4})
+}
+
+// quadOut is where an int8 GEMM writes: byte levels (inv = 1/scale, 0..hi)
+// in a quad tensor of geometry geo when bytes is set, else float32 rows
+// (row o at o*OH*OW*bc) rescaled by mult and bias, after a ReLU when relu.
+type quadOut struct {
+	bytes      []byte
+	geo        quadGeom
+	inv, hi    float32
+	f          []float32
+	mult, bias []float32
+	relu       bool
+	add        []float32 // added to the float32 rows before the ReLU (a residual sum)
+}
+
+// addPartial adds add to the rescaled rows dst of a partial tile, then
+// applies the ReLU when withRelu (vnniOPGo's order).
+func addPartial(dst, add []float32, withRelu bool) {
+	for j := range dst {
+		y := dst[j] + add[j]
+		if withRelu && !(y > 0) {
+			y = 0
+		}
+		dst[j] = y
+	}
+}
+
+// quadGemm runs int8 layer l (packed weights a) on the quad tensor x for
+// bc samples, output row by output row in tiles of 4 channels x 64
+// columns; a strided convolution first gathers each output row's panel.
+func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
+	kg := l.kpad / 4
+	offs := w.offs[:kg]
+	gi := l.inGeo
+	oh, ow, kh, kw := l.outS.H, l.outS.W, l.k, l.k
+	if !l.conv {
+		oh, ow, kh, kw = 1, 1, gi.H, gi.W
+	}
+	cols := ow * bc
+	npad := roundUp64(cols)
+	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
+	gather := l.conv && l.stride != 1
+	g := 0
+	for c4 := 0; c4 < gi.c4(); c4++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				if gather {
+					offs[g] = g * npad * 4
+				} else {
+					offs[g] = ((c4*hp+ky)*wp + kx) * bc * 4
+				}
+				g++
+			}
+		}
+	}
+	omax := offs[kg-1]
+	if out.bytes != nil {
+		out.geo.clearBorder(out.bytes, bc)
+	}
+	ldc := oh * ow * bc
+	for oy := 0; oy < oh; oy++ {
+		var b []byte
+		if gather {
+			w.gatherRow(l, x, oy, bc, npad)
+			b = w.panel
+		} else {
+			b = x[oy*wp*bc*4:]
+		}
+		for j0 := 0; j0 < cols; j0 += 64 {
+			bt := b[j0*4:]
+			nc := min(64, cols-j0)
+			for i0 := 0; i0 < l.m4; i0 += 4 {
+				ai := a[i0*l.kpad:]
+				if out.bytes != nil {
+					off := out.geo.pixel(i0/4, oy, 0, bc) + j0*4
+					if nc == 64 {
+						vnniOQ(kg, ai, l.kpad, bt, offs, omax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+						continue
+					}
+					vnniOQ(kg, ai, l.kpad, bt, offs, omax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+					copy(out.bytes[off:off+4*nc], w.tileB)
+					continue
+				}
+				c := i0*ldc + oy*cols + j0
+				if nc == 64 && i0+4 <= l.out {
+					var add []float32
+					if out.add != nil {
+						add = out.add[c:]
+					}
+					vnniOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add)
+					continue
+				}
+				vnniOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu && out.add == nil, nil)
+				for i := i0; i < min(i0+4, l.out); i++ {
+					dst := out.f[c+(i-i0)*ldc : c+(i-i0)*ldc+nc]
+					copy(dst, w.tile[(i-i0)*64:])
+					if out.add != nil {
+						addPartial(dst, out.add[c+(i-i0)*ldc:], out.relu)
+					}
+				}
+			}
+		}
+	}
+}
+
+// gatherRow fills w.panel with the K groups of output row oy of strided
+// convolution l: group g = (c4, ky, kx) at g*npad*4, its columns (ox, b)
+// the 4-byte words of input pixel (oy*s+ky, ox*s+kx) (padded
+// coordinates).
+func (w *worker) gatherRow(l *qlayer, x []byte, oy, bc, npad int) {
+	gi := l.inGeo
+	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
+	blk := bc * 4
+	s := l.stride
+	g := 0
+	for c4 := 0; c4 < gi.c4(); c4++ {
+		for ky := 0; ky < l.k; ky++ {
+			for kx := 0; kx < l.k; kx++ {
+				dst := w.panel[g*npad*4:]
+				row := ((c4*hp + oy*s + ky) * wp) * blk
+				for ox := 0; ox < l.outS.W; ox++ {
+					src := row + (ox*s+kx)*blk
+					copy(dst[ox*blk:(ox+1)*blk], x[src:src+blk])
+				}
+				g++
+			}
+		}
+	}
+}
+
+// toLevelsU8 stores the float32 output of node i (computed by the float32
+// path) as the activation levels of its byte consumers.
+func (w *worker) toLevelsU8(i, bc int) {
+	n := w.n
+	s := n.nodeSlot[i]
+	q := n.nodeQ[i]
+	_, hi := q.Levels()
+	toQuad(w.ubufs[s], w.bufs[s], n.slotGeo[s], bc, 1/q.Scale, hi, w.zeroF)
+}
+
+// execOpU8 runs a node whose output is kept as byte levels (max pooling;
+// the others are aliases).
+func (w *worker) execOpU8(i, bc int) {
+	n := w.n
+	node := &n.g.Nodes[i]
+	if aliasOp(node.Op, n.fused[i]) {
+		return
+	}
+	if node.Op != nn.OpMaxPool {
+		panic(fmt.Sprintf("quant: op %q on byte levels", node.Op))
+	}
+	si, so := n.nodeSlot[node.Inputs[0]], n.nodeSlot[i]
+	poolQuad(w.ubufs[so], n.slotGeo[so], w.ubufs[si], n.slotGeo[si], node.Kernel, node.Stride, bc)
+}
+
+// poolQuad is k x k, stride-s max pooling of the quad tensor in (geometry
+// ig) into out (geometry og), on whole pixels (bc samples x 4 channels).
+func poolQuad(out []byte, og quadGeom, in []byte, ig quadGeom, k, s, bc int) {
+	og.clearBorder(out, bc)
+	blk := bc * 4
+	for c4 := 0; c4 < og.c4(); c4++ {
+		for oy := 0; oy < og.H; oy++ {
+			for ox := 0; ox < og.W; ox++ {
+				o := og.pixel(c4, oy, ox, bc)
+				d := out[o : o+blk]
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						p := ig.pixel(c4, oy*s+ky, ox*s+kx, bc)
+						if ky == 0 && kx == 0 {
+							copy(d, in[p:p+blk])
+						} else {
+							maxU8(d, in[p:p+blk])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// layerFullU8 is layerFull for a float32-path layer whose output is kept
+// as byte levels: the accumulator goes straight to the quad tensor
+// (rescaled and quantized in one pass; the float32 output is not needed).
+func (w *worker) layerFullU8(li int, weights []float32, bc int, quantize bool) {
+	n := w.n
+	l := &n.layers[li]
+	xq := w.bufs[l.xqSlot]
+	if quantize && l.act.Enabled() {
+		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
+		l.act.quantizeSlice(xq[:len(in)], in)
+	}
+	acc := w.bufs[l.accSlot]
+	l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
+	per := l.outS.H * l.outS.W * bc
+	w.accToLevels(li, func(o int) []float32 { return acc[o*per : (o+1)*per] }, bc)
+}
+
+// accToLevels writes the output of layer li, whose output channel o has
+// the accumulator rows(o), as the byte levels of its consumers.
+func (w *worker) accToLevels(li int, rows func(o int) []float32, bc int) {
+	n := w.n
+	l := &n.layers[li]
+	s := n.nodeSlot[l.node]
+	q := n.nodeQ[l.node]
+	_, hi := q.Levels()
+	postQuad(w.ubufs[s], n.slotGeo[s], bc, rows, l.mult, l.bias, 1/q.Scale, hi, w.zeroF)
+}
+
+// layerSparseU8 is layerSparse for a layer whose output is kept as byte
+// levels: the touched channels' accumulators are updated weight by weight,
+// and every channel goes from its accumulator (updated or cached) to the
+// byte levels in one pass.
+func (e *Evaluator) layerSparseU8(w *worker, li, c, bc int) {
+	l := &e.n.layers[li]
+	acc := w.bufs[l.accSlot]
+	base := e.chunkView(l.accSlot, c, bc)
+	per := len(acc) / l.out
+	mask := w.outMask[li]
+	for o, m := range mask {
+		if m {
+			copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
+		}
+	}
+	xq := w.bufs[l.xqSlot]
+	for _, t := range w.touched[li] {
+		l.sparse(int(t.j), t.dl, xq, acc, bc)
+	}
+	w.accToLevels(li, func(o int) []float32 {
+		if mask[o] {
+			return acc[o*per : (o+1)*per]
+		}
+		return base[o*per : (o+1)*per]
+	}, bc)
+}
+
+// forwardInt is forwardAll on the integer path (every node recomputed):
+// integer-path layers as int8 GEMMs, byte nodes on bytes, the rest as the
+// float32 path computes them. The logits are the float32 path's, bit for
+// bit.
+func (w *worker) forwardInt(weights []float32, q []int8, bc int) {
+	n := w.n
+	for i := 1; i < len(n.g.Nodes); i++ {
+		if li := n.layerOf[i]; li >= 0 {
+			switch {
+			case n.layers[li].intPath:
+				w.layerInt(li, q, bc, true)
+			case n.u8[i]:
+				w.layerFullU8(li, weights, bc, true)
+			default:
+				w.layerFull(li, weights, nil, bc, true)
+			}
+			continue
+		}
+		switch {
+		case n.addBy[i] >= 0:
+			// computed by the layer feeding it
+		case n.u8[i]:
+			w.execOpU8(i, bc)
+		default:
+			n.execOp(i, w.bufs, bc)
+		}
+	}
+}
