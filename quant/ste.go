@@ -10,6 +10,15 @@ import (
 	"github.com/ccq-project/ccq/nn"
 )
 
+// STEActivationRecipe names what QuantizeSTE does with activations below
+// 32 bits: "qat-v1" is quantization-aware training with fixed scales
+// calibrated on the float model (before it, fine-tuning kept activations
+// float and calibrated the scales afterwards). Change it whenever that
+// computation changes: the quantize stage puts it in the key of its ste-qat
+// stages with quantized activations, so their old store entries stop being
+// reused while every other entry stays valid.
+const STEActivationRecipe = "qat-v1"
+
 // STEOptions configures QuantizeSTE.
 type STEOptions struct {
 	Bits        int
