@@ -218,6 +218,11 @@ func inferShape(g *Graph, n *Node) (Shape, error) {
 			return errf("Stride %d, PadChannels %d", n.Stride, n.PadChannels)
 		}
 		return Shape{in[0].C + 2*n.PadChannels, (in[0].H + n.Stride - 1) / n.Stride, (in[0].W + n.Stride - 1) / n.Stride}, nil
+	case OpFakeQuant:
+		if err := n.Quant.check(); err != nil {
+			return errf("%v", err)
+		}
+		return in[0], nil
 	case OpAdd:
 		if in[0] != in[1] {
 			return errf("inputs of shapes %v and %v differ", in[0], in[1])

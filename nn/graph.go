@@ -36,6 +36,13 @@ const (
 	OpShortcutA OpKind = "shortcut_a"
 	// OpAdd is the element-wise sum of its two inputs.
 	OpAdd OpKind = "add"
+	// OpFakeQuant quantizes its input linearly in float32 (Node.Quant, see
+	// FakeQuant) with a straight-through gradient, for quantization-aware
+	// training. No architecture contains it: InsertFakeQuant adds it to a
+	// training graph. It is torch.fake_quantize_per_tensor_affine with zero
+	// point 0, except that its gradient mask tests x/scale, not the rounded
+	// value, against the range.
+	OpFakeQuant OpKind = "fake_quant"
 )
 
 // Shape is a per-sample activation shape: channels, height, width.
@@ -62,6 +69,9 @@ type Node struct {
 	In, Out     int  // conv, linear: input and output channels/features; batchnorm: Out
 	HasBias     bool // conv, linear
 	OutShape    Shape
+
+	// Quant is the quantizer of a fake_quant node.
+	Quant FakeQuant
 }
 
 // Graph describes a model's architecture: the contract between the training

@@ -63,8 +63,9 @@ first. Methods (all gradient-free except ste-qat and adaround):
               corrected so that its mean output per channel on the calibration
               batch matches the float network's
   ste-qat     quantization-aware fine-tuning with a straight-through estimator
-              with DoReFa-style weights (uses full-precision gradients:
-              --epochs, --lr, --batch, --seed, --ste-weights)
+              with DoReFa-style weights and, with --act-bits below 32,
+              activations quantized during fine-tuning (uses full-precision
+              gradients: --epochs, --lr, --batch, --seed, --ste-weights)
   adaround    AdaRound (Nagel et al., ICML 2020): mse scales, then layer by
               layer each weight's rounding up or down learnt by Adam on the
               layer's output reconstruction error over the calibration batch,
@@ -140,7 +141,7 @@ written atomically; nothing is written on error.`,
 			var m *quant.Model
 			if method == "ste-qat" {
 				m, err = quant.QuantizeSTE(ctx, f, nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{Bits: bits, Granularity: g,
-					ActBits: actBits, Epochs: steEpochs, LR: steLR, BatchSize: steBatch, Seed: seed, Weights: steWeights, CalibX: calX, CalibLabels: calY,
+					ActBits: actBits, ActPercentile: actPct, Epochs: steEpochs, LR: steLR, BatchSize: steBatch, Seed: seed, Weights: steWeights, CalibX: calX, CalibLabels: calY,
 					SourceDigest: digest, Workers: threads, Progress: func(e int, loss float64) {
 						slog.Info("ste-qat epoch", "epoch", e, "train_loss", loss)
 					}})

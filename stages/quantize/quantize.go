@@ -177,7 +177,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	var qm *quant.Model
 	if p.Method == "ste-qat" {
 		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
-			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
+			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, ActPercentile: mp.ActPercentile, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
 			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
 			SourceDigest: srcDigest, Workers: sc.Threads,
 			Progress: func(epoch int, loss float64) {
