@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/internal/atomicfile"
 )
 
 // RunOptions describe a complete training run on a dataset (see TrainRun).
@@ -112,35 +113,11 @@ func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*Model, *
 	return m, rl, terr
 }
 
-// writeJSONAtomic writes v as indented JSON to path via a temporary file
-// and a rename.
+// writeJSONAtomic writes v as indented JSON to path (package atomicfile).
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %v", path, firstErr(werr, cerr))
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'))
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/internal/filecopy"
 )
 
@@ -86,5 +87,5 @@ func CopyParts(srcDir, dstDir string) error {
 			return fmt.Errorf("copying parts: %w", err)
 		}
 	}
-	return syncDir(dstDir)
+	return atomicfile.SyncDir(dstDir)
 }
