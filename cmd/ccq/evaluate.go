@@ -11,6 +11,7 @@ import (
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/safetensors"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/stages/evaluate"
 	"github.com/spf13/cobra"
 )
@@ -187,7 +188,7 @@ func useRecordedNormalisation(d *datasets.Dataset, md map[string]string, path st
 
 // evaluateFloat scores a float32 model (ccq file or PyTorch state dict).
 func evaluateFloat(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
-	shape := nn.DatasetShape(r.data)
+	shape := withdata.Shape(r.data)
 	var g nn.Graph
 	var err error
 	if _, ok := r.file.Metadata[nn.MetaArch]; ok {

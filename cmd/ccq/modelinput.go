@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/spf13/pflag"
 )
 
@@ -55,7 +56,7 @@ func loadFloatModel(ctx context.Context, path, arch, dataset string, sf splitFla
 	}
 	d, err := sf.load(ctx, dataset)
 	if err == nil && fm == nil {
-		fm, md, err = nn.Import(path, arch, nn.DatasetShape(d))
+		fm, md, err = nn.Import(path, arch, withdata.Shape(d))
 	}
 	if err == nil {
 		err = useRecordedNormalisation(d, md, path)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/stages/pretrain"
 	"github.com/mattn/go-isatty"
@@ -71,7 +72,7 @@ warmup_epochs out means zero for them; here give --momentum 0, --wd 0 or
 			}
 			o := pretrain.Options{Threads: threads, Out: out}
 			if initPath != "" {
-				m, err := loadInitModel(initPath, p.Model, nn.DatasetShape(d))
+				m, err := loadInitModel(initPath, p.Model, withdata.Shape(d))
 				if err != nil {
 					return err
 				}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/results"
@@ -171,7 +172,7 @@ func Float(ctx context.Context, m *nn.Model, d *datasets.Dataset, s *datasets.Sp
 	if workers > 0 {
 		m.SetThreads(workers)
 	}
-	return nn.Evaluate(ctx, m, nn.SplitSource{D: d, S: s}, p.WithDefaults().Batch)
+	return nn.Evaluate(ctx, m, withdata.SplitSource{D: d, S: s}, p.WithDefaults().Batch)
 }
 
 // Quantized runs a k-bit model over a whole split (normalised into memory

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
@@ -101,14 +102,14 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		Bits: 32, ActBits: 32, Seed: int64(p.Seed), UsedFPGradients: true, Parameters: sc.Params.Map()}
 	var init *nn.Model
 	if from, ok := sc.Files["from"]; ok {
-		m, _, err := nn.Import(from, p.Model, nn.DatasetShape(d))
+		m, _, err := nn.Import(from, p.Model, withdata.Shape(d))
 		if err != nil {
 			return fmt.Errorf("importing %s: %w", from, err)
 		}
 		init = m
 		if p.Epochs == 0 {
 			sc.Log.Info("imported model without fine-tuning", "from", from)
-			if err := m.Save(out, nn.DatasetMetadata(d)); err != nil {
+			if err := m.Save(out, withdata.Metadata(d)); err != nil {
 				return err
 			}
 			rec.UsedFPGradients = false
@@ -164,11 +165,11 @@ type Options struct {
 // pretrain stage and `ccq train`. Fields of p.TrainConfig left zero take
 // nn.TrainConfig's meaning (the defaults of nn.DefaultTrainConfig, except
 // momentum, weight decay and warm-up, where zero is none).
-func Train(ctx context.Context, d *datasets.Dataset, p Params, o Options) (*nn.Model, *nn.RunLog, error) {
+func Train(ctx context.Context, d *datasets.Dataset, p Params, o Options) (*nn.Model, *withdata.RunLog, error) {
 	if err := p.Validate(); err != nil {
 		return nil, nil, err
 	}
-	return nn.TrainRun(ctx, d, nn.RunOptions{
+	return withdata.TrainRun(ctx, d, withdata.RunOptions{
 		Arch: p.Model, Config: p.TrainConfig, Threads: o.Threads, Init: o.Init, Out: o.Out, TrainLimit: p.TrainLimit,
 		Progress: o.Progress,
 	})
