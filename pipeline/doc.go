@@ -66,8 +66,8 @@
 //
 // # Results folder
 //
-// See Results for the layout of results/<experiment>/. The store defaults
-// to results/.store (see package pipeline/workspace for how locations are
+// See Results for the layout of runs/<experiment>/. The store defaults
+// to runs/.store (see package pipeline/workspace for how locations are
 // chosen).
 //
 // # Executors

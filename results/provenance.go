@@ -15,7 +15,7 @@ import (
 	"github.com/ccq-project/ccq/internal/atomicfile"
 )
 
-// File names inside results/<experiment>/.
+// File names inside runs/<experiment>/.
 const (
 	RunsFile        = "runs.parquet"
 	StagesFile      = "stages.parquet"

@@ -15,7 +15,7 @@ import (
 	stagereport "github.com/ccq-project/ccq/stages/report"
 )
 
-// publishRun turns a run's store entries into results/<experiment>/
+// publishRun turns a run's store entries into runs/<experiment>/
 // (runs.parquet, generations/, stages.parquet, provenance.json, the report)
 // and prints the main table and the report's path. An unchanged experiment
 // whose report exists is not rebuilt; its table is printed from runs.parquet.

@@ -2,7 +2,7 @@ package experiment
 
 // The experiment file format (TOML). testdata/example.toml uses every key.
 //
-//	name        = "..."        optional; results go to results/<name> (default: the file name)
+//	name        = "..."        optional; results go to runs/<name> (default: the file name)
 //	description = "..."        optional
 //
 //	[dataset]                  required

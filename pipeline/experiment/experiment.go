@@ -34,7 +34,7 @@ import (
 
 // Experiment is a decoded experiment file.
 type Experiment struct {
-	// Name names the results folder, results/<name>; default: the file name.
+	// Name names the results folder, runs/<name>; default: the file name.
 	Name        string  `toml:"name"`
 	Description string  `toml:"description"`
 	Dataset     Dataset `toml:"dataset"`

@@ -1,5 +1,5 @@
 // Package report builds ccq's experiment report from the result tables of
-// results/<experiment>/: the main table per (dataset, model) with
+// runs/<experiment>/: the main table per (dataset, model) with
 // significance marks, ablation tables, convergence plots and provenance,
 // written as report.md, a self-contained report.html, tables/*.csv and
 // plots/*.svg|png. It also renders the main table for a terminal and
