@@ -1,5 +1,5 @@
 // Package pretrain is the "pretrain" stage kind: it trains a float32 model
-// (MLP, LeNet-5 or ResNet-20) on the dataset input, keeping the best
+// (an architecture of nn.Archs) on the dataset input, keeping the best
 // validation checkpoint, or imports a user's model (the experiment's
 // `from` file, PyTorch state-dict names) and optionally fine-tunes it.
 // Output: model.safetensors and train.log.json.
