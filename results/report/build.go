@@ -39,6 +39,9 @@ type Options struct {
 	NoPNG bool
 	// Now is the clock for the "built at" line (default time.Now).
 	Now func() time.Time
+	// BuiltBy is the ccq named in the "report built by" line (default
+	// version.Resolve: this binary, its commit asked from git).
+	BuiltBy *version.Info
 	// Logger receives progress messages (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -143,7 +146,11 @@ func Build(ctx context.Context, dir string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	r := analyse(d, opts)
-	r.builtBy = version.Resolve(ctx)
+	if opts.BuiltBy != nil {
+		r.builtBy = *opts.BuiltBy
+	} else {
+		r.builtBy = version.Resolve(ctx)
+	}
 	if err := r.write(ctx, opts); err != nil {
 		return r.sum, err
 	}
