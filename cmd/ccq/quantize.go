@@ -51,23 +51,10 @@ func quantizeCmd() *cobra.Command {
 		Short: "Quantize a float model to k-bit weights with a baseline quantizer",
 		Long: `Quantize a float32 model (written by ccq train, or a PyTorch state_dict with
 --model ARCH) to k-bit weights. Batch norm is folded into the convolutions
-first. Methods (all gradient-free except ste-qat and adaround):
-  rtn         round to nearest, scale = max |w| / (2^(k-1)-1)
-  mse         scale searched to minimise the squared weight error
-  percentile  scale from a percentile of |w| (--percentile, default 99.9)
-  bias-corr   rtn (or --bias-corr-scales mse|percentile), then each layer's bias
-              corrected so that its mean output per channel on the calibration
-              batch matches the float network's
-  ste-qat     quantization-aware fine-tuning with a straight-through estimator
-              with DoReFa-style weights (uses full-precision gradients:
-              --epochs, --lr, --batch, --seed, --ste-weights)
-  adaround    AdaRound (Nagel et al., ICML 2020): mse scales, then layer by
-              layer each weight's rounding up or down learnt by Adam on the
-              layer's output reconstruction error over the calibration batch,
-              the input coming from the already rounded layers (uses gradients
-              of that local loss: --iters, --lr, --batch, --lambda,
-              --beta-start, --beta-end, --warm-up, --seed; paper defaults)
-With --act-bits below 32 every quantized layer's input is quantized too, with a
+first. Methods (all gradient-free except ste-qat and adaround), with the
+experiment's method_params keys they read (flags: dashes for underscores,
+--calib for calib_size, --batch for batch_size):
+` + quantize.MethodHelp() + `With --act-bits below 32 every quantized layer's input is quantized too, with a
 scale calibrated on the calibration batch (training images drawn at random
 with --calib-seed).
 

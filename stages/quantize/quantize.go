@@ -97,7 +97,7 @@ func (mp MethodParams) adaRound() quant.AdaRoundOptions {
 
 // Validate checks names and ranges.
 func (p *Params) Validate() error {
-	if !slices.Contains(quant.Methods, p.Method) {
+	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(quant.Methods, p.Method) {
 		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, quant.Methods)}
 	}
 	if err := quant.CheckBits(p.Bits); err != nil {
@@ -158,10 +158,14 @@ func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	return 3 * time.Second
 }
 
-// CheckParams validates parameters without running.
+// CheckParams validates parameters without running, including that every
+// method_params key is one the method reads (see Methods).
 func (Kind) CheckParams(pp pipeline.Params) error {
 	var p Params
-	return pp.Decode(&p)
+	if err := pp.Decode(&p); err != nil {
+		return err
+	}
+	return checkMethodParams(p.Method, pp)
 }
 
 // Run quantizes the input model.
