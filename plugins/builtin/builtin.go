@@ -14,6 +14,12 @@
 //
 // Every variant is deterministic given Problem.Seed, and Snapshot/Restore
 // carry its whole state, so a restored optimizer continues exactly.
+//
+// To add a built-in optimizer, add one entry to registry (builtin.go): its
+// name and a constructor of a type implementing optimizer.Optimizer plus
+// checkParams. Its Info lists its parameters (name, type, default, meaning:
+// the schema ccq plugins prints and the fingerprint that enters store keys).
+// An optimizer outside ccq is a plugin instead (package plugins/sdk).
 package builtin
 
 import (

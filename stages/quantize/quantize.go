@@ -4,6 +4,12 @@
 // calibrating activation scales, bias correction and AdaRound's rounding on
 // a fixed batch of training images.
 // Output: model.safetensors (levels, scales) and model.json.
+//
+// Quantize is the one operation behind the stage and `ccq quantize`; both
+// build Params. To add a quantizer, implement it in package quant (its name
+// in quant.Methods, its scale rule in quant.Quantize), add its entry to
+// Methods here and its knobs to MethodParams; TestMethodTableMatchesQuant
+// checks the two lists agree.
 package quantize
 
 import (
