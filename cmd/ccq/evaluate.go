@@ -115,7 +115,7 @@ confusion matrix are those of the stage's eval.json.`,
 			if err != nil {
 				return err
 			}
-			if err := useRecordedNormalisation(d, md, path); err != nil {
+			if err := withdata.UseRecordedNormalisation(d, md, path); err != nil {
 				return err
 			}
 			var sp *datasets.Split
@@ -163,27 +163,6 @@ confusion matrix are those of the stage's eval.json.`,
 	data.register(fl)
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
-}
-
-// useRecordedNormalisation makes the dataset normalise with the mean and std
-// the model was trained with, when the model records them.
-func useRecordedNormalisation(d *datasets.Dataset, md map[string]string, path string) error {
-	mean, err := nn.ParseFloats(md[nn.MetaMean])
-	if err != nil {
-		return fmt.Errorf("%s: metadata %s: %w", path, nn.MetaMean, err)
-	}
-	std, err := nn.ParseFloats(md[nn.MetaStd])
-	if err != nil {
-		return fmt.Errorf("%s: metadata %s: %w", path, nn.MetaStd, err)
-	}
-	if len(mean) == 0 && len(std) == 0 {
-		return nil
-	}
-	if len(mean) != d.C || len(std) != d.C {
-		return fmt.Errorf("%s: records normalisation for %d/%d channels, but %s has %d", path, len(mean), len(std), d.Name, d.C)
-	}
-	d.Mean, d.Std = mean, std
-	return nil
 }
 
 // evaluateFloat scores a float32 model (ccq file or PyTorch state dict).

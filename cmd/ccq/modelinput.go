@@ -59,7 +59,7 @@ func loadFloatModel(ctx context.Context, path, arch, dataset string, sf splitFla
 		fm, md, err = nn.Import(path, arch, withdata.Shape(d))
 	}
 	if err == nil {
-		err = useRecordedNormalisation(d, md, path)
+		err = withdata.UseRecordedNormalisation(d, md, path)
 	}
 	if err != nil {
 		if fm != nil {

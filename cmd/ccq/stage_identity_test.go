@@ -69,7 +69,8 @@ func withoutDatasetMetadata(t *testing.T, path string) []byte {
 // TestCommandsMatchStages checks that `ccq train`, `ccq quantize` and `ccq
 // evaluate` by hand give bit-identical outputs to the pretrain, quantize
 // and evaluate stages for the same parameters and inputs: one LeNet-5
-// epoch on 2,000 MNIST images, three quantizers, and both evaluations.
+// epoch on 2,000 MNIST images, four quantizers (ste-qat on a 1,000-image
+// training split), and both evaluations.
 func TestCommandsMatchStages(t *testing.T) {
 	cache := t.TempDir()
 	dsDir := t.TempDir()
@@ -133,6 +134,26 @@ func TestCommandsMatchStages(t *testing.T) {
 			t.Errorf("%s: ccq quantize and the quantize stage wrote different models", c.method)
 		}
 		lastStage, lastCLI = qDir, out
+	}
+
+	// ste-qat fine-tunes over the whole training split: a dataset whose
+	// validation split leaves 1,000 training images keeps it quick.
+	steDs := t.TempDir()
+	if err := stageio.WriteJSON(steDs, stageio.DatasetFile, stageio.DatasetRecord{Name: "mnist", ValSize: 59000, SplitSeed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	steDir := runStage(t, quantize.Kind{}, "quantize/ste-qat", cache, map[string]any{"method": "ste-qat", "bits": 2, "granularity": "channel", "act_bits": 8,
+		"method_params": map[string]any{"calib_size": 128, "epochs": 1, "batch_size": 100, "lr": 0.02, "seed": 4, "ste_weights": "mse"}},
+		map[string]string{"dataset": steDs, "model": ptDir})
+	steOut := filepath.Join(dir, "ste-qat.safetensors")
+	args = append(quantizeArgs(cache, filepath.Join(ptDir, stageio.ModelFile), steOut, "--method", "ste-qat", "--bits", "2",
+		"--granularity", "channel", "--act-bits", "8", "--calib", "128", "--epochs", "1", "--batch", "100", "--lr", "0.02", "--seed", "4",
+		"--ste-weights", "mse", "--no-eval"), "--offline", "--val-size", "59000", "--split-seed", "2", "--threads", "2")
+	if _, err := runCCQ(t, args...); err != nil {
+		t.Fatalf("ste-qat: %v", err)
+	}
+	if !bytes.Equal(withoutDatasetMetadata(t, filepath.Join(steDir, stageio.ModelFile)), withoutDatasetMetadata(t, steOut)) {
+		t.Error("ste-qat: ccq quantize and the quantize stage wrote different models")
 	}
 
 	// evaluate: the float model and the last k-bit model

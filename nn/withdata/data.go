@@ -5,6 +5,8 @@
 package withdata
 
 import (
+	"fmt"
+
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
 )
@@ -39,3 +41,26 @@ func Metadata(d *datasets.Dataset) map[string]string {
 
 // Shape is the per-image shape of a dataset.
 func Shape(d *datasets.Dataset) nn.Shape { return nn.Shape{C: d.C, H: d.H, W: d.W} }
+
+// UseRecordedNormalisation makes d normalise with the mean and standard
+// deviation a model's metadata records (Metadata wrote them when it was
+// trained), when it records them: a model trained on another split of the
+// same dataset sees its own normalisation. path names the model in errors.
+func UseRecordedNormalisation(d *datasets.Dataset, md map[string]string, path string) error {
+	mean, err := nn.ParseFloats(md[nn.MetaMean])
+	if err != nil {
+		return fmt.Errorf("%s: metadata %s: %w", path, nn.MetaMean, err)
+	}
+	std, err := nn.ParseFloats(md[nn.MetaStd])
+	if err != nil {
+		return fmt.Errorf("%s: metadata %s: %w", path, nn.MetaStd, err)
+	}
+	if len(mean) == 0 && len(std) == 0 {
+		return nil
+	}
+	if len(mean) != d.C || len(std) != d.C {
+		return fmt.Errorf("%s: records normalisation for %d/%d channels, but %s has %d", path, len(mean), len(std), d.Name, d.C)
+	}
+	d.Mean, d.Std = mean, std
+	return nil
+}

@@ -122,8 +122,12 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	rep := Report{}
 	switch rec.Kind {
 	case results.KindFloat:
-		m, _, err := nn.Load(modelPath)
+		m, md, err := nn.Load(modelPath)
 		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if err := withdata.UseRecordedNormalisation(d, md, modelPath); err != nil {
 			return err
 		}
 		test, err := Float(ctx, m, d, &d.Test, p, sc.Threads)
@@ -141,6 +145,9 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	default:
 		m, err := quant.Load(modelPath)
 		if err != nil {
+			return err
+		}
+		if err := withdata.UseRecordedNormalisation(d, m.Extra, modelPath); err != nil {
 			return err
 		}
 		test, err := Quantized(ctx, m, d, &d.Test, sc.Threads)

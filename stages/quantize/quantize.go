@@ -189,9 +189,13 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
-	fm, _, err := nn.Load(srcPath)
+	fm, md, err := nn.Load(srcPath)
 	if err != nil {
 		return fmt.Errorf("loading the float model: %w", err)
+	}
+	defer fm.Close()
+	if err := withdata.UseRecordedNormalisation(d, md, srcPath); err != nil {
+		return err
 	}
 	srcDigest, err := digest.File(srcPath)
 	if err != nil {
@@ -228,7 +232,9 @@ type Options struct {
 
 // Quantize turns float model fm, whose file has SHA-256 srcDigest, into a
 // k-bit model with the parameters p, calibrating on the training images of
-// d that stageio.CalibrationIndices picks (normalised with d's mean and std). It
+// d that stageio.CalibrationIndices picks (normalised with d's mean and std:
+// callers first apply the model's recorded normalisation,
+// withdata.UseRecordedNormalisation, as the stage and the command do). It
 // is the one operation behind the quantize stage and `ccq quantize`; it
 // returns the model and the number of calibration images.
 func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.Dataset, p Params, o Options) (*quant.Model, int, error) {
