@@ -1,5 +1,6 @@
 // Package nn is ccq's pure-Go float32 neural-network engine: tensors, layers,
-// the MLP, LeNet-5 and ResNet-20 models, training, and safetensors I/O.
+// the models (MLP, LeNet-5 and the CIFAR ResNets, one table entry each in
+// archs.go: add an architecture there), training, and safetensors I/O.
 package nn
 
 // OpKind names the operation of one graph node.
@@ -78,7 +79,7 @@ type Node struct {
 // engine (nn) and the quantized evaluator (quant). The last node's output is
 // the logits (Classes x 1 x 1).
 type Graph struct {
-	Arch    string // "mlp", "lenet5", "resnet20"
+	Arch    string // an architecture of Archs: "mlp", "lenet5", "resnet20", ...
 	Input   Shape
 	Classes int
 	Nodes   []Node
