@@ -2,8 +2,6 @@ package datasets
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/ccq-project/ccq/internal/atomicfile"
+	sha256hex "github.com/ccq-project/ccq/internal/digest"
 )
 
 // Options control where datasets come from and how they are split.
@@ -406,12 +407,13 @@ func (f *fetcher) cacheError(err error) error {
 	return hardError{fmt.Errorf("cache directory %s is not writable (%v): pass --data-dir or set CCQ_DATA to a writable directory", f.dst, err)}
 }
 
-// tempIn creates a temporary file for name in the cache directory.
-func (f *fetcher) tempIn(name string) (*os.File, error) {
+// tempIn starts writing name in the cache directory (package atomicfile:
+// commit puts it in place, discard drops it).
+func (f *fetcher) tempIn(name string) (*atomicfile.File, error) {
 	if err := os.MkdirAll(f.dst, 0o755); err != nil {
 		return nil, f.cacheError(err)
 	}
-	tmp, err := os.CreateTemp(f.dst, "."+name+".tmp-*")
+	tmp, err := atomicfile.Create(filepath.Join(f.dst, name), atomicfile.Options{})
 	if err != nil {
 		return nil, f.cacheError(err)
 	}
@@ -434,38 +436,26 @@ func (f *fetcher) copyIn(src, name, sum string) error {
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
+	h := sha256hex.NewHasher()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), readerCtx{f.ctx, in}); err != nil {
 		return f.discard(tmp, fmt.Errorf("copying %s into the cache: %w", src, err))
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+	if got := h.Hex(); got != sum {
 		return f.discard(tmp, fmt.Errorf("%s changed while it was copied (SHA-256 %s, then %s)", src, sum, got))
 	}
-	return f.commit(tmp, dst)
+	return f.commit(tmp)
 }
 
-// discard removes a temporary file and returns err.
-func (f *fetcher) discard(tmp *os.File, err error) error {
-	tmp.Close()
-	os.Remove(tmp.Name())
+// discard drops a file being written and returns err.
+func (f *fetcher) discard(tmp *atomicfile.File, err error) error {
+	tmp.Abort()
 	return err
 }
 
-// commit syncs, closes and renames a temporary file into place, readable by
-// all (a cache may be shared).
-func (f *fetcher) commit(tmp *os.File, dst string) error {
-	if err := tmp.Chmod(0o644); err != nil {
-		return f.discard(tmp, f.cacheError(err))
-	}
-	if err := tmp.Sync(); err != nil {
-		return f.discard(tmp, f.cacheError(err))
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return f.cacheError(err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		os.Remove(tmp.Name())
+// commit puts a file being written in place (mode 0644: a cache may be
+// shared).
+func (f *fetcher) commit(tmp *atomicfile.File) error {
+	if err := tmp.Commit(); err != nil {
 		return f.cacheError(err)
 	}
 	return nil
@@ -482,7 +472,7 @@ func (f *fetcher) writeOrigin(source string) {
 		f.discard(tmp, err)
 		return
 	}
-	if err := f.commit(tmp, filepath.Join(f.dst, originFile)); err != nil {
+	if err := f.commit(tmp); err != nil {
 		f.log.Warn("could not record the dataset's origin", "err", err)
 	}
 }
@@ -558,15 +548,12 @@ func (f *fetcher) download(base string, fs fileSpec) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, f.discard(tmp, fmt.Errorf("%s: download interrupted after %d bytes: %w", url, n, err))
 	}
-	if err := tmp.Sync(); err != nil {
-		return FileInfo{}, f.discard(tmp, f.cacheError(err))
-	}
 	info, err := verifyFile(tmp.Name(), fs)
 	if err != nil {
 		return FileInfo{}, f.discard(tmp, fmt.Errorf("%s: downloaded file refused (not kept): %w", url, err))
 	}
 	info.Name = fs.name
-	if err := f.commit(tmp, filepath.Join(f.dst, fs.name)); err != nil {
+	if err := f.commit(tmp); err != nil {
 		return FileInfo{}, err
 	}
 	f.log.Info("downloaded", "url", url, "bytes", n, "seconds", time.Since(start).Seconds())
@@ -595,12 +582,11 @@ func hashFile(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer fh.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, fh)
+	sum, n, err := sha256hex.Reader(fh)
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return sum, n, nil
 }
 
 // verifyFile checks a file against its spec: its SHA-256 must be one of the
@@ -647,11 +633,11 @@ func contentDigest(path string) (string, error) {
 		return "", err
 	}
 	defer closeFn()
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
+	sum, _, err := sha256hex.Reader(r)
+	if err != nil {
 		return "", wrapGzip(err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
 // ---------------------------------------------------------------- local sources

@@ -13,24 +13,9 @@ const (
 	maxClasses = 1 << 20
 )
 
-// Archs lists the architectures BuildGraph knows.
-var Archs = []string{"mlp", "lenet5", "resnet20"}
-
-// BuildGraph returns the graph of a named architecture for inputs of the
-// given shape and the given number of classes:
-//
-//   - "mlp": flatten, fc1 (C*H*W -> 256), relu, fc2 (256 -> 256), relu,
-//     fc3 (256 -> classes).
-//   - "lenet5": conv1 (6 @ 5x5, padding 2), relu, maxpool 2, conv2 (16 @ 5x5),
-//     relu, maxpool 2, flatten, fc1 (-> 120), relu, fc2 (-> 84), relu,
-//     fc3 (-> classes).
-//   - "resnet20": the CIFAR ResNet of He et al. (2016): conv1 (16 @ 3x3, no
-//     bias), bn1, relu, three stages (layer1..layer3) of three BasicBlocks of
-//     widths 16, 32, 64 (the first block of layer2 and layer3 has stride 2 and
-//     an option-A shortcut), global average pool, linear. 28x28 inputs are
-//     zero-padded to 32x32 first (an OpPad node).
-//
-// Node names are the PyTorch state_dict prefixes (see the package README).
+// BuildGraph returns the graph of a named architecture (see ArchSpecs) for
+// inputs of the given shape and the given number of classes. Node names are
+// the PyTorch state_dict prefixes (see the package README).
 func BuildGraph(arch string, input Shape, classes int) (Graph, error) {
 	if input.C <= 0 || input.H <= 0 || input.W <= 0 {
 		return Graph{}, fmt.Errorf("build %s graph: input shape %dx%dx%d: every dimension must be positive", arch, input.C, input.H, input.W)
@@ -44,52 +29,13 @@ func BuildGraph(arch string, input Shape, classes int) (Graph, error) {
 	if classes < 2 {
 		return Graph{}, fmt.Errorf("build %s graph: %d classes: need at least 2", arch, classes)
 	}
-	b := &graphBuilder{g: Graph{Arch: arch, Input: input, Classes: classes}}
-	b.g.Nodes = append(b.g.Nodes, Node{Name: "input", Op: OpInput, OutShape: input})
-	switch arch {
-	case "mlp":
-		x := b.add(Node{Name: "flatten", Op: OpFlatten}, 0)
-		x = b.linear("fc1", x, 256, true)
-		x = b.add(Node{Name: "relu1", Op: OpReLU}, x)
-		x = b.linear("fc2", x, 256, true)
-		x = b.add(Node{Name: "relu2", Op: OpReLU}, x)
-		b.linear("fc3", x, classes, true)
-	case "lenet5":
-		x := b.conv("conv1", 0, 6, 5, 1, 2, true)
-		x = b.add(Node{Name: "relu1", Op: OpReLU}, x)
-		x = b.add(Node{Name: "pool1", Op: OpMaxPool, Kernel: 2, Stride: 2}, x)
-		x = b.conv("conv2", x, 16, 5, 1, 0, true)
-		x = b.add(Node{Name: "relu2", Op: OpReLU}, x)
-		x = b.add(Node{Name: "pool2", Op: OpMaxPool, Kernel: 2, Stride: 2}, x)
-		x = b.add(Node{Name: "flatten", Op: OpFlatten}, x)
-		x = b.linear("fc1", x, 120, true)
-		x = b.add(Node{Name: "relu3", Op: OpReLU}, x)
-		x = b.linear("fc2", x, 84, true)
-		x = b.add(Node{Name: "relu4", Op: OpReLU}, x)
-		b.linear("fc3", x, classes, true)
-	case "resnet20":
-		x := 0
-		if input.H == 28 && input.W == 28 {
-			x = b.add(Node{Name: "pad", Op: OpPad, Pad: 2}, x)
-		}
-		x = b.conv("conv1", x, 16, 3, 1, 1, false)
-		x = b.add(Node{Name: "bn1", Op: OpBatchNorm}, x)
-		x = b.add(Node{Name: "relu", Op: OpReLU}, x)
-		for stage, width := range []int{16, 32, 64} {
-			for blk := 0; blk < 3; blk++ {
-				stride := 1
-				if stage > 0 && blk == 0 {
-					stride = 2
-				}
-				x = b.basicBlock(fmt.Sprintf("layer%d.%d", stage+1, blk), x, width, stride)
-			}
-		}
-		x = b.add(Node{Name: "avgpool", Op: OpGlobalAvgPool}, x)
-		x = b.add(Node{Name: "flatten", Op: OpFlatten}, x)
-		b.linear("linear", x, classes, true)
-	default:
+	spec, ok := LookupArch(arch)
+	if !ok {
 		return Graph{}, fmt.Errorf("build graph: unknown architecture %q (expected one of %s)", arch, strings.Join(Archs, ", "))
 	}
+	b := &graphBuilder{g: Graph{Arch: arch, Input: input, Classes: classes}}
+	b.g.Nodes = append(b.g.Nodes, Node{Name: "input", Op: OpInput, OutShape: input})
+	spec.build(b, input, classes)
 	if b.err != nil {
 		return Graph{}, fmt.Errorf("build %s graph for input %dx%dx%d: %w", arch, input.C, input.H, input.W, b.err)
 	}
@@ -218,6 +164,11 @@ func inferShape(g *Graph, n *Node) (Shape, error) {
 			return errf("Stride %d, PadChannels %d", n.Stride, n.PadChannels)
 		}
 		return Shape{in[0].C + 2*n.PadChannels, (in[0].H + n.Stride - 1) / n.Stride, (in[0].W + n.Stride - 1) / n.Stride}, nil
+	case OpFakeQuant:
+		if err := n.Quant.check(); err != nil {
+			return errf("%v", err)
+		}
+		return in[0], nil
 	case OpAdd:
 		if in[0] != in[1] {
 			return errf("inputs of shapes %v and %v differ", in[0], in[1])

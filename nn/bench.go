@@ -31,12 +31,13 @@ type BenchResult struct {
 	InferRuns         []float64 `json:"infer_runs"`
 }
 
-// BenchInput is the input shape Bench uses for each architecture, as in the
-// PyTorch comparison script scripts/pytorch/throughput.py: 1x28x28 for mlp
-// and lenet5, 3x32x32 for resnet20.
+// BenchInput is the input shape Bench uses for each architecture
+// (ArchSpec.BenchInput), as in the PyTorch comparison script
+// scripts/pytorch/throughput.py: 1x28x28 for mlp and lenet5, 3x32x32 for
+// the CIFAR ResNets.
 func BenchInput(arch string) Shape {
-	if arch == "resnet20" {
-		return Shape{3, 32, 32}
+	if spec, ok := LookupArch(arch); ok {
+		return spec.BenchInput
 	}
 	return Shape{1, 28, 28}
 }

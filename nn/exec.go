@@ -537,6 +537,8 @@ func (m *Model) forwardNode(ws *workspace, i, t, lo, hi int, train bool) {
 		shortcutAForward(rt.in, node.OutShape, node.Stride, node.PadChannels, x, y, lo, hi)
 	case OpAdd:
 		addForward(x, ws.act[node.Inputs[1]], y, lo*os, hi*os, relu)
+	case OpFakeQuant:
+		fakeQuantForward(node.Quant, x, y, lo*os, hi*os)
 	}
 }
 
@@ -596,6 +598,8 @@ func (m *Model) backwardNode(ws *workspace, i, t, c, lo, hi int, acc [2]bool) {
 		padBackward(rt.in, node.Pad, dy, dx, lo, hi, acc[0])
 	case OpShortcutA:
 		shortcutABackward(rt.in, node.OutShape, node.Stride, node.PadChannels, dy, dx, lo, hi, acc[0])
+	case OpFakeQuant:
+		fakeQuantBackward(node.Quant, x, dy, dx, lo*os, hi*os, acc[0])
 	case OpAdd:
 		dx2 := ws.grad[node.Inputs[1]]
 		for k, d := range [][]float32{dx, dx2} {

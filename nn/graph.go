@@ -1,5 +1,6 @@
 // Package nn is ccq's pure-Go float32 neural-network engine: tensors, layers,
-// the MLP, LeNet-5 and ResNet-20 models, training, and safetensors I/O.
+// the models (MLP, LeNet-5 and the CIFAR ResNets, one table entry each in
+// archs.go: add an architecture there), training, and safetensors I/O.
 package nn
 
 // OpKind names the operation of one graph node.
@@ -36,6 +37,13 @@ const (
 	OpShortcutA OpKind = "shortcut_a"
 	// OpAdd is the element-wise sum of its two inputs.
 	OpAdd OpKind = "add"
+	// OpFakeQuant quantizes its input linearly in float32 (Node.Quant, see
+	// FakeQuant) with a straight-through gradient, for quantization-aware
+	// training. No architecture contains it: InsertFakeQuant adds it to a
+	// training graph. It is torch.fake_quantize_per_tensor_affine with zero
+	// point 0, except that its gradient mask tests x/scale, not the rounded
+	// value, against the range.
+	OpFakeQuant OpKind = "fake_quant"
 )
 
 // Shape is a per-sample activation shape: channels, height, width.
@@ -62,13 +70,16 @@ type Node struct {
 	In, Out     int  // conv, linear: input and output channels/features; batchnorm: Out
 	HasBias     bool // conv, linear
 	OutShape    Shape
+
+	// Quant is the quantizer of a fake_quant node.
+	Quant FakeQuant
 }
 
 // Graph describes a model's architecture: the contract between the training
 // engine (nn) and the quantized evaluator (quant). The last node's output is
 // the logits (Classes x 1 x 1).
 type Graph struct {
-	Arch    string // "mlp", "lenet5", "resnet20"
+	Arch    string // an architecture of Archs: "mlp", "lenet5", "resnet20", ...
 	Input   Shape
 	Classes int
 	Nodes   []Node

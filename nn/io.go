@@ -13,7 +13,7 @@ import (
 // Metadata keys a saved model carries (safetensors "__metadata__"). Save
 // writes the first three; the caller adds the others it knows.
 const (
-	MetaArch    = "ccq.arch"        // "mlp", "lenet5" or "resnet20"
+	MetaArch    = "ccq.arch"        // an architecture of Archs ("lenet5")
 	MetaInput   = "ccq.input_shape" // "C,H,W", e.g. "1,28,28"
 	MetaClasses = "ccq.classes"     // e.g. "10"
 	MetaFormat  = "ccq.format"      // "float32" for models written by Save
@@ -123,7 +123,8 @@ func Import(path, arch string, input Shape) (*Model, map[string]string, error) {
 		return nil, nil, fmt.Errorf("import model %s: the file says it is a %s, not a %s", path, a, arch)
 	}
 	classes := 0
-	final := map[string]string{"mlp": "fc3.weight", "lenet5": "fc3.weight", "resnet20": "linear.weight"}[arch]
+	spec, _ := LookupArch(arch)
+	final := spec.FinalWeight
 	for _, t := range f.Tensors {
 		if CanonicalName(arch, t.Name) == final && len(t.Shape) == 2 {
 			classes = t.Shape[0]

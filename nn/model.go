@@ -66,8 +66,9 @@ type nodeRT struct {
 
 // NewModel builds a model for graph g with freshly initialised parameters
 // drawn from a generator seeded with seed. Initialisation follows PyTorch:
-// for "resnet20", convolution and linear weights are Kaiming-normal
-// (fan-in, ReLU gain) as in the usual CIFAR ResNet code; otherwise they use
+// for the CIFAR ResNets (ArchSpec.KaimingNormal), convolution and linear
+// weights are Kaiming-normal (fan-in, ReLU gain) as in the usual CIFAR
+// ResNet code; otherwise they use
 // PyTorch's default Kaiming-uniform (a = sqrt(5)), i.e. U(-1/sqrt(fan_in),
 // 1/sqrt(fan_in)). Biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)); batch norm
 // starts at weight 1, bias 0, running mean 0, running variance 1.
@@ -168,7 +169,8 @@ func NewModel(g Graph, seed uint64) (*Model, error) {
 // initParams draws the initial parameters (see NewModel).
 func (m *Model) initParams(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	kaimingNormal := m.g.Arch == "resnet20"
+	spec, _ := LookupArch(m.g.Arch)
+	kaimingNormal := spec.KaimingNormal
 	for i := range m.g.Nodes {
 		n := &m.g.Nodes[i]
 		rt := &m.rt[i]

@@ -210,6 +210,8 @@ func refGraph(g *Graph, pars map[string][]float64, x []float64, n int, train boo
 				y[k] = xin[k] + b[k]
 			}
 			acts[i] = y
+		case OpFakeQuant:
+			acts[i] = refSTE.apply(i, nd.Quant, xin)
 		default:
 			panic("refGraph: unknown op " + string(nd.Op))
 		}

@@ -38,24 +38,27 @@ func (m *Model) StateDict() []safetensors.Tensor {
 	return ts
 }
 
-// peersBlock matches the flat ResNet-20 block names (layers.N.) of PyTorch
-// models that keep the nine blocks in one Sequential.
+// peersBlock matches the flat CIFAR ResNet block names (layers.N.) of
+// PyTorch models that keep all blocks in one Sequential.
 var peersBlock = regexp.MustCompile(`^layers\.(\d+)\.`)
 
 // CanonicalName maps the alternative spellings of a tensor name accepted on
 // import to the canonical one: a leading "module." (saved from
-// torch.nn.DataParallel) is dropped and, for ResNet-20, "layers.N." (a flat
-// Sequential of the nine blocks) becomes "layer{N/3+1}.{N%3}." and "fc."
-// becomes "linear.". Other names are returned unchanged.
+// torch.nn.DataParallel) is dropped and, for the CIFAR ResNets (n blocks
+// per stage, ArchSpec.ResNetBlocks), "layers.N." (a flat Sequential of the
+// 3n blocks) becomes "layer{N/n+1}.{N%n}." and "fc." becomes "linear.".
+// Other names are returned unchanged.
 func CanonicalName(arch, name string) string {
 	name = strings.TrimPrefix(name, "module.")
-	if arch != "resnet20" {
+	spec, _ := LookupArch(arch)
+	n := spec.ResNetBlocks
+	if n <= 0 {
 		return name
 	}
 	if m := peersBlock.FindStringSubmatch(name); m != nil {
 		k, err := strconv.Atoi(m[1])
-		if err == nil && k < 9 {
-			name = fmt.Sprintf("layer%d.%d.", k/3+1, k%3) + name[len(m[0]):]
+		if err == nil && k < 3*n {
+			name = fmt.Sprintf("layer%d.%d.", k/n+1, k%n) + name[len(m[0]):]
 		}
 	}
 	if strings.HasPrefix(name, "fc.") {

@@ -14,7 +14,7 @@ type Settings struct {
 	Experiment string `json:"experiment"`
 	// DataDir is the dataset cache folder (--data-dir, $CCQ_DATA).
 	DataDir string `json:"data_dir"`
-	// ResultsDir is the experiment's results folder, results/<experiment>.
+	// ResultsDir is the experiment's results folder, runs/<experiment>.
 	ResultsDir string `json:"results_dir"`
 	// BaseDir is the folder of the experiment file (relative paths start there).
 	BaseDir string `json:"base_dir"`
@@ -58,7 +58,7 @@ type StageContext struct {
 	CheckpointDir string
 	// Resumed is true when CheckpointDir held files at the start.
 	Resumed bool
-	// Log writes to the stage's log file (results/<experiment>/logs/<name>.log),
+	// Log writes to the stage's log file (runs/<experiment>/logs/<name>.log),
 	// created on the first line; runs of the same stage append to it.
 	Log *slog.Logger
 	// LogPath is that file's path.

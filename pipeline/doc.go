@@ -54,6 +54,14 @@
 // Command so that none outlives ccq. Bump Version whenever the kind
 // computes something different for the same parameters and inputs.
 //
+// The checklist for a new kind: its package under stages/ with a typed
+// Params struct (Validate, and WithDefaults when zero values mean
+// defaults) and the operation as an exported function that Run calls, so
+// that a command (cmd/ccq) can build the same Params and call the same
+// function (see stages/quantize.Quantize, stages/pretrain.Train); a blank
+// import in stages/all; and, if experiment files create it, its stages in
+// pipeline/experiment's Expand (expand.go) with the keys' TOML origins.
+//
 // # Keys
 //
 // A stage's key is a hash of its kind, the kind's version, its canonical
@@ -66,8 +74,8 @@
 //
 // # Results folder
 //
-// See Results for the layout of results/<experiment>/. The store defaults
-// to results/.store (see package pipeline/workspace for how locations are
+// See Results for the layout of runs/<experiment>/. The store defaults
+// to runs/.store (see package pipeline/workspace for how locations are
 // chosen).
 //
 // # Executors

@@ -12,7 +12,7 @@ import (
 	"github.com/ccq-project/ccq/pipeline/store"
 )
 
-// Results is an experiment's results folder, results/<experiment>/:
+// Results is an experiment's results folder, runs/<experiment>/:
 //
 //	experiment.toml   frozen copy of the experiment file of the last run
 //	state.json        live state of the current or last run (ccq status)

@@ -12,8 +12,8 @@ import (
 // BenchConfig describes an evaluator benchmark on a randomly initialised
 // network and random data.
 type BenchConfig struct {
-	Arch       string        `json:"arch"`        // mlp, lenet5 or resnet20
-	Input      nn.Shape      `json:"input"`       // default 1x28x28 (3x32x32 for resnet20)
+	Arch       string        `json:"arch"`        // an architecture of nn.Archs
+	Input      nn.Shape      `json:"input"`       // default nn.BenchInput(Arch)
 	Batch      int           `json:"batch"`       // mini-batch size (default 1024)
 	Delta      int           `json:"delta"`       // changed weights per candidate (default 2000)
 	Layer      string        `json:"layer"`       // layer name the deltas fall in, or "all" (spread over every layer)
@@ -49,10 +49,7 @@ type BenchResult struct {
 // BenchSetup builds the model, batch and candidates of a benchmark.
 func BenchSetup(cfg *BenchConfig) (*Model, []float32, []uint8, []Delta, error) {
 	if cfg.Input == (nn.Shape{}) {
-		cfg.Input = nn.Shape{C: 1, H: 28, W: 28}
-		if cfg.Arch == "resnet20" {
-			cfg.Input = nn.Shape{C: 3, H: 32, W: 32}
-		}
+		cfg.Input = nn.BenchInput(cfg.Arch)
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1024

@@ -714,19 +714,7 @@ func (e *Evaluator) chunkView(s, c, bc int) []float32 {
 // layer's output is partial).
 func (e *Evaluator) layerSparse(w *worker, li, c, bc int) {
 	l := &e.n.layers[li]
-	acc := w.bufs[l.accSlot]
-	base := e.chunkView(l.accSlot, c, bc)
-	per := len(acc) / l.out
-	mask := w.outMask[li]
-	for o, m := range mask {
-		if m {
-			copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
-		}
-	}
-	xq := w.bufs[l.xqSlot]
-	for _, t := range w.touched[li] {
-		l.sparse(int(t.j), t.dl, xq, acc, bc)
-	}
+	acc, base, per, mask := e.sparseAccumulate(w, li, c, bc)
 	y := w.bufs[l.ySlot]
 	for o := 0; o < l.out; o++ {
 		src := base
@@ -737,6 +725,28 @@ func (e *Evaluator) layerSparse(w *worker, li, c, bc int) {
 		}
 		postVec(y[o*per:(o+1)*per], src[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
 	}
+}
+
+// sparseAccumulate updates the accumulators of the output channels a
+// candidate touches in layer li (the cached chunk c's, weight by weight) and
+// returns them with the cache, the values per channel and the mask of
+// touched channels.
+func (e *Evaluator) sparseAccumulate(w *worker, li, c, bc int) (acc, base []float32, per int, mask []bool) {
+	l := &e.n.layers[li]
+	acc = w.bufs[l.accSlot]
+	base = e.chunkView(l.accSlot, c, bc)
+	per = len(acc) / l.out
+	mask = w.outMask[li]
+	for o, m := range mask {
+		if m {
+			copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
+		}
+	}
+	xq := w.bufs[l.xqSlot]
+	for _, t := range w.touched[li] {
+		l.sparse(int(t.j), t.dl, xq, acc, bc)
+	}
+	return acc, base, per, mask
 }
 
 // layerDiff computes a layer in diff mode: acc = cached acc + dW * x +

@@ -502,20 +502,7 @@ func (w *worker) accToLevels(li int, rows func(o int) []float32, bc int) {
 // and every channel goes from its accumulator (updated or cached) to the
 // byte levels in one pass.
 func (e *Evaluator) layerSparseU8(w *worker, li, c, bc int) {
-	l := &e.n.layers[li]
-	acc := w.bufs[l.accSlot]
-	base := e.chunkView(l.accSlot, c, bc)
-	per := len(acc) / l.out
-	mask := w.outMask[li]
-	for o, m := range mask {
-		if m {
-			copy(acc[o*per:(o+1)*per], base[o*per:(o+1)*per])
-		}
-	}
-	xq := w.bufs[l.xqSlot]
-	for _, t := range w.touched[li] {
-		l.sparse(int(t.j), t.dl, xq, acc, bc)
-	}
+	acc, base, per, mask := e.sparseAccumulate(w, li, c, bc)
 	w.accToLevels(li, func(o int) []float32 {
 		if mask[o] {
 			return acc[o*per : (o+1)*per]

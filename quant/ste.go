@@ -10,16 +10,36 @@ import (
 	"github.com/ccq-project/ccq/nn"
 )
 
+// STEActivationRecipe names what QuantizeSTE does with activations below
+// 32 bits: "qat-v1" is quantization-aware training with fixed scales
+// calibrated on the float model (before it, fine-tuning kept activations
+// float and calibrated the scales afterwards). Change it whenever that
+// computation changes: the quantize stage puts it in the key of its ste-qat
+// stages with quantized activations, so their old store entries stop being
+// reused while every other entry stays valid.
+const STEActivationRecipe = "qat-v1"
+
 // STEOptions configures QuantizeSTE.
 type STEOptions struct {
 	Bits        int
 	Granularity Granularity
-	ActBits     int     // activations are float during fine-tuning; with ActBits < 32 their scales are calibrated afterwards
-	Epochs      int     // default 1
-	BatchSize   int     // default 128
-	LR          float64 // default 0.01 (cosine decay to 0)
-	Momentum    float64 // default 0.9
-	Seed        uint64
+	// ActBits < 32 quantizes every quantized layer's input during
+	// fine-tuning as the evaluator does (see QuantizeSTE); 32 (or 0)
+	// keeps activations float.
+	ActBits int
+	// ActPercentile calibrates activation scales at this percentile of |x|
+	// instead of the maximum (0: the maximum).
+	ActPercentile float64
+	// FloatActivations is the earlier recipe, kept as a contrast: with
+	// ActBits < 32, fine-tune with float activations and calibrate the
+	// activation scales afterwards on the fine-tuned float shadow weights.
+	FloatActivations bool
+
+	Epochs    int     // default 1
+	BatchSize int     // default 128
+	LR        float64 // default 0.01 (cosine decay to 0)
+	Momentum  float64 // default 0.9
+	Seed      uint64
 	// Weights is the weight quantizer while fine-tuning: "dorefa"
 	// (default) or "mse" (see QuantizeSTE).
 	Weights string
@@ -49,8 +69,20 @@ type STEOptions struct {
 //   - "mse": scale the MSE-optimal one of the current weights (recomputed
 //     every epoch), level = round(w / scale), gradient straight through.
 //
+// With ActBits < 32 the activations are quantized during fine-tuning too
+// (quantization-aware training of weights and activations): the input of
+// every quantized layer goes through the evaluator's activation quantizer,
+// x -> scale * clamp(round(x/scale), lo, hi) (unsigned after a ReLU,
+// signed on the network input, see ActQuant), as an nn.OpFakeQuant node
+// whose gradient passes straight through inside the clipping range and is
+// zero outside. The scales are calibrated on the float model before
+// fine-tuning, as the post-training methods calibrate theirs, stay fixed
+// while training, and are the scales of the result, so the evaluator runs
+// the network that was trained. FloatActivations restores the earlier
+// recipe (float activations, scales calibrated afterwards).
+//
 // The result is the quantization of the final shadow weights, flagged
-// UsedFPGradients. Activations stay float during fine-tuning.
+// UsedFPGradients.
 //
 // It runs its own loop over nn.Model's Forward and Backward because
 // nn.Trainer has no hook between the forward pass and the optimizer step.
@@ -95,7 +127,19 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 	if err != nil {
 		return nil, fmt.Errorf("ste-qat: %w", err)
 	}
-	g2, err := withoutBatchNorm(f.Graph)
+	dim := f.Graph.Input.Size()
+	qat := opt.ActBits != FloatActBits && !opt.FloatActivations
+	if opt.ActBits != FloatActBits && (len(opt.CalibLabels) == 0 || len(opt.CalibX) != len(opt.CalibLabels)*dim) {
+		return nil, fmt.Errorf("ste-qat: %d-bit activations need a calibration set of %d values per sample", opt.ActBits, dim)
+	}
+	calibOpt := Options{ActBits: opt.ActBits, ActPercentile: opt.ActPercentile, CalibX: opt.CalibX, CalibLabels: opt.CalibLabels, Workers: opt.Workers}
+	var acts []ActQuant
+	if qat {
+		if acts, err = calibrateActs(ctx, f.Graph, fl, calibOpt); err != nil {
+			return nil, fmt.Errorf("ste-qat: %w", err)
+		}
+	}
+	g2, err := trainingGraph(f.Graph, fl, acts)
 	if err != nil {
 		return nil, fmt.Errorf("ste-qat: %w", err)
 	}
@@ -167,7 +211,6 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 	bs := min(opt.BatchSize, n)
 	perEpoch := n / bs
 	total := perEpoch * opt.Epochs
-	dim := g2.Input.Size()
 	x := make([]float32, bs*dim)
 	y := make([]uint8, bs)
 	dl := make([]float32, bs*g2.Classes)
@@ -231,12 +274,11 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 		final[i] = FloatLayer{Name: l.Name, Node: l.Node, Shape: l.Shape, Weight: qp[i].shadow, Bias: ql.Bias}
 	}
 	if opt.ActBits != FloatActBits {
-		if len(opt.CalibLabels) == 0 || len(opt.CalibX) != len(opt.CalibLabels)*dim {
-			return nil, fmt.Errorf("ste-qat: %d-bit activations need a calibration set of %d values per sample", opt.ActBits, dim)
-		}
-		acts, err := calibrateActs(ctx, f.Graph, final, Options{ActBits: opt.ActBits, CalibX: opt.CalibX, CalibLabels: opt.CalibLabels, Workers: opt.Workers})
-		if err != nil {
-			return nil, fmt.Errorf("ste-qat: %w", err)
+		if !qat {
+			// The earlier recipe: scales calibrated after the fact.
+			if acts, err = calibrateActs(ctx, f.Graph, final, calibOpt); err != nil {
+				return nil, fmt.Errorf("ste-qat: %w", err)
+			}
 		}
 		for i := range out.Layers {
 			out.Layers[i].Act = acts[i]
@@ -290,6 +332,31 @@ func steQuantize(scheme string, w []float32, bits int, mseS float32, levels []in
 		gfac[j] = float32(a * (1 - th*th) / m)
 	}
 	return safeScale(a / float64(hi))
+}
+
+// trainingGraph returns the graph ste-qat fine-tunes: g without its batch
+// norms (folded into the layers fl) and, when acts is not nil, with each
+// layer's input going through its activation quantizer acts[i] as an
+// nn.OpFakeQuant node computing what the evaluator computes.
+func trainingGraph(g nn.Graph, fl []FloatLayer, acts []ActQuant) (nn.Graph, error) {
+	g2, err := withoutBatchNorm(g)
+	if err != nil || acts == nil {
+		return g2, err
+	}
+	q := make(map[string]nn.FakeQuant, len(fl))
+	for i, l := range fl {
+		q[l.Name] = fakeQuant(acts[i])
+	}
+	return nn.InsertFakeQuant(g2, q)
+}
+
+// fakeQuant is the float32 twin of an enabled activation quantizer: the
+// evaluator keeps the level clamp(round(x * (1/Scale)), lo, hi) and
+// multiplies the layer's output by Scale, which is the layer applied to
+// Scale * level.
+func fakeQuant(a ActQuant) nn.FakeQuant {
+	lo, hi := a.Levels()
+	return nn.FakeQuant{Lo: int(lo), Hi: int(hi), Scale: a.Scale, Binary: a.Signed && a.Bits <= 1}
 }
 
 // withoutBatchNorm returns a copy of g with its batch-norm nodes removed

@@ -1,7 +1,7 @@
 // Package results defines ccq's result tables (generations, runs, stages),
 // their documented Parquet schemas, crash-safe writers and readers.
 //
-// Every run leaves under results/<experiment>/:
+// Every run leaves under runs/<experiment>/:
 //
 //	runs.parquet      one row per evaluated model (RunRow)
 //	generations/      part files part-NNNNN.parquet, one table (GenerationRow)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/internal/filecopy"
 )
 
@@ -44,7 +45,7 @@ func GatherRuns(out string, paths []string) ([]RunRow, error) {
 
 // CopyParts makes the complete parts of one run's part folder srcDir (for
 // example in the evolve stage's store entry) appear in dstDir (for example
-// results/<experiment>/generations/<run id>/): each part is copied (a
+// runs/<experiment>/generations/<run id>/): each part is copied (a
 // reflink where the file system supports it, never a hard link, so that
 // editing a results file cannot change the store) under a temporary name
 // and renamed, so a reader of dstDir never sees a partial file. Parts
@@ -86,5 +87,5 @@ func CopyParts(srcDir, dstDir string) error {
 			return fmt.Errorf("copying parts: %w", err)
 		}
 	}
-	return syncDir(dstDir)
+	return atomicfile.SyncDir(dstDir)
 }

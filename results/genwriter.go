@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/ccq-project/ccq/internal/atomicfile"
 )
 
 // Default part sizes of a GenerationWriter.
@@ -136,7 +138,7 @@ func (g *GenerationWriter) Roll() error {
 	}
 	g.next++
 	g.rows = 0
-	return syncDir(g.dir)
+	return atomicfile.SyncDir(g.dir)
 }
 
 // Close closes and renames the open part. Calling Close twice is harmless.
@@ -247,7 +249,7 @@ func TrimGenerations(dir string, next int64) error {
 			}
 		}
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // CompactGenerations copies the rows of the complete parts of srcDir, in

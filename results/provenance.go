@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ccq-project/ccq/internal/atomicfile"
 )
 
-// File names inside results/<experiment>/.
+// File names inside runs/<experiment>/.
 const (
 	RunsFile        = "runs.parquet"
 	StagesFile      = "stages.parquet"
@@ -146,34 +147,7 @@ func ParseProvenance(b []byte) (Provenance, error) {
 	return p, nil
 }
 
-// WriteFileAtomic writes data to path through a temporary file in the same
-// folder, fsynced and renamed into place.
+// WriteFileAtomic writes data to path durably with package atomicfile.
 func WriteFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := syncClose(tmp); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return atomicfile.Write(path, data)
 }

@@ -29,7 +29,7 @@ var generationDocs = map[string]string{
 	"experiment":          "experiment name",
 	"variant":             "optimizer plugin name (ccea, ccea-random, ccea-layer, eda, mutation-ea, ...)",
 	"dataset":             "dataset name (mnist, fashion, cifar10)",
-	"model":               "model name (mlp, lenet5, resnet20)",
+	"model":               "model name (an architecture of nn.Archs: mlp, lenet5, resnet20, ...)",
 	"bits":                "weight bit width",
 	"act_bits":            "activation bit width (32 = float activations)",
 	"seed":                "seed of the run",

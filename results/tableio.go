@@ -1,14 +1,14 @@
 package results
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/ccq-project/ccq/internal/atomicfile"
 )
 
 // WriteRuns writes rows to a runs.parquet file at path atomically: to a
@@ -49,42 +49,16 @@ func writerOptions(rowsPerGroup int) []parquet.WriterOption {
 	return opts
 }
 
-// writeAtomic writes rows as one Parquet file at path via a hidden temporary
-// file in the same folder, fsynced and renamed into place.
+// writeAtomic writes rows as one Parquet file at path (package
+// atomicfile).
 func writeAtomic[T any](path string, rows []T) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.WriteWith(path, atomicfile.Options{}, func(f io.Writer) error {
+		w := parquet.NewGenericWriter[T](f, writerOptions(64*1024)...)
+		if _, err := w.Write(rows); err != nil {
+			return err
 		}
-	}()
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	w := parquet.NewGenericWriter[T](tmp, writerOptions(64*1024)...)
-	if _, err := w.Write(rows); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := syncClose(tmp); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	ok = true
-	return syncDir(dir)
+		return w.Close()
+	})
 }
 
 // syncClose fsyncs and closes f.
@@ -94,19 +68,6 @@ func syncClose(f *os.File) error {
 		return err
 	}
 	return f.Close()
-}
-
-// syncDir fsyncs a folder so that a rename in it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing folder %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("syncing folder %s: %w", dir, err)
-	}
-	return nil
 }
 
 // readTable reads all rows of a Parquet file into T.

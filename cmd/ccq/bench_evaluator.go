@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/spf13/cobra"
 )
@@ -29,7 +31,7 @@ back, and report candidates per second and their ratio.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.MinTime = time.Duration(secs * float64(time.Second))
-			if cfg.Arch == "resnet20" && !cmd.Flags().Changed("candidates") {
+			if spec, _ := nn.LookupArch(cfg.Arch); spec.ResNetBlocks > 0 && !cmd.Flags().Changed("candidates") {
 				cfg.Candidates = 4 // a ResNet-20 full forward pass of 1,024 images takes about half a second
 			}
 			res, err := quant.Bench(cmd.Context(), cfg)
@@ -43,11 +45,11 @@ back, and report candidates per second and their ratio.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&cfg.Arch, "model", "lenet5", "architecture: mlp, lenet5 or resnet20")
+	fl.StringVar(&cfg.Arch, "model", "lenet5", "architecture: "+strings.Join(nn.Archs, ", "))
 	fl.IntVar(&cfg.Batch, "batch", 1024, "mini-batch size")
 	fl.IntVar(&cfg.Delta, "delta", 2000, "changed weights per candidate")
 	fl.StringVar(&cfg.Layer, "layer", "all", "layer the changes fall in (fc1, conv2, ...) or all")
-	fl.IntVar(&cfg.Candidates, "candidates", 32, "candidates per scoring call (lambda; default 4 for resnet20)")
+	fl.IntVar(&cfg.Candidates, "candidates", 32, "candidates per scoring call (lambda; default 4 for the ResNets)")
 	fl.IntVar(&cfg.Bits, "bits", 4, "weight bits")
 	fl.IntVar(&cfg.ActBits, "act-bits", 32, "activation bits (32: float activations)")
 	fl.IntVar(&cfg.Workers, "threads", 0, "worker goroutines (default GOMAXPROCS)")

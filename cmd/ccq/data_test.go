@@ -9,11 +9,14 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // runCCQ runs the CLI in-process and returns its standard output.
 func runCCQ(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	resetFlags(t, rootCmd)
 	var out bytes.Buffer
 	rootCmd.SetOut(&out)
 	rootCmd.SetErr(&out)
@@ -21,6 +24,32 @@ func runCCQ(t *testing.T, args ...string) (string, error) {
 	defer rootCmd.SetArgs(nil)
 	err := rootCmd.ExecuteContext(context.Background())
 	return out.String(), err
+}
+
+// resetFlags gives every flag of cmd and its subcommands its default value
+// again: cobra keeps the values of one in-process run for the next.
+func resetFlags(t *testing.T, cmd *cobra.Command) {
+	t.Helper()
+	reset := func(f *pflag.Flag) {
+		if !f.Changed {
+			return
+		}
+		var err error
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			err = sv.Replace(nil)
+		} else {
+			err = f.Value.Set(f.DefValue)
+		}
+		if err != nil {
+			t.Fatalf("resetting --%s: %v", f.Name, err)
+		}
+		f.Changed = false
+	}
+	cmd.Flags().VisitAll(reset)
+	cmd.PersistentFlags().VisitAll(reset)
+	for _, c := range cmd.Commands() {
+		resetFlags(t, c)
+	}
 }
 
 // TestDataInfoMNIST runs `ccq data fetch mnist` and `ccq data info mnist

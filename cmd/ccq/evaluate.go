@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,8 @@ import (
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/safetensors"
+	"github.com/ccq-project/ccq/nn/withdata"
+	"github.com/ccq-project/ccq/stages/evaluate"
 	"github.com/spf13/cobra"
 )
 
@@ -23,6 +24,7 @@ type evalRequest struct {
 	arch    string // --model, for files without ccq metadata
 	data    *datasets.Dataset
 	split   *datasets.Split
+	params  evaluate.Params
 	threads int
 }
 
@@ -59,8 +61,10 @@ func init() { rootCmd.AddCommand(evaluateCmd()) }
 func evaluateCmd() *cobra.Command {
 	var (
 		dataset, split, arch string
+		params               evaluate.Params
+		data                 splitFlags
 		threads              int
-		asJSON, offline      bool
+		asJSON               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "evaluate MODEL",
@@ -69,7 +73,11 @@ func evaluateCmd() *cobra.Command {
 The dataset defaults to the one recorded in the model's metadata. Inputs are
 normalised with the mean and standard deviation recorded in the model when
 present, else with the dataset's. A PyTorch state_dict saved as safetensors
-(no ccq metadata) is accepted with --model ARCH.`,
+(no ccq metadata) is accepted with --model ARCH.
+
+This is the evaluate stage's measurement: with the same dataset split
+(--val-size, --split-seed), --batch and --threads, the accuracy, loss and
+confusion matrix are those of the stage's eval.json.`,
 		Example: `  ccq evaluate lenet5.safetensors --dataset mnist
   ccq evaluate resnet20_pytorch.safetensors --model resnet20 --dataset fashion-mnist --json`,
 		Args: cobra.ExactArgs(1),
@@ -100,11 +108,14 @@ present, else with the dataset's. A PyTorch state_dict saved as safetensors
 			if dataset == "" {
 				return fmt.Errorf("%s records no dataset: give --dataset (%s)", path, strings.Join(datasets.Names(), ", "))
 			}
-			d, err := datasets.Load(ctx, dataset, datasets.Options{CacheDir: globals.dataDir, Offline: offline, Logger: slog.Default()})
+			if err := params.Validate(); err != nil {
+				return fmt.Errorf("--batch: %w", err)
+			}
+			d, err := data.load(ctx, dataset)
 			if err != nil {
 				return err
 			}
-			if err := useRecordedNormalisation(d, md, path); err != nil {
+			if err := withdata.UseRecordedNormalisation(d, md, path); err != nil {
 				return err
 			}
 			var sp *datasets.Split
@@ -121,7 +132,7 @@ present, else with the dataset's. A PyTorch state_dict saved as safetensors
 			if sp.N == 0 {
 				return fmt.Errorf("%s has no %s split", d.Name, split)
 			}
-			res, err := ev(ctx, evalRequest{path: path, file: f, arch: arch, data: d, split: sp, threads: threads})
+			res, err := ev(ctx, evalRequest{path: path, file: f, arch: arch, data: d, split: sp, params: params, threads: threads})
 			if err != nil {
 				return err
 			}
@@ -148,35 +159,15 @@ present, else with the dataset's. A PyTorch state_dict saved as safetensors
 	fl.StringVar(&split, "split", "test", "split: test, val or train")
 	fl.StringVar(&arch, "model", "", "architecture of a file without ccq metadata (a PyTorch state_dict): "+strings.Join(nn.Archs, ", "))
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS)")
-	fl.BoolVar(&offline, "offline", false, "never download the dataset")
+	fl.IntVar(&params.Batch, "batch", evaluate.DefaultBatch, "images per forward pass of a float model")
+	data.register(fl)
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
 
-// useRecordedNormalisation makes the dataset normalise with the mean and std
-// the model was trained with, when the model records them.
-func useRecordedNormalisation(d *datasets.Dataset, md map[string]string, path string) error {
-	mean, err := nn.ParseFloats(md[nn.MetaMean])
-	if err != nil {
-		return fmt.Errorf("%s: metadata %s: %w", path, nn.MetaMean, err)
-	}
-	std, err := nn.ParseFloats(md[nn.MetaStd])
-	if err != nil {
-		return fmt.Errorf("%s: metadata %s: %w", path, nn.MetaStd, err)
-	}
-	if len(mean) == 0 && len(std) == 0 {
-		return nil
-	}
-	if len(mean) != d.C || len(std) != d.C {
-		return fmt.Errorf("%s: records normalisation for %d/%d channels, but %s has %d", path, len(mean), len(std), d.Name, d.C)
-	}
-	d.Mean, d.Std = mean, std
-	return nil
-}
-
 // evaluateFloat scores a float32 model (ccq file or PyTorch state dict).
 func evaluateFloat(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
-	shape := nn.DatasetShape(r.data)
+	shape := withdata.Shape(r.data)
 	var g nn.Graph
 	var err error
 	if _, ok := r.file.Metadata[nn.MetaArch]; ok {
@@ -199,10 +190,7 @@ func evaluateFloat(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
 		return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
 	}
 	defer m.Close()
-	if r.threads > 0 {
-		m.SetThreads(r.threads)
-	}
-	return nn.Evaluate(ctx, m, nn.SplitSource{D: r.data, S: r.split}, 0)
+	return evaluate.Float(ctx, m, r.data, r.split, r.params, r.threads)
 }
 
 func printEval(w io.Writer, r evalReport) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/stages/evaluate"
 )
 
 func init() { modelEvaluators[quant.FormatKBit] = evaluateQuantizedFile }
@@ -23,11 +24,7 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 	if err != nil {
 		return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
 	}
-	x, y, err := quant.SplitData(m.Graph, r.data, r.split, 0)
-	if err != nil {
-		return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
-	}
-	rep, err := quant.EvaluateModel(ctx, m, x, y, r.threads)
+	rep, err := evaluate.Quantized(ctx, m, r.data, r.split, r.threads)
 	if err != nil {
 		return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/internal/version"
-	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/slurm"
 	"github.com/ccq-project/ccq/pipeline/store"
@@ -49,7 +49,7 @@ var jsonOutputs = map[string]reflect.Type{
 	"schema.go: results.Schemas()":         reflect.TypeFor[[]results.TableSchema](),
 	"stage.go: e":                          reflect.TypeFor[*store.Entry](),
 	"status.go: workspace.StatusReport{…}": reflect.TypeFor[workspace.StatusReport](),
-	"train.go: log":                        reflect.TypeFor[*nn.RunLog](),
+	"train.go: log":                        reflect.TypeFor[*withdata.RunLog](),
 	"validate.go: out":                     reflect.TypeFor[[]validation](),
 	"version.go: info":                     reflect.TypeFor[version.Info](),
 }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/ccq-project/ccq/internal/digest"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/workspace"
 	"github.com/ccq-project/ccq/results"
@@ -16,7 +15,7 @@ import (
 	stagereport "github.com/ccq-project/ccq/stages/report"
 )
 
-// publishRun turns a run's store entries into results/<experiment>/
+// publishRun turns a run's store entries into runs/<experiment>/
 // (runs.parquet, generations/, stages.parquet, provenance.json, the report)
 // and prints the main table and the report's path. An unchanged experiment
 // whose report exists is not rebuilt; its table is printed from runs.parquet.
@@ -42,9 +41,8 @@ func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pip
 		}
 		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha, Pairs: rp.TablePairs()})
 	} else {
-		digest := sha256.Sum256(s.Exp.Source)
 		rs, err := stagereport.Publish(ctx, stagereport.PublishOptions{
-			ResultsDir: dir, Run: sum, ExperimentFile: s.Exp.File, ExperimentSHA256: hex.EncodeToString(digest[:]),
+			ResultsDir: dir, Run: sum, ExperimentFile: s.Exp.File, ExperimentSHA256: digest.Bytes(s.Exp.Source),
 			ExperimentCommit: src.Experiment.Commit, ExperimentModified: src.Experiment.Modified, CCQ: src.CCQ,
 			Command: typedCommand(os.Args), Executor: executor, Report: rp,
 		})

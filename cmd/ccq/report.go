@@ -18,7 +18,7 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "report RESULTS_DIR",
 		Short: "Build the report of an experiment's results (report.md, report.html, tables, plots)",
-		Long: `Read results/<experiment>/ (runs.parquet, generations/, stages.parquet,
+		Long: `Read runs/<experiment>/ (runs.parquet, generations/, stages.parquet,
 provenance.json, experiment.toml) and write report.md, a self-contained
 report.html, tables/*.csv and plots/*.svg|png into it. Works on a running
 experiment too; the report then says it is partial. Prints the main table.`,

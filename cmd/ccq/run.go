@@ -23,7 +23,7 @@ type locFlags struct {
 }
 
 func (l *locFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&l.results, "results", "", "results root folder (default $CCQ_RESULTS, else ./results)")
+	cmd.Flags().StringVar(&l.results, "results", "", "results root folder (default $CCQ_RESULTS, else ./runs)")
 	cmd.Flags().StringVar(&l.store, "store", "", "content-addressed store folder (default $CCQ_STORE, else <results>/.store)")
 }
 

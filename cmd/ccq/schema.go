@@ -13,7 +13,7 @@ func init() {
 		Use:   "schema",
 		Short: "Print the schemas of the result tables (runs, generations, stages)",
 		Long: `Print the documented schemas of the Parquet tables every run leaves under
-results/<experiment>/: runs.parquet, generations/ and stages.parquet.
+runs/<experiment>/: runs.parquet, generations/ and stages.parquet.
 The same text is in results/README.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

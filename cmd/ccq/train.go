@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -12,6 +11,9 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/stages/pretrain"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 )
@@ -20,14 +22,16 @@ func init() { rootCmd.AddCommand(trainCmd()) }
 
 func trainCmd() *cobra.Command {
 	var (
-		dataset, arch, out, schedule, augment, milestones, initPath string
-		cfg                                                         nn.TrainConfig
-		threads, valSize, limit                                     int
-		asJSON, offline                                             bool
+		dataset, out, milestones, initPath string
+		p                                  pretrain.Params
+		data                               splitFlags
+		threads                            int
+		asJSON                             bool
 	)
+	cfg := &p.TrainConfig
 	cmd := &cobra.Command{
 		Use:   "train --dataset NAME --model ARCH --out FILE",
-		Short: "Train a float32 model (mlp, lenet5, resnet20) with SGD and save it as safetensors",
+		Short: "Train a float32 model (" + strings.Join(nn.Archs, ", ") + ") with SGD and save it as safetensors",
 		Long: `Train a float32 model on a dataset's training split, selecting the epoch with
 the best validation accuracy (the validation split is carved from the official
 training set). The best model is written to --out (safetensors, PyTorch
@@ -35,43 +39,40 @@ state_dict names) whenever validation accuracy improves, and the training log
 (per-epoch loss, validation accuracy, learning rate, time, and the final test
 result) to <out>.log.json. Progress goes to stderr.
 
-Defaults: SGD lr 0.05 (0.1 for resnet20), momentum 0.9, batch 128, weight decay
-5e-4, one epoch of linear warm-up then a cosine schedule, augmentation
-crop-flip on cifar10 and none otherwise.`,
+Defaults: SGD lr 0.05, momentum 0.9, batch 128, weight decay 5e-4, one epoch
+of linear warm-up then a cosine schedule, no augmentation (the CIFAR recipe
+of experiments/paper-resnet20-cifar10.toml is --lr 0.1 --wd 1e-4 --schedule
+step --milestones 90,135 --augment crop-flip).
+
+This is the pretrain stage's operation: with the same recipe, dataset split
+(--val-size, --split-seed), --limit (the stage's train_limit) and --threads,
+the model written is bit-identical to the stage's model.safetensors. (An
+experiment's [pretrain] table that leaves momentum, weight_decay or
+warmup_epochs out means zero for them; here give --momentum 0, --wd 0 or
+--warmup 0 to match.)`,
 		Example: `  ccq train --dataset mnist --model lenet5 --epochs 8 --seed 1 --out lenet5.safetensors
   ccq train --dataset fashion-mnist --model resnet20 --epochs 30 --lr 0.1 --wd 5e-4 --out r20.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dataset == "" || arch == "" || out == "" {
+			if dataset == "" || p.Model == "" || out == "" {
 				return fmt.Errorf("--dataset, --model and --out are required")
-			}
-			if !cmd.Flags().Changed("lr") && arch == "resnet20" {
-				cfg.LR = 0.1
-			}
-			if cfg.WarmupEpochs > float64(cfg.Epochs) && !cmd.Flags().Changed("warmup") {
-				cfg.WarmupEpochs = float64(cfg.Epochs)
-			}
-			cfg.Schedule = schedule
-			cfg.Augment = augment
-			if augment == "auto" {
-				cfg.Augment = nn.AugmentNone
-				if dataset == "cifar10" {
-					cfg.Augment = nn.AugmentCropFlip
-				}
 			}
 			ms, err := nn.ParseMilestones(milestones)
 			if err != nil {
 				return fmt.Errorf("--milestones: %w", err)
 			}
 			cfg.Milestones = ms
+			if err := p.Validate(); err != nil {
+				return trainFlagError(err)
+			}
 			ctx := cmd.Context()
-			d, err := datasets.Load(ctx, dataset, datasets.Options{CacheDir: globals.dataDir, ValSize: valSize, Offline: offline, Logger: slog.Default()})
+			d, err := data.load(ctx, dataset)
 			if err != nil {
 				return err
 			}
-			o := nn.RunOptions{Arch: arch, Config: cfg, Threads: threads, Out: out, TrainLimit: limit}
+			o := pretrain.Options{Threads: threads, Out: out}
 			if initPath != "" {
-				m, err := loadInitModel(initPath, arch, nn.DatasetShape(d))
+				m, err := loadInitModel(initPath, p.Model, withdata.Shape(d))
 				if err != nil {
 					return err
 				}
@@ -80,8 +81,8 @@ crop-flip on cifar10 and none otherwise.`,
 			pr := newTrainProgress(cmd.ErrOrStderr())
 			o.Progress = pr.report
 			fmt.Fprintf(cmd.ErrOrStderr(), "training %s on %s (%d train, %d val, %d test images), %d epochs, %d threads\n",
-				arch, d.Name, min(d.Train.N, limitOr(limit, d.Train.N)), d.Val.N, d.Test.N, cfg.Epochs, threadsOr(threads))
-			_, log, err := nn.TrainRun(ctx, d, o)
+				p.Model, d.Name, min(d.Train.N, limitOr(p.TrainLimit, d.Train.N)), d.Val.N, d.Test.N, cfg.Epochs, threadsOr(threads))
+			_, log, err := pretrain.Train(ctx, d, p, o)
 			pr.finish()
 			if err != nil {
 				if log != nil && log.TrainLog != nil && log.BestEpoch > 0 {
@@ -104,27 +105,39 @@ crop-flip on cifar10 and none otherwise.`,
 	d := nn.DefaultTrainConfig()
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset: "+strings.Join(datasets.Names(), ", "))
-	f.StringVar(&arch, "model", "", "architecture: "+strings.Join(nn.Archs, ", "))
+	f.StringVar(&p.Model, "model", "", "architecture: "+strings.Join(nn.Archs, ", "))
 	f.StringVar(&out, "out", "", "output model file (safetensors); the log goes to <out>.log.json")
 	f.IntVar(&cfg.Epochs, "epochs", d.Epochs, "epochs")
 	f.Uint64Var(&cfg.Seed, "seed", d.Seed, "seed of the initial weights, shuffling and augmentation")
-	f.Float64Var(&cfg.LR, "lr", d.LR, "base learning rate; 0.1 for resnet20 unless given")
+	f.Float64Var(&cfg.LR, "lr", d.LR, "base learning rate")
 	f.Float64Var(&cfg.Momentum, "momentum", d.Momentum, "SGD momentum")
 	f.BoolVar(&cfg.Nesterov, "nesterov", false, "Nesterov momentum")
 	f.Float64Var(&cfg.WeightDecay, "wd", d.WeightDecay, "weight decay (L2, on every parameter)")
 	f.IntVar(&cfg.BatchSize, "batch", d.BatchSize, "batch size")
-	f.StringVar(&schedule, "schedule", d.Schedule, "learning-rate schedule: constant, step or cosine")
+	f.StringVar(&cfg.Schedule, "schedule", d.Schedule, "learning-rate schedule: constant, step or cosine")
 	f.StringVar(&milestones, "milestones", "", "step schedule: comma-separated epochs where lr *= --gamma (default 50% and 75% of --epochs)")
 	f.Float64Var(&cfg.Gamma, "gamma", d.Gamma, "step schedule: decay factor")
 	f.Float64Var(&cfg.WarmupEpochs, "warmup", d.WarmupEpochs, "epochs of linear learning-rate warm-up")
-	f.StringVar(&augment, "augment", "auto", "augmentation: none, crop-flip, crop, or auto (crop-flip on cifar10, else none)")
+	f.StringVar(&cfg.Augment, "augment", d.Augment, "augmentation: none, crop-flip or crop")
 	f.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS); results are deterministic for a given seed and thread count")
-	f.IntVar(&valSize, "val-size", 0, fmt.Sprintf("validation images carved from the training set (default %d; negative for none)", datasets.DefaultValSize))
-	f.IntVar(&limit, "limit", 0, "train on the first N training images only (quick checks)")
+	data.register(f)
+	f.IntVar(&p.TrainLimit, "limit", 0, "train on the first N training images only (quick checks)")
 	f.StringVar(&initPath, "init", "", "start from this model (a ccq model, or a PyTorch state_dict in safetensors)")
-	f.BoolVar(&offline, "offline", false, "never download the dataset")
 	f.BoolVar(&asJSON, "json", false, "print the training log as JSON on stdout")
 	return cmd
+}
+
+// trainFlagError names the flag of a bad pretrain parameter.
+func trainFlagError(err error) error {
+	var pe *pipeline.ParamError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	flag, ok := map[string]string{"model": "model", "batch_size": "batch", "train_limit": "limit"}[pe.Key]
+	if !ok {
+		flag = pe.Key
+	}
+	return fmt.Errorf("--%s: %s", flag, pe.Msg)
 }
 
 // loadInitModel reads a starting model: a ccq file (with metadata) or a

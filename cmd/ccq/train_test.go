@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 )
 
 // TestTrainEvaluateMNIST trains LeNet-5 for one epoch on 10,000 MNIST
@@ -25,7 +25,7 @@ func TestTrainEvaluateMNIST(t *testing.T) {
 	}
 	// The output mixes progress (stderr) and the JSON log (stdout) in this
 	// in-process run: take the JSON object.
-	var log nn.RunLog
+	var log withdata.RunLog
 	if err := json.Unmarshal([]byte(stdout[strings.Index(stdout, "{\n"):]), &log); err != nil {
 		t.Fatalf("%v in:\n%s", err, stdout)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -32,3 +33,34 @@ func File(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// Reader returns the hex SHA-256 of everything r yields, and its length.
+func Reader(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	buf := buffers.Get().(*[]byte)
+	defer buffers.Put(buf)
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{r}, *buf)
+	if err != nil {
+		return "", n, fmt.Errorf("digest: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Bytes returns the hex SHA-256 of b.
+func Bytes(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Hasher is an io.Writer that accumulates the SHA-256 of what is written
+// to it (for example beside a copy, through io.MultiWriter).
+type Hasher struct{ h hash.Hash }
+
+// NewHasher returns an empty Hasher.
+func NewHasher() *Hasher { return &Hasher{h: sha256.New()} }
+
+// Write adds p; it never fails.
+func (h *Hasher) Write(p []byte) (int, error) { return h.h.Write(p) }
+
+// Hex returns the hex SHA-256 of everything written so far.
+func (h *Hasher) Hex() string { return hex.EncodeToString(h.h.Sum(nil)) }

@@ -2,7 +2,7 @@ package experiment
 
 // The experiment file format (TOML). testdata/example.toml uses every key.
 //
-//	name        = "..."        optional; results go to results/<name> (default: the file name)
+//	name        = "..."        optional; results go to runs/<name> (default: the file name)
 //	description = "..."        optional
 //
 //	[dataset]                  required
@@ -36,7 +36,7 @@ package experiment
 //	bits        = [2, 4]       default: the start quantizer's bits; each must be among them
 //	act_bits    = [32]         default: the start quantizer's act_bits; each among them
 //	seeds       = [1, 2, 3]    required, non-empty, unique
-//	budget      = { evaluations = 5000, wall_time = "30m" }   at least one bound
+//	budget      = { evaluations = 5000, wall_time = "30m" }   at least one bound (also generations = N)
 //	[optimizers.params]        plugin parameters
 //	[optimizers.host]          options of the evolve stage's host loop: batch_size (fitness
 //	                           mini-batch, 1024), validate_every (10 generations),

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/ccq-project/ccq/pipeline"
 )
@@ -32,7 +31,7 @@ const MaxStages = 200000
 //	pretrain/<model> | pretrain/from-<file> [pretrain] minus from; file "from"; inputs dataset
 //	quantize/<label>-w<b>-<gran>-a<act>    {method, bits, granularity, act_bits, method_params?}; inputs model, dataset
 //	evolve/<name>[-<k>=<v>...]-w<b>[-a<act>]-s<seed>
-//	                                       {plugin, label?, bits, act_bits, seed, budget{evaluations?, wall_time?}, plugin_params?,
+//	                                       {plugin, label?, bits, act_bits, seed, budget{evaluations?, wall_time?, generations?}, plugin_params?,
 //	                                        and the [optimizers.host] options at the top level};
 //	                                       file "plugin" for a path plugin; inputs start, dataset
 //	evaluate/<variant>                     [evaluate]; inputs model, dataset (variant: float, a quantize or evolve suffix)
@@ -167,15 +166,7 @@ func (x *Experiment) Expand() ([]pipeline.Spec, error) {
 						}
 						v += fmt.Sprintf("-s%d", seed)
 						name := "evolve/" + v
-						budget := map[string]any{}
-						if o.Budget.Evaluations > 0 {
-							budget["evaluations"] = o.Budget.Evaluations
-						}
-						if o.Budget.WallTime != "" {
-							d, _ := time.ParseDuration(o.Budget.WallTime)
-							budget["wall_time"] = d.String()
-						}
-						params := map[string]any{"plugin": o.Plugin, "bits": b, "act_bits": a, "seed": seed, "budget": budget}
+						params := map[string]any{"plugin": o.Plugin, "bits": b, "act_bits": a, "seed": seed, "budget": o.Budget.Map()}
 						if o.Name != o.Plugin {
 							params["label"] = o.Name
 						}
@@ -198,7 +189,7 @@ func (x *Experiment) Expand() ([]pipeline.Spec, error) {
 						}
 						om := map[string]string{"plugin": path + ".plugin", "bits": path + ".bits", "act_bits": path + ".act_bits",
 							"seed": path + ".seeds", "budget": path + ".budget", "budget.evaluations": path + ".budget.evaluations",
-							"budget.wall_time": path + ".budget.wall_time", "plugin_params": path + ".params",
+							"budget.wall_time": path + ".budget.wall_time", "budget.generations": path + ".budget.generations", "plugin_params": path + ".params",
 							"files.plugin": path + ".plugin", "files.plugin.sha256": path + ".sha256"}
 						for k := range o.Params {
 							om["plugin_params."+k] = path + ".params." + k

@@ -28,11 +28,13 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/ccq-project/ccq/plugins/budget"
 )
 
 // Experiment is a decoded experiment file.
 type Experiment struct {
-	// Name names the results folder, results/<name>; default: the file name.
+	// Name names the results folder, runs/<name>; default: the file name.
 	Name        string  `toml:"name"`
 	Description string  `toml:"description"`
 	Dataset     Dataset `toml:"dataset"`
@@ -118,11 +120,10 @@ type Optimizer struct {
 	Host map[string]any `toml:"host"`
 }
 
-// Budget bounds an optimizer run; at least one bound is required.
-type Budget struct {
-	Evaluations int64  `toml:"evaluations"`
-	WallTime    string `toml:"wall_time"`
-}
+// Budget bounds an optimizer run; at least one bound is required. It is
+// the one budget type of package budget, decoded from TOML here, passed
+// to the evolve stage as parameters and on to the host.
+type Budget = budget.Budget
 
 // ExecutorKind is "local" or "slurm".
 type ExecutorKind string
@@ -230,7 +231,7 @@ var knownKeys = map[string][]string{
 	"dataset":    {"name", "val_size", "split_seed", "source"},
 	"quantize":   {"label", "method", "bits", "granularity", "act_bits", "params"},
 	"optimizers": {"name", "plugin", "sha256", "start", "bits", "act_bits", "seeds", "budget", "params", "matrix", "host"},
-	"budget":     {"evaluations", "wall_time"},
+	"budget":     budget.Keys,
 	"executor":   {"kind", "jobs", "slurm"},
 	"slurm":      {"partition", "account", "time", "cpus_per_stage", "args"},
 }
@@ -256,7 +257,7 @@ func (x *Experiment) decodeError(err error) *Error {
 		if pe.Usage != "" {
 			msg += " (" + strings.TrimSpace(pe.Usage) + ")"
 		}
-		return &Error{File: x.File, Line: pe.Position.Line, Key: pe.LastKey, Msg: msg}
+		return &Error{File: x.File, Line: pe.Position.Line, Key: x.loc.indexed(pe.LastKey, pe.Position.Line), Msg: msg}
 	}
 	if m := lineKey.FindStringSubmatch(err.Error()); m != nil {
 		n, _ := strconv.Atoi(m[1])
@@ -554,17 +555,11 @@ func (x *Experiment) checkOptimizer(i int, labels map[string]int, names map[stri
 		seen[s] = true
 	}
 	// budget
-	if o.Budget.Evaluations < 0 {
-		add(x.errAt(p+".budget.evaluations", "must be 1 or more"))
-	}
-	if o.Budget.WallTime != "" {
-		d, err := time.ParseDuration(o.Budget.WallTime)
-		if err != nil || d <= 0 {
-			add(x.errAt(p+".budget.wall_time", "%q: expected a positive duration such as \"90m\" or \"2h\"", o.Budget.WallTime))
-		}
-	}
-	if o.Budget.Evaluations == 0 && o.Budget.WallTime == "" {
-		add(x.errAt(p, "needs a budget: budget = { evaluations = 5000 } and/or wall_time = \"1h\""))
+	var be *budget.FieldError
+	if err := o.Budget.Validate(); errors.As(err, &be) && be.Key != "" {
+		add(x.errAt(p+".budget."+be.Key, "%s", be.Msg))
+	} else if err != nil {
+		add(x.errAt(p, "needs a budget: budget = { evaluations = 5000 }, wall_time = \"1h\" and/or generations = 100"))
 	}
 	errs = append(errs, x.checkParams(p+".params", o.Params)...)
 	for k, v := range o.Matrix {

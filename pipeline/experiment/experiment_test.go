@@ -122,7 +122,7 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"bits zero", strings.Replace(base, "bits = [2, 4]", "bits = [0]", 1), "x.toml:11: quantize[0].bits: 0 is outside 1..8"},
 		{"no bits", strings.Replace(base, "bits = [2, 4]", "bits = []", 1), "x.toml:11: quantize[0].bits: needs at least one value"},
 		{"wrong type", strings.Replace(base, "bits = [2, 4]", `bits = "four"`, 1), "x.toml:11: quantize.bits: incompatible types"},
-		{"bad granularity", base + "granularity = [\"row\"]\n", `x.toml:12: quantize.granularity: granularity "row": expected "tensor" or "channel"`},
+		{"bad granularity", base + "granularity = [\"row\"]\n", `x.toml:12: quantize[0].granularity: granularity "row": expected "tensor" or "channel"`},
 		{"syntax", base + "bits = [2,\n", "x.toml:"},
 		{"start unknown", base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"mse\"\nseeds = [1]\nbudget = { evaluations = 10 }\n",
 			`x.toml:14: optimizers[0].start: "mse" is not a listed quantizer (listed: rtn)`},
@@ -415,4 +415,28 @@ func TestRepeatedOptimizerName(t *testing.T) {
 			t.Fatalf("want an error containing %q, got %q", c.want, errs)
 		})
 	}
+}
+
+// TestBudgetGenerations checks that a generations bound reaches the evolve
+// stage's parameters, alone or with the others.
+func TestBudgetGenerations(t *testing.T) {
+	src := base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = [1]\nbits = [2]\nbudget = { generations = 40, wall_time = \"2h\" }\n"
+	x, err := Parse("x.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := x.Expand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		if s.Name == "evolve/ccea-w2-s1" {
+			want := `{"act_bits":32,"bits":2,"budget":{"generations":40,"wall_time":"2h0m0s"},"plugin":"ccea","seed":1}`
+			if got := s.Params.String(); got != want {
+				t.Errorf("evolve params %s, want %s", got, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no evolve stage")
 }

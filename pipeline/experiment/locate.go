@@ -114,6 +114,18 @@ func (l *locator) inline(prefix, val string, line int) {
 	}
 }
 
+// indexed returns the path with array indices written at line whose form
+// without indices is bare ("optimizers.budget.wall_time" on line 16 gives
+// "optimizers[0].budget.wall_time"), or bare itself.
+func (l *locator) indexed(bare string, line int) string {
+	for p, n := range l.lines {
+		if n == line && p != bare && stripIndices(p) == bare {
+			return p
+		}
+	}
+	return bare
+}
+
 // line returns the line of path ("a[1].b.c" or, for keys reported without
 // indices, "a.b.c"), else of its nearest known parent, else 0.
 func (l *locator) line(path string) int {

@@ -142,8 +142,8 @@ func TestOverridesChangeParams(t *testing.T) {
 		}
 	}
 	// The wall-time bound of optimizers[0] is untouched.
-	if x.Optimizers[0].Budget.WallTime != "30m" {
-		t.Errorf("wall time %q", x.Optimizers[0].Budget.WallTime)
+	if x.Optimizers[0].Budget.WallTime.String() != "30m0s" {
+		t.Errorf("wall time %v", x.Optimizers[0].Budget.WallTime)
 	}
 	specs, err := x.Expand()
 	if err != nil {

@@ -1,12 +1,13 @@
 package slurm
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ccq-project/ccq/internal/atomicfile"
+	"github.com/ccq-project/ccq/internal/digest"
 )
 
 // stageBinary returns the executable the jobs run. By default it is a copy
@@ -33,46 +34,23 @@ func copyBinary(src, dir string) (string, error) {
 		return "", fmt.Errorf("reading the ccq executable: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading the ccq executable %s: %w", src, err)
+	sum, err := digest.File(src)
+	if err != nil {
+		return "", fmt.Errorf("reading the ccq executable: %w", err)
 	}
-	dst := filepath.Join(dir, "ccq-"+hex.EncodeToString(h.Sum(nil))[:12])
+	dst := filepath.Join(dir, "ccq-"+sum[:12])
 	if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 		return dst, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("copying the ccq executable: %w", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("copying the ccq executable: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".ccq-*.tmp")
+	err = atomicfile.WriteWith(dst, atomicfile.Options{Perm: 0o755}, func(w io.Writer) error {
+		_, err := io.Copy(w, f)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("copying the ccq executable: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := io.Copy(tmp, f); err != nil {
-		return "", fmt.Errorf("copying the ccq executable to %s: %w", dir, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("copying the ccq executable to %s: %w", dir, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("copying the ccq executable to %s: %w", dir, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return "", fmt.Errorf("copying the ccq executable: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("copying the ccq executable: %w", err)
-	}
-	ok = true
 	return dst, nil
 }

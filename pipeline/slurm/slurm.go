@@ -1,6 +1,6 @@
 // Package slurm is the pipeline executor that runs stages as Slurm jobs.
 //
-// Every stage to run is written as a task file (results/<exp>/tasks/) and
+// Every stage to run is written as a task file (runs/<exp>/tasks/) and
 // submitted with sbatch as a job running `ccq stage exec <task file>` on a
 // node; a stage's inputs that are still to run become afterok dependencies
 // (with --kill-on-invalid-dep), and independent stages of the same kind,
@@ -8,7 +8,7 @@
 // squeue (which remembers finished jobs for a while), from sacct when the
 // cluster keeps job accounting, and from the store, which alone decides
 // whether a stage is done. The jobs of a submission are recorded in
-// results/<exp>/jobs.json, so `ccq status` can show them, `ccq cancel` can
+// runs/<exp>/jobs.json, so `ccq status` can show them, `ccq cancel` can
 // cancel them, a detached submission can be followed later, and a new
 // `ccq run` adopts jobs still queued for the same stage instead of
 // submitting them twice. The store and the results folder must be on a

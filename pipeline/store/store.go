@@ -39,7 +39,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,6 +48,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/internal/digest"
 )
 
@@ -530,8 +530,7 @@ func hashFile(path string, sync bool) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	sum, n, err := digest.Reader(f)
 	if err != nil {
 		return "", 0, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -540,48 +539,20 @@ func hashFile(path string, sync bool) (string, int64, error) {
 			return "", 0, fmt.Errorf("syncing %s: %w", path, err)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return sum, n, nil
 }
 
 // Verify re-hashes every file of the entry and compares it with its
 // manifest (Check with full set).
 func (e *Entry) Verify() error { return e.Check(true) }
 
-// WriteFileAtomic writes data to a temporary file next to path, optionally
-// syncs it, and renames it to path.
+// WriteFileAtomic writes data to path with package atomicfile: durably
+// when sync is set, else atomically but without fsync (state files).
 func WriteFileAtomic(path string, data []byte, sync bool) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
 	if sync {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("syncing %s: %w", path, err)
-		}
+		return atomicfile.Write(path, data)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	ok = true
-	return nil
+	return atomicfile.WriteUnsynced(path, data)
 }
 
 func writeFile(path string, data []byte, sync bool) error {

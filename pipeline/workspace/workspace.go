@@ -5,7 +5,7 @@
 //
 // Locations, in order of precedence:
 //
-//	results root  --results DIR, $CCQ_RESULTS, else ./results
+//	results root  --results DIR, $CCQ_RESULTS, else ./runs
 //	store         --store DIR, $CCQ_STORE, else <results root>/.store
 //	dataset cache --data-dir DIR, $CCQ_DATA, else <user cache dir>/ccq
 //
@@ -26,6 +26,11 @@ import (
 	"github.com/ccq-project/ccq/pipeline/store"
 )
 
+// DefaultResultsRoot is the results root when neither --results nor
+// $CCQ_RESULTS names one: a folder of run outputs, apart from the source
+// tree's packages (results/ is the Go package of the tables' schemas).
+const DefaultResultsRoot = "runs"
+
 // Locations are the folders a command works with.
 type Locations struct {
 	ResultsRoot string `json:"results_root"`
@@ -35,7 +40,7 @@ type Locations struct {
 
 // Resolve applies flags, then environment variables, then defaults.
 func Resolve(resultsFlag, storeFlag, dataDirFlag string) Locations {
-	l := Locations{ResultsRoot: first(resultsFlag, os.Getenv("CCQ_RESULTS"), "results")}
+	l := Locations{ResultsRoot: first(resultsFlag, os.Getenv("CCQ_RESULTS"), DefaultResultsRoot)}
 	l.Store = first(storeFlag, os.Getenv("CCQ_STORE"), filepath.Join(l.ResultsRoot, ".store"))
 	cache, err := os.UserCacheDir()
 	def := ""

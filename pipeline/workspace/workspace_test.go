@@ -207,4 +207,11 @@ func TestResolvePrecedence(t *testing.T) {
 	if l := Resolve("", "/flag/store", ""); l.Store != "/flag/store" {
 		t.Errorf("store flag: %+v", l)
 	}
+	// Without flag or environment, outputs go to runs/, not to the results
+	// package's source folder.
+	t.Setenv("CCQ_RESULTS", "")
+	t.Setenv("CCQ_STORE", "")
+	if l := Resolve("", "", ""); l.ResultsRoot != "runs" || l.Store != filepath.Join("runs", ".store") {
+		t.Errorf("defaults: %+v", l)
+	}
 }

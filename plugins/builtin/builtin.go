@@ -14,6 +14,12 @@
 //
 // Every variant is deterministic given Problem.Seed, and Snapshot/Restore
 // carry its whole state, so a restored optimizer continues exactly.
+//
+// To add a built-in optimizer, add one entry to registry (builtin.go): its
+// name and a constructor of a type implementing optimizer.Optimizer plus
+// checkParams. Its Info lists its parameters (name, type, default, meaning:
+// the schema ccq plugins prints and the fingerprint that enters store keys).
+// An optimizer outside ccq is a plugin instead (package plugins/sdk).
 package builtin
 
 import (
@@ -26,24 +32,47 @@ import (
 	"github.com/ccq-project/ccq/plugins/optimizer"
 )
 
+// builtinOptimizer is a built-in optimizer that checks its parameters
+// without a problem (CheckParams).
+type builtinOptimizer interface {
+	optimizer.Optimizer
+	checkParams(raw []byte) error
+}
+
+// registry is the table of built-in optimizers, in the order Names lists
+// them. To add one, add its entry here: a constructor of a fresh instance
+// whose Info describes its parameters (name, type, default, meaning) and
+// whose checkParams checks them as Init would.
+var registry = []struct {
+	name string
+	new  func() builtinOptimizer
+}{
+	{"ccea", func() builtinOptimizer { return newCCEA("ccea", groupConfidence) }},
+	{"ccea-random", func() builtinOptimizer { return newCCEA("ccea-random", groupRandom) }},
+	{"ccea-layer", func() builtinOptimizer { return newCCEA("ccea-layer", groupLayer) }},
+	{"eda", func() builtinOptimizer { return newCCEA("eda", groupAll) }},
+	{mutationName, func() builtinOptimizer { return &mutationEA{par: defaultMutationParams()} }},
+}
+
 // Names lists the built-in optimizers in a stable order.
 func Names() []string {
-	return []string{"ccea", "ccea-random", "ccea-layer", "eda", "mutation-ea"}
+	names := make([]string, len(registry))
+	for i, e := range registry {
+		names[i] = e.name
+	}
+	return names
 }
 
 // New returns a fresh instance of the named built-in optimizer.
 func New(name string) (optimizer.Optimizer, error) {
-	switch name {
-	case "ccea":
-		return newCCEA(name, groupConfidence), nil
-	case "ccea-random":
-		return newCCEA(name, groupRandom), nil
-	case "ccea-layer":
-		return newCCEA(name, groupLayer), nil
-	case "eda":
-		return newCCEA(name, groupAll), nil
-	case mutationName:
-		return &mutationEA{par: defaultMutationParams()}, nil
+	return newBuiltin(name)
+}
+
+func newBuiltin(name string) (builtinOptimizer, error) {
+	for _, e := range registry {
+		if e.name == name {
+			return e.new(), nil
+		}
 	}
 	return nil, fmt.Errorf("no built-in optimizer %q (built-ins: %s)", name, strings.Join(Names(), ", "))
 }
@@ -98,15 +127,9 @@ func fingerprint(name string, info optimizer.Info) string {
 // example) wait for Init. ccq validate and ccq plan use it, so a mistyped
 // parameter is reported before anything runs.
 func CheckParams(name string, raw []byte) error {
-	o, err := New(name)
+	o, err := newBuiltin(name)
 	if err != nil {
 		return err
 	}
-	switch o := o.(type) {
-	case *ccea:
-		_, err = o.decodeParams(raw, 0)
-	case *mutationEA:
-		_, err = o.decodeParams(raw, 0)
-	}
-	return err
+	return o.checkParams(raw)
 }

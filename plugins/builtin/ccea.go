@@ -154,6 +154,12 @@ func (o *ccea) Info(context.Context) (optimizer.Info, error) {
 // preset the parameters name, overridden by every parameter set explicitly.
 // lambda (if > 0) is the problem's suggested population, used when neither
 // the parameters nor a preset set one.
+// checkParams checks parameters without a problem (CheckParams).
+func (o *ccea) checkParams(raw []byte) error {
+	_, err := o.decodeParams(raw, 0)
+	return err
+}
+
 func (o *ccea) decodeParams(raw json.RawMessage, lambda int) (cceaParams, error) {
 	par, preset, err := cceaBase(raw)
 	if err != nil {
@@ -188,7 +194,7 @@ func (o *ccea) Init(_ context.Context, p *optimizer.Problem) (optimizer.InitResu
 	o.par = par
 	o.digest = paramsDigest(par)
 	o.c.init(o.name, p, par.Radius, par.Accept, par.Margin, par.Rechecks)
-	if par.Follow == "swap" {
+	if par.Follow == FollowSwap {
 		o.c.onMove = o.swap
 	}
 	sp := o.c.sp
@@ -572,7 +578,7 @@ func (o *ccea) learn(sfit []float64, fb float64) {
 	for _, i := range o.group {
 		o.cnt[sp.slot(int(i), o.c.base[i])] += fmu
 	}
-	better := o.par.Learn == "better"
+	better := o.par.Learn == LearnBetter
 	for _, k := range rank[:mu] {
 		if better && !(sfit[k] < fb) {
 			continue // counts as the context
@@ -638,9 +644,9 @@ func (o *ccea) freeze() {
 			continue
 		}
 		switch o.par.FreezeCheck {
-		case "none":
+		case FreezeNone:
 			o.c.setBase(i, target)
-		case "eval":
+		case FreezeEval:
 			o.c.freezeIdx = append(o.c.freezeIdx, i)
 			o.c.freezeVal = append(o.c.freezeVal, target)
 		}

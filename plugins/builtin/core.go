@@ -43,7 +43,7 @@ type core struct {
 	frozen   []bool
 	nFrozen  int
 
-	accept   string
+	accept   Accept
 	margin   float64
 	rechecks int // consecutive re-checks a challenger must pass
 
@@ -71,7 +71,7 @@ type core struct {
 	onMove func(i int32, from, to int8)
 }
 
-func (c *core) init(variant string, p *optimizer.Problem, radius int, accept string, margin float64, rechecks int) {
+func (c *core) init(variant string, p *optimizer.Problem, radius int, accept Accept, margin float64, rechecks int) {
 	c.variant = variant
 	c.prob = p
 	c.sp = newSpace(p, radius)
@@ -299,7 +299,7 @@ func (c *core) resolve(pfit []float64, fb float64, sampled []optimizer.Delta, sf
 	if len(d.Indices) == 0 {
 		return
 	}
-	if c.accept == "greedy" {
+	if c.accept == AcceptGreedy {
 		for e, i := range d.Indices {
 			c.setBase(i, d.Levels[e])
 		}

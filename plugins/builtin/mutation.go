@@ -48,6 +48,12 @@ func (o *mutationEA) Info(context.Context) (optimizer.Info, error) {
 
 // decodeParams reads and checks the parameters; lambda (if > 0) is the
 // problem's suggested population, used when the parameters set none.
+// checkParams checks parameters without a problem (CheckParams).
+func (o *mutationEA) checkParams(raw []byte) error {
+	_, err := o.decodeParams(raw, 0)
+	return err
+}
+
 func (o *mutationEA) decodeParams(raw json.RawMessage, lambda int) (mutationParams, error) {
 	par := defaultMutationParams()
 	if err := optimizer.DecodeParams(raw, o.paramList(), &par); err != nil {

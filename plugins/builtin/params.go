@@ -16,27 +16,27 @@ import (
 // and group_size (16000), tuned on LeNet-5 (docs/method-notes.md), plus the
 // guards suggested by its "Lessons from the reference implementation".
 type cceaParams struct {
-	Lambda         int     `json:"lambda"`
-	Mu             int     `json:"mu"`
-	Alpha          float64 `json:"alpha"`
-	Eps            float64 `json:"eps"`
-	Floor          float64 `json:"floor"`
-	GroupSize      int     `json:"group_size"`
-	GroupFraction  float64 `json:"group_fraction"`
-	GensPerGroup   int     `json:"gens_per_group"`
-	GroupsPerCycle int     `json:"groups_per_cycle"`
-	Tau            float64 `json:"tau"`
-	TauTolerance   float64 `json:"tau_tolerance"`
-	Radius         int     `json:"radius"`
-	FreezeCheck    string  `json:"freeze_check"`
-	Accept         string  `json:"accept"`
-	Margin         float64 `json:"margin"`
-	Rechecks       int     `json:"rechecks"`
-	Follow         string  `json:"follow"`
-	Learn          string  `json:"learn"`
-	Changes        float64 `json:"changes"`
-	Restarts       int     `json:"restarts"`
-	RestartBelow   float64 `json:"restart_below"`
+	Lambda         int         `json:"lambda"`
+	Mu             int         `json:"mu"`
+	Alpha          float64     `json:"alpha"`
+	Eps            float64     `json:"eps"`
+	Floor          float64     `json:"floor"`
+	GroupSize      int         `json:"group_size"`
+	GroupFraction  float64     `json:"group_fraction"`
+	GensPerGroup   int         `json:"gens_per_group"`
+	GroupsPerCycle int         `json:"groups_per_cycle"`
+	Tau            float64     `json:"tau"`
+	TauTolerance   float64     `json:"tau_tolerance"`
+	Radius         int         `json:"radius"`
+	FreezeCheck    FreezeCheck `json:"freeze_check"`
+	Accept         Accept      `json:"accept"`
+	Margin         float64     `json:"margin"`
+	Rechecks       int         `json:"rechecks"`
+	Follow         Follow      `json:"follow"`
+	Learn          Learn       `json:"learn"`
+	Changes        float64     `json:"changes"`
+	Restarts       int         `json:"restarts"`
+	RestartBelow   float64     `json:"restart_below"`
 }
 
 func defaultCCEAParams() cceaParams {
@@ -53,12 +53,12 @@ func defaultCCEAParams() cceaParams {
 		Tau:            0.98,
 		TauTolerance:   1e-6,
 		Radius:         1,
-		FreezeCheck:    "eval",
-		Accept:         "recheck",
+		FreezeCheck:    FreezeEval,
+		Accept:         AcceptRecheck,
 		Margin:         0,
 		Rechecks:       1,
-		Follow:         "none",
-		Learn:          "top",
+		Follow:         FollowNone,
+		Learn:          LearnTop,
 		Changes:        0,
 		Restarts:       100,
 		RestartBelow:   0.01,
@@ -97,12 +97,12 @@ var cceaPresets = map[string]func() cceaParams{
 			Tau:            0.98,
 			TauTolerance:   1e-6,
 			Radius:         1,
-			FreezeCheck:    "none",
-			Accept:         "greedy",
+			FreezeCheck:    FreezeNone,
+			Accept:         AcceptGreedy,
 			Margin:         0,
 			Rechecks:       1,
-			Follow:         "none",
-			Learn:          "top",
+			Follow:         FollowNone,
+			Learn:          LearnTop,
 			Changes:        0,
 			Restarts:       0,
 			RestartBelow:   0,
@@ -209,13 +209,13 @@ type mutationParams struct {
 	Rate       float64 `json:"rate"`
 	MinChanges int     `json:"min_changes"`
 	Radius     int     `json:"radius"`
-	Accept     string  `json:"accept"`
+	Accept     Accept  `json:"accept"`
 	Margin     float64 `json:"margin"`
 	Rechecks   int     `json:"rechecks"`
 }
 
 func defaultMutationParams() mutationParams {
-	return mutationParams{Lambda: 32, Rate: 0.001, MinChanges: 1, Radius: 1, Accept: "recheck", Margin: 0, Rechecks: 1}
+	return mutationParams{Lambda: 32, Rate: 0.001, MinChanges: 1, Radius: 1, Accept: AcceptRecheck, Margin: 0, Rechecks: 1}
 }
 
 // Parameter descriptions, shared by the variants that use them.
@@ -275,12 +275,12 @@ func hasParam(raw json.RawMessage, name string) bool {
 	return ok
 }
 
-func checkAccept(accept string, margin float64, rechecks int) error {
+func checkAccept(accept Accept, margin float64, rechecks int) error {
 	if rechecks < 1 {
 		return fmt.Errorf("params: rechecks %d: expected >= 1", rechecks)
 	}
-	if accept != "recheck" && accept != "greedy" {
-		return fmt.Errorf("params: accept %q: expected \"recheck\" or \"greedy\"", accept)
+	if err := oneOf("accept", accept, AcceptRecheck, AcceptGreedy); err != nil {
+		return err
 	}
 	if !(margin >= 0) || math.IsInf(margin, 1) {
 		return fmt.Errorf("params: margin %v: expected a finite number >= 0", margin)
@@ -321,20 +321,14 @@ func (p *cceaParams) check() error {
 	case !(p.Changes >= 0) || math.IsInf(p.Changes, 1):
 		return fmt.Errorf("params: changes %v: expected a finite number >= 0", p.Changes)
 	}
-	switch p.Follow {
-	case "none", "swap":
-	default:
-		return fmt.Errorf("params: follow %q: expected \"none\" or \"swap\"", p.Follow)
+	if err := oneOf("follow", p.Follow, FollowNone, FollowSwap); err != nil {
+		return err
 	}
-	switch p.Learn {
-	case "top", "better":
-	default:
-		return fmt.Errorf("params: learn %q: expected \"top\" or \"better\"", p.Learn)
+	if err := oneOf("learn", p.Learn, LearnTop, LearnBetter); err != nil {
+		return err
 	}
-	switch p.FreezeCheck {
-	case "eval", "none", "context":
-	default:
-		return fmt.Errorf("params: freeze_check %q: expected \"eval\", \"none\" or \"context\"", p.FreezeCheck)
+	if err := oneOf("freeze_check", p.FreezeCheck, FreezeEval, FreezeNone, FreezeContext); err != nil {
+		return err
 	}
 	return checkAccept(p.Accept, p.Margin, p.Rechecks)
 }

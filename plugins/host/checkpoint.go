@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/plugins/internal/snapcodec"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 )
@@ -131,38 +132,10 @@ func decodeCheckpoint(raw []byte, fp [32]byte, n int) (*state, []byte, error) {
 	return st, snap, nil
 }
 
-// writeCheckpoint writes atomically: a temporary file in the same
-// directory, synced, renamed over path, directory synced.
+// writeCheckpoint writes durably with package atomicfile.
 func writeCheckpoint(path string, fp [32]byte, st *state, snap []byte) error {
-	b := encodeCheckpoint(fp, st, snap)
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, encodeCheckpoint(fp, st, snap)); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ccq-project/ccq/plugins/budget"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 )
 
@@ -96,19 +97,9 @@ func (f EvaluatorFunc) Score(ctx context.Context, req *ScoreRequest, res *ScoreR
 // ValidateFunc measures the base's validation accuracy.
 type ValidateFunc func(ctx context.Context, base []int8) (accuracy float64, err error)
 
-// Budget bounds a run. A generation starts only while every set bound is
-// unmet, so the last generation may pass the evaluation budget by at most
-// one generation's evaluations. Zero fields are unbounded.
-type Budget struct {
-	// Evaluations is the number of scorings (candidates plus one base per
-	// generation).
-	Evaluations int64
-	// Wall is the wall time, summed over resumed sessions. A run stopped
-	// by it is not reproducible.
-	Wall time.Duration
-	// Generations caps the number of generations.
-	Generations int64
-}
+// Budget bounds a run (see package budget: the same type bounds an
+// experiment's optimizer and the evolve stage).
+type Budget = budget.Budget
 
 // Row is one generation's record.
 type Row struct {
@@ -303,11 +294,8 @@ func (l *loop) setup(ctx context.Context) error {
 		return errors.New("host: Problem and Evaluator are required")
 	}
 	b := cfg.Budget
-	if b.Evaluations < 0 || b.Wall < 0 || b.Generations < 0 {
-		return fmt.Errorf("host: negative budget %+v", b)
-	}
-	if b.Evaluations == 0 && b.Wall == 0 && b.Generations == 0 {
-		return errors.New("host: no budget: set evaluations, wall time or generations")
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("host: %w", err)
 	}
 	if cfg.SelectBestValidation && cfg.Validate == nil {
 		return errors.New("host: selecting the best validated base needs a validation function (no validation split?)")
@@ -428,7 +416,7 @@ func (l *loop) budgetSpent() StopReason {
 		return StopEvaluations
 	case b.Generations > 0 && l.state.gen >= b.Generations:
 		return StopGenerations
-	case b.Wall > 0 && l.elapsed() >= b.Wall:
+	case b.WallTime > 0 && l.elapsed() >= time.Duration(b.WallTime):
 		return StopWall
 	}
 	return ""

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccq-project/ccq/plugins/budget"
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
 	"github.com/ccq-project/ccq/plugins/internal/snapcodec"
@@ -372,7 +373,7 @@ func TestWallBudgetWithFakeClock(t *testing.T) {
 	cfg := baseConfig(t, sp, cceaParams)
 	now := time.Unix(0, 0)
 	cfg.Now = func() time.Time { now = now.Add(time.Second); return now }
-	cfg.Budget = Budget{Wall: time.Minute}
+	cfg.Budget = Budget{WallTime: budget.Duration(time.Minute)}
 	rows, res, err := collect(t, newOpt(t, "ccea"), cfg)
 	if err != nil || res.Stop != StopWall || len(rows) == 0 || res.Wall < time.Minute {
 		t.Fatalf("%d rows, %+v, %v", len(rows), res, err)

@@ -1,5 +1,5 @@
 // Package report builds ccq's experiment report from the result tables of
-// results/<experiment>/: the main table per (dataset, model) with
+// runs/<experiment>/: the main table per (dataset, model) with
 // significance marks, ablation tables, convergence plots and provenance,
 // written as report.md, a self-contained report.html, tables/*.csv and
 // plots/*.svg|png. It also renders the main table for a terminal and
@@ -39,6 +39,9 @@ type Options struct {
 	NoPNG bool
 	// Now is the clock for the "built at" line (default time.Now).
 	Now func() time.Time
+	// BuiltBy is the ccq named in the "report built by" line (default
+	// version.Resolve: this binary, its commit asked from git).
+	BuiltBy *version.Info
 	// Logger receives progress messages (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -143,7 +146,11 @@ func Build(ctx context.Context, dir string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	r := analyse(d, opts)
-	r.builtBy = version.Resolve(ctx)
+	if opts.BuiltBy != nil {
+		r.builtBy = *opts.BuiltBy
+	} else {
+		r.builtBy = version.Resolve(ctx)
+	}
 	if err := r.write(ctx, opts); err != nil {
 		return r.sum, err
 	}

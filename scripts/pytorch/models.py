@@ -11,17 +11,21 @@ run the same arithmetic.
             stages layer1..layer3 of three BasicBlocks (16, 32, 64 channels,
             stride 2 at the start of layer2 and layer3, option-A shortcuts:
             subsample and zero-pad channels), global average pool, linear
+  resnet32, resnet44, resnet56
+            the same with 5, 7 and 9 BasicBlocks per stage (depth 6n+2)
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ARCHS = ("mlp", "lenet5", "resnet20")
+# CIFAR ResNets by name: BasicBlocks per stage.
+RESNET_BLOCKS = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9}
+ARCHS = ("mlp", "lenet5") + tuple(RESNET_BLOCKS)
 
 
 def input_shape(arch):
     """The per-image input shape ccq's benchmarks use for arch (C, H, W)."""
-    return (3, 32, 32) if arch == "resnet20" else (1, 28, 28)
+    return (3, 32, 32) if arch in RESNET_BLOCKS else (1, 28, 28)
 
 
 class MLP(nn.Module):
@@ -77,15 +81,17 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet20(nn.Module):
-    def __init__(self, channels=3, classes=10):
+class CIFARResNet(nn.Module):
+    """The CIFAR ResNet of He et al. (2016) with n BasicBlocks per stage."""
+
+    def __init__(self, n=3, channels=3, classes=10):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         cin = 16
         for stage, width in enumerate((16, 32, 64), start=1):
             blocks = []
-            for b in range(3):
+            for b in range(n):
                 blocks.append(BasicBlock(cin, width, 2 if (stage > 1 and b == 0) else 1))
                 cin = width
             setattr(self, f"layer{stage}", nn.Sequential(*blocks))
@@ -101,6 +107,10 @@ class ResNet20(nn.Module):
         return self.linear(x)
 
 
+def ResNet20(channels=3, classes=10):
+    return CIFARResNet(3, channels, classes)
+
+
 def build(arch, classes=10):
     """A freshly initialised model of arch for its benchmark input shape."""
     c, h, w = input_shape(arch)
@@ -108,8 +118,8 @@ def build(arch, classes=10):
         return MLP(c * h * w, classes)
     if arch == "lenet5":
         return LeNet5(c, classes, h)
-    if arch == "resnet20":
-        return ResNet20(c, classes)
+    if arch in RESNET_BLOCKS:
+        return CIFARResNet(RESNET_BLOCKS[arch], c, classes)
     raise ValueError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHS)})")
 
 

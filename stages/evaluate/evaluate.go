@@ -14,6 +14,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/results"
@@ -30,11 +31,25 @@ const RunFile = "run.parquet"
 const ReportFile = "eval.json"
 
 // Params are the evaluate stage's parameters (the experiment's [evaluate]).
+// `ccq evaluate` builds them from its flags and measures with Float and
+// Quantized as the stage does.
 type Params struct {
-	// Batch is the number of images per forward pass (default 1024).
+	// Batch is the number of images per forward pass of a float model
+	// (default DefaultBatch).
 	Batch int `json:"batch,omitempty"`
 	// SkipValidation leaves the validation accuracy out.
 	SkipValidation bool `json:"skip_validation,omitempty"`
+}
+
+// DefaultBatch is Params.Batch when zero.
+const DefaultBatch = 1024
+
+// WithDefaults returns the parameters with zero fields given their defaults.
+func (p Params) WithDefaults() Params {
+	if p.Batch == 0 {
+		p.Batch = DefaultBatch
+	}
+	return p
 }
 
 // Validate checks ranges.
@@ -110,9 +125,6 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err := sc.Decode(&p); err != nil {
 		return err
 	}
-	if p.Batch == 0 {
-		p.Batch = 1024
-	}
 	rec, modelPath, err := stageio.ReadModelRecord(sc, "model")
 	if err != nil {
 		return err
@@ -142,18 +154,21 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	rep := Report{}
 	switch rec.Kind {
 	case results.KindFloat:
-		m, _, err := nn.Load(modelPath)
+		m, md, err := nn.Load(modelPath)
 		if err != nil {
 			return err
 		}
-		m.SetThreads(sc.Threads)
-		test, err := nn.Evaluate(ctx, m, nn.SplitSource{D: d, S: &d.Test}, p.Batch)
+		defer m.Close()
+		if err := withdata.UseRecordedNormalisation(d, md, modelPath); err != nil {
+			return err
+		}
+		test, err := Float(ctx, m, d, &d.Test, p, sc.Threads)
 		if err != nil {
 			return err
 		}
 		row.TestAcc, row.TestLoss, rep.Test = test.Accuracy, test.Loss, test
 		if d.Val.N > 0 && !p.SkipValidation {
-			val, err := nn.Evaluate(ctx, m, nn.SplitSource{D: d, S: &d.Val}, p.Batch)
+			val, err := Float(ctx, m, d, &d.Val, p, sc.Threads)
 			if err != nil {
 				return err
 			}
@@ -164,13 +179,16 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		if err != nil {
 			return err
 		}
-		test, err := evaluateQuantized(ctx, m, d, &d.Test, sc.Threads)
+		if err := withdata.UseRecordedNormalisation(d, m.Extra, modelPath); err != nil {
+			return err
+		}
+		test, err := Quantized(ctx, m, d, &d.Test, sc.Threads)
 		if err != nil {
 			return err
 		}
 		row.TestAcc, row.TestLoss, rep.Test = test.Accuracy, test.Loss, test
 		if d.Val.N > 0 && !p.SkipValidation {
-			val, err := evaluateQuantized(ctx, m, d, &d.Val, sc.Threads)
+			val, err := Quantized(ctx, m, d, &d.Val, sc.Threads)
 			if err != nil {
 				return err
 			}
@@ -186,11 +204,25 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	return stageio.WriteJSON(sc.OutDir, ReportFile, rep)
 }
 
-// evaluateQuantized runs a k-bit model over a whole split (normalised into
-// memory at once: 31 MB for MNIST's test set, 123 MB for CIFAR-10's).
-func evaluateQuantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, workers int) (*quant.Report, error) {
-	b := stageio.SplitBatch(d, s, nil)
-	rep, err := quant.EvaluateModel(ctx, m, b.X, b.Labels, workers)
+// Float measures float model m on split s of d in batches of p.Batch on
+// workers threads (all when 0): the evaluate stage's measurement of a float
+// model and `ccq evaluate`'s.
+func Float(ctx context.Context, m *nn.Model, d *datasets.Dataset, s *datasets.Split, p Params, workers int) (nn.EvalResult, error) {
+	if workers > 0 {
+		m.SetThreads(workers)
+	}
+	return nn.Evaluate(ctx, m, withdata.SplitSource{D: d, S: s}, p.WithDefaults().Batch)
+}
+
+// Quantized runs a k-bit model over a whole split (normalised into memory
+// at once: 31 MB for MNIST's test set, 123 MB for CIFAR-10's): the evaluate
+// stage's measurement of a k-bit model and `ccq evaluate`'s.
+func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, workers int) (*quant.Report, error) {
+	x, labels, err := quant.SplitData(m.Graph, d, s, 0)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := quant.EvaluateModel(ctx, m, x, labels, workers)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating the %d-bit model: %w", m.Bits, err)
 	}

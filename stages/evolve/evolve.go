@@ -29,6 +29,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/plugins/budget"
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
 	"github.com/ccq-project/ccq/plugins/host"
@@ -53,11 +54,11 @@ type Params struct {
 	// name (a path plugin arrives as the stage's "plugin" file).
 	Plugin string `json:"plugin"`
 	// Label names the method in tables (default: Plugin).
-	Label   string `json:"label,omitempty"`
-	Bits    int    `json:"bits"`
-	ActBits int    `json:"act_bits"`
-	Seed    int64  `json:"seed"`
-	Budget  Budget `json:"budget"`
+	Label   string        `json:"label,omitempty"`
+	Bits    int           `json:"bits"`
+	ActBits int           `json:"act_bits"`
+	Seed    int64         `json:"seed"`
+	Budget  budget.Budget `json:"budget"`
 	// PluginParams are passed to the optimizer as its parameters.
 	PluginParams map[string]any `json:"plugin_params,omitempty"`
 	// BatchSize is the fitness mini-batch (default 1024 training images).
@@ -84,13 +85,6 @@ const (
 	SelectBestValidation = "best-validation"
 )
 
-// Budget bounds a run; at least one bound is needed.
-type Budget struct {
-	Evaluations int64             `json:"evaluations,omitempty"`
-	WallTime    pipeline.Duration `json:"wall_time,omitempty"`
-	Generations int64             `json:"generations,omitempty"`
-}
-
 // Validate checks ranges.
 func (p *Params) Validate() error {
 	switch {
@@ -100,8 +94,8 @@ func (p *Params) Validate() error {
 		return &pipeline.ParamError{Key: "bits", Msg: quant.CheckBits(p.Bits).Error()}
 	case quant.CheckActBits(p.ActBits) != nil:
 		return &pipeline.ParamError{Key: "act_bits", Msg: quant.CheckActBits(p.ActBits).Error()}
-	case p.Budget.Evaluations <= 0 && p.Budget.WallTime <= 0 && p.Budget.Generations <= 0:
-		return &pipeline.ParamError{Key: "budget", Msg: "needs evaluations, wall_time or generations > 0"}
+	case p.Budget.Validate() != nil:
+		return budgetError(p.Budget.Validate())
 	case p.BatchSize < 0:
 		return &pipeline.ParamError{Key: "batch_size", Msg: "must be >= 0"}
 	case p.ValidationSize < 0:
@@ -314,7 +308,6 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		RunID: runID, Experiment: sc.Settings.Experiment, Variant: label, Dataset: d.Name,
 		Model: start.Graph.Arch, Bits: int32(p.Bits), ActBits: int32(p.ActBits), Seed: p.Seed,
 	}
-	budget := host.Budget{Evaluations: p.Budget.Evaluations, Wall: time.Duration(p.Budget.WallTime), Generations: p.Budget.Generations}
 	validate, err := validator(start, d, p.ValidationSize, sc.Threads)
 	if err != nil {
 		return err
@@ -324,7 +317,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		return err
 	}
 	cfg := host.Config{
-		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: budget,
+		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: p.Budget,
 		Validate: validate, ValidateEvery: p.ValidateEvery, SelectBestValidation: p.Select == SelectBestValidation,
 		CheckpointPath: filepath.Join(sc.CheckpointDir, "host.ckpt"), CheckpointEvery: p.CheckpointEvery,
 		Resume: sc.Resumed, Logger: sc.Log,
@@ -346,7 +339,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			if err := gw.Write(row); err != nil {
 				return err
 			}
-			sc.Progress(progress(budget, r), fmt.Sprintf("gen %d evals %d loss %.4f", r.Generation, r.Evaluations, r.BaseFitness))
+			sc.Progress(progress(p.Budget, r), fmt.Sprintf("gen %d evals %d loss %.4f", r.Generation, r.Evaluations, r.BaseFitness))
 			return nil
 		},
 		// The rows a checkpoint covers are on disk before it is written.
@@ -443,7 +436,7 @@ func newProblem(m *quant.Model, p Params) (*optimizer.Problem, error) {
 	start := m.Flat()
 	lo, hi := quant.LevelRange(p.Bits)
 	pr := &optimizer.Problem{Start: start, Lo: make([]int8, len(start)), Hi: make([]int8, len(start)),
-		Seed: uint64(p.Seed), Params: params, BudgetEvaluations: p.Budget.Evaluations}
+		Seed: uint64(p.Seed), Params: params} // the host tells the optimizer the budget
 	for i := range start {
 		pr.Lo[i], pr.Hi[i] = int8(lo), int8(hi)
 	}
@@ -483,8 +476,8 @@ func progress(b host.Budget, r *host.Row) float64 {
 	if b.Generations > 0 {
 		f = max(f, float64(r.Generation+1)/float64(b.Generations))
 	}
-	if b.Wall > 0 {
-		f = max(f, r.Wall.Seconds()/b.Wall.Seconds())
+	if b.WallTime > 0 {
+		f = max(f, r.Wall.Seconds()/time.Duration(b.WallTime).Seconds())
 	}
 	return min(f, 1)
 }
@@ -504,4 +497,17 @@ func runParameters(p Params) map[string]any {
 		m["batch_size"] = p.BatchSize
 	}
 	return m
+}
+
+// budgetError names the budget key at fault as a parameter key.
+func budgetError(err error) error {
+	var fe *budget.FieldError
+	if errors.As(err, &fe) {
+		key := "budget"
+		if fe.Key != "" {
+			key += "." + fe.Key
+		}
+		return &pipeline.ParamError{Key: key, Msg: fe.Msg}
+	}
+	return &pipeline.ParamError{Key: "budget", Msg: err.Error()}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/store"
 	"github.com/ccq-project/ccq/plugins/builtin"
@@ -61,7 +62,7 @@ func newFixture(t *testing.T) fixture {
 	if err := stageio.WriteJSON(dsDir, stageio.DatasetFile, rec); err != nil {
 		t.Fatal(err)
 	}
-	g, err := nn.BuildGraph("mlp", nn.DatasetShape(d), len(d.Classes))
+	g, err := nn.BuildGraph("mlp", withdata.Shape(d), len(d.Classes))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package pretrain is the "pretrain" stage kind: it trains a float32 model
-// (MLP, LeNet-5 or ResNet-20) on the dataset input, keeping the best
+// (an architecture of nn.Archs) on the dataset input, keeping the best
 // validation checkpoint, or imports a user's model (the experiment's
 // `from` file, PyTorch state-dict names) and optionally fine-tunes it.
 // Output: model.safetensors and train.log.json.
@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
@@ -22,7 +24,8 @@ func init() { pipeline.Register(Kind{}) }
 
 // Params are the pretrain stage's parameters: the model and the training
 // recipe (nn.TrainConfig's fields, same names), plus an optional limit on
-// the number of training images for quick runs.
+// the number of training images for quick runs. `ccq train` builds them
+// from its flags and calls Train as the stage does.
 type Params struct {
 	Model      string `json:"model"`
 	TrainLimit int    `json:"train_limit,omitempty"`
@@ -136,22 +139,21 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		Bits: 32, ActBits: 32, Seed: int64(p.Seed), UsedFPGradients: true, Parameters: sc.Params.Map()}
 	var init *nn.Model
 	if from, ok := sc.Files["from"]; ok {
-		m, _, err := nn.Import(from, p.Model, nn.DatasetShape(d))
+		m, _, err := nn.Import(from, p.Model, withdata.Shape(d))
 		if err != nil {
 			return fmt.Errorf("importing %s: %w", from, err)
 		}
 		init = m
 		if p.Epochs == 0 {
 			sc.Log.Info("imported model without fine-tuning", "from", from)
-			if err := m.Save(out, nn.DatasetMetadata(d)); err != nil {
+			if err := m.Save(out, withdata.Metadata(d)); err != nil {
 				return err
 			}
 			rec.UsedFPGradients = false
 			return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
 		}
 	}
-	_, rl, err := nn.TrainRun(ctx, d, nn.RunOptions{
-		Arch: p.Model, Config: p.TrainConfig, Threads: sc.Threads, Init: init, Out: out, TrainLimit: p.TrainLimit,
+	_, rl, err := Train(ctx, d, p, Options{Init: init, Out: out, Threads: sc.Threads,
 		Progress: func(pr nn.Progress) {
 			if pr.Epochs == 0 || pr.Batches == 0 {
 				return
@@ -181,6 +183,33 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	}
 	rec.WallTime = time.Since(start).Seconds()
 	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
+}
+
+// Options are how Train runs: the starting model, where the output goes,
+// threads (the result is deterministic for a given seed and thread count)
+// and progress.
+type Options struct {
+	// Init, when set, is the starting model (an imported one); otherwise
+	// the model is initialised from the recipe's seed.
+	Init *nn.Model
+	// Out is the model file; the log goes to Out + ".log.json".
+	Out      string
+	Threads  int
+	Progress func(nn.Progress)
+}
+
+// Train trains the model p describes on d: the one operation behind the
+// pretrain stage and `ccq train`. Fields of p.TrainConfig left zero take
+// nn.TrainConfig's meaning (the defaults of nn.DefaultTrainConfig, except
+// momentum, weight decay and warm-up, where zero is none).
+func Train(ctx context.Context, d *datasets.Dataset, p Params, o Options) (*nn.Model, *withdata.RunLog, error) {
+	if err := p.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return withdata.TrainRun(ctx, d, withdata.RunOptions{
+		Arch: p.Model, Config: p.TrainConfig, Threads: o.Threads, Init: o.Init, Out: o.Out, TrainLimit: p.TrainLimit,
+		Progress: o.Progress,
+	})
 }
 
 // renameLog moves TrainRun's "<model>.log.json" to train.log.json.

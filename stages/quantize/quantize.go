@@ -4,18 +4,27 @@
 // calibrating activation scales, bias correction and AdaRound's rounding on
 // a fixed batch of training images.
 // Output: model.safetensors (levels, scales) and model.json.
+//
+// Quantize is the one operation behind the stage and `ccq quantize`; both
+// build Params. To add a quantizer, implement it in package quant (its name
+// in quant.Methods, its scale rule in quant.Quantize), add its entry to
+// Methods here and its knobs to MethodParams; TestMethodTableMatchesQuant
+// checks the two lists agree.
 package quantize
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ccq-project/ccq/internal/digest"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/internal/digest"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/stages/stagecost"
@@ -24,7 +33,8 @@ import (
 
 func init() { pipeline.Register(Kind{}) }
 
-// Params are the quantize stage's parameters.
+// Params are the quantize stage's parameters, and those of `ccq quantize`,
+// which builds them from its flags and calls Quantize as the stage does.
 type Params struct {
 	Method       string       `json:"method"`
 	Bits         int          `json:"bits"`
@@ -45,8 +55,8 @@ type MethodParams struct {
 	// ActPercentile calibrates activation scales at this percentile instead
 	// of the maximum.
 	ActPercentile float64 `json:"act_percentile,omitempty"`
-	// BiasCorrScales picks the scales bias-corr starts from ("rtn" or
-	// "mse"; default rtn).
+	// BiasCorrScales picks the scales bias-corr starts from ("rtn", "mse"
+	// or "percentile"; default rtn).
 	BiasCorrScales string `json:"bias_corr_scales,omitempty"`
 	// ste-qat's fine-tuning: epochs (default 1), lr (0.01, cosine), batch
 	// size (128), seed (1) and the weight quantizer ("dorefa" or "mse").
@@ -67,6 +77,25 @@ type MethodParams struct {
 	WarmUp    float64 `json:"warm_up,omitempty"`
 }
 
+// Calibration defaults (MethodParams.CalibSize and CalibSeed when zero).
+const (
+	DefaultCalibSize = 1024
+	DefaultCalibSeed = 1
+)
+
+// WithDefaults returns the parameters with zero calibration settings
+// replaced by their defaults; the quantizers' own knobs keep zero, which
+// package quant reads as its defaults.
+func (p Params) WithDefaults() Params {
+	if p.MethodParams.CalibSize == 0 {
+		p.MethodParams.CalibSize = DefaultCalibSize
+	}
+	if p.MethodParams.CalibSeed == 0 {
+		p.MethodParams.CalibSeed = DefaultCalibSeed
+	}
+	return p
+}
+
 // adaRound returns the AdaRound options the parameters give.
 func (mp MethodParams) adaRound() quant.AdaRoundOptions {
 	return quant.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
@@ -75,7 +104,7 @@ func (mp MethodParams) adaRound() quant.AdaRoundOptions {
 
 // Validate checks names and ranges.
 func (p *Params) Validate() error {
-	if !slices.Contains(quant.Methods, p.Method) {
+	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(quant.Methods, p.Method) {
 		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, quant.Methods)}
 	}
 	if err := quant.CheckBits(p.Bits); err != nil {
@@ -99,8 +128,8 @@ func (p *Params) Validate() error {
 		return &pipeline.ParamError{Key: "method_params", Msg: "epochs, batch_size and lr must be >= 0"}
 	case mp.STEWeights != "" && mp.STEWeights != "dorefa" && mp.STEWeights != "mse":
 		return &pipeline.ParamError{Key: "method_params.ste_weights", Msg: fmt.Sprintf("%q: expected dorefa or mse", mp.STEWeights)}
-	case mp.BiasCorrScales != "" && mp.BiasCorrScales != "rtn" && mp.BiasCorrScales != "mse":
-		return &pipeline.ParamError{Key: "method_params.bias_corr_scales", Msg: fmt.Sprintf("%q: expected rtn or mse", mp.BiasCorrScales)}
+	case mp.BiasCorrScales != "" && mp.BiasCorrScales != "rtn" && mp.BiasCorrScales != "mse" && mp.BiasCorrScales != "percentile":
+		return &pipeline.ParamError{Key: "method_params.bias_corr_scales", Msg: fmt.Sprintf("%q: expected rtn, mse or percentile", mp.BiasCorrScales)}
 	}
 	if p.Method == "adaround" {
 		if _, err := mp.adaRound().WithDefaults(); err != nil {
@@ -194,10 +223,14 @@ func (Kind) Estimate(pp pipeline.Params) time.Duration {
 	return 3 * time.Second
 }
 
-// CheckParams validates parameters without running.
+// CheckParams validates parameters without running, including that every
+// method_params key is one the method reads (see Methods).
 func (Kind) CheckParams(pp pipeline.Params) error {
 	var p Params
-	return pp.Decode(&p)
+	if err := pp.Decode(&p); err != nil {
+		return err
+	}
+	return checkMethodParams(p.Method, pp)
 }
 
 // Run quantizes the input model.
@@ -215,46 +248,23 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
-	fm, _, err := nn.Load(srcPath)
+	fm, md, err := nn.Load(srcPath)
 	if err != nil {
 		return fmt.Errorf("loading the float model: %w", err)
+	}
+	defer fm.Close()
+	if err := withdata.UseRecordedNormalisation(d, md, srcPath); err != nil {
+		return err
 	}
 	srcDigest, err := digest.File(srcPath)
 	if err != nil {
 		return err
 	}
-	mp := p.MethodParams
-	if mp.CalibSize == 0 {
-		mp.CalibSize = 1024
-	}
-	if mp.CalibSeed == 0 {
-		mp.CalibSeed = 1
-	}
-	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, mp.CalibSize, mp.CalibSeed))
-	gran, _ := quant.ParseGranularity(p.Granularity)
-	sc.Progress(0.1, fmt.Sprintf("%s %d bits", p.Method, p.Bits))
-	var qm *quant.Model
-	if p.Method == "ste-qat" {
-		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), nn.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
-			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
-			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
-			SourceDigest: srcDigest, Workers: sc.Threads,
-			Progress: func(epoch int, loss float64) {
-				sc.Log.Info("ste-qat epoch", "epoch", epoch, "train_loss", loss)
-				sc.Progress(0.1+0.9*float64(epoch)/float64(max(mp.Epochs, 1)), fmt.Sprintf("ste-qat epoch %d loss %.4f", epoch, loss))
-			},
-		})
-	} else {
-		qm, err = quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
-			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
-			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
-			BiasCorrScales: mp.BiasCorrScales, SourceDigest: srcDigest, Workers: sc.Threads,
-			AdaRound: adaRoundProgress(mp.adaRound(), sc),
-		})
-	}
+	qm, _, err := Quantize(ctx, fm, srcDigest, d, p, Options{Workers: sc.Threads, Log: sc.Log, Progress: sc.Progress})
 	if err != nil {
-		return fmt.Errorf("%s at %d bits: %w", p.Method, p.Bits, err)
+		return err
 	}
+	gran, _ := quant.ParseGranularity(p.Granularity)
 	if err := qm.Save(filepath.Join(sc.OutDir, stageio.ModelFile)); err != nil {
 		return err
 	}
@@ -266,14 +276,74 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
 }
 
-// adaRoundProgress reports each rounded layer to the stage's log and
-// progress.
-func adaRoundProgress(o quant.AdaRoundOptions, sc *pipeline.StageContext) quant.AdaRoundOptions {
-	o.Progress = func(done, total int, name string) {
-		sc.Log.Info("adaround layer", "layer", name, "done", done, "of", total)
-		sc.Progress(0.1+0.9*float64(done)/float64(total), "adaround "+name)
+// Options are how Quantize runs, not what it computes (except Workers for
+// ste-qat, whose training, like nn's, is deterministic for a given seed and
+// thread count).
+type Options struct {
+	// Workers is the number of threads (GOMAXPROCS when 0).
+	Workers int
+	// Log receives ste-qat's epochs and AdaRound's layers (slog.Default()
+	// when nil).
+	Log *slog.Logger
+	// Progress, when set, receives the fraction done and a short message.
+	Progress func(frac float64, msg string)
+}
+
+// Quantize turns float model fm, whose file has SHA-256 srcDigest, into a
+// k-bit model with the parameters p, calibrating on the training images of
+// d that stageio.CalibrationIndices picks (normalised with d's mean and std:
+// callers first apply the model's recorded normalisation,
+// withdata.UseRecordedNormalisation, as the stage and the command do). It
+// is the one operation behind the quantize stage and `ccq quantize`; it
+// returns the model and the number of calibration images.
+func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.Dataset, p Params, o Options) (*quant.Model, int, error) {
+	if err := p.Validate(); err != nil {
+		return nil, 0, err
 	}
-	return o
+	p = p.WithDefaults()
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(float64, string) {}
+	}
+	if err := fits(fm.Graph(), d); err != nil {
+		return nil, 0, err
+	}
+	mp := p.MethodParams
+	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, mp.CalibSize, mp.CalibSeed))
+	gran, _ := quant.ParseGranularity(p.Granularity)
+	progress(0.1, fmt.Sprintf("%s %d bits", p.Method, p.Bits))
+	var qm *quant.Model
+	var err error
+	if p.Method == "ste-qat" {
+		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), withdata.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
+			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, ActPercentile: mp.ActPercentile, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
+			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
+			SourceDigest: srcDigest, Workers: o.Workers,
+			Progress: func(epoch int, loss float64) {
+				log.Info("ste-qat epoch", "epoch", epoch, "train_loss", loss)
+				progress(0.1+0.9*float64(epoch)/float64(max(mp.Epochs, 1)), fmt.Sprintf("ste-qat epoch %d loss %.4f", epoch, loss))
+			},
+		})
+	} else {
+		ada := mp.adaRound()
+		ada.Progress = func(done, total int, name string) {
+			log.Info("adaround layer", "layer", name, "done", done, "of", total)
+			progress(0.1+0.9*float64(done)/float64(total), "adaround "+name)
+		}
+		qm, err = quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
+			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
+			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
+			BiasCorrScales: mp.BiasCorrScales, SourceDigest: srcDigest, Workers: o.Workers, AdaRound: ada,
+		})
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s at %d bits: %w", p.Method, p.Bits, err)
+	}
+	return qm, calib.N, nil
 }
 
 // methodParameters are the parameters that distinguish runs of one method
@@ -283,4 +353,15 @@ func methodParameters(pp pipeline.Params) map[string]any {
 	mp, _ := pp.Get("method_params")
 	m, _ := mp.(map[string]any)
 	return m
+}
+
+// fits checks that the model takes the dataset's images and labels.
+func fits(g nn.Graph, d *datasets.Dataset) error {
+	if d.C != g.Input.C || d.H != g.Input.H || d.W != g.Input.W {
+		return fmt.Errorf("dataset %s has %dx%dx%d images, the %s model takes %dx%dx%d", d.Name, d.C, d.H, d.W, g.Arch, g.Input.C, g.Input.H, g.Input.W)
+	}
+	if len(d.Classes) > g.Classes {
+		return fmt.Errorf("dataset %s has %d classes, the %s model outputs %d", d.Name, len(d.Classes), g.Arch, g.Classes)
+	}
+	return nil
 }

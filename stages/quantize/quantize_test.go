@@ -12,6 +12,7 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/store"
 	"github.com/ccq-project/ccq/quant"
@@ -31,7 +32,7 @@ func inputs(t *testing.T) map[string]*pipeline.Input {
 	if err := stageio.WriteJSON(dsDir, stageio.DatasetFile, rec); err != nil {
 		t.Fatal(err)
 	}
-	g, err := nn.BuildGraph("lenet5", nn.DatasetShape(d), len(d.Classes))
+	g, err := nn.BuildGraph("lenet5", withdata.Shape(d), len(d.Classes))
 	if err != nil {
 		t.Fatal(err)
 	}

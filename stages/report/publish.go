@@ -14,7 +14,7 @@ import (
 
 // PublishOptions say what to publish where.
 type PublishOptions struct {
-	// ResultsDir is results/<experiment>/.
+	// ResultsDir is runs/<experiment>/.
 	ResultsDir string
 	// Run is the finished (or interrupted) run's summary.
 	Run *pipeline.Summary
@@ -34,7 +34,7 @@ type PublishOptions struct {
 	Report Params
 }
 
-// Publish makes results/<experiment>/ the experiment's complete, current
+// Publish makes runs/<experiment>/ the experiment's complete, current
 // result: runs.parquet gathered from every finished evaluate stage,
 // generations/<run id>/ copied from every finished evolve stage,
 // stages.parquet and provenance.json for this run, and the report built over

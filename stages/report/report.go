@@ -2,7 +2,7 @@
 // every evaluate stage into runs.parquet, copies the generation parts of every
 // evolve stage under generations/<run id>/, and builds the report (report.md,
 // report.html, tables, plots) over them in its own entry. `ccq run` then
-// publishes the entry into results/<experiment>/ with the run's provenance
+// publishes the entry into runs/<experiment>/ with the run's provenance
 // and stage table (see Publish).
 package report
 

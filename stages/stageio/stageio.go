@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/pipeline/store"
 )
 
 // DatasetFile is the file a dataset stage writes: the dataset's summary and
@@ -36,7 +36,7 @@ func WriteJSON(dir, name string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", name, err)
 	}
-	return store.WriteFileAtomic(filepath.Join(dir, name), append(b, '\n'), true)
+	return atomicfile.Write(filepath.Join(dir, name), append(b, '\n'))
 }
 
 // ReadJSON reads dir/name into v, naming the file in errors.

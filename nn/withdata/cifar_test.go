@@ -1,4 +1,4 @@
-package nn
+package withdata
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/nn"
 )
 
 // syntheticCIFAR returns n records in the CIFAR-10 binary format (label
@@ -57,8 +58,8 @@ func TestCIFARRecipeSynthetic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := TrainConfig{Epochs: 4, BatchSize: 32, LR: 0.1, Momentum: 0.9, WeightDecay: 1e-4, Schedule: ScheduleStep,
-		Milestones: []float64{3}, Augment: AugmentCropFlip, Seed: 3}
+	cfg := nn.TrainConfig{Epochs: 4, BatchSize: 32, LR: 0.1, Momentum: 0.9, WeightDecay: 1e-4, Schedule: nn.ScheduleStep,
+		Milestones: []float64{3}, Augment: nn.AugmentCropFlip, Seed: 3}
 	_, log, err := TrainRun(context.Background(), d, RunOptions{Arch: "resnet20", Config: cfg, Threads: 2})
 	if err != nil {
 		t.Fatal(err)

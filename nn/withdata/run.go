@@ -1,4 +1,4 @@
-package nn
+package withdata
 
 import (
 	"context"
@@ -10,17 +10,19 @@ import (
 	"strconv"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/internal/atomicfile"
+	"github.com/ccq-project/ccq/nn"
 )
 
 // RunOptions describe a complete training run on a dataset (see TrainRun).
 type RunOptions struct {
-	Arch    string      // mlp, lenet5 or resnet20
-	Config  TrainConfig // the recipe; Config.Seed also seeds the initial weights
-	Threads int         // goroutines (GOMAXPROCS when 0)
+	Arch    string         // mlp, lenet5 or resnet20
+	Config  nn.TrainConfig // the recipe; Config.Seed also seeds the initial weights
+	Threads int            // goroutines (GOMAXPROCS when 0)
 	// Init, when set, is the starting model (for example imported from
 	// PyTorch); it must fit the dataset's shape and classes. Otherwise the
 	// model is freshly initialised from Config.Seed.
-	Init *Model
+	Init *nn.Model
 	// Out, when set, is where the model is written (safetensors), each time
 	// the validation accuracy improves; the log goes to Out + ".log.json"
 	// after every epoch and at the end.
@@ -29,7 +31,7 @@ type RunOptions struct {
 	// examples only (quick tests).
 	TrainLimit int
 	// Progress receives the trainer's progress reports.
-	Progress func(Progress)
+	Progress func(nn.Progress)
 }
 
 // RunLog is the JSON training log TrainRun writes: the trainer's log plus
@@ -38,8 +40,8 @@ type RunLog struct {
 	Model   string `json:"model"`
 	Dataset string `json:"dataset"`
 	Out     string `json:"out,omitempty"`
-	*TrainLog
-	Test *EvalResult `json:"test,omitempty"`
+	*nn.TrainLog
+	Test *nn.EvalResult `json:"test,omitempty"`
 }
 
 // TrainRun trains a model on dataset d (training split; validation split
@@ -47,9 +49,9 @@ type RunLog struct {
 // when o.Out is set, writes the model and the log. On cancellation it
 // returns what it has (the best model so far is already on disk) with the
 // context's error.
-func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*Model, *RunLog, error) {
-	shape := DatasetShape(d)
-	g, err := BuildGraph(o.Arch, shape, len(d.Classes))
+func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*nn.Model, *RunLog, error) {
+	shape := Shape(d)
+	g, err := nn.BuildGraph(o.Arch, shape, len(d.Classes))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,36 +62,36 @@ func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*Model, *
 			return nil, nil, fmt.Errorf("initial model is a %s for %v inputs and %d classes; %s needs a %s for %v and %d",
 				mg.Arch, mg.Input, mg.Classes, d.Name, g.Arch, g.Input, g.Classes)
 		}
-	} else if m, err = NewModel(g, o.Config.Seed); err != nil {
+	} else if m, err = nn.NewModel(g, o.Config.Seed); err != nil {
 		return nil, nil, err
 	}
 	if o.Threads > 0 {
 		m.SetThreads(o.Threads)
 	}
-	var train Source = SplitSource{d, &d.Train}
+	var train nn.Source = SplitSource{d, &d.Train}
 	if o.TrainLimit > 0 {
-		train = Subset{train, o.TrainLimit}
+		train = nn.Subset{Src: train, N: o.TrainLimit}
 	}
-	var val Source
+	var val nn.Source
 	if d.Val.N > 0 {
 		val = SplitSource{d, &d.Val}
 	}
 	rl := &RunLog{Model: o.Arch, Dataset: d.Name, Out: o.Out}
-	meta := DatasetMetadata(d)
+	meta := Metadata(d)
 	logPath := o.Out + ".log.json"
-	tr := &Trainer{Model: m, Config: o.Config, Progress: o.Progress}
+	tr := &nn.Trainer{Model: m, Config: o.Config, Progress: o.Progress}
 	if o.Out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 			return nil, nil, fmt.Errorf("train: %w", err)
 		}
-		tr.OnBest = func(m *Model, e EpochLog) error {
+		tr.OnBest = func(m *nn.Model, e nn.EpochLog) error {
 			md := maps.Clone(meta)
 			md["ccq.epoch"] = strconv.Itoa(e.Epoch)
 			md["ccq.val_acc"] = strconv.FormatFloat(e.ValAcc, 'g', 6, 64)
 			md["ccq.seed"] = strconv.FormatUint(o.Config.Seed, 10)
 			return m.Save(o.Out, md)
 		}
-		tr.OnEpoch = func(l *TrainLog) {
+		tr.OnEpoch = func(l *nn.TrainLog) {
 			rl.TrainLog = l
 			_ = writeJSONAtomic(logPath, rl) // best effort mid-run; the final write reports errors
 		}
@@ -97,7 +99,7 @@ func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*Model, *
 	log, terr := tr.Train(ctx, train, val)
 	rl.TrainLog = log
 	if terr == nil {
-		res, err := Evaluate(ctx, m, SplitSource{d, &d.Test}, 0)
+		res, err := nn.Evaluate(ctx, m, SplitSource{d, &d.Test}, 0)
 		if err != nil {
 			terr = err
 		} else {
@@ -112,35 +114,11 @@ func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*Model, *
 	return m, rl, terr
 }
 
-// writeJSONAtomic writes v as indented JSON to path via a temporary file
-// and a rename.
+// writeJSONAtomic writes v as indented JSON to path (package atomicfile).
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %v", path, firstErr(werr, cerr))
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'))
 }

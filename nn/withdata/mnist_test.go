@@ -1,4 +1,4 @@
-package nn
+package withdata
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/nn"
 )
 
 // TestTrainMNISTSubset trains LeNet-5 for one epoch on 10,000 real MNIST
@@ -25,7 +26,7 @@ func TestTrainMNISTSubset(t *testing.T) {
 		t.Skipf("MNIST not available offline: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "lenet5.safetensors")
-	cfg := TrainConfig{Epochs: 1, BatchSize: 128, LR: 0.05, Momentum: 0.9, Schedule: ScheduleCosine, Seed: 1}
+	cfg := nn.TrainConfig{Epochs: 1, BatchSize: 128, LR: 0.05, Momentum: 0.9, Schedule: nn.ScheduleCosine, Seed: 1}
 	_, log, err := TrainRun(ctx, d, RunOptions{Arch: "lenet5", Config: cfg, Threads: 2, Out: out, TrainLimit: 10000})
 	if err != nil {
 		t.Fatal(err)
@@ -38,14 +39,14 @@ func TestTrainMNISTSubset(t *testing.T) {
 		t.Errorf("test accuracy %.4f after one epoch on 10k images, want >= 0.88", log.Test.Accuracy)
 	}
 	// The written model reproduces the result.
-	m2, md, err := Load(out)
+	m2, md, err := nn.Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if md[MetaDataset] != "mnist" || md[MetaMean] == "" {
+	if md[nn.MetaDataset] != "mnist" || md[nn.MetaMean] == "" {
 		t.Errorf("metadata %v lacks the dataset and normalisation", md)
 	}
-	r2, err := Evaluate(ctx, m2, SplitSource{d, &d.Test}, 0)
+	r2, err := nn.Evaluate(ctx, m2, SplitSource{d, &d.Test}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
