@@ -3,6 +3,7 @@ package stagecost
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/ccq-project/ccq/nn"
@@ -13,64 +14,116 @@ import (
 const probeTime = 400 * time.Millisecond
 
 // Probe measures the seconds per image of w on this machine with the code
-// path the stages use: nn's training step and forward pass on random data
-// (OpTrain, OpInfer), and the quantized evaluator scoring candidates of
-// 2,000 changed weights spread over every layer on a random network
-// (OpScore).
+// path the stages use: nn's forward and backward passes on random data
+// (OpTrain; the optimizer's update, a few operations per weight, is left
+// out) and eval-mode forward passes (OpInfer), and the quantized evaluator
+// scoring candidates of 2,000 changed weights spread over every layer on a
+// random network (OpScore). It counts the process's CPU time over the timed
+// loop divided by w's threads, not the wall time: the wall time of an
+// otherwise idle machine, which other load does not change (a probe on a
+// busy machine would otherwise inflate every later plan). Where CPU time is
+// not available it falls back to the wall time.
 func Probe(ctx context.Context, w Work) (float64, error) {
+	var sec float64
+	var err error
 	switch w.Op {
 	case OpTrain, OpInfer:
-		return probeFloat(ctx, w)
+		sec, err = probeFloat(ctx, w)
 	case OpScore:
-		return probeScore(ctx, w)
+		sec, err = probeScore(ctx, w)
+	default:
+		return 0, fmt.Errorf("probe: unknown operation %q", w.Op)
 	}
-	return 0, fmt.Errorf("probe: unknown operation %q", w.Op)
+	if err != nil {
+		return 0, fmt.Errorf("probe %s: %w", w.key(), err)
+	}
+	return sec, nil
 }
 
-func probeFloat(ctx context.Context, w Work) (float64, error) {
-	o := nn.BenchOptions{Threads: w.Threads, MinTime: probeTime, Reps: 1, TrainBatch: 128, InferBatch: 256}
-	if w.Op == OpTrain && w.Batch > 0 {
-		o.TrainBatch = w.Batch
+// timed runs step until probeTime has passed (at least once) and returns
+// the seconds per image: CPU time over threads where known, else wall time.
+func timed(ctx context.Context, threads, imagesPerStep int, step func() error) (float64, error) {
+	cpu0, cpuOK := processCPU()
+	start := time.Now()
+	images := 0
+	for images == 0 || time.Since(start) < probeTime {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := step(); err != nil {
+			return 0, err
+		}
+		images += imagesPerStep
 	}
-	r, err := nn.Bench(ctx, w.Arch, o)
+	wall := time.Since(start)
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		return (cpu1 - cpu0).Seconds() / float64(max(1, threads)) / float64(images), nil
+	}
+	return wall.Seconds() / float64(images), nil
+}
+
+// probeFloat times nn's training passes (OpTrain) or forward passes
+// (OpInfer) of a randomly initialised network on random data.
+func probeFloat(ctx context.Context, w Work) (float64, error) {
+	batch := 256
+	if w.Op == OpTrain {
+		batch = 128
+		if w.Batch > 0 {
+			batch = w.Batch
+		}
+	}
+	in := nn.BenchInput(w.Arch)
+	g, err := nn.BuildGraph(w.Arch, in, 10)
 	if err != nil {
 		return 0, err
 	}
-	rate := r.TrainImagesPerSec
-	if w.Op == OpInfer {
-		rate = r.InferImagesPerSec
+	m, err := nn.NewModel(g, 1)
+	if err != nil {
+		return 0, err
 	}
-	if rate <= 0 {
-		return 0, fmt.Errorf("probe %s: no throughput measured", w.key())
+	defer m.Close()
+	m.SetThreads(max(1, w.Threads))
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*in.Size())
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
 	}
-	return 1 / rate, nil
+	y := make([]uint8, batch)
+	for i := range y {
+		y[i] = uint8(rng.IntN(10))
+	}
+	dl := make([]float32, batch*10)
+	step := func() error {
+		logits := m.Forward(x, batch, w.Op == OpTrain)
+		if w.Op == OpTrain {
+			nn.SoftmaxCrossEntropy(logits, y, batch, 10, dl)
+			m.Backward(dl)
+		}
+		return nil
+	}
+	_ = step() // warm-up: buffers
+	return timed(ctx, w.Threads, batch, step)
 }
 
+// probeScore times the quantized evaluator scoring candidates on a random
+// network and batch.
 func probeScore(ctx context.Context, w Work) (float64, error) {
 	cfg := quant.BenchConfig{Arch: w.Arch, Batch: w.Batch, Delta: 2000, Layer: "all", Candidates: 2,
 		Bits: w.Bits, ActBits: w.ActBits, Workers: w.Threads, Seed: 1}
 	m, x, y, cands, err := quant.BenchSetup(&cfg)
 	if err != nil {
-		return 0, fmt.Errorf("probe %s: %w", w.key(), err)
+		return 0, err
 	}
 	ev, err := quant.NewEvaluator(m, quant.EvalOptions{Workers: w.Threads})
 	if err != nil {
-		return 0, fmt.Errorf("probe %s: %w", w.key(), err)
+		return 0, err
 	}
 	if _, err := ev.Prepare(ctx, x, y); err != nil {
-		return 0, fmt.Errorf("probe %s: %w", w.key(), err)
+		return 0, err
 	}
 	out := make([]quant.Score, len(cands))
 	if err := ev.Score(ctx, cands[:1], out); err != nil { // warm-up: buffers
-		return 0, fmt.Errorf("probe %s: %w", w.key(), err)
+		return 0, err
 	}
-	start := time.Now()
-	n := 0
-	for time.Since(start) < probeTime || n == 0 {
-		if err := ev.Score(ctx, cands, out); err != nil {
-			return 0, fmt.Errorf("probe %s: %w", w.key(), err)
-		}
-		n += len(cands)
-	}
-	return time.Since(start).Seconds() / float64(n*cfg.Batch), nil
+	return timed(ctx, w.Threads, len(cands)*cfg.Batch, func() error { return ev.Score(ctx, cands, out) })
 }

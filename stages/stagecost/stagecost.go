@@ -4,8 +4,10 @@
 // evaluator, times this machine's seconds per image for that operation on
 // that architecture. The seconds per image come from a short probe of the
 // real code path (a fraction of a second to a few seconds, once per
-// operation, architecture, activation bits, batch and thread count), cached
-// in the user's cache folder. Without probing (the default of a library
+// operation, architecture, activation bits, batch and thread count),
+// counted in CPU time per thread so that other load on the machine does not
+// inflate them, and cached in the user's cache folder. Estimates are thus
+// the wall time of an otherwise idle machine. Without probing (the default of a library
 // user, and tests) a reference table measured with the same probe on a
 // 2-core Intel Xeon virtual machine (AVX-512 VNNI) is used.
 package stagecost
@@ -79,7 +81,8 @@ type cacheFile struct {
 	Entries map[string]Entry `json:"entries"`
 }
 
-const cacheFormat = 1
+// cacheFormat 2: probes count CPU time per thread (format 1 counted wall time).
+const cacheFormat = 2
 
 // MaxAge is how long a probed cost is trusted before it is measured again.
 const MaxAge = 30 * 24 * time.Hour
