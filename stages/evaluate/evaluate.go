@@ -77,7 +77,8 @@ func (Kind) Estimate(pipeline.Params) time.Duration { return 3 * time.Second }
 
 // EstimateFrom is the cost model's estimate: the test and validation
 // images through the model (the quantized evaluator for a k-bit model, a
-// float forward pass for a float one), plus a fixed second.
+// float forward pass for a float one), plus 0.3 s (loading the dataset
+// and the model: measured on the quickstart).
 func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
 	var p Params
 	if pp.Decode(&p) != nil {
@@ -99,7 +100,7 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 		}
 		w = stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: s.Bits, ActBits: s.ActBits, Batch: batch, Threads: w.Threads}
 	}
-	d, ok := stagecost.Default().Duration(w, float64(images), time.Second)
+	d, ok := stagecost.Default().Duration(w, float64(images), 300*time.Millisecond)
 	if !ok {
 		return Kind{}.Estimate(pp)
 	}
