@@ -7,6 +7,7 @@ package hosteval
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/ccq-project/ccq/datasets"
@@ -29,6 +30,7 @@ type Evaluator struct {
 	y       []uint8
 	cands   []quant.Delta
 	scores  []quant.Score
+	dropped []bool
 	version uint64
 	synced  bool
 }
@@ -74,14 +76,41 @@ func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host
 		e.scores = make([]quant.Score, len(e.cands))
 	}
 	e.scores = e.scores[:len(e.cands)]
-	if err := e.ev.Score(ctx, e.cands, e.scores); err != nil {
+	if req.Race == nil {
+		if err := e.ev.Score(ctx, e.cands, e.scores); err != nil {
+			return fmt.Errorf("hosteval: generation %d: %w", req.Generation, err)
+		}
+		for i, s := range e.scores {
+			res.Fitness[i] = s.Loss
+		}
+	} else if err := e.race(ctx, req, res); err != nil {
+		return err
+	}
+	res.BaseFitness = base.Loss
+	res.BaseAccuracy = float64(base.Correct) / float64(len(e.y))
+	return nil
+}
+
+// race scores the candidates with quant.Evaluator.ScoreRace: a dropped
+// candidate's fitness is +Inf (its first-part loss is not comparable with
+// the full-batch ones and is not passed on).
+func (e *Evaluator) race(ctx context.Context, req *host.ScoreRequest, res *host.ScoreResult) error {
+	if cap(e.dropped) < len(e.cands) {
+		e.dropped = make([]bool, len(e.cands))
+	}
+	e.dropped = e.dropped[:len(e.cands)]
+	st, err := e.ev.ScoreRace(ctx, e.cands, e.scores, e.dropped,
+		quant.RaceOptions{Fraction: req.Race.Fraction, Z: req.Race.Z, Keep: req.Race.Keep})
+	if err != nil {
 		return fmt.Errorf("hosteval: generation %d: %w", req.Generation, err)
 	}
 	for i, s := range e.scores {
 		res.Fitness[i] = s.Loss
+		if e.dropped[i] {
+			res.Fitness[i] = math.Inf(1)
+		}
 	}
-	res.BaseFitness = base.Loss
-	res.BaseAccuracy = float64(base.Correct) / float64(len(e.y))
+	res.Dropped, res.SkippedImages = st.Dropped, st.SkippedSamples
 	return nil
 }
 
