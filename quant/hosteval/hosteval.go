@@ -17,7 +17,9 @@ import (
 
 // Sampler writes one generation's mini-batch: len(y) normalized images
 // (NCHW float32) into x and their labels into y. It must depend only on the
-// batch identity, so that a resumed run sees the same batches.
+// batch identity, so that a resumed run sees the same batches. With racing
+// (host.Race) the batch's order must be random too: its first part stands
+// for the whole in the race's test (SplitSampler's is).
 type Sampler interface {
 	Sample(b host.Batch, x []float32, y []uint8)
 }
@@ -50,7 +52,8 @@ func New(ev *quant.Evaluator, s Sampler, batch int) (*Evaluator, error) {
 // Score implements host.Evaluator: it syncs the base (a reset or an
 // unknown version loads it whole, a known previous version applies the
 // delta), samples the batch, runs the base (caching its activations) and
-// scores every candidate incrementally.
+// scores every candidate incrementally (with req.Race, by
+// quant.Evaluator.ScoreRace).
 func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host.ScoreResult) error {
 	switch {
 	case req.BaseReset || !e.synced || (req.BaseVersion != e.version && req.BaseDelta == nil):
