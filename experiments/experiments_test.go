@@ -318,7 +318,7 @@ func TestMNISTLeNet5Shared(t *testing.T) {
 }
 
 // The Fashion-MNIST LeNet-5 files share fashion.toml's pretrained model,
-// its mse start points and (batch, select) its default ccea runs;
+// its mse start points and (batch, select, race) its default ccea runs;
 // paper-grouping shares its rtn and mse starts and seeds 1-5 of its tuned
 // ccea, ccea-random and ccea-rtn runs.
 func TestFashionLeNet5Shared(t *testing.T) {
@@ -330,5 +330,7 @@ func TestFashionLeNet5Shared(t *testing.T) {
 		"fashion-long.toml":   {"pretrain/lenet5", "quantize/mse-w2-tensor-a32", "quantize/mse-w4-tensor-a32"},
 		"fashion-batch.toml":  {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w2-s1", "evolve/ccea-w4-s5"},
 		"fashion-select.toml": {"pretrain/lenet5", "quantize/mse-w3-tensor-a32", "evolve/ccea-w3-s3"},
+		"ablation-race.toml": {"pretrain/lenet5", "quantize/mse-w2-tensor-a32", "quantize/mse-w3-tensor-a32",
+			"evolve/ccea-w2-s1", "evolve/ccea-w3-s5"},
 	})
 }

@@ -91,6 +91,10 @@ type Evaluator struct {
 	floatLogged atomic.Bool
 	losses      []float64
 	corrects    []int
+	// basePer holds the base's per-sample losses on the prepared batch;
+	// race is ScoreRace's state.
+	basePer []float64
+	race    raceState
 	// Score's shared state
 	next  atomic.Int64
 	wg    sync.WaitGroup
@@ -360,6 +364,10 @@ func (e *Evaluator) prepare(ctx context.Context) error {
 		e.corrects = make([]int, nch)
 	}
 	losses, corrects := e.losses[:nch], e.corrects[:nch]
+	if cap(e.basePer) < e.b.n {
+		e.basePer = make([]float64, e.b.n)
+	}
+	e.basePer = e.basePer[:e.b.n]
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range e.workers {
@@ -377,7 +385,7 @@ func (e *Evaluator) prepare(ctx context.Context) error {
 				copy(w.floatLayer, e.baseFloat)
 				w.forwardAll(e.wbase, e.qbase, bc)
 				losses[c], corrects[c] = 0, 0
-				chunkLoss(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], nil)
+				chunkLossPer(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], e.basePer[start:start+bc])
 			}
 		}()
 	}
@@ -450,9 +458,31 @@ func (e *Evaluator) scoreLoop(w *worker) {
 
 // candidate scores one delta on the worker.
 func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
+	var loss float64
+	var correct int
+	same, err := e.candidateChunks(w, d, 0, e.chunks(), &loss, &correct, nil)
+	switch {
+	case err != nil:
+		return Score{}, err
+	case same:
+		return e.baseSc, nil
+	}
+	return Score{Loss: loss / float64(e.b.n), Correct: correct}, nil
+}
+
+// chunks is the number of chunks of the prepared batch.
+func (e *Evaluator) chunks() int { return (e.b.n + e.n.chunk - 1) / e.n.chunk }
+
+// candidateChunks runs one delta on the worker over chunks [c0, c1) of the
+// prepared batch, adding each sample's cross-entropy to *loss (in sample
+// order, so that consecutive ranges add up bit for bit to the whole batch's
+// sum) and its correct predictions to *correct; per, if not nil, receives
+// the per-sample losses of the range. same reports a delta that leaves the
+// base unchanged (nothing is computed: its score is the base's).
+func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float64, correct *int, per []float64) (same bool, err error) {
 	n := e.n
 	if len(d.Indices) != len(d.Levels) {
-		return Score{}, fmt.Errorf("%d indices but %d levels", len(d.Indices), len(d.Levels))
+		return false, fmt.Errorf("%d indices but %d levels", len(d.Indices), len(d.Levels))
 	}
 	w.serial++
 	if w.serial == 0 {
@@ -475,16 +505,16 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 	for k, idx := range d.Indices {
 		if idx < 0 || int(idx) >= len(e.base) {
 			unpatch()
-			return Score{}, fmt.Errorf("entry %d: index %d outside 0..%d", k, idx, len(e.base)-1)
+			return false, fmt.Errorf("entry %d: index %d outside 0..%d", k, idx, len(e.base)-1)
 		}
 		lev := d.Levels[k]
 		if !ValidLevel(e.m.Bits, lev) {
 			unpatch()
-			return Score{}, fmt.Errorf("entry %d (index %d): level %d outside the %d-bit range", k, idx, lev, e.m.Bits)
+			return false, fmt.Errorf("entry %d (index %d): level %d outside the %d-bit range", k, idx, lev, e.m.Bits)
 		}
 		if w.stamp[idx] == w.serial {
 			unpatch()
-			return Score{}, fmt.Errorf("entry %d: index %d appears twice", k, idx)
+			return false, fmt.Errorf("entry %d: index %d appears twice", k, idx)
 		}
 		w.stamp[idx] = w.serial
 		old := e.base[idx]
@@ -542,7 +572,7 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 		}
 	}
 	if first < 0 {
-		return e.baseSc, nil
+		return true, nil
 	}
 	for s := range w.slotChanged {
 		w.slotChanged[s] = false
@@ -563,11 +593,8 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 		}
 	}
 	e.plan(w, first)
-	var loss float64
-	var correct int
-	nch := (e.b.n + n.chunk - 1) / n.chunk
 	last := len(n.g.Nodes) - 1
-	for c := 0; c < nch; c++ {
+	for c := c0; c < c1; c++ {
 		start, bc := n.chunkRange(c, e.b.n)
 		e.setChunk(w, c, bc, false)
 		for i := first; i <= last; i++ {
@@ -621,9 +648,14 @@ func (e *Evaluator) candidate(w *worker, d Delta) (Score, error) {
 				w.toLevelsU8(i, bc)
 			}
 		}
-		chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, &loss, &correct, nil)
+		if per == nil {
+			chunkLoss(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, loss, correct, nil)
+		} else {
+			p0 := start - c0*n.chunk
+			chunkLossPer(w.bufs[n.nodeSlot[last]], e.b.labels[start:start+bc], n.g.Classes, bc, loss, correct, per[p0:p0+bc])
+		}
 	}
-	return Score{Loss: loss / float64(e.b.n), Correct: correct}, nil
+	return false, nil
 }
 
 // How a candidate computes a changed layer.

@@ -43,7 +43,11 @@ package experiment
 //	                           validation_size (all), checkpoint_every (10 generations),
 //	                           select ("final": the optimizer's final solution, the
 //	                           default; "best-validation": the base with the highest
-//	                           validation accuracy, final solution included)
+//	                           validation accuracy, final solution included),
+//	                           race ("off", the default, or "z": race candidates on
+//	                           race_fraction of the batch, 0.25, with a z-test at
+//	                           race_z, 3, keeping race_keep, the built-in's mu + 2;
+//	                           plugins/README.md, "Racing")
 //	[optimizers.matrix]        name = [values...]: one run per combination (cartesian
 //	                           product), merged into the plugin parameters; names
 //	                           "host.X" go to the host options instead

@@ -66,6 +66,43 @@ type ScoreRequest struct {
 	// Candidates are sparse deltas against Base; every index is in range
 	// and unique within a candidate, every level inside its domain.
 	Candidates []optimizer.Delta
+	// Race, when not nil, allows the evaluator to race the candidates (see
+	// Race); an evaluator may ignore it and score every candidate in full.
+	Race *Race
+}
+
+// Race configures racing (Config.Race): the evaluator scores every
+// candidate on a first part of the batch and finishes only those that can
+// still be among the Keep best, or beat the base. A candidate it stops
+// early ("dropped") gets the fitness +Inf, which ranks it last; every other
+// fitness is exactly the one scoring in full would give. Whether the
+// optimizer decides the same as without racing depends on Keep covering
+// everything it reads from the fitnesses: the ccea family reads the ranks
+// of its mu best, the best's fitness and the probes' fitnesses against
+// the base's (Keep = mu + 2 probes), mutation-ea the best and the probes
+// (Keep = 3). The decision rule is quant.RaceOptions's (a paired z-test).
+type Race struct {
+	// Fraction is the part of the batch every candidate is scored on
+	// first (0 < Fraction < 1; rounded up to the evaluator's chunks).
+	Fraction float64
+	// Z is the one-sided z-score a difference on the first part must
+	// exceed to count (> 0).
+	Z float64
+	// Keep is the number of best candidates that are always finished.
+	Keep int
+}
+
+// Validate checks the fields, naming the one at fault.
+func (r *Race) Validate() error {
+	switch {
+	case !(r.Fraction > 0 && r.Fraction < 1):
+		return fmt.Errorf("race fraction %v: expected 0 < fraction < 1", r.Fraction)
+	case !(r.Z > 0) || math.IsInf(r.Z, 1):
+		return fmt.Errorf("race z %v: expected a finite z > 0", r.Z)
+	case r.Keep < 1:
+		return fmt.Errorf("race keep %d: expected >= 1", r.Keep)
+	}
+	return nil
 }
 
 // ScoreResult is the evaluator's answer. Fitness is allocated by the host
@@ -78,6 +115,11 @@ type ScoreResult struct {
 	BaseFitness float64
 	// BaseAccuracy is the base's accuracy on the same batch (for the row).
 	BaseAccuracy float64
+	// Dropped is the number of candidates a race stopped early (their
+	// Fitness is +Inf) and SkippedImages the candidate-images it did not
+	// evaluate; both 0 without racing.
+	Dropped       int
+	SkippedImages int64
 }
 
 // Evaluator scores candidates. Score is called once per generation, never
@@ -110,8 +152,12 @@ type Row struct {
 	// Candidates is the number of candidates scored.
 	Candidates int
 	// BestFitness and MeanFitness are over this generation's candidates
-	// (NaN fitnesses ignored).
+	// (NaN fitnesses ignored, and with racing the dropped candidates').
 	BestFitness, MeanFitness float64
+	// RaceDropped and RaceSkippedImages are the candidates a race stopped
+	// early and the candidate-images it did not evaluate (0 without).
+	RaceDropped       int
+	RaceSkippedImages int64
 	// BaseFitness and BaseAccuracy are the base's on this batch.
 	BaseFitness, BaseAccuracy float64
 	// BaseChanged says the optimizer moved the base at this generation.
@@ -150,6 +196,10 @@ type Config struct {
 	Evaluator Evaluator
 	// Budget bounds the run; at least one bound must be set.
 	Budget Budget
+	// Race, if set, lets the evaluator skip the rest of the batch for
+	// candidates that cannot matter (off when nil, the default). The
+	// evaluation count still counts every candidate.
+	Race *Race
 	// OnGeneration, if set, receives every row; an error stops the run.
 	// After a resume, rows from the checkpoint's generation on are
 	// reported again (Result.ResumedFrom says from where).
@@ -296,6 +346,11 @@ func (l *loop) setup(ctx context.Context) error {
 	b := cfg.Budget
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("host: %w", err)
+	}
+	if cfg.Race != nil {
+		if err := cfg.Race.Validate(); err != nil {
+			return fmt.Errorf("host: %w", err)
+		}
 	}
 	if cfg.SelectBestValidation && cfg.Validate == nil {
 		return errors.New("host: selecting the best validated base needs a validation function (no validation split?)")
@@ -452,6 +507,7 @@ func (l *loop) generation(ctx context.Context, reset bool) (bool, error) {
 		BaseReset:   reset,
 		BaseDelta:   ask.Base,
 		Candidates:  ask.Candidates,
+		Race:        l.cfg.Race,
 	}
 	if reset {
 		req.BaseDelta = nil
@@ -467,6 +523,9 @@ func (l *loop) generation(ctx context.Context, reset bool) (bool, error) {
 	evalTime := l.cfg.Now().Sub(te)
 	if len(res.Fitness) != n {
 		return false, fmt.Errorf("evaluator: generation %d: returned %d fitnesses for %d candidates", g, len(res.Fitness), n)
+	}
+	if res.Dropped < 0 || res.Dropped > n || (req.Race == nil && res.Dropped > 0) {
+		return false, fmt.Errorf("evaluator: generation %d: reported %d dropped candidates of %d (racing %v)", g, res.Dropped, n, req.Race != nil)
 	}
 	l.state.batch++
 	l.state.evals += int64(n) + 1
@@ -486,7 +545,8 @@ func (l *loop) generation(ctx context.Context, reset bool) (bool, error) {
 		BaseChanged: ask.Base != nil, Stats: ask.Stats,
 		EvalTime: evalTime,
 	}
-	row.BestFitness, row.MeanFitness = bestMean(res.Fitness)
+	row.BestFitness, row.MeanFitness = bestMean(res.Fitness, res.Dropped > 0)
+	row.RaceDropped, row.RaceSkippedImages = res.Dropped, res.SkippedImages
 	if l.cfg.Validate != nil && l.cfg.ValidateEvery > 0 && l.state.gen%l.cfg.ValidateEvery == 0 {
 		// The base the optimizer holds may already include this
 		// generation's acceptance; validate the one the host knows.
@@ -539,11 +599,13 @@ func (l *loop) score(ctx context.Context, req *ScoreRequest, res *ScoreResult) e
 	return nil
 }
 
-func bestMean(f []float64) (best, mean float64) {
+// bestMean returns the best and the mean of the fitnesses, ignoring NaNs
+// and, when raced, the dropped candidates' +Inf.
+func bestMean(f []float64, raced bool) (best, mean float64) {
 	best, mean = math.NaN(), math.NaN()
 	s, c := 0.0, 0
 	for _, v := range f {
-		if math.IsNaN(v) {
+		if math.IsNaN(v) || (raced && math.IsInf(v, 1)) {
 			continue
 		}
 		if c == 0 || v < best {

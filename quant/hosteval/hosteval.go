@@ -7,6 +7,7 @@ package hosteval
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/ccq-project/ccq/datasets"
@@ -16,7 +17,9 @@ import (
 
 // Sampler writes one generation's mini-batch: len(y) normalized images
 // (NCHW float32) into x and their labels into y. It must depend only on the
-// batch identity, so that a resumed run sees the same batches.
+// batch identity, so that a resumed run sees the same batches. With racing
+// (host.Race) the batch's order must be random too: its first part stands
+// for the whole in the race's test (SplitSampler's is).
 type Sampler interface {
 	Sample(b host.Batch, x []float32, y []uint8)
 }
@@ -29,6 +32,7 @@ type Evaluator struct {
 	y       []uint8
 	cands   []quant.Delta
 	scores  []quant.Score
+	dropped []bool
 	version uint64
 	synced  bool
 }
@@ -48,7 +52,8 @@ func New(ev *quant.Evaluator, s Sampler, batch int) (*Evaluator, error) {
 // Score implements host.Evaluator: it syncs the base (a reset or an
 // unknown version loads it whole, a known previous version applies the
 // delta), samples the batch, runs the base (caching its activations) and
-// scores every candidate incrementally.
+// scores every candidate incrementally (with req.Race, by
+// quant.Evaluator.ScoreRace).
 func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host.ScoreResult) error {
 	switch {
 	case req.BaseReset || !e.synced || (req.BaseVersion != e.version && req.BaseDelta == nil):
@@ -74,14 +79,41 @@ func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host
 		e.scores = make([]quant.Score, len(e.cands))
 	}
 	e.scores = e.scores[:len(e.cands)]
-	if err := e.ev.Score(ctx, e.cands, e.scores); err != nil {
+	if req.Race == nil {
+		if err := e.ev.Score(ctx, e.cands, e.scores); err != nil {
+			return fmt.Errorf("hosteval: generation %d: %w", req.Generation, err)
+		}
+		for i, s := range e.scores {
+			res.Fitness[i] = s.Loss
+		}
+	} else if err := e.race(ctx, req, res); err != nil {
+		return err
+	}
+	res.BaseFitness = base.Loss
+	res.BaseAccuracy = float64(base.Correct) / float64(len(e.y))
+	return nil
+}
+
+// race scores the candidates with quant.Evaluator.ScoreRace: a dropped
+// candidate's fitness is +Inf (its first-part loss is not comparable with
+// the full-batch ones and is not passed on).
+func (e *Evaluator) race(ctx context.Context, req *host.ScoreRequest, res *host.ScoreResult) error {
+	if cap(e.dropped) < len(e.cands) {
+		e.dropped = make([]bool, len(e.cands))
+	}
+	e.dropped = e.dropped[:len(e.cands)]
+	st, err := e.ev.ScoreRace(ctx, e.cands, e.scores, e.dropped,
+		quant.RaceOptions{Fraction: req.Race.Fraction, Z: req.Race.Z, Keep: req.Race.Keep})
+	if err != nil {
 		return fmt.Errorf("hosteval: generation %d: %w", req.Generation, err)
 	}
 	for i, s := range e.scores {
 		res.Fitness[i] = s.Loss
+		if e.dropped[i] {
+			res.Fitness[i] = math.Inf(1)
+		}
 	}
-	res.BaseFitness = base.Loss
-	res.BaseAccuracy = float64(base.Correct) / float64(len(e.y))
+	res.Dropped, res.SkippedImages = st.Dropped, st.SkippedSamples
 	return nil
 }
 

@@ -77,7 +77,35 @@ type Params struct {
 	// validate_every generations and the final solution: model selection
 	// on the validation split).
 	Select string `json:"select,omitempty"`
+	// Race skips evaluation work (plugins/host.Race): "off" (the default:
+	// every candidate is scored on the whole batch) or "z" (every candidate
+	// is scored on the first race_fraction of the batch; one that a paired
+	// z-test at race_z finds behind the base and behind race_keep others
+	// is not scored on the rest and reaches the optimizer with fitness
+	// +Inf). Not a default until it shows equal final accuracy at equal
+	// wall time over 5 seeds (experiments/ablation-race.toml).
+	Race string `json:"race,omitempty"`
+	// RaceFraction is the first part of the batch (default 0.25).
+	RaceFraction float64 `json:"race_fraction,omitempty"`
+	// RaceZ is the z-test's one-sided threshold (default 3).
+	RaceZ float64 `json:"race_z,omitempty"`
+	// RaceKeep is the number of best candidates always finished (default,
+	// for a built-in: what its parameters make it read, builtin.RaceKeep;
+	// required for another plugin).
+	RaceKeep int `json:"race_keep,omitempty"`
 }
+
+// The values of Params.Race.
+const (
+	RaceOff = "off"
+	RaceZ   = "z"
+)
+
+// The racing defaults.
+const (
+	defaultRaceFraction = 0.25
+	defaultRaceZ        = 3
+)
 
 // The values of Params.Select.
 const (
@@ -107,7 +135,55 @@ func (p *Params) Validate() error {
 	case p.Select == SelectBestValidation && p.ValidateEvery < 0:
 		return &pipeline.ParamError{Key: "select", Msg: fmt.Sprintf("%q needs validation (validate_every is %d)", p.Select, p.ValidateEvery)}
 	}
+	return p.validateRace()
+}
+
+// validateRace checks the racing parameters.
+func (p *Params) validateRace() error {
+	on := p.Race == RaceZ
+	switch {
+	case p.Race != "" && p.Race != RaceOff && p.Race != RaceZ:
+		return &pipeline.ParamError{Key: "race", Msg: fmt.Sprintf("%q: expected %q or %q", p.Race, RaceOff, RaceZ)}
+	case p.RaceFraction != 0 && !(p.RaceFraction > 0 && p.RaceFraction < 1):
+		return &pipeline.ParamError{Key: "race_fraction", Msg: fmt.Sprintf("%v: expected 0 < race_fraction < 1", p.RaceFraction)}
+	case p.RaceZ != 0 && !(p.RaceZ > 0 && p.RaceZ < 100):
+		return &pipeline.ParamError{Key: "race_z", Msg: fmt.Sprintf("%v: expected 0 < race_z < 100", p.RaceZ)}
+	case p.RaceKeep < 0:
+		return &pipeline.ParamError{Key: "race_keep", Msg: fmt.Sprintf("%d: expected >= 1 (or 0: the built-in's own)", p.RaceKeep)}
+	case !on && (p.RaceFraction != 0 || p.RaceZ != 0 || p.RaceKeep != 0):
+		return &pipeline.ParamError{Key: "race", Msg: fmt.Sprintf("race_fraction, race_z and race_keep need race = %q", RaceZ)}
+	case on && p.RaceKeep == 0 && !builtin.IsBuiltin(p.Plugin):
+		return &pipeline.ParamError{Key: "race_keep", Msg: fmt.Sprintf("needed with race = %q for plugin %s (not a built-in): the number of best candidates whose fitnesses it reads", RaceZ, p.Plugin)}
+	}
 	return nil
+}
+
+// hostRace returns the host's racing options (nil when off), the keep
+// count of a built-in read from its parameters.
+func (p *Params) hostRace() (*host.Race, error) {
+	if p.Race != RaceZ {
+		return nil, nil
+	}
+	r := &host.Race{Fraction: p.RaceFraction, Z: p.RaceZ, Keep: p.RaceKeep}
+	if r.Fraction == 0 {
+		r.Fraction = defaultRaceFraction
+	}
+	if r.Z == 0 {
+		r.Z = defaultRaceZ
+	}
+	if r.Keep == 0 {
+		raw, err := json.Marshal(p.PluginParams)
+		if err != nil {
+			return nil, &pipeline.ParamError{Key: "plugin_params", Msg: err.Error()}
+		}
+		if p.PluginParams == nil {
+			raw = nil
+		}
+		if r.Keep, err = builtin.RaceKeep(p.Plugin, raw); err != nil {
+			return nil, &pipeline.ParamError{Key: "race_keep", Msg: fmt.Sprintf("from %s's parameters: %v", p.Plugin, err)}
+		}
+	}
+	return r, nil
 }
 
 // Kind is the evolve stage kind.
@@ -308,6 +384,10 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		RunID: runID, Experiment: sc.Settings.Experiment, Variant: label, Dataset: d.Name,
 		Model: start.Graph.Arch, Bits: int32(p.Bits), ActBits: int32(p.ActBits), Seed: p.Seed,
 	}
+	race, err := p.hostRace()
+	if err != nil {
+		return err
+	}
 	validate, err := validator(start, d, p.ValidationSize, sc.Threads)
 	if err != nil {
 		return err
@@ -317,7 +397,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		return err
 	}
 	cfg := host.Config{
-		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: p.Budget,
+		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: p.Budget, Race: race,
 		Validate: validate, ValidateEvery: p.ValidateEvery, SelectBestValidation: p.Select == SelectBestValidation,
 		CheckpointPath: filepath.Join(sc.CheckpointDir, "host.ckpt"), CheckpointEvery: p.CheckpointEvery,
 		Resume: sc.Resumed, Logger: sc.Log,
@@ -335,6 +415,9 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			row.Generation, row.Evaluations, row.WallTime = r.Generation, r.Evaluations, r.Wall.Seconds()
 			row.BestFitness, row.MeanFitness, row.BaseFitness = r.BestFitness, r.MeanFitness, r.BaseFitness
 			row.BaseBatchAccuracy, row.ValidationAccuracy, row.PluginStats = r.BaseAccuracy, r.ValAccuracy, r.Stats
+			if race != nil {
+				row.PluginStats = raceStats(r)
+			}
 			row.Timestamp = time.Time{}
 			if err := gw.Write(row); err != nil {
 				return err
@@ -467,6 +550,19 @@ func validator(start *quant.Model, d *datasets.Dataset, size, workers int) (host
 	return hosteval.Validator(start, b.X, b.Labels, workers)
 }
 
+// raceStats returns the row's plugin stats with the race's figures added:
+// race_dropped (candidates not scored on the whole batch) and
+// race_skipped_images (candidate-images not evaluated).
+func raceStats(r *host.Row) map[string]float64 {
+	st := make(map[string]float64, len(r.Stats)+2)
+	for k, v := range r.Stats {
+		st[k] = v
+	}
+	st["race_dropped"] = float64(r.RaceDropped)
+	st["race_skipped_images"] = float64(r.RaceSkippedImages)
+	return st
+}
+
 // progress is the fraction of the budget spent after row r.
 func progress(b host.Budget, r *host.Row) float64 {
 	f := 0.0
@@ -495,6 +591,14 @@ func runParameters(p Params) map[string]any {
 	}
 	if p.BatchSize != 1024 {
 		m["batch_size"] = p.BatchSize
+	}
+	if p.Race == RaceZ {
+		m["race"] = p.Race
+		for k, v := range map[string]float64{"race_fraction": p.RaceFraction, "race_z": p.RaceZ, "race_keep": float64(p.RaceKeep)} {
+			if v != 0 {
+				m[k] = v
+			}
+		}
 	}
 	return m
 }
