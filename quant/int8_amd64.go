@@ -21,6 +21,12 @@ func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, b
 //go:noescape
 func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
 
+// vnniOI4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel storing the
+// raw int32 accumulators (row i at c + i*ldc); vnniOIGo is its twin.
+//
+//go:noescape
+func vnniOI4x64(kg int, a *int8, lda int, b *byte, offs *int, c *int32, ldc int)
+
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
 // twin.
@@ -80,4 +86,14 @@ func checkOffs(kg int, a []int8, lda int, b []byte, offs []int, omax int) {
 	_ = a[3*lda+4*kg-1]
 	_ = offs[kg-1]
 	_ = b[omax+255]
+}
+
+func vnniOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
+	if !useVNNI {
+		vnniOIGo(kg, a, lda, b, offs, c, ldc)
+		return
+	}
+	checkOffs(kg, a, lda, b, offs, omax)
+	_ = c[3*ldc+63]
+	vnniOI4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc)
 }

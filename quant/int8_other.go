@@ -20,3 +20,7 @@ func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, 
 const useAVX2U8 = false
 
 func maxU8Asm(dst, src []byte) { maxU8Go(dst, src) }
+
+func vnniOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
+	vnniOIGo(kg, a, lda, b, offs, c, ldc)
+}

@@ -95,7 +95,8 @@ func TestMaxU8MatchesTwin(t *testing.T) {
 // TestVNNIKernelsMatchTwins runs the implicit-GEMM micro-kernels (assembly
 // where available) and their twins on random weights, bytes and group
 // offsets, with guard-padded outputs, and checks the twins against int64
-// sums rescaled and quantized as the float32 path does.
+// sums rescaled and quantized as the float32 path does (and, for the raw
+// int32 kernel of integer-only inference, the sums themselves).
 func TestVNNIKernelsMatchTwins(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const guard = 64
@@ -146,6 +147,27 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 					}
 					if fast[i] != twin[i] || twin[i] != want {
 						t.Fatalf("kg %d lda %d hi %v: byte %d: %d, twin %d, want %d", kg, lda, hi, i, fast[i], twin[i], want)
+					}
+				}
+			}
+			{
+				// The raw int32 accumulators (integer-only inference),
+				// rows ldc apart, guard-padded.
+				const ldc = 72
+				fast := make([]int32, 3*ldc+64+2*guard)
+				twin := make([]int32, len(fast))
+				for i := range fast {
+					fast[i], twin[i] = -777, -777
+				}
+				vnniOI(kg, a, lda, b, offs, omax, fast[guard:], ldc)
+				vnniOIGo(kg, a, lda, b, offs, twin[guard:], ldc)
+				for i := range fast {
+					want := int32(-777)
+					if p := i - guard; p >= 0 && p%ldc < 64 && p/ldc < 4 {
+						want = int32(sum(p/ldc, p%ldc))
+					}
+					if fast[i] != twin[i] || twin[i] != want {
+						t.Fatalf("kg %d lda %d: accumulator %d: %d, twin %d, want %d", kg, lda, i, fast[i], twin[i], want)
 					}
 				}
 			}

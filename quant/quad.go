@@ -211,3 +211,14 @@ func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc 
 		}
 	}
 }
+
+// vnniOIGo is the twin of vnniOI4x64: c[i*ldc+j] = the int32 sum over
+// groups g < kg and t < 4 of a[i*lda+4g+t] * b[offs[g]+4j+t], for i < 4,
+// j < 64 (the raw accumulators of integer-only inference).
+func vnniOIGo(kg int, a []int8, lda int, b []byte, offs []int, c []int32, ldc int) {
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 64; j++ {
+			c[i*ldc+j] = quadSum(kg, a, lda, b, offs, i, j)
+		}
+	}
+}
