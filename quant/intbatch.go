@@ -50,6 +50,34 @@ func (e *NotRepresentableError) Error() string {
 	return "integer-only inference: not representable: " + e.Reason
 }
 
+// fastMul is fixedMul.apply without branches for the usual shifts (1..62;
+// others fall back to apply): the same rounding (halves away from zero)
+// and the same int64 products, so the same results.
+type fastMul struct {
+	f     fixedMul
+	rnd   int64
+	shift uint
+	fast  bool
+}
+
+func newFastMul(f fixedMul) fastMul {
+	if f.m0 == 0 || f.shift < 1 || f.shift > 62 {
+		return fastMul{f: f}
+	}
+	return fastMul{f: f, rnd: 1 << (f.shift - 1), shift: uint(f.shift), fast: true}
+}
+
+// apply returns f.f.apply(v).
+func (f fastMul) apply(v int64) int64 {
+	if !f.fast {
+		return f.f.apply(v)
+	}
+	s := v >> 63
+	a := (v ^ s) - s
+	r := (a*f.f.m0 + f.rnd) >> f.shift
+	return (r ^ s) - s
+}
+
 // intChunk is the default number of samples per chunk of IntegerBatch.
 const intChunk = 64
 
@@ -71,9 +99,9 @@ type batchLayer struct {
 	kpad, m4   int
 	a          []int8     // packed weights, m4 rows of kpad
 	rowSum     []int32    // level sum of each output channel
-	inMul      []fixedMul // requantization of an int input, per channel of the input tensor
+	inMul      []fastMul // requantization of an int input, per channel of the input tensor
 	inPer      int        // input rows per inMul entry
-	outMul     []fixedMul // byte output: output scale / consumers' activation scale, per channel
+	outMul     []fastMul // byte output: output scale / consumers' activation scale, per channel
 	outHi      int64
 	gatherRows bool // strided convolution: gather each output row's panel
 }
@@ -325,14 +353,14 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 			bl.inPer = 1
 		}
 		for _, s := range in {
-			bl.inMul = append(bl.inMul, newFixedMul(s/float64(l.Act.Scale)))
+			bl.inMul = append(bl.inMul, newFastMul(newFixedMul(s/float64(l.Act.Scale))))
 		}
 	}
 	if b.kind[i] == kindByte {
 		_, hi := outQ.Levels()
 		bl.outHi = int64(hi)
 		for _, s := range il.scale {
-			bl.outMul = append(bl.outMul, newFixedMul(s/float64(outQ.Scale)))
+			bl.outMul = append(bl.outMul, newFastMul(newFixedMul(s/float64(outQ.Scale))))
 		}
 	}
 	kg := bl.kpad / 4
@@ -544,9 +572,23 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 		per := os.H * os.W * bc
 		for c := 0; c < os.C; c++ {
 			s := b.scale[i][c]
-			fa, fb := newFixedMul(sa[c]/s), newFixedMul(sb[c]/s)
-			for j := c * per; j < (c+1)*per; j++ {
-				out[j] = fa.apply(in[j]) + fb.apply(other[j])
+			fa, fb := newFastMul(newFixedMul(sa[c]/s)), newFastMul(newFixedMul(sb[c]/s))
+			o, x, y := out[c*per:(c+1)*per], in[c*per:(c+1)*per], other[c*per:(c+1)*per]
+			if !fa.fast || !fb.fast {
+				for j := range o {
+					o[j] = fa.apply(x[j]) + fb.apply(y[j])
+				}
+				continue
+			}
+			// fastMul.apply, inlined.
+			am, ar, as := fa.f.m0, fa.rnd, fa.shift
+			bm, br, bs := fb.f.m0, fb.rnd, fb.shift
+			for j := range o {
+				u, v := x[j], y[j]
+				su, sv := u>>63, v>>63
+				ru := (((u^su)-su)*am + ar) >> as
+				rv := (((v^sv)-sv)*bm + br) >> bs
+				o[j] = (ru ^ su) - su + (rv ^ sv) - sv
 			}
 		}
 	default:
@@ -613,6 +655,15 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 			continue
 		}
 		m := bl.inMul[r/bl.inPer]
+		if lo == 0 && m.fast {
+			// As in runLayer's byte epilogue.
+			m0, rnd, sh := m.f.m0, m.rnd, m.shift
+			d = d[:4*bc-3]
+			for j, a := range v[r*bc : (r+1)*bc] {
+				d[4*j] = byte(min(max((max(a, 0)*m0+rnd)>>sh, 0), hi) + int64(bl.off))
+			}
+			continue
+		}
 		for j, a := range v[r*bc : (r+1)*bc] {
 			d[4*j] = byte(int32(min(max(m.apply(a), lo), hi)) + bl.off)
 		}
@@ -646,6 +697,7 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 	}
 	omax := offs[kg-1]
 	out := il.l.Out()
+	frac := uint(il.frac)
 	var ob []byte
 	var oi []int64
 	var og quadGeom
@@ -676,16 +728,28 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 					t := w.tile[r*64 : r*64+nc]
 					if ob != nil {
 						f := bl.outMul[o]
-						d := ob[og.pixel(o/4, oy, 0, bc)+j0*4+o%4:]
+						d := ob[og.pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3]
+						if !f.fast {
+							for j, acc := range t {
+								v := int64((acc-corr)<<frac) + bias
+								d[4*j] = byte(min(max(f.apply(v), 0), bl.outHi))
+							}
+							continue
+						}
+						// round(v*m) clamped to [0, hi]: v <= 0 gives 0 as
+						// max(v, 0) does, and positive v needs no sign (the
+						// outer max keeps apply's result where the product
+						// wraps, as it does for huge v).
+						m0, rnd, sh, hi := f.f.m0, f.rnd, f.shift, bl.outHi
 						for j, acc := range t {
-							v := int64((acc-corr)<<il.frac) + bias
-							d[4*j] = byte(min(max(f.apply(v), 0), bl.outHi))
+							v := max(int64((acc-corr)<<frac)+bias, 0)
+							d[4*j] = byte(min(max((v*m0+rnd)>>sh, 0), hi))
 						}
 						continue
 					}
 					d := oi[o*ldo+oy*cols+j0:][:nc]
 					for j, acc := range t {
-						d[j] = int64((acc-corr)<<il.frac) + bias
+						d[j] = int64((acc-corr)<<frac) + bias
 					}
 				}
 			}
