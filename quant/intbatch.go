@@ -97,10 +97,10 @@ type batchLayer struct {
 	oh, ow     int // output rows and columns (pixels)
 	off        int32
 	kpad, m4   int
-	a          []int8     // packed weights, m4 rows of kpad
-	rowSum     []int32    // level sum of each output channel
+	a          []int8    // packed weights, m4 rows of kpad
+	rowSum     []int32   // level sum of each output channel
 	inMul      []fastMul // requantization of an int input, per channel of the input tensor
-	inPer      int        // input rows per inMul entry
+	inPer      int       // input rows per inMul entry
 	outMul     []fastMul // byte output: output scale / consumers' activation scale, per channel
 	outHi      int64
 	gatherRows bool // strided convolution: gather each output row's panel
@@ -118,8 +118,9 @@ type IntegerBatch struct {
 	layers map[int]*batchLayer
 	slot   []int // buffer slot of each root node
 	slots  []slotInfo
-	maxOff int // entries of the offsets
-	chunk  int // samples per chunk
+	maxOff int    // entries of the offsets
+	chunk  int    // samples per chunk
+	relu   []bool // a layer or sum whose ReLU is fused into it
 }
 
 type slotInfo struct {
@@ -251,8 +252,44 @@ func NewIntegerBatch(m *Model) (*IntegerBatch, error) {
 			return nil, err
 		}
 	}
+	b.fuseReLUs(consumers)
 	b.planSlots(consumers)
 	return b, nil
+}
+
+// fuseReLUs makes an int ReLU an alias of its input when that input is a
+// layer or a residual sum (through a folded batch norm) that feeds nothing
+// else: the layer's epilogue or the sum applies the ReLU.
+func (b *IntegerBatch) fuseReLUs(consumers [][]int) {
+	nodes := b.m.Graph.Nodes
+	b.relu = make([]bool, len(nodes))
+	for i, n := range nodes {
+		if n.Op != nn.OpReLU || b.kind[i] != kindInt {
+			continue
+		}
+		r := b.root[n.Inputs[0]]
+		if _, isLayer := b.layers[r]; !isLayer && nodes[r].Op != nn.OpAdd {
+			continue
+		}
+		ext := 0
+		for v := range nodes {
+			if b.root[v] != r {
+				continue
+			}
+			for _, c := range consumers[v] {
+				if b.root[c] != r {
+					ext++
+					if c != i {
+						ext += len(nodes)
+					}
+				}
+			}
+		}
+		if ext == 1 {
+			b.relu[r] = true
+			b.root[i] = r
+		}
+	}
 }
 
 // compileScales computes the scale of every int node as IntegerModel does.
@@ -570,6 +607,7 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 		other := w.i64[b.slot[b.root[n.Inputs[1]]]]
 		sa, sb := b.scale[n.Inputs[0]], b.scale[n.Inputs[1]]
 		per := os.H * os.W * bc
+		relu := b.relu[i]
 		for c := 0; c < os.C; c++ {
 			s := b.scale[i][c]
 			fa, fb := newFastMul(newFixedMul(sa[c]/s)), newFastMul(newFixedMul(sb[c]/s))
@@ -577,6 +615,9 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 			if !fa.fast || !fb.fast {
 				for j := range o {
 					o[j] = fa.apply(x[j]) + fb.apply(y[j])
+					if relu {
+						o[j] = max(o[j], 0)
+					}
 				}
 				continue
 			}
@@ -589,6 +630,11 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 				ru := (((u^su)-su)*am + ar) >> as
 				rv := (((v^sv)-sv)*bm + br) >> bs
 				o[j] = (ru ^ su) - su + (rv ^ sv) - sv
+			}
+			if relu {
+				for j, v := range o {
+					o[j] = max(v, 0)
+				}
 			}
 		}
 	default:
@@ -698,6 +744,7 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 	omax := offs[kg-1]
 	out := il.l.Out()
 	frac := uint(il.frac)
+	relu := b.relu[i]
 	var ob []byte
 	var oi []int64
 	var og quadGeom
@@ -748,6 +795,12 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 						continue
 					}
 					d := oi[o*ldo+oy*cols+j0:][:nc]
+					if relu {
+						for j, acc := range t {
+							d[j] = max(int64((acc-corr)<<frac)+bias, 0)
+						}
+						continue
+					}
 					for j, acc := range t {
 						d[j] = int64((acc-corr)<<frac) + bias
 					}

@@ -55,6 +55,15 @@ func TestIntegerBatchMatchesReference(t *testing.T) {
 				if bytesNodes == 0 && tc.arch != "mlp" {
 					t.Error("no layer output is kept as bytes")
 				}
+				fused := 0
+				for _, r := range b.relu {
+					if r {
+						fused++
+					}
+				}
+				if tc.arch == "resnet20" && fused < 10 { // 9 sums and the first layer
+					t.Errorf("%d ReLUs fused into a layer or a sum, want at least 10", fused)
+				}
 				z, err := b.Logits(ctx, x, 2)
 				if err != nil {
 					t.Fatal(err)
