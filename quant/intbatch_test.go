@@ -140,3 +140,50 @@ func TestFastMulMatchesFixedMul(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckInteger checks the evaluate stage's comparison: the
+// fake-quantized predictions score what EvaluateModel scores, the integer
+// figures are IntegerModel's, predictions mostly agree, and a model with
+// float activations is reported as not representable.
+func TestCheckInteger(t *testing.T) {
+	ctx := context.Background()
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerChannel, 5)
+	x, y := testData(m.Graph, 150, 3)
+	c, err := CheckInteger(ctx, m, x, y, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fq, err := FakeQuantPredictions(ctx, m, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := EvaluateModel(ctx, m, x, y, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	correct := 0
+	for i, p := range fq {
+		if p == int(y[i]) {
+			correct++
+		}
+	}
+	if correct != rep.Correct {
+		t.Errorf("fake-quantized predictions: %d correct, EvaluateModel %d", correct, rep.Correct)
+	}
+	im, err := NewIntegerModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := im.Evaluate(ctx, x, y, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Representable || c.N != 150 || c.Correct != ref.Correct || c.Loss != ref.Loss || c.Agree < 140 {
+		t.Errorf("check %+v, reference correct %d loss %v", c, ref.Correct, ref.Loss)
+	}
+	mf, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 32, PerChannel, 5)
+	c, err = CheckInteger(ctx, mf, x, y, 2)
+	if err != nil || c.Representable || !strings.Contains(c.String(), "not representable") {
+		t.Errorf("float activations: check %v, error %v", c, err)
+	}
+}
