@@ -34,6 +34,10 @@ type Params struct {
 	Batch int `json:"batch,omitempty"`
 	// SkipValidation leaves the validation accuracy out.
 	SkipValidation bool `json:"skip_validation,omitempty"`
+	// Integer runs integer-only inference on the test split next to the
+	// fake-quantized evaluation for models with quantized activations
+	// (default true; false turns it off).
+	Integer *bool `json:"integer,omitempty"`
 }
 
 // Validate checks ranges.
@@ -51,7 +55,7 @@ type Kind struct{}
 func (Kind) Name() string { return "evaluate" }
 
 // Version changes when the stage computes something different.
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 
 // Threads: forward passes on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
@@ -70,6 +74,9 @@ type Report struct {
 	Run        results.RunRow `json:"run"`
 	Test       any            `json:"test"`
 	Validation any            `json:"validation,omitempty"`
+	// Integer is integer-only inference on the test split (models with
+	// quantized activations).
+	Integer *quant.IntegerCheck `json:"integer,omitempty"`
 }
 
 // Run evaluates the input model.
@@ -137,6 +144,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			return err
 		}
 		row.TestAcc, row.TestLoss, rep.Test = test.Accuracy, test.Loss, test
+		if m.ActBits != quant.FloatActBits {
+			if rep.Integer, err = checkInteger(ctx, sc, &p, m, d, &row); err != nil {
+				return err
+			}
+		}
 		if d.Val.N > 0 && !p.SkipValidation {
 			val, err := evaluateQuantized(ctx, m, d, &d.Val, sc.Threads)
 			if err != nil {
@@ -163,4 +175,26 @@ func evaluateQuantized(ctx context.Context, m *quant.Model, d *datasets.Dataset,
 		return nil, fmt.Errorf("evaluating the %d-bit model: %w", m.Bits, err)
 	}
 	return rep, nil
+}
+
+// checkInteger runs integer-only inference on the test split unless
+// turned off, and fills the row's integer columns; a model it cannot
+// represent is noted, not an error.
+func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*quant.IntegerCheck, error) {
+	if p.Integer != nil && !*p.Integer {
+		row.IntegerNote = results.String("off")
+		return nil, nil
+	}
+	b := stageio.SplitBatch(d, &d.Test, nil)
+	c, err := quant.CheckInteger(ctx, m, b.X, b.Labels, sc.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("integer-only inference of the %d-bit model: %w", m.Bits, err)
+	}
+	sc.Log.Info(c.String(), "run", row.RunID)
+	if !c.Representable {
+		row.IntegerNote = results.String("not representable: " + c.Reason)
+		return c, nil
+	}
+	row.IntegerTestAcc, row.IntegerTestLoss, row.IntegerAgree = results.Float64(c.Accuracy), results.Float64(c.Loss), results.Int64(int64(c.Agree))
+	return c, nil
 }
