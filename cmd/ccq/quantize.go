@@ -191,7 +191,7 @@ written atomically; nothing is written on error.`,
 					return err
 				}
 				if integer {
-					im, err := quant.NewIntegerModel(m)
+					im, err := quant.NewIntegerBatch(m)
 					if err != nil {
 						return fmt.Errorf("--integer: %w", err)
 					}
