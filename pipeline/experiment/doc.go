@@ -48,7 +48,10 @@ package experiment
 //	                           product), merged into the plugin parameters; names
 //	                           "host.X" go to the host options instead
 //
-//	[evaluate]                 open table, passed to every evaluate stage
+//	[evaluate]                 open table, passed to every evaluate stage: batch (1024),
+//	                           skip_validation (false), integer (true: models with
+//	                           act_bits < 32 also run integer-only inference on the
+//	                           test split; false turns it off)
 //	[report]                   reference = "rtn" (float, a quantize label or an
 //	                           optimizer name); pairs = [["ccea", "ccea-random"], ...]
 //	                           instead tests each pair's first row against its second
