@@ -27,6 +27,13 @@ func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc in
 //go:noescape
 func vnniOI4x64(kg int, a *int8, lda int, b *byte, offs *int, c *int32, ldc int)
 
+// fixedQuad4AVX512 requantizes n (a multiple of 8) int64 values of four
+// rows by fixed-point multipliers to bytes interleaved in the quad layout;
+// fixedQuad4Go is its twin.
+//
+//go:noescape
+func fixedQuad4AVX512(dst *byte, r0, r1, r2, r3 *int64, n int, m0, rnd, sh *[4]int64, lo, hi, off int64)
+
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
 // twin.
@@ -96,4 +103,13 @@ func vnniOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32
 	checkOffs(kg, a, lda, b, offs, omax)
 	_ = c[3*ldc+63]
 	vnniOI4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc)
+}
+
+// useFixedAsm selects fixedQuad4AVX512 (VPMULLQ needs AVX-512 DQ).
+var useFixedAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+
+func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+	_ = dst[4*n-1]
+	_, _, _, _ = r[0][n-1], r[1][n-1], r[2][n-1], r[3][n-1]
+	fixedQuad4AVX512(&dst[0], &r[0][0], &r[1][0], &r[2][0], &r[3][0], n, &p.m0, &p.rnd, &p.sh, p.lo, p.hi, p.off)
 }

@@ -254,3 +254,73 @@ TEXT ·vnniOI4x64(SB), NOSPLIT, $0-56
 	VMOVDQU32 Z15, 192(DI)
 	VZEROUPPER
 	RET
+
+// FIXED_ROW rescales 8 int64 values at src by a fixed-point multiplier
+// (m0, rnd, shift) rounding halves away from zero, clamps to [lo, hi]
+// (Z28, Z29), adds off (Z30) and leaves them as dwords in out.
+#define FIXED_ROW(src, m, rnd, sh, out) \
+	VMOVDQU64 (src), Z0; \
+	VPSRAQ    $63, Z0, Z1; \
+	VPABSQ    Z0, Z0; \
+	VPMULLQ   m, Z0, Z0; \
+	VPADDQ    rnd, Z0, Z0; \
+	VPSRAQ    sh, Z0, Z0; \
+	VPXORQ    Z1, Z0, Z0; \
+	VPSUBQ    Z1, Z0, Z0; \
+	VPMAXSQ   Z28, Z0, Z0; \
+	VPMINSQ   Z29, Z0, Z0; \
+	VPADDQ    Z30, Z0, Z0; \
+	VPMOVQD   Z0, out
+
+// func fixedQuad4AVX512(dst *byte, r0, r1, r2, r3 *int64, n int, m0, rnd, sh *[4]int64, lo, hi, off int64)
+TEXT ·fixedQuad4AVX512(SB), NOSPLIT, $0-96
+	MOVQ         dst+0(FP), DI
+	MOVQ         r0+8(FP), R8
+	MOVQ         r1+16(FP), R9
+	MOVQ         r2+24(FP), R10
+	MOVQ         r3+32(FP), R11
+	MOVQ         n+40(FP), CX
+	MOVQ         m0+48(FP), AX
+	MOVQ         rnd+56(FP), BX
+	MOVQ         sh+64(FP), DX
+	VPBROADCASTQ lo+72(FP), Z28
+	VPBROADCASTQ hi+80(FP), Z29
+	VPBROADCASTQ off+88(FP), Z30
+	VPBROADCASTQ (AX), Z16
+	VPBROADCASTQ 8(AX), Z17
+	VPBROADCASTQ 16(AX), Z18
+	VPBROADCASTQ 24(AX), Z19
+	VPBROADCASTQ (BX), Z20
+	VPBROADCASTQ 8(BX), Z21
+	VPBROADCASTQ 16(BX), Z22
+	VPBROADCASTQ 24(BX), Z23
+	VMOVQ        (DX), X4
+	VMOVQ        8(DX), X5
+	VMOVQ        16(DX), X6
+	VMOVQ        24(DX), X7
+
+fq8:
+	CMPQ    CX, $8
+	JL      fqdone
+	FIXED_ROW(R8, Z16, Z20, X4, Y8)
+	FIXED_ROW(R9, Z17, Z21, X5, Y9)
+	FIXED_ROW(R10, Z18, Z22, X6, Y10)
+	FIXED_ROW(R11, Z19, Z23, X7, Y11)
+	VPSLLD  $8, Y9, Y9
+	VPSLLD  $16, Y10, Y10
+	VPSLLD  $24, Y11, Y11
+	VPOR    Y9, Y8, Y8
+	VPOR    Y11, Y10, Y10
+	VPOR    Y10, Y8, Y8
+	VMOVDQU Y8, (DI)
+	ADDQ    $64, R8
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	ADDQ    $64, R11
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     fq8
+
+fqdone:
+	VZEROUPPER
+	RET

@@ -24,3 +24,10 @@ func maxU8Asm(dst, src []byte) { maxU8Go(dst, src) }
 func vnniOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
 	vnniOIGo(kg, a, lda, b, offs, c, ldc)
 }
+
+// useFixedAsm is false: this build has no fixed-point kernel.
+const useFixedAsm = false
+
+func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+	fixedQuad4Go(dst, r, n, p)
+}

@@ -209,3 +209,49 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedQuad4MatchesTwin runs the fixed-point requantizer (assembly
+// where available) and its twin on guard-padded buffers across lengths,
+// with edge values (wrapping products included), and checks both against
+// fastMul.apply clamped, offset and interleaved.
+func TestFixedQuad4MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const guard = 40
+	special := []int64{0, 1, -1, 2, -2, 1<<31 - 1, -(1 << 31), 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64}
+	for _, rg := range [][3]int64{{0, 255, 0}, {0, 15, 0}, {-128, 127, 128}, {-7, 7, 7}} {
+		for n := 0; n <= 40; n++ {
+			var rows [4][]int64
+			var p fixedQuadParams
+			var muls [4]fastMul
+			for r := range rows {
+				rows[r] = make([]int64, n)
+				for j := range rows[r] {
+					if rng.IntN(5) == 0 {
+						rows[r][j] = special[rng.IntN(len(special))]
+					} else {
+						rows[r][j] = rng.Int64N(1<<24) - 1<<23
+					}
+				}
+				muls[r] = newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(30))))
+				p.m0[r], p.rnd[r], p.sh[r] = muls[r].f.m0, muls[r].rnd, int64(muls[r].shift)
+			}
+			p.lo, p.hi, p.off = rg[0], rg[1], rg[2]
+			fast := make([]byte, 4*n+2*guard)
+			twin := make([]byte, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = 0xA5, 0xA5
+			}
+			fixedQuad4(fast[guard:guard+4*n], &rows, n, &p)
+			fixedQuad4Go(twin[guard:guard+4*n], &rows, n, &p)
+			for i := range fast {
+				want := byte(0xA5)
+				if k := i - guard; k >= 0 && k < 4*n {
+					want = byte(min(max(muls[k%4].apply(rows[k%4][k/4]), p.lo), p.hi) + p.off)
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("range %v n %d: byte %d: %d, twin %d, want %d", rg, n, i, fast[i], twin[i], want)
+				}
+			}
+		}
+	}
+}

@@ -222,3 +222,41 @@ func vnniOIGo(kg int, a []int8, lda int, b []byte, offs []int, c []int32, ldc in
 		}
 	}
 }
+
+// fixedQuadParams are four fixed-point multipliers (fastMul's m0, rnd and
+// shift, which must be 1..62) and the range and offset of the levels they
+// produce.
+type fixedQuadParams struct {
+	m0, rnd, sh [4]int64
+	lo, hi, off int64
+}
+
+// fixedQuad4Go is the twin of fixedQuad4AVX512: for t < 4 and j < n, with
+// v = r[t][j] and s its sign (v >> 63), dst[4j+t] = byte(clamp(((|v| *
+// m0[t] + rnd[t]) >> sh[t]) with s restored, lo, hi) + off): fastMul's
+// rounding (int64 products wrap alike), clamped, offset and interleaved.
+func fixedQuad4Go(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+	dst = dst[:4*n]
+	for t := 0; t < 4; t++ {
+		m0, rnd, sh := p.m0[t], p.rnd[t], uint(p.sh[t])
+		for j, v := range r[t][:n] {
+			s := v >> 63
+			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
+			dst[4*j+t] = byte(min(max(a, p.lo), p.hi) + p.off)
+		}
+	}
+}
+
+// fixedQuad4 requantizes n values of four int64 rows to interleaved bytes
+// (see fixedQuad4Go).
+func fixedQuad4(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+	k := 0
+	if useFixedAsm && n >= 8 {
+		k = n &^ 7
+		fixedQuad4Asm(dst, r, k, p)
+	}
+	if k < n {
+		rest := [4][]int64{r[0][k:], r[1][k:], r[2][k:], r[3][k:]}
+		fixedQuad4Go(dst[4*k:], &rest, n-k, p)
+	}
+}
