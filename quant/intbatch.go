@@ -101,6 +101,7 @@ type batchLayer struct {
 	rowSum     []int32   // level sum of each output channel
 	inMul      []fastMul // requantization of an int input, per channel of the input tensor
 	inPer      int       // input rows per inMul entry
+	inFast     bool      // every inMul is fast
 	outMul     []fastMul // byte output: output scale / consumers' activation scale, per channel
 	outHi      int64
 	gatherRows bool // strided convolution: gather each output row's panel
@@ -389,8 +390,11 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 			in = expandScale(&itensor{shape: b.m.Graph.Nodes[src].OutShape, scale: in}, is)
 			bl.inPer = 1
 		}
+		bl.inFast = true
 		for _, s := range in {
-			bl.inMul = append(bl.inMul, newFastMul(newFixedMul(s/float64(l.Act.Scale))))
+			f := newFastMul(newFixedMul(s / float64(l.Act.Scale)))
+			bl.inMul = append(bl.inMul, f)
+			bl.inFast = bl.inFast && f.fast
 		}
 	}
 	if b.kind[i] == kindByte {
@@ -459,19 +463,24 @@ func (b *IntegerBatch) sizeOf(i int) int {
 
 // batchWorker holds one worker's buffers.
 type batchWorker struct {
-	i64   [][]int64
-	u8    [][]byte
-	f32   [][]float32
-	xs    []byte // a layer's input as quad bytes
-	tmp   []float32
-	tile  []int32
-	panel []byte
-	offs  []int
+	i64    [][]int64
+	u8     [][]byte
+	f32    [][]float32
+	xs     []byte // a layer's input as quad bytes
+	tmp    []float32
+	tile   []int32
+	panel  []byte
+	offs   []int
+	zero64 []int64    // zeros: the rows of absent channels
+	v64    [4][]int64 // a tile's four output rows as int64
 }
 
 func (b *IntegerBatch) newWorker() *batchWorker {
 	w := &batchWorker{i64: make([][]int64, len(b.slots)), u8: make([][]byte, len(b.slots)), f32: make([][]float32, len(b.slots)),
-		tile: make([]int32, 4*64), offs: make([]int, b.maxOff)}
+		tile: make([]int32, 4*64), offs: make([]int, b.maxOff), zero64: make([]int64, max(b.chunk, 64))}
+	for t := range w.v64 {
+		w.v64[t] = make([]int64, 64)
+	}
 	for s, si := range b.slots {
 		switch si.kind {
 		case kindInt:
@@ -691,6 +700,31 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 		v = w.i64[b.slot[b.root[src]]][:rows*bc]
 	}
 	lo, hi := bl.il.lo, bl.il.hi
+	if f == nil && bl.inFast {
+		// Four channels at a time, one pixel of bc samples each.
+		p := fixedQuadParams{lo: lo, hi: hi, off: int64(bl.off)}
+		var rs [4][]int64
+		for c4 := 0; c4 < q.c4(); c4++ {
+			for t := 0; t < 4; t++ {
+				p.m0[t], p.rnd[t], p.sh[t] = 0, 0, 1
+			}
+			for px := 0; px < hw; px++ {
+				for t := 0; t < 4; t++ {
+					c := 4*c4 + t
+					if c >= q.C {
+						rs[t] = w.zero64[:bc]
+						continue
+					}
+					r := c*hw + px
+					rs[t] = v[r*bc : (r+1)*bc]
+					m := bl.inMul[r/bl.inPer]
+					p.m0[t], p.rnd[t], p.sh[t] = m.f.m0, m.rnd, int64(m.shift)
+				}
+				fixedQuad4(x[q.pixel(c4, px/q.W, px%q.W, bc):], &rs, bc, &p)
+			}
+		}
+		return x
+	}
 	for r := 0; r < rows; r++ {
 		c := r / hw
 		d := x[q.pixel(c/4, (r%hw)/q.W, r%q.W, bc)+c%4:][:4*bc]
