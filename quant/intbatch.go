@@ -104,6 +104,7 @@ type batchLayer struct {
 	inFast     bool      // every inMul is fast
 	outMul     []fastMul // byte output: output scale / consumers' activation scale, per channel
 	outHi      int64
+	outFast    bool // every outMul is fast
 	gatherRows bool // strided convolution: gather each output row's panel
 }
 
@@ -400,8 +401,11 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 	if b.kind[i] == kindByte {
 		_, hi := outQ.Levels()
 		bl.outHi = int64(hi)
+		bl.outFast = true
 		for _, s := range il.scale {
-			bl.outMul = append(bl.outMul, newFastMul(newFixedMul(s/float64(outQ.Scale))))
+			f := newFastMul(newFixedMul(s / float64(outQ.Scale)))
+			bl.outMul = append(bl.outMul, f)
+			bl.outFast = bl.outFast && f.fast
 		}
 	}
 	kg := bl.kpad / 4
@@ -802,6 +806,28 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 			nc := min(64, cols-j0)
 			for i0 := 0; i0 < bl.m4; i0 += 4 {
 				vnniOI(kg, bl.a[i0*bl.kpad:], bl.kpad, src[j0*4:], offs, omax, w.tile, 64)
+				if ob != nil && bl.outFast {
+					// v for the four rows, then fixedQuad4 to the levels.
+					p := fixedQuadParams{hi: bl.outHi}
+					var rs [4][]int64
+					for r := 0; r < 4; r++ {
+						o := i0 + r
+						rs[r] = w.v64[r][:nc]
+						if o >= out {
+							clear(rs[r])
+							p.sh[r] = 1
+							continue
+						}
+						corr, bias := bl.off*bl.rowSum[o], il.bias[o]
+						for j, acc := range w.tile[r*64 : r*64+nc] {
+							rs[r][j] = int64((acc-corr)<<frac) + bias
+						}
+						f := bl.outMul[o]
+						p.m0[r], p.rnd[r], p.sh[r] = f.f.m0, f.rnd, int64(f.shift)
+					}
+					fixedQuad4(ob[og.pixel(i0/4, oy, 0, bc)+j0*4:], &rs, nc, &p)
+					continue
+				}
 				for r := 0; r < 4 && i0+r < out; r++ {
 					o := i0 + r
 					corr := bl.off * bl.rowSum[o]
