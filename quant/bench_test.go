@@ -120,6 +120,9 @@ func BenchmarkIntegerOnly(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				if c := benchChunk(); c > 0 {
+					ib.chunk = c
+				}
 				im, err := NewIntegerModel(m)
 				if err != nil {
 					b.Fatal(err)
