@@ -34,6 +34,13 @@ func vnniOI4x64(kg int, a *int8, lda int, b *byte, offs *int, c *int32, ldc int)
 //go:noescape
 func fixedQuad4AVX512(dst *byte, r0, r1, r2, r3 *int64, n int, m0, rnd, sh *[4]int64, lo, hi, off int64)
 
+// addFixedAVX512 sets n (a multiple of 8) values of dst to a and b
+// rescaled by two fixed-point multipliers and summed (then a ReLU when
+// relu is not 0); addFixedGo is its twin.
+//
+//go:noescape
+func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
+
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
 // twin.
@@ -112,4 +119,14 @@ func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
 	_ = dst[4*n-1]
 	_, _, _, _ = r[0][n-1], r[1][n-1], r[2][n-1], r[3][n-1]
 	fixedQuad4AVX512(&dst[0], &r[0][0], &r[1][0], &r[2][0], &r[3][0], n, &p.m0, &p.rnd, &p.sh, p.lo, p.hi, p.off)
+}
+
+func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) {
+	n := len(dst)
+	_, _ = a[n-1], b[n-1]
+	r := 0
+	if relu {
+		r = 1
+	}
+	addFixedAVX512(&dst[0], &a[0], &b[0], n, p, r)
 }

@@ -324,3 +324,54 @@ fq8:
 fqdone:
 	VZEROUPPER
 	RET
+
+// FIXED_MUL rescales the 8 int64 values in r by a fixed-point multiplier
+// (m, rnd, sh) rounding halves away from zero (t is scratch).
+#define FIXED_MUL(r, t, m, rnd, sh) \
+	VPSRAQ $63, r, t; \
+	VPABSQ r, r; \
+	VPMULLQ m, r, r; \
+	VPADDQ rnd, r, r; \
+	VPSRAQ sh, r, r; \
+	VPXORQ t, r, r; \
+	VPSUBQ t, r, r
+
+// func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
+TEXT ·addFixedAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         p+32(FP), AX
+	MOVQ         relu+40(FP), BX
+	VPBROADCASTQ (AX), Z16
+	VPBROADCASTQ 8(AX), Z17
+	VMOVQ        16(AX), X4
+	VPBROADCASTQ 24(AX), Z18
+	VPBROADCASTQ 32(AX), Z19
+	VMOVQ        40(AX), X5
+	VPXORQ       Z20, Z20, Z20
+
+af8:
+	CMPQ      CX, $8
+	JL        afdone
+	VMOVDQU64 (SI), Z0
+	VMOVDQU64 (DX), Z2
+	FIXED_MUL(Z0, Z1, Z16, Z17, X4)
+	FIXED_MUL(Z2, Z3, Z18, Z19, X5)
+	VPADDQ    Z2, Z0, Z0
+	TESTQ     BX, BX
+	JZ        afstore
+	VPMAXSQ   Z20, Z0, Z0
+
+afstore:
+	VMOVDQU64 Z0, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	SUBQ      $8, CX
+	JMP       af8
+
+afdone:
+	VZEROUPPER
+	RET

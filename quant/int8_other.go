@@ -31,3 +31,5 @@ const useFixedAsm = false
 func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
 	fixedQuad4Go(dst, r, n, p)
 }
+
+func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) { addFixedGo(dst, a, b, p, relu) }

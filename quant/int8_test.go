@@ -255,3 +255,45 @@ func TestFixedQuad4MatchesTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestAddFixedMatchesTwin runs the residual sum of integer-only inference
+// (assembly where available) and its twin on guard-padded buffers, and
+// checks both against fastMul.apply.
+func TestAddFixedMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const guard = 9
+	special := []int64{0, 1, -1, 1<<31 - 1, -(1 << 31), 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64}
+	for n := 0; n <= 40; n++ {
+		for _, relu := range []bool{false, true} {
+			a, b := make([]int64, n), make([]int64, n)
+			for j := range a {
+				a[j], b[j] = rng.Int64N(1<<30)-1<<29, rng.Int64N(1<<30)-1<<29
+				if rng.IntN(5) == 0 {
+					a[j] = special[rng.IntN(len(special))]
+				}
+			}
+			fa := newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
+			fb := newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
+			p := [6]int64{fa.f.m0, fa.rnd, int64(fa.shift), fb.f.m0, fb.rnd, int64(fb.shift)}
+			fast := make([]int64, n+2*guard)
+			twin := make([]int64, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = -777, -777
+			}
+			addFixed(fast[guard:guard+n], a, b, &p, relu)
+			addFixedGo(twin[guard:guard+n], a, b, &p, relu)
+			for i := range fast {
+				want := int64(-777)
+				if j := i - guard; j >= 0 && j < n {
+					want = fa.apply(a[j]) + fb.apply(b[j])
+					if relu {
+						want = max(want, 0)
+					}
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("n %d relu %v: element %d: %d, twin %d, want %d", n, relu, i, fast[i], twin[i], want)
+				}
+			}
+		}
+	}
+}

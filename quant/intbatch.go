@@ -642,21 +642,8 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 				}
 				continue
 			}
-			// fastMul.apply, inlined.
-			am, ar, as := fa.f.m0, fa.rnd, fa.shift
-			bm, br, bs := fb.f.m0, fb.rnd, fb.shift
-			for j := range o {
-				u, v := x[j], y[j]
-				su, sv := u>>63, v>>63
-				ru := (((u^su)-su)*am + ar) >> as
-				rv := (((v^sv)-sv)*bm + br) >> bs
-				o[j] = (ru ^ su) - su + (rv ^ sv) - sv
-			}
-			if relu {
-				for j, v := range o {
-					o[j] = max(v, 0)
-				}
-			}
+			p := [6]int64{fa.f.m0, fa.rnd, int64(fa.shift), fb.f.m0, fb.rnd, int64(fb.shift)}
+			addFixed(o, x, y, &p, relu)
 		}
 	default:
 		panic(fmt.Sprintf("quant: integer-only inference: operation %q", n.Op))

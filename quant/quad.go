@@ -260,3 +260,37 @@ func fixedQuad4(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
 		fixedQuad4Go(dst[4*k:], &rest, n-k, p)
 	}
 }
+
+// addFixedGo is the twin of addFixedAVX512: dst[j] = A(a[j]) + B(b[j]),
+// then max(·, 0) when relu, where A and B are fastMul's formula with
+// (m0, rnd, shift) = p[0:3] and p[3:6] (shifts 1..62): a residual sum of
+// integer-only inference, both terms rescaled to its scale.
+func addFixedGo(dst, a, b []int64, p *[6]int64, relu bool) {
+	am, ar, as := p[0], p[1], uint(p[2])
+	bm, br, bs := p[3], p[4], uint(p[5])
+	a, b = a[:len(dst)], b[:len(dst)]
+	for j := range dst {
+		u, v := a[j], b[j]
+		su, sv := u>>63, v>>63
+		ru := (((u^su)-su)*am + ar) >> as
+		rv := (((v^sv)-sv)*bm + br) >> bs
+		s := (ru ^ su) - su + (rv ^ sv) - sv
+		if relu {
+			s = max(s, 0)
+		}
+		dst[j] = s
+	}
+}
+
+// addFixed is addFixedGo with the assembly kernel where available.
+func addFixed(dst, a, b []int64, p *[6]int64, relu bool) {
+	n := len(dst)
+	k := 0
+	if useFixedAsm && n >= 8 {
+		k = n &^ 7
+		addFixedAsm(dst[:k], a[:k], b[:k], p, relu)
+	}
+	if k < n {
+		addFixedGo(dst[k:], a[k:n], b[k:n], p, relu)
+	}
+}
