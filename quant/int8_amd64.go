@@ -41,6 +41,14 @@ func fixedQuad4AVX512(dst *byte, r0, r1, r2, r3 *int64, n int, m0, rnd, sh *[4]i
 //go:noescape
 func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
 
+// fixedTile4AVX512 is the byte epilogue of integer-only inference: n (a
+// multiple of 8) columns of a 4 x 64 int32 accumulator tile to layer
+// outputs ((acc - corr) << frac + bias) requantized as fixedQuad4AVX512
+// does; fixedTile4Go is its twin.
+//
+//go:noescape
+func fixedTile4AVX512(dst *byte, tile *int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
+
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
 // twin.
@@ -129,4 +137,10 @@ func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) {
 		r = 1
 	}
 	addFixedAVX512(&dst[0], &a[0], &b[0], n, p, r)
+}
+
+func fixedTile4Asm(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	_ = dst[4*n-1]
+	_ = tile[3*64+n-1]
+	fixedTile4AVX512(&dst[0], &tile[0], n, p, corr, bias, int(frac))
 }

@@ -375,3 +375,80 @@ afstore:
 afdone:
 	VZEROUPPER
 	RET
+
+// TILE_ROW turns 8 int32 accumulators at off(SI) into int64 layer outputs
+// ((acc - corr) << frac in int32, sign-extended, plus bias) and then as
+// FIXED_ROW does into clamped, offset dwords in out.
+#define TILE_ROW(off, corr, bias, m, rnd, sh, out) \
+	VMOVDQU32 off(SI), Y0; \
+	VPSUBD    corr, Y0, Y0; \
+	VPSLLD    X3, Y0, Y0; \
+	VPMOVSXDQ Y0, Z0; \
+	VPADDQ    bias, Z0, Z0; \
+	VPSRAQ    $63, Z0, Z1; \
+	VPABSQ    Z0, Z0; \
+	VPMULLQ   m, Z0, Z0; \
+	VPADDQ    rnd, Z0, Z0; \
+	VPSRAQ    sh, Z0, Z0; \
+	VPXORQ    Z1, Z0, Z0; \
+	VPSUBQ    Z1, Z0, Z0; \
+	VPMAXSQ   Z28, Z0, Z0; \
+	VPMINSQ   Z29, Z0, Z0; \
+	VPADDQ    Z30, Z0, Z0; \
+	VPMOVQD   Z0, out
+
+// func fixedTile4AVX512(dst *byte, tile *int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
+TEXT ·fixedTile4AVX512(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         tile+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         p+24(FP), AX
+	MOVQ         corr+32(FP), BX
+	MOVQ         bias+40(FP), DX
+	VMOVQ        frac+48(FP), X3
+	VPBROADCASTQ (AX), Z16
+	VPBROADCASTQ 8(AX), Z17
+	VPBROADCASTQ 16(AX), Z18
+	VPBROADCASTQ 24(AX), Z19
+	VPBROADCASTQ 32(AX), Z20
+	VPBROADCASTQ 40(AX), Z21
+	VPBROADCASTQ 48(AX), Z22
+	VPBROADCASTQ 56(AX), Z23
+	VMOVQ        64(AX), X4
+	VMOVQ        72(AX), X5
+	VMOVQ        80(AX), X6
+	VMOVQ        88(AX), X7
+	VPBROADCASTQ 96(AX), Z28
+	VPBROADCASTQ 104(AX), Z29
+	VPBROADCASTQ 112(AX), Z30
+	VPBROADCASTD (BX), Y24
+	VPBROADCASTD 4(BX), Y25
+	VPBROADCASTD 8(BX), Y26
+	VPBROADCASTD 12(BX), Y27
+	VPBROADCASTQ (DX), Z12
+	VPBROADCASTQ 8(DX), Z13
+	VPBROADCASTQ 16(DX), Z14
+	VPBROADCASTQ 24(DX), Z15
+
+ft8:
+	CMPQ    CX, $8
+	JL      ftdone
+	TILE_ROW(0, Y24, Z12, Z16, Z20, X4, Y8)
+	TILE_ROW(256, Y25, Z13, Z17, Z21, X5, Y9)
+	TILE_ROW(512, Y26, Z14, Z18, Z22, X6, Y10)
+	TILE_ROW(768, Y27, Z15, Z19, Z23, X7, Y11)
+	VPSLLD  $8, Y9, Y9
+	VPSLLD  $16, Y10, Y10
+	VPSLLD  $24, Y11, Y11
+	VPOR    Y9, Y8, Y8
+	VPOR    Y11, Y10, Y10
+	VPOR    Y10, Y8, Y8
+	VMOVDQU Y8, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     ft8
+
+ftdone:
+	VZEROUPPER
+	RET

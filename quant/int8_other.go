@@ -33,3 +33,7 @@ func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
 }
 
 func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) { addFixedGo(dst, a, b, p, relu) }
+
+func fixedTile4Asm(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	fixedTile4Go(dst, tile, n, p, corr, bias, frac)
+}

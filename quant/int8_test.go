@@ -297,3 +297,50 @@ func TestAddFixedMatchesTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedTile4MatchesTwin runs the byte epilogue of integer-only
+// inference (assembly where available) and its twin on guard-padded
+// outputs, every width of a partial tile, and checks both against the
+// layer output requantized with fastMul.apply.
+func TestFixedTile4MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const guard = 24
+	tile := make([]int32, 4*64)
+	for n := 0; n <= 64; n++ {
+		for i := range tile {
+			tile[i] = int32(rng.IntN(1<<22) - 1<<21)
+			if rng.IntN(9) == 0 {
+				tile[i] = []int32{0, math.MaxInt32, math.MinInt32, 1, -1}[rng.IntN(5)]
+			}
+		}
+		var p fixedQuadParams
+		var muls [4]fastMul
+		var corr [4]int32
+		var bias [4]int64
+		frac := uint(rng.IntN(5))
+		for r := 0; r < 4; r++ {
+			muls[r] = newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(20))))
+			p.m0[r], p.rnd[r], p.sh[r] = muls[r].f.m0, muls[r].rnd, int64(muls[r].shift)
+			corr[r], bias[r] = int32(rng.IntN(2000)-1000), rng.Int64N(1<<20)-1<<19
+		}
+		p.hi = []int64{255, 15, 3}[n%3]
+		fast := make([]byte, 4*n+2*guard)
+		twin := make([]byte, len(fast))
+		for i := range fast {
+			fast[i], twin[i] = 0xA5, 0xA5
+		}
+		fixedTile4(fast[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
+		fixedTile4Go(twin[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
+		for i := range fast {
+			want := byte(0xA5)
+			if k := i - guard; k >= 0 && k < 4*n {
+				r, j := k%4, k/4
+				v := int64((tile[64*r+j]-corr[r])<<frac) + bias[r]
+				want = byte(min(max(muls[r].apply(v), 0), p.hi))
+			}
+			if fast[i] != twin[i] || twin[i] != want {
+				t.Fatalf("n %d: byte %d: %d, twin %d, want %d", n, i, fast[i], twin[i], want)
+			}
+		}
+	}
+}

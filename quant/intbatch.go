@@ -490,9 +490,6 @@ type batchWorker struct {
 func (b *IntegerBatch) newWorker() *batchWorker {
 	w := &batchWorker{i64: make([][]int64, len(b.slots)), u8: make([][]byte, len(b.slots)), f32: make([][]float32, len(b.slots)),
 		tile: make([]int32, 4*64), offs: make([]int, b.maxOff), zero64: make([]int64, max(b.chunk, 64))}
-	for t := range w.v64 {
-		w.v64[t] = make([]int64, 64)
-	}
 	for s, si := range b.slots {
 		switch si.kind {
 		case kindInt:
@@ -802,25 +799,21 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 			for i0 := 0; i0 < bl.m4; i0 += 4 {
 				vnniOI(kg, bl.a[i0*bl.kpad:], bl.kpad, src[j0*4:], offs, omax, w.tile, 64)
 				if ob != nil && bl.outFast {
-					// v for the four rows, then fixedQuad4 to the levels.
+					// The four rows' levels at once (fixedTile4).
 					p := fixedQuadParams{hi: bl.outHi}
-					var rs [4][]int64
+					var corr [4]int32
+					var bias [4]int64
 					for r := 0; r < 4; r++ {
 						o := i0 + r
-						rs[r] = w.v64[r][:nc]
-						if o >= out {
-							clear(rs[r])
+						if o >= out { // absent channels: level 0
 							p.sh[r] = 1
 							continue
 						}
-						corr, bias := bl.off*bl.rowSum[o], il.bias[o]
-						for j, acc := range w.tile[r*64 : r*64+nc] {
-							rs[r][j] = int64((acc-corr)<<frac) + bias
-						}
 						f := bl.outMul[o]
+						corr[r], bias[r] = bl.off*bl.rowSum[o], il.bias[o]
 						p.m0[r], p.rnd[r], p.sh[r] = f.f.m0, f.rnd, int64(f.shift)
 					}
-					fixedQuad4(ob[og.pixel(i0/4, oy, 0, bc)+j0*4:], &rs, nc, &p)
+					fixedTile4(ob[og.pixel(i0/4, oy, 0, bc)+j0*4:], w.tile, nc, &p, &corr, &bias, frac)
 					continue
 				}
 				for r := 0; r < 4 && i0+r < out; r++ {

@@ -294,3 +294,37 @@ func addFixed(dst, a, b []int64, p *[6]int64, relu bool) {
 		addFixedGo(dst[k:], a[k:n], b[k:n], p, relu)
 	}
 }
+
+// fixedTile4Go is the twin of fixedTile4AVX512: for t < 4 and j < n, v =
+// int64((tile[64t+j] - corr[t]) << frac) + bias[t] (the shift in int32),
+// requantized as fixedQuad4Go does into dst[4j+t].
+func fixedTile4Go(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	fixedTileCols(dst, tile, 0, n, p, corr, bias, frac)
+}
+
+// fixedTileCols is fixedTile4Go for the columns k0 <= j < n, written to
+// dst[4(j-k0)+t].
+func fixedTileCols(dst []byte, tile []int32, k0, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	dst = dst[:4*(n-k0)]
+	for t := 0; t < 4; t++ {
+		m0, rnd, sh := p.m0[t], p.rnd[t], uint(p.sh[t])
+		for j, acc := range tile[64*t+k0 : 64*t+n] {
+			v := int64((acc-corr[t])<<frac) + bias[t]
+			s := v >> 63
+			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
+			dst[4*j+t] = byte(min(max(a, p.lo), p.hi) + p.off)
+		}
+	}
+}
+
+// fixedTile4 is fixedTile4Go with the assembly kernel where available.
+func fixedTile4(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	k := 0
+	if useFixedAsm && n >= 8 {
+		k = n &^ 7
+		fixedTile4Asm(dst, tile, k, p, corr, bias, frac)
+	}
+	if k < n {
+		fixedTileCols(dst[4*k:], tile, k, n, p, corr, bias, frac)
+	}
+}
