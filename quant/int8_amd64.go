@@ -49,6 +49,14 @@ func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
 //go:noescape
 func fixedTile4AVX512(dst *byte, tile *int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
 
+// intTile4AVX512 stores the int64 layer outputs ((acc - corr) << frac +
+// bias, then a ReLU when relu is not 0) of n (a multiple of 8) columns of
+// a 4 x 64 int32 accumulator tile, row t at dst + t*ldd; intTile4Go is its
+// twin.
+//
+//go:noescape
+func intTile4AVX512(dst *int64, ldd int, tile *int32, n int, corr *[4]int32, bias *[4]int64, frac, relu int)
+
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
 // twin.
@@ -143,4 +151,14 @@ func fixedTile4Asm(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4
 	_ = dst[4*n-1]
 	_ = tile[3*64+n-1]
 	fixedTile4AVX512(&dst[0], &tile[0], n, p, corr, bias, int(frac))
+}
+
+func intTile4Asm(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	_ = dst[3*ldd+n-1]
+	_ = tile[3*64+n-1]
+	r := 0
+	if relu {
+		r = 1
+	}
+	intTile4AVX512(&dst[0], ldd, &tile[0], n, corr, bias, int(frac), r)
 }

@@ -452,3 +452,61 @@ ft8:
 ftdone:
 	VZEROUPPER
 	RET
+
+// INT_ROW stores 8 layer outputs of one tile row: (acc - corr) << frac in
+// int32 (X3), sign-extended, plus bias, then max(., 0) when R12 is not 0
+// (Z20 = 0).
+#define INT_ROW(off, corr, bias, dst, lbl) \
+	VMOVDQU32 off(SI), Y0; \
+	VPSUBD    corr, Y0, Y0; \
+	VPSLLD    X3, Y0, Y0; \
+	VPMOVSXDQ Y0, Z0; \
+	VPADDQ    bias, Z0, Z0; \
+	TESTQ     R12, R12; \
+	JZ        lbl; \
+	VPMAXSQ   Z20, Z0, Z0; \
+lbl: \
+	VMOVDQU64 Z0, (dst)
+
+// func intTile4AVX512(dst *int64, ldd int, tile *int32, n int, corr *[4]int32, bias *[4]int64, frac, relu int)
+TEXT ·intTile4AVX512(SB), NOSPLIT, $0-64
+	MOVQ         dst+0(FP), DI
+	MOVQ         ldd+8(FP), R8
+	MOVQ         tile+16(FP), SI
+	MOVQ         n+24(FP), CX
+	MOVQ         corr+32(FP), BX
+	MOVQ         bias+40(FP), DX
+	VMOVQ        frac+48(FP), X3
+	MOVQ         relu+56(FP), R12
+	SHLQ         $3, R8
+	LEAQ         (DI)(R8*1), R9
+	LEAQ         (R9)(R8*1), R10
+	LEAQ         (R10)(R8*1), R11
+	VPXORQ       Z20, Z20, Z20
+	VPBROADCASTD (BX), Y24
+	VPBROADCASTD 4(BX), Y25
+	VPBROADCASTD 8(BX), Y26
+	VPBROADCASTD 12(BX), Y27
+	VPBROADCASTQ (DX), Z12
+	VPBROADCASTQ 8(DX), Z13
+	VPBROADCASTQ 16(DX), Z14
+	VPBROADCASTQ 24(DX), Z15
+
+it8:
+	CMPQ CX, $8
+	JL   itdone
+	INT_ROW(0, Y24, Z12, DI, itr0)
+	INT_ROW(256, Y25, Z13, R9, itr1)
+	INT_ROW(512, Y26, Z14, R10, itr2)
+	INT_ROW(768, Y27, Z15, R11, itr3)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, R11
+	SUBQ $8, CX
+	JMP  it8
+
+itdone:
+	VZEROUPPER
+	RET

@@ -37,3 +37,7 @@ func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) { addFixedGo(dst, a,
 func fixedTile4Asm(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	fixedTile4Go(dst, tile, n, p, corr, bias, frac)
 }
+
+func intTile4Asm(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	intTileCols(dst, ldd, tile, 0, n, 4, corr, bias, frac, relu)
+}

@@ -344,3 +344,50 @@ func TestFixedTile4MatchesTwin(t *testing.T) {
 		}
 	}
 }
+
+// TestIntTile4MatchesTwin runs the int64 epilogue of integer-only
+// inference (assembly where available) and its twin on guard-padded rows,
+// every width of a partial tile, one to four rows, with and without the
+// ReLU, against the formula.
+func TestIntTile4MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	const guard, ldd = 8, 80
+	tile := make([]int32, 4*64)
+	for n := 0; n <= 64; n++ {
+		for rows := 1; rows <= 4; rows++ {
+			relu := (n+rows)%2 == 0
+			for i := range tile {
+				tile[i] = int32(rng.IntN(1<<22) - 1<<21)
+				if rng.IntN(9) == 0 {
+					tile[i] = []int32{0, math.MaxInt32, math.MinInt32}[rng.IntN(3)]
+				}
+			}
+			var corr [4]int32
+			var bias [4]int64
+			for r := range corr {
+				corr[r], bias[r] = int32(rng.IntN(2000)-1000), rng.Int64N(1<<20)-1<<19
+			}
+			frac := uint(rng.IntN(5))
+			fast := make([]int64, 4*ldd+2*guard)
+			twin := make([]int64, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = -777, -777
+			}
+			intTile4(fast[guard:], ldd, tile, n, rows, &corr, &bias, frac, relu)
+			intTileCols(twin[guard:], ldd, tile, 0, n, rows, &corr, &bias, frac, relu)
+			for i := range fast {
+				want := int64(-777)
+				if k := i - guard; k >= 0 && k%ldd < n && k/ldd < rows {
+					r, j := k/ldd, k%ldd
+					want = int64((tile[64*r+j]-corr[r])<<frac) + bias[r]
+					if relu {
+						want = max(want, 0)
+					}
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("n %d rows %d relu %v: element %d: %d, twin %d, want %d", n, rows, relu, i, fast[i], twin[i], want)
+				}
+			}
+		}
+	}
+}

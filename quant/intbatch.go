@@ -816,6 +816,16 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 					fixedTile4(ob[og.pixel(i0/4, oy, 0, bc)+j0*4:], w.tile, nc, &p, &corr, &bias, frac)
 					continue
 				}
+				if ob == nil {
+					rows := min(4, out-i0)
+					var corr [4]int32
+					var bias [4]int64
+					for r := 0; r < rows; r++ {
+						corr[r], bias[r] = bl.off*bl.rowSum[i0+r], il.bias[i0+r]
+					}
+					intTile4(oi[i0*ldo+oy*cols+j0:], ldo, w.tile, nc, rows, &corr, &bias, frac, relu)
+					continue
+				}
 				for r := 0; r < 4 && i0+r < out; r++ {
 					o := i0 + r
 					corr := bl.off * bl.rowSum[o]
@@ -841,16 +851,6 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 							d[4*j] = byte(min(max((v*m0+rnd)>>sh, 0), hi))
 						}
 						continue
-					}
-					d := oi[o*ldo+oy*cols+j0:][:nc]
-					if relu {
-						for j, acc := range t {
-							d[j] = max(int64((acc-corr)<<frac)+bias, 0)
-						}
-						continue
-					}
-					for j, acc := range t {
-						d[j] = int64((acc-corr)<<frac) + bias
 					}
 				}
 			}

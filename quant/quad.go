@@ -328,3 +328,39 @@ func fixedTile4(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]in
 		fixedTileCols(dst[4*k:], tile, k, n, p, corr, bias, frac)
 	}
 }
+
+// intTile4Go is the twin of intTile4AVX512: dst[t*ldd+j] =
+// int64((tile[64t+j] - corr[t]) << frac) + bias[t] (the shift in int32),
+// then max(., 0) when relu, for t < 4 and j < n: a layer's outputs on
+// integer-only inference's int64 path.
+func intTile4Go(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	intTileCols(dst, ldd, tile, 0, n, 4, corr, bias, frac, relu)
+}
+
+// intTileCols is intTile4Go for the first rows rows and the columns
+// k0 <= j < n (dst[t*ldd+j-k0]).
+func intTileCols(dst []int64, ldd int, tile []int32, k0, n, rows int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	for t := 0; t < rows; t++ {
+		d := dst[t*ldd : t*ldd+n-k0]
+		for j, acc := range tile[64*t+k0 : 64*t+n] {
+			v := int64((acc-corr[t])<<frac) + bias[t]
+			if relu {
+				v = max(v, 0)
+			}
+			d[j] = v
+		}
+	}
+}
+
+// intTile4 writes the int64 outputs of the first rows (<= 4) rows of a
+// tile's n columns (see intTile4Go).
+func intTile4(dst []int64, ldd int, tile []int32, n, rows int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	k := 0
+	if useFixedAsm && n >= 8 && rows == 4 {
+		k = n &^ 7
+		intTile4Asm(dst, ldd, tile, k, corr, bias, frac, relu)
+	}
+	if k < n {
+		intTileCols(dst[k:], ldd, tile, k, n, rows, corr, bias, frac, relu)
+	}
+}
