@@ -70,7 +70,7 @@ var runDocs = map[string]string{
 	"integer_test_accuracy": "test accuracy of integer-only inference (int8 GEMMs, int32 accumulators, fixed-point requantization; quant/README.md), fraction in [0,1]; null for float activations or when not run",
 	"integer_test_loss":     "test-set mean cross-entropy of integer-only inference (logits dequantized at the end), nats; null when not run",
 	"integer_agree":         "test images on which integer-only inference predicts the class the fake-quantized model predicts; null when not run",
-	"integer_note":          "why integer-only inference did not run on a model with quantized activations (\"not representable: ...\", \"off\"); null otherwise",
+	"integer_note":          "why integer-only inference did not run on a model with quantized activations (\"not representable: ...\", \"off\", \"skipped: no AVX-512 VNNI ...\"); null otherwise",
 }
 
 var stageDocs = map[string]string{

@@ -39,7 +39,11 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 	slog.Info("k-bit model", "bits", rep.Bits, "act_bits", rep.ActBits, "method", rep.Method, "granularity", rep.Granularity,
 		"used_fp_gradients", rep.UsedFPGrads, "weights", rep.Weights, "packed_bytes", rep.PackedBytes,
 		"model_bytes", rep.ModelBytes, "bits_per_weight", fmt.Sprintf("%.2f", rep.BitsPerWeight), "levels", strings.Join(levels, " "))
-	if m.ActBits != quant.FloatActBits {
+	switch {
+	case m.ActBits == quant.FloatActBits:
+	case !quant.IntegerFast():
+		slog.Info("integer-only inference skipped: no AVX-512 VNNI on this CPU (ccq quantize --integer runs the pure-Go kernels)")
+	default:
 		c, err := quant.CheckInteger(ctx, m, x, y, r.threads)
 		if err != nil {
 			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)

@@ -87,11 +87,18 @@ func run(t *testing.T, in map[string]*pipeline.Input, pm map[string]any) (result
 }
 
 // The stage runs integer-only inference for quantized activations (by
-// default; off on request) and writes its figures next to the
-// fake-quantized ones; with float activations the columns stay null.
+// default where the CPU has VNNI, on request elsewhere; off on request)
+// and writes its figures next to the fake-quantized ones; with float
+// activations the columns stay null.
 func TestIntegerColumns(t *testing.T) {
 	in := inputs(t, 8)
 	row, rep := run(t, in, map[string]any{"skip_validation": true})
+	if !quant.IntegerFast() {
+		if row.IntegerTestAcc != nil || row.IntegerNote == nil || !strings.HasPrefix(*row.IntegerNote, "skipped") {
+			t.Errorf("no VNNI, integer unset: row %+v", row)
+		}
+		row, rep = run(t, in, map[string]any{"skip_validation": true, "integer": true})
+	}
 	if row.IntegerTestAcc == nil || row.IntegerAgree == nil || row.IntegerTestLoss == nil || row.IntegerNote != nil || rep.Integer == nil {
 		t.Fatalf("integer columns missing: %+v, report %+v", row, rep.Integer)
 	}
