@@ -46,6 +46,7 @@ import (
 // accumulator that could leave int32, float activations).
 type NotRepresentableError struct{ Reason string }
 
+// Error says that the model is not representable, and why.
 func (e *NotRepresentableError) Error() string {
 	return "integer-only inference: not representable: " + e.Reason
 }
