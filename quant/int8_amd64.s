@@ -218,3 +218,295 @@ mu32:
 mudone:
 	VZEROUPPER
 	RET
+
+// func vnniOI4x64(kg int, a *int8, lda int, b *byte, offs *int, c *int32, ldc int)
+TEXT ·vnniOI4x64(SB), NOSPLIT, $0-56
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ offs+32(FP), R14
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R10
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOPO(oiloop, oistore)
+	SHLQ      $2, R10
+	VMOVDQU32 Z0, (DI)
+	VMOVDQU32 Z1, 64(DI)
+	VMOVDQU32 Z2, 128(DI)
+	VMOVDQU32 Z3, 192(DI)
+	ADDQ      R10, DI
+	VMOVDQU32 Z4, (DI)
+	VMOVDQU32 Z5, 64(DI)
+	VMOVDQU32 Z6, 128(DI)
+	VMOVDQU32 Z7, 192(DI)
+	ADDQ      R10, DI
+	VMOVDQU32 Z8, (DI)
+	VMOVDQU32 Z9, 64(DI)
+	VMOVDQU32 Z10, 128(DI)
+	VMOVDQU32 Z11, 192(DI)
+	ADDQ      R10, DI
+	VMOVDQU32 Z12, (DI)
+	VMOVDQU32 Z13, 64(DI)
+	VMOVDQU32 Z14, 128(DI)
+	VMOVDQU32 Z15, 192(DI)
+	VZEROUPPER
+	RET
+
+// FIXED_ROW rescales 8 int64 values at src by a fixed-point multiplier
+// (m0, rnd, shift) rounding halves away from zero, clamps to [lo, hi]
+// (Z28, Z29), adds off (Z30) and leaves them as dwords in out.
+#define FIXED_ROW(src, m, rnd, sh, out) \
+	VMOVDQU64 (src), Z0; \
+	VPSRAQ    $63, Z0, Z1; \
+	VPABSQ    Z0, Z0; \
+	VPMULLQ   m, Z0, Z0; \
+	VPADDQ    rnd, Z0, Z0; \
+	VPSRAQ    sh, Z0, Z0; \
+	VPXORQ    Z1, Z0, Z0; \
+	VPSUBQ    Z1, Z0, Z0; \
+	VPMAXSQ   Z28, Z0, Z0; \
+	VPMINSQ   Z29, Z0, Z0; \
+	VPADDQ    Z30, Z0, Z0; \
+	VPMOVQD   Z0, out
+
+// func fixedQuad4AVX512(dst *byte, r0, r1, r2, r3 *int64, n int, m0, rnd, sh *[4]int64, lo, hi, off int64)
+TEXT ·fixedQuad4AVX512(SB), NOSPLIT, $0-96
+	MOVQ         dst+0(FP), DI
+	MOVQ         r0+8(FP), R8
+	MOVQ         r1+16(FP), R9
+	MOVQ         r2+24(FP), R10
+	MOVQ         r3+32(FP), R11
+	MOVQ         n+40(FP), CX
+	MOVQ         m0+48(FP), AX
+	MOVQ         rnd+56(FP), BX
+	MOVQ         sh+64(FP), DX
+	VPBROADCASTQ lo+72(FP), Z28
+	VPBROADCASTQ hi+80(FP), Z29
+	VPBROADCASTQ off+88(FP), Z30
+	VPBROADCASTQ (AX), Z16
+	VPBROADCASTQ 8(AX), Z17
+	VPBROADCASTQ 16(AX), Z18
+	VPBROADCASTQ 24(AX), Z19
+	VPBROADCASTQ (BX), Z20
+	VPBROADCASTQ 8(BX), Z21
+	VPBROADCASTQ 16(BX), Z22
+	VPBROADCASTQ 24(BX), Z23
+	VMOVQ        (DX), X4
+	VMOVQ        8(DX), X5
+	VMOVQ        16(DX), X6
+	VMOVQ        24(DX), X7
+
+fq8:
+	CMPQ    CX, $8
+	JL      fqdone
+	FIXED_ROW(R8, Z16, Z20, X4, Y8)
+	FIXED_ROW(R9, Z17, Z21, X5, Y9)
+	FIXED_ROW(R10, Z18, Z22, X6, Y10)
+	FIXED_ROW(R11, Z19, Z23, X7, Y11)
+	VPSLLD  $8, Y9, Y9
+	VPSLLD  $16, Y10, Y10
+	VPSLLD  $24, Y11, Y11
+	VPOR    Y9, Y8, Y8
+	VPOR    Y11, Y10, Y10
+	VPOR    Y10, Y8, Y8
+	VMOVDQU Y8, (DI)
+	ADDQ    $64, R8
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	ADDQ    $64, R11
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     fq8
+
+fqdone:
+	VZEROUPPER
+	RET
+
+// FIXED_MUL rescales the 8 int64 values in r by a fixed-point multiplier
+// (m, rnd, sh) rounding halves away from zero (t is scratch).
+#define FIXED_MUL(r, t, m, rnd, sh) \
+	VPSRAQ $63, r, t; \
+	VPABSQ r, r; \
+	VPMULLQ m, r, r; \
+	VPADDQ rnd, r, r; \
+	VPSRAQ sh, r, r; \
+	VPXORQ t, r, r; \
+	VPSUBQ t, r, r
+
+// func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
+TEXT ·addFixedAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVQ         p+32(FP), AX
+	MOVQ         relu+40(FP), BX
+	VPBROADCASTQ (AX), Z16
+	VPBROADCASTQ 8(AX), Z17
+	VMOVQ        16(AX), X4
+	VPBROADCASTQ 24(AX), Z18
+	VPBROADCASTQ 32(AX), Z19
+	VMOVQ        40(AX), X5
+	VPXORQ       Z20, Z20, Z20
+
+af8:
+	CMPQ      CX, $8
+	JL        afdone
+	VMOVDQU64 (SI), Z0
+	VMOVDQU64 (DX), Z2
+	FIXED_MUL(Z0, Z1, Z16, Z17, X4)
+	FIXED_MUL(Z2, Z3, Z18, Z19, X5)
+	VPADDQ    Z2, Z0, Z0
+	TESTQ     BX, BX
+	JZ        afstore
+	VPMAXSQ   Z20, Z0, Z0
+
+afstore:
+	VMOVDQU64 Z0, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DX
+	ADDQ      $64, DI
+	SUBQ      $8, CX
+	JMP       af8
+
+afdone:
+	VZEROUPPER
+	RET
+
+// TILE_ROW turns 8 int32 accumulators at off(SI) into int64 layer outputs
+// ((acc - corr) << frac in int32, sign-extended, plus bias) and then as
+// FIXED_ROW does into clamped, offset dwords in out.
+#define TILE_ROW(off, corr, bias, m, rnd, sh, out) \
+	VMOVDQU32 off(SI), Y0; \
+	VPSUBD    corr, Y0, Y0; \
+	VPSLLD    X3, Y0, Y0; \
+	VPMOVSXDQ Y0, Z0; \
+	VPADDQ    bias, Z0, Z0; \
+	VPSRAQ    $63, Z0, Z1; \
+	VPABSQ    Z0, Z0; \
+	VPMULLQ   m, Z0, Z0; \
+	VPADDQ    rnd, Z0, Z0; \
+	VPSRAQ    sh, Z0, Z0; \
+	VPXORQ    Z1, Z0, Z0; \
+	VPSUBQ    Z1, Z0, Z0; \
+	VPMAXSQ   Z28, Z0, Z0; \
+	VPMINSQ   Z29, Z0, Z0; \
+	VPADDQ    Z30, Z0, Z0; \
+	VPMOVQD   Z0, out
+
+// func fixedTile4AVX512(dst *byte, tile *int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
+TEXT ·fixedTile4AVX512(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         tile+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         p+24(FP), AX
+	MOVQ         corr+32(FP), BX
+	MOVQ         bias+40(FP), DX
+	VMOVQ        frac+48(FP), X3
+	VPBROADCASTQ (AX), Z16
+	VPBROADCASTQ 8(AX), Z17
+	VPBROADCASTQ 16(AX), Z18
+	VPBROADCASTQ 24(AX), Z19
+	VPBROADCASTQ 32(AX), Z20
+	VPBROADCASTQ 40(AX), Z21
+	VPBROADCASTQ 48(AX), Z22
+	VPBROADCASTQ 56(AX), Z23
+	VMOVQ        64(AX), X4
+	VMOVQ        72(AX), X5
+	VMOVQ        80(AX), X6
+	VMOVQ        88(AX), X7
+	VPBROADCASTQ 96(AX), Z28
+	VPBROADCASTQ 104(AX), Z29
+	VPBROADCASTQ 112(AX), Z30
+	VPBROADCASTD (BX), Y24
+	VPBROADCASTD 4(BX), Y25
+	VPBROADCASTD 8(BX), Y26
+	VPBROADCASTD 12(BX), Y27
+	VPBROADCASTQ (DX), Z12
+	VPBROADCASTQ 8(DX), Z13
+	VPBROADCASTQ 16(DX), Z14
+	VPBROADCASTQ 24(DX), Z15
+
+ft8:
+	CMPQ    CX, $8
+	JL      ftdone
+	TILE_ROW(0, Y24, Z12, Z16, Z20, X4, Y8)
+	TILE_ROW(256, Y25, Z13, Z17, Z21, X5, Y9)
+	TILE_ROW(512, Y26, Z14, Z18, Z22, X6, Y10)
+	TILE_ROW(768, Y27, Z15, Z19, Z23, X7, Y11)
+	VPSLLD  $8, Y9, Y9
+	VPSLLD  $16, Y10, Y10
+	VPSLLD  $24, Y11, Y11
+	VPOR    Y9, Y8, Y8
+	VPOR    Y11, Y10, Y10
+	VPOR    Y10, Y8, Y8
+	VMOVDQU Y8, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     ft8
+
+ftdone:
+	VZEROUPPER
+	RET
+
+// INT_ROW stores 8 layer outputs of one tile row: (acc - corr) << frac in
+// int32 (X3), sign-extended, plus bias, then max(., 0) when R12 is not 0
+// (Z20 = 0).
+#define INT_ROW(off, corr, bias, dst, lbl) \
+	VMOVDQU32 off(SI), Y0; \
+	VPSUBD    corr, Y0, Y0; \
+	VPSLLD    X3, Y0, Y0; \
+	VPMOVSXDQ Y0, Z0; \
+	VPADDQ    bias, Z0, Z0; \
+	TESTQ     R12, R12; \
+	JZ        lbl; \
+	VPMAXSQ   Z20, Z0, Z0; \
+lbl: \
+	VMOVDQU64 Z0, (dst)
+
+// func intTile4AVX512(dst *int64, ldd int, tile *int32, n int, corr *[4]int32, bias *[4]int64, frac, relu int)
+TEXT ·intTile4AVX512(SB), NOSPLIT, $0-64
+	MOVQ         dst+0(FP), DI
+	MOVQ         ldd+8(FP), R8
+	MOVQ         tile+16(FP), SI
+	MOVQ         n+24(FP), CX
+	MOVQ         corr+32(FP), BX
+	MOVQ         bias+40(FP), DX
+	VMOVQ        frac+48(FP), X3
+	MOVQ         relu+56(FP), R12
+	SHLQ         $3, R8
+	LEAQ         (DI)(R8*1), R9
+	LEAQ         (R9)(R8*1), R10
+	LEAQ         (R10)(R8*1), R11
+	VPXORQ       Z20, Z20, Z20
+	VPBROADCASTD (BX), Y24
+	VPBROADCASTD 4(BX), Y25
+	VPBROADCASTD 8(BX), Y26
+	VPBROADCASTD 12(BX), Y27
+	VPBROADCASTQ (DX), Z12
+	VPBROADCASTQ 8(DX), Z13
+	VPBROADCASTQ 16(DX), Z14
+	VPBROADCASTQ 24(DX), Z15
+
+it8:
+	CMPQ CX, $8
+	JL   itdone
+	INT_ROW(0, Y24, Z12, DI, itr0)
+	INT_ROW(256, Y25, Z13, R9, itr1)
+	INT_ROW(512, Y26, Z14, R10, itr2)
+	INT_ROW(768, Y27, Z15, R11, itr3)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, R11
+	SUBQ $8, CX
+	JMP  it8
+
+itdone:
+	VZEROUPPER
+	RET

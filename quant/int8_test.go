@@ -95,7 +95,8 @@ func TestMaxU8MatchesTwin(t *testing.T) {
 // TestVNNIKernelsMatchTwins runs the implicit-GEMM micro-kernels (assembly
 // where available) and their twins on random weights, bytes and group
 // offsets, with guard-padded outputs, and checks the twins against int64
-// sums rescaled and quantized as the float32 path does.
+// sums rescaled and quantized as the float32 path does (and, for the raw
+// int32 kernel of integer-only inference, the sums themselves).
 func TestVNNIKernelsMatchTwins(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const guard = 64
@@ -149,6 +150,27 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 					}
 				}
 			}
+			{
+				// The raw int32 accumulators (integer-only inference),
+				// rows ldc apart, guard-padded.
+				const ldc = 72
+				fast := make([]int32, 3*ldc+64+2*guard)
+				twin := make([]int32, len(fast))
+				for i := range fast {
+					fast[i], twin[i] = -777, -777
+				}
+				vnniOI(kg, a, lda, b, offs, omax, fast[guard:], ldc)
+				vnniOIGo(kg, a, lda, b, offs, twin[guard:], ldc)
+				for i := range fast {
+					want := int32(-777)
+					if p := i - guard; p >= 0 && p%ldc < 64 && p/ldc < 4 {
+						want = int32(sum(p/ldc, p%ldc))
+					}
+					if fast[i] != twin[i] || twin[i] != want {
+						t.Fatalf("kg %d lda %d: accumulator %d: %d, twin %d, want %d", kg, lda, i, fast[i], twin[i], want)
+					}
+				}
+			}
 			for _, withAdd := range []bool{false, true} {
 				for _, withRelu := range []bool{false, true} {
 					const ldc = 80
@@ -182,6 +204,188 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 							t.Fatalf("kg %d lda %d add %v relu %v: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fast[i], twin[i], want)
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestFixedQuad4MatchesTwin runs the fixed-point requantizer (assembly
+// where available) and its twin on guard-padded buffers across lengths,
+// with edge values (wrapping products included), and checks both against
+// fastMul.apply clamped, offset and interleaved.
+func TestFixedQuad4MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const guard = 40
+	special := []int64{0, 1, -1, 2, -2, 1<<31 - 1, -(1 << 31), 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64}
+	for _, rg := range [][3]int64{{0, 255, 0}, {0, 15, 0}, {-128, 127, 128}, {-7, 7, 7}} {
+		for n := 0; n <= 40; n++ {
+			var rows [4][]int64
+			var p fixedQuadParams
+			var muls [4]fastMul
+			for r := range rows {
+				rows[r] = make([]int64, n)
+				for j := range rows[r] {
+					if rng.IntN(5) == 0 {
+						rows[r][j] = special[rng.IntN(len(special))]
+					} else {
+						rows[r][j] = rng.Int64N(1<<24) - 1<<23
+					}
+				}
+				muls[r] = newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(30))))
+				p.m0[r], p.rnd[r], p.sh[r] = muls[r].f.m0, muls[r].rnd, int64(muls[r].shift)
+			}
+			p.lo, p.hi, p.off = rg[0], rg[1], rg[2]
+			fast := make([]byte, 4*n+2*guard)
+			twin := make([]byte, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = 0xA5, 0xA5
+			}
+			fixedQuad4(fast[guard:guard+4*n], &rows, n, &p)
+			fixedQuad4Go(twin[guard:guard+4*n], &rows, n, &p)
+			for i := range fast {
+				want := byte(0xA5)
+				if k := i - guard; k >= 0 && k < 4*n {
+					want = byte(min(max(muls[k%4].apply(rows[k%4][k/4]), p.lo), p.hi) + p.off)
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("range %v n %d: byte %d: %d, twin %d, want %d", rg, n, i, fast[i], twin[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestAddFixedMatchesTwin runs the residual sum of integer-only inference
+// (assembly where available) and its twin on guard-padded buffers, and
+// checks both against fastMul.apply.
+func TestAddFixedMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const guard = 9
+	special := []int64{0, 1, -1, 1<<31 - 1, -(1 << 31), 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64}
+	for n := 0; n <= 40; n++ {
+		for _, relu := range []bool{false, true} {
+			a, b := make([]int64, n), make([]int64, n)
+			for j := range a {
+				a[j], b[j] = rng.Int64N(1<<30)-1<<29, rng.Int64N(1<<30)-1<<29
+				if rng.IntN(5) == 0 {
+					a[j] = special[rng.IntN(len(special))]
+				}
+			}
+			fa := newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
+			fb := newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
+			p := [6]int64{fa.f.m0, fa.rnd, int64(fa.shift), fb.f.m0, fb.rnd, int64(fb.shift)}
+			fast := make([]int64, n+2*guard)
+			twin := make([]int64, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = -777, -777
+			}
+			addFixed(fast[guard:guard+n], a, b, &p, relu)
+			addFixedGo(twin[guard:guard+n], a, b, &p, relu)
+			for i := range fast {
+				want := int64(-777)
+				if j := i - guard; j >= 0 && j < n {
+					want = fa.apply(a[j]) + fb.apply(b[j])
+					if relu {
+						want = max(want, 0)
+					}
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("n %d relu %v: element %d: %d, twin %d, want %d", n, relu, i, fast[i], twin[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestFixedTile4MatchesTwin runs the byte epilogue of integer-only
+// inference (assembly where available) and its twin on guard-padded
+// outputs, every width of a partial tile, and checks both against the
+// layer output requantized with fastMul.apply.
+func TestFixedTile4MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const guard = 24
+	tile := make([]int32, 4*64)
+	for n := 0; n <= 64; n++ {
+		for i := range tile {
+			tile[i] = int32(rng.IntN(1<<22) - 1<<21)
+			if rng.IntN(9) == 0 {
+				tile[i] = []int32{0, math.MaxInt32, math.MinInt32, 1, -1}[rng.IntN(5)]
+			}
+		}
+		var p fixedQuadParams
+		var muls [4]fastMul
+		var corr [4]int32
+		var bias [4]int64
+		frac := uint(rng.IntN(5))
+		for r := 0; r < 4; r++ {
+			muls[r] = newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(20))))
+			p.m0[r], p.rnd[r], p.sh[r] = muls[r].f.m0, muls[r].rnd, int64(muls[r].shift)
+			corr[r], bias[r] = int32(rng.IntN(2000)-1000), rng.Int64N(1<<20)-1<<19
+		}
+		p.hi = []int64{255, 15, 3}[n%3]
+		fast := make([]byte, 4*n+2*guard)
+		twin := make([]byte, len(fast))
+		for i := range fast {
+			fast[i], twin[i] = 0xA5, 0xA5
+		}
+		fixedTile4(fast[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
+		fixedTile4Go(twin[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
+		for i := range fast {
+			want := byte(0xA5)
+			if k := i - guard; k >= 0 && k < 4*n {
+				r, j := k%4, k/4
+				v := int64((tile[64*r+j]-corr[r])<<frac) + bias[r]
+				want = byte(min(max(muls[r].apply(v), 0), p.hi))
+			}
+			if fast[i] != twin[i] || twin[i] != want {
+				t.Fatalf("n %d: byte %d: %d, twin %d, want %d", n, i, fast[i], twin[i], want)
+			}
+		}
+	}
+}
+
+// TestIntTile4MatchesTwin runs the int64 epilogue of integer-only
+// inference (assembly where available) and its twin on guard-padded rows,
+// every width of a partial tile, one to four rows, with and without the
+// ReLU, against the formula.
+func TestIntTile4MatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	const guard, ldd = 8, 80
+	tile := make([]int32, 4*64)
+	for n := 0; n <= 64; n++ {
+		for rows := 1; rows <= 4; rows++ {
+			relu := (n+rows)%2 == 0
+			for i := range tile {
+				tile[i] = int32(rng.IntN(1<<22) - 1<<21)
+				if rng.IntN(9) == 0 {
+					tile[i] = []int32{0, math.MaxInt32, math.MinInt32}[rng.IntN(3)]
+				}
+			}
+			var corr [4]int32
+			var bias [4]int64
+			for r := range corr {
+				corr[r], bias[r] = int32(rng.IntN(2000)-1000), rng.Int64N(1<<20)-1<<19
+			}
+			frac := uint(rng.IntN(5))
+			fast := make([]int64, 4*ldd+2*guard)
+			twin := make([]int64, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = -777, -777
+			}
+			intTile4(fast[guard:], ldd, tile, n, rows, &corr, &bias, frac, relu)
+			intTileCols(twin[guard:], ldd, tile, 0, n, rows, &corr, &bias, frac, relu)
+			for i := range fast {
+				want := int64(-777)
+				if k := i - guard; k >= 0 && k%ldd < n && k/ldd < rows {
+					r, j := k/ldd, k%ldd
+					want = int64((tile[64*r+j]-corr[r])<<frac) + bias[r]
+					if relu {
+						want = max(want, 0)
+					}
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("n %d rows %d relu %v: element %d: %d, twin %d, want %d", n, rows, relu, i, fast[i], twin[i], want)
 				}
 			}
 		}

@@ -373,19 +373,7 @@ func (im *IntegerModel) Evaluate(ctx context.Context, x []float32, labels []uint
 				if i >= len(labels) || ctx.Err() != nil {
 					return
 				}
-				z := im.forward(x[i*d : (i+1)*d])
-				best := 0
-				for k := range z {
-					if z[k] > z[best] {
-						best = k
-					}
-				}
-				var s float64
-				for _, v := range z {
-					s += math.Exp(v - z[best])
-				}
-				losses[i] = math.Log(s) - (z[labels[i]] - z[best])
-				res.Predictions[i] = best
+				res.Predictions[i], losses[i] = softmaxLoss(im.forward(x[i*d:(i+1)*d]), labels[i])
 			}
 		}()
 	}

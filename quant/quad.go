@@ -211,3 +211,156 @@ func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc 
 		}
 	}
 }
+
+// vnniOIGo is the twin of vnniOI4x64: c[i*ldc+j] = the int32 sum over
+// groups g < kg and t < 4 of a[i*lda+4g+t] * b[offs[g]+4j+t], for i < 4,
+// j < 64 (the raw accumulators of integer-only inference).
+func vnniOIGo(kg int, a []int8, lda int, b []byte, offs []int, c []int32, ldc int) {
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 64; j++ {
+			c[i*ldc+j] = quadSum(kg, a, lda, b, offs, i, j)
+		}
+	}
+}
+
+// fixedQuadParams are four fixed-point multipliers (fastMul's m0, rnd and
+// shift, which must be 1..62) and the range and offset of the levels they
+// produce.
+type fixedQuadParams struct {
+	m0, rnd, sh [4]int64
+	lo, hi, off int64
+}
+
+// fixedQuad4Go is the twin of fixedQuad4AVX512: for t < 4 and j < n, with
+// v = r[t][j] and s its sign (v >> 63), dst[4j+t] = byte(clamp(((|v| *
+// m0[t] + rnd[t]) >> sh[t]) with s restored, lo, hi) + off): fastMul's
+// rounding (int64 products wrap alike), clamped, offset and interleaved.
+func fixedQuad4Go(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+	dst = dst[:4*n]
+	for t := 0; t < 4; t++ {
+		m0, rnd, sh := p.m0[t], p.rnd[t], uint(p.sh[t])
+		for j, v := range r[t][:n] {
+			s := v >> 63
+			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
+			dst[4*j+t] = byte(min(max(a, p.lo), p.hi) + p.off)
+		}
+	}
+}
+
+// fixedQuad4 requantizes n values of four int64 rows to interleaved bytes
+// (see fixedQuad4Go).
+func fixedQuad4(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+	k := 0
+	if useFixedAsm && n >= 8 {
+		k = n &^ 7
+		fixedQuad4Asm(dst, r, k, p)
+	}
+	if k < n {
+		rest := [4][]int64{r[0][k:], r[1][k:], r[2][k:], r[3][k:]}
+		fixedQuad4Go(dst[4*k:], &rest, n-k, p)
+	}
+}
+
+// addFixedGo is the twin of addFixedAVX512: dst[j] = A(a[j]) + B(b[j]),
+// then max(·, 0) when relu, where A and B are fastMul's formula with
+// (m0, rnd, shift) = p[0:3] and p[3:6] (shifts 1..62): a residual sum of
+// integer-only inference, both terms rescaled to its scale.
+func addFixedGo(dst, a, b []int64, p *[6]int64, relu bool) {
+	am, ar, as := p[0], p[1], uint(p[2])
+	bm, br, bs := p[3], p[4], uint(p[5])
+	a, b = a[:len(dst)], b[:len(dst)]
+	for j := range dst {
+		u, v := a[j], b[j]
+		su, sv := u>>63, v>>63
+		ru := (((u^su)-su)*am + ar) >> as
+		rv := (((v^sv)-sv)*bm + br) >> bs
+		s := (ru ^ su) - su + (rv ^ sv) - sv
+		if relu {
+			s = max(s, 0)
+		}
+		dst[j] = s
+	}
+}
+
+// addFixed is addFixedGo with the assembly kernel where available.
+func addFixed(dst, a, b []int64, p *[6]int64, relu bool) {
+	n := len(dst)
+	k := 0
+	if useFixedAsm && n >= 8 {
+		k = n &^ 7
+		addFixedAsm(dst[:k], a[:k], b[:k], p, relu)
+	}
+	if k < n {
+		addFixedGo(dst[k:], a[k:n], b[k:n], p, relu)
+	}
+}
+
+// fixedTile4Go is the twin of fixedTile4AVX512: for t < 4 and j < n, v =
+// int64((tile[64t+j] - corr[t]) << frac) + bias[t] (the shift in int32),
+// requantized as fixedQuad4Go does into dst[4j+t].
+func fixedTile4Go(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	fixedTileCols(dst, tile, 0, n, p, corr, bias, frac)
+}
+
+// fixedTileCols is fixedTile4Go for the columns k0 <= j < n, written to
+// dst[4(j-k0)+t].
+func fixedTileCols(dst []byte, tile []int32, k0, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	dst = dst[:4*(n-k0)]
+	for t := 0; t < 4; t++ {
+		m0, rnd, sh := p.m0[t], p.rnd[t], uint(p.sh[t])
+		for j, acc := range tile[64*t+k0 : 64*t+n] {
+			v := int64((acc-corr[t])<<frac) + bias[t]
+			s := v >> 63
+			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
+			dst[4*j+t] = byte(min(max(a, p.lo), p.hi) + p.off)
+		}
+	}
+}
+
+// fixedTile4 is fixedTile4Go with the assembly kernel where available.
+func fixedTile4(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	k := 0
+	if useFixedAsm && n >= 8 {
+		k = n &^ 7
+		fixedTile4Asm(dst, tile, k, p, corr, bias, frac)
+	}
+	if k < n {
+		fixedTileCols(dst[4*k:], tile, k, n, p, corr, bias, frac)
+	}
+}
+
+// intTile4Go is the twin of intTile4AVX512: dst[t*ldd+j] =
+// int64((tile[64t+j] - corr[t]) << frac) + bias[t] (the shift in int32),
+// then max(., 0) when relu, for t < 4 and j < n: a layer's outputs on
+// integer-only inference's int64 path.
+func intTile4Go(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	intTileCols(dst, ldd, tile, 0, n, 4, corr, bias, frac, relu)
+}
+
+// intTileCols is intTile4Go for the first rows rows and the columns
+// k0 <= j < n (dst[t*ldd+j-k0]).
+func intTileCols(dst []int64, ldd int, tile []int32, k0, n, rows int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	for t := 0; t < rows; t++ {
+		d := dst[t*ldd : t*ldd+n-k0]
+		for j, acc := range tile[64*t+k0 : 64*t+n] {
+			v := int64((acc-corr[t])<<frac) + bias[t]
+			if relu {
+				v = max(v, 0)
+			}
+			d[j] = v
+		}
+	}
+}
+
+// intTile4 writes the int64 outputs of the first rows (<= 4) rows of a
+// tile's n columns (see intTile4Go).
+func intTile4(dst []int64, ldd int, tile []int32, n, rows int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	k := 0
+	if useFixedAsm && n >= 8 && rows == 4 {
+		k = n &^ 7
+		intTile4Asm(dst, ldd, tile, k, corr, bias, frac, relu)
+	}
+	if k < n {
+		intTileCols(dst[k:], ldd, tile, k, n, rows, corr, bias, frac, relu)
+	}
+}

@@ -664,7 +664,8 @@ func TestOldSchemaFilesStayReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 2 || runs[1].Method != "ccea" || runs[1].TestAcc != 0.98 || runs[1].StartMethod != nil || runs[1].ValAcc != nil {
+	if len(runs) != 2 || runs[1].Method != "ccea" || runs[1].TestAcc != 0.98 || runs[1].StartMethod != nil || runs[1].ValAcc != nil ||
+		runs[1].IntegerTestAcc != nil || runs[1].IntegerNote != nil {
 		t.Fatalf("old runs read as %+v", runs)
 	}
 	gens, err := ReadGenerations(filepath.Dir(oldGensFixture))
@@ -881,6 +882,11 @@ func TestReadKeepsEveryRowsOwnMapsAndPointers(t *testing.T) {
 		r.RunID = fmt.Sprintf("c%d", i)
 		r.StartMethod = String(fmt.Sprintf("rtn-%d", i))
 		r.ValAcc = Float64(float64(i) / 1000)
+		if i%3 == 0 { // the integer-only columns: set, or null with a note
+			r.IntegerTestAcc, r.IntegerTestLoss, r.IntegerAgree = Float64(float64(i)/700), Float64(0.25), Int64(int64(i))
+		} else if i%3 == 1 {
+			r.IntegerNote = String(fmt.Sprintf("not representable: %d", i))
+		}
 		runs = append(runs, r)
 	}
 	path := filepath.Join(t.TempDir(), RunsFile)
@@ -894,6 +900,17 @@ func TestReadKeepsEveryRowsOwnMapsAndPointers(t *testing.T) {
 	for i, r := range got {
 		if *r.StartMethod != *runs[i].StartMethod || *r.ValAcc != *runs[i].ValAcc {
 			t.Fatalf("run row %d: start %q val %v, want %q %v", i, *r.StartMethod, *r.ValAcc, *runs[i].StartMethod, *runs[i].ValAcc)
+		}
+		w := runs[i]
+		if (r.IntegerTestAcc == nil) != (w.IntegerTestAcc == nil) || (r.IntegerNote == nil) != (w.IntegerNote == nil) ||
+			(r.IntegerAgree == nil) != (w.IntegerAgree == nil) || (r.IntegerTestLoss == nil) != (w.IntegerTestLoss == nil) {
+			t.Fatalf("run row %d: integer columns %+v, want %+v", i, r, w)
+		}
+		if w.IntegerTestAcc != nil && (*r.IntegerTestAcc != *w.IntegerTestAcc || *r.IntegerAgree != *w.IntegerAgree || *r.IntegerTestLoss != 0.25) {
+			t.Fatalf("run row %d: integer accuracy %v agree %v", i, *r.IntegerTestAcc, *r.IntegerAgree)
+		}
+		if w.IntegerNote != nil && *r.IntegerNote != *w.IntegerNote {
+			t.Fatalf("run row %d: integer note %q, want %q", i, *r.IntegerNote, *w.IntegerNote)
 		}
 	}
 }

@@ -72,6 +72,16 @@ type RunRow struct {
 	Status          string   `parquet:"status,dict"`
 	// StartMethod is the method whose output an optimizer started from; nil for others.
 	StartMethod *string `parquet:"start_method,optional"`
+	// IntegerTestAcc and IntegerTestLoss are integer-only inference's test
+	// accuracy and loss, IntegerAgree the number of test images where its
+	// prediction equals the fake-quantized one; nil when not run (float
+	// activations, turned off, not representable).
+	IntegerTestAcc  *float64 `parquet:"integer_test_accuracy,optional"`
+	IntegerTestLoss *float64 `parquet:"integer_test_loss,optional"`
+	IntegerAgree    *int64   `parquet:"integer_agree,optional"`
+	// IntegerNote says why integer-only inference did not run on a model
+	// with quantized activations ("not representable: ..."); nil otherwise.
+	IntegerNote *string `parquet:"integer_note,optional"`
 }
 
 // StageRow is one pipeline stage instance (stages.parquet).
@@ -142,6 +152,9 @@ func (s *StageRow) Validate() error {
 
 // Float64 returns a pointer to v, for the optional columns.
 func Float64(v float64) *float64 { return &v }
+
+// Int64 returns a pointer to v, for the optional columns.
+func Int64(v int64) *int64 { return &v }
 
 // String returns a pointer to s, for the optional columns.
 func String(s string) *string { return &s }

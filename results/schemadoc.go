@@ -65,6 +65,12 @@ var runDocs = map[string]string{
 	"used_fp_gradients":   "true if the method used full-precision gradients (float training, QAT-style baselines, AdaRound's per-layer loss)",
 	"status":              "ok | failed",
 	"start_method":        "for optimizers, the method whose output was the start model; null otherwise",
+
+	// Integer-only inference (the evaluate stage, for act_bits < 32).
+	"integer_test_accuracy": "test accuracy of integer-only inference (int8 GEMMs, int32 accumulators, fixed-point requantization; quant/README.md), fraction in [0,1]; null for float activations or when not run",
+	"integer_test_loss":     "test-set mean cross-entropy of integer-only inference (logits dequantized at the end), nats; null when not run",
+	"integer_agree":         "test images on which integer-only inference predicts the class the fake-quantized model predicts; null when not run",
+	"integer_note":          "why integer-only inference did not run on a model with quantized activations (\"not representable: ...\", \"off\", \"skipped: no AVX-512 VNNI ...\"); null otherwise",
 }
 
 var stageDocs = map[string]string{

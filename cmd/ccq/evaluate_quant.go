@@ -18,7 +18,8 @@ func init() { modelEvaluators[quant.FormatKBit] = evaluateQuantizedFile }
 // activations when the model has them). The bits per weight, packed size and
 // level histogram of the model are in quant.EvaluateModel's report
 // (quant.Sizes, quant.LevelHistogram); evalReport has no fields for them
-// yet, so they are logged (stderr) at info level.
+// yet, so they are logged (stderr) at info level, as is integer-only
+// inference (quant.CheckInteger) of a model with quantized activations.
 func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
 	m, err := quant.Decode(r.file)
 	if err != nil {
@@ -35,6 +36,21 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 	slog.Info("k-bit model", "bits", rep.Bits, "act_bits", rep.ActBits, "method", rep.Method, "granularity", rep.Granularity,
 		"used_fp_gradients", rep.UsedFPGrads, "weights", rep.Weights, "packed_bytes", rep.PackedBytes,
 		"model_bytes", rep.ModelBytes, "bits_per_weight", fmt.Sprintf("%.2f", rep.BitsPerWeight), "levels", strings.Join(levels, " "))
+	switch {
+	case m.ActBits == quant.FloatActBits:
+	case !quant.IntegerFast():
+		slog.Info("integer-only inference skipped: no AVX-512 VNNI on this CPU (ccq quantize --integer runs the pure-Go kernels)")
+	default:
+		x, y, err := quant.SplitData(m.Graph, r.data, r.split, 0)
+		if err != nil {
+			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
+		}
+		c, err := quant.CheckInteger(ctx, m, x, y, r.threads)
+		if err != nil {
+			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
+		}
+		slog.Info(c.String(), "fake_quant_accuracy", fmt.Sprintf("%.2f%%", 100*rep.Accuracy))
+	}
 	res := nn.EvalResult{N: rep.N, Accuracy: rep.Accuracy, Loss: rep.Loss, Confusion: rep.Confusion}
 	for _, c := range rep.PerClass {
 		res.PerClass = append(res.PerClass, c.Accuracy)

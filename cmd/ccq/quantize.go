@@ -120,7 +120,7 @@ error.`,
 					return err
 				}
 				if integer {
-					im, err := quant.NewIntegerModel(m)
+					im, err := quant.NewIntegerBatch(m)
 					if err != nil {
 						return fmt.Errorf("--integer: %w", err)
 					}

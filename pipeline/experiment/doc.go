@@ -52,7 +52,11 @@ package experiment
 //	                           product), merged into the plugin parameters; names
 //	                           "host.X" go to the host options instead
 //
-//	[evaluate]                 open table, passed to every evaluate stage
+//	[evaluate]                 open table, passed to every evaluate stage: batch (1024),
+//	                           skip_validation (false), integer (models with
+//	                           act_bits < 32 also run integer-only inference on the
+//	                           test split: unset, where the CPU has AVX-512 VNNI;
+//	                           true, always; false, never)
 //	[report]                   reference = "rtn" (float, a quantize label or an
 //	                           optimizer name); pairs = [["ccea", "ccea-random"], ...]
 //	                           instead tests each pair's first row against its second

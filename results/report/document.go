@@ -20,7 +20,8 @@ func runsCSV(w io.Writer, runs []results.RunRow) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"run_id", "experiment", "method", "kind", "parameters", "dataset", "model", "bits",
 		"act_bits", "granularity", "seed", "test_accuracy", "test_loss", "validation_accuracy", "evaluations",
-		"wall_time_s", "used_fp_gradients", "status", "start_method"}); err != nil {
+		"wall_time_s", "used_fp_gradients", "status", "start_method",
+		"integer_test_accuracy", "integer_test_loss", "integer_agree", "integer_note"}); err != nil {
 		return err
 	}
 	for _, r := range runs {
@@ -31,9 +32,23 @@ func runsCSV(w io.Writer, runs []results.RunRow) error {
 		if r.StartMethod != nil {
 			start = *r.StartMethod
 		}
+		var iacc, iloss, iagree, inote string
+		if r.IntegerTestAcc != nil {
+			iacc = num(*r.IntegerTestAcc)
+		}
+		if r.IntegerTestLoss != nil {
+			iloss = num(*r.IntegerTestLoss)
+		}
+		if r.IntegerAgree != nil {
+			iagree = fmt.Sprint(*r.IntegerAgree)
+		}
+		if r.IntegerNote != nil {
+			inote = *r.IntegerNote
+		}
 		if err := cw.Write([]string{r.RunID, r.Experiment, r.Method, r.Kind, r.Parameters, r.Dataset, r.Model,
 			fmt.Sprint(r.Bits), fmt.Sprint(r.ActBits), r.Granularity, fmt.Sprint(r.Seed), num(r.TestAcc), num(r.TestLoss),
-			val, fmt.Sprint(r.Evaluations), num(r.WallTime), fmt.Sprint(r.UsedFPGradients), r.Status, start}); err != nil {
+			val, fmt.Sprint(r.Evaluations), num(r.WallTime), fmt.Sprint(r.UsedFPGradients), r.Status, start,
+			iacc, iloss, iagree, inote}); err != nil {
 			return err
 		}
 	}

@@ -684,3 +684,22 @@ func TestReportMarkdownGolden(t *testing.T) {
 		}
 	}
 }
+
+// The runs table carries the integer-only columns: values when set, empty
+// when null.
+func TestRunsCSVIntegerColumns(t *testing.T) {
+	runs := []results.RunRow{
+		{RunID: "a", Method: "rtn", Kind: results.KindBaseline, Bits: 4, ActBits: 8, IntegerTestAcc: results.Float64(0.5),
+			IntegerTestLoss: results.Float64(0.25), IntegerAgree: results.Int64(7)},
+		{RunID: "b", Method: "rtn", Kind: results.KindBaseline, Bits: 4, ActBits: 8, IntegerNote: results.String("off")},
+	}
+	var buf bytes.Buffer
+	if err := runsCSV(&buf, runs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], ",integer_test_accuracy,integer_test_loss,integer_agree,integer_note") ||
+		!strings.HasSuffix(lines[1], ",0.5,0.25,7,") || !strings.HasSuffix(lines[2], ",,,,off") {
+		t.Errorf("runs.csv:\n%s", buf.String())
+	}
+}

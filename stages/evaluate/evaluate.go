@@ -39,6 +39,12 @@ type Params struct {
 	Batch int `json:"batch,omitempty"`
 	// SkipValidation leaves the validation accuracy out.
 	SkipValidation bool `json:"skip_validation,omitempty"`
+	// Integer runs integer-only inference on the test split next to the
+	// fake-quantized evaluation for models with quantized activations:
+	// unset, where the CPU has AVX-512 VNNI (elsewhere its pure-Go kernels
+	// are slow: ResNet-20 needs about 46 CPU-ms per image); true, always;
+	// false, never.
+	Integer *bool `json:"integer,omitempty"`
 }
 
 // DefaultBatch is Params.Batch when zero.
@@ -67,7 +73,7 @@ type Kind struct{}
 func (Kind) Name() string { return "evaluate" }
 
 // Version changes when the stage computes something different.
-func (Kind) Version() string { return "1" }
+func (Kind) Version() string { return "2" }
 
 // Threads: forward passes on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
@@ -118,6 +124,9 @@ type Report struct {
 	Run        results.RunRow `json:"run"`
 	Test       any            `json:"test"`
 	Validation any            `json:"validation,omitempty"`
+	// Integer is integer-only inference on the test split (models with
+	// quantized activations).
+	Integer *quant.IntegerCheck `json:"integer,omitempty"`
 }
 
 // Run evaluates the input model.
@@ -188,6 +197,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			return err
 		}
 		row.TestAcc, row.TestLoss, rep.Test = test.Accuracy, test.Loss, test
+		if m.ActBits != quant.FloatActBits {
+			if rep.Integer, err = checkInteger(ctx, sc, &p, m, d, &row); err != nil {
+				return err
+			}
+		}
 		if d.Val.N > 0 && !p.SkipValidation {
 			val, err := Quantized(ctx, m, d, &d.Val, sc.Threads)
 			if err != nil {
@@ -228,4 +242,31 @@ func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *data
 		return nil, fmt.Errorf("evaluating the %d-bit model: %w", m.Bits, err)
 	}
 	return rep, nil
+}
+
+// checkInteger runs integer-only inference on the test split (see
+// Params.Integer) and fills the row's integer columns; a model it cannot
+// represent, or a run left out, is noted, not an error.
+func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*quant.IntegerCheck, error) {
+	if p.Integer != nil && !*p.Integer {
+		row.IntegerNote = results.String("off")
+		return nil, nil
+	}
+	if p.Integer == nil && !quant.IntegerFast() {
+		row.IntegerNote = results.String("skipped: no AVX-512 VNNI on this CPU (integer = true runs the pure-Go kernels)")
+		sc.Log.Info("integer-only inference skipped: no AVX-512 VNNI (set integer = true to run the pure-Go kernels)", "run", row.RunID)
+		return nil, nil
+	}
+	b := stageio.SplitBatch(d, &d.Test, nil)
+	c, err := quant.CheckInteger(ctx, m, b.X, b.Labels, sc.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("integer-only inference of the %d-bit model: %w", m.Bits, err)
+	}
+	sc.Log.Info(c.String(), "run", row.RunID)
+	if !c.Representable {
+		row.IntegerNote = results.String("not representable: " + c.Reason)
+		return c, nil
+	}
+	row.IntegerTestAcc, row.IntegerTestLoss, row.IntegerAgree = results.Float64(c.Accuracy), results.Float64(c.Loss), results.Int64(int64(c.Agree))
+	return c, nil
 }
