@@ -9,25 +9,6 @@ import (
 	"github.com/ccq-project/ccq/stages/stagecost"
 )
 
-// upstream is a fixed chain: start <- quantize <- pretrain(arch) <- dataset.
-type upstream map[string]struct {
-	kind   string
-	params map[string]any
-	up     upstream
-}
-
-func (u upstream) Input(name string) (string, pipeline.Params, pipeline.Upstream, bool) {
-	s, ok := u[name]
-	if !ok {
-		return "", pipeline.Params{}, nil, false
-	}
-	p, err := pipeline.NewParams(s.params)
-	if err != nil {
-		panic(err)
-	}
-	return s.kind, p, s.up, true
-}
-
 func TestEstimateFromTheCostModel(t *testing.T) {
 	perImage := map[string]float64{"lenet5": 2e-6, "resnet20": 3e-4}
 	var asked []stagecost.Work
@@ -36,10 +17,10 @@ func TestEstimateFromTheCostModel(t *testing.T) {
 		return perImage[w.Arch], nil
 	}))
 	defer stagecost.SetDefault(old)
-	chain := func(arch string) upstream {
-		ds := upstream{"dataset": {kind: "dataset", params: map[string]any{"name": "fashion-mnist"}}}
-		pre := upstream{"model": {kind: "pretrain", params: map[string]any{"model": arch}, up: ds}}
-		return upstream{"start": {kind: "quantize", params: map[string]any{"bits": 4, "act_bits": 8}, up: pre}}
+	chain := func(arch string) stagecost.Chain {
+		ds := stagecost.Chain{"dataset": {Kind: "dataset", Params: map[string]any{"name": "fashion-mnist"}}}
+		pre := stagecost.Chain{"model": {Kind: "pretrain", Params: map[string]any{"model": arch}, Up: ds}}
+		return stagecost.Chain{"start": {Kind: "quantize", Params: map[string]any{"bits": 4, "act_bits": 8}, Up: pre}}
 	}
 	params := func(m map[string]any) pipeline.Params {
 		p, err := pipeline.NewParams(m)
@@ -79,7 +60,7 @@ func TestEstimateFromTheCostModel(t *testing.T) {
 		t.Errorf("wall-time cap: %v, want 1m", got)
 	}
 	// Without an architecture upstream, the kind's plain estimate.
-	if got, plain := (Kind{}).EstimateFrom(params(base), upstream{}), (Kind{}).Estimate(params(base)); got != plain {
+	if got, plain := (Kind{}).EstimateFrom(params(base), stagecost.Chain{}), (Kind{}).Estimate(params(base)); got != plain {
 		t.Errorf("no upstream: %v, want the plain estimate %v", got, plain)
 	}
 }

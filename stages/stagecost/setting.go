@@ -135,3 +135,33 @@ func Weights(arch string) (int, error) {
 	weightCounts.Store(arch, n)
 	return n, nil
 }
+
+// Chain is a fixed pipeline.Upstream built by hand (tests, tools): each
+// input name maps to the stage behind it.
+type Chain map[string]ChainStage
+
+// ChainStage is one stage of a Chain: its kind, its parameters and its own
+// inputs.
+type ChainStage struct {
+	Kind   string
+	Params map[string]any
+	Up     Chain
+}
+
+// Input implements pipeline.Upstream; parameters that cannot be
+// canonicalised make the input absent.
+func (c Chain) Input(name string) (string, pipeline.Params, pipeline.Upstream, bool) {
+	s, ok := c[name]
+	if !ok {
+		return "", pipeline.Params{}, nil, false
+	}
+	p, err := pipeline.NewParams(s.Params)
+	if err != nil {
+		return "", pipeline.Params{}, nil, false
+	}
+	var up pipeline.Upstream
+	if s.Up != nil {
+		up = s.Up
+	}
+	return s.Kind, p, up, true
+}

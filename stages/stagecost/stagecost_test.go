@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ccq-project/ccq/pipeline"
 )
 
 // countingProbe answers 1e-6 * (1 + len(key)) seconds per image and counts calls.
@@ -149,46 +148,25 @@ func TestReferenceWithoutProbing(t *testing.T) {
 	}
 }
 
-// chain is an Upstream built from a map of input name -> stage.
-type chain map[string]stage
-
-type stage struct {
-	kind   string
-	params map[string]any
-	up     chain
-}
-
-func (c chain) Input(name string) (string, pipeline.Params, pipeline.Upstream, bool) {
-	s, ok := c[name]
-	if !ok {
-		return "", pipeline.Params{}, nil, false
-	}
-	p, err := pipeline.NewParams(s.params)
-	if err != nil {
-		panic(err)
-	}
-	return s.kind, p, s.up, true
-}
-
 func TestSettingOfFollowsTheInputs(t *testing.T) {
-	ds := stage{kind: "dataset", params: map[string]any{"name": "fashion-mnist", "val_size": 2000}}
-	pre := stage{kind: "pretrain", params: map[string]any{"model": "lenet5", "epochs": 3}, up: chain{"dataset": ds}}
-	q := stage{kind: "quantize", params: map[string]any{"method": "mse", "bits": 3, "act_bits": 4}, up: chain{"model": pre, "dataset": ds}}
-	evolveUp := chain{"start": q, "dataset": ds}
+	ds := ChainStage{Kind: "dataset", Params: map[string]any{"name": "fashion-mnist", "val_size": 2000}}
+	pre := ChainStage{Kind: "pretrain", Params: map[string]any{"model": "lenet5", "epochs": 3}, Up: Chain{"dataset": ds}}
+	q := ChainStage{Kind: "quantize", Params: map[string]any{"method": "mse", "bits": 3, "act_bits": 4}, Up: Chain{"model": pre, "dataset": ds}}
+	evolveUp := Chain{"start": q, "dataset": ds}
 	s := SettingOf(evolveUp)
 	want := Setting{Arch: "lenet5", Train: 58000, Val: 2000, Test: 10000, Bits: 3, ActBits: 4}
 	if s != want {
 		t.Errorf("evolve: %+v, want %+v", s, want)
 	}
 	// An evaluate of the float model has no bits; no validation split.
-	ds0 := stage{kind: "dataset", params: map[string]any{"name": "mnist", "val_size": 0}}
-	pre0 := stage{kind: "pretrain", params: map[string]any{"model": "resnet20"}, up: chain{"dataset": ds0}}
-	s = SettingOf(chain{"model": pre0, "dataset": ds0})
+	ds0 := ChainStage{Kind: "dataset", Params: map[string]any{"name": "mnist", "val_size": 0}}
+	pre0 := ChainStage{Kind: "pretrain", Params: map[string]any{"model": "resnet20"}, Up: Chain{"dataset": ds0}}
+	s = SettingOf(Chain{"model": pre0, "dataset": ds0})
 	want = Setting{Arch: "resnet20", Train: 60000, Test: 10000}
 	if s != want {
 		t.Errorf("evaluate float: %+v, want %+v", s, want)
 	}
-	if s := SettingOf(chain{}); s != (Setting{}) {
+	if s := SettingOf(Chain{}); s != (Setting{}) {
 		t.Errorf("no inputs: %+v", s)
 	}
 }
