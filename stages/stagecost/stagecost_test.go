@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // countingProbe answers 1e-6 * (1 + len(key)) seconds per image and counts calls.
