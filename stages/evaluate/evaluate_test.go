@@ -8,13 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ccq-project/ccq/datasets"
-	"github.com/ccq-project/ccq/nn"
-	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/pipeline/store"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/results"
+	"github.com/ccq-project/ccq/stages/internal/stagetest"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -22,43 +19,17 @@ import (
 // at W4 and actBits, as the dataset and quantize stages leave them.
 func inputs(t *testing.T, actBits int) map[string]*pipeline.Input {
 	t.Helper()
-	rec := stageio.DatasetRecord{Name: "mnist", ValSize: 500, SplitSeed: 1}
-	d, err := datasets.Load(context.Background(), rec.Name, datasets.Options{ValSize: rec.ValSize, SplitSeed: rec.SplitSeed})
-	if err != nil {
-		t.Skipf("MNIST not available: %v", err)
-	}
-	dsDir := t.TempDir()
-	if err := stageio.WriteJSON(dsDir, stageio.DatasetFile, rec); err != nil {
-		t.Fatal(err)
-	}
-	g, err := nn.BuildGraph("lenet5", withdata.Shape(d), len(d.Classes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fm, err := nn.NewModel(g, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fm.Close()
+	d, ds, fm := stagetest.MNISTLeNet5(t)
 	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, 64, 1))
 	m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 4, ActBits: actBits,
 		Granularity: quant.PerChannel, CalibX: calib.X, CalibLabels: calib.Labels})
 	if err != nil {
 		t.Fatal(err)
 	}
-	modelDir := t.TempDir()
-	if err := m.Save(filepath.Join(modelDir, stageio.ModelFile)); err != nil {
-		t.Fatal(err)
-	}
-	if err := stageio.WriteJSON(modelDir, stageio.ModelRecordFile, stageio.ModelRecord{
+	model := stagetest.ModelInput(t, "quantize/rtn", "quantize", stageio.ModelRecord{
 		RunID: "rtn", Kind: results.KindBaseline, Method: "rtn", Dataset: "mnist", Model: "lenet5", Bits: 4, ActBits: actBits,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return map[string]*pipeline.Input{
-		"dataset": {Stage: "dataset/mnist", Entry: &store.Entry{Dir: dsDir, Manifest: &store.Manifest{Kind: "dataset"}}},
-		"model":   {Stage: "quantize/rtn", Entry: &store.Entry{Dir: modelDir, Manifest: &store.Manifest{Kind: "quantize"}}},
-	}
+	}, func(dir string) error { return m.Save(filepath.Join(dir, stageio.ModelFile)) })
+	return map[string]*pipeline.Input{"dataset": ds, "model": model}
 }
 
 func run(t *testing.T, in map[string]*pipeline.Input, pm map[string]any) (results.RunRow, Report) {

@@ -10,12 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ccq-project/ccq/datasets"
-	"github.com/ccq-project/ccq/nn"
-	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/pipeline/store"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/stages/internal/stagetest"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -23,37 +20,11 @@ import (
 // the dataset and pretrain stages leave in the store.
 func inputs(t *testing.T) map[string]*pipeline.Input {
 	t.Helper()
-	rec := stageio.DatasetRecord{Name: "mnist", ValSize: 500, SplitSeed: 1}
-	d, err := datasets.Load(context.Background(), rec.Name, datasets.Options{ValSize: rec.ValSize, SplitSeed: rec.SplitSeed})
-	if err != nil {
-		t.Skipf("MNIST not available: %v", err)
-	}
-	dsDir := t.TempDir()
-	if err := stageio.WriteJSON(dsDir, stageio.DatasetFile, rec); err != nil {
-		t.Fatal(err)
-	}
-	g, err := nn.BuildGraph("lenet5", withdata.Shape(d), len(d.Classes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fm, err := nn.NewModel(g, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fm.Close()
-	modelDir := t.TempDir()
-	if err := fm.Save(filepath.Join(modelDir, stageio.ModelFile), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := stageio.WriteJSON(modelDir, stageio.ModelRecordFile, stageio.ModelRecord{
+	_, ds, fm := stagetest.MNISTLeNet5(t)
+	model := stagetest.ModelInput(t, "pretrain/lenet5", "pretrain", stageio.ModelRecord{
 		RunID: "lenet5", Kind: "pretrain", Method: "sgd", Dataset: "mnist", Model: "lenet5", Bits: 32, ActBits: 32,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return map[string]*pipeline.Input{
-		"dataset": {Stage: "dataset/mnist", Entry: &store.Entry{Dir: dsDir, Manifest: &store.Manifest{Kind: "dataset"}}},
-		"model":   {Stage: "pretrain/lenet5", Entry: &store.Entry{Dir: modelDir, Manifest: &store.Manifest{Kind: "pretrain"}}},
-	}
+	}, func(dir string) error { return fm.Save(filepath.Join(dir, stageio.ModelFile), nil) })
+	return map[string]*pipeline.Input{"dataset": ds, "model": model}
 }
 
 func run(t *testing.T, in map[string]*pipeline.Input, pm map[string]any) (*quant.Model, stageio.ModelRecord) {
