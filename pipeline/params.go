@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -262,7 +263,7 @@ func (p Params) Decode(v any) error {
 	dec := json.NewDecoder(bytes.NewReader(p.JSON()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return toParamError(err)
+		return toParamError(err, v)
 	}
 	if val, ok := v.(interface{ Validate() error }); ok {
 		return val.Validate()
@@ -270,10 +271,10 @@ func (p Params) Decode(v any) error {
 	return nil
 }
 
-func toParamError(err error) error {
+func toParamError(err error, v any) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &ParamError{Key: te.Field, Msg: fmt.Sprintf("expected %s, got a JSON %s", te.Type, te.Value)}
+		return &ParamError{Key: jsonPath(reflect.TypeOf(v), te.Field), Msg: fmt.Sprintf("expected %s, got a JSON %s", te.Type, te.Value)}
 	}
 	msg := err.Error()
 	if strings.HasPrefix(msg, "json: unknown field ") {
@@ -285,6 +286,41 @@ func toParamError(err error) error {
 		return pe
 	}
 	return &ParamError{Msg: msg}
+}
+
+// jsonPath removes from a json.UnmarshalTypeError's field path the names
+// of embedded structs, whose fields appear in the JSON object itself
+// ("Recipe.epochs" is the parameter "epochs").
+func jsonPath(t reflect.Type, field string) string {
+	var out []string
+	for _, seg := range strings.Split(field, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map) {
+			t = t.Elem()
+		}
+		if t != nil && t.Kind() == reflect.Struct {
+			if f, ok := t.FieldByName(seg); ok && f.Anonymous && f.Tag.Get("json") == "" {
+				t = f.Type
+				continue
+			}
+			t = fieldType(t, seg)
+		} else {
+			t = nil
+		}
+		out = append(out, seg)
+	}
+	return strings.Join(out, ".")
+}
+
+// fieldType is the type of the struct field whose JSON name is name (nil
+// when there is none).
+func fieldType(t reflect.Type, name string) reflect.Type {
+	for _, f := range reflect.VisibleFields(t) {
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == name || (tag == "" && strings.EqualFold(f.Name, name)) {
+			return f.Type
+		}
+	}
+	return nil
 }
 
 // SortedKeys returns the top-level parameter names in order.

@@ -39,7 +39,7 @@ func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pip
 		if err != nil {
 			return err
 		}
-		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha, Pairs: rp.TablePairs()})
+		tables = resreport.MainTables(runs, resreport.TableOptions{Reference: rp.Reference, Alpha: rp.Alpha, Pairs: stagereport.TablePairs(rp)})
 	} else {
 		rs, err := stagereport.Publish(ctx, stagereport.PublishOptions{
 			ResultsDir: dir, Run: sum, ExperimentFile: s.Exp.File, ExperimentSHA256: digest.Bytes(s.Exp.Source),

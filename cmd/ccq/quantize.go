@@ -80,7 +80,7 @@ error.`,
 			if !cmd.Flags().Changed("batch") {
 				p.MethodParams.BatchSize = 0
 			}
-			if err := p.Validate(); err != nil {
+			if err := quantize.Validate(&p); err != nil {
 				return quantizeFlagError(err)
 			}
 			srcDigest, err := digest.File(path)

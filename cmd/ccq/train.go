@@ -28,7 +28,7 @@ func trainCmd() *cobra.Command {
 		threads                            int
 		asJSON                             bool
 	)
-	cfg := &p.TrainConfig
+	cfg := &p.Recipe
 	cmd := &cobra.Command{
 		Use:   "train --dataset NAME --model ARCH --out FILE",
 		Short: "Train a float32 model (" + strings.Join(nn.Archs, ", ") + ") with SGD and save it as safetensors",
@@ -62,7 +62,7 @@ warmup_epochs out means zero for them; here give --momentum 0, --wd 0 or
 				return fmt.Errorf("--milestones: %w", err)
 			}
 			cfg.Milestones = ms
-			if err := p.Validate(); err != nil {
+			if err := pretrain.Validate(&p); err != nil {
 				return trainFlagError(err)
 			}
 			ctx := cmd.Context()

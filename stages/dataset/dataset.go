@@ -12,25 +12,34 @@ import (
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 func init() { pipeline.Register(Kind{}) }
 
-// Params are the dataset stage's parameters.
-type Params struct {
-	Name      string  `json:"name"`
-	ValSize   *int    `json:"val_size,omitempty"`
-	SplitSeed *uint64 `json:"split_seed,omitempty"`
-}
+// Params are the dataset stage's parameters (see stageparams.Dataset).
+type Params = stageparams.Dataset
 
-// Validate checks the dataset name.
-func (p *Params) Validate() error {
+// Validate checks p and that it names a dataset package datasets knows.
+func Validate(p *Params) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	for _, n := range datasets.Names() {
 		if n == p.Name {
 			return nil
 		}
 	}
 	return &pipeline.ParamError{Key: "name", Msg: fmt.Sprintf("unknown dataset %q (expected one of %v)", p.Name, datasets.Names())}
+}
+
+// decode reads and checks the parameters.
+func decode(pp pipeline.Params) (Params, error) {
+	var p Params
+	if err := pp.Decode(&p); err != nil {
+		return p, err
+	}
+	return p, Validate(&p)
 }
 
 // Kind is the dataset stage kind.
@@ -50,26 +59,18 @@ func (Kind) Estimate(pipeline.Params) time.Duration { return 2 * time.Second }
 
 // CheckParams validates parameters without running.
 func (Kind) CheckParams(p pipeline.Params) error {
-	var ps Params
-	return p.Decode(&ps)
+	_, err := decode(p)
+	return err
 }
 
 // Run fetches and decodes the dataset and writes dataset.json.
 func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
-	var p Params
-	if err := sc.Decode(&p); err != nil {
+	p, err := decode(sc.Params)
+	if err != nil {
 		return err
 	}
-	rec := stageio.DatasetRecord{Name: p.Name, Source: sc.Hints["source"], SplitSeed: 1}
-	if p.ValSize != nil {
-		rec.ValSize = *p.ValSize
-		if rec.ValSize == 0 {
-			rec.ValSize = -1 // 0 in an experiment means no validation split
-		}
-	}
-	if p.SplitSeed != nil {
-		rec.SplitSeed = *p.SplitSeed
-	}
+	rec := stageio.DatasetRecord{Name: p.Name, Source: sc.Hints["source"]}
+	rec.ValSize, rec.SplitSeed = p.Split()
 	sc.Progress(0, "loading "+p.Name)
 	d, err := datasets.Load(ctx, p.Name, datasets.Options{
 		Dir: rec.Source, CacheDir: sc.Settings.DataDir, ValSize: rec.ValSize, SplitSeed: rec.SplitSeed, Logger: sc.Log,

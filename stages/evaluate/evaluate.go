@@ -20,6 +20,7 @@ import (
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 func init() { pipeline.Register(Kind{}) }
@@ -30,41 +31,13 @@ const RunFile = "run.parquet"
 // ReportFile holds the full evaluation.
 const ReportFile = "eval.json"
 
-// Params are the evaluate stage's parameters (the experiment's [evaluate]).
+// Params are the evaluate stage's parameters (see stageparams.Evaluate).
 // `ccq evaluate` builds them from its flags and measures with Float and
 // Quantized as the stage does.
-type Params struct {
-	// Batch is the number of images per forward pass of a float model
-	// (default DefaultBatch).
-	Batch int `json:"batch,omitempty"`
-	// SkipValidation leaves the validation accuracy out.
-	SkipValidation bool `json:"skip_validation,omitempty"`
-	// Integer runs integer-only inference on the test split next to the
-	// fake-quantized evaluation for models with quantized activations:
-	// unset, where the CPU has AVX-512 VNNI (elsewhere its pure-Go kernels
-	// are slow: ResNet-20 needs about 46 CPU-ms per image); true, always;
-	// false, never.
-	Integer *bool `json:"integer,omitempty"`
-}
+type Params = stageparams.Evaluate
 
 // DefaultBatch is Params.Batch when zero.
-const DefaultBatch = 1024
-
-// WithDefaults returns the parameters with zero fields given their defaults.
-func (p Params) WithDefaults() Params {
-	if p.Batch == 0 {
-		p.Batch = DefaultBatch
-	}
-	return p
-}
-
-// Validate checks ranges.
-func (p *Params) Validate() error {
-	if p.Batch < 0 {
-		return &pipeline.ParamError{Key: "batch", Msg: "must be >= 0"}
-	}
-	return nil
-}
+const DefaultBatch = stageparams.DefaultEvalBatch
 
 // Kind is the evaluate stage kind.
 type Kind struct{}
@@ -90,6 +63,7 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 	if pp.Decode(&p) != nil {
 		return 0
 	}
+	p = p.WithDefaults()
 	s := stagecost.SettingOf(up)
 	if s.Arch == "" || s.Test == 0 {
 		return Kind{}.Estimate(pp)
@@ -100,11 +74,7 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 	}
 	w := stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: Kind{}.Threads(pp)}
 	if s.Bits > 0 {
-		batch := p.Batch
-		if batch == 0 {
-			batch = 1024
-		}
-		w = stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: s.Bits, ActBits: s.ActBits, Batch: batch, Threads: w.Threads}
+		w = stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: s.Bits, ActBits: s.ActBits, Batch: p.Batch, Threads: w.Threads}
 	}
 	d, ok := stagecost.Default().Duration(w, float64(images), 300*time.Millisecond)
 	if !ok {

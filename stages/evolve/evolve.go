@@ -29,7 +29,6 @@ import (
 
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/plugins/budget"
 	"github.com/ccq-project/ccq/plugins/builtin"
 	"github.com/ccq-project/ccq/plugins/catalog"
 	"github.com/ccq-project/ccq/plugins/host"
@@ -40,6 +39,7 @@ import (
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 func init() { pipeline.Register(Kind{}) }
@@ -48,129 +48,45 @@ func init() { pipeline.Register(Kind{}) }
 // built-ins from the test binary.
 var resolver = catalog.DefaultResolver
 
-// Params are the evolve stage's parameters.
-type Params struct {
-	// Plugin is the optimizer: a built-in name or an external plugin's
-	// name (a path plugin arrives as the stage's "plugin" file).
-	Plugin string `json:"plugin"`
-	// Label names the method in tables (default: Plugin).
-	Label   string        `json:"label,omitempty"`
-	Bits    int           `json:"bits"`
-	ActBits int           `json:"act_bits"`
-	Seed    int64         `json:"seed"`
-	Budget  budget.Budget `json:"budget"`
-	// PluginParams are passed to the optimizer as its parameters.
-	PluginParams map[string]any `json:"plugin_params,omitempty"`
-	// BatchSize is the fitness mini-batch (default 1024 training images).
-	BatchSize int `json:"batch_size,omitempty"`
-	// ValidateEvery is how many generations pass between validation
-	// measurements of the base (default 10; -1: never).
-	ValidateEvery int64 `json:"validate_every,omitempty"`
-	// ValidationSize limits the validation images used (default: all).
-	ValidationSize int `json:"validation_size,omitempty"`
-	// CheckpointEvery is how many generations pass between checkpoints
-	// (default 10).
-	CheckpointEvery int64 `json:"checkpoint_every,omitempty"`
-	// Select chooses the output: "final" (default: the optimizer's final
-	// solution, as in the paper) or "best-validation" (the base with the
-	// highest validation accuracy among those measured every
-	// validate_every generations and the final solution: model selection
-	// on the validation split).
-	Select string `json:"select,omitempty"`
-	// Race skips evaluation work (plugins/host.Race): "off" (the default:
-	// every candidate is scored on the whole batch) or "z" (every candidate
-	// is scored on the first race_fraction of the batch; one that a paired
-	// z-test at race_z finds behind the base and behind race_keep others
-	// is not scored on the rest and reaches the optimizer with fitness
-	// +Inf). Not a default until it shows equal final accuracy at equal
-	// wall time over 5 seeds (experiments/ablation-race.toml).
-	Race string `json:"race,omitempty"`
-	// RaceFraction is the first part of the batch (default 0.25).
-	RaceFraction float64 `json:"race_fraction,omitempty"`
-	// RaceZ is the z-test's one-sided threshold (default 3).
-	RaceZ float64 `json:"race_z,omitempty"`
-	// RaceKeep is the number of best candidates always finished (default,
-	// for a built-in: what its parameters make it read, builtin.RaceKeep;
-	// required for another plugin).
-	RaceKeep int `json:"race_keep,omitempty"`
-}
+// Params are the evolve stage's parameters (see stageparams.Evolve).
+type Params = stageparams.Evolve
 
-// The values of Params.Race.
-const (
-	RaceOff = "off"
-	RaceZ   = "z"
-)
-
-// The racing defaults.
-const (
-	defaultRaceFraction = 0.25
-	defaultRaceZ        = 3
-)
-
-// The values of Params.Select.
-const (
-	SelectFinal          = "final"
-	SelectBestValidation = "best-validation"
-)
-
-// Validate checks ranges.
-func (p *Params) Validate() error {
+// Validate checks p: the bit widths against package quant, the budget and
+// host options (Params.Validate), and that racing a plugin that is not a
+// built-in says how many candidates to keep.
+func Validate(p *Params) error {
 	switch {
-	case p.Plugin == "":
-		return &pipeline.ParamError{Key: "plugin", Msg: "empty"}
 	case quant.CheckBits(p.Bits) != nil:
 		return &pipeline.ParamError{Key: "bits", Msg: quant.CheckBits(p.Bits).Error()}
 	case quant.CheckActBits(p.ActBits) != nil:
 		return &pipeline.ParamError{Key: "act_bits", Msg: quant.CheckActBits(p.ActBits).Error()}
-	case p.Budget.Validate() != nil:
-		return budgetError(p.Budget.Validate())
-	case p.BatchSize < 0:
-		return &pipeline.ParamError{Key: "batch_size", Msg: "must be >= 0"}
-	case p.ValidationSize < 0:
-		return &pipeline.ParamError{Key: "validation_size", Msg: "must be >= 0"}
-	case p.CheckpointEvery < 0:
-		return &pipeline.ParamError{Key: "checkpoint_every", Msg: "must be >= 0"}
-	case p.Select != "" && p.Select != SelectFinal && p.Select != SelectBestValidation:
-		return &pipeline.ParamError{Key: "select", Msg: fmt.Sprintf("%q: expected %q or %q", p.Select, SelectFinal, SelectBestValidation)}
-	case p.Select == SelectBestValidation && p.ValidateEvery < 0:
-		return &pipeline.ParamError{Key: "select", Msg: fmt.Sprintf("%q needs validation (validate_every is %d)", p.Select, p.ValidateEvery)}
 	}
-	return p.validateRace()
-}
-
-// validateRace checks the racing parameters.
-func (p *Params) validateRace() error {
-	on := p.Race == RaceZ
-	switch {
-	case p.Race != "" && p.Race != RaceOff && p.Race != RaceZ:
-		return &pipeline.ParamError{Key: "race", Msg: fmt.Sprintf("%q: expected %q or %q", p.Race, RaceOff, RaceZ)}
-	case p.RaceFraction != 0 && !(p.RaceFraction > 0 && p.RaceFraction < 1):
-		return &pipeline.ParamError{Key: "race_fraction", Msg: fmt.Sprintf("%v: expected 0 < race_fraction < 1", p.RaceFraction)}
-	case p.RaceZ != 0 && !(p.RaceZ > 0 && p.RaceZ < 100):
-		return &pipeline.ParamError{Key: "race_z", Msg: fmt.Sprintf("%v: expected 0 < race_z < 100", p.RaceZ)}
-	case p.RaceKeep < 0:
-		return &pipeline.ParamError{Key: "race_keep", Msg: fmt.Sprintf("%d: expected >= 1 (or 0: the built-in's own)", p.RaceKeep)}
-	case !on && (p.RaceFraction != 0 || p.RaceZ != 0 || p.RaceKeep != 0):
-		return &pipeline.ParamError{Key: "race", Msg: fmt.Sprintf("race_fraction, race_z and race_keep need race = %q", RaceZ)}
-	case on && p.RaceKeep == 0 && !builtin.IsBuiltin(p.Plugin):
-		return &pipeline.ParamError{Key: "race_keep", Msg: fmt.Sprintf("needed with race = %q for plugin %s (not a built-in): the number of best candidates whose fitnesses it reads", RaceZ, p.Plugin)}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Race == stageparams.RaceZ && p.RaceKeep == 0 && !builtin.IsBuiltin(p.Plugin) {
+		return &pipeline.ParamError{Key: "race_keep", Msg: fmt.Sprintf("needed with race = %q for plugin %s (not a built-in): the number of best candidates whose fitnesses it reads", stageparams.RaceZ, p.Plugin)}
 	}
 	return nil
 }
 
+// decode reads and checks the parameters.
+func decode(pp pipeline.Params) (Params, error) {
+	var p Params
+	if err := pp.Decode(&p); err != nil {
+		return p, err
+	}
+	return p, Validate(&p)
+}
+
 // hostRace returns the host's racing options (nil when off), the keep
 // count of a built-in read from its parameters.
-func (p *Params) hostRace() (*host.Race, error) {
-	if p.Race != RaceZ {
+func hostRace(p *Params) (*host.Race, error) {
+	if p.Race != stageparams.RaceZ {
 		return nil, nil
 	}
-	r := &host.Race{Fraction: p.RaceFraction, Z: p.RaceZ, Keep: p.RaceKeep}
-	if r.Fraction == 0 {
-		r.Fraction = defaultRaceFraction
-	}
-	if r.Z == 0 {
-		r.Z = defaultRaceZ
-	}
+	r := &host.Race{Keep: p.RaceKeep}
+	r.Fraction, r.Z = p.RaceDefaults()
 	if r.Keep == 0 {
 		raw, err := json.Marshal(p.PluginParams)
 		if err != nil {
@@ -203,18 +119,15 @@ func (Kind) Threads(pipeline.Params) int { return 2 }
 // architecture and bits, plus the host's overhead (validation, rechecks,
 // checkpoints: evolveOverhead), capped by a wall-time budget.
 func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
-	var p Params
-	if pp.Decode(&p) != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return 0
 	}
 	s := stagecost.SettingOf(up)
 	if s.Arch == "" {
 		return Kind{}.Estimate(pp)
 	}
-	batch := p.BatchSize
-	if batch == 0 {
-		batch = 1024
-	}
+	batch := p.WithDefaults().BatchSize
 	evals := float64(p.Budget.Evaluations)
 	if evals == 0 && p.Budget.Generations > 0 {
 		lambda := 32
@@ -247,25 +160,22 @@ const (
 // evaluations per second on 1,024-image batches (LeNet-5), proportionally
 // fewer on larger batches.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
-	var p Params
-	if pp.Decode(&p) != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return 0
 	}
 	if p.Budget.WallTime > 0 {
 		return time.Duration(p.Budget.WallTime)
 	}
-	batch := p.BatchSize
-	if batch == 0 {
-		batch = 1024
-	}
+	batch := p.WithDefaults().BatchSize
 	return time.Duration(float64(p.Budget.Evaluations) * float64(batch) / 1024 * float64(time.Millisecond))
 }
 
 // CheckParams validates parameters without running, a built-in
 // optimizer's plugin_params included (unknown names, types, ranges).
 func (Kind) CheckParams(pp pipeline.Params) error {
-	var p Params
-	if err := pp.Decode(&p); err != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return err
 	}
 	if !builtin.IsBuiltin(p.Plugin) {
@@ -309,23 +219,12 @@ type Summary struct {
 
 // Run trains the start model's levels with the optimizer.
 func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
-	var p Params
-	if err := sc.Decode(&p); err != nil {
+	p, err := decode(sc.Params)
+	if err != nil {
 		return err
 	}
-	if p.BatchSize == 0 {
-		p.BatchSize = 1024
-	}
-	if p.ValidateEvery == 0 {
-		p.ValidateEvery = 10
-	}
-	if p.CheckpointEvery == 0 {
-		p.CheckpointEvery = 10
-	}
-	label := p.Label
-	if label == "" {
-		label = p.Plugin
-	}
+	p = p.WithDefaults()
+	label := p.Method()
 	startRec, startPath, err := stageio.ReadModelRecord(sc, "start")
 	if err != nil {
 		return err
@@ -384,7 +283,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 		RunID: runID, Experiment: sc.Settings.Experiment, Variant: label, Dataset: d.Name,
 		Model: start.Graph.Arch, Bits: int32(p.Bits), ActBits: int32(p.ActBits), Seed: p.Seed,
 	}
-	race, err := p.hostRace()
+	race, err := hostRace(&p)
 	if err != nil {
 		return err
 	}
@@ -398,7 +297,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	}
 	cfg := host.Config{
 		Name: p.Plugin, Problem: problem, Evaluator: hev, Budget: p.Budget, Race: race,
-		Validate: validate, ValidateEvery: p.ValidateEvery, SelectBestValidation: p.Select == SelectBestValidation,
+		Validate: validate, ValidateEvery: p.ValidateEvery, SelectBestValidation: p.Select == stageparams.SelectBestValidation,
 		CheckpointPath: filepath.Join(sc.CheckpointDir, "host.ckpt"), CheckpointEvery: p.CheckpointEvery,
 		Resume: sc.Resumed, Logger: sc.Log,
 		OnGeneration: func(ctx context.Context, r *host.Row) error {
@@ -589,10 +488,10 @@ func runParameters(p Params) map[string]any {
 	if p.Budget.Evaluations > 0 {
 		m["budget"] = p.Budget.Evaluations
 	}
-	if p.BatchSize != 1024 {
+	if p.BatchSize != stageparams.DefaultBatchSize {
 		m["batch_size"] = p.BatchSize
 	}
-	if p.Race == RaceZ {
+	if p.Race == stageparams.RaceZ {
 		m["race"] = p.Race
 		for k, v := range map[string]float64{"race_fraction": p.RaceFraction, "race_z": p.RaceZ, "race_keep": float64(p.RaceKeep)} {
 			if v != 0 {
@@ -601,17 +500,4 @@ func runParameters(p Params) map[string]any {
 		}
 	}
 	return m
-}
-
-// budgetError names the budget key at fault as a parameter key.
-func budgetError(err error) error {
-	var fe *budget.FieldError
-	if errors.As(err, &fe) {
-		key := "budget"
-		if fe.Key != "" {
-			key += "." + fe.Key
-		}
-		return &pipeline.ParamError{Key: key, Msg: fe.Msg}
-	}
-	return &pipeline.ParamError{Key: "budget", Msg: err.Error()}
 }

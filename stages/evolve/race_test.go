@@ -130,7 +130,7 @@ func TestRaceParams(t *testing.T) {
 	if err := p.Decode(&pp); err != nil {
 		t.Fatal(err)
 	}
-	r, err := pp.hostRace()
+	r, err := hostRace(&pp)
 	if err != nil || r.Keep != 8+2 || r.Fraction != 0.5 || r.Z != 2.5 {
 		t.Errorf("host race %+v (%v): want keep 10 (ccea's mu 8 + 2 probes), fraction 0.5, z 2.5", r, err)
 	}

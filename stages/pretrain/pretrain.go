@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ccq-project/ccq/datasets"
@@ -18,40 +19,37 @@ import (
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 func init() { pipeline.Register(Kind{}) }
 
-// Params are the pretrain stage's parameters: the model and the training
-// recipe (nn.TrainConfig's fields, same names), plus an optional limit on
-// the number of training images for quick runs. `ccq train` builds them
-// from its flags and calls Train as the stage does.
-type Params struct {
-	Model      string `json:"model"`
-	TrainLimit int    `json:"train_limit,omitempty"`
-	nn.TrainConfig
-}
+// Params are the pretrain stage's parameters (see stageparams.Pretrain):
+// the model and the training recipe. `ccq train` builds them from its
+// flags and calls Train as the stage does.
+type Params = stageparams.Pretrain
 
-// Validate checks the model name and the recipe's ranges.
-func (p *Params) Validate() error {
-	ok := false
-	for _, a := range nn.Archs {
-		ok = ok || a == p.Model
+// Validate checks p and that it names an architecture of nn.Archs.
+func Validate(p *Params) error {
+	if err := p.Validate(); err != nil {
+		return err
 	}
-	if !ok {
+	if !slices.Contains(nn.Archs, p.Model) {
 		return &pipeline.ParamError{Key: "model", Msg: fmt.Sprintf("unknown model %q (expected one of %v)", p.Model, nn.Archs)}
 	}
-	switch {
-	case p.Epochs < 0:
-		return &pipeline.ParamError{Key: "epochs", Msg: "must be >= 0"}
-	case p.BatchSize < 0:
-		return &pipeline.ParamError{Key: "batch_size", Msg: "must be >= 0"}
-	case p.LR < 0:
-		return &pipeline.ParamError{Key: "lr", Msg: "must be >= 0"}
-	case p.TrainLimit < 0:
-		return &pipeline.ParamError{Key: "train_limit", Msg: "must be >= 0"}
-	}
 	return nil
+}
+
+// TrainConfig is the recipe as package nn takes it.
+func TrainConfig(p Params) nn.TrainConfig { return nn.TrainConfig(p.Recipe) }
+
+// decode reads and checks the parameters.
+func decode(pp pipeline.Params) (Params, error) {
+	var p Params
+	if err := pp.Decode(&p); err != nil {
+		return p, err
+	}
+	return p, Validate(&p)
 }
 
 // Kind is the pretrain stage kind.
@@ -71,15 +69,15 @@ func (Kind) Threads(pipeline.Params) int { return 2 }
 // images times this machine's seconds per training image of the
 // architecture, plus a validation pass per epoch.
 func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
-	var p Params
-	if pp.Decode(&p) != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return 0
 	}
 	s := stagecost.SettingOf(up)
 	if s.Train == 0 {
 		return Kind{}.Estimate(pp)
 	}
-	cfg, def := p.TrainConfig, nn.DefaultTrainConfig()
+	cfg, def := TrainConfig(p), nn.DefaultTrainConfig()
 	if cfg.Epochs == 0 {
 		cfg.Epochs = def.Epochs
 	}
@@ -105,8 +103,8 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 // Estimate is the estimate without the cost model: a fixed time per
 // epoch of each architecture.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
-	var p Params
-	if pp.Decode(&p) != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return 0
 	}
 	perEpoch := map[string]time.Duration{"mlp": 3 * time.Second, "lenet5": 8 * time.Second, "resnet20": 120 * time.Second}[p.Model]
@@ -119,14 +117,14 @@ func (Kind) Estimate(pp pipeline.Params) time.Duration {
 
 // CheckParams validates parameters without running.
 func (Kind) CheckParams(pp pipeline.Params) error {
-	var p Params
-	return pp.Decode(&p)
+	_, err := decode(pp)
+	return err
 }
 
 // Run trains (or imports) the model.
 func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
-	var p Params
-	if err := sc.Decode(&p); err != nil {
+	p, err := decode(sc.Params)
+	if err != nil {
 		return err
 	}
 	d, err := stageio.LoadDataset(ctx, sc)
@@ -199,15 +197,15 @@ type Options struct {
 }
 
 // Train trains the model p describes on d: the one operation behind the
-// pretrain stage and `ccq train`. Fields of p.TrainConfig left zero take
+// pretrain stage and `ccq train`. Fields of p.Recipe left zero take
 // nn.TrainConfig's meaning (the defaults of nn.DefaultTrainConfig, except
 // momentum, weight decay and warm-up, where zero is none).
 func Train(ctx context.Context, d *datasets.Dataset, p Params, o Options) (*nn.Model, *withdata.RunLog, error) {
-	if err := p.Validate(); err != nil {
+	if err := Validate(&p); err != nil {
 		return nil, nil, err
 	}
 	return withdata.TrainRun(ctx, d, withdata.RunOptions{
-		Arch: p.Model, Config: p.TrainConfig, Threads: o.Threads, Init: o.Init, Out: o.Out, TrainLimit: p.TrainLimit,
+		Arch: p.Model, Config: TrainConfig(p), Threads: o.Threads, Init: o.Init, Out: o.Out, TrainLimit: p.TrainLimit,
 		Progress: o.Progress,
 	})
 }

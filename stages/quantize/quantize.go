@@ -29,81 +29,35 @@ import (
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 func init() { pipeline.Register(Kind{}) }
 
-// Params are the quantize stage's parameters, and those of `ccq quantize`,
-// which builds them from its flags and calls Quantize as the stage does.
-type Params struct {
-	Method       string       `json:"method"`
-	Bits         int          `json:"bits"`
-	Granularity  string       `json:"granularity"`
-	ActBits      int          `json:"act_bits"`
-	MethodParams MethodParams `json:"method_params"`
-}
+// Params are the quantize stage's parameters (see stageparams.Quantize),
+// and those of `ccq quantize`, which builds them from its flags and calls
+// Quantize as the stage does.
+type Params = stageparams.Quantize
 
 // MethodParams are the optional knobs of the quantizers.
-type MethodParams struct {
-	// CalibSize is the number of training images used for calibration
-	// (activation scales, bias correction, AdaRound); default 1024.
-	CalibSize int `json:"calib_size,omitempty"`
-	// CalibSeed picks the calibration images; default 1.
-	CalibSeed uint64 `json:"calib_seed,omitempty"`
-	// Percentile clips weights at this percentile of |w| (method percentile).
-	Percentile float64 `json:"percentile,omitempty"`
-	// ActPercentile calibrates activation scales at this percentile instead
-	// of the maximum.
-	ActPercentile float64 `json:"act_percentile,omitempty"`
-	// BiasCorrScales picks the scales bias-corr starts from ("rtn", "mse"
-	// or "percentile"; default rtn).
-	BiasCorrScales string `json:"bias_corr_scales,omitempty"`
-	// ste-qat's fine-tuning: epochs (default 1), lr (0.01, cosine), batch
-	// size (128), seed (1) and the weight quantizer ("dorefa" or "mse").
-	// adaround uses lr (Adam, default 0.001), batch_size (32) and seed (1)
-	// too, with its own defaults (quant.DefaultAdaRound*).
-	Epochs     int     `json:"epochs,omitempty"`
-	LR         float64 `json:"lr,omitempty"`
-	BatchSize  int     `json:"batch_size,omitempty"`
-	Seed       uint64  `json:"seed,omitempty"`
-	STEWeights string  `json:"ste_weights,omitempty"`
-	// adaround: Adam steps per layer (default 10000), the regulariser's
-	// weight (0.01), its exponent's schedule (20 down to 2) and the
-	// fraction of steps before it switches on (0.2). Zero: the default.
-	Iters     int     `json:"iters,omitempty"`
-	Lambda    float64 `json:"lambda,omitempty"`
-	BetaStart float64 `json:"beta_start,omitempty"`
-	BetaEnd   float64 `json:"beta_end,omitempty"`
-	WarmUp    float64 `json:"warm_up,omitempty"`
-}
+type MethodParams = stageparams.MethodParams
 
 // Calibration defaults (MethodParams.CalibSize and CalibSeed when zero).
 const (
-	DefaultCalibSize = 1024
-	DefaultCalibSeed = 1
+	DefaultCalibSize = stageparams.DefaultCalibSize
+	DefaultCalibSeed = stageparams.DefaultCalibSeed
 )
 
-// WithDefaults returns the parameters with zero calibration settings
-// replaced by their defaults; the quantizers' own knobs keep zero, which
-// package quant reads as its defaults.
-func (p Params) WithDefaults() Params {
-	if p.MethodParams.CalibSize == 0 {
-		p.MethodParams.CalibSize = DefaultCalibSize
-	}
-	if p.MethodParams.CalibSeed == 0 {
-		p.MethodParams.CalibSeed = DefaultCalibSeed
-	}
-	return p
-}
-
 // adaRound returns the AdaRound options the parameters give.
-func (mp MethodParams) adaRound() quant.AdaRoundOptions {
+func adaRound(mp MethodParams) quant.AdaRoundOptions {
 	return quant.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
 		BetaStart: mp.BetaStart, BetaEnd: mp.BetaEnd, WarmUp: mp.WarmUp, Seed: max(mp.Seed, 1)}
 }
 
-// Validate checks names and ranges.
-func (p *Params) Validate() error {
+// Validate checks p: the method against Methods and quant.Methods, the
+// bit widths and granularity against package quant, the method
+// parameters' ranges (Params.Validate) and AdaRound's.
+func Validate(p *Params) error {
 	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(quant.Methods, p.Method) {
 		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, quant.Methods)}
 	}
@@ -116,23 +70,11 @@ func (p *Params) Validate() error {
 	if err := quant.CheckActBits(p.ActBits); err != nil {
 		return &pipeline.ParamError{Key: "act_bits", Msg: err.Error()}
 	}
-	mp := p.MethodParams
-	switch {
-	case mp.CalibSize < 0:
-		return &pipeline.ParamError{Key: "method_params.calib_size", Msg: "must be >= 0"}
-	case mp.Percentile < 0 || mp.Percentile > 100:
-		return &pipeline.ParamError{Key: "method_params.percentile", Msg: "expected a percentile in (0, 100]"}
-	case mp.ActPercentile < 0 || mp.ActPercentile > 100:
-		return &pipeline.ParamError{Key: "method_params.act_percentile", Msg: "expected a percentile in (0, 100]"}
-	case mp.Epochs < 0 || mp.BatchSize < 0 || mp.LR < 0:
-		return &pipeline.ParamError{Key: "method_params", Msg: "epochs, batch_size and lr must be >= 0"}
-	case mp.STEWeights != "" && mp.STEWeights != "dorefa" && mp.STEWeights != "mse":
-		return &pipeline.ParamError{Key: "method_params.ste_weights", Msg: fmt.Sprintf("%q: expected dorefa or mse", mp.STEWeights)}
-	case mp.BiasCorrScales != "" && mp.BiasCorrScales != "rtn" && mp.BiasCorrScales != "mse" && mp.BiasCorrScales != "percentile":
-		return &pipeline.ParamError{Key: "method_params.bias_corr_scales", Msg: fmt.Sprintf("%q: expected rtn, mse or percentile", mp.BiasCorrScales)}
+	if err := p.Validate(); err != nil {
+		return err
 	}
 	if p.Method == "adaround" {
-		if _, err := mp.adaRound().WithDefaults(); err != nil {
+		if _, err := adaRound(p.MethodParams).WithDefaults(); err != nil {
 			var fe *quant.FieldError
 			if errors.As(err, &fe) {
 				return &pipeline.ParamError{Key: "method_params." + fe.Field, Msg: fe.Msg}
@@ -141,6 +83,15 @@ func (p *Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// decode reads and checks the parameters.
+func decode(pp pipeline.Params) (Params, error) {
+	var p Params
+	if err := pp.Decode(&p); err != nil {
+		return p, err
+	}
+	return p, Validate(&p)
 }
 
 // Kind is the quantize stage kind.
@@ -160,19 +111,17 @@ func (Kind) Threads(pipeline.Params) int { return 2 }
 // post-training methods a few forward passes over the calibration images
 // plus stageFixed (loading, writing, the scale searches).
 func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
-	var p Params
-	if pp.Decode(&p) != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return 0
 	}
+	p = p.WithDefaults()
 	s := stagecost.SettingOf(up)
 	if s.Arch == "" || s.Train == 0 {
 		return Kind{}.Estimate(pp)
 	}
 	m, threads := stagecost.Default(), Kind{}.Threads(pp)
 	calib := p.MethodParams.CalibSize
-	if calib == 0 {
-		calib = 1024
-	}
 	if p.Method == "ste-qat" {
 		epochs, batch := max(1, p.MethodParams.Epochs), p.MethodParams.BatchSize
 		if batch == 0 {
@@ -221,8 +170,7 @@ const steFactor = 1.3
 // Estimate is the estimate without the cost model: seconds for
 // post-training methods, longer for ste-qat and adaround.
 func (Kind) Estimate(pp pipeline.Params) time.Duration {
-	var p Params
-	if pp.Decode(&p) == nil && (p.Method == "ste-qat" || p.Method == "adaround") {
+	if p, err := decode(pp); err == nil && (p.Method == "ste-qat" || p.Method == "adaround") {
 		return time.Minute
 	}
 	return 3 * time.Second
@@ -231,8 +179,8 @@ func (Kind) Estimate(pp pipeline.Params) time.Duration {
 // CheckParams validates parameters without running, including that every
 // method_params key is one the method reads (see Methods).
 func (Kind) CheckParams(pp pipeline.Params) error {
-	var p Params
-	if err := pp.Decode(&p); err != nil {
+	p, err := decode(pp)
+	if err != nil {
 		return err
 	}
 	return checkMethodParams(p.Method, pp)
@@ -240,8 +188,8 @@ func (Kind) CheckParams(pp pipeline.Params) error {
 
 // Run quantizes the input model.
 func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
-	var p Params
-	if err := sc.Decode(&p); err != nil {
+	p, err := decode(sc.Params)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -302,7 +250,7 @@ type Options struct {
 // is the one operation behind the quantize stage and `ccq quantize`; it
 // returns the model and the number of calibration images.
 func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.Dataset, p Params, o Options) (*quant.Model, int, error) {
-	if err := p.Validate(); err != nil {
+	if err := Validate(&p); err != nil {
 		return nil, 0, err
 	}
 	p = p.WithDefaults()
@@ -334,7 +282,7 @@ func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.D
 			},
 		})
 	} else {
-		ada := mp.adaRound()
+		ada := adaRound(mp)
 		ada.Progress = func(done, total int, name string) {
 			log.Info("adaround layer", "layer", name, "done", done, "of", total)
 			progress(0.1+0.9*float64(done)/float64(total), "adaround "+name)

@@ -86,7 +86,7 @@ func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
 		return resreport.Summary{}, fmt.Errorf("publishing provenance: %w", err)
 	}
 	sum, err := resreport.Build(ctx, o.ResultsDir, resreport.Options{
-		Reference: o.Report.Reference, Alpha: o.Report.Alpha, Pairs: o.Report.TablePairs(), NoPNG: o.Report.NoPNG, Partial: o.Run.Outcome != "ok",
+		Reference: o.Report.Reference, Alpha: o.Report.Alpha, Pairs: TablePairs(o.Report), NoPNG: o.Report.NoPNG, Partial: o.Run.Outcome != "ok",
 	})
 	if err != nil {
 		return sum, fmt.Errorf("building the report: %w", err)

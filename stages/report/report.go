@@ -18,37 +18,16 @@ import (
 	"github.com/ccq-project/ccq/results"
 	resreport "github.com/ccq-project/ccq/results/report"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 func init() { pipeline.Register(Kind{}) }
 
-// Params are the report stage's parameters (the experiment's [report] plus
-// the experiment's name).
-type Params struct {
-	Experiment string  `json:"experiment"`
-	Reference  string  `json:"reference,omitempty"`
-	Alpha      float64 `json:"alpha,omitempty"`
-	NoPNG      bool    `json:"no_png,omitempty"`
-	// Pairs, when set, replace Reference: each [method, against] pair's
-	// rows are tested against each other (results/report TableOptions.Pairs).
-	Pairs [][]string `json:"pairs,omitempty"`
-}
+// Params are the report stage's parameters (see stageparams.Report).
+type Params = stageparams.Report
 
-// Validate checks ranges.
-func (p *Params) Validate() error {
-	if p.Alpha < 0 || p.Alpha >= 1 {
-		return &pipeline.ParamError{Key: "alpha", Msg: "expected a significance level in (0, 1)"}
-	}
-	for i, pr := range p.Pairs {
-		if len(pr) != 2 || pr[0] == "" || pr[1] == "" || pr[0] == pr[1] {
-			return &pipeline.ParamError{Key: "pairs", Msg: fmt.Sprintf("pair %d %q: expected two different row names", i, pr)}
-		}
-	}
-	return nil
-}
-
-// TablePairs returns the pairs as the report builder takes them.
-func (p *Params) TablePairs() []resreport.Pair {
+// TablePairs returns p's pairs as the report builder takes them.
+func TablePairs(p Params) []resreport.Pair {
 	var out []resreport.Pair
 	for _, pr := range p.Pairs {
 		if len(pr) == 2 {
@@ -91,7 +70,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err := Gather(inputSources(sc.Inputs), sc.OutDir); err != nil {
 		return err
 	}
-	_, err := resreport.Build(ctx, sc.OutDir, resreport.Options{Reference: p.Reference, Alpha: p.Alpha, Pairs: p.TablePairs(), NoPNG: p.NoPNG, Logger: sc.Log})
+	_, err := resreport.Build(ctx, sc.OutDir, resreport.Options{Reference: p.Reference, Alpha: p.Alpha, Pairs: TablePairs(p), NoPNG: p.NoPNG, Logger: sc.Log})
 	if err != nil {
 		return fmt.Errorf("building the report: %w", err)
 	}
