@@ -8,13 +8,14 @@ package experiment
 //	[dataset]                  required
 //	name        = "mnist"      required; the dataset stage checks the value
 //	val_size    = 5000         optional, >= 0
-//	split_seed  = 1            optional
+//	split_seed  = 1            optional, >= 0
 //	source      = "dir"        optional folder; a hint outside the key
 //
-//	[pretrain]                 required; an open table: model is required,
-//	model       = "lenet5"     epochs (>= 1), batch_size (>= 1), seed (integer),
-//	epochs = 2, lr = 0.01 ...  lr (> 0) and schedule (string) are checked here,
-//	                           other keys go to the pretrain stage, which checks them;
+//	[pretrain]                 required; model and the keys of stageparams.Pretrain
+//	model       = "lenet5"     (nn.TrainConfig's: epochs >= 1, batch_size >= 1, seed,
+//	epochs = 2, lr = 0.01 ...  lr > 0, momentum, nesterov, weight_decay, schedule,
+//	                           milestones, gamma, warmup_epochs, augment, eval_batch;
+//	                           and train_limit); the pretrain stage checks the model;
 //	from        = "m.safetensors"  instead of training: import this file (only model may stay)
 //
 //	[[quantize]]               zero or more baseline quantizers
@@ -23,7 +24,8 @@ package experiment
 //	bits        = [2, 4]       required, each 1..8
 //	granularity = ["tensor"]   default ["tensor"]; "tensor" | "channel"
 //	act_bits    = [32]         default [32]; 32 (float) or 1..8
-//	[quantize.params]          method parameters (method_params in the stage)
+//	[quantize.params]          method parameters (stageparams.MethodParams; the quantize
+//	                           stage checks that the method reads each one)
 //
 //	[[optimizers]]             zero or more optimizer runs
 //	name        = "ccea"       optional label; default the plugin name; unique, except
@@ -61,7 +63,7 @@ package experiment
 //	                           optimizer name); pairs = [["ccea", "ccea-random"], ...]
 //	                           instead tests each pair's first row against its second
 //	                           (same settings, Holm over a column's pairs); other keys
-//	                           go to the report stage
+//	                           (alpha, no_png) go to the report stage
 //	[executor]                 kind = "local" | "slurm"; jobs = N;
 //	[executor.slurm]           partition, account, time, cpus_per_stage, args
 //

@@ -6,11 +6,14 @@
 //	evaluate of the float model, of every quantize and every evolve output
 //	report  <- every evaluate and every evolve
 //
-// The package knows the shape of an experiment, not the stage kinds'
-// parameter structs: it emits each stage as kind + parameter map + inputs
-// and checks what it can (types, ranges, references between tables).
-// The kinds check their own parameters (pipeline.Checker) when a plan is
-// made. doc.go lists every key; testdata/example.toml uses them all.
+// Each stage's parameters are the kind's typed struct of package
+// stageparams (a leaf: this package links no stage), built from the
+// experiment's tables and checked here, so a bad key or value is an error
+// at its line of the file. What only the stage kinds can tell (a dataset,
+// architecture, quantizer or optimizer name; a plugin's own parameters)
+// they check when a plan is made (pipeline.Checker), the error pointing at
+// the line through the stage's origins. doc.go lists every key;
+// testdata/example.toml uses them all.
 package experiment
 
 import (
@@ -302,6 +305,9 @@ func (x *Experiment) check() Errors {
 	}
 	if x.Dataset.ValSize != nil && *x.Dataset.ValSize < 0 {
 		add(x.errAt("dataset.val_size", "must be 0 or more, got %d", *x.Dataset.ValSize))
+	}
+	if x.Dataset.SplitSeed != nil && *x.Dataset.SplitSeed < 0 {
+		add(x.errAt("dataset.split_seed", "must be 0 or more, got %d", *x.Dataset.SplitSeed))
 	}
 	// pretrain
 	if x.Pretrain == nil {

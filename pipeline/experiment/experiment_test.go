@@ -55,7 +55,7 @@ func TestExampleExpands(t *testing.T) {
 		t.Errorf("origin of group_size: %q", w)
 	}
 	q := g.Stage("quantize/mse-w4-channel-a32")
-	if q == nil || q.Params.String() != `{"act_bits":32,"bits":4,"granularity":"channel","method":"mse","method_params":{"grid":100}}` {
+	if q == nil || q.Params.String() != `{"act_bits":32,"bits":4,"granularity":"channel","method":"mse","method_params":{"calib_size":512}}` {
 		t.Fatalf("quantize stage %+v", q)
 	}
 	if g.Stage("evolve/random-w4-s1").Inputs["start"] != "quantize/rtn-w4-tensor-a32" {
@@ -439,4 +439,39 @@ func TestBudgetGenerations(t *testing.T) {
 		}
 	}
 	t.Fatal("no evolve stage")
+}
+
+// TestExpandErrorsNameFileLineAndKey: a bad key or value of an open table
+// is found when the stage parameters are built, at its line and TOML path.
+func TestExpandErrorsNameFileLineAndKey(t *testing.T) {
+	opt := base + "[[optimizers]]\nplugin = \"ccea\"\nstart = \"rtn\"\nseeds = [1, 2]\nbudget = { evaluations = 10 }\n"
+	cases := []struct {
+		name, src, want string
+	}{
+		{"unknown pretrain key", strings.Replace(base, "epochs = 1", "epochs = 1\nmomentun = 0.9", 1), "x.toml:8: pretrain.momentun: unknown parameter"},
+		{"pretrain type", strings.Replace(base, "epochs = 1", "epochs = 1\nnesterov = 1", 1), "x.toml:8: pretrain.nesterov: expected bool, got a JSON number"},
+		{"unknown method param", base + "[quantize.params]\ngrid = 3\n", "x.toml:13: quantize[0].params.grid: unknown parameter"},
+		{"method param range", base + "[quantize.params]\npercentile = 101.5\n", "x.toml:13: quantize[0].params.percentile: expected a percentile in (0, 100]"},
+		{"host option", opt + "[optimizers.host]\nbatch_size = \"all\"\n", "x.toml:18: optimizers[0].host.batch_size: expected int, got a JSON string"},
+		{"unknown host option", opt + "[optimizers.host]\nbatchsize = 5\n", "x.toml:18: optimizers[0].host.batchsize: unknown parameter"},
+		{"host option range", opt + "[optimizers.host]\nselect = \"best\"\n", `x.toml:18: optimizers[0].host.select: "best": expected "final" or "best-validation"`},
+		{"host option in matrix", opt + "[optimizers.matrix]\n\"host.race_z\" = [2, 3]\n", `x.toml:12: optimizers[0].host.race: race_fraction, race_z and race_keep need race = "z"`},
+		{"host option type in matrix", opt + "[optimizers.matrix]\n\"host.batch_size\" = [\"a\"]\n", "x.toml:18: optimizers[0].matrix.host.batch_size: expected int, got a JSON string"},
+		{"reserved host option", opt + "[optimizers.host]\nseed = 5\n", "x.toml:17: optimizers[0].host.seed: is set by the experiment itself"},
+		{"evaluate", base + "[evaluate]\nbatch = -2\n", "x.toml:13: evaluate.batch: must be >= 0"},
+		{"report", base + "[report]\nalpha = 2.0\n", "x.toml:13: report.alpha: expected a significance level in (0, 1)"},
+		{"report experiment", base + "[report]\nexperiment = \"other\"\n", "x.toml:13: report.experiment: is set by the experiment itself"},
+	}
+	for _, c := range cases {
+		x, err := Parse("x.toml", []byte(c.src))
+		if err != nil {
+			t.Errorf("%s: parse: %v", c.name, err)
+			continue
+		}
+		_, err = x.Expand()
+		es, ok := err.(Errors)
+		if !ok || len(es) != 1 || !strings.HasPrefix(es[0].Error(), c.want) {
+			t.Errorf("%s: got %v\nwant one error starting %q", c.name, err, c.want)
+		}
+	}
 }

@@ -182,7 +182,7 @@ func TestOverrideToSameValueKeepsParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := overrideExample(t, "pretrain.epochs=2", `quantize[1].params.grid=100`, "optimizers[1].seeds=[1]")
+	over, err := overrideExample(t, "pretrain.epochs=2", `quantize[1].params.calib_size=512`, "optimizers[1].seeds=[1]")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func FuzzOverride(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add("optimizers[*].budget.evaluations", "300")
-	f.Add("quantize[1].params", "{ grid = 3 }")
+	f.Add("quantize[1].params", "{ calib_size = 3 }")
 	f.Add("optimizers[0].matrix.\"host.batch_size\"", "[1, 2]")
 	f.Add("optimizers", "[]")
 	f.Add("pretrain.model", "resnet20")

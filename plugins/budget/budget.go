@@ -1,6 +1,6 @@
 // Package budget is the bound of an optimizer run, one type from the
 // experiment file's budget table (TOML) through the evolve stage's
-// parameters (JSON) to the host loop (plugins/host).
+// parameters (JSON, stages/stageparams.Evolve) to the host loop (plugins/host).
 package budget
 
 import (
@@ -42,22 +42,6 @@ func (b Budget) Validate() error {
 		return &FieldError{Msg: "needs evaluations, wall_time or generations > 0"}
 	}
 	return nil
-}
-
-// Map is the budget as stage parameters: the keys of the set bounds only,
-// the wall time as text ("30m0s").
-func (b Budget) Map() map[string]any {
-	m := map[string]any{}
-	if b.Evaluations > 0 {
-		m["evaluations"] = b.Evaluations
-	}
-	if b.WallTime > 0 {
-		m["wall_time"] = b.WallTime.String()
-	}
-	if b.Generations > 0 {
-		m["generations"] = b.Generations
-	}
-	return m
 }
 
 // FieldError is a bad budget; Key is empty when no single key is at fault.

@@ -36,7 +36,7 @@ func TestDecodeTOMLAndJSON(t *testing.T) {
 	}
 }
 
-func TestValidateAndMap(t *testing.T) {
+func TestValidate(t *testing.T) {
 	var fe *FieldError
 	if err := (Budget{}).Validate(); !errors.As(err, &fe) || fe.Key != "" {
 		t.Errorf("empty budget: %v", err)
@@ -46,10 +46,6 @@ func TestValidateAndMap(t *testing.T) {
 	}
 	if err := (Budget{Generations: 3}).Validate(); err != nil {
 		t.Errorf("generations alone: %v", err)
-	}
-	m := Budget{Evaluations: 5, WallTime: Duration(time.Minute)}.Map()
-	if len(m) != 2 || m["evaluations"] != int64(5) || m["wall_time"] != "1m0s" {
-		t.Errorf("map %v", m)
 	}
 }
 

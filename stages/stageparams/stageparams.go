@@ -29,6 +29,8 @@ package stageparams
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/ccq-project/ccq/pipeline"
 )
@@ -51,11 +53,12 @@ func Encode(v Validator) (pipeline.Params, error) {
 	return pipeline.ParseParams(b)
 }
 
-// Decode fills v from the values of an open table of an experiment file
-// (or any parameter map), with the stage's rules: unknown keys and values
-// of the wrong type are *pipeline.ParamError values naming the key, and v
-// is validated.
-func Decode(m map[string]any, v Validator) error {
+// Decode fills v (a parameter struct or a part of one) from the values of
+// an open table of an experiment file, or any parameter map, by the
+// stages' rules: unknown keys and values of the wrong type are
+// *pipeline.ParamError values naming the key, and v is validated when it
+// is a Validator.
+func Decode(m map[string]any, v any) error {
 	p, err := pipeline.NewParams(m)
 	if err != nil {
 		return err
@@ -74,4 +77,28 @@ func nonNegative[T int | int64 | float64](key string, v T) error {
 // errEmpty is the error of a required parameter left empty.
 func errEmpty(key string) error {
 	return &pipeline.ParamError{Key: key, Msg: "empty (required)"}
+}
+
+// Keys returns the parameter names of struct v (or a pointer to one): the
+// JSON names of its fields, those of embedded structs included.
+func Keys(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []string
+	for _, f := range reflect.VisibleFields(t) {
+		if f.Anonymous || !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package stageparams
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,15 @@ func TestDefaults(t *testing.T) {
 	}
 	if v, _ := (Dataset{Name: "mnist"}).Split(); v != 0 {
 		t.Errorf("default val size %d", v)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	got := strings.Join(Keys(&Pretrain{}), " ")
+	if got != "model train_limit epochs batch_size lr momentum nesterov weight_decay schedule milestones gamma warmup_epochs augment seed eval_batch" {
+		t.Errorf("pretrain keys %s", got)
+	}
+	if got := strings.Join(Keys(Host{}), " "); !strings.HasPrefix(got, "batch_size validate_every") || strings.Contains(got, "plugin") {
+		t.Errorf("host keys %s", got)
 	}
 }
