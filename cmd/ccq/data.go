@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/stages/dataset"
 	"github.com/spf13/cobra"
 )
 
@@ -112,12 +115,12 @@ func dataInfoCmd() *cobra.Command {
 			if seed == 0 {
 				return fmt.Errorf("--split-seed 0: expected a seed of 1 or more")
 			}
-			opt := f.options()
-			opt.ValSize, opt.SplitSeed = valSize, seed
-			if valSize == 0 {
-				opt.ValSize = -1
+			d, err := dataset.Load(cmd.Context(), dataset.Params{Name: args[0], ValSize: &valSize, SplitSeed: &seed},
+				dataset.LoadOptions{Dir: f.from, CacheDir: globals.dataDir, Offline: f.offline, Logger: slog.Default()})
+			var pe *pipeline.ParamError
+			if errors.As(err, &pe) {
+				return errors.New(pe.Msg)
 			}
-			d, err := datasets.Load(cmd.Context(), args[0], opt)
 			if err != nil {
 				return err
 			}

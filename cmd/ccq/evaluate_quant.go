@@ -36,20 +36,16 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 	slog.Info("k-bit model", "bits", rep.Bits, "act_bits", rep.ActBits, "method", rep.Method, "granularity", rep.Granularity,
 		"used_fp_gradients", rep.UsedFPGrads, "weights", rep.Weights, "packed_bytes", rep.PackedBytes,
 		"model_bytes", rep.ModelBytes, "bits_per_weight", fmt.Sprintf("%.2f", rep.BitsPerWeight), "levels", strings.Join(levels, " "))
-	switch {
-	case m.ActBits == quant.FloatActBits:
-	case !quant.IntegerFast():
-		slog.Info("integer-only inference skipped: no AVX-512 VNNI on this CPU (ccq quantize --integer runs the pure-Go kernels)")
-	default:
-		x, y, err := quant.SplitData(m.Graph, r.data, r.split, 0)
-		if err != nil {
+	if m.ActBits != quant.FloatActBits {
+		c, skipped, err := evaluate.Integer(ctx, m, r.data, r.split, r.params, r.threads)
+		switch {
+		case err != nil:
 			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
+		case skipped == evaluate.IntegerNoVNNI:
+			slog.Info("integer-only inference skipped: no AVX-512 VNNI on this CPU (ccq quantize --integer runs the pure-Go kernels)")
+		case c != nil:
+			slog.Info(c.String(), "fake_quant_accuracy", fmt.Sprintf("%.2f%%", 100*rep.Accuracy))
 		}
-		c, err := quant.CheckInteger(ctx, m, x, y, r.threads)
-		if err != nil {
-			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
-		}
-		slog.Info(c.String(), "fake_quant_accuracy", fmt.Sprintf("%.2f%%", 100*rep.Accuracy))
 	}
 	res := nn.EvalResult{N: rep.N, Accuracy: rep.Accuracy, Loss: rep.Loss, Confusion: rep.Confusion}
 	for _, c := range rep.PerClass {

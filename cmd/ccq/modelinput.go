@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/withdata"
+	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/stages/dataset"
 	"github.com/spf13/pflag"
 )
 
@@ -27,10 +30,31 @@ func (f *splitFlags) register(fl *pflag.FlagSet) {
 	fl.Uint64Var(&f.splitSeed, "split-seed", 0, "seed that carves the validation split (default 1)")
 }
 
-// load loads the named dataset with these options.
+// params are the dataset stage's parameters these flags give for the
+// named dataset (--val-size 0 is the default size, negative none;
+// --split-seed 0 the default seed).
+func (f *splitFlags) params(name string) dataset.Params {
+	p := dataset.Params{Name: name}
+	switch {
+	case f.valSize < 0:
+		p.ValSize = new(int) // none
+	case f.valSize > 0:
+		p.ValSize = &f.valSize
+	}
+	if f.splitSeed != 0 {
+		p.SplitSeed = &f.splitSeed
+	}
+	return p
+}
+
+// load loads the named dataset as the dataset stage does.
 func (f *splitFlags) load(ctx context.Context, name string) (*datasets.Dataset, error) {
-	return datasets.Load(ctx, name, datasets.Options{CacheDir: globals.dataDir, ValSize: f.valSize, SplitSeed: f.splitSeed,
-		Offline: f.offline, Logger: slog.Default()})
+	d, err := dataset.Load(ctx, f.params(name), dataset.LoadOptions{CacheDir: globals.dataDir, Offline: f.offline, Logger: slog.Default()})
+	var pe *pipeline.ParamError
+	if errors.As(err, &pe) && pe.Key == "name" {
+		return nil, fmt.Errorf("--dataset: %s", pe.Msg)
+	}
+	return d, err
 }
 
 // loadFloatModel reads a float model (a ccq file, or a PyTorch state dict

@@ -21,15 +21,9 @@ import (
 // whose report exists is not rebuilt; its table is printed from runs.parquet.
 // src is where the experiment and ccq came from, taken when the run started.
 func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pipeline.Summary, executor string, src sourceState) error {
-	var rp stagereport.Params
-	if len(s.Exp.Report) > 0 {
-		p, err := pipeline.NewParams(s.Exp.Report)
-		if err != nil {
-			return fmt.Errorf("[report]: %w", err)
-		}
-		if err := p.Decode(&rp); err != nil {
-			return fmt.Errorf("[report]: %w", err)
-		}
+	rp, perr := s.Exp.ReportParams()
+	if perr != nil {
+		return perr
 	}
 	dir := s.ResultsDir()
 	reportPath := filepath.Join(dir, results.ReportMarkdown)

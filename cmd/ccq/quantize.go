@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 
 	"github.com/ccq-project/ccq/internal/digest"
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/stages/quantize"
@@ -99,9 +101,7 @@ error.`,
 			if m.Extra == nil {
 				m.Extra = map[string]string{}
 			}
-			m.Extra[nn.MetaDataset] = d.Name
-			m.Extra[nn.MetaMean] = nn.FormatFloats(d.Mean)
-			m.Extra[nn.MetaStd] = nn.FormatFloats(d.Std)
+			maps.Copy(m.Extra, withdata.Metadata(d))
 			rep := quantizeReport{Out: out, Source: path, SourceDigest: srcDigest, Arch: m.Graph.Arch, Dataset: d.Name, Method: m.Method,
 				Bits: m.Bits, Granularity: string(m.Granularity), ActBits: m.ActBits, UsedFPGradients: m.UsedFPGradients,
 				CalibSamples: calibN, Layout: m.Layout(), Levels: quant.LevelHistogram(m)}

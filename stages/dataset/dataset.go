@@ -7,6 +7,8 @@ package dataset
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ccq-project/ccq/datasets"
@@ -30,7 +32,7 @@ func Validate(p *Params) error {
 			return nil
 		}
 	}
-	return &pipeline.ParamError{Key: "name", Msg: fmt.Sprintf("unknown dataset %q (expected one of %v)", p.Name, datasets.Names())}
+	return &pipeline.ParamError{Key: "name", Msg: fmt.Sprintf("unknown dataset %q (expected one of %s)", p.Name, strings.Join(datasets.Names(), ", "))}
 }
 
 // decode reads and checks the parameters.
@@ -72,9 +74,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	rec := stageio.DatasetRecord{Name: p.Name, Source: sc.Hints["source"]}
 	rec.ValSize, rec.SplitSeed = p.Split()
 	sc.Progress(0, "loading "+p.Name)
-	d, err := datasets.Load(ctx, p.Name, datasets.Options{
-		Dir: rec.Source, CacheDir: sc.Settings.DataDir, ValSize: rec.ValSize, SplitSeed: rec.SplitSeed, Logger: sc.Log,
-	})
+	d, err := Load(ctx, p, LoadOptions{Dir: rec.Source, CacheDir: sc.Settings.DataDir, Logger: sc.Log})
 	if err != nil {
 		return err
 	}
@@ -84,4 +84,28 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	sc.SetMeta("val", d.Val.N)
 	sc.SetMeta("test", d.Test.N)
 	return stageio.WriteJSON(sc.OutDir, stageio.DatasetFile, rec)
+}
+
+// LoadOptions say where Load finds a dataset's files, not what it loads.
+type LoadOptions struct {
+	// Dir is a folder holding the files, tried first.
+	Dir string
+	// CacheDir is the dataset cache ("": datasets' default).
+	CacheDir string
+	// Offline never uses the network.
+	Offline bool
+	Logger  *slog.Logger
+}
+
+// Load loads the dataset p names with the validation split p describes:
+// the one operation behind the dataset stage and the commands' --dataset,
+// --val-size and --split-seed (`ccq train`, `ccq quantize`, `ccq
+// evaluate`, `ccq data info`).
+func Load(ctx context.Context, p Params, o LoadOptions) (*datasets.Dataset, error) {
+	if err := Validate(&p); err != nil {
+		return nil, err
+	}
+	valSize, seed := p.Split()
+	return datasets.Load(ctx, p.Name, datasets.Options{Dir: o.Dir, CacheDir: o.CacheDir, ValSize: valSize, SplitSeed: seed,
+		Offline: o.Offline, Logger: o.Logger})
 }

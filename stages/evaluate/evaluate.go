@@ -218,19 +218,17 @@ func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *data
 // Params.Integer) and fills the row's integer columns; a model it cannot
 // represent, or a run left out, is noted, not an error.
 func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*quant.IntegerCheck, error) {
-	if p.Integer != nil && !*p.Integer {
+	c, skipped, err := Integer(ctx, m, d, &d.Test, *p, sc.Threads)
+	switch {
+	case err != nil:
+		return nil, err
+	case skipped == IntegerOff:
 		row.IntegerNote = results.String("off")
 		return nil, nil
-	}
-	if p.Integer == nil && !quant.IntegerFast() {
+	case skipped == IntegerNoVNNI:
 		row.IntegerNote = results.String("skipped: no AVX-512 VNNI on this CPU (integer = true runs the pure-Go kernels)")
 		sc.Log.Info("integer-only inference skipped: no AVX-512 VNNI (set integer = true to run the pure-Go kernels)", "run", row.RunID)
 		return nil, nil
-	}
-	b := stageio.SplitBatch(d, &d.Test, nil)
-	c, err := quant.CheckInteger(ctx, m, b.X, b.Labels, sc.Threads)
-	if err != nil {
-		return nil, fmt.Errorf("integer-only inference of the %d-bit model: %w", m.Bits, err)
 	}
 	sc.Log.Info(c.String(), "run", row.RunID)
 	if !c.Representable {
@@ -239,4 +237,30 @@ func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *
 	}
 	row.IntegerTestAcc, row.IntegerTestLoss, row.IntegerAgree = results.Float64(c.Accuracy), results.Float64(c.Loss), results.Int64(int64(c.Agree))
 	return c, nil
+}
+
+// Why Integer did not run.
+const (
+	IntegerOff    = "off"     // Params.Integer is false
+	IntegerNoVNNI = "no-vnni" // unset, and the CPU lacks AVX-512 VNNI
+)
+
+// Integer runs integer-only inference of k-bit model m (with quantized
+// activations) on split s of d when p.Integer asks for it: unset, where the
+// CPU has AVX-512 VNNI; true, always; false, never. It returns the check,
+// or why it did not run (IntegerOff, IntegerNoVNNI): the evaluate stage's
+// integer check and `ccq evaluate`'s.
+func Integer(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, p Params, workers int) (*quant.IntegerCheck, string, error) {
+	if p.Integer != nil && !*p.Integer {
+		return nil, IntegerOff, nil
+	}
+	if p.Integer == nil && !quant.IntegerFast() {
+		return nil, IntegerNoVNNI, nil
+	}
+	b := stageio.SplitBatch(d, s, nil)
+	c, err := quant.CheckInteger(ctx, m, b.X, b.Labels, workers)
+	if err != nil {
+		return nil, "", fmt.Errorf("integer-only inference of the %d-bit model: %w", m.Bits, err)
+	}
+	return c, "", nil
 }
