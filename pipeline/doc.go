@@ -11,13 +11,9 @@
 //
 //	package quantize
 //
-//	type Params struct {
-//		Method      string `json:"method"`
-//		Bits        int    `json:"bits"`
-//		Granularity string `json:"granularity"`
-//		ActBits     int    `json:"act_bits"`
-//		MethodParams map[string]any `json:"method_params,omitempty"`
-//	}
+//	// The parameter struct lives in the leaf package stages/stageparams,
+//	// which the experiment expansion imports without linking the stage.
+//	type Params = stageparams.Quantize
 //
 //	type Kind struct{}
 //
@@ -54,13 +50,18 @@
 // Command so that none outlives ccq. Bump Version whenever the kind
 // computes something different for the same parameters and inputs.
 //
-// The checklist for a new kind: its package under stages/ with a typed
-// Params struct (Validate, and WithDefaults when zero values mean
-// defaults) and the operation as an exported function that Run calls, so
-// that a command (cmd/ccq) can build the same Params and call the same
+// The checklist for a new kind: its parameter struct in stages/stageparams
+// (json tags with the experiment's key names, optional fields omitempty so
+// that unset keys stay out of the key; Validate for what the values alone
+// tell, and WithDefaults when zero values mean defaults); its package
+// under stages/ with Params as an alias of that struct, a Validate
+// function adding the checks that need heavier packages (names against
+// registries), and the operation as an exported function that Run calls,
+// so that a command (cmd/ccq) can build the same Params and call the same
 // function (see stages/quantize.Quantize, stages/pretrain.Train); a blank
 // import in stages/all; and, if experiment files create it, its stages in
-// pipeline/experiment's Expand (expand.go) with the keys' TOML origins.
+// pipeline/experiment's Expand (expand.go), built as the struct, with the
+// keys' TOML paths.
 //
 // # Keys
 //

@@ -33,8 +33,8 @@ var commonParams = []string{"calib_size", "calib_seed", "act_percentile"}
 // Methods is the table of quantizers, in quant.Methods' order. Adding a
 // quantizer: implement it in package quant (its name in quant.Methods, its
 // scale rule in quant.Quantize, or its own entry point), add its entry here
-// and map its knobs to MethodParams fields; the stage, `ccq quantize`'s help
-// and the checks of method_params read this table.
+// and map its knobs to MethodParams fields (stages/stageparams); the stage,
+// `ccq quantize`'s help and the checks of method_params read this table.
 var Methods = []MethodSpec{
 	{Name: "rtn", Doc: "round to nearest, scale = max |w| / (2^(k-1)-1)"},
 	{Name: "mse", Doc: "scale searched to minimise the squared weight error"},

@@ -6,9 +6,10 @@
 // Output: model.safetensors (levels, scales) and model.json.
 //
 // Quantize is the one operation behind the stage and `ccq quantize`; both
-// build Params. To add a quantizer, implement it in package quant (its name
-// in quant.Methods, its scale rule in quant.Quantize), add its entry to
-// Methods here and its knobs to MethodParams; TestMethodTableMatchesQuant
+// build Params (the experiment expansion builds them too). To add a
+// quantizer, implement it in package quant (its name in quant.Methods, its
+// scale rule in quant.Quantize), add its entry to Methods here and its
+// knobs to MethodParams (stages/stageparams); TestMethodTableMatchesQuant
 // checks the two lists agree.
 package quantize
 
