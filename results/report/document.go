@@ -103,6 +103,13 @@ func (b *built) markdown() string {
 			fmt.Fprintf(&w, "\n%s\n\n", t.Caption())
 		}
 	}
+	if len(b.sweeps) > 0 {
+		w.WriteString("## Parameter sweeps\n\n" + sweepCaption + "\n\n")
+		for i := range b.sweeps {
+			s := &b.sweeps[i]
+			fmt.Fprintf(&w, "### %s\n\n![%s](%s)\n\n", s.Title(), s.Title(), path.Join(results.ReportPlotsDir, s.Name()+".svg"))
+		}
+	}
 	w.WriteString("## Convergence\n\n")
 	if len(b.convs) == 0 {
 		w.WriteString("No generation rows yet.\n\n")
@@ -172,7 +179,7 @@ figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}pre{background:#f5f5
 
 // html renders report.html: the same content as report.md, self-contained
 // (styles and SVG plots inline; no scripts, links or external assets).
-func (b *built) html(svgs [][]byte) string {
+func (b *built) html(svgs map[string][]byte) string {
 	var w strings.Builder
 	title := "ccq report: " + b.experimentName()
 	fmt.Fprintf(&w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>\n%s\n</style>\n</head>\n<body>\n",
@@ -202,6 +209,13 @@ func (b *built) html(svgs [][]byte) string {
 			b.sum.Ablations[i].HTML(&w)
 		}
 	}
+	if len(b.sweeps) > 0 {
+		fmt.Fprintf(&w, "<h2>Parameter sweeps</h2>\n<p class=\"caption\">%s</p>\n", html.EscapeString(sweepCaption))
+		for i := range b.sweeps {
+			s := &b.sweeps[i]
+			fmt.Fprintf(&w, "<figure>\n%s\n<figcaption>%s</figcaption>\n</figure>\n", inlineSVG(svgs[s.Name()]), html.EscapeString(s.Title()))
+		}
+	}
 	w.WriteString("<h2>Convergence</h2>\n")
 	if len(b.convs) == 0 {
 		w.WriteString("<p>No generation rows yet.</p>\n")
@@ -209,7 +223,7 @@ func (b *built) html(svgs [][]byte) string {
 		fmt.Fprintf(&w, "<p class=\"caption\">%s</p>\n", html.EscapeString(convergenceCaption))
 	}
 	for i := range b.convs {
-		fmt.Fprintf(&w, "<figure>\n%s\n<figcaption>%s</figcaption>\n</figure>\n", inlineSVG(svgs[i]), html.EscapeString(b.convs[i].Title()))
+		fmt.Fprintf(&w, "<figure>\n%s\n<figcaption>%s</figcaption>\n</figure>\n", inlineSVG(svgs[b.convs[i].Name()]), html.EscapeString(b.convs[i].Title()))
 	}
 	if fr := b.failedRuns(); len(fr) > 0 {
 		w.WriteString("<h2>Failed runs</h2>\n<table><thead><tr><th>run</th><th>method</th><th class=\"num\">bits</th><th class=\"num\">seed</th><th>status</th></tr></thead><tbody>\n")
