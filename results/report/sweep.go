@@ -198,9 +198,27 @@ func (s *Sweep) plot() (*plot.Plot, error) {
 		}
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	// Room around the points, and above them for the legend.
+	xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, l := range s.Lines {
+		for i, x := range l.X {
+			sd := l.Std[i]
+			if math.IsNaN(sd) {
+				sd = 0
+			}
+			xlo, xhi = min(xlo, x), max(xhi, x)
+			ylo, yhi = min(ylo, l.Mean[i]-sd), max(yhi, l.Mean[i]+sd)
+		}
+	}
 	if s.LogX {
 		p.X.Scale = plot.LogScale{}
+		p.X.Min, p.X.Max = xlo/1.3, xhi*1.3
+	} else {
+		pad := 0.06 * (xhi - xlo)
+		p.X.Min, p.X.Max = xlo-pad, xhi+pad
 	}
+	span := max(yhi-ylo, 0.5)
+	p.Y.Min, p.Y.Max = ylo-0.08*span, yhi+0.12*span*float64(1+len(s.Lines))
 	for _, l := range s.Lines {
 		st := styleOf(s.Palette, l.Method)
 		pts := make(plotter.XYs, len(l.X))
