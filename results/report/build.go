@@ -64,7 +64,10 @@ type Summary struct {
 	Figures        int      `json:"figures"`
 	MainTables     []Table  `json:"main_tables"`
 	Ablations      []Table  `json:"ablations,omitempty"`
-	Warnings       []string `json:"warnings,omitempty"`
+	// GapTables give each optimizer row's share of the gap between its
+	// start and the float model that it closed.
+	GapTables []Table  `json:"gap_tables,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
 }
 
 // Data is everything read from a results folder.
@@ -189,6 +192,7 @@ func analyse(d *Data, opts Options) *built {
 	}
 	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha, Pairs: opts.Pairs})
 	s.Ablations = AblationTables(d.Runs)
+	s.GapTables = GapTables(d.Runs)
 	b.convs = Convergences(d.Curves)
 	b.sweeps = Sweeps(s.Ablations)
 	s.Figures = len(b.convs) + len(b.sweeps)
@@ -249,7 +253,7 @@ func (b *built) write(ctx context.Context, opts Options) error {
 		return nil
 	}
 	// Tables as CSV.
-	for _, t := range append(append([]Table{}, b.sum.MainTables...), b.sum.Ablations...) {
+	for _, t := range append(append(append([]Table{}, b.sum.MainTables...), b.sum.GapTables...), b.sum.Ablations...) {
 		var buf bytes.Buffer
 		if err := t.CSV(&buf); err != nil {
 			return fmt.Errorf("report: %w", err)

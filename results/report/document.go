@@ -94,6 +94,15 @@ func (b *built) markdown() string {
 		t.Markdown(&w)
 		fmt.Fprintf(&w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
 	}
+	if len(b.sum.GapTables) > 0 {
+		w.WriteString("## Gap closed\n\n")
+		for i := range b.sum.GapTables {
+			t := &b.sum.GapTables[i]
+			fmt.Fprintf(&w, "### %s\n\n", t.Title)
+			t.Markdown(&w)
+			fmt.Fprintf(&w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
+		}
+	}
 	if len(b.sum.Ablations) > 0 {
 		w.WriteString("## Ablations\n\n")
 		for i := range b.sum.Ablations {
@@ -202,6 +211,12 @@ func (b *built) html(svgs map[string][]byte) string {
 	}
 	for i := range b.sum.MainTables {
 		b.sum.MainTables[i].HTML(&w)
+	}
+	if len(b.sum.GapTables) > 0 {
+		w.WriteString("<h2>Gap closed</h2>\n")
+		for i := range b.sum.GapTables {
+			b.sum.GapTables[i].HTML(&w)
+		}
 	}
 	if len(b.sum.Ablations) > 0 {
 		w.WriteString("<h2>Ablations</h2>\n")
