@@ -69,6 +69,17 @@ const convergenceCaption = "Median (line) and inter-quartile range (band) across
 	"evaluations. Curves are resampled on a grid of evaluation counts as step functions; at each point only runs " +
 	"that reached it count. Variants differ in colour and line style."
 
+// tablesMarkdown writes each table under its title, with its caption and
+// a link to its CSV.
+func tablesMarkdown(w *strings.Builder, tables []Table) {
+	for i := range tables {
+		t := &tables[i]
+		fmt.Fprintf(w, "### %s\n\n", t.Title)
+		t.Markdown(w)
+		fmt.Fprintf(w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
+	}
+}
+
 // markdown renders report.md.
 func (b *built) markdown() string {
 	var w strings.Builder
@@ -88,20 +99,10 @@ func (b *built) markdown() string {
 	if len(b.sum.MainTables) == 0 {
 		w.WriteString("No evaluated models yet.\n\n")
 	}
-	for i := range b.sum.MainTables {
-		t := &b.sum.MainTables[i]
-		fmt.Fprintf(&w, "### %s\n\n", t.Title)
-		t.Markdown(&w)
-		fmt.Fprintf(&w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
-	}
+	tablesMarkdown(&w, b.sum.MainTables)
 	if len(b.sum.GapTables) > 0 {
 		w.WriteString("## Gap closed\n\n")
-		for i := range b.sum.GapTables {
-			t := &b.sum.GapTables[i]
-			fmt.Fprintf(&w, "### %s\n\n", t.Title)
-			t.Markdown(&w)
-			fmt.Fprintf(&w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
-		}
+		tablesMarkdown(&w, b.sum.GapTables)
 	}
 	if len(b.sum.Ablations) > 0 {
 		w.WriteString("## Ablations\n\n")

@@ -15,8 +15,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Sweep is one parameter-sweep figure: for one (dataset, model, column) and
@@ -261,29 +259,21 @@ func countRange(n []int) string {
 	return fmt.Sprintf("%d-%d", lo, hi)
 }
 
-// SVG writes the figure as SVG (fonts referenced by name, not embedded).
-func (s *Sweep) SVG(w io.Writer) error {
+// draw draws the figure's single panel on dc.
+func (s *Sweep) draw(dc draw.Canvas) error {
 	p, err := s.plot()
 	if err != nil {
 		return err
 	}
-	cv := vgsvg.New(figWidth, figPanelHeight)
-	p.Draw(draw.New(cv))
-	_, err = cv.WriteTo(w)
-	return err
+	p.Draw(dc)
+	return nil
 }
 
+// SVG writes the figure as SVG (fonts referenced by name, not embedded).
+func (s *Sweep) SVG(w io.Writer) error { return writeSVG(w, figWidth, figPanelHeight, s.draw) }
+
 // PNG writes the figure as a PNG at 150 dpi.
-func (s *Sweep) PNG(w io.Writer) error {
-	p, err := s.plot()
-	if err != nil {
-		return err
-	}
-	cv := vgimg.NewWith(vgimg.UseWH(figWidth, figPanelHeight), vgimg.UseDPI(pngDPI))
-	p.Draw(draw.New(cv))
-	_, err = vgimg.PngCanvas{Canvas: cv}.WriteTo(w)
-	return err
-}
+func (s *Sweep) PNG(w io.Writer) error { return writePNG(w, figWidth, figPanelHeight, s.draw) }
 
 func (s *Sweep) svgBytes() ([]byte, error) {
 	var b bytes.Buffer
