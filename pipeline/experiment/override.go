@@ -356,22 +356,29 @@ func ParseWithOverrides(file string, src []byte, ovs []Override) (*Experiment, e
 }
 
 // overriddenBy reports whether an error key lies at, under or above a path
-// an override set (decode errors name keys without indices, so those are
-// compared without them too).
+// an override set. Keys with indices are matched with their indices, so an
+// error at optimizers[2] is not blamed on --set optimizers[1]...; decode
+// errors name keys without indices, and only those are compared without
+// them.
 func overriddenBy(key string, touched map[string]string) (string, bool) {
 	if key == "" {
 		return "", false
 	}
 	bare := stripIndices(key)
-	best := ""
-	for p, k := range touched {
-		for _, cand := range []struct{ a, b string }{{key, p}, {bare, stripIndices(p)}} {
-			if under(cand.a, cand.b) || under(cand.b, cand.a) {
-				if best == "" || k < best {
-					best = k
+	match := func(a func(p string) string, k string) string {
+		best := ""
+		for p, set := range touched {
+			if pa := a(p); under(k, pa) || under(pa, k) {
+				if best == "" || set < best {
+					best = set
 				}
 			}
 		}
+		return best
+	}
+	best := match(func(p string) string { return p }, key)
+	if best == "" && bare == key {
+		best = match(stripIndices, bare)
 	}
 	return best, best != ""
 }

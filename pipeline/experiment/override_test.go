@@ -223,6 +223,9 @@ func TestOverrideErrors(t *testing.T) {
 			"testdata/example.toml: optimizers[1].budget.evaluations (--set optimizers[*].budget.evaluations): must be 1 or more"}},
 		{[]string{`optimizers[*].budget.evaluations="x"`}, []string{"(--set optimizers[*].budget.evaluations): incompatible types"}},
 		{[]string{"quantize[0].colour=1"}, []string{"(--set quantize[0].colour): unknown key"}},
+		// Each error names the --set of its own index, not the first one.
+		{[]string{"optimizers[0].seeds=[]", "optimizers[1].seeds=[]"}, []string{
+			"optimizers[0].seeds (--set optimizers[0].seeds)", "optimizers[1].seeds (--set optimizers[1].seeds)"}},
 		// An error elsewhere keeps its line in the file.
 		{[]string{"quantize[0].bits=[2]"}, []string{"testdata/example.toml:49: optimizers[1].bits: 4-bit start models do not exist"}},
 	}

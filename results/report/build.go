@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,7 +64,10 @@ type Summary struct {
 	Figures        int      `json:"figures"`
 	MainTables     []Table  `json:"main_tables"`
 	Ablations      []Table  `json:"ablations,omitempty"`
-	Warnings       []string `json:"warnings,omitempty"`
+	// GapTables give each optimizer row's share of the gap between its
+	// start and the float model that it closed.
+	GapTables []Table  `json:"gap_tables,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
 }
 
 // Data is everything read from a results folder.
@@ -164,6 +168,7 @@ type built struct {
 	d       *Data
 	sum     Summary
 	convs   []Convergence
+	sweeps  []Sweep
 	builtAt time.Time
 	// builtBy is the ccq that builds the report (its commit asked from git
 	// when the binary has none).
@@ -187,8 +192,10 @@ func analyse(d *Data, opts Options) *built {
 	}
 	s.MainTables = MainTables(d.Runs, TableOptions{Reference: opts.Reference, Alpha: opts.Alpha, Pairs: opts.Pairs})
 	s.Ablations = AblationTables(d.Runs)
+	s.GapTables = GapTables(d.Runs)
 	b.convs = Convergences(d.Curves)
-	s.Figures = len(b.convs)
+	b.sweeps = Sweeps(s.Ablations)
+	s.Figures = len(b.convs) + len(b.sweeps)
 
 	// Partial or incomplete?
 	if opts.Partial {
@@ -246,7 +253,7 @@ func (b *built) write(ctx context.Context, opts Options) error {
 		return nil
 	}
 	// Tables as CSV.
-	for _, t := range append(append([]Table{}, b.sum.MainTables...), b.sum.Ablations...) {
+	for _, t := range append(append(append([]Table{}, b.sum.MainTables...), b.sum.GapTables...), b.sum.Ablations...) {
 		var buf bytes.Buffer
 		if err := t.CSV(&buf); err != nil {
 			return fmt.Errorf("report: %w", err)
@@ -263,19 +270,20 @@ func (b *built) write(ctx context.Context, opts Options) error {
 		return err
 	}
 	// Plots, rendered on all cores.
-	svgs := make([][]byte, len(b.convs))
-	pngs := make([][]byte, len(b.convs))
-	errs := make([]error, len(b.convs))
+	figs := b.figures()
+	svgs := make([][]byte, len(figs))
+	pngs := make([][]byte, len(figs))
+	errs := make([]error, len(figs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxProcs())
-	for i := range b.convs {
+	for i, f := range figs {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if ctx.Err() == nil {
-				svgs[i], errs[i] = b.convs[i].svgBytes()
+				svgs[i], errs[i] = f.svgBytes()
 			}
 		}()
 		go func() {
@@ -289,7 +297,7 @@ func (b *built) write(ctx context.Context, opts Options) error {
 				return
 			}
 			var pb bytes.Buffer
-			if err := b.convs[i].PNG(&pb); err != nil {
+			if err := f.PNG(&pb); err != nil {
 				errs[i] = err
 				return
 			}
@@ -300,15 +308,17 @@ func (b *built) write(ctx context.Context, opts Options) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	for i := range b.convs {
+	svgByName := map[string][]byte{}
+	for i, f := range figs {
 		if errs[i] != nil {
-			return fmt.Errorf("report: plot %s: %w", b.convs[i].Name(), errs[i])
+			return fmt.Errorf("report: plot %s: %w", f.Name(), errs[i])
 		}
-		if err := put(filepath.Join(results.ReportPlotsDir, b.convs[i].Name()+".svg"), svgs[i]); err != nil {
+		svgByName[f.Name()] = svgs[i]
+		if err := put(filepath.Join(results.ReportPlotsDir, f.Name()+".svg"), svgs[i]); err != nil {
 			return err
 		}
 		if pngs[i] != nil {
-			if err := put(filepath.Join(results.ReportPlotsDir, b.convs[i].Name()+".png"), pngs[i]); err != nil {
+			if err := put(filepath.Join(results.ReportPlotsDir, f.Name()+".png"), pngs[i]); err != nil {
 				return err
 			}
 		}
@@ -317,11 +327,31 @@ func (b *built) write(ctx context.Context, opts Options) error {
 	if err := put(results.ReportMarkdown, []byte(md)); err != nil {
 		return err
 	}
-	if err := put(results.ReportHTML, []byte(b.html(svgs))); err != nil {
+	if err := put(results.ReportHTML, []byte(b.html(svgByName))); err != nil {
 		return err
 	}
 	sort.Strings(b.sum.Files)
 	return nil
+}
+
+// figure is one plot of the report.
+type figure interface {
+	Name() string
+	Title() string
+	svgBytes() ([]byte, error)
+	PNG(w io.Writer) error
+}
+
+// figures lists every plot: the convergence figures, then the sweeps.
+func (b *built) figures() []figure {
+	var out []figure
+	for i := range b.convs {
+		out = append(out, &b.convs[i])
+	}
+	for i := range b.sweeps {
+		out = append(out, &b.sweeps[i])
+	}
+	return out
 }
 
 func tableFileName(t *Table) string {

@@ -69,6 +69,17 @@ const convergenceCaption = "Median (line) and inter-quartile range (band) across
 	"evaluations. Curves are resampled on a grid of evaluation counts as step functions; at each point only runs " +
 	"that reached it count. Variants differ in colour and line style."
 
+// tablesMarkdown writes each table under its title, with its caption and
+// a link to its CSV.
+func tablesMarkdown(w *strings.Builder, tables []Table) {
+	for i := range tables {
+		t := &tables[i]
+		fmt.Fprintf(w, "### %s\n\n", t.Title)
+		t.Markdown(w)
+		fmt.Fprintf(w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
+	}
+}
+
 // markdown renders report.md.
 func (b *built) markdown() string {
 	var w strings.Builder
@@ -88,11 +99,10 @@ func (b *built) markdown() string {
 	if len(b.sum.MainTables) == 0 {
 		w.WriteString("No evaluated models yet.\n\n")
 	}
-	for i := range b.sum.MainTables {
-		t := &b.sum.MainTables[i]
-		fmt.Fprintf(&w, "### %s\n\n", t.Title)
-		t.Markdown(&w)
-		fmt.Fprintf(&w, "\n%s CSV: [tables/%s.csv](tables/%s.csv).\n\n", t.Caption(), tableFileName(t), tableFileName(t))
+	tablesMarkdown(&w, b.sum.MainTables)
+	if len(b.sum.GapTables) > 0 {
+		w.WriteString("## Gap closed\n\n")
+		tablesMarkdown(&w, b.sum.GapTables)
 	}
 	if len(b.sum.Ablations) > 0 {
 		w.WriteString("## Ablations\n\n")
@@ -101,6 +111,13 @@ func (b *built) markdown() string {
 			fmt.Fprintf(&w, "### %s\n\n", t.Title)
 			t.Markdown(&w)
 			fmt.Fprintf(&w, "\n%s\n\n", t.Caption())
+		}
+	}
+	if len(b.sweeps) > 0 {
+		w.WriteString("## Parameter sweeps\n\n" + sweepCaption + "\n\n")
+		for i := range b.sweeps {
+			s := &b.sweeps[i]
+			fmt.Fprintf(&w, "### %s\n\n![%s](%s)\n\n", s.Title(), s.Title(), path.Join(results.ReportPlotsDir, s.Name()+".svg"))
 		}
 	}
 	w.WriteString("## Convergence\n\n")
@@ -172,7 +189,7 @@ figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}pre{background:#f5f5
 
 // html renders report.html: the same content as report.md, self-contained
 // (styles and SVG plots inline; no scripts, links or external assets).
-func (b *built) html(svgs [][]byte) string {
+func (b *built) html(svgs map[string][]byte) string {
 	var w strings.Builder
 	title := "ccq report: " + b.experimentName()
 	fmt.Fprintf(&w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>\n%s\n</style>\n</head>\n<body>\n",
@@ -196,10 +213,23 @@ func (b *built) html(svgs [][]byte) string {
 	for i := range b.sum.MainTables {
 		b.sum.MainTables[i].HTML(&w)
 	}
+	if len(b.sum.GapTables) > 0 {
+		w.WriteString("<h2>Gap closed</h2>\n")
+		for i := range b.sum.GapTables {
+			b.sum.GapTables[i].HTML(&w)
+		}
+	}
 	if len(b.sum.Ablations) > 0 {
 		w.WriteString("<h2>Ablations</h2>\n")
 		for i := range b.sum.Ablations {
 			b.sum.Ablations[i].HTML(&w)
+		}
+	}
+	if len(b.sweeps) > 0 {
+		fmt.Fprintf(&w, "<h2>Parameter sweeps</h2>\n<p class=\"caption\">%s</p>\n", html.EscapeString(sweepCaption))
+		for i := range b.sweeps {
+			s := &b.sweeps[i]
+			fmt.Fprintf(&w, "<figure>\n%s\n<figcaption>%s</figcaption>\n</figure>\n", inlineSVG(svgs[s.Name()]), html.EscapeString(s.Title()))
 		}
 	}
 	w.WriteString("<h2>Convergence</h2>\n")
@@ -209,7 +239,7 @@ func (b *built) html(svgs [][]byte) string {
 		fmt.Fprintf(&w, "<p class=\"caption\">%s</p>\n", html.EscapeString(convergenceCaption))
 	}
 	for i := range b.convs {
-		fmt.Fprintf(&w, "<figure>\n%s\n<figcaption>%s</figcaption>\n</figure>\n", inlineSVG(svgs[i]), html.EscapeString(b.convs[i].Title()))
+		fmt.Fprintf(&w, "<figure>\n%s\n<figcaption>%s</figcaption>\n</figure>\n", inlineSVG(svgs[b.convs[i].Name()]), html.EscapeString(b.convs[i].Title()))
 	}
 	if fr := b.failedRuns(); len(fr) > 0 {
 		w.WriteString("<h2>Failed runs</h2>\n<table><thead><tr><th>run</th><th>method</th><th class=\"num\">bits</th><th class=\"num\">seed</th><th>status</th></tr></thead><tbody>\n")

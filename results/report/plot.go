@@ -380,19 +380,30 @@ func (c *Convergence) size() (vg.Length, vg.Length) {
 // SVG writes the figure as SVG (fonts referenced by name, not embedded).
 func (c *Convergence) SVG(w io.Writer) error {
 	wd, ht := c.size()
+	return writeSVG(w, wd, ht, c.draw)
+}
+
+// PNG writes the figure as a PNG at 150 dpi.
+func (c *Convergence) PNG(w io.Writer) error {
+	wd, ht := c.size()
+	return writePNG(w, wd, ht, c.draw)
+}
+
+// writeSVG draws a figure of the given size as SVG (fonts referenced by
+// name, not embedded).
+func writeSVG(w io.Writer, wd, ht vg.Length, drawOn func(draw.Canvas) error) error {
 	cv := vgsvg.New(wd, ht)
-	if err := c.draw(draw.New(cv)); err != nil {
+	if err := drawOn(draw.New(cv)); err != nil {
 		return err
 	}
 	_, err := cv.WriteTo(w)
 	return err
 }
 
-// PNG writes the figure as a PNG at 150 dpi.
-func (c *Convergence) PNG(w io.Writer) error {
-	wd, ht := c.size()
+// writePNG draws a figure of the given size as a PNG at pngDPI.
+func writePNG(w io.Writer, wd, ht vg.Length, drawOn func(draw.Canvas) error) error {
 	cv := vgimg.NewWith(vgimg.UseWH(wd, ht), vgimg.UseDPI(pngDPI))
-	if err := c.draw(draw.New(cv)); err != nil {
+	if err := drawOn(draw.New(cv)); err != nil {
 		return err
 	}
 	_, err := vgimg.PngCanvas{Canvas: cv}.WriteTo(w)

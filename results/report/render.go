@@ -62,6 +62,9 @@ func (t *Table) rowCells(r Row, bold func(string) string) []string {
 
 // Caption explains how to read the table.
 func (t *Table) Caption() string {
+	if t.Kind == "gap" {
+		return gapCaption
+	}
 	var b strings.Builder
 	b.WriteString("Cells: mean ± sample std of test accuracy (%) over seeds, (n) runs; best quantized mean per column in bold.")
 	if t.Kind == "main" {

@@ -20,8 +20,16 @@ type Column struct {
 	ActBits int32 `json:"act_bits"`
 }
 
-// Label names the column: "2 bits", or "W2 A8" when showAct is set.
+// floatColumn is the one column of a table that has only the float model
+// (no quantized run yet).
+var floatColumn = Column{Bits: 32, ActBits: 32}
+
+// Label names the column: "2 bits", or "W2 A8" when showAct is set; the
+// column of a float-only table is "float".
 func (c Column) Label(showAct bool) string {
+	if c == floatColumn {
+		return "float"
+	}
 	if showAct {
 		a := fmt.Sprint(c.ActBits)
 		if c.ActBits >= 32 {
@@ -368,6 +376,11 @@ func buildTable(key groupKey, runs []results.RunRow, rowKey rowKeyFunc) Table {
 	}
 	for c := range colSet {
 		t.Columns = append(t.Columns, c)
+	}
+	if len(t.Columns) == 0 {
+		// Only the float model so far: one column, so its accuracy shows.
+		t.Columns = []Column{floatColumn}
+		acts[32] = true
 	}
 	slices.SortFunc(t.Columns, func(a, b Column) int {
 		return cmp.Or(cmp.Compare(a.Bits, b.Bits), cmp.Compare(b.ActBits, a.ActBits))
