@@ -284,6 +284,8 @@ k = 2
 func FuzzParse(f *testing.F) {
 	b, _ := os.ReadFile("testdata/example.toml")
 	f.Add(b)
+	b, _ = os.ReadFile("testdata/params.toml")
+	f.Add(b)
 	f.Add([]byte(base))
 	f.Add([]byte("[[optimizers]]\nplugin=\"x\"\n[optimizers.matrix]\na=[1,2]\nb=[\"x\",\"y\"]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {

@@ -10,6 +10,7 @@ import (
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 // Setting is what an estimate needs to know of a stage's surroundings: the
@@ -43,20 +44,25 @@ func SettingOf(up pipeline.Upstream) Setting {
 			if !ok {
 				continue
 			}
-			m := p.Map()
 			switch kind {
 			case "pretrain":
-				if a, ok := m["model"].(string); ok && s.Arch == "" {
-					s.Arch = a
+				var pp stageparams.Pretrain
+				if read(p, &pp) && s.Arch == "" {
+					s.Arch = pp.Model
 				}
 			case "dataset":
-				if s.Train == 0 {
-					s.setDataset(m)
+				var dp stageparams.Dataset
+				if s.Train == 0 && read(p, &dp) {
+					s.setDataset(dp)
 				}
 			case "quantize", "evolve":
+				// Both kinds' parameters have bits and act_bits.
+				var qp stageparams.Quantize
 				if !seenBits {
 					seenBits = true
-					s.Bits, s.ActBits = intOf(m["bits"]), intOf(m["act_bits"])
+					if read(p, &qp) {
+						s.Bits, s.ActBits = qp.Bits, qp.ActBits
+					}
 				}
 			}
 			walk(next, depth+1)
@@ -66,37 +72,21 @@ func SettingOf(up pipeline.Upstream) Setting {
 	return s
 }
 
-func (s *Setting) setDataset(m map[string]any) {
-	name, _ := m["name"].(string)
-	size, err := datasets.SizeOf(name)
+// read decodes the parameters of another stage as far as they fit v
+// (their kind checks them); it reports whether they did.
+func read(p pipeline.Params, v any) bool { return json.Unmarshal(p.JSON(), v) == nil }
+
+func (s *Setting) setDataset(p stageparams.Dataset) {
+	size, err := datasets.SizeOf(p.Name)
 	if err != nil {
 		return
 	}
 	val := datasets.DefaultValSize
-	if v, ok := m["val_size"]; ok {
-		val = intOf(v)
+	if p.ValSize != nil {
+		val = *p.ValSize
 	}
 	val = max(0, min(val, size.Train))
 	s.Train, s.Val, s.Test = size.Train-val, val, size.Test
-}
-
-// intOf reads a JSON number (Params.Map gives json.Number).
-func intOf(v any) int {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return int(f)
-	case float64:
-		return int(x)
-	case int64:
-		return int(x)
-	case int:
-		return x
-	}
-	return 0
 }
 
 // Duration is images times the seconds per image of w from model m, plus
