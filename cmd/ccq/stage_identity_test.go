@@ -18,16 +18,18 @@ import (
 	"github.com/ccq-project/ccq/stages/pretrain"
 	"github.com/ccq-project/ccq/stages/quantize"
 	"github.com/ccq-project/ccq/stages/stageio"
+	"github.com/ccq-project/ccq/stages/stageparams"
 )
 
 // runStage runs one stage kind in a fresh output folder, as the executor
-// would, and returns that folder.
+// would, with the parameters v encodes (as the experiment expansion
+// encodes them), and returns that folder.
 func runStage(t *testing.T, k interface {
 	pipeline.Kind
 	CheckParams(pipeline.Params) error
-}, name, cache string, pm map[string]any, in map[string]string) string {
+}, name, cache string, v stageparams.Validator, in map[string]string) string {
 	t.Helper()
-	params, err := pipeline.NewParams(pm)
+	params, err := stageparams.Encode(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +83,8 @@ func TestCommandsMatchStages(t *testing.T) {
 	common := []string{"--log-level", "error", "--data-dir", cache}
 
 	// pretrain
-	ptDir := runStage(t, pretrain.Kind{}, "pretrain/lenet5", cache, map[string]any{
-		"model": "lenet5", "epochs": 1, "train_limit": 2000, "seed": 3, "lr": 0.05, "momentum": 0.9, "batch_size": 64,
-	}, map[string]string{"dataset": dsDir})
+	ptDir := runStage(t, pretrain.Kind{}, "pretrain/lenet5", cache, &pretrain.Params{Model: "lenet5", TrainLimit: 2000,
+		Recipe: stageparams.Recipe{Epochs: 1, Seed: 3, LR: 0.05, Momentum: 0.9, BatchSize: 64}}, map[string]string{"dataset": dsDir})
 	dir := t.TempDir()
 	float := filepath.Join(dir, "float.safetensors")
 	args := append(append(common, "train", "--dataset", "mnist", "--model", "lenet5", "--out", float, "--epochs", "1", "--limit", "2000",
@@ -108,21 +109,18 @@ func TestCommandsMatchStages(t *testing.T) {
 	cases := []struct {
 		method, gran string
 		bits, act    int
-		mp           map[string]any
+		mp           quantize.MethodParams
 		flags        []string
 	}{
-		{"rtn", "tensor", 4, 32, nil, nil},
-		{"bias-corr", "channel", 4, 8, map[string]any{"calib_size": 256, "calib_seed": 5, "bias_corr_scales": "percentile", "percentile": 99.5},
+		{"rtn", "tensor", 4, 32, quantize.MethodParams{}, nil},
+		{"bias-corr", "channel", 4, 8, quantize.MethodParams{CalibSize: 256, CalibSeed: 5, BiasCorrScales: "percentile", Percentile: 99.5},
 			[]string{"--calib", "256", "--calib-seed", "5", "--bias-corr-scales", "percentile", "--percentile", "99.5"}},
-		{"adaround", "tensor", 3, 32, map[string]any{"calib_size": 64, "iters": 20, "batch_size": 16, "seed": 2},
+		{"adaround", "tensor", 3, 32, quantize.MethodParams{CalibSize: 64, Iters: 20, BatchSize: 16, Seed: 2},
 			[]string{"--calib", "64", "--iters", "20", "--batch", "16", "--seed", "2"}},
 	}
 	var lastStage, lastCLI string
 	for _, c := range cases {
-		pm := map[string]any{"method": c.method, "bits": c.bits, "granularity": c.gran, "act_bits": c.act}
-		if c.mp != nil {
-			pm["method_params"] = c.mp
-		}
+		pm := &quantize.Params{Method: c.method, Bits: c.bits, Granularity: c.gran, ActBits: c.act, MethodParams: c.mp}
 		qDir := runStage(t, quantize.Kind{}, "quantize/"+c.method, cache, pm, map[string]string{"dataset": dsDir, "model": ptDir})
 		out := filepath.Join(dir, c.method+".safetensors")
 		args := append(quantizeArgs(cache, filepath.Join(ptDir, stageio.ModelFile), out, "--method", c.method, "--bits", itoa(c.bits),
@@ -142,8 +140,8 @@ func TestCommandsMatchStages(t *testing.T) {
 	if err := stageio.WriteJSON(steDs, stageio.DatasetFile, stageio.DatasetRecord{Name: "mnist", ValSize: 59000, SplitSeed: 2}); err != nil {
 		t.Fatal(err)
 	}
-	steDir := runStage(t, quantize.Kind{}, "quantize/ste-qat", cache, map[string]any{"method": "ste-qat", "bits": 2, "granularity": "channel", "act_bits": 8,
-		"method_params": map[string]any{"calib_size": 128, "epochs": 1, "batch_size": 100, "lr": 0.02, "seed": 4, "ste_weights": "mse"}},
+	steDir := runStage(t, quantize.Kind{}, "quantize/ste-qat", cache, &quantize.Params{Method: "ste-qat", Bits: 2, Granularity: "channel", ActBits: 8,
+		MethodParams: quantize.MethodParams{CalibSize: 128, Epochs: 1, BatchSize: 100, LR: 0.02, Seed: 4, STEWeights: "mse"}},
 		map[string]string{"dataset": steDs, "model": ptDir})
 	steOut := filepath.Join(dir, "ste-qat.safetensors")
 	args = append(quantizeArgs(cache, filepath.Join(ptDir, stageio.ModelFile), steOut, "--method", "ste-qat", "--bits", "2",
@@ -158,7 +156,7 @@ func TestCommandsMatchStages(t *testing.T) {
 
 	// evaluate: the float model and the last k-bit model
 	for _, m := range []struct{ stage, file string }{{ptDir, float}, {lastStage, lastCLI}} {
-		evDir := runStage(t, evaluate.Kind{}, "evaluate/x", cache, nil, map[string]string{"dataset": dsDir, "model": m.stage})
+		evDir := runStage(t, evaluate.Kind{}, "evaluate/x", cache, &evaluate.Params{}, map[string]string{"dataset": dsDir, "model": m.stage})
 		var rep struct {
 			Test nn.EvalResult `json:"test"`
 		}
