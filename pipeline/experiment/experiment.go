@@ -386,8 +386,6 @@ func (x *Experiment) check() Errors {
 	return errs
 }
 
-var trainingKeys = []string{"epochs", "seed", "lr", "batch_size", "schedule"}
-
 func (x *Experiment) checkPretrain() Errors {
 	var errs Errors
 	p := x.Pretrain
