@@ -8,27 +8,23 @@ import (
 	"github.com/ccq-project/ccq/nn/safetensors"
 )
 
-// goldenArchs are the architectures with a PyTorch golden file. The deeper
-// CIFAR ResNets (resnet32, resnet44, resnet56) are built by the same table
-// entry code as resnet20 (cifarResNet) and have none yet: generating one
-// needs PyTorch (testdata/gen_golden.py); TestCIFARResNetFamily checks
-// their structure.
-var goldenArchs = []string{"mlp", "lenet5", "resnet20"}
-
-// TestGoldenPyTorch runs each model on the inputs of testdata/golden_*.safetensors
-// (written by testdata/gen_golden.py with PyTorch) and compares eval-mode and
-// train-mode logits, the loss, parameter gradients and updated batch-norm
-// running statistics with PyTorch's.
+// TestGoldenPyTorch imports, for every architecture of the table, the
+// PyTorch state dict of testdata/golden_<arch>.safetensors (written by
+// testdata/gen_golden.py with PyTorch), runs the model on the file's inputs
+// (whose shape, N x C x H x W, gives the model's input) and compares
+// eval-mode and train-mode logits, the loss, parameter gradients and
+// updated batch-norm running statistics with PyTorch's.
 func TestGoldenPyTorch(t *testing.T) {
-	for _, arch := range goldenArchs {
+	for _, arch := range Archs {
 		t.Run(arch, func(t *testing.T) {
 			f, err := safetensors.Read(filepath.Join("testdata", "golden_"+arch+".safetensors"))
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("every architecture needs a PyTorch golden file (add it to testdata/gen_golden.py and run it): %v", err)
 			}
 			var sd []safetensors.Tensor
 			gold := map[string][]float32{}
 			var labels []uint8
+			var input Shape
 			for _, tn := range f.Tensors {
 				if !strings.HasPrefix(tn.Name, "golden.") {
 					sd = append(sd, tn)
@@ -44,13 +40,19 @@ func TestGoldenPyTorch(t *testing.T) {
 					}
 					continue
 				}
+				if tn.Name == "golden.input" {
+					if len(tn.Shape) != 4 {
+						t.Fatalf("golden.input has shape %v, want N x C x H x W", tn.Shape)
+					}
+					input = Shape{tn.Shape[1], tn.Shape[2], tn.Shape[3]}
+				}
 				v, err := tn.Float32s()
 				if err != nil {
 					t.Fatal(err)
 				}
 				gold[strings.TrimPrefix(tn.Name, "golden.")] = v
 			}
-			g, err := BuildGraph(arch, Shape{1, 28, 28}, 10)
+			g, err := BuildGraph(arch, input, 10)
 			if err != nil {
 				t.Fatal(err)
 			}

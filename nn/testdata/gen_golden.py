@@ -15,14 +15,20 @@ the CIFAR ResNets Kaiming-normal, as models.py initialises them), random
 batch-norm affine parameters and running statistics
 (torch.manual_seed(1234)), and one safetensors file holding
 
-  * the state_dict: mlp and lenet5 under models.py's names; resnet20 in the
-    flat naming of CIFAR ResNet code that keeps all blocks in one
-    Sequential (layers.N.*, fc.*), which nn accepts as an alias of
-    layerS.B.*, linear.*. mlp and resnet20 store weights as F16 (the model
+  * the state_dict: mlp, lenet5 and resnet32/44/56 under models.py's names
+    (layerS.B.*, linear.*); resnet20 in the flat naming of CIFAR ResNet
+    code that keeps all blocks in one Sequential (layers.N.*, fc.*), which
+    nn accepts as an alias. All but lenet5 store weights as F16 (the model
     computes with the F16-rounded values, so the golden outputs stay exact
     and the files small); lenet5 stores F32;
-  * golden.input: a batch of 4 random inputs (N x C x H x W, F32; 1x28x28,
-    which the ResNet zero-pads to 32x32 as the engine's OpPad does);
+  * golden.input: a batch of 4 random inputs (N x C x H x W, F32): 1x28x28
+    for mlp, lenet5 and resnet20 (which zero-pads them to 32x32 as the
+    engine's OpPad does), 3x8x8 for resnet32/44/56 (DEEP_INPUT below);
+    for these the input is drawn again until no ReLU input of the
+    train-mode forward lies within DEEP_MARGIN (relative) of zero (see
+    relu_margin: an element nearer than float32 rounding flips its ReLU in
+    one engine and not the other, and every gradient behind it moves by up
+    to a few percent; on 3x32x32 inputs ResNet-44 and -56 had such elements);
   * golden.labels: their labels (I64);
   * golden.logits_eval: model.eval() logits;
   * golden.logits_train: model.train() logits (batch-norm batch statistics);
@@ -33,7 +39,7 @@ batch-norm affine parameters and running statistics
 
 Files: golden_<arch>.safetensors for each arch of ARCHS below.
 """
-import argparse, json, os, re, struct, sys
+import argparse, copy, json, os, re, struct, sys
 import numpy as np
 import torch
 import torch.nn as nn
@@ -41,11 +47,12 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "pytorch"))
+import models  # noqa: E402
 from models import MLP, LeNet5, CIFARResNet, RESNET_BLOCKS  # noqa: E402
 
 
 # The architectures with a golden file, in the order they are written.
-ARCHS = ["mlp", "lenet5", "resnet20"]
+ARCHS = ["mlp", "lenet5", "resnet20", "resnet32", "resnet44", "resnet56"]
 
 
 def flat_names(n):
@@ -79,11 +86,44 @@ def save(path, tensors, metadata):
             f.write(b)
 
 
-def golden(out_dir, name, model, in_shape, half, grads, after=(), rename=lambda k: k):
+class _ReLURecorder:
+    """Stands in for torch.nn.functional in models.py and keeps the input of
+    every ReLU."""
+
+    def __init__(self):
+        self.inputs = []
+
+    def __getattr__(self, name):
+        return getattr(F, name)
+
+    def relu(self, x):
+        self.inputs.append(x.detach())
+        return F.relu(x)
+
+
+def relu_margin(model, x):
+    """How far from ReLU's kink a train-mode forward of x runs: the smallest
+    |input| of any ReLU, relative to the largest |input| of that ReLU,
+    computed in float64 on a copy of model. An element closer to zero than
+    float32 rounding can flip its ReLU in another engine, and with it every
+    gradient behind it; the forward barely moves (ReLU is continuous)."""
+    m = copy.deepcopy(model).double().train()
+    rec = _ReLURecorder()
+    models.F = rec
+    try:
+        with torch.no_grad():
+            m(x.double())
+    finally:
+        models.F = F
+    return min((t.abs().min() / t.abs().max()).item() for t in rec.inputs)
+
+
+def golden(out_dir, name, model, in_shape, half, grads, after=(), rename=lambda k: k, batch=4, min_margin=0):
     """Writes out_dir/golden_<name>.safetensors for model (see the module
     doc): grads names the parameters whose gradients are stored, after the
     batch norms whose updated running statistics are, both in the model's
-    own names; rename maps the model's names to the file's."""
+    own names; rename maps the model's names to the file's. Inputs are
+    drawn again until relu_margin is at least min_margin."""
     torch.manual_seed(1234)
     with torch.no_grad():
         for mod in model.modules():
@@ -96,8 +136,12 @@ def golden(out_dir, name, model, in_shape, half, grads, after=(), rename=lambda 
                 if p.is_floating_point():
                     p.copy_(p.half().float())
     sd = {rename(k): (v.half() if half and v.is_floating_point() else v.clone()) for k, v in model.state_dict().items()}
-    x = torch.randn(4, *in_shape)
-    y = torch.tensor([3, 1, 4, 1])
+    x = torch.randn(batch, *in_shape)
+    draws = 1
+    while relu_margin(model, x) < min_margin:
+        x = torch.randn(batch, *in_shape)
+        draws += 1
+    y = torch.tensor([3, 1, 4, 1])[:batch]
     out = dict(sd)
     out["golden.input"] = x
     out["golden.labels"] = y
@@ -120,22 +164,28 @@ def golden(out_dir, name, model, in_shape, half, grads, after=(), rename=lambda 
             out["golden.after." + rename(k)] = model.state_dict()[k].float()
     save(os.path.join(out_dir, f"golden_{name}.safetensors"), out,
          {"generator": "nn/testdata/gen_golden.py", "torch": torch.__version__})
-    print(name, "loss", loss.item())
+    print(f"{name}: loss {loss.item():.6f}, input draws {draws}, ReLU margin {relu_margin(model, x):.3g}")
+
+
+# The input of the deeper CIFAR ResNets' golden files: a small batch of
+# small images keeps few ReLU inputs near zero (see relu_margin) and the
+# files and the test small; the engine runs any input size.
+DEEP_INPUT, DEEP_BATCH, DEEP_MARGIN = (3, 8, 8), 4, 5e-6
 
 
 def resnet_case(arch):
-    """The golden case of a CIFAR ResNet: input shape, F16 weights,
-    gradients and batch-norm statistics checked, naming."""
+    """The golden arguments of a CIFAR ResNet: input, F16 weights, the
+    gradients and batch-norm statistics stored, naming."""
     n = RESNET_BLOCKS[arch]
     last = f"layer3.{n - 1}"
     if arch == "resnet20":  # 28x28x1 (padded), flat names
-        return ((1, 28, 28), True,
-                ["conv1.weight", "bn1.weight", "layer2.0.conv1.weight", f"{last}.bn2.bias", "linear.weight", "linear.bias"],
-                ["bn1", f"{last}.bn2"], flat_names(n))
-    return ((3, 32, 32), True,
-            ["conv1.weight", "bn1.weight", "layer1.0.conv1.weight", "layer2.0.conv1.weight",
-             f"layer2.{n // 2}.bn1.weight", f"{last}.bn2.bias", "linear.weight", "linear.bias"],
-            ["bn1", f"{last}.bn2"], lambda k: k)
+        return dict(in_shape=(1, 28, 28), half=True,
+                    grads=["conv1.weight", "bn1.weight", "layer2.0.conv1.weight", f"{last}.bn2.bias", "linear.weight", "linear.bias"],
+                    after=["bn1", f"{last}.bn2"], rename=flat_names(n))
+    return dict(in_shape=DEEP_INPUT, half=True, batch=DEEP_BATCH, min_margin=DEEP_MARGIN,
+                grads=["conv1.weight", "bn1.weight", "layer1.0.conv1.weight", "layer2.0.conv1.weight",
+                       f"layer2.{n // 2}.bn1.weight", f"{last}.bn2.bias", "linear.weight", "linear.bias"],
+                after=["bn1", f"{last}.bn2"])
 
 
 def main():
@@ -154,9 +204,9 @@ def main():
             lenet = LeNet5()
             golden(args.out, arch, lenet, (1, 28, 28), False, [k for k, _ in lenet.named_parameters()])
         else:
-            in_shape, half, grads, after, rename = resnet_case(arch)
-            model = CIFARResNet(RESNET_BLOCKS[arch], channels=in_shape[0])
-            golden(args.out, arch, model, in_shape, half, grads, after, rename)
+            case = resnet_case(arch)
+            model = CIFARResNet(RESNET_BLOCKS[arch], channels=case["in_shape"][0])
+            golden(args.out, arch, model, **case)
 
 
 if __name__ == "__main__":
