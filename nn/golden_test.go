@@ -8,8 +8,8 @@ import (
 	"github.com/ccq-project/ccq/nn/safetensors"
 )
 
-// TestGoldenPyTorch imports, for every architecture of the table, the
-// PyTorch state dict of testdata/golden_<arch>.safetensors (written by
+// TestGoldenPyTorch imports (Import), for every architecture of the table,
+// the PyTorch state dict of testdata/golden_<arch>.safetensors (written by
 // testdata/gen_golden.py with PyTorch), runs the model on the file's inputs
 // (whose shape, N x C x H x W, gives the model's input) and compares
 // eval-mode and train-mode logits, the loss, parameter gradients and
@@ -52,17 +52,19 @@ func TestGoldenPyTorch(t *testing.T) {
 				}
 				gold[strings.TrimPrefix(tn.Name, "golden.")] = v
 			}
-			g, err := BuildGraph(arch, input, 10)
+			// The state dict alone, as torch's safetensors save_file writes
+			// it, goes through Import (which takes the classes from the
+			// final layer).
+			state := filepath.Join(t.TempDir(), arch+".safetensors")
+			if err := safetensors.Write(state, &safetensors.File{Metadata: f.Metadata, Tensors: sd}); err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := Import(state, arch, input)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := NewModel(g, 99)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m.LoadStateDict(sd); err != nil {
-				t.Fatal(err)
-			}
+			defer m.Close()
+			g := m.Graph()
 			for _, k := range []string{"input", "logits_eval", "logits_train", "loss"} {
 				if len(gold[k]) == 0 {
 					t.Fatalf("golden file has no golden.%s", k)
@@ -70,6 +72,9 @@ func TestGoldenPyTorch(t *testing.T) {
 			}
 			x := gold["input"]
 			n := len(labels)
+			if len(gold["logits_eval"]) != n*g.Classes {
+				t.Fatalf("imported %d classes, golden logits have %d values for %d inputs", g.Classes, len(gold["logits_eval"]), n)
+			}
 			assertClose(t, "eval logits", m.Forward(x, n, false), to64(gold["logits_eval"]), 1e-4, 1e-4)
 			logits := m.Forward(x, n, true)
 			assertClose(t, "train logits", logits, to64(gold["logits_train"]), 1e-4, 1e-4)
