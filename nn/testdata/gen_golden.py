@@ -115,6 +115,8 @@ def relu_margin(model, x):
             m(x.double())
     finally:
         models.F = F
+    if not rec.inputs:
+        raise RuntimeError("relu_margin: models.py called no F.relu (does it use nn.ReLU modules now?)")
     return min((t.abs().min() / t.abs().max()).item() for t in rec.inputs)
 
 
