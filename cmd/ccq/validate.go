@@ -36,7 +36,7 @@ func validateFile(ctx context.Context, file string, sets []string) validation {
 	for _, st := range s.Graph.Stages {
 		v.Stages[st.Kind]++
 	}
-	v.Errors = s.Check(ctx).Errors
+	v.Errors = s.Check(ctx, nil).Errors
 	v.OK = len(v.Errors) == 0
 	return v
 }
