@@ -51,8 +51,9 @@ budget = { evaluations = 10 }
 	}
 	// dataset, pretrain, 2 quantize and their 2 evaluate stages; not the
 	// evolve runs, their evaluate stages, the float evaluation or the report.
-	if rep.Counts[pipeline.StatusToRun] != 6 || rep.Counts[pipeline.StatusUnselected] != 6 || rep.Counts[pipeline.StatusBlocked] != 0 {
-		t.Fatalf("counts %v", rep.Counts)
+	if rep.Counts[pipeline.StatusToRun] != 6 || rep.Counts[pipeline.StatusUnselected] != 6 || rep.Counts[pipeline.StatusBlocked] != 0 ||
+		rep.Selected != 6 || len(rep.Only) != 1 {
+		t.Fatalf("counts %v, selected %d, only %q", rep.Counts, rep.Selected, rep.Only)
 	}
 	for _, s := range rep.Stages {
 		if strings.HasPrefix(s.Name, "evolve/") && (s.Status != pipeline.StatusUnselected || !strings.Contains(s.Reason, "would be blocked: ")) {

@@ -18,6 +18,10 @@ type PlanReport struct {
 	Results    string                  `json:"results"`
 	Store      string                  `json:"store"`
 	Counts     map[pipeline.Status]int `json:"counts"`
+	// Only are the --only patterns and Selected the number of stages they
+	// select (empty without --only).
+	Only     []string `json:"only,omitempty"`
+	Selected int      `json:"selected,omitempty"`
 	// CPUSeconds is the estimated CPU time of the stages to run,
 	// CriticalSeconds the longest chain of estimates, Unestimated the
 	// number of stages to run without an estimate.
@@ -31,7 +35,7 @@ type PlanReport struct {
 func (s *Session) Report(p *pipeline.Plan) *PlanReport {
 	cpu, crit, unknown := p.Work()
 	return &PlanReport{Experiment: s.Exp.Name, File: s.Exp.File, Results: s.ResultsDir(), Store: s.Loc.Store,
-		Counts: p.Counts(), CPUSeconds: cpu.Seconds(), CriticalSeconds: crit.Seconds(), Unestimated: unknown, Stages: p.Stages}
+		Counts: p.Counts(), Only: p.Only, Selected: p.Selected, CPUSeconds: cpu.Seconds(), CriticalSeconds: crit.Seconds(), Unestimated: unknown, Stages: p.Stages}
 }
 
 // Headline is a one-line summary of a plan.
