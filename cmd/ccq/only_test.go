@@ -61,6 +61,20 @@ budget = { evaluations = 10 }
 		}
 	}
 
+	// validate --only checks what run --only would check.
+	if out, err := runCCQ(t, "validate", file); err == nil || !strings.Contains(out, "no-such-optimizer") {
+		t.Errorf("validate of the whole file: %v\n%s", err, out)
+	}
+	if out, err := runCCQ(t, "validate", file, "--only", "quantize/*"); err != nil || !strings.Contains(out, "ok (6 stages selected by --only)") {
+		t.Errorf("validate --only quantize/*: %v\n%s", err, out)
+	}
+	if out, err := runCCQ(t, "validate", file, "--only", "evolve/*"); err == nil || !strings.Contains(out, "no-such-optimizer") {
+		t.Errorf("validate --only evolve/*: %v\n%s", err, out)
+	}
+	if out, err := runCCQ(t, "validate", file, "--only", "nope"); err == nil || !strings.Contains(out, `--only: pattern "nope" matches no stage`) {
+		t.Errorf("validate --only nope: %v\n%s", err, out)
+	}
+
 	out, err = runCCQ(t, "run", file, "--only", "quantize/*", "--only", "quantize/nope*", "--results", results, "--progress", "none")
 	if err == nil || !strings.Contains(err.Error(), `--only: pattern "quantize/nope*" matches no stage`) {
 		t.Fatalf("run with a pattern matching nothing: %v\n%s", err, out)

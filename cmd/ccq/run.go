@@ -91,8 +91,8 @@ stays cached and counts as a result in runs.parquet and the report; one not
 in the store is "unselected" ("not selected by --only"), which is not a
 failure: the run ends ok and the report is marked partial ("--only: N of M
 stages ..."). --rerun and --force rebuild only selected stages. The checks
-before the run cover the selected stages only (ccq validate checks the whole
-file). Stage keys do not depend on the selection: a later run, with other
+before the run cover the selected stages only (as ccq validate --only does;
+without --only it checks the whole file). Stage keys do not depend on the selection: a later run, with other
 --only patterns or none, reuses everything this one stored. A pattern that
 matches no stage is an error.`,
 		Args: cobra.ExactArgs(1),
