@@ -102,13 +102,18 @@ type Plan struct {
 // NotSelected begins the reason of a StatusUnselected stage.
 const NotSelected = "not selected by --only"
 
-// Selection describes a plan restricted by Only, "--only: 12 of 40
-// stages selected", or "" when the plan covers every stage.
+// Selection describes a plan restricted by Only (see SelectionText), or
+// "" when the plan covers every stage.
 func (p *Plan) Selection() string {
 	if len(p.Only) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("--only: %d of %d stages selected", p.Selected, len(p.Stages))
+	return SelectionText(p.Selected, len(p.Stages))
+}
+
+// SelectionText describes a selection: "--only: 12 of 40 stages selected".
+func SelectionText(selected, total int) string {
+	return fmt.Sprintf("--only: %d of %d stages selected", selected, total)
 }
 
 // Stage returns the plan of a stage by name, or nil.

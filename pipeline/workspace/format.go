@@ -133,7 +133,7 @@ func selectionLine(only []string, selected, total, unselected int) string {
 	if len(only) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("--only: %d of %d stages selected; %d stages outside it are not in the store and not run", selected, total, unselected)
+	return fmt.Sprintf("%s; %d stages outside it are not in the store and not run", pipeline.SelectionText(selected, total), unselected)
 }
 
 // WriteSummary prints the end of a run.
