@@ -71,14 +71,14 @@ func session(t *testing.T, file string, sets []string) *workspace.Session {
 // plan checks a session like ccq validate and plans it like ccq plan.
 func plan(t *testing.T, file string, s *workspace.Session) *pipeline.Plan {
 	t.Helper()
-	for _, e := range s.Check(context.Background()).Errors {
+	for _, e := range s.Check(context.Background(), nil).Errors {
 		t.Errorf("%s: %s", file, e)
 	}
 	st, err := s.OpenStore()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.Plan(st, nil, false, false)
+	p, err := s.Plan(st, workspace.PlanFlags{})
 	if err != nil {
 		t.Fatalf("%s: plan: %v", file, err)
 	}

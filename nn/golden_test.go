@@ -8,27 +8,23 @@ import (
 	"github.com/ccq-project/ccq/nn/safetensors"
 )
 
-// goldenArchs are the architectures with a PyTorch golden file. The deeper
-// CIFAR ResNets (resnet32, resnet44, resnet56) are built by the same table
-// entry code as resnet20 (cifarResNet) and have none yet: generating one
-// needs PyTorch (testdata/gen_golden.py); TestCIFARResNetFamily checks
-// their structure.
-var goldenArchs = []string{"mlp", "lenet5", "resnet20"}
-
-// TestGoldenPyTorch runs each model on the inputs of testdata/golden_*.safetensors
-// (written by testdata/gen_golden.py with PyTorch) and compares eval-mode and
-// train-mode logits, the loss, parameter gradients and updated batch-norm
-// running statistics with PyTorch's.
+// TestGoldenPyTorch imports (Import), for every architecture of the table,
+// the PyTorch state dict of testdata/golden_<arch>.safetensors (written by
+// testdata/gen_golden.py with PyTorch), runs the model on the file's inputs
+// (whose shape, N x C x H x W, gives the model's input) and compares
+// eval-mode and train-mode logits, the loss, parameter gradients and
+// updated batch-norm running statistics with PyTorch's.
 func TestGoldenPyTorch(t *testing.T) {
-	for _, arch := range goldenArchs {
+	for _, arch := range Archs {
 		t.Run(arch, func(t *testing.T) {
 			f, err := safetensors.Read(filepath.Join("testdata", "golden_"+arch+".safetensors"))
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("every architecture needs a PyTorch golden file (add it to testdata/gen_golden.py and run it): %v", err)
 			}
 			var sd []safetensors.Tensor
 			gold := map[string][]float32{}
 			var labels []uint8
+			var input Shape
 			for _, tn := range f.Tensors {
 				if !strings.HasPrefix(tn.Name, "golden.") {
 					sd = append(sd, tn)
@@ -44,23 +40,31 @@ func TestGoldenPyTorch(t *testing.T) {
 					}
 					continue
 				}
+				if tn.Name == "golden.input" {
+					if len(tn.Shape) != 4 {
+						t.Fatalf("golden.input has shape %v, want N x C x H x W", tn.Shape)
+					}
+					input = Shape{tn.Shape[1], tn.Shape[2], tn.Shape[3]}
+				}
 				v, err := tn.Float32s()
 				if err != nil {
 					t.Fatal(err)
 				}
 				gold[strings.TrimPrefix(tn.Name, "golden.")] = v
 			}
-			g, err := BuildGraph(arch, Shape{1, 28, 28}, 10)
+			// The state dict alone, as torch's safetensors save_file writes
+			// it, goes through Import (which takes the classes from the
+			// final layer).
+			state := filepath.Join(t.TempDir(), arch+".safetensors")
+			if err := safetensors.Write(state, &safetensors.File{Metadata: f.Metadata, Tensors: sd}); err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := Import(state, arch, input)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := NewModel(g, 99)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := m.LoadStateDict(sd); err != nil {
-				t.Fatal(err)
-			}
+			defer m.Close()
+			g := m.Graph()
 			for _, k := range []string{"input", "logits_eval", "logits_train", "loss"} {
 				if len(gold[k]) == 0 {
 					t.Fatalf("golden file has no golden.%s", k)
@@ -68,6 +72,9 @@ func TestGoldenPyTorch(t *testing.T) {
 			}
 			x := gold["input"]
 			n := len(labels)
+			if len(gold["logits_eval"]) != n*g.Classes {
+				t.Fatalf("imported %d classes, golden logits have %d values for %d inputs", g.Classes, len(gold["logits_eval"]), n)
+			}
 			assertClose(t, "eval logits", m.Forward(x, n, false), to64(gold["logits_eval"]), 1e-4, 1e-4)
 			logits := m.Forward(x, n, true)
 			assertClose(t, "train logits", logits, to64(gold["logits_train"]), 1e-4, 1e-4)

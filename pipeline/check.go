@@ -12,6 +12,9 @@ type CheckOptions struct {
 	Registry *Registry
 	// BaseDir resolves relative external file paths (the experiment's folder).
 	BaseDir string
+	// Only, when not nil, limits the check to the stages it holds (a
+	// selection of Graph.Select: a run with --only).
+	Only map[string]bool
 }
 
 // CheckResult lists what stops a graph from running, found without running
@@ -32,8 +35,9 @@ func (r CheckResult) OK() bool { return len(r.Errors) == 0 }
 // Fingerprinter kind must resolve what its parameters name (an optimizer
 // plugin). Then a Prober kind checks what only something outside ccq can
 // tell (an external plugin's declared parameters). `ccq validate` reports
-// the result; `ccq run` refuses to start when it is not OK. Every stage is
-// checked, also those whose inputs have faults, and a fault shared by many
+// the result; `ccq run` refuses to start when it is not OK. Every stage
+// (of opt.Only, when set) is checked, also those whose inputs have faults,
+// and a fault shared by many
 // stages (one line of the experiment expanded over seeds and bit widths)
 // is reported once.
 func Check(ctx context.Context, g *Graph, opt CheckOptions) CheckResult {
@@ -47,6 +51,9 @@ func Check(ctx context.Context, g *Graph, opt CheckOptions) CheckResult {
 	)
 	digests := map[string]string{}
 	for _, spec := range g.Stages {
+		if opt.Only != nil && !opt.Only[spec.Name] {
+			continue
+		}
 		sp := &StagePlan{Spec: spec}
 		kind, reason := resolveStage(sp, reg, opt.BaseDir, digests)
 		if pr, ok := kind.(Prober); ok && reason == "" {

@@ -73,6 +73,16 @@
 // and times never enter it, so the same stage has the same key in every
 // experiment and on every machine, and two experiments share entries.
 //
+// # Running part of a graph
+//
+// PlanOptions.Only restricts a plan to a selection (`ccq run --only`,
+// Graph.Select): the stages matching a pattern, everything they read from,
+// and the stages of a scorer kind (evaluate) that score a matched stage.
+// Outside it, a stage the store holds stays StatusCached and counts as a
+// result; any other becomes StatusUnselected ("not selected by --only",
+// then what it would be otherwise), is not run, and does not fail the run.
+// Keys never depend on the selection, so a later run reuses every entry.
+//
 // # Results folder
 //
 // See Results for the layout of runs/<experiment>/. The store defaults

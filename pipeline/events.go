@@ -8,9 +8,9 @@ import (
 // Status is the state of a stage in a plan or a run.
 type Status string
 
-// Stage states. A plan marks stages StatusCached, StatusToRun or
-// StatusBlocked; a run moves stages to run through StatusPending,
-// StatusRunning and one final state.
+// Stage states. A plan marks stages StatusCached, StatusToRun,
+// StatusBlocked or (with PlanOptions.Only) StatusUnselected; a run moves
+// stages to run through StatusPending, StatusRunning and one final state.
 const (
 	StatusCached    Status = "cached"
 	StatusToRun     Status = "to-run"
@@ -21,12 +21,17 @@ const (
 	StatusFailed    Status = "failed"
 	StatusSkipped   Status = "skipped"
 	StatusCancelled Status = "cancelled"
+	// StatusUnselected is a stage that is not in the store and that a run
+	// restricted with --only (PlanOptions.Only) leaves out: it does not
+	// run, and it is neither a failure nor a result. A later run without
+	// --only, or with a selection covering it, runs it.
+	StatusUnselected Status = "unselected"
 )
 
 // Final reports whether s is a final state of a run.
 func (s Status) Final() bool {
 	switch s {
-	case StatusCached, StatusDone, StatusFailed, StatusSkipped, StatusCancelled, StatusBlocked:
+	case StatusCached, StatusDone, StatusFailed, StatusSkipped, StatusCancelled, StatusBlocked, StatusUnselected:
 		return true
 	}
 	return false

@@ -200,3 +200,69 @@ func (g *Graph) Match(pattern string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Select returns the stages a run restricted to patterns (`ccq run --only`)
+// covers, by name:
+//
+//   - every stage matching a pattern (see Match);
+//   - every stage they read from, transitively, so each selected stage
+//     has its inputs;
+//   - every stage of a kind in scorers (the evaluate stages) that reads
+//     directly from a matched stage and whose inputs are all selected by
+//     the two rules above, so a selected model is also scored. The inputs
+//     only pulled in by the second rule do not bring their scorers, and a
+//     scorer reading a matched stage beside a model that is not selected
+//     (an evaluate stage reading a matched dataset) is left out.
+//
+// A pattern that matches no stage is an error naming it.
+func (g *Graph) Select(patterns, scorers []string) (map[string]bool, error) {
+	matched := make([]bool, len(g.Stages))
+	for _, pat := range patterns {
+		names, err := g.Match(pat)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("pattern %q matches no stage (ccq plan --all lists the stages)", pat)
+		}
+		for _, n := range names {
+			matched[g.index[n]] = true
+		}
+	}
+	selected := make([]bool, len(g.Stages))
+	copy(selected, matched)
+	// Stages are in topological order: walking backwards reaches every
+	// stage after all the stages that read from it.
+	for i := len(g.Stages) - 1; i >= 0; i-- {
+		if !selected[i] {
+			continue
+		}
+		for _, from := range g.Stages[i].Inputs {
+			selected[g.index[from]] = true
+		}
+	}
+	isScorer := map[string]bool{}
+	for _, k := range scorers {
+		isScorer[k] = true
+	}
+	out := map[string]bool{}
+	for i, s := range g.Stages {
+		if selected[i] {
+			out[s.Name] = true
+			continue
+		}
+		if !isScorer[s.Kind] || len(s.Inputs) == 0 {
+			continue
+		}
+		readsMatched, inputsSelected := false, true
+		for _, from := range s.Inputs {
+			j := g.index[from]
+			readsMatched = readsMatched || matched[j]
+			inputsSelected = inputsSelected && selected[j]
+		}
+		if readsMatched && inputsSelected {
+			out[s.Name] = true
+		}
+	}
+	return out, nil
+}

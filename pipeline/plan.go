@@ -29,6 +29,15 @@ type PlanOptions struct {
 	Rerun []string
 	// Force rebuilds every stage.
 	Force bool
+	// Only, when set, restricts the run to the stages Graph.Select picks
+	// for these patterns and Scorers (ccq run --only). Outside the
+	// selection, a stage in the store stays StatusCached (its entry is a
+	// result like any other) and any other stage is StatusUnselected: it
+	// does not run, even when Rerun or Force name it.
+	Only []string
+	// Scorers are the kinds of the stages that score a model (evaluate):
+	// Only selects such a stage along with the stage it scores.
+	Scorers []string
 	// BaseDir resolves relative external file paths (the experiment's folder).
 	BaseDir string
 	// Verify re-hashes every file of the cached entries (store.Entry.Verify);
@@ -52,9 +61,11 @@ type StagePlan struct {
 	Deps     map[string]string `json:"deps,omitempty"`
 	Threads  int               `json:"threads"`
 	Estimate time.Duration     `json:"estimate_ns,omitempty"`
-	// Status is StatusCached, StatusToRun or StatusBlocked.
+	// Status is StatusCached, StatusToRun, StatusBlocked or
+	// StatusUnselected.
 	Status Status `json:"status"`
-	// Reason is a one-line explanation for to-run and blocked stages.
+	// Reason is a one-line explanation for to-run, blocked and unselected
+	// stages.
 	Reason string `json:"reason,omitempty"`
 	// Changes lists, for a stage that ran before under this name with
 	// another key, what differs ("param bits: 4 -> 3", "input model changed").
@@ -62,7 +73,8 @@ type StagePlan struct {
 	// Resume is true when a checkpoint of this key exists and the stage is
 	// not forced (a forced stage discards its checkpoint).
 	Resume bool `json:"resume,omitempty"`
-	// Forced is true when --force or --rerun selected the stage or an input.
+	// Forced is true when --force or --rerun selected the stage or an
+	// input (and --only, if given, selected the stage).
 	Forced bool `json:"forced,omitempty"`
 	// Damage describes the stage's store entry when it exists but its files
 	// do not match its manifest (a *store.DamageError's text, naming the
@@ -80,7 +92,28 @@ type Plan struct {
 	// Verify is PlanOptions.Verify: tasks check every digest of an existing
 	// entry before reusing it.
 	Verify bool
-	byName map[string]*StagePlan
+	// Only are PlanOptions.Only's patterns, and Selected the number of
+	// stages in their selection (0 without Only).
+	Only     []string
+	Selected int
+	byName   map[string]*StagePlan
+}
+
+// NotSelected begins the reason of a StatusUnselected stage.
+const NotSelected = "not selected by --only"
+
+// Selection describes a plan restricted by Only (see SelectionText), or
+// "" when the plan covers every stage.
+func (p *Plan) Selection() string {
+	if len(p.Only) == 0 {
+		return ""
+	}
+	return SelectionText(p.Selected, len(p.Stages))
+}
+
+// SelectionText describes a selection: "--only: 12 of 40 stages selected".
+func SelectionText(selected, total int) string {
+	return fmt.Sprintf("--only: %d of %d stages selected", selected, total)
 }
 
 // Stage returns the plan of a stage by name, or nil.
@@ -123,7 +156,9 @@ func (p *Plan) Work() (cpu, critical time.Duration, unknown int) {
 // MakePlan resolves every stage of g: its kind, key, threads and estimate,
 // and whether the store already holds it (cached), it must run, or it
 // cannot run here (blocked: unknown kind, bad parameters, a missing or
-// mismatched external file, or a blocked input).
+// mismatched external file, or a blocked input). With opt.Only, a stage
+// outside the selection that would run or be blocked is unselected
+// instead, its reason saying what it would otherwise be.
 func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 	if opt.Store == nil {
 		return nil, errors.New("plan: no store")
@@ -145,7 +180,14 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 			forced[n] = "selected by --rerun " + pat
 		}
 	}
-	p := &Plan{Graph: g, Verify: opt.Verify, byName: make(map[string]*StagePlan, len(g.Stages))}
+	var selected map[string]bool
+	if len(opt.Only) > 0 {
+		var err error
+		if selected, err = g.Select(opt.Only, opt.Scorers); err != nil {
+			return nil, fmt.Errorf("--only: %w", err)
+		}
+	}
+	p := &Plan{Graph: g, Verify: opt.Verify, Only: opt.Only, Selected: len(selected), byName: make(map[string]*StagePlan, len(g.Stages))}
 	digests := map[string]string{}
 	for _, spec := range g.Stages {
 		sp := &StagePlan{Spec: spec, Name: spec.Name, Kind: spec.Kind, Params: spec.Params, Inputs: spec.Inputs}
@@ -164,6 +206,12 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 			if up := p.byName[sp.Inputs[in]]; up.Forced && !isForced {
 				why, isForced = "input "+in+" ("+up.Name+") is rebuilt", true
 			}
+		}
+		if selected != nil && !selected[sp.Name] {
+			// Only selected stages are rebuilt: outside the selection an
+			// entry in the store stays a result. (No selected stage reads
+			// from an unselected one, so none misses a rebuilt input.)
+			isForced = false
 		}
 		// Lookup checks sizes (and digests of small files); --verify checks
 		// every digest.
@@ -191,6 +239,19 @@ func MakePlan(g *Graph, opt PlanOptions) (*Plan, error) {
 			} else {
 				sp.Resume = true
 				sp.Reason += "; resumes from its checkpoint"
+			}
+		}
+	}
+	if selected != nil {
+		for _, sp := range p.Stages {
+			if selected[sp.Name] {
+				continue
+			}
+			switch sp.Status {
+			case StatusToRun:
+				sp.Status, sp.Reason, sp.Resume = StatusUnselected, NotSelected+"; would run: "+sp.Reason, false
+			case StatusBlocked:
+				sp.Status, sp.Reason = StatusUnselected, NotSelected+"; would be blocked: "+sp.Reason
 			}
 		}
 	}

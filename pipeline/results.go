@@ -156,11 +156,15 @@ type RunState struct {
 	Updated    time.Time `json:"updated"`
 	// Finished is zero while the run goes on.
 	Finished time.Time `json:"finished,omitzero"`
-	// Outcome is "running", "ok", "failed" or "interrupted".
-	Outcome string         `json:"outcome"`
-	Counts  map[Status]int `json:"counts"`
-	Stages  []*StageState  `json:"stages"`
-	index   map[string]int `json:"-"`
+	// Outcome is "running", "ok", "failed", "interrupted" or "detached".
+	Outcome string `json:"outcome"`
+	// Only are the --only patterns of the run, and Selected the number of
+	// stages they select; the others are cached or StatusUnselected.
+	Only     []string       `json:"only,omitempty"`
+	Selected int            `json:"selected,omitempty"`
+	Counts   map[Status]int `json:"counts"`
+	Stages   []*StageState  `json:"stages"`
+	index    map[string]int `json:"-"`
 }
 
 // StageState is one stage in state.json.

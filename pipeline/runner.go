@@ -55,8 +55,13 @@ type Summary struct {
 	Experiment string         `json:"experiment"`
 	Results    string         `json:"results"`
 	Counts     map[Status]int `json:"counts"`
-	// Outcome is "ok", "failed" or "interrupted".
-	Outcome     string        `json:"outcome"`
+	// Outcome is "ok", "failed", "interrupted" or "detached". Unselected
+	// stages (--only) do not make a run fail.
+	Outcome string `json:"outcome"`
+	// Only are the --only patterns of the plan, and Selected the number of
+	// stages they select (see Plan.Selection).
+	Only        []string      `json:"only,omitempty"`
+	Selected    int           `json:"selected,omitempty"`
 	NothingToDo bool          `json:"nothing_to_do"`
 	Failures    []Failure     `json:"failures,omitempty"`
 	Skipped     []Failure     `json:"skipped,omitempty"`
@@ -121,10 +126,11 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 			return nil, err
 		}
 	}
-	// Remember this plan's keys so the next plan can explain differences.
+	// Remember this plan's keys so the next plan can explain differences
+	// (an unselected stage keeps the record of the last run that had it).
 	hist := opt.Results.History()
 	for _, sp := range p.Stages {
-		if sp.Status != StatusBlocked {
+		if sp.Status != StatusBlocked && sp.Status != StatusUnselected {
 			hist.Stages[sp.Name] = sp.Record()
 		}
 	}
@@ -140,7 +146,8 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 	}
 	host, _ := os.Hostname()
 	state := &RunState{Format: StateFormat, Experiment: settings.Experiment, File: opt.ExperimentFile,
-		PID: os.Getpid(), Host: host, Executor: exec.Name(), Jobs: opt.Jobs, Started: begin.UTC(), Outcome: "running"}
+		PID: os.Getpid(), Host: host, Executor: exec.Name(), Jobs: opt.Jobs, Started: begin.UTC(), Outcome: "running",
+		Only: p.Only, Selected: p.Selected}
 	toRun := 0
 	for _, sp := range p.Stages {
 		if sp.Damage != "" && sp.Status == StatusToRun {
@@ -235,7 +242,8 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 		}
 	}
 
-	sum := &Summary{Experiment: settings.Experiment, Results: opt.Results.Dir, NothingToDo: toRun == 0}
+	sum := &Summary{Experiment: settings.Experiment, Results: opt.Results.Dir, NothingToDo: toRun == 0,
+		Only: p.Only, Selected: p.Selected}
 	outcome := "ok"
 	detached := false
 	if d, ok := exec.(Detacher); ok && toRun > 0 {

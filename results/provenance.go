@@ -69,6 +69,11 @@ type Provenance struct {
 	CacheHits   int    `json:"cache_hits"`
 	StagesRun   int    `json:"stages_run"`
 	StageFailed int    `json:"stages_failed"`
+	// Only are the `ccq run --only` patterns and StagesSelected the number
+	// of stages they selected (the others were cached or not run); empty
+	// for a run of every stage.
+	Only           []string `json:"only,omitempty"`
+	StagesSelected int      `json:"stages_selected,omitempty"`
 }
 
 // Machine describes the computer a run used.

@@ -19,6 +19,9 @@ const (
 	StatusRunning = "running" // started, not finished (partial experiments)
 	StatusPending = "pending" // not started yet
 	StatusSkipped = "skipped" // not run because an input failed
+	// StatusUnselected is a stage that `ccq run --only` left out and that
+	// is not in the store: not run, not a failure, but missing results.
+	StatusUnselected = "unselected"
 )
 
 // GenerationRow is one generation of one evolve run (generations/ part files).

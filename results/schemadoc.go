@@ -77,7 +77,7 @@ var stageDocs = map[string]string{
 	"name":        "stage instance name (kind plus its distinguishing parameters)",
 	"kind":        "stage kind: dataset, pretrain, quantize, evolve, evaluate, report",
 	"key":         "content-addressed key of the stage (hash of kind, parameters, inputs, ccq version)",
-	"status":      "ok | failed | skipped | running | pending",
+	"status":      "done | cached | failed | skipped | blocked | cancelled | running | pending | unselected (left out by ccq run --only and not in the store)",
 	"cached":      "true if the result came from the store without running",
 	"wall_time_s": "wall time of the stage, seconds (0 when cached)",
 	"started":     "start time (UTC, milliseconds)",

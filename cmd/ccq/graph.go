@@ -32,7 +32,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				p, err := s.Plan(store, nil, false, false)
+				p, err := s.Plan(store, workspace.PlanFlags{})
 				if err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ func init() {
 	var (
 		loc    locFlags
 		rerun  []string
+		only   []string
 		force  bool
 		verify bool
 		all    bool
@@ -26,7 +27,12 @@ func init() {
 running anything. Stages to run say why (which parameter or input changed
 since the last run in this results folder, or that they are new); blocked
 stages say what is missing (a stage kind not built in, a bad parameter, a
-missing file). The work estimate comes from the stage kinds.`,
+missing file). The work estimate comes from the stage kinds.
+
+--only PATTERN plans the part of the file ccq run --only would run (see ccq
+run --help): stages outside the selection are cached when the store has
+them and otherwise "unselected", with what they would be without --only;
+--all lists them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := est.install(); err != nil {
@@ -40,7 +46,7 @@ missing file). The work estimate comes from the stage kinds.`,
 			if err != nil {
 				return err
 			}
-			p, err := s.Plan(st, rerun, force, verify)
+			p, err := s.Plan(st, workspace.PlanFlags{Rerun: rerun, Force: force, Verify: verify, Only: only})
 			if err != nil {
 				return err
 			}
@@ -56,9 +62,10 @@ missing file). The work estimate comes from the stage kinds.`,
 	loc.add(cmd)
 	est.add(cmd)
 	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "plan a rerun of stages matching this pattern and their dependents")
+	cmd.Flags().StringArrayVar(&only, "only", nil, "plan only the stages matching this pattern, what they read from and the evaluate stages of the matched ones, as ccq run --only; repeatable")
 	cmd.Flags().BoolVar(&force, "force", false, "plan a rerun of every stage")
 	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash every file of the cached entries (always checked: every file exists with its size; files under 1 MiB also by digest)")
-	cmd.Flags().BoolVar(&all, "all", false, "list cached stages too")
+	cmd.Flags().BoolVar(&all, "all", false, "list cached and unselected stages too")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots assumed by the wall time estimate")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, setFlagUsage)

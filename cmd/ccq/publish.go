@@ -18,7 +18,8 @@ import (
 // publishRun turns a run's store entries into runs/<experiment>/
 // (runs.parquet, generations/, stages.parquet, provenance.json, the report)
 // and prints the main table and the report's path. An unchanged experiment
-// whose report exists is not rebuilt; its table is printed from runs.parquet.
+// whose report exists is not rebuilt (unless this run or the published one
+// left stages out with --only); its table is printed from runs.parquet.
 // src is where the experiment and ccq came from, taken when the run started.
 func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pipeline.Summary, executor string, src sourceState) error {
 	rp, perr := s.Exp.ReportParams()
@@ -28,7 +29,8 @@ func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pip
 	dir := s.ResultsDir()
 	reportPath := filepath.Join(dir, results.ReportMarkdown)
 	var tables []resreport.Table
-	if _, err := os.Stat(reportPath); err == nil && sum.NothingToDo {
+	reuse := sum.NothingToDo && sum.Counts[pipeline.StatusUnselected] == 0 && !publishedUnselected(dir)
+	if _, err := os.Stat(reportPath); err == nil && reuse {
 		runs, err := results.ReadRuns(filepath.Join(dir, results.RunsFile))
 		if err != nil {
 			return err
@@ -53,4 +55,20 @@ func publishRun(ctx context.Context, w io.Writer, s *workspace.Session, sum *pip
 	}
 	fmt.Fprintf(w, "\nreport: %s\n        %s\n", reportPath, filepath.Join(dir, results.ReportHTML))
 	return nil
+}
+
+// publishedUnselected reports whether the stages.parquet published in dir
+// has stages --only left out: its report lacks their rows even when every
+// stage is now in the store.
+func publishedUnselected(dir string) bool {
+	rows, err := results.ReadStages(filepath.Join(dir, results.StagesFile))
+	if err != nil {
+		return false
+	}
+	for _, r := range rows {
+		if r.Status == results.StatusUnselected {
+			return true
+		}
+	}
+	return false
 }

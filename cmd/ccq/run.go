@@ -59,6 +59,7 @@ func newRunCmd() *cobra.Command {
 		loc      locFlags
 		jobs     int
 		rerun    []string
+		only     []string
 		force    bool
 		verify   bool
 		prog     string
@@ -78,7 +79,22 @@ messages, when one fails. Results go to
 <results>/<experiment>/: a frozen copy of the experiment, stage logs, links to
 the store entries and the run state (ccq status). A failing stage skips what
 depends on it; the rest goes on. The first interrupt stops scheduling and lets
-running stages checkpoint; a second one exits at once. Running again resumes.`,
+running stages checkpoint; a second one exits at once. Running again resumes.
+
+--only PATTERN (repeatable; a stage name, a glob such as 'quantize/*', or a
+kind, as --rerun) runs part of the file now and the rest later: the stages
+matching a pattern, every stage they read from (transitively), and the
+evaluate stage of each matched stage (so a matched model is also scored;
+an evaluate stage of an input pulled in only as an input is not added: name
+it with another --only). Every other stage does not run: one in the store
+stays cached and counts as a result in runs.parquet and the report; one not
+in the store is "unselected" ("not selected by --only"), which is not a
+failure: the run ends ok and the report is marked partial ("--only: N of M
+stages ..."). --rerun and --force rebuild only selected stages. The checks
+before the run cover the selected stages only (as ccq validate --only does;
+without --only it checks the whole file). Stage keys do not depend on the selection: a later run, with other
+--only patterns or none, reuses everything this one stored. A pattern that
+matches no stage is an error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode, err := progress.ParseMode(prog)
@@ -108,7 +124,11 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if jobs < 1 {
 				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
 			}
-			if r := s.Check(cmd.Context()); !r.OK() {
+			selected, err := s.Select(only)
+			if err != nil {
+				return err
+			}
+			if r := s.Check(cmd.Context(), selected); !r.OK() {
 				for _, e := range r.Errors {
 					fmt.Fprintln(cmd.ErrOrStderr(), e)
 				}
@@ -122,7 +142,7 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 			if err != nil {
 				return err
 			}
-			plan, err := s.Plan(st, rerun, force, verify)
+			plan, err := s.Plan(st, workspace.PlanFlags{Rerun: rerun, Force: force, Verify: verify, Only: only})
 			if err != nil {
 				return err
 			}
@@ -187,7 +207,8 @@ running stages checkpoint; a second one exits at once. Running again resumes.`,
 	est.add(cmd)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "CPU slots for stages (default: the number of CPUs, or [executor] jobs)")
 	cmd.Flags().StringArrayVar(&rerun, "rerun", nil, "rerun stages matching this pattern (a name, a glob such as 'quantize/*', or a kind) and what depends on them, from scratch (their checkpoints are discarded); repeatable")
-	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage from scratch")
+	cmd.Flags().StringArrayVar(&only, "only", nil, "run only the stages matching this pattern (a name, a glob such as 'quantize/adaround*', or a kind), what they read from, and the evaluate stages of the matched ones; the rest is left for a later run (see above); repeatable")
+	cmd.Flags().BoolVar(&force, "force", false, "rerun every stage from scratch (with --only: every selected stage)")
 	cmd.Flags().BoolVar(&verify, "verify", false, "re-hash every file of the cached entries and rebuild those that changed (always checked: every file exists with its size; files under 1 MiB also by digest)")
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress display: auto, bars, plain or none")
 	cmd.Flags().StringVar(&executor, "executor", "", "where stages run: local (default, or [executor] kind)")

@@ -54,7 +54,11 @@ experiment file (its results folder is found with --results).`,
 						return ferr
 					}
 					st = fst
-					slog.Info("the jobs have ended; run the experiment again (ccq run FILE) to publish runs.parquet and the report into the results folder: every finished stage is reused")
+					again := "ccq run FILE"
+					for _, p := range fst.Only {
+						again += " --only '" + p + "'"
+					}
+					slog.Info("the jobs have ended; run the experiment again (" + again + ") to publish runs.parquet and the report into the results folder: every finished stage is reused")
 				} else if rst, _, rerr := slurm.Refresh(cmd.Context(), abs, slurm.FollowOptions{}); rerr == nil {
 					st = rst
 				} else {
@@ -69,7 +73,7 @@ experiment file (its results folder is found with --results).`,
 		},
 	}
 	loc.add(cmd)
-	cmd.Flags().BoolVar(&all, "all", false, "list cached stages too")
+	cmd.Flags().BoolVar(&all, "all", false, "list cached and unselected stages too")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the state as JSON")
 	cmd.Flags().BoolVar(&follow, "follow", false, "follow a detached Slurm run until its jobs end")
 	rootCmd.AddCommand(cmd)

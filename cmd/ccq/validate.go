@@ -18,7 +18,7 @@ type validation struct {
 	Stages map[string]int `json:"stages,omitempty"`
 }
 
-func validateFile(ctx context.Context, file string, sets []string) validation {
+func validateFile(ctx context.Context, file string, sets, only []string) validation {
 	v := validation{File: file}
 	s, err := workspace.Load(file, workspace.Locations{}, nil, sets...)
 	if err != nil {
@@ -32,11 +32,18 @@ func validateFile(ctx context.Context, file string, sets []string) validation {
 		}
 		return v
 	}
+	selected, err := s.Select(only)
+	if err != nil {
+		v.Errors = []string{fmt.Sprintf("%s: %v", file, err)}
+		return v
+	}
 	v.Stages = map[string]int{}
 	for _, st := range s.Graph.Stages {
-		v.Stages[st.Kind]++
+		if selected == nil || selected[st.Name] {
+			v.Stages[st.Kind]++
+		}
 	}
-	v.Errors = s.Check(ctx).Errors
+	v.Errors = s.Check(ctx, selected).Errors
 	v.OK = len(v.Errors) == 0
 	return v
 }
@@ -45,6 +52,7 @@ func init() {
 	var (
 		asJSON bool
 		sets   []string
+		only   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
@@ -58,13 +66,14 @@ executable at the given path), every sha256 pin matches its file, and the
 optimizer params are ones the plugin declares, with the right types (a
 built-in checks its own, ranges included; an external plugin is started once
 and asked for its list). ccq run makes the same checks with the same messages
-and refuses to start when one fails.`,
+and refuses to start when one fails. With --only, both check only the
+stages the patterns select (see ccq run --help).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out []validation
 			bad := 0
 			for _, f := range args {
-				v := validateFile(cmd.Context(), f, sets)
+				v := validateFile(cmd.Context(), f, sets, only)
 				if !v.OK {
 					bad++
 				}
@@ -82,7 +91,11 @@ and refuses to start when one fails.`,
 						for _, c := range v.Stages {
 							n += c
 						}
-						fmt.Fprintf(w, "%s: ok (%d stages)\n", v.File, n)
+						if len(only) > 0 {
+							fmt.Fprintf(w, "%s: ok (%d stages selected by --only)\n", v.File, n)
+						} else {
+							fmt.Fprintf(w, "%s: ok (%d stages)\n", v.File, n)
+						}
 					}
 					for _, e := range v.Errors {
 						fmt.Fprintln(w, e)
@@ -97,5 +110,6 @@ and refuses to start when one fails.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, setFlagUsage+" (applied to every FILE)")
+	cmd.Flags().StringArrayVar(&only, "only", nil, "check only the stages ccq run --only would run: those matching this pattern, what they read from and the evaluate stages of the matched ones (applied to every FILE); repeatable")
 	rootCmd.AddCommand(cmd)
 }

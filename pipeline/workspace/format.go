@@ -18,6 +18,10 @@ type PlanReport struct {
 	Results    string                  `json:"results"`
 	Store      string                  `json:"store"`
 	Counts     map[pipeline.Status]int `json:"counts"`
+	// Only are the --only patterns and Selected the number of stages they
+	// select (empty without --only).
+	Only     []string `json:"only,omitempty"`
+	Selected int      `json:"selected,omitempty"`
 	// CPUSeconds is the estimated CPU time of the stages to run,
 	// CriticalSeconds the longest chain of estimates, Unestimated the
 	// number of stages to run without an estimate.
@@ -31,7 +35,7 @@ type PlanReport struct {
 func (s *Session) Report(p *pipeline.Plan) *PlanReport {
 	cpu, crit, unknown := p.Work()
 	return &PlanReport{Experiment: s.Exp.Name, File: s.Exp.File, Results: s.ResultsDir(), Store: s.Loc.Store,
-		Counts: p.Counts(), CPUSeconds: cpu.Seconds(), CriticalSeconds: crit.Seconds(), Unestimated: unknown, Stages: p.Stages}
+		Counts: p.Counts(), Only: p.Only, Selected: p.Selected, CPUSeconds: cpu.Seconds(), CriticalSeconds: crit.Seconds(), Unestimated: unknown, Stages: p.Stages}
 }
 
 // Headline is a one-line summary of a plan.
@@ -40,6 +44,9 @@ func Headline(name string, p *pipeline.Plan) string {
 	s := fmt.Sprintf("experiment %s: %d stages: %d cached, %d to run", name, len(p.Stages), c[pipeline.StatusCached], c[pipeline.StatusToRun])
 	if c[pipeline.StatusBlocked] > 0 {
 		s += fmt.Sprintf(", %d blocked", c[pipeline.StatusBlocked])
+	}
+	if sel := p.Selection(); sel != "" {
+		s += fmt.Sprintf(", %d unselected (%s)", c[pipeline.StatusUnselected], sel)
 	}
 	return s
 }
@@ -70,7 +77,8 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Millisecond)
 }
 
-// WritePlan prints a plan as a table. all=false hides cached stages.
+// WritePlan prints a plan as a table. all=false hides cached and
+// unselected stages (a count says how many).
 func WritePlan(w io.Writer, name string, p *pipeline.Plan, jobs int, all bool) error {
 	fmt.Fprintln(w, Headline(name, p))
 	if l := WorkLine(p, jobs); l != "" {
@@ -78,10 +86,14 @@ func WritePlan(w io.Writer, name string, p *pipeline.Plan, jobs int, all bool) e
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nSTATUS\tSTAGE\tTHREADS\tESTIMATE\tREASON")
-	hidden := 0
+	hidden, unselected := 0, 0
 	for _, s := range p.Stages {
 		if s.Status == pipeline.StatusCached && !all {
 			hidden++
+			continue
+		}
+		if s.Status == pipeline.StatusUnselected && !all {
+			unselected++
 			continue
 		}
 		est := "-"
@@ -97,22 +109,55 @@ func WritePlan(w io.Writer, name string, p *pipeline.Plan, jobs int, all bool) e
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if hidden > 0 {
-		fmt.Fprintf(w, "(%d cached stages not shown; --all shows them)\n", hidden)
-	}
+	writeHidden(w, hidden, unselected)
 	return nil
+}
+
+// writeHidden says how many cached and unselected stages a table left out.
+func writeHidden(w io.Writer, cached, unselected int) {
+	var parts []string
+	if cached > 0 {
+		parts = append(parts, fmt.Sprintf("%d cached", cached))
+	}
+	if unselected > 0 {
+		parts = append(parts, fmt.Sprintf("%d unselected", unselected))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "(%s stages not shown; --all shows them)\n", strings.Join(parts, " and "))
+	}
+}
+
+// selectionLine says what --only left out of a run, or "" for a run of
+// every stage.
+func selectionLine(only []string, selected, total, unselected int) string {
+	if len(only) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s; %d stages outside it are not in the store and not run", pipeline.SelectionText(selected, total), unselected)
 }
 
 // WriteSummary prints the end of a run.
 func WriteSummary(w io.Writer, sum *pipeline.Summary) {
 	c := sum.Counts
+	sel := selectionLine(sum.Only, sum.Selected, len(sum.Stages), c[pipeline.StatusUnselected])
 	if sum.NothingToDo && sum.Outcome == "ok" {
+		if sel != "" {
+			fmt.Fprintf(w, "nothing to do: every selected stage is cached (%s)\n%s\n", sum.Results, sel)
+			return
+		}
 		fmt.Fprintf(w, "nothing to do: all %d stages are cached (%s)\n", c[pipeline.StatusCached], sum.Results)
 		return
 	}
-	fmt.Fprintf(w, "%s in %s: %d done, %d cached, %d failed, %d skipped, %d blocked, %d cancelled\n",
+	unsel := ""
+	if sel != "" {
+		unsel = fmt.Sprintf(", %d unselected", c[pipeline.StatusUnselected])
+	}
+	fmt.Fprintf(w, "%s in %s: %d done, %d cached, %d failed, %d skipped, %d blocked, %d cancelled%s\n",
 		sum.Outcome, round(sum.Elapsed), c[pipeline.StatusDone], c[pipeline.StatusCached], c[pipeline.StatusFailed],
-		c[pipeline.StatusSkipped], c[pipeline.StatusBlocked], c[pipeline.StatusCancelled])
+		c[pipeline.StatusSkipped], c[pipeline.StatusBlocked], c[pipeline.StatusCancelled], unsel)
+	if sel != "" {
+		fmt.Fprintf(w, "  %s\n", sel)
+	}
 	for _, f := range sum.Failures {
 		fmt.Fprintf(w, "  failed  %s: %s\n          log: %s\n", f.Stage, firstLine(f.Error), f.Log)
 	}
@@ -147,7 +192,8 @@ type StatusReport struct {
 	State *pipeline.RunState `json:"state"`
 }
 
-// WriteState prints a run state. all=false hides cached stages.
+// WriteState prints a run state. all=false hides cached and unselected
+// stages.
 func WriteState(w io.Writer, dir string, st *pipeline.RunState, live, all bool, now time.Time) error {
 	what := st.Outcome
 	switch {
@@ -163,12 +209,15 @@ func WriteState(w io.Writer, dir string, st *pipeline.RunState, live, all bool, 
 		st.Started.Local().Format("2006-01-02 15:04:05"), st.PID, st.Host, st.Executor, st.Jobs, round(now.Sub(st.Updated)))
 	var parts []string
 	for _, s := range []pipeline.Status{pipeline.StatusDone, pipeline.StatusCached, pipeline.StatusRunning, pipeline.StatusPending,
-		pipeline.StatusFailed, pipeline.StatusSkipped, pipeline.StatusBlocked, pipeline.StatusCancelled} {
+		pipeline.StatusFailed, pipeline.StatusSkipped, pipeline.StatusBlocked, pipeline.StatusCancelled, pipeline.StatusUnselected} {
 		if n := st.Counts[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}
 	}
 	fmt.Fprintln(w, strings.Join(parts, ", "))
+	if l := selectionLine(st.Only, st.Selected, len(st.Stages), st.Counts[pipeline.StatusUnselected]); l != "" {
+		fmt.Fprintf(w, "%s (patterns: %s)\n", l, strings.Join(st.Only, " "))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nSTATUS\tSTAGE\tPROGRESS\tTIME\tJOB\tDETAIL")
 	stages := append([]*pipeline.StageState(nil), st.Stages...)
@@ -184,10 +233,14 @@ func WriteState(w io.Writer, dir string, st *pipeline.RunState, live, all bool, 
 		}
 		return ri < rj
 	})
-	hidden := 0
+	hidden, unselected := 0, 0
 	for _, s := range stages {
 		if s.Status == pipeline.StatusCached && !all {
 			hidden++
+			continue
+		}
+		if s.Status == pipeline.StatusUnselected && !all {
+			unselected++
 			continue
 		}
 		prog, tm, detail := "", "", ""
@@ -210,9 +263,7 @@ func WriteState(w io.Writer, dir string, st *pipeline.RunState, live, all bool, 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if hidden > 0 {
-		fmt.Fprintf(w, "(%d cached stages not shown; --all shows them)\n", hidden)
-	}
+	writeHidden(w, hidden, unselected)
 	return nil
 }
 
@@ -233,8 +284,10 @@ func Mermaid(w io.Writer, g *pipeline.Graph, status map[string]pipeline.Status) 
 		fmt.Fprintln(w, "  classDef cached fill:#d4edda,stroke:#28a745")
 		fmt.Fprintln(w, "  classDef torun fill:#fff3cd,stroke:#ffc107")
 		fmt.Fprintln(w, "  classDef blocked fill:#f8d7da,stroke:#dc3545")
+		fmt.Fprintln(w, "  classDef unselected fill:#e2e3e5,stroke:#6c757d")
 		for _, s := range g.Stages {
-			cls := map[pipeline.Status]string{pipeline.StatusCached: "cached", pipeline.StatusToRun: "torun", pipeline.StatusBlocked: "blocked"}[status[s.Name]]
+			cls := map[pipeline.Status]string{pipeline.StatusCached: "cached", pipeline.StatusToRun: "torun", pipeline.StatusBlocked: "blocked",
+				pipeline.StatusUnselected: "unselected"}[status[s.Name]]
 			if cls != "" {
 				fmt.Fprintf(w, "  class %s %s\n", id[s.Name], cls)
 			}
@@ -247,7 +300,8 @@ func DOT(w io.Writer, g *pipeline.Graph, status map[string]pipeline.Status) {
 	fmt.Fprintln(w, "digraph ccq {")
 	fmt.Fprintln(w, "  rankdir=LR;")
 	fmt.Fprintln(w, "  node [shape=box, style=rounded];")
-	colour := map[pipeline.Status]string{pipeline.StatusCached: "#d4edda", pipeline.StatusToRun: "#fff3cd", pipeline.StatusBlocked: "#f8d7da"}
+	colour := map[pipeline.Status]string{pipeline.StatusCached: "#d4edda", pipeline.StatusToRun: "#fff3cd", pipeline.StatusBlocked: "#f8d7da",
+		pipeline.StatusUnselected: "#e2e3e5"}
 	for _, s := range g.Stages {
 		attr := ""
 		if c, ok := colour[status[s.Name]]; ok {

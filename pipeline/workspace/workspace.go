@@ -104,15 +104,46 @@ func (s *Session) History() *pipeline.History {
 // Check finds, without a store and without running anything, every fault
 // that would stop a stage of the experiment from running (see
 // pipeline.Check): `ccq validate` reports them and `ccq run` refuses to
-// start while there are any.
-func (s *Session) Check(ctx context.Context) pipeline.CheckResult {
-	return pipeline.Check(ctx, s.Graph, pipeline.CheckOptions{Registry: s.Registry, BaseDir: filepath.Dir(s.Exp.File)})
+// start while there are any. selected, when not nil, limits the check to
+// those stages (see Select): `ccq run --only` is not refused for a fault
+// in a stage it will not run.
+func (s *Session) Check(ctx context.Context, selected map[string]bool) pipeline.CheckResult {
+	return pipeline.Check(ctx, s.Graph, pipeline.CheckOptions{Registry: s.Registry, BaseDir: filepath.Dir(s.Exp.File), Only: selected})
+}
+
+// scorers are the kinds of the stages that score a model: --only selects
+// them along with the model they score.
+var scorers = []string{experiment.KindEvaluate}
+
+// Select returns the stages --only patterns select (see
+// pipeline.Graph.Select; the evaluate stage of a matched stage comes
+// along), or nil when there are no patterns.
+func (s *Session) Select(only []string) (map[string]bool, error) {
+	if len(only) == 0 {
+		return nil, nil
+	}
+	sel, err := s.Graph.Select(only, scorers)
+	if err != nil {
+		return nil, fmt.Errorf("--only: %w", err)
+	}
+	return sel, nil
+}
+
+// PlanFlags are the command-line choices that shape a plan.
+type PlanFlags struct {
+	// Rerun are the --rerun patterns, Force is --force.
+	Rerun []string
+	Force bool
+	// Verify is --verify: re-hash every file of the cached entries.
+	Verify bool
+	// Only are the --only patterns (see pipeline.PlanOptions.Only).
+	Only []string
 }
 
 // Plan resolves the graph against the store.
-func (s *Session) Plan(st *store.Store, rerun []string, force, verify bool) (*pipeline.Plan, error) {
+func (s *Session) Plan(st *store.Store, f PlanFlags) (*pipeline.Plan, error) {
 	return pipeline.MakePlan(s.Graph, pipeline.PlanOptions{Registry: s.Registry, Store: st, History: s.History(),
-		Rerun: rerun, Force: force, Verify: verify, BaseDir: filepath.Dir(s.Exp.File)})
+		Rerun: f.Rerun, Force: f.Force, Verify: f.Verify, Only: f.Only, Scorers: scorers, BaseDir: filepath.Dir(s.Exp.File)})
 }
 
 // Settings are the run-wide settings for stages.

@@ -55,6 +55,11 @@ func writeExp(t *testing.T, dir, src string) string {
 
 func runOnce(t *testing.T, file string, loc Locations, reg *pipeline.Registry) (*Session, *pipeline.Plan, *pipeline.Summary) {
 	t.Helper()
+	return runWith(t, file, loc, reg, PlanFlags{})
+}
+
+func runWith(t *testing.T, file string, loc Locations, reg *pipeline.Registry, flags PlanFlags) (*Session, *pipeline.Plan, *pipeline.Summary) {
+	t.Helper()
 	s, err := Load(file, loc, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +68,7 @@ func runOnce(t *testing.T, file string, loc Locations, reg *pipeline.Registry) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.Plan(st, nil, false, false)
+	p, err := s.Plan(st, flags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +130,7 @@ func TestExperimentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := s2.OpenStore()
-	p, err := s2.Plan(st, nil, false, false)
+	p, err := s2.Plan(st, PlanFlags{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -218,6 +218,14 @@ func analyse(d *Data, opts Options) *built {
 	if n := counts[results.StatusFailed] + counts[results.StatusSkipped]; n > 0 {
 		s.PartialReasons = append(s.PartialReasons, fmt.Sprintf("%d stages failed and %d were skipped", counts[results.StatusFailed], counts[results.StatusSkipped]))
 	}
+	if n := counts[results.StatusUnselected]; n > 0 {
+		why := fmt.Sprintf("--only: %d of %d stages were not selected and are not in the store", n, len(d.Stages))
+		if pv := d.Provenance; pv != nil && len(pv.Only) > 0 {
+			why = fmt.Sprintf("--only: %d of %d stages selected (%s); %d stages outside the selection are not in the store",
+				pv.StagesSelected, len(d.Stages), strings.Join(pv.Only, ", "), n)
+		}
+		s.PartialReasons = append(s.PartialReasons, why+" and did not run (a run without --only completes them)")
+	}
 	if !d.HaveStages && d.Provenance == nil {
 		s.Warnings = append(s.Warnings, "no stages.parquet or provenance.json: completeness and provenance unknown")
 	}

@@ -1,8 +1,9 @@
-"""PyTorch versions of the three networks ccq studies, layer for layer as
-ccq's nn package builds them (nn/README.md, "Architectures and tensor
-names"), with the same state_dict names, so that a PyTorch model's weights
-load into ccq (`ccq evaluate FILE --model ARCH`) and the speed comparisons
-run the same arithmetic.
+"""PyTorch versions of the networks ccq studies, layer for layer as ccq's nn
+package builds them (nn/README.md, "Architectures and tensor names"), with
+the same state_dict names, so that a PyTorch model's weights load into ccq
+(`ccq evaluate FILE --model ARCH`), the speed comparisons run the same
+arithmetic and nn's golden files (nn/testdata/gen_golden.py, which imports
+this module) come from these very models.
 
   mlp       fc1 (in -> 256), ReLU, fc2 (256 -> 256), ReLU, fc3 (256 -> classes)
   lenet5    conv1 6@5x5 pad 2, ReLU, max-pool 2, conv2 16@5x5, ReLU, max-pool 2,
@@ -96,11 +97,16 @@ class CIFARResNet(nn.Module):
                 cin = width
             setattr(self, f"layer{stage}", nn.Sequential(*blocks))
         self.linear = nn.Linear(64, classes)
+        # Kaiming-normal weights (fan-in, ReLU gain), as ccq initialises the
+        # CIFAR ResNets (nn's ArchSpec.KaimingNormal) and the usual CIFAR
+        # ResNet code does; biases keep PyTorch's default.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
 
     def forward(self, x):
-        if x.shape[-1] < 32:  # ccq zero-pads 28x28 inputs to 32x32 (graph node "pad")
-            p = (32 - x.shape[-1]) // 2
-            x = F.pad(x, (p, p, p, p))
+        if tuple(x.shape[-2:]) == (28, 28):  # ccq zero-pads 28x28 inputs to 32x32 (graph node "pad"), no others
+            x = F.pad(x, (2, 2, 2, 2))
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)

@@ -38,7 +38,8 @@ type PublishOptions struct {
 // result: runs.parquet gathered from every finished evaluate stage,
 // generations/<run id>/ copied from every finished evolve stage,
 // stages.parquet and provenance.json for this run, and the report built over
-// them (marked partial when the run did not finish). It works on whatever
+// them (marked partial when the run did not finish or --only left stages
+// not in the store out). It works on whatever
 // finished, so an interrupted or failing run still leaves a usable report.
 func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
 	var sources []Source
@@ -81,6 +82,7 @@ func Publish(ctx context.Context, o PublishOptions) (resreport.Summary, error) {
 		Command: o.Command, Machine: results.CurrentMachine(), Executor: o.Executor,
 		Started: ended.Add(-o.Run.Elapsed), Ended: ended, WallTime: o.Run.Elapsed.Seconds(), Status: status,
 		Stages: len(o.Run.Stages), CacheHits: hits, StagesRun: ran, StageFailed: failed,
+		Only: o.Run.Only, StagesSelected: o.Run.Selected,
 	}
 	if err := results.WriteProvenance(filepath.Join(o.ResultsDir, results.ProvenanceFile), prov); err != nil {
 		return resreport.Summary{}, fmt.Errorf("publishing provenance: %w", err)

@@ -2,8 +2,10 @@ package report
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ccq-project/ccq/internal/version"
@@ -37,5 +39,50 @@ func TestPublishRecordsSources(t *testing.T) {
 	}
 	if !slices.Equal(p.Command, cmd) {
 		t.Errorf("command %q, want %q", p.Command, cmd)
+	}
+}
+
+// A run that --only left stages out of is ok, but its report is partial and
+// says so; stages outside the selection that are cached are results.
+func TestPublishMarksAnOnlyRunPartial(t *testing.T) {
+	stage := func(name string, st pipeline.Status) *pipeline.StageState {
+		return &pipeline.StageState{Name: name, Kind: "quantize", Key: "k-" + name, Status: st}
+	}
+	publish := func(stages ...*pipeline.StageState) (string, []string) {
+		t.Helper()
+		dir := t.TempDir()
+		sum, err := Publish(context.Background(), PublishOptions{ResultsDir: dir, Executor: "local",
+			Run: &pipeline.Summary{Experiment: "x", Outcome: "ok", Only: []string{"quantize/a*"}, Selected: 1, Stages: stages}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir, sum.PartialReasons
+	}
+	dir, reasons := publish(stage("quantize/a", pipeline.StatusDone), stage("quantize/b", pipeline.StatusCached),
+		stage("quantize/c", pipeline.StatusUnselected))
+	const want = "--only: 1 of 3 stages selected (quantize/a*); 1 stages outside the selection are not in the store and did not run"
+	if !slices.ContainsFunc(reasons, func(r string) bool { return strings.HasPrefix(r, want) }) {
+		t.Fatalf("partial reasons %q lack %q", reasons, want)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, results.ReportMarkdown))
+	if err != nil || !strings.Contains(string(md), want) {
+		t.Errorf("report.md does not give the reason (%v)", err)
+	}
+	p, err := results.ReadProvenance(filepath.Join(dir, results.ProvenanceFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != "ok" || !slices.Equal(p.Only, []string{"quantize/a*"}) || p.StagesSelected != 1 {
+		t.Errorf("provenance: status %s only %q selected %d", p.Status, p.Only, p.StagesSelected)
+	}
+	rows, err := results.ReadStages(filepath.Join(dir, results.StagesFile))
+	if err != nil || len(rows) != 3 || rows[2].Status != results.StatusUnselected {
+		t.Fatalf("stages.parquet: %v %+v", err, rows)
+	}
+
+	// Every stage outside the selection is in the store: complete.
+	_, reasons = publish(stage("quantize/a", pipeline.StatusDone), stage("quantize/b", pipeline.StatusCached))
+	if slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, "--only") }) {
+		t.Errorf("partial reasons %q: the stages outside the selection are cached", reasons)
 	}
 }
