@@ -19,7 +19,10 @@
 // experiment file wrote before these types existed: the store keys of
 // committed experiments are pinned by experiments/testdata/keys.golden.
 // A new field must be optional (omitempty or omitzero) so that old keys
-// stay valid, or the kind's Version must change.
+// stay valid, or the kind's Version must change. One difference from the
+// maps: an optional key written with its zero value (momentum = 0,
+// skip_validation = false) now encodes like a key left out, which it
+// always meant; before, it entered the key, so such a stage runs once more.
 //
 // Adding a stage kind: give it a struct here (json tags with the
 // experiment's key names, Validate for its ranges), build it in
