@@ -8,11 +8,11 @@ import (
 	"github.com/ccq-project/ccq/nn"
 )
 
-// calibrateActs runs the float network on the calibration batch and returns
+// CalibrateActs runs the float network on the calibration batch and returns
 // every layer's input quantizer: unsigned when its input is non-negative by
 // construction (after a ReLU), signed otherwise; the scale maps the maximum
 // |x| seen (or its ActPercentile-th percentile) to the largest level.
-func calibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options) ([]ActQuant, error) {
+func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options) ([]ActQuant, error) {
 	ls, w := layersFromFloat(fl, nil)
 	r, err := newRunner(g, ls, w, opt.Workers)
 	if err != nil {

@@ -3,59 +3,22 @@ package quant
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
 // testFloatModel builds a randomly initialised float model with random
 // batch-norm statistics (so that folding matters).
 func testFloatModel(t testing.TB, arch string, in nn.Shape, seed uint64) *FloatModel {
 	t.Helper()
-	g, err := nn.BuildGraph(arch, in, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := nn.NewModel(g, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := FromNN(m)
-	rng := rand.New(rand.NewPCG(seed, 99))
-	for _, n := range g.Nodes {
-		if n.Op != nn.OpBatchNorm {
-			continue
-		}
-		for _, s := range []string{".weight", ".bias", ".running_mean", ".running_var"} {
-			d := f.Params[n.Name+s].Data
-			for i := range d {
-				switch s {
-				case ".weight":
-					d[i] = float32(0.5 + rng.Float64())
-				case ".running_var":
-					d[i] = float32(0.2 + rng.Float64())
-				default:
-					d[i] = float32(rng.NormFloat64() * 0.2)
-				}
-			}
-		}
-	}
-	return f
+	return FromNN(quanttest.FloatNet(t, arch, in, seed))
 }
 
 // testData returns n random normalized samples and labels.
 func testData(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	x := make([]float32, n*g.Input.Size())
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	y := make([]uint8, n)
-	for i := range y {
-		y[i] = uint8(rng.IntN(g.Classes))
-	}
-	return x, y
+	return quanttest.Data(g, n, seed)
 }
 
 // testModel quantizes a random float model.

@@ -130,7 +130,7 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 			var s float32
 			switch scales {
 			case "mse":
-				s = mseScale(w, opt.Bits)
+				s = MSEScale(w, opt.Bits)
 			case "percentile":
 				s = percentileScale(w, opt.Bits, opt.Percentile)
 			default:
@@ -144,7 +144,7 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 		m.Layers = append(m.Layers, ql)
 	}
 	if opt.ActBits != FloatActBits {
-		acts, err := calibrateActs(ctx, f.Graph, fl, opt)
+		acts, err := CalibrateActs(ctx, f.Graph, fl, opt)
 		if err != nil {
 			return nil, fmt.Errorf("quantize: %w", err)
 		}
@@ -170,8 +170,8 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 	return m, nil
 }
 
-// safeScale replaces a zero or invalid scale (an all-zero weight group).
-func safeScale(s float64) float32 {
+// SafeScale replaces a zero or invalid scale (an all-zero weight group).
+func SafeScale(s float64) float32 {
 	if !(s > 1e-12) || math.IsInf(s, 0) {
 		return 1e-8
 	}
@@ -197,10 +197,10 @@ func maxAbs(w []float32) float64 {
 // maxScale is round-to-nearest's scale: max |w| maps to the largest level.
 func maxScale(w []float32, bits int) float32 {
 	if bits <= 1 {
-		return safeScale(meanAbs(w))
+		return SafeScale(meanAbs(w))
 	}
 	_, hi := LevelRange(bits)
-	return safeScale(maxAbs(w) / float64(hi))
+	return SafeScale(maxAbs(w) / float64(hi))
 }
 
 // quantError is the squared error of quantizing w with scale s.
@@ -213,19 +213,19 @@ func quantError(w []float32, s float32, bits int) float64 {
 	return e
 }
 
-// mseScale searches the clipping ratio r in (0, 1] (200 steps) whose scale
+// MSEScale searches the clipping ratio r in (0, 1] (200 steps) whose scale
 // r*max|w|/hi minimises the squared quantization error.
-func mseScale(w []float32, bits int) float32 {
+func MSEScale(w []float32, bits int) float32 {
 	if bits <= 1 {
-		return safeScale(meanAbs(w))
+		return SafeScale(meanAbs(w))
 	}
 	_, hi := LevelRange(bits)
 	ma := maxAbs(w)
-	best := safeScale(ma / float64(hi))
+	best := SafeScale(ma / float64(hi))
 	bestErr := quantError(w, best, bits)
 	const steps = 200
 	for i := 1; i < steps; i++ {
-		s := safeScale(ma * float64(i) / steps / float64(hi))
+		s := SafeScale(ma * float64(i) / steps / float64(hi))
 		if e := quantError(w, s, bits); e < bestErr {
 			best, bestErr = s, e
 		}
@@ -236,14 +236,14 @@ func mseScale(w []float32, bits int) float32 {
 // percentileScale clips at the p-th percentile of |w|.
 func percentileScale(w []float32, bits int, p float64) float32 {
 	if bits <= 1 {
-		return safeScale(meanAbs(w))
+		return SafeScale(meanAbs(w))
 	}
 	a := make([]float64, len(w))
 	for i, v := range w {
 		a[i] = math.Abs(float64(v))
 	}
 	_, hi := LevelRange(bits)
-	return safeScale(percentile(a, p) / float64(hi))
+	return SafeScale(percentile(a, p) / float64(hi))
 }
 
 // percentile returns the p-th percentile (0..100) of a (sorted in place),

@@ -12,7 +12,7 @@ import (
 // MethodSpec is one quantizer's entry in the table of methods: what the
 // stage, `ccq quantize` and their checks need to know about it. The
 // computation itself is package quant's (quant.Quantize, or
-// quant.QuantizeSTE for ste-qat).
+// ste.QuantizeSTE for ste-qat).
 type MethodSpec struct {
 	// Name is the method's name (one of quant.Methods).
 	Name string

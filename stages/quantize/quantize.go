@@ -27,6 +27,7 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ste"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
@@ -324,7 +325,7 @@ func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.D
 	var qm *quant.Model
 	var err error
 	if p.Method == "ste-qat" {
-		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), withdata.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
+		qm, err = ste.QuantizeSTE(ctx, quant.FromNN(fm), withdata.SplitSource{D: d, S: &d.Train}, ste.STEOptions{
 			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, ActPercentile: mp.ActPercentile, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
 			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
 			SourceDigest: srcDigest, Workers: o.Workers,

@@ -1,4 +1,4 @@
-package quant
+package ste
 
 import (
 	"context"
@@ -8,18 +8,19 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 )
 
 // qatNetwork builds the network ste-qat trains for the quantized model q
 // (from the float model f): the batch-norm-free graph with q's activation
 // quantizers as fake_quant nodes, and q's dequantized weights and biases.
-func qatNetwork(t *testing.T, f *FloatModel, q *Model) *nn.Model {
+func qatNetwork(t *testing.T, f *quant.FloatModel, q *quant.Model) *nn.Model {
 	t.Helper()
-	fl, err := Fold(f)
+	fl, err := quant.Fold(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts := make([]ActQuant, len(q.Layers))
+	acts := make([]quant.ActQuant, len(q.Layers))
 	for i := range q.Layers {
 		acts[i] = q.Layers[i].Act
 	}
@@ -87,7 +88,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	if _, err := tr.Train(ctx, train, test); err != nil {
 		t.Fatal(err)
 	}
-	f := FromNN(fm)
+	f := quant.FromNN(fm)
 	d := g.Input.Size()
 	calX, calY := train.X[:128*d], train.Y[:128]
 	const actBits = 2
@@ -104,11 +105,11 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	if qat.ActBits != actBits || qat.Method != "ste-qat" || !qat.UsedFPGradients {
 		t.Errorf("metadata %+v", qat)
 	}
-	fl, err := Fold(f)
+	fl, err := quant.Fold(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := calibrateActs(ctx, f.Graph, fl, Options{ActBits: actBits, CalibX: calX, CalibLabels: calY})
+	want, err := quant.CalibrateActs(ctx, f.Graph, fl, quant.Options{ActBits: actBits, CalibX: calX, CalibLabels: calY})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	}
 	// The evaluator runs the trained network.
 	n := test.Len()
-	rq, err := EvaluateModel(ctx, qat, test.X, test.Y, 2)
+	rq, err := quant.EvaluateModel(ctx, qat, test.X, test.Y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	if math.Abs(rq.Loss-loss) > 1e-3*loss || abs(rq.Correct-correct) > n/200 {
 		t.Errorf("the evaluator (loss %.6f, %d of %d correct) does not run the network ste-qat trained (loss %.6f, %d correct)", rq.Loss, rq.Correct, n, loss, correct)
 	}
-	ro, err := EvaluateModel(ctx, old, test.X, test.Y, 2)
+	ro, err := quant.EvaluateModel(ctx, old, test.X, test.Y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func abs(v int) int {
 // (the ActBits 32 path is the one ccq had before activation QAT).
 func TestSTEWeightsOnlyUnchanged(t *testing.T) {
 	ctx := context.Background()
-	f := testFloatModel(t, "lenet5", nn.Shape{C: 1, H: 12, W: 12}, 5)
+	f := steFloatModel(t, "lenet5", nn.Shape{C: 1, H: 12, W: 12}, 5)
 	x, y := separable(f.Graph, 256, 2)
 	src := &nn.Slice{X: x, Y: y, Shape: f.Graph.Input}
 	d := f.Graph.Input.Size()

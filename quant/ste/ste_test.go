@@ -1,4 +1,4 @@
-package quant
+package ste
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
 // separable returns n samples whose label is the argmax of a fixed random
@@ -41,10 +43,10 @@ func separable(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
 
 func TestSTEQATImprovesOnRTN(t *testing.T) {
 	ctx := context.Background()
-	f := testFloatModel(t, "mlp", nn.Shape{C: 1, H: 8, W: 8}, 4)
+	f := steFloatModel(t, "mlp", nn.Shape{C: 1, H: 8, W: 8}, 4)
 	x, y := separable(f.Graph, 512, 1)
 	src := &nn.Slice{X: x, Y: y, Shape: f.Graph.Input}
-	rtn, err := Quantize(ctx, f, Options{Method: "rtn", Bits: 2})
+	rtn, err := quant.Quantize(ctx, f, quant.Options{Method: "rtn", Bits: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestSTEQATImprovesOnRTN(t *testing.T) {
 	}
 }
 
-func steCheck(t *testing.T, f *FloatModel, src nn.Source, x []float32, y []uint8, rtn *Model, scheme string) {
+func steCheck(t *testing.T, f *quant.FloatModel, src nn.Source, x []float32, y []uint8, rtn *quant.Model, scheme string) {
 	ctx := context.Background()
 	var losses []float64
 	qat, err := QuantizeSTE(ctx, f, src, STEOptions{Bits: 2, Epochs: 3, BatchSize: 64, LR: 0.05, ActBits: 8, CalibX: x[:64*64], CalibLabels: y[:64],
@@ -67,8 +69,8 @@ func steCheck(t *testing.T, f *FloatModel, src nn.Source, x []float32, y []uint8
 	if !qat.UsedFPGradients || qat.Method != "ste-qat" || qat.ActBits != 8 {
 		t.Errorf("metadata %+v", qat)
 	}
-	r0, _ := EvaluateModel(ctx, rtn, x, y, 2)
-	r1, _ := EvaluateModel(ctx, qat, x, y, 2)
+	r0, _ := quant.EvaluateModel(ctx, rtn, x, y, 2)
+	r1, _ := quant.EvaluateModel(ctx, qat, x, y, 2)
 	t.Logf("%s: training loss per epoch %v; rtn %.3f (acc %.2f), ste-qat %.3f (acc %.2f)", scheme, losses, r0.Loss, r0.Accuracy, r1.Loss, r1.Accuracy)
 	if !(r1.Loss < r0.Loss) || !(losses[len(losses)-1] < losses[0]) {
 		t.Errorf("ste-qat did not learn: rtn loss %g, ste-qat %g, epochs %v", r0.Loss, r1.Loss, losses)
@@ -84,4 +86,10 @@ func TestWithoutBatchNorm(t *testing.T) {
 	if len(g2.Nodes) != len(g.Nodes)-19 {
 		t.Errorf("%d nodes left of %d (19 batch norms)", len(g2.Nodes), len(g.Nodes))
 	}
+}
+
+// steFloatModel is a random float model with random batch-norm statistics.
+func steFloatModel(t testing.TB, arch string, in nn.Shape, seed uint64) *quant.FloatModel {
+	t.Helper()
+	return quant.FromNN(quanttest.FloatNet(t, arch, in, seed))
 }

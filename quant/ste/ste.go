@@ -1,4 +1,8 @@
-package quant
+// Package ste is ccq's gradient-based baseline: quantization-aware
+// fine-tuning of a float network with a straight-through estimator
+// (QuantizeSTE, the ste-qat method), weights and, below 32 activation bits,
+// activations quantized while training. See quant/README.md.
+package ste
 
 import (
 	"context"
@@ -8,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 )
 
 // STEActivationRecipe names what QuantizeSTE does with activations below
@@ -22,7 +27,7 @@ const STEActivationRecipe = "qat-v1"
 // STEOptions configures QuantizeSTE.
 type STEOptions struct {
 	Bits        int
-	Granularity Granularity
+	Granularity quant.Granularity
 	// ActBits < 32 quantizes every quantized layer's input during
 	// fine-tuning as the evaluator does (see QuantizeSTE); 32 (or 0)
 	// keeps activations float.
@@ -86,20 +91,20 @@ type STEOptions struct {
 //
 // It runs its own loop over nn.Model's Forward and Backward because
 // nn.Trainer has no hook between the forward pass and the optimizer step.
-func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOptions) (*Model, error) {
-	if err := CheckBits(opt.Bits); err != nil {
+func QuantizeSTE(ctx context.Context, f *quant.FloatModel, train nn.Source, opt STEOptions) (*quant.Model, error) {
+	if err := quant.CheckBits(opt.Bits); err != nil {
 		return nil, fmt.Errorf("ste-qat: weight %w", err)
 	}
 	if opt.ActBits == 0 {
-		opt.ActBits = FloatActBits
+		opt.ActBits = quant.FloatActBits
 	}
-	if err := CheckActBits(opt.ActBits); err != nil {
+	if err := quant.CheckActBits(opt.ActBits); err != nil {
 		return nil, fmt.Errorf("ste-qat: %w", err)
 	}
 	if opt.Granularity == "" {
-		opt.Granularity = PerTensor
+		opt.Granularity = quant.PerTensor
 	}
-	if _, err := ParseGranularity(string(opt.Granularity)); err != nil {
+	if _, err := quant.ParseGranularity(string(opt.Granularity)); err != nil {
 		return nil, fmt.Errorf("ste-qat: %w", err)
 	}
 	if opt.Epochs <= 0 {
@@ -123,19 +128,19 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 	if train == nil || train.Len() < 2 {
 		return nil, fmt.Errorf("ste-qat: needs at least 2 training samples")
 	}
-	fl, err := Fold(f)
+	fl, err := quant.Fold(f)
 	if err != nil {
 		return nil, fmt.Errorf("ste-qat: %w", err)
 	}
 	dim := f.Graph.Input.Size()
-	qat := opt.ActBits != FloatActBits && !opt.FloatActivations
-	if opt.ActBits != FloatActBits && (len(opt.CalibLabels) == 0 || len(opt.CalibX) != len(opt.CalibLabels)*dim) {
+	qat := opt.ActBits != quant.FloatActBits && !opt.FloatActivations
+	if opt.ActBits != quant.FloatActBits && (len(opt.CalibLabels) == 0 || len(opt.CalibX) != len(opt.CalibLabels)*dim) {
 		return nil, fmt.Errorf("ste-qat: %d-bit activations need a calibration set of %d values per sample", opt.ActBits, dim)
 	}
-	calibOpt := Options{ActBits: opt.ActBits, ActPercentile: opt.ActPercentile, CalibX: opt.CalibX, CalibLabels: opt.CalibLabels, Workers: opt.Workers}
-	var acts []ActQuant
+	calibOpt := quant.Options{ActBits: opt.ActBits, ActPercentile: opt.ActPercentile, CalibX: opt.CalibX, CalibLabels: opt.CalibLabels, Workers: opt.Workers}
+	var acts []quant.ActQuant
 	if qat {
-		if acts, err = calibrateActs(ctx, f.Graph, fl, calibOpt); err != nil {
+		if acts, err = quant.CalibrateActs(ctx, f.Graph, fl, calibOpt); err != nil {
 			return nil, fmt.Errorf("ste-qat: %w", err)
 		}
 	}
@@ -172,8 +177,8 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 		qp[i] = qparam{w: w, b: b, shadow: slices.Clone(l.Weight), mom: make([]float32, len(l.Weight)), bmom: make([]float32, len(l.Bias)),
 			levels: make([]int8, len(l.Weight)), gfac: make([]float32, len(l.Weight))}
 	}
-	groups := func(l FloatLayer) int {
-		if opt.Granularity == PerChannel {
+	groups := func(l quant.FloatLayer) int {
+		if opt.Granularity == quant.PerChannel {
 			return l.Shape[0]
 		}
 		return 1
@@ -184,7 +189,7 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 			per := len(qp[i].shadow) / ng
 			qp[i].mse = qp[i].mse[:0]
 			for gi := 0; gi < ng; gi++ {
-				qp[i].mse = append(qp[i].mse, mseScale(qp[i].shadow[gi*per:(gi+1)*per], opt.Bits))
+				qp[i].mse = append(qp[i].mse, quant.MSEScale(qp[i].shadow[gi*per:(gi+1)*per], opt.Bits))
 			}
 		}
 	}
@@ -264,19 +269,19 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 	for i := range qp {
 		quantize(i, nil)
 	}
-	out := &Model{Graph: f.Graph, Bits: opt.Bits, Method: "ste-qat", Granularity: opt.Granularity, ActBits: opt.ActBits,
+	out := &quant.Model{Graph: f.Graph, Bits: opt.Bits, Method: "ste-qat", Granularity: opt.Granularity, ActBits: opt.ActBits,
 		UsedFPGradients: true, SourceDigest: opt.SourceDigest}
-	final := make([]FloatLayer, len(fl))
+	final := make([]quant.FloatLayer, len(fl))
 	for i, l := range fl {
-		ql := Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(qp[i].b.Data),
-			Scales: slices.Clone(qp[i].scales), Levels: slices.Clone(qp[i].levels), Act: ActQuant{Bits: FloatActBits}}
+		ql := quant.Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(qp[i].b.Data),
+			Scales: slices.Clone(qp[i].scales), Levels: slices.Clone(qp[i].levels), Act: quant.ActQuant{Bits: quant.FloatActBits}}
 		out.Layers = append(out.Layers, ql)
-		final[i] = FloatLayer{Name: l.Name, Node: l.Node, Shape: l.Shape, Weight: qp[i].shadow, Bias: ql.Bias}
+		final[i] = quant.FloatLayer{Name: l.Name, Node: l.Node, Shape: l.Shape, Weight: qp[i].shadow, Bias: ql.Bias}
 	}
-	if opt.ActBits != FloatActBits {
+	if opt.ActBits != quant.FloatActBits {
 		if !qat {
 			// The earlier recipe: scales calibrated after the fact.
-			if acts, err = calibrateActs(ctx, f.Graph, final, calibOpt); err != nil {
+			if acts, err = quant.CalibrateActs(ctx, f.Graph, final, calibOpt); err != nil {
 				return nil, fmt.Errorf("ste-qat: %w", err)
 			}
 		}
@@ -298,19 +303,19 @@ func QuantizeSTE(ctx context.Context, f *FloatModel, train nn.Source, opt STEOpt
 func steQuantize(scheme string, w []float32, bits int, mseS float32, levels []int8, gfac []float32) float32 {
 	if scheme == "mse" {
 		for j, v := range w {
-			levels[j] = QuantizeWeight(v, mseS, bits)
+			levels[j] = quant.QuantizeWeight(v, mseS, bits)
 			gfac[j] = 1
 		}
 		return mseS
 	}
-	_, hi := LevelRange(bits)
+	_, hi := quant.LevelRange(bits)
 	var m float64
 	for _, v := range w {
 		m = max(m, math.Abs(math.Tanh(float64(v))))
 	}
 	if m == 0 {
 		for j := range w {
-			levels[j] = QuantizeWeight(0, 1, bits)
+			levels[j] = quant.QuantizeWeight(0, 1, bits)
 			gfac[j] = 0
 		}
 		return 1e-8
@@ -318,7 +323,7 @@ func steQuantize(scheme string, w []float32, bits int, mseS float32, levels []in
 	var wq, qq float64
 	for j, v := range w {
 		t := math.Tanh(float64(v)) / m
-		levels[j] = QuantizeWeight(float32(t), 1/float32(hi), bits)
+		levels[j] = quant.QuantizeWeight(float32(t), 1/float32(hi), bits)
 		q := float64(levels[j]) / float64(hi)
 		wq += float64(v) * q
 		qq += q * q
@@ -331,14 +336,14 @@ func steQuantize(scheme string, w []float32, bits int, mseS float32, levels []in
 		th := math.Tanh(float64(v))
 		gfac[j] = float32(a * (1 - th*th) / m)
 	}
-	return safeScale(a / float64(hi))
+	return quant.SafeScale(a / float64(hi))
 }
 
 // trainingGraph returns the graph ste-qat fine-tunes: g without its batch
 // norms (folded into the layers fl) and, when acts is not nil, with each
 // layer's input going through its activation quantizer acts[i] as an
 // nn.OpFakeQuant node computing what the evaluator computes.
-func trainingGraph(g nn.Graph, fl []FloatLayer, acts []ActQuant) (nn.Graph, error) {
+func trainingGraph(g nn.Graph, fl []quant.FloatLayer, acts []quant.ActQuant) (nn.Graph, error) {
 	g2, err := withoutBatchNorm(g)
 	if err != nil || acts == nil {
 		return g2, err
@@ -354,7 +359,7 @@ func trainingGraph(g nn.Graph, fl []FloatLayer, acts []ActQuant) (nn.Graph, erro
 // evaluator keeps the level clamp(round(x * (1/Scale)), lo, hi) and
 // multiplies the layer's output by Scale, which is the layer applied to
 // Scale * level.
-func fakeQuant(a ActQuant) nn.FakeQuant {
+func fakeQuant(a quant.ActQuant) nn.FakeQuant {
 	lo, hi := a.Levels()
 	return nn.FakeQuant{Lo: int(lo), Hi: int(hi), Scale: a.Scale, Binary: a.Signed && a.Bits <= 1}
 }
@@ -363,7 +368,7 @@ func fakeQuant(a ActQuant) nn.FakeQuant {
 // (their consumers read the convolution directly) and every convolution
 // given a bias, for training with folded batch norm.
 func withoutBatchNorm(g nn.Graph) (nn.Graph, error) {
-	if err := checkFoldable(g); err != nil {
+	if err := quant.CheckFoldable(g); err != nil {
 		return nn.Graph{}, err
 	}
 	out := nn.Graph{Arch: g.Arch, Input: g.Input, Classes: g.Classes}
