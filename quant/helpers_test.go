@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
@@ -83,7 +84,7 @@ func refForward(m *Model, x []float32) []float32 {
 								}
 							}
 						}
-						out[(o*os.H+oy)*os.W+ox] = post(float32(acc), mult, l.Bias[o])
+						out[(o*os.H+oy)*os.W+ox] = kernels.Post(float32(acc), mult, l.Bias[o])
 					}
 				}
 			}

@@ -10,12 +10,13 @@ import (
 	"sync/atomic"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // Batched integer-only inference: the arithmetic of IntegerModel (see
 // integer.go), value for value, on chunks of samples with the int8 kernels
 // of the integer path. Activations a layer reads are bytes in the quad
-// layout (quad.go): the activation level plus an offset -lo (0 for the
+// layout (internal/kernels/quad.go): the activation level plus an offset -lo (0 for the
 // unsigned quantizers of every layer but the first; the offset's
 // contribution, offset x the row's level sum, is subtracted from the
 // accumulator, and padding is the offset, level 0). A layer is one
@@ -51,34 +52,6 @@ func (e *NotRepresentableError) Error() string {
 	return "integer-only inference: not representable: " + e.Reason
 }
 
-// fastMul is fixedMul.apply without branches for the usual shifts (1..62;
-// others fall back to apply): the same rounding (halves away from zero)
-// and the same int64 products, so the same results.
-type fastMul struct {
-	f     fixedMul
-	rnd   int64
-	shift uint
-	fast  bool
-}
-
-func newFastMul(f fixedMul) fastMul {
-	if f.m0 == 0 || f.shift < 1 || f.shift > 62 {
-		return fastMul{f: f}
-	}
-	return fastMul{f: f, rnd: 1 << (f.shift - 1), shift: uint(f.shift), fast: true}
-}
-
-// apply returns f.f.apply(v).
-func (f fastMul) apply(v int64) int64 {
-	if !f.fast {
-		return f.f.apply(v)
-	}
-	s := v >> 63
-	a := (v ^ s) - s
-	r := (a*f.f.m0 + f.rnd) >> f.shift
-	return (r ^ s) - s
-}
-
 // intChunk is the default number of samples per chunk of IntegerBatch
 // (16 when the int64 tensors are large).
 const intChunk = 64
@@ -93,18 +66,18 @@ const (
 // batchLayer is a compiled layer of IntegerBatch.
 type batchLayer struct {
 	il         *intLayer
-	geo        quadGeom // input geometry (a linear layer: a kernel as large as its input)
-	kh, kw     int      // kernel size over geo
+	geo        kernels.QuadGeom // input geometry (a linear layer: a kernel as large as its input)
+	kh, kw     int              // kernel size over geo
 	stride     int
 	oh, ow     int // output rows and columns (pixels)
 	off        int32
 	kpad, m4   int
-	a          []int8    // packed weights, m4 rows of kpad
-	rowSum     []int32   // level sum of each output channel
-	inMul      []fastMul // requantization of an int input, per channel of the input tensor
-	inPer      int       // input rows per inMul entry
-	inFast     bool      // every inMul is fast
-	outMul     []fastMul // byte output: output scale / consumers' activation scale, per channel
+	a          []int8            // packed weights, m4 rows of kpad
+	rowSum     []int32           // level sum of each output channel
+	inMul      []kernels.FastMul // requantization of an int input, per channel of the input tensor
+	inPer      int               // input rows per inMul entry
+	inFast     bool              // every inMul is fast
+	outMul     []kernels.FastMul // byte output: output scale / consumers' activation scale, per channel
 	outHi      int64
 	outFast    bool // every outMul is fast
 	gatherRows bool // strided convolution: gather each output row's panel
@@ -117,7 +90,7 @@ type IntegerBatch struct {
 	im     *IntegerModel
 	kind   []int
 	root   []int // the node whose buffer holds a node's value (itself unless an alias)
-	geo    []quadGeom
+	geo    []kernels.QuadGeom
 	scale  [][]float64 // scale of int nodes (per channel, or per feature once flattened)
 	layers map[int]*batchLayer
 	slot   []int // buffer slot of each root node
@@ -145,7 +118,7 @@ func NewIntegerBatch(m *Model) (*IntegerBatch, error) {
 	g := m.Graph
 	nodes := g.Nodes
 	b := &IntegerBatch{m: m, im: im, kind: make([]int, len(nodes)), root: make([]int, len(nodes)),
-		geo: make([]quadGeom, len(nodes)), scale: make([][]float64, len(nodes)), layers: map[int]*batchLayer{}, chunk: intChunk}
+		geo: make([]kernels.QuadGeom, len(nodes)), scale: make([][]float64, len(nodes)), layers: map[int]*batchLayer{}, chunk: intChunk}
 	consumers := make([][]int, len(nodes))
 	for i, n := range nodes {
 		for _, u := range n.Inputs {
@@ -232,11 +205,11 @@ func NewIntegerBatch(m *Model) (*IntegerBatch, error) {
 		case want[i] && isLayer:
 			b.kind[i] = kindByte
 			s := n.OutShape
-			b.geo[i] = quadGeom{C: s.C, H: s.H, W: s.W, P: pad[i]}
+			b.geo[i] = kernels.QuadGeom{C: s.C, H: s.H, W: s.W, P: pad[i]}
 		case want[i] && n.Op == nn.OpMaxPool && b.kind[n.Inputs[0]] == kindByte:
 			b.kind[i] = kindByte
 			s := n.OutShape
-			b.geo[i] = quadGeom{C: s.C, H: s.H, W: s.W, P: pad[i]}
+			b.geo[i] = kernels.QuadGeom{C: s.C, H: s.H, W: s.W, P: pad[i]}
 		case want[i] && b.kind[n.Inputs[0]] == kindByte && (n.Op == nn.OpBatchNorm || n.Op == nn.OpFlatten || n.Op == nn.OpReLU):
 			b.kind[i] = kindByte
 			b.root[i] = b.root[n.Inputs[0]]
@@ -362,7 +335,7 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 	bl := &batchLayer{il: il, off: int32(-il.lo), stride: 1, oh: 1, ow: 1}
 	switch {
 	case n.Op == nn.OpConv:
-		bl.geo = quadGeom{C: is.C, H: is.H, W: is.W, P: n.Padding}
+		bl.geo = kernels.QuadGeom{C: is.C, H: is.H, W: is.W, P: n.Padding}
 		bl.kh, bl.kw, bl.stride = n.Kernel, n.Kernel, n.Stride
 		bl.oh, bl.ow = n.OutShape.H, n.OutShape.W
 		bl.gatherRows = n.Stride != 1
@@ -370,7 +343,7 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 		bl.geo = b.geo[src]
 		bl.kh, bl.kw = bl.geo.H, bl.geo.W
 	default:
-		bl.geo = quadGeom{C: is.Size(), H: 1, W: 1}
+		bl.geo = kernels.QuadGeom{C: is.Size(), H: 1, W: 1}
 		bl.kh, bl.kw = 1, 1
 	}
 	if b.kind[src] == kindByte && b.geo[src] != bl.geo {
@@ -380,8 +353,8 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 	if c*kk != len(l.Levels)/l.Out() {
 		return fmt.Errorf("integer-only inference: layer %s: %d inputs per output, expected %d", l.Name, len(l.Levels)/l.Out(), c*kk)
 	}
-	bl.kpad = bl.geo.c4() * kk * 4
-	bl.m4 = roundUp4(l.Out())
+	bl.kpad = bl.geo.C4() * kk * 4
+	bl.m4 = kernels.RoundUp4(l.Out())
 	bl.a = make([]int8, bl.m4*bl.kpad)
 	bl.rowSum = make([]int32, l.Out())
 	for o := 0; o < l.Out(); o++ {
@@ -402,9 +375,9 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 		}
 		bl.inFast = true
 		for _, s := range in {
-			f := newFastMul(newFixedMul(s / float64(l.Act.Scale)))
+			f := kernels.NewFastMul(kernels.NewFixedMul(s / float64(l.Act.Scale)))
 			bl.inMul = append(bl.inMul, f)
-			bl.inFast = bl.inFast && f.fast
+			bl.inFast = bl.inFast && f.Fast
 		}
 	}
 	if b.kind[i] == kindByte {
@@ -412,9 +385,9 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
 		bl.outHi = int64(hi)
 		bl.outFast = true
 		for _, s := range il.scale {
-			f := newFastMul(newFixedMul(s / float64(outQ.Scale)))
+			f := kernels.NewFastMul(kernels.NewFixedMul(s / float64(outQ.Scale)))
 			bl.outMul = append(bl.outMul, f)
-			bl.outFast = bl.outFast && f.fast
+			bl.outFast = bl.outFast && f.Fast
 		}
 	}
 	kg := bl.kpad / 4
@@ -469,7 +442,7 @@ func (b *IntegerBatch) planSlots(consumers [][]int) {
 // sizeOf returns the elements per sample of root node i's buffer.
 func (b *IntegerBatch) sizeOf(i int) int {
 	if b.kind[i] == kindByte {
-		return b.geo[i].size(1)
+		return b.geo[i].Size(1)
 	}
 	return b.m.Graph.Nodes[i].OutShape.Size()
 }
@@ -503,10 +476,10 @@ func (b *IntegerBatch) newWorker() *batchWorker {
 	}
 	xs, tmp, pan := 0, 0, 0
 	for _, bl := range b.layers {
-		xs = max(xs, bl.geo.size(b.chunk))
+		xs = max(xs, bl.geo.Size(b.chunk))
 		tmp = max(tmp, bl.il.inS.Size()*b.chunk)
 		if bl.gatherRows {
-			pan = max(pan, bl.kpad*roundUp64(bl.ow*b.chunk))
+			pan = max(pan, bl.kpad*kernels.RoundUp64(bl.ow*b.chunk))
 		}
 	}
 	w.xs = make([]byte, xs+256)
@@ -543,7 +516,7 @@ func (b *IntegerBatch) forward(w *batchWorker, x []float32, bc int, logits []flo
 			padRows(w.f32[b.slot[i]], w.f32[b.slot[b.root[src]]], is, n.OutShape, n.Pad, bc)
 			continue
 		case kindByte: // max pooling on bytes
-			poolQuad(w.u8[b.slot[i]], b.geo[i], w.u8[b.slot[b.root[src]]], b.geo[src], n.Kernel, n.Stride, bc)
+			kernels.PoolQuad(w.u8[b.slot[i]], b.geo[i], w.u8[b.slot[b.root[src]]], b.geo[src], n.Kernel, n.Stride, bc)
 			continue
 		}
 		b.intOp(w, i, bc)
@@ -629,19 +602,19 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 		relu := b.relu[i]
 		for c := 0; c < os.C; c++ {
 			s := b.scale[i][c]
-			fa, fb := newFastMul(newFixedMul(sa[c]/s)), newFastMul(newFixedMul(sb[c]/s))
+			fa, fb := kernels.NewFastMul(kernels.NewFixedMul(sa[c]/s)), kernels.NewFastMul(kernels.NewFixedMul(sb[c]/s))
 			o, x, y := out[c*per:(c+1)*per], in[c*per:(c+1)*per], other[c*per:(c+1)*per]
-			if !fa.fast || !fb.fast {
+			if !fa.Fast || !fb.Fast {
 				for j := range o {
-					o[j] = fa.apply(x[j]) + fb.apply(y[j])
+					o[j] = fa.Apply(x[j]) + fb.Apply(y[j])
 					if relu {
 						o[j] = max(o[j], 0)
 					}
 				}
 				continue
 			}
-			p := [6]int64{fa.f.m0, fa.rnd, int64(fa.shift), fb.f.m0, fb.rnd, int64(fb.shift)}
-			addFixed(o, x, y, &p, relu)
+			p := [6]int64{fa.F.M0, fa.Rnd, int64(fa.Shift), fb.F.M0, fb.Rnd, int64(fb.Shift)}
+			kernels.AddFixed(o, x, y, &p, relu)
 		}
 	default:
 		panic(fmt.Sprintf("quant: integer-only inference: operation %q", n.Op))
@@ -649,17 +622,17 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 }
 
 // fillBorder sets the padding of a quad tensor of bc samples to v.
-func fillBorder(t []byte, q quadGeom, bc int, v byte) {
+func fillBorder(t []byte, q kernels.QuadGeom, bc int, v byte) {
 	if q.P == 0 {
 		return
 	}
-	q.clearBorder(t, bc)
+	q.ClearBorder(t, bc)
 	if v == 0 {
 		return
 	}
 	hp, wp := q.H+2*q.P, q.W+2*q.P
 	blk := bc * 4
-	for c := 0; c < q.c4(); c++ {
+	for c := 0; c < q.C4(); c++ {
 		for y := 0; y < hp; y++ {
 			for x := 0; x < wp; x++ {
 				if y >= q.P && y < q.P+q.H && x >= q.P && x < q.P+q.W {
@@ -682,7 +655,7 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 	}
 	q := bl.geo
 	x := w.xs // whole: the micro-kernel reads up to 255 bytes past the tensor
-	fillBorder(x[:q.size(bc)], q, bc, byte(bl.off))
+	fillBorder(x[:q.Size(bc)], q, bc, byte(bl.off))
 	// Row r of the input, [C][H][W][bc], is pixel r%(H*W) of channel
 	// r/(H*W).
 	hw := q.H * q.W
@@ -699,11 +672,11 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 	lo, hi := bl.il.lo, bl.il.hi
 	if f == nil && bl.inFast {
 		// Four channels at a time, one pixel of bc samples each.
-		p := fixedQuadParams{lo: lo, hi: hi, off: int64(bl.off)}
+		p := kernels.FixedQuadParams{Lo: lo, Hi: hi, Off: int64(bl.off)}
 		var rs [4][]int64
-		for c4 := 0; c4 < q.c4(); c4++ {
+		for c4 := 0; c4 < q.C4(); c4++ {
 			for t := 0; t < 4; t++ {
-				p.m0[t], p.rnd[t], p.sh[t] = 0, 0, 1
+				p.M0[t], p.Rnd[t], p.Sh[t] = 0, 0, 1
 			}
 			for px := 0; px < hw; px++ {
 				for t := 0; t < 4; t++ {
@@ -715,16 +688,16 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 					r := c*hw + px
 					rs[t] = v[r*bc : (r+1)*bc]
 					m := bl.inMul[r/bl.inPer]
-					p.m0[t], p.rnd[t], p.sh[t] = m.f.m0, m.rnd, int64(m.shift)
+					p.M0[t], p.Rnd[t], p.Sh[t] = m.F.M0, m.Rnd, int64(m.Shift)
 				}
-				fixedQuad4(x[q.pixel(c4, px/q.W, px%q.W, bc):], &rs, bc, &p)
+				kernels.FixedQuad4(x[q.Pixel(c4, px/q.W, px%q.W, bc):], &rs, bc, &p)
 			}
 		}
 		return x
 	}
 	for r := 0; r < rows; r++ {
 		c := r / hw
-		d := x[q.pixel(c/4, (r%hw)/q.W, r%q.W, bc)+c%4:][:4*bc]
+		d := x[q.Pixel(c/4, (r%hw)/q.W, r%q.W, bc)+c%4:][:4*bc]
 		if f != nil {
 			for j, l := range f[r*bc : (r+1)*bc] {
 				d[4*j] = byte(int32(l) + bl.off)
@@ -732,9 +705,9 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 			continue
 		}
 		m := bl.inMul[r/bl.inPer]
-		if lo == 0 && m.fast {
+		if lo == 0 && m.Fast {
 			// As in runLayer's byte epilogue.
-			m0, rnd, sh := m.f.m0, m.rnd, m.shift
+			m0, rnd, sh := m.F.M0, m.Rnd, m.Shift
 			d = d[:4*bc-3]
 			for j, a := range v[r*bc : (r+1)*bc] {
 				d[4*j] = byte(min(max((max(a, 0)*m0+rnd)>>sh, 0), hi) + int64(bl.off))
@@ -742,7 +715,7 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 			continue
 		}
 		for j, a := range v[r*bc : (r+1)*bc] {
-			d[4*j] = byte(int32(min(max(m.apply(a), lo), hi)) + bl.off)
+			d[4*j] = byte(int32(min(max(m.Apply(a), lo), hi)) + bl.off)
 		}
 	}
 	return x
@@ -757,10 +730,10 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 	offs := w.offs[:kg]
 	gi := bl.geo
 	cols := bl.ow * bc
-	npad := roundUp64(cols)
+	npad := kernels.RoundUp64(cols)
 	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
 	gidx := 0
-	for c4 := 0; c4 < gi.c4(); c4++ {
+	for c4 := 0; c4 < gi.C4(); c4++ {
 		for ky := 0; ky < bl.kh; ky++ {
 			for kx := 0; kx < bl.kw; kx++ {
 				if bl.gatherRows {
@@ -778,11 +751,11 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 	relu := b.relu[i]
 	var ob []byte
 	var oi []int64
-	var og quadGeom
+	var og kernels.QuadGeom
 	if b.kind[i] == kindByte {
 		og = b.geo[i]
 		ob = w.u8[b.slot[i]]
-		og.clearBorder(ob, bc)
+		og.ClearBorder(ob, bc)
 	} else {
 		oi = w.i64[b.slot[i]]
 	}
@@ -798,23 +771,23 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 		for j0 := 0; j0 < cols; j0 += 64 {
 			nc := min(64, cols-j0)
 			for i0 := 0; i0 < bl.m4; i0 += 4 {
-				vnniOI(kg, bl.a[i0*bl.kpad:], bl.kpad, src[j0*4:], offs, omax, w.tile, 64)
+				kernels.VNNIOI(kg, bl.a[i0*bl.kpad:], bl.kpad, src[j0*4:], offs, omax, w.tile, 64)
 				if ob != nil && bl.outFast {
 					// The four rows' levels at once (fixedTile4).
-					p := fixedQuadParams{hi: bl.outHi}
+					p := kernels.FixedQuadParams{Hi: bl.outHi}
 					var corr [4]int32
 					var bias [4]int64
 					for r := 0; r < 4; r++ {
 						o := i0 + r
 						if o >= out { // absent channels: level 0
-							p.sh[r] = 1
+							p.Sh[r] = 1
 							continue
 						}
 						f := bl.outMul[o]
 						corr[r], bias[r] = bl.off*bl.rowSum[o], il.bias[o]
-						p.m0[r], p.rnd[r], p.sh[r] = f.f.m0, f.rnd, int64(f.shift)
+						p.M0[r], p.Rnd[r], p.Sh[r] = f.F.M0, f.Rnd, int64(f.Shift)
 					}
-					fixedTile4(ob[og.pixel(i0/4, oy, 0, bc)+j0*4:], w.tile, nc, &p, &corr, &bias, frac)
+					kernels.FixedTile4(ob[og.Pixel(i0/4, oy, 0, bc)+j0*4:], w.tile, nc, &p, &corr, &bias, frac)
 					continue
 				}
 				if ob == nil {
@@ -824,7 +797,7 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 					for r := 0; r < rows; r++ {
 						corr[r], bias[r] = bl.off*bl.rowSum[i0+r], il.bias[i0+r]
 					}
-					intTile4(oi[i0*ldo+oy*cols+j0:], ldo, w.tile, nc, rows, &corr, &bias, frac, relu)
+					kernels.IntTile4(oi[i0*ldo+oy*cols+j0:], ldo, w.tile, nc, rows, &corr, &bias, frac, relu)
 					continue
 				}
 				for r := 0; r < 4 && i0+r < out; r++ {
@@ -834,11 +807,11 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 					t := w.tile[r*64 : r*64+nc]
 					if ob != nil {
 						f := bl.outMul[o]
-						d := ob[og.pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3]
-						if !f.fast {
+						d := ob[og.Pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3]
+						if !f.Fast {
 							for j, acc := range t {
 								v := int64((acc-corr)<<frac) + bias
-								d[4*j] = byte(min(max(f.apply(v), 0), bl.outHi))
+								d[4*j] = byte(min(max(f.Apply(v), 0), bl.outHi))
 							}
 							continue
 						}
@@ -846,7 +819,7 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 						// max(v, 0) does, and positive v needs no sign (the
 						// outer max keeps apply's result where the product
 						// wraps, as it does for huge v).
-						m0, rnd, sh, hi := f.f.m0, f.rnd, f.shift, bl.outHi
+						m0, rnd, sh, hi := f.F.M0, f.Rnd, f.Shift, bl.outHi
 						for j, acc := range t {
 							v := max(int64((acc-corr)<<frac)+bias, 0)
 							d[4*j] = byte(min(max((v*m0+rnd)>>sh, 0), hi))
@@ -867,7 +840,7 @@ func (b *IntegerBatch) gatherRow(w *batchWorker, bl *batchLayer, x []byte, oy, b
 	blk := bc * 4
 	s := bl.stride
 	g := 0
-	for c4 := 0; c4 < gi.c4(); c4++ {
+	for c4 := 0; c4 < gi.C4(); c4++ {
 		for ky := 0; ky < bl.kh; ky++ {
 			for kx := 0; kx < bl.kw; kx++ {
 				dst := w.panel[g*npad*4:]

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // TestIntegerBatchMatchesReference checks that batched integer-only
@@ -131,11 +132,11 @@ func TestFastMulMatchesFixedMul(t *testing.T) {
 		if k < 4 {
 			m = []float64{1, 0.5, 0.25, 3}[k]
 		}
-		fm := newFixedMul(m)
-		f := newFastMul(fm)
+		fm := kernels.NewFixedMul(m)
+		f := kernels.NewFastMul(fm)
 		for _, v := range append(vals, rng.Int64N(1<<33)-(1<<32), rng.Int64N(1<<12)-(1<<11)) {
-			if got, want := f.apply(v), fm.apply(v); got != want {
-				t.Fatalf("multiplier %g (m0 %d shift %d), value %d: %d, fixedMul %d", m, fm.m0, fm.shift, v, got, want)
+			if got, want := f.Apply(v), fm.Apply(v); got != want {
+				t.Fatalf("multiplier %g (m0 %d shift %d), value %d: %d, fixedMul %d", m, fm.M0, fm.Shift, v, got, want)
 			}
 		}
 	}

@@ -3,6 +3,8 @@ package quant
 import (
 	"context"
 	"fmt"
+
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // IntegerCheck is integer-only inference (IntegerBatch) of a model with
@@ -33,7 +35,7 @@ func (c *IntegerCheck) String() string {
 // micro-kernels (AVX-512 VNNI) rather than their pure-Go twins, which are
 // 3-100x slower than the fake-quantized path (LeNet-5: about 1.2 CPU-ms
 // per image, ResNet-20: about 46).
-func IntegerFast() bool { return useVNNI }
+func IntegerFast() bool { return kernels.UseVNNI }
 
 // CheckInteger runs integer-only inference of m on samples (NCHW float32,
 // normalized) and compares its predictions with the float32

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // Integer-only inference (Jacob et al. 2018, as in TFLite and gemmlowp):
@@ -39,51 +40,6 @@ import (
 // fixed-point multipliers' rounding (half away from zero instead of half
 // to even), and, in ResNets, the shortcut, which carries the quantized
 // block input here but the float one in the fake-quantized path.
-
-// fixedMul multiplies an integer by a positive real as m0 * 2^-shift, m0 in
-// [2^30, 2^31), rounding to nearest (halves away from zero).
-type fixedMul struct {
-	m0    int64
-	shift int
-}
-
-func newFixedMul(m float64) fixedMul {
-	if !(m > 0) || math.IsInf(m, 0) {
-		return fixedMul{}
-	}
-	frac, exp := math.Frexp(m) // m = frac * 2^exp, frac in [0.5, 1)
-	m0 := int64(math.Round(frac * (1 << 31)))
-	if m0 == 1<<31 {
-		m0 /= 2
-		exp++
-	}
-	return fixedMul{m0: m0, shift: 31 - exp}
-}
-
-// apply returns round(v * m).
-func (f fixedMul) apply(v int64) int64 {
-	if f.m0 == 0 {
-		return 0
-	}
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	p := v * f.m0 // |v| < 2^32 keeps this below 2^63
-	var r int64
-	switch {
-	case f.shift > 62:
-		r = 0
-	case f.shift > 0:
-		r = (p + 1<<(f.shift-1)) >> f.shift
-	default:
-		r = p << -f.shift
-	}
-	if neg {
-		return -r
-	}
-	return r
-}
 
 // itensor is an integer tensor of one sample with per-channel scales.
 type itensor struct {
@@ -151,9 +107,9 @@ func NewIntegerModel(m *Model) (*IntegerModel, error) {
 func requant(t *itensor, s float64, lo, hi int64, dst []int64) {
 	per := t.shape.H * t.shape.W
 	for c := 0; c < t.shape.C; c++ {
-		f := newFixedMul(t.scale[c] / s)
+		f := kernels.NewFixedMul(t.scale[c] / s)
 		for j := c * per; j < (c+1)*per; j++ {
-			dst[j] = min(max(f.apply(t.v[j]), lo), hi)
+			dst[j] = min(max(f.Apply(t.v[j]), lo), hi)
 		}
 	}
 }
@@ -307,9 +263,9 @@ func (im *IntegerModel) forward(x []float32) []float64 {
 			for c := 0; c < os.C; c++ {
 				s := min(in.scale[c], b.scale[c])
 				out.scale[c] = s
-				fa, fb := newFixedMul(in.scale[c]/s), newFixedMul(b.scale[c]/s)
+				fa, fb := kernels.NewFixedMul(in.scale[c]/s), kernels.NewFixedMul(b.scale[c]/s)
 				for j := c * per; j < (c+1)*per; j++ {
-					out.v[j] = fa.apply(in.v[j]) + fb.apply(b.v[j])
+					out.v[j] = fa.Apply(in.v[j]) + fb.Apply(b.v[j])
 				}
 			}
 		default:

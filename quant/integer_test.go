@@ -7,20 +7,21 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 func TestFixedMul(t *testing.T) {
 	for _, m := range []float64{1, 0.5, 0.3, 1e-5, 3.7, 1234.5, 0.999999} {
-		f := newFixedMul(m)
+		f := kernels.NewFixedMul(m)
 		for _, v := range []int64{0, 1, -1, 7, -7, 1000, -12345, 1 << 30, -(1 << 30)} {
 			want := float64(v) * m
-			got := f.apply(v)
+			got := f.Apply(v)
 			if math.Abs(float64(got)-want) > 0.5+1e-9*math.Abs(want) {
 				t.Errorf("round(%d * %g) = %d, want about %g", v, m, got, want)
 			}
 		}
 	}
-	if newFixedMul(0.25).apply(2) != 1 || newFixedMul(0.25).apply(-2) != -1 || newFixedMul(0.25).apply(1) != 0 {
+	if kernels.NewFixedMul(0.25).Apply(2) != 1 || kernels.NewFixedMul(0.25).Apply(-2) != -1 || kernels.NewFixedMul(0.25).Apply(1) != 0 {
 		t.Error("halves must round away from zero")
 	}
 }

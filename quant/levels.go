@@ -14,6 +14,8 @@ package quant
 import (
 	"fmt"
 	"math"
+
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // MinBits and MaxBits bound the weight and activation bit widths ccq
@@ -71,17 +73,6 @@ func NumLevels(bits int) int {
 	return 1<<bits - 1
 }
 
-// roundEven rounds to the nearest integer, halves to even, keeping the sign
-// (-0.3 gives -0), as x86's ROUNDPS and torch.round. It is exact for
-// |x| < 2^22 and used on clamped values only.
-func roundEven(x float32) float32 {
-	const magic = 12582912 // 1.5 * 2^23
-	b := math.Float32bits(x)
-	a := math.Float32frombits(b &^ (1 << 31))
-	r := float32(float32(a+magic) - magic)
-	return math.Float32frombits(math.Float32bits(r) | b&(1<<31))
-}
-
 // QuantizeWeight returns the level nearest to w/scale in the k-bit range
 // (halves to even). For k = 1 it is the sign of w (+1 for 0). A zero or
 // negative scale gives level 0 (or +1 for k = 1).
@@ -104,7 +95,7 @@ func QuantizeWeight(w, scale float32, bits int) int8 {
 	} else if x != x { // NaN
 		x = 0
 	}
-	return int8(roundEven(x))
+	return int8(kernels.RoundEven(x))
 }
 
 // PackedBytes is the number of bytes n levels take when packed at bits bits
@@ -219,7 +210,7 @@ func (a ActQuant) quantizeSlice(dst, src []float32) {
 		}
 		return
 	}
-	quantVec(dst[:len(src)], src, inv, lo, hi)
+	kernels.QuantVec(dst[:len(src)], src, inv, lo, hi)
 }
 
 // scaleFor returns the scale mapping the clipping value c to the largest

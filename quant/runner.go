@@ -82,7 +82,7 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.ubufs = make([][]byte, len(n.slots))
 		for s := range n.slots {
 			if n.u8Slot[s] {
-				w.ubufs[s] = make([]byte, n.slotGeo[s].size(n.chunk)+256)
+				w.ubufs[s] = make([]byte, n.slotGeo[s].Size(n.chunk)+256)
 			}
 		}
 	}

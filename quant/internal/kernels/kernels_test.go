@@ -1,4 +1,4 @@
-package quant
+package kernels
 
 import (
 	"math"
@@ -30,16 +30,16 @@ func TestKernelsMatchTwins(t *testing.T) {
 		fast, ref func(dst, src []float32)
 	}
 	kerns := []kern{
-		{"relu", relu, reluGo},
-		{"axpy", func(d, s []float32) { axpy(-0.77, s, d) }, func(d, s []float32) { axpyGo(-0.77, s, d) }},
-		{"max", vmax, maxGo},
-		{"max4", func(d, s []float32) { max4(d, s, d, s[:len(d)], d) }, func(d, s []float32) { max4Go(d, s, d, s[:len(d)], d) }},
-		{"add", func(d, s []float32) { addVec(d, s, d, false) }, func(d, s []float32) { addGo(d, s, d) }},
-		{"addRelu", func(d, s []float32) { addVec(d, s, d, true) }, func(d, s []float32) { addReluGo(d, s, d) }},
-		{"post", func(d, s []float32) { postVec(d, s, 0.37, -1.25, false) }, func(d, s []float32) { postGo(d, s, 0.37, -1.25) }},
-		{"postRelu", func(d, s []float32) { postVec(d, s, 0.37, -1.25, true) }, func(d, s []float32) { postReluGo(d, s, 0.37, -1.25) }},
-		{"quantU", func(d, s []float32) { quantVec(d, s, 1/0.1, 0, 255) }, func(d, s []float32) { quantGo(d, s, 1/0.1, 0, 255) }},
-		{"quantS", func(d, s []float32) { quantVec(d, s, 1/0.7, -7, 7) }, func(d, s []float32) { quantGo(d, s, 1/0.7, -7, 7) }},
+		{"relu", Relu, reluGo},
+		{"axpy", func(d, s []float32) { Axpy(-0.77, s, d) }, func(d, s []float32) { axpyGo(-0.77, s, d) }},
+		{"max", Vmax, maxGo},
+		{"max4", func(d, s []float32) { Max4(d, s, d, s[:len(d)], d) }, func(d, s []float32) { max4Go(d, s, d, s[:len(d)], d) }},
+		{"add", func(d, s []float32) { AddVec(d, s, d, false) }, func(d, s []float32) { addGo(d, s, d) }},
+		{"addRelu", func(d, s []float32) { AddVec(d, s, d, true) }, func(d, s []float32) { addReluGo(d, s, d) }},
+		{"post", func(d, s []float32) { PostVec(d, s, 0.37, -1.25, false) }, func(d, s []float32) { postGo(d, s, 0.37, -1.25) }},
+		{"postRelu", func(d, s []float32) { PostVec(d, s, 0.37, -1.25, true) }, func(d, s []float32) { postReluGo(d, s, 0.37, -1.25) }},
+		{"quantU", func(d, s []float32) { QuantVec(d, s, 1/0.1, 0, 255) }, func(d, s []float32) { quantGo(d, s, 1/0.1, 0, 255) }},
+		{"quantS", func(d, s []float32) { QuantVec(d, s, 1/0.7, -7, 7) }, func(d, s []float32) { quantGo(d, s, 1/0.7, -7, 7) }},
 	}
 	for _, k := range kerns {
 		for n := 0; n <= 70; n++ {
@@ -70,7 +70,7 @@ func TestKernelsMatchTwins(t *testing.T) {
 func TestRoundEven(t *testing.T) {
 	for _, x := range []float32{0.5, 1.5, 2.5, -0.5, -1.5, 3.49, 3.51, 254.5, 255, -126.5, 0.49999997} {
 		want := float32(math.RoundToEven(float64(x)))
-		if got := roundEven(x); got != want {
+		if got := RoundEven(x); got != want {
 			t.Errorf("roundEven(%v) = %v, want %v", x, got, want)
 		}
 	}

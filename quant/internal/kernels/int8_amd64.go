@@ -1,11 +1,11 @@
 //go:build !purego
 
-package quant
+package kernels
 
 import "golang.org/x/sys/cpu"
 
-// useVNNI selects the int8 GEMM for layers with unsigned quantized inputs.
-var useVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+// UseVNNI selects the int8 GEMM for layers with unsigned quantized inputs.
+var UseVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 
 // vnniOQ4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel (column group
 // g read at b + offs[g]) with a requantizing epilogue writing the four
@@ -47,7 +47,7 @@ func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
 // does; fixedTile4Go is its twin.
 //
 //go:noescape
-func fixedTile4AVX512(dst *byte, tile *int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
+func fixedTile4AVX512(dst *byte, tile *int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
 
 // intTile4AVX512 stores the int64 layer outputs ((acc - corr) << frac +
 // bias, then a ReLU when relu is not 0) of n (a multiple of 8) columns of
@@ -79,8 +79,10 @@ func maxU8Asm(dst, src []byte) { maxU8AVX2(&dst[0], &src[0], len(src)) }
 // useAVX2U8 selects maxU8AVX2.
 var useAVX2U8 = cpu.X86.HasAVX2
 
-func vnniOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
-	if !useVNNI {
+// VNNIOQ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad bytes
+// (vnniOQGo defines it); offs may address up to omax+255 in b.
+func VNNIOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
+	if !UseVNNI {
 		vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
 		return
 	}
@@ -90,8 +92,10 @@ func vnniOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byt
 	vnniOQ4x64(kg, &a[0], lda, &b[0], &offs[0], &dst[0], &mult[0], &bias[0], inv, hi)
 }
 
-func vnniOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
-	if !useVNNI {
+// VNNIOP runs the 4 x 64 GEMM tile whose epilogue writes float32 rows
+// (vnniOPGo defines it).
+func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+	if !UseVNNI {
 		vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
 		return
 	}
@@ -118,8 +122,10 @@ func checkOffs(kg int, a []int8, lda int, b []byte, offs []int, omax int) {
 	_ = b[omax+255]
 }
 
-func vnniOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
-	if !useVNNI {
+// VNNIOI runs the 4 x 64 GEMM tile that stores the raw int32 accumulators
+// (vnniOIGo defines it).
+func VNNIOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
+	if !UseVNNI {
 		vnniOIGo(kg, a, lda, b, offs, c, ldc)
 		return
 	}
@@ -131,10 +137,10 @@ func vnniOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32
 // useFixedAsm selects fixedQuad4AVX512 (VPMULLQ needs AVX-512 DQ).
 var useFixedAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
 
-func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
 	_ = dst[4*n-1]
 	_, _, _, _ = r[0][n-1], r[1][n-1], r[2][n-1], r[3][n-1]
-	fixedQuad4AVX512(&dst[0], &r[0][0], &r[1][0], &r[2][0], &r[3][0], n, &p.m0, &p.rnd, &p.sh, p.lo, p.hi, p.off)
+	fixedQuad4AVX512(&dst[0], &r[0][0], &r[1][0], &r[2][0], &r[3][0], n, &p.M0, &p.Rnd, &p.Sh, p.Lo, p.Hi, p.Off)
 }
 
 func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) {
@@ -147,7 +153,7 @@ func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) {
 	addFixedAVX512(&dst[0], &a[0], &b[0], n, p, r)
 }
 
-func fixedTile4Asm(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+func fixedTile4Asm(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	_ = dst[4*n-1]
 	_ = tile[3*64+n-1]
 	fixedTile4AVX512(&dst[0], &tile[0], n, p, corr, bias, int(frac))

@@ -1,4 +1,4 @@
-package quant
+package kernels
 
 import (
 	"math"
@@ -137,13 +137,13 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 				for i := range fast {
 					fast[i], twin[i] = 0xA5, 0xA5
 				}
-				vnniOQ(kg, a, lda, b, offs, omax, fast[guard:], mult, bias, inv, hi)
+				VNNIOQ(kg, a, lda, b, offs, omax, fast[guard:], mult, bias, inv, hi)
 				vnniOQGo(kg, a, lda, b, offs, twin[guard:], mult, bias, inv, hi)
 				for i := range fast {
 					want := byte(0xA5)
 					if p := i - guard; p >= 0 && p < 256 {
 						r, j := p%4, p/4
-						want = byte(quantLevel(post(sum(r, j), mult[r], bias[r]), inv, 0, hi))
+						want = byte(quantLevel(Post(sum(r, j), mult[r], bias[r]), inv, 0, hi))
 					}
 					if fast[i] != twin[i] || twin[i] != want {
 						t.Fatalf("kg %d lda %d hi %v: byte %d: %d, twin %d, want %d", kg, lda, hi, i, fast[i], twin[i], want)
@@ -159,7 +159,7 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 				for i := range fast {
 					fast[i], twin[i] = -777, -777
 				}
-				vnniOI(kg, a, lda, b, offs, omax, fast[guard:], ldc)
+				VNNIOI(kg, a, lda, b, offs, omax, fast[guard:], ldc)
 				vnniOIGo(kg, a, lda, b, offs, twin[guard:], ldc)
 				for i := range fast {
 					want := int32(-777)
@@ -186,13 +186,13 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 							add[i] = float32(rng.NormFloat64())
 						}
 					}
-					vnniOP(kg, a, lda, b, offs, omax, fast[guard:], ldc, mult, bias, withRelu, add)
+					VNNIOP(kg, a, lda, b, offs, omax, fast[guard:], ldc, mult, bias, withRelu, add)
 					vnniOPGo(kg, a, lda, b, offs, twin[guard:], ldc, mult, bias, withRelu, add)
 					for i := range fast {
 						want := float32(-777)
 						if p := i - guard; p >= 0 && p%ldc < 64 && p/ldc < 4 {
 							r, j := p/ldc, p%ldc
-							want = post(sum(r, j), mult[r], bias[r])
+							want = Post(sum(r, j), mult[r], bias[r])
 							if withAdd {
 								want = add[p] + want
 							}
@@ -221,8 +221,8 @@ func TestFixedQuad4MatchesTwin(t *testing.T) {
 	for _, rg := range [][3]int64{{0, 255, 0}, {0, 15, 0}, {-128, 127, 128}, {-7, 7, 7}} {
 		for n := 0; n <= 40; n++ {
 			var rows [4][]int64
-			var p fixedQuadParams
-			var muls [4]fastMul
+			var p FixedQuadParams
+			var muls [4]FastMul
 			for r := range rows {
 				rows[r] = make([]int64, n)
 				for j := range rows[r] {
@@ -232,21 +232,21 @@ func TestFixedQuad4MatchesTwin(t *testing.T) {
 						rows[r][j] = rng.Int64N(1<<24) - 1<<23
 					}
 				}
-				muls[r] = newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(30))))
-				p.m0[r], p.rnd[r], p.sh[r] = muls[r].f.m0, muls[r].rnd, int64(muls[r].shift)
+				muls[r] = NewFastMul(NewFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(30))))
+				p.M0[r], p.Rnd[r], p.Sh[r] = muls[r].F.M0, muls[r].Rnd, int64(muls[r].Shift)
 			}
-			p.lo, p.hi, p.off = rg[0], rg[1], rg[2]
+			p.Lo, p.Hi, p.Off = rg[0], rg[1], rg[2]
 			fast := make([]byte, 4*n+2*guard)
 			twin := make([]byte, len(fast))
 			for i := range fast {
 				fast[i], twin[i] = 0xA5, 0xA5
 			}
-			fixedQuad4(fast[guard:guard+4*n], &rows, n, &p)
+			FixedQuad4(fast[guard:guard+4*n], &rows, n, &p)
 			fixedQuad4Go(twin[guard:guard+4*n], &rows, n, &p)
 			for i := range fast {
 				want := byte(0xA5)
 				if k := i - guard; k >= 0 && k < 4*n {
-					want = byte(min(max(muls[k%4].apply(rows[k%4][k/4]), p.lo), p.hi) + p.off)
+					want = byte(min(max(muls[k%4].Apply(rows[k%4][k/4]), p.Lo), p.Hi) + p.Off)
 				}
 				if fast[i] != twin[i] || twin[i] != want {
 					t.Fatalf("range %v n %d: byte %d: %d, twin %d, want %d", rg, n, i, fast[i], twin[i], want)
@@ -272,20 +272,20 @@ func TestAddFixedMatchesTwin(t *testing.T) {
 					a[j] = special[rng.IntN(len(special))]
 				}
 			}
-			fa := newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
-			fb := newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
-			p := [6]int64{fa.f.m0, fa.rnd, int64(fa.shift), fb.f.m0, fb.rnd, int64(fb.shift)}
+			fa := NewFastMul(NewFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
+			fb := NewFastMul(NewFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(8))))
+			p := [6]int64{fa.F.M0, fa.Rnd, int64(fa.Shift), fb.F.M0, fb.Rnd, int64(fb.Shift)}
 			fast := make([]int64, n+2*guard)
 			twin := make([]int64, len(fast))
 			for i := range fast {
 				fast[i], twin[i] = -777, -777
 			}
-			addFixed(fast[guard:guard+n], a, b, &p, relu)
+			AddFixed(fast[guard:guard+n], a, b, &p, relu)
 			addFixedGo(twin[guard:guard+n], a, b, &p, relu)
 			for i := range fast {
 				want := int64(-777)
 				if j := i - guard; j >= 0 && j < n {
-					want = fa.apply(a[j]) + fb.apply(b[j])
+					want = fa.Apply(a[j]) + fb.Apply(b[j])
 					if relu {
 						want = max(want, 0)
 					}
@@ -313,30 +313,30 @@ func TestFixedTile4MatchesTwin(t *testing.T) {
 				tile[i] = []int32{0, math.MaxInt32, math.MinInt32, 1, -1}[rng.IntN(5)]
 			}
 		}
-		var p fixedQuadParams
-		var muls [4]fastMul
+		var p FixedQuadParams
+		var muls [4]FastMul
 		var corr [4]int32
 		var bias [4]int64
 		frac := uint(rng.IntN(5))
 		for r := 0; r < 4; r++ {
-			muls[r] = newFastMul(newFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(20))))
-			p.m0[r], p.rnd[r], p.sh[r] = muls[r].f.m0, muls[r].rnd, int64(muls[r].shift)
+			muls[r] = NewFastMul(NewFixedMul(math.Ldexp(0.5+rng.Float64()/2, -rng.IntN(20))))
+			p.M0[r], p.Rnd[r], p.Sh[r] = muls[r].F.M0, muls[r].Rnd, int64(muls[r].Shift)
 			corr[r], bias[r] = int32(rng.IntN(2000)-1000), rng.Int64N(1<<20)-1<<19
 		}
-		p.hi = []int64{255, 15, 3}[n%3]
+		p.Hi = []int64{255, 15, 3}[n%3]
 		fast := make([]byte, 4*n+2*guard)
 		twin := make([]byte, len(fast))
 		for i := range fast {
 			fast[i], twin[i] = 0xA5, 0xA5
 		}
-		fixedTile4(fast[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
+		FixedTile4(fast[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
 		fixedTile4Go(twin[guard:guard+4*n], tile, n, &p, &corr, &bias, frac)
 		for i := range fast {
 			want := byte(0xA5)
 			if k := i - guard; k >= 0 && k < 4*n {
 				r, j := k%4, k/4
 				v := int64((tile[64*r+j]-corr[r])<<frac) + bias[r]
-				want = byte(min(max(muls[r].apply(v), 0), p.hi))
+				want = byte(min(max(muls[r].Apply(v), 0), p.Hi))
 			}
 			if fast[i] != twin[i] || twin[i] != want {
 				t.Fatalf("n %d: byte %d: %d, twin %d, want %d", n, i, fast[i], twin[i], want)
@@ -373,7 +373,7 @@ func TestIntTile4MatchesTwin(t *testing.T) {
 			for i := range fast {
 				fast[i], twin[i] = -777, -777
 			}
-			intTile4(fast[guard:], ldd, tile, n, rows, &corr, &bias, frac, relu)
+			IntTile4(fast[guard:], ldd, tile, n, rows, &corr, &bias, frac, relu)
 			intTileCols(twin[guard:], ldd, tile, 0, n, rows, &corr, &bias, frac, relu)
 			for i := range fast {
 				want := int64(-777)

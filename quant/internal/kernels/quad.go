@@ -1,4 +1,4 @@
-package quant
+package kernels
 
 // Byte activations on the integer path are stored in the "quad" layout:
 // channels in groups of four, the four channels of a group interleaved
@@ -16,33 +16,33 @@ package quant
 // A linear layer reads group g (the features 4g..4g+3, in (c/4, y, x)
 // order) at g*bc*4. The weights are packed in the same K order.
 
-// quadGeom is the geometry of a quad-layout tensor.
-type quadGeom struct {
+// QuadGeom is the geometry of a quad-layout tensor.
+type QuadGeom struct {
 	C, H, W, P int
 }
 
-// c4 returns the number of channel groups.
-func (q quadGeom) c4() int { return (q.C + 3) / 4 }
+// C4 returns the number of channel groups.
+func (q QuadGeom) C4() int { return (q.C + 3) / 4 }
 
-// size returns the bytes of a tensor of bc samples.
-func (q quadGeom) size(bc int) int {
-	return q.c4() * (q.H + 2*q.P) * (q.W + 2*q.P) * bc * 4
+// Size returns the bytes of a tensor of bc samples.
+func (q QuadGeom) Size(bc int) int {
+	return q.C4() * (q.H + 2*q.P) * (q.W + 2*q.P) * bc * 4
 }
 
-// pixel returns the offset of pixel (y, x) (unpadded coordinates) of
+// Pixel returns the offset of pixel (y, x) (unpadded coordinates) of
 // channel group c4 for bc samples.
-func (q quadGeom) pixel(c4, y, x, bc int) int {
+func (q QuadGeom) Pixel(c4, y, x, bc int) int {
 	return ((c4*(q.H+2*q.P)+y+q.P)*(q.W+2*q.P) + x + q.P) * bc * 4
 }
 
-// clearBorder zeroes the padding of a quad tensor of bc samples.
-func (q quadGeom) clearBorder(t []byte, bc int) {
+// ClearBorder zeroes the padding of a quad tensor of bc samples.
+func (q QuadGeom) ClearBorder(t []byte, bc int) {
 	if q.P == 0 {
 		return
 	}
 	hp, wp := q.H+2*q.P, q.W+2*q.P
 	row := wp * bc * 4
-	for c := 0; c < q.c4(); c++ {
+	for c := 0; c < q.C4(); c++ {
 		base := c * hp * row
 		clear(t[base : base+q.P*row])
 		clear(t[base+(q.P+q.H)*row : base+hp*row])
@@ -64,10 +64,10 @@ func quantQuadGo(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, i
 	dst = dst[:4*n]
 	r1, r2, r3 = r1[:n], r2[:n], r3[:n]
 	for j := 0; j < n; j++ {
-		dst[4*j] = byte(int32(quantLevel(post(r0[j], mult[0], bias[0]), inv, 0, hi)))
-		dst[4*j+1] = byte(int32(quantLevel(post(r1[j], mult[1], bias[1]), inv, 0, hi)))
-		dst[4*j+2] = byte(int32(quantLevel(post(r2[j], mult[2], bias[2]), inv, 0, hi)))
-		dst[4*j+3] = byte(int32(quantLevel(post(r3[j], mult[3], bias[3]), inv, 0, hi)))
+		dst[4*j] = byte(int32(quantLevel(Post(r0[j], mult[0], bias[0]), inv, 0, hi)))
+		dst[4*j+1] = byte(int32(quantLevel(Post(r1[j], mult[1], bias[1]), inv, 0, hi)))
+		dst[4*j+2] = byte(int32(quantLevel(Post(r2[j], mult[2], bias[2]), inv, 0, hi)))
+		dst[4*j+3] = byte(int32(quantLevel(Post(r3[j], mult[3], bias[3]), inv, 0, hi)))
 	}
 }
 
@@ -77,29 +77,29 @@ func quantQuadGo(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, i
 func quantQuad(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
 	n := len(r0)
 	k := 0
-	if useVNNI && n >= 16 {
+	if UseVNNI && n >= 16 {
 		k = n &^ 15
 		quantQuadAsm(dst[:4*k], r0[:k], r1[:k], r2[:k], r3[:k], mult, bias, inv, hi)
 	}
 	quantQuadGo(dst[4*k:], r0[k:], r1[k:n], r2[k:n], r3[k:n], mult, bias, inv, hi)
 }
 
-// toQuad quantizes a float32 tensor (feature-major, samples innermost: C
+// ToQuad quantizes a float32 tensor (feature-major, samples innermost: C
 // channels of H x W pixels) into the quad tensor dst of geometry q (same
 // C, H, W), borders included; zero is a row of at least W*bc zeros.
-func toQuad(dst []byte, src []float32, q quadGeom, bc int, inv, hi float32, zero []float32) {
+func ToQuad(dst []byte, src []float32, q QuadGeom, bc int, inv, hi float32, zero []float32) {
 	per := q.H * q.W * bc
-	postQuad(dst, q, bc, func(c int) []float32 { return src[c*per : (c+1)*per] }, nil, nil, inv, hi, zero)
+	PostQuad(dst, q, bc, func(c int) []float32 { return src[c*per : (c+1)*per] }, nil, nil, inv, hi, zero)
 }
 
-// postQuad writes the rows of every channel c < q.C (rows(c): H x W
+// PostQuad writes the rows of every channel c < q.C (rows(c): H x W
 // pixels of bc samples), rescaled by mult[c] and bias[c] (as they are when
 // mult is nil) and quantized, into the quad tensor dst of geometry q,
 // borders included; zero is a row of at least W*bc zeros.
-func postQuad(dst []byte, q quadGeom, bc int, rows func(c int) []float32, mult, bias []float32, inv, hi float32, zero []float32) {
-	q.clearBorder(dst, bc)
+func PostQuad(dst []byte, q QuadGeom, bc int, rows func(c int) []float32, mult, bias []float32, inv, hi float32, zero []float32) {
+	q.ClearBorder(dst, bc)
 	row := q.W * bc
-	for c4 := 0; c4 < q.c4(); c4++ {
+	for c4 := 0; c4 < q.C4(); c4++ {
 		var r [4][]float32
 		m, b := [4]float32{1, 1, 1, 1}, [4]float32{}
 		for t := 0; t < 4; t++ {
@@ -123,20 +123,20 @@ func postQuad(dst []byte, q quadGeom, bc int, rows func(c int) []float32, mult, 
 					ry[t] = zero[:row]
 				}
 			}
-			o := q.pixel(c4, y, 0, bc)
+			o := q.Pixel(c4, y, 0, bc)
 			quantQuad(dst[o:o+4*row], ry[0], ry[1], ry[2], ry[3], &m, &b, inv, hi)
 		}
 	}
 }
 
-// fromQuad writes the byte levels of the quad tensor src (geometry q) as
+// FromQuad writes the byte levels of the quad tensor src (geometry q) as
 // float32 into dst (feature-major, samples innermost).
-func fromQuad(dst []float32, src []byte, q quadGeom, bc int) {
+func FromQuad(dst []float32, src []byte, q QuadGeom, bc int) {
 	for c := 0; c < q.C; c++ {
 		for y := 0; y < q.H; y++ {
 			for x := 0; x < q.W; x++ {
 				d := dst[((c*q.H+y)*q.W+x)*bc : ((c*q.H+y)*q.W+x+1)*bc]
-				p := q.pixel(c/4, y, x, bc) + c%4
+				p := q.Pixel(c/4, y, x, bc) + c%4
 				for b := range d {
 					d[b] = float32(src[p+4*b])
 				}
@@ -186,7 +186,7 @@ func quadSum(kg int, a []int8, lda int, b []byte, offs []int, i, j int) int32 {
 func vnniOQGo(kg int, a []int8, lda int, b []byte, offs []int, dst []byte, mult, bias []float32, inv, hi float32) {
 	for i := 0; i < 4; i++ {
 		for j := 0; j < 64; j++ {
-			y := post(float32(quadSum(kg, a, lda, b, offs, i, j)), mult[i], bias[i])
+			y := Post(float32(quadSum(kg, a, lda, b, offs, i, j)), mult[i], bias[i])
 			dst[4*j+i] = byte(int32(quantLevel(y, inv, 0, hi)))
 		}
 	}
@@ -200,7 +200,7 @@ func vnniOQGo(kg int, a []int8, lda int, b []byte, offs []int, dst []byte, mult,
 func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
 	for i := 0; i < 4; i++ {
 		for j := 0; j < 64; j++ {
-			y := post(float32(quadSum(kg, a, lda, b, offs, i, j)), mult[i], bias[i])
+			y := Post(float32(quadSum(kg, a, lda, b, offs, i, j)), mult[i], bias[i])
 			if add != nil {
 				y += add[i*ldc+j]
 			}
@@ -223,33 +223,33 @@ func vnniOIGo(kg int, a []int8, lda int, b []byte, offs []int, c []int32, ldc in
 	}
 }
 
-// fixedQuadParams are four fixed-point multipliers (fastMul's m0, rnd and
+// FixedQuadParams are four fixed-point multipliers (fastMul's m0, rnd and
 // shift, which must be 1..62) and the range and offset of the levels they
 // produce.
-type fixedQuadParams struct {
-	m0, rnd, sh [4]int64
-	lo, hi, off int64
+type FixedQuadParams struct {
+	M0, Rnd, Sh [4]int64
+	Lo, Hi, Off int64
 }
 
 // fixedQuad4Go is the twin of fixedQuad4AVX512: for t < 4 and j < n, with
 // v = r[t][j] and s its sign (v >> 63), dst[4j+t] = byte(clamp(((|v| *
 // m0[t] + rnd[t]) >> sh[t]) with s restored, lo, hi) + off): fastMul's
 // rounding (int64 products wrap alike), clamped, offset and interleaved.
-func fixedQuad4Go(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+func fixedQuad4Go(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
 	dst = dst[:4*n]
 	for t := 0; t < 4; t++ {
-		m0, rnd, sh := p.m0[t], p.rnd[t], uint(p.sh[t])
+		m0, rnd, sh := p.M0[t], p.Rnd[t], uint(p.Sh[t])
 		for j, v := range r[t][:n] {
 			s := v >> 63
 			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
-			dst[4*j+t] = byte(min(max(a, p.lo), p.hi) + p.off)
+			dst[4*j+t] = byte(min(max(a, p.Lo), p.Hi) + p.Off)
 		}
 	}
 }
 
-// fixedQuad4 requantizes n values of four int64 rows to interleaved bytes
+// FixedQuad4 requantizes n values of four int64 rows to interleaved bytes
 // (see fixedQuad4Go).
-func fixedQuad4(dst []byte, r *[4][]int64, n int, p *fixedQuadParams) {
+func FixedQuad4(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
 	k := 0
 	if useFixedAsm && n >= 8 {
 		k = n &^ 7
@@ -282,8 +282,8 @@ func addFixedGo(dst, a, b []int64, p *[6]int64, relu bool) {
 	}
 }
 
-// addFixed is addFixedGo with the assembly kernel where available.
-func addFixed(dst, a, b []int64, p *[6]int64, relu bool) {
+// AddFixed is addFixedGo with the assembly kernel where available.
+func AddFixed(dst, a, b []int64, p *[6]int64, relu bool) {
 	n := len(dst)
 	k := 0
 	if useFixedAsm && n >= 8 {
@@ -298,27 +298,27 @@ func addFixed(dst, a, b []int64, p *[6]int64, relu bool) {
 // fixedTile4Go is the twin of fixedTile4AVX512: for t < 4 and j < n, v =
 // int64((tile[64t+j] - corr[t]) << frac) + bias[t] (the shift in int32),
 // requantized as fixedQuad4Go does into dst[4j+t].
-func fixedTile4Go(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+func fixedTile4Go(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	fixedTileCols(dst, tile, 0, n, p, corr, bias, frac)
 }
 
 // fixedTileCols is fixedTile4Go for the columns k0 <= j < n, written to
 // dst[4(j-k0)+t].
-func fixedTileCols(dst []byte, tile []int32, k0, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+func fixedTileCols(dst []byte, tile []int32, k0, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	dst = dst[:4*(n-k0)]
 	for t := 0; t < 4; t++ {
-		m0, rnd, sh := p.m0[t], p.rnd[t], uint(p.sh[t])
+		m0, rnd, sh := p.M0[t], p.Rnd[t], uint(p.Sh[t])
 		for j, acc := range tile[64*t+k0 : 64*t+n] {
 			v := int64((acc-corr[t])<<frac) + bias[t]
 			s := v >> 63
 			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
-			dst[4*j+t] = byte(min(max(a, p.lo), p.hi) + p.off)
+			dst[4*j+t] = byte(min(max(a, p.Lo), p.Hi) + p.Off)
 		}
 	}
 }
 
-// fixedTile4 is fixedTile4Go with the assembly kernel where available.
-func fixedTile4(dst []byte, tile []int32, n int, p *fixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+// FixedTile4 is fixedTile4Go with the assembly kernel where available.
+func FixedTile4(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	k := 0
 	if useFixedAsm && n >= 8 {
 		k = n &^ 7
@@ -352,9 +352,9 @@ func intTileCols(dst []int64, ldd int, tile []int32, k0, n, rows int, corr *[4]i
 	}
 }
 
-// intTile4 writes the int64 outputs of the first rows (<= 4) rows of a
+// IntTile4 writes the int64 outputs of the first rows (<= 4) rows of a
 // tile's n columns (see intTile4Go).
-func intTile4(dst []int64, ldd int, tile []int32, n, rows int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+func IntTile4(dst []int64, ldd int, tile []int32, n, rows int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
 	k := 0
 	if useFixedAsm && n >= 8 && rows == 4 {
 		k = n &^ 7
@@ -362,5 +362,30 @@ func intTile4(dst []int64, ldd int, tile []int32, n, rows int, corr *[4]int32, b
 	}
 	if k < n {
 		intTileCols(dst[k:], ldd, tile, k, n, rows, corr, bias, frac, relu)
+	}
+}
+
+// PoolQuad is k x k, stride-s max pooling of the quad tensor in (geometry
+// ig) into out (geometry og), on whole pixels (bc samples x 4 channels).
+func PoolQuad(out []byte, og QuadGeom, in []byte, ig QuadGeom, k, s, bc int) {
+	og.ClearBorder(out, bc)
+	blk := bc * 4
+	for c4 := 0; c4 < og.C4(); c4++ {
+		for oy := 0; oy < og.H; oy++ {
+			for ox := 0; ox < og.W; ox++ {
+				o := og.Pixel(c4, oy, ox, bc)
+				d := out[o : o+blk]
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						p := ig.Pixel(c4, oy*s+ky, ox*s+kx, bc)
+						if ky == 0 && kx == 0 {
+							copy(d, in[p:p+blk])
+						} else {
+							maxU8(d, in[p:p+blk])
+						}
+					}
+				}
+			}
+		}
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !purego
 
-package quant
+package kernels
 
 import "golang.org/x/sys/cpu"
 

@@ -1,4 +1,4 @@
-package quant
+package kernels
 
 // Element-wise kernels of the forward engine. Each has a pure-Go twin
 // (below) that defines its result exactly; on amd64 with AVX2 (and without
@@ -34,7 +34,7 @@ func maxGo(dst, src []float32) {
 func postGo(dst, src []float32, m, b float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
-		dst[i] = post(v, m, b)
+		dst[i] = Post(v, m, b)
 	}
 }
 
@@ -42,7 +42,7 @@ func postGo(dst, src []float32, m, b float32) {
 func postReluGo(dst, src []float32, m, b float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
-		r := post(v, m, b)
+		r := Post(v, m, b)
 		if r > 0 {
 			dst[i] = r
 		} else {
@@ -65,12 +65,12 @@ func quantGo(dst, src []float32, inv, lo, hi float32) {
 		if !(t < hi) {
 			t = hi
 		}
-		dst[i] = roundEven(t)
+		dst[i] = RoundEven(t)
 	}
 }
 
-// relu writes max(src, 0) to dst (len(dst) >= len(src)).
-func relu(dst, src []float32) {
+// Relu writes max(src, 0) to dst (len(dst) >= len(src)).
+func Relu(dst, src []float32) {
 	k := 0
 	if useAsm && len(src) >= 8 {
 		k = len(src) &^ 7
@@ -79,8 +79,8 @@ func relu(dst, src []float32) {
 	reluGo(dst[k:], src[k:])
 }
 
-// vmax sets dst to the element-wise maximum of dst and src.
-func vmax(dst, src []float32) {
+// Vmax sets dst to the element-wise maximum of dst and src.
+func Vmax(dst, src []float32) {
 	k := 0
 	if useAsm && len(src) >= 8 {
 		k = len(src) &^ 7
@@ -89,8 +89,8 @@ func vmax(dst, src []float32) {
 	maxGo(dst[k:], src[k:])
 }
 
-// postVec writes src*m + b to dst, followed by a ReLU when withRelu.
-func postVec(dst, src []float32, m, b float32, withRelu bool) {
+// PostVec writes src*m + b to dst, followed by a ReLU when withRelu.
+func PostVec(dst, src []float32, m, b float32, withRelu bool) {
 	k := 0
 	if useAsm && len(src) >= 8 {
 		k = len(src) &^ 7
@@ -103,8 +103,8 @@ func postVec(dst, src []float32, m, b float32, withRelu bool) {
 	}
 }
 
-// quantVec writes the activation levels of src to dst (see quantGo).
-func quantVec(dst, src []float32, inv, lo, hi float32) {
+// QuantVec writes the activation levels of src to dst (see quantGo).
+func QuantVec(dst, src []float32, inv, lo, hi float32) {
 	k := 0
 	if useAsm && len(src) >= 8 {
 		k = len(src) &^ 7
@@ -122,8 +122,8 @@ func axpyGo(a float32, x, y []float32) {
 	}
 }
 
-// axpy computes y += a*x (len(y) >= len(x)).
-func axpy(a float32, x, y []float32) {
+// Axpy computes y += a*x (len(y) >= len(x)).
+func Axpy(a float32, x, y []float32) {
 	k := 0
 	if useAsm && len(x) >= 8 {
 		k = len(x) &^ 7
@@ -154,8 +154,8 @@ func addReluGo(dst, a, b []float32) {
 	}
 }
 
-// addVec writes a + b to dst, followed by a ReLU when withRelu.
-func addVec(dst, a, b []float32, withRelu bool) {
+// AddVec writes a + b to dst, followed by a ReLU when withRelu.
+func AddVec(dst, a, b []float32, withRelu bool) {
 	k := 0
 	if useAsm && len(a) >= 8 {
 		k = len(a) &^ 7
@@ -190,9 +190,9 @@ func max4Go(dst, a, b, c, d []float32) {
 	}
 }
 
-// max4 writes the element-wise maximum of four vectors (a 2x2 pooling
+// Max4 writes the element-wise maximum of four vectors (a 2x2 pooling
 // window) to dst.
-func max4(dst, a, b, c, d []float32) {
+func Max4(dst, a, b, c, d []float32) {
 	k := 0
 	if useAsm && len(a) >= 8 {
 		k = len(a) &^ 7

@@ -1,6 +1,6 @@
 //go:build purego || !amd64
 
-package quant
+package kernels
 
 // useAsm is false: only the pure-Go kernels exist in this build.
 const useAsm = false

@@ -1,6 +1,14 @@
-package quant
+// Package kernels holds the quant packages' compute kernels, each an
+// assembly routine (amd64: AVX2, AVX-512 VNNI/DQ) with a pure-Go twin that
+// defines its result (build tag purego, or a CPU without the instructions,
+// runs the twins): the float32 element-wise kernels of the forward engine
+// (ReLU, rescale, activation quantization, AXPY, sums, max pooling), the
+// int8 implicit-GEMM micro-kernels, the byte "quad" activation layout and
+// the fixed-point requantization of integer-only inference, plus the two
+// rounding rules every path shares (Post, RoundEven).
+package kernels
 
-// The int8 kernels of the integer path (see intpath.go and quad.go):
+// The int8 kernels of the integer path (see quant's intpath.go, and quad.go):
 // weight levels (int8) times activation levels (uint8) accumulated in
 // int32 with AVX-512 VNNI (VPDPBUSD) by a 4 x 64 implicit-GEMM
 // micro-kernel, whose epilogue rescales the accumulators exactly as the
@@ -10,7 +18,7 @@ package quant
 // rows into quad bytes; maxU8 pools bytes. Each has a pure-Go twin
 // (quad.go) that defines its result; the purego build tag and CPUs without
 // AVX-512 VNNI use the twins. The sums are the integers the float32 path
-// computes exactly (below 2^24, see int8Refusal), so both paths give
+// computes exactly (below 2^24, see int8Refusal in package quant), so both paths give
 // bit-identical values.
 
 // quantLevel is the activation quantizer's formula for one value (quantGo):
@@ -25,9 +33,11 @@ func quantLevel(v, inv, lo, hi float32) float32 {
 	if !(t < hi) {
 		t = hi
 	}
-	return roundEven(t)
+	return RoundEven(t)
 }
 
-// roundUp4 and roundUp64 round up to multiples of 4 and 64.
-func roundUp4(x int) int  { return (x + 3) &^ 3 }
-func roundUp64(x int) int { return (x + 63) &^ 63 }
+// RoundUp4 rounds x up to a multiple of 4.
+func RoundUp4(x int) int { return (x + 3) &^ 3 }
+
+// RoundUp64 rounds x up to a multiple of 64.
+func RoundUp64(x int) int { return (x + 63) &^ 63 }
