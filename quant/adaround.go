@@ -191,7 +191,7 @@ func (r *floatRunner) layerInputs(ctx context.Context, li int, x []float32, n in
 				in := w.bufs[l.inSlot][:size*bc]
 				if l.act.Enabled() {
 					q := tmp[:len(in)]
-					l.act.quantizeSlice(q, in)
+					l.act.QuantizeSlice(q, in)
 					for i := range q {
 						q[i] *= l.act.Scale
 					}

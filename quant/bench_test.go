@@ -3,26 +3,17 @@ package quant
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
-// cpuTime is the process's user+system CPU time (less sensitive than wall
-// time to other processes on a shared machine).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration { return quanttest.CPUTime() }
 
 // benchChunk reads the chunk size from CCQ_BENCH_CHUNK (0: default).
-func benchChunk() int {
-	c, _ := strconv.Atoi(os.Getenv("CCQ_BENCH_CHUNK"))
-	return c
-}
+func benchChunk() int { return quanttest.BenchChunk() }
 
 // BenchmarkEvaluator scores 32 candidates per iteration (batch 1024, 2000
 // changed weights each) incrementally and, for comparison, by full forward
@@ -96,56 +87,6 @@ func BenchmarkPrepare(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := ev.Prepare(context.Background(), x, y); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkIntegerOnly compares batched integer-only inference
-// (IntegerBatch) with the fake-quantized EvaluateModel and the per-sample
-// reference IntegerModel on the same model and batch (W4A8; ResNet-20 on
-// 256 images): images per second and CPU milliseconds per image.
-func BenchmarkIntegerOnly(b *testing.B) {
-	for _, cfg := range []BenchConfig{
-		{Arch: "lenet5", ActBits: 8, Candidates: 1},
-		{Arch: "resnet20", ActBits: 8, Batch: 256, Candidates: 1},
-	} {
-		for _, path := range []string{"integer", "fakequant", "reference"} {
-			b.Run(fmt.Sprintf("%s/a%d/%s", cfg.Arch, cfg.ActBits, path), func(b *testing.B) {
-				c := cfg
-				m, x, y, _, err := BenchSetup(&c)
-				if err != nil {
-					b.Fatal(err)
-				}
-				ib, err := NewIntegerBatch(m)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if c := benchChunk(); c > 0 {
-					ib.chunk = c
-				}
-				im, err := NewIntegerModel(m)
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx := context.Background()
-				b.ResetTimer()
-				cpu0 := cpuTime()
-				for i := 0; i < b.N; i++ {
-					switch path {
-					case "integer":
-						_, err = ib.Evaluate(ctx, x, y, 0)
-					case "reference":
-						_, err = im.Evaluate(ctx, x, y, 0)
-					default:
-						_, err = EvaluateModel(ctx, m, x, y, 0)
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(b.N*len(y))/b.Elapsed().Seconds(), "img/s")
-				b.ReportMetric((cpuTime()-cpu0).Seconds()*1000/float64(b.N*len(y)), "cpu-ms/img")
-			})
 		}
 	}
 }

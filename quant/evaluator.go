@@ -800,7 +800,7 @@ func (e *Evaluator) layerDiff(w *worker, li, c, bc int) {
 	for t, ch := range chans {
 		seg := int(ch) * blk
 		if l.act.Enabled() {
-			l.act.quantizeSlice(xq[seg:seg+blk], in[seg:seg+blk])
+			l.act.QuantizeSlice(xq[seg:seg+blk], in[seg:seg+blk])
 		}
 		dt := d[t*blk : (t+1)*blk]
 		copy(dt, xq[seg:seg+blk])

@@ -57,7 +57,7 @@ func refForward(m *Model, x []float32) []float32 {
 			xq := in
 			if m.ActBits != FloatActBits {
 				xq = make([]float32, len(in))
-				l.Act.quantizeSlice(xq, in)
+				l.Act.QuantizeSlice(xq, in)
 
 			}
 			k, s, p := 1, 1, 0
@@ -168,9 +168,7 @@ func refScore(m *Model, x []float32, labels []uint8) Score {
 	return Score{Loss: loss / float64(len(labels)), Correct: correct}
 }
 
-func relDiff(a, b float64) float64 {
-	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-12)
-}
+func relDiff(a, b float64) float64 { return quanttest.RelDiff(a, b) }
 
 // testCase is one architecture exercised by the tests (small inputs keep
 // them fast).
@@ -179,8 +177,10 @@ type testCase struct {
 	in   nn.Shape
 }
 
-var testCases = []testCase{
-	{"mlp", nn.Shape{C: 1, H: 12, W: 12}},
-	{"lenet5", nn.Shape{C: 1, H: 28, W: 28}},
-	{"resnet20", nn.Shape{C: 3, H: 8, W: 8}},
-}
+var testCases = func() []testCase {
+	var cs []testCase
+	for _, c := range quanttest.Cases {
+		cs = append(cs, testCase{c.Arch, c.In})
+	}
+	return cs
+}()

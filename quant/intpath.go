@@ -454,7 +454,7 @@ func (w *worker) layerFullU8(li int, weights []float32, bc int, quantize bool) {
 	xq := w.bufs[l.xqSlot]
 	if quantize && l.act.Enabled() {
 		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
-		l.act.quantizeSlice(xq[:len(in)], in)
+		l.act.QuantizeSlice(xq[:len(in)], in)
 	}
 	acc := w.bufs[l.accSlot]
 	l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)

@@ -197,7 +197,7 @@ func (a ActQuant) Enabled() bool { return a.Bits != FloatActBits && a.Bits > 0 }
 func (a ActQuant) Levels() (lo, hi float32) { return actRange(a.Bits, a.Signed) }
 
 // quantizeSlice writes the activation levels of src into dst (same length).
-func (a ActQuant) quantizeSlice(dst, src []float32) {
+func (a ActQuant) QuantizeSlice(dst, src []float32) {
 	lo, hi := a.Levels()
 	inv := 1 / a.Scale
 	if a.Signed && a.Bits <= 1 {

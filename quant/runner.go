@@ -158,7 +158,7 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 	if quantize {
 		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
 		if l.act.Enabled() {
-			l.act.quantizeSlice(xq[:len(in)], in)
+			l.act.QuantizeSlice(xq[:len(in)], in)
 		}
 		if w.onInput != nil {
 			w.onInput(w.id, li, in, bc)

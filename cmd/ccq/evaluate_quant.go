@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/integer"
 	"github.com/ccq-project/ccq/stages/evaluate"
 )
 
@@ -19,7 +20,7 @@ func init() { modelEvaluators[quant.FormatKBit] = evaluateQuantizedFile }
 // level histogram of the model are in quant.EvaluateModel's report
 // (quant.Sizes, quant.LevelHistogram); evalReport has no fields for them
 // yet, so they are logged (stderr) at info level, as is integer-only
-// inference (quant.CheckInteger) of a model with quantized activations.
+// inference (integer.CheckInteger) of a model with quantized activations.
 func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
 	m, err := quant.Decode(r.file)
 	if err != nil {
@@ -38,14 +39,14 @@ func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, e
 		"model_bytes", rep.ModelBytes, "bits_per_weight", fmt.Sprintf("%.2f", rep.BitsPerWeight), "levels", strings.Join(levels, " "))
 	switch {
 	case m.ActBits == quant.FloatActBits:
-	case !quant.IntegerFast():
+	case !integer.IntegerFast():
 		slog.Info("integer-only inference skipped: no AVX-512 VNNI on this CPU (ccq quantize --integer runs the pure-Go kernels)")
 	default:
 		x, y, err := quant.SplitData(m.Graph, r.data, r.split, 0)
 		if err != nil {
 			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
 		}
-		c, err := quant.CheckInteger(ctx, m, x, y, r.threads)
+		c, err := integer.CheckInteger(ctx, m, x, y, r.threads)
 		if err != nil {
 			return nn.EvalResult{}, fmt.Errorf("%s: %w", r.path, err)
 		}

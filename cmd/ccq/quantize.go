@@ -10,6 +10,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/integer"
 	"github.com/ccq-project/ccq/stages/quantize"
 	"github.com/spf13/cobra"
 )
@@ -18,23 +19,23 @@ func init() { rootCmd.AddCommand(quantizeCmd()) }
 
 // quantizeReport is what `ccq quantize` prints.
 type quantizeReport struct {
-	Out             string               `json:"out"`
-	Source          string               `json:"source"`
-	SourceDigest    string               `json:"source_digest"`
-	Arch            string               `json:"arch"`
-	Dataset         string               `json:"dataset"`
-	Method          string               `json:"method"`
-	Bits            int                  `json:"bits"`
-	Granularity     string               `json:"granularity"`
-	ActBits         int                  `json:"act_bits"`
-	UsedFPGradients bool                 `json:"used_fp_gradients"`
-	CalibSamples    int                  `json:"calib_samples"`
-	FloatAccuracy   *float64             `json:"float_test_accuracy,omitempty"`
-	FloatLoss       *float64             `json:"float_test_loss,omitempty"`
-	Test            *quant.Report        `json:"test,omitempty"`
-	IntegerTest     *quant.IntegerResult `json:"integer_test,omitempty"`
-	Layout          []quant.Var          `json:"layout"`
-	Levels          []quant.LevelCount   `json:"levels"`
+	Out             string                 `json:"out"`
+	Source          string                 `json:"source"`
+	SourceDigest    string                 `json:"source_digest"`
+	Arch            string                 `json:"arch"`
+	Dataset         string                 `json:"dataset"`
+	Method          string                 `json:"method"`
+	Bits            int                    `json:"bits"`
+	Granularity     string                 `json:"granularity"`
+	ActBits         int                    `json:"act_bits"`
+	UsedFPGradients bool                   `json:"used_fp_gradients"`
+	CalibSamples    int                    `json:"calib_samples"`
+	FloatAccuracy   *float64               `json:"float_test_accuracy,omitempty"`
+	FloatLoss       *float64               `json:"float_test_loss,omitempty"`
+	Test            *quant.Report          `json:"test,omitempty"`
+	IntegerTest     *integer.IntegerResult `json:"integer_test,omitempty"`
+	Layout          []quant.Var            `json:"layout"`
+	Levels          []quant.LevelCount     `json:"levels"`
 }
 
 func quantizeCmd() *cobra.Command {
@@ -44,7 +45,7 @@ func quantizeCmd() *cobra.Command {
 		data               splitFlags
 		threads            int
 		noEval, asJSON     bool
-		integer            bool
+		withInteger        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize MODEL",
@@ -119,8 +120,8 @@ error.`,
 				if rep.Test, err = quant.EvaluateModel(ctx, m, tx, ty, threads); err != nil {
 					return err
 				}
-				if integer {
-					im, err := quant.NewIntegerBatch(m)
+				if withInteger {
+					im, err := integer.NewIntegerBatch(m)
 					if err != nil {
 						return fmt.Errorf("--integer: %w", err)
 					}
@@ -164,7 +165,7 @@ error.`,
 	fl.StringVar(&mp.STEWeights, "ste-weights", "dorefa", "ste-qat: weight quantizer while fine-tuning: dorefa (tanh-normalised) or mse")
 	fl.Uint64Var(&mp.Seed, "seed", 1, "ste-qat: seed of the shuffling; adaround: of the images of each step")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS; ste-qat's result depends on it, as training's does)")
-	fl.BoolVar(&integer, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
+	fl.BoolVar(&withInteger, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
 	fl.BoolVar(&noEval, "no-eval", false, "skip the test-set evaluation of the float and quantized models")
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd

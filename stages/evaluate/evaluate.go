@@ -17,6 +17,7 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/integer"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
@@ -126,7 +127,7 @@ type Report struct {
 	Validation any            `json:"validation,omitempty"`
 	// Integer is integer-only inference on the test split (models with
 	// quantized activations).
-	Integer *quant.IntegerCheck `json:"integer,omitempty"`
+	Integer *integer.IntegerCheck `json:"integer,omitempty"`
 }
 
 // Run evaluates the input model.
@@ -247,18 +248,18 @@ func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *data
 // checkInteger runs integer-only inference on the test split (see
 // Params.Integer) and fills the row's integer columns; a model it cannot
 // represent, or a run left out, is noted, not an error.
-func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*quant.IntegerCheck, error) {
+func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*integer.IntegerCheck, error) {
 	if p.Integer != nil && !*p.Integer {
 		row.IntegerNote = results.String("off")
 		return nil, nil
 	}
-	if p.Integer == nil && !quant.IntegerFast() {
+	if p.Integer == nil && !integer.IntegerFast() {
 		row.IntegerNote = results.String("skipped: no AVX-512 VNNI on this CPU (integer = true runs the pure-Go kernels)")
 		sc.Log.Info("integer-only inference skipped: no AVX-512 VNNI (set integer = true to run the pure-Go kernels)", "run", row.RunID)
 		return nil, nil
 	}
 	b := stageio.SplitBatch(d, &d.Test, nil)
-	c, err := quant.CheckInteger(ctx, m, b.X, b.Labels, sc.Threads)
+	c, err := integer.CheckInteger(ctx, m, b.X, b.Labels, sc.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("integer-only inference of the %d-bit model: %w", m.Bits, err)
 	}

@@ -4,6 +4,7 @@
 package quanttest
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -71,4 +72,23 @@ func Data(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
 		y[i] = uint8(rng.IntN(g.Classes))
 	}
 	return x, y
+}
+
+// Case is one architecture the tests exercise, on a small input shape.
+type Case struct {
+	Arch string
+	In   nn.Shape
+}
+
+// Cases are the architectures the tests exercise (small inputs keep them
+// fast).
+var Cases = []Case{
+	{"mlp", nn.Shape{C: 1, H: 12, W: 12}},
+	{"lenet5", nn.Shape{C: 1, H: 28, W: 28}},
+	{"resnet20", nn.Shape{C: 3, H: 8, W: 8}},
+}
+
+// RelDiff is |a-b| relative to the larger magnitude of a and b.
+func RelDiff(a, b float64) float64 {
+	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-12)
 }

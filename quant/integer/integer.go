@@ -1,4 +1,11 @@
-package quant
+// Package integer runs k-bit models integer-only (int8 weights, byte
+// activations, int32 accumulators, fixed-point rescaling; no float32 between
+// the input and the logits): IntegerBatch, the fast batched path on the
+// int8 kernels; IntegerModel, the per-sample reference it is tested
+// against; and CheckInteger, which compares their predictions with the
+// float32 fake-quantized path's. See quant/README.md, "Integer-only
+// inference".
+package integer
 
 import (
 	"context"
@@ -10,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -50,7 +58,7 @@ type itensor struct {
 
 // intLayer is a compiled quantized layer.
 type intLayer struct {
-	l      *Layer
+	l      *quant.Layer
 	node   nn.Node
 	inS    nn.Shape
 	bias   []int64   // int32 biases in units of the output scale
@@ -62,16 +70,16 @@ type intLayer struct {
 // IntegerModel runs a quantized model with integer arithmetic only (see
 // above). It needs quantized activations (ActBits 1..8).
 type IntegerModel struct {
-	m      *Model
+	m      *quant.Model
 	layers map[int]*intLayer
 }
 
 // NewIntegerModel compiles a model for integer-only inference.
-func NewIntegerModel(m *Model) (*IntegerModel, error) {
+func NewIntegerModel(m *quant.Model) (*IntegerModel, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("integer model: %w", err)
 	}
-	if m.ActBits == FloatActBits {
+	if m.ActBits == quant.FloatActBits {
 		return nil, errors.New("integer model: the model has float activations (act_bits 32): integer-only inference needs quantized activations")
 	}
 	im := &IntegerModel{m: m, layers: map[int]*intLayer{}}
@@ -84,7 +92,7 @@ func NewIntegerModel(m *Model) (*IntegerModel, error) {
 		// The largest accumulator magnitude bounds the fraction bits that
 		// keep acc << frac inside int32.
 		per := len(l.Levels) / l.Out()
-		maxL, _ := LevelRange(m.Bits)
+		maxL, _ := quant.LevelRange(m.Bits)
 		maxAcc := float64(per) * math.Abs(float64(maxL)) * math.Max(math.Abs(float64(lo)), math.Abs(float64(hi)))
 		for il.frac < 16 && maxAcc*math.Ldexp(1, il.frac+1) < (1<<31)/2 {
 			il.frac++
@@ -139,7 +147,7 @@ func (im *IntegerModel) forward(x []float32) []float64 {
 			q := make([]int64, is.Size())
 			if in == nil {
 				xq := make([]float32, len(input))
-				l.Act.quantizeSlice(xq, input)
+				l.Act.QuantizeSlice(xq, input)
 				for j, v := range xq {
 					q[j] = int64(v)
 				}

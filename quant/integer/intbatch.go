@@ -1,4 +1,4 @@
-package quant
+package integer
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -86,7 +87,7 @@ type batchLayer struct {
 // IntegerBatch is batched integer-only inference of a model with quantized
 // activations (see above); it computes what IntegerModel computes.
 type IntegerBatch struct {
-	m      *Model
+	m      *quant.Model
 	im     *IntegerModel
 	kind   []int
 	root   []int // the node whose buffer holds a node's value (itself unless an alias)
@@ -107,8 +108,8 @@ type slotInfo struct {
 
 // NewIntegerBatch compiles a model for batched integer-only inference. A
 // model the integer path cannot represent gives a *NotRepresentableError.
-func NewIntegerBatch(m *Model) (*IntegerBatch, error) {
-	if m.ActBits == FloatActBits {
+func NewIntegerBatch(m *quant.Model) (*IntegerBatch, error) {
+	if m.ActBits == quant.FloatActBits {
 		return nil, &NotRepresentableError{Reason: "float activations (act_bits 32)"}
 	}
 	im, err := NewIntegerModel(m)
@@ -158,14 +159,14 @@ func NewIntegerBatch(m *Model) (*IntegerBatch, error) {
 	// want[v]: every consumer of v takes byte levels of quantizer q[v] in a
 	// quad tensor padded by pad[v].
 	want := make([]bool, len(nodes))
-	q := make([]ActQuant, len(nodes))
+	q := make([]quant.ActQuant, len(nodes))
 	pad := make([]int, len(nodes))
 	for v := len(nodes) - 1; v > 0; v-- {
 		ok := len(consumers[v]) > 0 && !isFloat[v]
-		var qv ActQuant
+		var qv quant.ActQuant
 		pv := 0
 		for k, c := range consumers[v] {
-			var qc ActQuant
+			var qc quant.ActQuant
 			pc := 0
 			cn := nodes[c]
 			switch {
@@ -327,7 +328,7 @@ func (b *IntegerBatch) compileScales() error {
 // compileLayer packs layer node i's weights in the K order of its input
 // geometry and prepares its requantization multipliers; outQ is its
 // consumers' quantizer when its output is bytes.
-func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ ActQuant) error {
+func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ quant.ActQuant) error {
 	n := b.m.Graph.Nodes[i]
 	l := il.l
 	src := n.Inputs[0]
@@ -664,7 +665,7 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 	var v []int64
 	if b.kind[src] == kindFloat {
 		f = w.f32[b.slot[b.root[src]]][:rows*bc]
-		bl.il.l.Act.quantizeSlice(w.tmp[:len(f)], f)
+		bl.il.l.Act.QuantizeSlice(w.tmp[:len(f)], f)
 		f = w.tmp[:len(f)]
 	} else {
 		v = w.i64[b.slot[b.root[src]]][:rows*bc]

@@ -1,4 +1,4 @@
-package quant
+package integer
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -31,10 +32,10 @@ func TestFixedMul(t *testing.T) {
 func TestIntegerMatchesFakeQuant(t *testing.T) {
 	for _, tc := range testCases {
 		for _, act := range []int{8, 4} {
-			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/a%d", tc.Arch, act), func(t *testing.T) {
 				// nn's own initialisation (batch norm at identity) keeps the
 				// activations of the random network in a sane range.
-				g, err := nn.BuildGraph(tc.arch, tc.in, 10)
+				g, err := nn.BuildGraph(tc.Arch, tc.In, 10)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -43,7 +44,7 @@ func TestIntegerMatchesFakeQuant(t *testing.T) {
 					t.Fatal(err)
 				}
 				x, y := testData(g, 200, 32)
-				m, err := Quantize(context.Background(), FromNN(fm), Options{Method: "rtn", Bits: 4, ActBits: act, Granularity: PerChannel, CalibX: x[:64*g.Input.Size()], CalibLabels: y[:64]})
+				m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 4, ActBits: act, Granularity: quant.PerChannel, CalibX: x[:64*g.Input.Size()], CalibLabels: y[:64]})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -87,7 +88,7 @@ func TestIntegerMatchesFakeQuant(t *testing.T) {
 						}
 					}
 				}
-				fq, err := EvaluateModel(context.Background(), m, x, y, 2)
+				fq, err := quant.EvaluateModel(context.Background(), m, x, y, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,34 +102,42 @@ func TestIntegerMatchesFakeQuant(t *testing.T) {
 			})
 		}
 	}
-	m, _ := testModel(t, "mlp", testCases[0].in, 4, 32, PerTensor, 1)
+	m, _ := testModel(t, "mlp", testCases[0].In, 4, 32, quant.PerTensor, 1)
 	if _, err := NewIntegerModel(m); err == nil {
 		t.Error("integer model of a float-activation model accepted")
 	}
 }
 
 // engineLogits returns the fake-quantized path's logits (samples x classes).
-func engineLogits(t *testing.T, m *Model, x []float32, y []uint8) []float32 {
+func engineLogits(t *testing.T, m *quant.Model, x []float32, y []uint8) []float32 {
 	t.Helper()
-	ls, w := layersFromModel(m)
-	r, err := newRunner(m.Graph, ls, w, 1)
+	z, err := quant.FakeQuantLogits(context.Background(), m, x, y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := len(m.Layers) - 1
-	k := m.Graph.Classes
-	var out []float32
-	_, _, err = r.run(context.Background(), x, y, nil, func(wid, li int, v []float32, bc int) {
-		if li == last {
-			for b := 0; b < bc; b++ {
-				for c := 0; c < k; c++ {
-					out = append(out, v[c*bc+b])
-				}
-			}
-		}
-	})
+	return z
+}
+
+// TestOneBitInteger runs integer-only inference of a model with 1-bit
+// weights and 1-bit activations (signed input: {-1, +1}; unsigned: {0, 1}):
+// its loss is the fake-quantized path's within 1%.
+func TestOneBitInteger(t *testing.T) {
+	ctx := context.Background()
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, quant.PerChannel, 4)
+	x, y := testData(m.Graph, 20, 5)
+	want, err := quant.EvaluateModel(ctx, m, x, y, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	im, err := NewIntegerModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir, err := im.Evaluate(ctx, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relDiff(ir.Loss, want.Loss) > 1e-2 {
+		t.Errorf("integer-only loss %v, fake-quantized %v", ir.Loss, want.Loss)
+	}
 }

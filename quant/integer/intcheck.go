@@ -1,9 +1,10 @@
-package quant
+package integer
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -42,7 +43,7 @@ func IntegerFast() bool { return kernels.UseVNNI }
 // fake-quantized forward pass's (one more forward pass, on one worker). A
 // model integer-only inference cannot represent gives a check with
 // Representable false, not an error.
-func CheckInteger(ctx context.Context, m *Model, x []float32, labels []uint8, workers int) (*IntegerCheck, error) {
+func CheckInteger(ctx context.Context, m *quant.Model, x []float32, labels []uint8, workers int) (*IntegerCheck, error) {
 	b, err := NewIntegerBatch(m)
 	if why, ok := IsNotRepresentable(err); ok {
 		return &IntegerCheck{Reason: why}, nil
@@ -54,7 +55,7 @@ func CheckInteger(ctx context.Context, m *Model, x []float32, labels []uint8, wo
 	if err != nil {
 		return nil, err
 	}
-	fq, err := FakeQuantPredictions(ctx, m, x, labels)
+	fq, err := quant.FakeQuantPredictions(ctx, m, x, labels)
 	if err != nil {
 		return nil, err
 	}
@@ -65,39 +66,4 @@ func CheckInteger(ctx context.Context, m *Model, x []float32, labels []uint8, wo
 		}
 	}
 	return c, nil
-}
-
-// FakeQuantPredictions returns the predicted class of every sample on the
-// float32 fake-quantized forward pass (one worker; EvaluateModel reports
-// only counts).
-func FakeQuantPredictions(ctx context.Context, m *Model, x []float32, labels []uint8) ([]int, error) {
-	ls, w := layersFromModel(m)
-	r, err := newRunner(m.Graph, ls, w, 1)
-	if err != nil {
-		return nil, fmt.Errorf("fake-quantized predictions: %w", err)
-	}
-	last := len(m.Layers) - 1
-	k := m.Graph.Classes
-	pred := make([]int, 0, len(labels))
-	_, _, err = r.run(ctx, x, labels, nil, func(_, li int, v []float32, bc int) {
-		if li != last {
-			return
-		}
-		for b := 0; b < bc; b++ {
-			best := 0
-			for c := 1; c < k; c++ {
-				if v[c*bc+b] > v[best*bc+b] {
-					best = c
-				}
-			}
-			pred = append(pred, best)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fake-quantized predictions: %w", err)
-	}
-	if len(pred) != len(labels) {
-		return nil, fmt.Errorf("fake-quantized predictions: %d of %d samples", len(pred), len(labels))
-	}
-	return pred, nil
 }

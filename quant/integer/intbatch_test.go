@@ -1,4 +1,4 @@
-package quant
+package integer
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -34,7 +35,7 @@ func TestIntegerBatchMatchesReference(t *testing.T) {
 	for _, tc := range cases {
 		for _, act := range []int{8, 4} {
 			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
-				m, _ := testModel(t, tc.arch, tc.in, 4, act, PerChannel, 31)
+				m, _ := testModel(t, tc.arch, tc.in, 4, act, quant.PerChannel, 31)
 				rng := rand.New(rand.NewPCG(9, uint64(act)))
 				m = withDelta(t, m, randomDelta(rng, m, nil, m.NumVars()/3))
 				x, y := testData(m.Graph, tc.n, 33)
@@ -105,12 +106,12 @@ func TestIntegerBatchMatchesReference(t *testing.T) {
 // bits, and weights beyond int8).
 func TestIntegerBatchNotRepresentable(t *testing.T) {
 	in := nn.Shape{C: 1, H: 12, W: 12}
-	m, _ := testModel(t, "mlp", in, 4, 32, PerTensor, 1)
+	m, _ := testModel(t, "mlp", in, 4, 32, quant.PerTensor, 1)
 	_, err := NewIntegerBatch(m)
 	if why, ok := IsNotRepresentable(err); !ok || why == "" {
 		t.Errorf("float activations: error %v, want not representable", err)
 	}
-	m, _ = testModel(t, "mlp", in, 4, 8, PerTensor, 1)
+	m, _ = testModel(t, "mlp", in, 4, 8, quant.PerTensor, 1)
 	m.ActBits = 9
 	for i := range m.Layers {
 		m.Layers[i].Act.Bits = 9
@@ -148,17 +149,17 @@ func TestFastMulMatchesFixedMul(t *testing.T) {
 // float activations is reported as not representable.
 func TestCheckInteger(t *testing.T) {
 	ctx := context.Background()
-	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerChannel, 5)
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, quant.PerChannel, 5)
 	x, y := testData(m.Graph, 150, 3)
 	c, err := CheckInteger(ctx, m, x, y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fq, err := FakeQuantPredictions(ctx, m, x, y)
+	fq, err := quant.FakeQuantPredictions(ctx, m, x, y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := EvaluateModel(ctx, m, x, y, 2)
+	rep, err := quant.EvaluateModel(ctx, m, x, y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestCheckInteger(t *testing.T) {
 	if !c.Representable || c.N != 150 || c.Correct != ref.Correct || c.Loss != ref.Loss || c.Agree < 140 {
 		t.Errorf("check %+v, reference correct %d loss %v", c, ref.Correct, ref.Loss)
 	}
-	mf, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 32, PerChannel, 5)
+	mf, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 32, quant.PerChannel, 5)
 	c, err = CheckInteger(ctx, mf, x, y, 2)
 	if err != nil || c.Representable || !strings.Contains(c.String(), "not representable") {
 		t.Errorf("float activations: check %v, error %v", c, err)
