@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 
 	"github.com/ccq-project/ccq/nn/gemm"
 )
@@ -124,29 +123,27 @@ func (o AdaRoundOptions) WithDefaults() (AdaRoundOptions, error) {
 func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error {
 	ao := opt.AdaRound
 	n := len(opt.CalibLabels)
-	fls, fw := layersFromFloat(fl, nil)
-	fr, err := newRunner(m.Graph, fls, fw, opt.Workers)
+	fr, err := NewFloatProbe(m.Graph, fl, opt.Workers)
 	if err != nil {
 		return err
 	}
 	for li := range m.Layers {
-		xf, err := fr.layerInputs(ctx, li, opt.CalibX, n)
+		xf, err := fr.LayerInputs(ctx, li, opt.CalibX, n)
 		if err != nil {
 			return fmt.Errorf("layer %s: float inputs: %w", fl[li].Name, err)
 		}
-		qls, qw := layersFromModel(m)
-		qr, err := newRunner(m.Graph, qls, qw, opt.Workers)
+		qr, err := NewModelProbe(m, opt.Workers)
 		if err != nil {
 			return err
 		}
-		xq, err := qr.layerInputs(ctx, li, opt.CalibX, n)
+		xq, err := qr.LayerInputs(ctx, li, opt.CalibX, n)
 		if err != nil {
 			return fmt.Errorf("layer %s: quantized inputs: %w", fl[li].Name, err)
 		}
-		geo := &qr.n.layers[li]
-		p := newAdaProblem(geo, fl[li].Weight, xf, xq, n, min(ao.BatchSize, n))
+		geo := qr.Geometry(li)
+		p := newAdaProblem(&geo, fl[li].Weight, xf, xq, n, min(ao.BatchSize, n))
 		ql := &m.Layers[li]
-		if _, err := p.optimise(ctx, ql, fl[li].Weight, m.Bits, ao, uint64(li), defaultWorkers(opt.Workers)); err != nil {
+		if _, err := p.optimise(ctx, ql, fl[li].Weight, m.Bits, ao, uint64(li), qr.Workers()); err != nil {
 			return fmt.Errorf("layer %s: %w", fl[li].Name, err)
 		}
 		if ao.Progress != nil {
@@ -154,63 +151,6 @@ func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error
 		}
 	}
 	return nil
-}
-
-// layerInputs runs the network up to layer li on n samples of x and returns
-// the layer's input per sample (sample-major, CHW), quantized and
-// dequantized by the layer's activation quantizer when it has one.
-func (r *floatRunner) layerInputs(ctx context.Context, li int, x []float32, n int) ([]float32, error) {
-	nt := r.n
-	l := &nt.layers[li]
-	size := l.inS.Size()
-	out := make([]float32, n*size)
-	b := &batch{x: x, n: n}
-	nch := (n + nt.chunk - 1) / nt.chunk
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for _, w := range r.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tmp := make([]float32, size*nt.chunk)
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= nch || ctx.Err() != nil {
-					return
-				}
-				start, bc := nt.chunkRange(c, n)
-				w.setScratch(bc)
-				w.loadInput(b, start, bc)
-				for i := 1; i < l.node; i++ {
-					if lj := nt.layerOf[i]; lj >= 0 {
-						w.layerFull(lj, r.w, nil, bc, true)
-						continue
-					}
-					nt.execOp(i, w.bufs, bc)
-				}
-				in := w.bufs[l.inSlot][:size*bc]
-				if l.act.Enabled() {
-					q := tmp[:len(in)]
-					l.act.QuantizeSlice(q, in)
-					for i := range q {
-						q[i] *= l.act.Scale
-					}
-					in = q
-				}
-				for s := 0; s < bc; s++ {
-					dst := out[(start+s)*size : (start+s+1)*size]
-					for i := range dst {
-						dst[i] = in[i*bc+s]
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // adaProblem is one layer's reconstruction problem on the calibration set:
@@ -226,7 +166,7 @@ func (r *floatRunner) layerInputs(ctx context.Context, li int, x []float32, n in
 // G_i = Xq_i Xq_i^T and T_i = Y_i Xq_i^T computed once: the same gradient
 // with fewer operations per step.
 type adaProblem struct {
-	l              *qlayer
+	l              *LayerGeometry
 	out, ckk, p, n int
 	bs             int
 	gram           bool
@@ -236,13 +176,13 @@ type adaProblem struct {
 	gb, tb         []float32 // gram scratch: ckk x ckk, out x ckk
 }
 
-func newAdaProblem(l *qlayer, w, xf, xq []float32, n, bs int) *adaProblem {
-	a := &adaProblem{l: l, out: l.out, ckk: l.ckk, p: l.outS.H * l.outS.W, n: n, bs: bs}
+func newAdaProblem(l *LayerGeometry, w, xf, xq []float32, n, bs int) *adaProblem {
+	a := &adaProblem{l: l, out: l.Out, ckk: l.CKK, p: l.OutShape.H * l.OutShape.W, n: n, bs: bs}
 	out, ckk, p := a.out, a.ckk, a.p
 	gramCost := (bs + out) * ckk * ckk
 	directCost := 2*out*ckk*bs*p + bs*ckk*p
 	a.gram = gramCost < directCost && n*(ckk*ckk+out*ckk)*4 <= adaGramBudget
-	size := l.inS.Size()
+	size := l.InShape.Size()
 	cf := make([]float32, ckk*p)
 	cq := make([]float32, ckk*p)
 	a.y = make([]float32, n*out*p)
@@ -273,13 +213,13 @@ func newAdaProblem(l *qlayer, w, xf, xq []float32, n, bs int) *adaProblem {
 // im2col unfolds one sample's input x into dst (ckk rows of stride ld).
 func (a *adaProblem) im2col(x, dst []float32, ld int) {
 	l := a.l
-	if !l.conv {
+	if !l.Conv {
 		for r, v := range x {
 			dst[r*ld] = v
 		}
 		return
 	}
-	gemm.Im2colStrided(x, l.in, l.inS.H, l.inS.W, l.k, l.stride, l.pad, dst, ld)
+	gemm.Im2colStrided(x, l.In, l.InShape.H, l.InShape.W, l.K, l.Stride, l.Pad, dst, ld)
 }
 
 // gradient writes d loss / d W~ for the samples idx into grad.
@@ -299,7 +239,7 @@ func (a *adaProblem) gradient(wt []float32, idx []int, grad []float32) {
 		}
 		return
 	}
-	size := a.l.inS.Size()
+	size := a.l.InShape.Size()
 	ld := len(idx) * p
 	for b, i := range idx {
 		a.im2col(a.xq[i*size:(i+1)*size], a.cols[b*p:], ld)

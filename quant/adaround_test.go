@@ -66,50 +66,49 @@ func adaFixture(t *testing.T, n int) (*FloatModel, []float32, []uint8) {
 // layerData returns layer li's float-network input and its input in the
 // network given by m (m's levels in the layers before li, m's activation
 // quantizers), per sample.
-func layerData(t *testing.T, m *Model, fl []FloatLayer, x []float32, n, li int) (xf, xq []float32, l *qlayer) {
+func layerData(t *testing.T, m *Model, fl []FloatLayer, x []float32, n, li int) (xf, xq []float32, l *LayerGeometry) {
 	t.Helper()
 	ctx := context.Background()
-	fls, fw := layersFromFloat(fl, nil)
-	fr, err := newRunner(m.Graph, fls, fw, 1)
+	fr, err := NewFloatProbe(m.Graph, fl, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	qls, qw := layersFromModel(m)
-	qr, err := newRunner(m.Graph, qls, qw, 1)
+	qr, err := NewModelProbe(m, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if xf, err = fr.layerInputs(ctx, li, x, n); err != nil {
+	if xf, err = fr.LayerInputs(ctx, li, x, n); err != nil {
 		t.Fatal(err)
 	}
-	if xq, err = qr.layerInputs(ctx, li, x, n); err != nil {
+	if xq, err = qr.LayerInputs(ctx, li, x, n); err != nil {
 		t.Fatal(err)
 	}
-	return xf, xq, &qr.n.layers[li]
+	g := qr.Geometry(li)
+	return xf, xq, &g
 }
 
 // naiveReconError is the mean over samples and output positions of
 // |Wq xq - Wf xf|^2 (summed over output channels), with direct loops in
 // float64.
-func naiveReconError(l *qlayer, wq, wf, xf, xq []float32, n int) float64 {
-	size := l.inS.Size()
-	h, w := l.inS.H, l.inS.W
-	oh, ow := l.outS.H, l.outS.W
+func naiveReconError(l *LayerGeometry, wq, wf, xf, xq []float32, n int) float64 {
+	size := l.InShape.Size()
+	h, w := l.InShape.H, l.InShape.W
+	oh, ow := l.OutShape.H, l.OutShape.W
 	var e float64
 	for i := 0; i < n; i++ {
 		xfi, xqi := xf[i*size:(i+1)*size], xq[i*size:(i+1)*size]
-		for o := 0; o < l.out; o++ {
+		for o := 0; o < l.Out; o++ {
 			for oy := 0; oy < oh; oy++ {
 				for ox := 0; ox < ow; ox++ {
 					var a, b float64
-					for c := 0; c < l.in; c++ {
-						for ky := 0; ky < l.k; ky++ {
-							for kx := 0; kx < l.k; kx++ {
-								iy, ix := oy*l.stride+ky-l.pad, ox*l.stride+kx-l.pad
+					for c := 0; c < l.In; c++ {
+						for ky := 0; ky < l.K; ky++ {
+							for kx := 0; kx < l.K; kx++ {
+								iy, ix := oy*l.Stride+ky-l.Pad, ox*l.Stride+kx-l.Pad
 								if iy < 0 || iy >= h || ix < 0 || ix >= w {
 									continue
 								}
-								wi := ((o*l.in+c)*l.k+ky)*l.k + kx
+								wi := ((o*l.In+c)*l.K+ky)*l.K + kx
 								xi := (c*h+iy)*w + ix
 								a += float64(wq[wi]) * float64(xqi[xi])
 								b += float64(wf[wi]) * float64(xfi[xi])

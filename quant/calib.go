@@ -13,12 +13,11 @@ import (
 // construction (after a ReLU), signed otherwise; the scale maps the maximum
 // |x| seen (or its ActPercentile-th percentile) to the largest level.
 func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options) ([]ActQuant, error) {
-	ls, w := layersFromFloat(fl, nil)
-	r, err := newRunner(g, ls, w, opt.Workers)
+	r, err := NewFloatProbe(g, fl, opt.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
-	nw := len(r.workers)
+	nw := r.Workers()
 	usePct := opt.ActPercentile > 0 && opt.ActPercentile < 100
 	maxes := make([][]float64, nw)
 	vals := make([][][]float64, nw)
@@ -39,7 +38,7 @@ func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options
 		}
 		maxes[wid][li] = m
 	}
-	if _, _, err := r.run(ctx, opt.CalibX, opt.CalibLabels, onInput, nil); err != nil {
+	if err := r.Run(ctx, opt.CalibX, opt.CalibLabels, onInput, nil); err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
 	nonneg := nonNegative(g)
@@ -67,18 +66,18 @@ func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options
 
 // channelMeans runs a network and returns the mean output of layer li per
 // output channel (over samples and positions).
-func channelMeans(ctx context.Context, r *floatRunner, li int, x []float32, labels []uint8) ([]float64, error) {
-	l := &r.n.layers[li]
-	sums := make([][]float64, len(r.workers))
+func channelMeans(ctx context.Context, r *Probe, li int, x []float32, labels []uint8) ([]float64, error) {
+	l := r.Geometry(li)
+	sums := make([][]float64, r.Workers())
 	for i := range sums {
-		sums[i] = make([]float64, l.out)
+		sums[i] = make([]float64, l.Out)
 	}
-	per := l.outS.H * l.outS.W
+	per := l.OutShape.H * l.OutShape.W
 	onOutput := func(wid, layer int, y []float32, bc int) {
 		if layer != li {
 			return
 		}
-		for o := 0; o < l.out; o++ {
+		for o := 0; o < l.Out; o++ {
 			var s float64
 			for _, v := range y[o*per*bc : (o+1)*per*bc] {
 				s += float64(v)
@@ -86,10 +85,10 @@ func channelMeans(ctx context.Context, r *floatRunner, li int, x []float32, labe
 			sums[wid][o] += s
 		}
 	}
-	if _, _, err := r.run(ctx, x, labels, nil, onOutput); err != nil {
+	if err := r.Run(ctx, x, labels, nil, onOutput); err != nil {
 		return nil, err
 	}
-	means := make([]float64, l.out)
+	means := make([]float64, l.Out)
 	cnt := float64(per * len(labels))
 	for o := range means {
 		for wid := range sums {
@@ -113,8 +112,7 @@ func correctBiases(ctx context.Context, m *Model, fl []FloatLayer, opt Options) 
 		d := m.Graph.Input.Size()
 		x, labels = x[:maxBiasCorrSamples*d], labels[:maxBiasCorrSamples]
 	}
-	fls, fw := layersFromFloat(fl, nil)
-	fr, err := newRunner(m.Graph, fls, fw, opt.Workers)
+	fr, err := NewFloatProbe(m.Graph, fl, opt.Workers)
 	if err != nil {
 		return err
 	}
@@ -123,8 +121,7 @@ func correctBiases(ctx context.Context, m *Model, fl []FloatLayer, opt Options) 
 		if err != nil {
 			return err
 		}
-		qls, qw := layersFromModel(m)
-		qr, err := newRunner(m.Graph, qls, qw, opt.Workers)
+		qr, err := NewModelProbe(m, opt.Workers)
 		if err != nil {
 			return err
 		}

@@ -70,10 +70,8 @@ func TestBiasCorrection(t *testing.T) {
 	x, y := testData(f.Graph, 64, 3)
 	fl, _ := Fold(f)
 	meanGap := func(m *Model) float64 {
-		fls, fw := layersFromFloat(fl, nil)
-		fr, _ := newRunner(f.Graph, fls, fw, 1)
-		qls, qw := layersFromModel(m)
-		qr, _ := newRunner(f.Graph, qls, qw, 1)
+		fr, _ := NewFloatProbe(f.Graph, fl, 1)
+		qr, _ := NewModelProbe(m, 1)
 		var gap float64
 		for li := range fl {
 			a, _ := channelMeans(ctx, fr, li, x, y)
