@@ -8,17 +8,29 @@ import (
 	"github.com/ccq-project/ccq/nn"
 )
 
+// ActCalibration says how CalibrateActs calibrates activation quantizers.
+type ActCalibration struct {
+	Bits int // activation bits, 1..8
+	// Percentile, when in (0, 100), maps this percentile of |x| to the
+	// largest level instead of the maximum.
+	Percentile float64
+	// X and Labels are the calibration samples (NCHW float32, normalized).
+	X       []float32
+	Labels  []uint8
+	Workers int // goroutines (GOMAXPROCS when <= 0)
+}
+
 // CalibrateActs runs the float network on the calibration batch and returns
 // every layer's input quantizer: unsigned when its input is non-negative by
 // construction (after a ReLU), signed otherwise; the scale maps the maximum
-// |x| seen (or its ActPercentile-th percentile) to the largest level.
-func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options) ([]ActQuant, error) {
-	r, err := NewFloatProbe(g, fl, opt.Workers)
+// |x| seen (or its Percentile-th percentile) to the largest level.
+func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, cal ActCalibration) ([]ActQuant, error) {
+	r, err := NewFloatProbe(g, fl, cal.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
 	nw := r.Workers()
-	usePct := opt.ActPercentile > 0 && opt.ActPercentile < 100
+	usePct := cal.Percentile > 0 && cal.Percentile < 100
 	maxes := make([][]float64, nw)
 	vals := make([][][]float64, nw)
 	for i := range maxes {
@@ -38,21 +50,21 @@ func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options
 		}
 		maxes[wid][li] = m
 	}
-	if err := r.Run(ctx, opt.CalibX, opt.CalibLabels, onInput, nil); err != nil {
+	if err := r.Run(ctx, cal.X, cal.Labels, onInput, nil); err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
 	nonneg := nonNegative(g)
 	acts := make([]ActQuant, len(fl))
 	for li := range fl {
 		in := g.Nodes[fl[li].Node].Inputs[0]
-		a := ActQuant{Bits: opt.ActBits, Signed: !nonneg[in]}
+		a := ActQuant{Bits: cal.Bits, Signed: !nonneg[in]}
 		var c float64
 		if usePct {
 			var all []float64
 			for wid := range vals {
 				all = append(all, vals[wid][li]...)
 			}
-			c = percentile(all, opt.ActPercentile)
+			c = percentile(all, cal.Percentile)
 		} else {
 			for wid := range maxes {
 				c = max(c, maxes[wid][li])

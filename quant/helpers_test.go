@@ -3,6 +3,7 @@ package quant
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
@@ -22,16 +23,62 @@ func testData(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
 	return quanttest.Data(g, n, seed)
 }
 
-// testModel quantizes a random float model.
+// testModel quantizes a random float model (rtnModel).
 func testModel(t testing.TB, arch string, in nn.Shape, bits, actBits int, gran Granularity, seed uint64) (*Model, *FloatModel) {
 	t.Helper()
 	f := testFloatModel(t, arch, in, seed)
 	x, y := testData(f.Graph, 64, seed+1)
-	m, err := Quantize(context.Background(), f, Options{Method: "rtn", Bits: bits, ActBits: actBits, Granularity: gran, CalibX: x, CalibLabels: y})
+	return rtnModel(t, f, bits, actBits, gran, x, y), f
+}
+
+// rtnModel is the rtn baseline (max |w| scales, levels rounded to nearest,
+// activation quantizers calibrated on x), built from quant's own pieces
+// as quant/ptq's Quantize builds it (package quant cannot import ptq).
+func rtnModel(t testing.TB, f *FloatModel, bits, actBits int, gran Granularity, x []float32, y []uint8) *Model {
+	t.Helper()
+	if actBits == 0 {
+		actBits = FloatActBits
+	}
+	if gran == "" {
+		gran = PerTensor
+	}
+	fl, err := Fold(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, f
+	m := &Model{Graph: f.Graph, Bits: bits, Method: "rtn", Granularity: gran, ActBits: actBits}
+	for _, l := range fl {
+		ql := Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(l.Bias),
+			Levels: make([]int8, len(l.Weight)), Act: ActQuant{Bits: FloatActBits}}
+		groups := 1
+		if gran == PerChannel {
+			groups = l.Shape[0]
+		}
+		per := len(l.Weight) / groups
+		ql.Scales = make([]float32, groups)
+		for g := 0; g < groups; g++ {
+			w := l.Weight[g*per : (g+1)*per]
+			s := MaxScale(w, bits)
+			ql.Scales[g] = s
+			for j, v := range w {
+				ql.Levels[g*per+j] = QuantizeWeight(v, s, bits)
+			}
+		}
+		m.Layers = append(m.Layers, ql)
+	}
+	if actBits != FloatActBits {
+		acts, err := CalibrateActs(context.Background(), f.Graph, fl, ActCalibration{Bits: actBits, X: x, Labels: y})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.Layers {
+			m.Layers[i].Act = acts[i]
+		}
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // refForward is an independent, deliberately naive forward pass of a

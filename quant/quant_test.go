@@ -580,10 +580,7 @@ func TestGeneralPooling(t *testing.T) {
 	f := &FloatModel{Graph: g, Params: map[string]Tensor{"conv1.weight": param(4, 1, 3, 3), "conv1.bias": param(4), "fc.weight": param(10, 16), "fc.bias": param(10)}}
 	x, y := testData(g, 37, 5)
 	for _, act := range []int{32, 6} {
-		m, err := Quantize(ctx, f, Options{Method: "rtn", Bits: 3, ActBits: act, CalibX: x, CalibLabels: y})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := rtnModel(t, f, 3, act, PerTensor, x, y)
 		want := refScore(m, x, y)
 		ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16})
 		if err != nil {

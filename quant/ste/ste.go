@@ -137,7 +137,7 @@ func QuantizeSTE(ctx context.Context, f *quant.FloatModel, train nn.Source, opt 
 	if opt.ActBits != quant.FloatActBits && (len(opt.CalibLabels) == 0 || len(opt.CalibX) != len(opt.CalibLabels)*dim) {
 		return nil, fmt.Errorf("ste-qat: %d-bit activations need a calibration set of %d values per sample", opt.ActBits, dim)
 	}
-	calibOpt := quant.Options{ActBits: opt.ActBits, ActPercentile: opt.ActPercentile, CalibX: opt.CalibX, CalibLabels: opt.CalibLabels, Workers: opt.Workers}
+	calibOpt := quant.ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
 	var acts []quant.ActQuant
 	if qat {
 		if acts, err = quant.CalibrateActs(ctx, f.Graph, fl, calibOpt); err != nil {

@@ -109,7 +109,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := quant.CalibrateActs(ctx, f.Graph, fl, quant.Options{ActBits: actBits, CalibX: calX, CalibLabels: calY})
+	want, err := quant.CalibrateActs(ctx, f.Graph, fl, quant.ActCalibration{Bits: actBits, X: calX, Labels: calY})
 	if err != nil {
 		t.Fatal(err)
 	}
