@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/evalbench"
 )
 
 // BenchmarkIntegerOnly compares batched integer-only inference
@@ -13,14 +14,14 @@ import (
 // reference IntegerModel on the same model and batch (W4A8; ResNet-20 on
 // 256 images): images per second and CPU milliseconds per image.
 func BenchmarkIntegerOnly(b *testing.B) {
-	for _, cfg := range []quant.BenchConfig{
+	for _, cfg := range []evalbench.BenchConfig{
 		{Arch: "lenet5", ActBits: 8, Candidates: 1},
 		{Arch: "resnet20", ActBits: 8, Batch: 256, Candidates: 1},
 	} {
 		for _, path := range []string{"integer", "fakequant", "reference"} {
 			b.Run(fmt.Sprintf("%s/a%d/%s", cfg.Arch, cfg.ActBits, path), func(b *testing.B) {
 				c := cfg
-				m, x, y, _, err := quant.BenchSetup(&c)
+				m, x, y, _, err := evalbench.BenchSetup(&c)
 				if err != nil {
 					b.Fatal(err)
 				}

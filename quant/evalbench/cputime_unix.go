@@ -1,6 +1,6 @@
 //go:build unix
 
-package quant
+package evalbench
 
 import (
 	"syscall"

@@ -1,4 +1,8 @@
-package quant
+// Package evalbench measures the incremental evaluator against full
+// forward passes, back to back on the same random candidates, on a
+// randomly initialised k-bit network (ccq bench evaluator, and the stage
+// cost probe).
+package evalbench
 
 import (
 	"context"
@@ -7,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 )
 
 // BenchConfig describes an evaluator benchmark on a randomly initialised
@@ -47,7 +52,7 @@ type BenchResult struct {
 }
 
 // BenchSetup builds the model, batch and candidates of a benchmark.
-func BenchSetup(cfg *BenchConfig) (*Model, []float32, []uint8, []Delta, error) {
+func BenchSetup(cfg *BenchConfig) (*quant.Model, []float32, []uint8, []quant.Delta, error) {
 	if cfg.Input == (nn.Shape{}) {
 		cfg.Input = nn.BenchInput(cfg.Arch)
 	}
@@ -64,7 +69,7 @@ func BenchSetup(cfg *BenchConfig) (*Model, []float32, []uint8, []Delta, error) {
 		cfg.Bits = 4
 	}
 	if cfg.ActBits == 0 {
-		cfg.ActBits = FloatActBits
+		cfg.ActBits = quant.FloatActBits
 	}
 	if cfg.Layer == "" {
 		cfg.Layer = "all"
@@ -90,7 +95,7 @@ func BenchSetup(cfg *BenchConfig) (*Model, []float32, []uint8, []Delta, error) {
 		y[i] = uint8(rng.IntN(10))
 	}
 	calib := min(cfg.Batch, 256)
-	m, err := Quantize(context.Background(), FromNN(fm), Options{Method: "rtn", Bits: cfg.Bits, ActBits: cfg.ActBits,
+	m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: cfg.Bits, ActBits: cfg.ActBits,
 		CalibX: x[:calib*g.Input.Size()], CalibLabels: y[:calib], Workers: cfg.Workers})
 	fm.Close()
 	if err != nil {
@@ -111,7 +116,7 @@ func BenchSetup(cfg *BenchConfig) (*Model, []float32, []uint8, []Delta, error) {
 			return nil, nil, nil, nil, fmt.Errorf("layer %q: the %s model has layers %v (or use all)", cfg.Layer, cfg.Arch, names)
 		}
 	}
-	cands := make([]Delta, cfg.Candidates)
+	cands := make([]quant.Delta, cfg.Candidates)
 	for i := range cands {
 		cands[i] = randomDeltaIn(rng, m, layers, cfg.Delta)
 	}
@@ -120,7 +125,7 @@ func BenchSetup(cfg *BenchConfig) (*Model, []float32, []uint8, []Delta, error) {
 
 // randomDeltaIn draws k distinct variables uniformly from the given layers
 // (every layer when nil) and moves each by one level (within range).
-func randomDeltaIn(rng *rand.Rand, m *Model, layers []int, k int) Delta {
+func randomDeltaIn(rng *rand.Rand, m *quant.Model, layers []int, k int) quant.Delta {
 	vars := m.Layout()
 	base := m.Flat()
 	var lo, hi []int
@@ -138,7 +143,7 @@ func randomDeltaIn(rng *rand.Rand, m *Model, layers []int, k int) Delta {
 	}
 	k = min(k, total)
 	seen := map[int]bool{}
-	d := Delta{}
+	d := quant.Delta{}
 	minL, maxL := m.Domain()
 	for len(d.Indices) < k {
 		r := rng.IntN(total)
@@ -181,9 +186,9 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 			res.LayerWeights = v.Count
 		}
 	}
-	out := make([]Score, len(cands))
+	out := make([]quant.Score, len(cands))
 	measure := func(full bool, cpuMs *float64) (float64, int, error) {
-		ev, err := NewEvaluator(m, EvalOptions{Workers: cfg.Workers, FullForward: full, Chunk: cfg.Chunk})
+		ev, err := quant.NewEvaluator(m, quant.EvalOptions{Workers: cfg.Workers, FullForward: full, Chunk: cfg.Chunk})
 		if err != nil {
 			return 0, 0, err
 		}

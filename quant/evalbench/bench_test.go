@@ -1,4 +1,4 @@
-package quant
+package evalbench
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
@@ -49,7 +50,7 @@ func BenchmarkEvaluator(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ev, err := NewEvaluator(m, EvalOptions{FullForward: full, Chunk: benchChunk()})
+				ev, err := quant.NewEvaluator(m, quant.EvalOptions{FullForward: full, Chunk: benchChunk()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -57,7 +58,7 @@ func BenchmarkEvaluator(b *testing.B) {
 				if _, err := ev.Prepare(ctx, x, y); err != nil {
 					b.Fatal(err)
 				}
-				out := make([]Score, len(cands))
+				out := make([]quant.Score, len(cands))
 				b.ReportAllocs()
 				b.ResetTimer()
 				cpu0 := cpuTime()
@@ -80,7 +81,7 @@ func BenchmarkPrepare(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev, err := NewEvaluator(m, EvalOptions{})
+	ev, err := quant.NewEvaluator(m, quant.EvalOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
