@@ -196,7 +196,7 @@ func (a ActQuant) Enabled() bool { return a.Bits != FloatActBits && a.Bits > 0 }
 // Levels returns the integer range of the quantizer.
 func (a ActQuant) Levels() (lo, hi float32) { return actRange(a.Bits, a.Signed) }
 
-// quantizeSlice writes the activation levels of src into dst (same length).
+// QuantizeSlice writes the activation levels of src into dst (same length).
 func (a ActQuant) QuantizeSlice(dst, src []float32) {
 	lo, hi := a.Levels()
 	inv := 1 / a.Scale

@@ -11,6 +11,7 @@ import (
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/integer"
+	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/stages/quantize"
 	"github.com/spf13/cobra"
 )
@@ -141,7 +142,7 @@ error.`,
 	}
 	mp := &p.MethodParams
 	fl := cmd.Flags()
-	fl.StringVar(&p.Method, "method", "rtn", "quantizer: "+strings.Join(quant.Methods, ", "))
+	fl.StringVar(&p.Method, "method", "rtn", "quantizer: "+strings.Join(ptq.Methods, ", "))
 	fl.IntVar(&p.Bits, "bits", 4, "weight bits, 1..8")
 	fl.StringVar(&p.Granularity, "granularity", "tensor", "weight scales: tensor (one per layer) or channel (one per output channel)")
 	fl.IntVar(&p.ActBits, "act-bits", 32, "activation bits: 32 (float activations) or 1..8")
@@ -155,13 +156,13 @@ error.`,
 	fl.Float64Var(&mp.Percentile, "percentile", 99.9, "percentile of |w| the percentile method clips at")
 	fl.Float64Var(&mp.ActPercentile, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
 	fl.IntVar(&mp.Epochs, "epochs", 1, "ste-qat: fine-tuning epochs over the training split")
-	fl.Float64Var(&mp.LR, "lr", 0.01, fmt.Sprintf("ste-qat: base learning rate (cosine decay); adaround: Adam's (default %g)", quant.DefaultAdaRoundLR))
-	fl.IntVar(&mp.BatchSize, "batch", 128, fmt.Sprintf("ste-qat: batch size; adaround: calibration images per step (default %d)", quant.DefaultAdaRoundBatch))
-	fl.IntVar(&mp.Iters, "iters", quant.DefaultAdaRoundIters, "adaround: Adam steps per layer")
-	fl.Float64Var(&mp.Lambda, "lambda", quant.DefaultAdaRoundLambda, "adaround: weight of the rounding regulariser (0: the default)")
-	fl.Float64Var(&mp.BetaStart, "beta-start", quant.DefaultAdaRoundBetaStart, "adaround: the regulariser's exponent when it switches on (annealed linearly to --beta-end)")
-	fl.Float64Var(&mp.BetaEnd, "beta-end", quant.DefaultAdaRoundBetaEnd, "adaround: the regulariser's exponent at the last step")
-	fl.Float64Var(&mp.WarmUp, "warm-up", quant.DefaultAdaRoundWarmUp, "adaround: fraction of the steps before the regulariser switches on (0: the default; 1e-9 for practically none)")
+	fl.Float64Var(&mp.LR, "lr", 0.01, fmt.Sprintf("ste-qat: base learning rate (cosine decay); adaround: Adam's (default %g)", ptq.DefaultAdaRoundLR))
+	fl.IntVar(&mp.BatchSize, "batch", 128, fmt.Sprintf("ste-qat: batch size; adaround: calibration images per step (default %d)", ptq.DefaultAdaRoundBatch))
+	fl.IntVar(&mp.Iters, "iters", ptq.DefaultAdaRoundIters, "adaround: Adam steps per layer")
+	fl.Float64Var(&mp.Lambda, "lambda", ptq.DefaultAdaRoundLambda, "adaround: weight of the rounding regulariser (0: the default)")
+	fl.Float64Var(&mp.BetaStart, "beta-start", ptq.DefaultAdaRoundBetaStart, "adaround: the regulariser's exponent when it switches on (annealed linearly to --beta-end)")
+	fl.Float64Var(&mp.BetaEnd, "beta-end", ptq.DefaultAdaRoundBetaEnd, "adaround: the regulariser's exponent at the last step")
+	fl.Float64Var(&mp.WarmUp, "warm-up", ptq.DefaultAdaRoundWarmUp, "adaround: fraction of the steps before the regulariser switches on (0: the default; 1e-9 for practically none)")
 	fl.StringVar(&mp.STEWeights, "ste-weights", "dorefa", "ste-qat: weight quantizer while fine-tuning: dorefa (tanh-normalised) or mse")
 	fl.Uint64Var(&mp.Seed, "seed", 1, "ste-qat: seed of the shuffling; adaround: of the images of each step")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS; ste-qat's result depends on it, as training's does)")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ptq"
 )
 
 // BenchConfig describes an evaluator benchmark on a randomly initialised
@@ -95,7 +96,7 @@ func BenchSetup(cfg *BenchConfig) (*quant.Model, []float32, []uint8, []quant.Del
 		y[i] = uint8(rng.IntN(10))
 	}
 	calib := min(cfg.Batch, 256)
-	m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: cfg.Bits, ActBits: cfg.ActBits,
+	m, err := ptq.Quantize(context.Background(), quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: cfg.Bits, ActBits: cfg.ActBits,
 		CalibX: x[:calib*g.Input.Size()], CalibLabels: y[:calib], Workers: cfg.Workers})
 	fm.Close()
 	if err != nil {

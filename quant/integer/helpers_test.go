@@ -9,6 +9,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
+	"github.com/ccq-project/ccq/quant/ptq"
 )
 
 // testModel quantizes (rtn) a random float model with random batch-norm
@@ -17,7 +18,7 @@ func testModel(t testing.TB, arch string, in nn.Shape, bits, actBits int, gran q
 	t.Helper()
 	f := quant.FromNN(quanttest.FloatNet(t, arch, in, seed))
 	x, y := quanttest.Data(f.Graph, 64, seed+1)
-	m, err := quant.Quantize(context.Background(), f, quant.Options{Method: "rtn", Bits: bits, ActBits: actBits, Granularity: gran, CalibX: x, CalibLabels: y})
+	m, err := ptq.Quantize(context.Background(), f, ptq.Options{Method: "rtn", Bits: bits, ActBits: actBits, Granularity: gran, CalibX: x, CalibLabels: y})
 	if err != nil {
 		t.Fatal(err)
 	}

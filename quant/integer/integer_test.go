@@ -9,6 +9,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
+	"github.com/ccq-project/ccq/quant/ptq"
 )
 
 func TestFixedMul(t *testing.T) {
@@ -44,7 +45,7 @@ func TestIntegerMatchesFakeQuant(t *testing.T) {
 					t.Fatal(err)
 				}
 				x, y := testData(g, 200, 32)
-				m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 4, ActBits: act, Granularity: quant.PerChannel, CalibX: x[:64*g.Input.Size()], CalibLabels: y[:64]})
+				m, err := ptq.Quantize(context.Background(), quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 4, ActBits: act, Granularity: quant.PerChannel, CalibX: x[:64*g.Input.Size()], CalibLabels: y[:64]})
 				if err != nil {
 					t.Fatal(err)
 				}

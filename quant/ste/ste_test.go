@@ -8,6 +8,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
+	"github.com/ccq-project/ccq/quant/ptq"
 )
 
 // separable returns n samples whose label is the argmax of a fixed random
@@ -46,7 +47,7 @@ func TestSTEQATImprovesOnRTN(t *testing.T) {
 	f := steFloatModel(t, "mlp", nn.Shape{C: 1, H: 8, W: 8}, 4)
 	x, y := separable(f.Graph, 512, 1)
 	src := &nn.Slice{X: x, Y: y, Shape: f.Graph.Input}
-	rtn, err := quant.Quantize(ctx, f, quant.Options{Method: "rtn", Bits: 2})
+	rtn, err := ptq.Quantize(ctx, f, ptq.Options{Method: "rtn", Bits: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

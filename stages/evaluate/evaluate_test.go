@@ -11,6 +11,7 @@ import (
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/integer"
+	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/internal/stagetest"
 	"github.com/ccq-project/ccq/stages/stageio"
@@ -22,7 +23,7 @@ func inputs(t *testing.T, actBits int) map[string]*pipeline.Input {
 	t.Helper()
 	d, ds, fm := stagetest.MNISTLeNet5(t)
 	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, 64, 1))
-	m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 4, ActBits: actBits,
+	m, err := ptq.Quantize(context.Background(), quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 4, ActBits: actBits,
 		Granularity: quant.PerChannel, CalibX: calib.X, CalibLabels: calib.Labels})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@
 //
 // Quantize is the one operation behind the stage and `ccq quantize`; both
 // build Params. To add a quantizer, implement it in package quant (its name
-// in quant.Methods, its scale rule in quant.Quantize), add its entry to
+// in ptq.Methods, its scale rule in ptq.Quantize), add its entry to
 // Methods here and its knobs to MethodParams; TestMethodTableMatchesQuant
 // checks the two lists agree.
 package quantize
@@ -27,6 +27,7 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/quant/ste"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
@@ -62,7 +63,7 @@ type MethodParams struct {
 	// ste-qat's fine-tuning: epochs (default 1), lr (0.01, cosine), batch
 	// size (128), seed (1) and the weight quantizer ("dorefa" or "mse").
 	// adaround uses lr (Adam, default 0.001), batch_size (32) and seed (1)
-	// too, with its own defaults (quant.DefaultAdaRound*).
+	// too, with its own defaults (ptq.DefaultAdaRound*).
 	Epochs     int     `json:"epochs,omitempty"`
 	LR         float64 `json:"lr,omitempty"`
 	BatchSize  int     `json:"batch_size,omitempty"`
@@ -98,15 +99,15 @@ func (p Params) WithDefaults() Params {
 }
 
 // adaRound returns the AdaRound options the parameters give.
-func (mp MethodParams) adaRound() quant.AdaRoundOptions {
-	return quant.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
+func (mp MethodParams) adaRound() ptq.AdaRoundOptions {
+	return ptq.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
 		BetaStart: mp.BetaStart, BetaEnd: mp.BetaEnd, WarmUp: mp.WarmUp, Seed: max(mp.Seed, 1)}
 }
 
 // Validate checks names and ranges.
 func (p *Params) Validate() error {
-	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(quant.Methods, p.Method) {
-		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, quant.Methods)}
+	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(ptq.Methods, p.Method) {
+		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, ptq.Methods)}
 	}
 	if err := quant.CheckBits(p.Bits); err != nil {
 		return &pipeline.ParamError{Key: "bits", Msg: err.Error()}
@@ -134,7 +135,7 @@ func (p *Params) Validate() error {
 	}
 	if p.Method == "adaround" {
 		if _, err := mp.adaRound().WithDefaults(); err != nil {
-			var fe *quant.FieldError
+			var fe *ptq.FieldError
 			if errors.As(err, &fe) {
 				return &pipeline.ParamError{Key: "method_params." + fe.Field, Msg: fe.Msg}
 			}
@@ -190,7 +191,7 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 	if p.Method == "adaround" {
 		iters := p.MethodParams.Iters
 		if iters == 0 {
-			iters = quant.DefaultAdaRoundIters
+			iters = ptq.DefaultAdaRoundIters
 		}
 		if n, err := stagecost.Weights(s.Arch); err == nil {
 			fixed += time.Duration(float64(iters) * float64(n) * adaroundSecondsPerWeightStep * float64(time.Second))
@@ -340,7 +341,7 @@ func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.D
 			log.Info("adaround layer", "layer", name, "done", done, "of", total)
 			progress(0.1+0.9*float64(done)/float64(total), "adaround "+name)
 		}
-		qm, err = quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
+		qm, err = ptq.Quantize(ctx, quant.FromNN(fm), ptq.Options{
 			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
 			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
 			BiasCorrScales: mp.BiasCorrScales, SourceDigest: srcDigest, Workers: o.Workers, AdaRound: ada,

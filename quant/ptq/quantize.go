@@ -1,10 +1,17 @@
-package quant
+// Package ptq holds ccq's gradient-free post-training baselines (and
+// AdaRound, which learns roundings from a per-layer loss): Quantize turns a
+// float model into a k-bit one with rtn, mse, percentile, bias-corr or
+// adaround. The scale rules and activation calibration they share are in
+// package quant; ste-qat is in quant/ste.
+package ptq
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ccq-project/ccq/quant"
 )
 
 // Methods lists the quantization methods Quantize knows.
@@ -12,10 +19,10 @@ var Methods = []string{"rtn", "mse", "percentile", "bias-corr", "ste-qat", "adar
 
 // Options configures Quantize.
 type Options struct {
-	Method      string      // one of Methods
-	Bits        int         // weight bits, 1..8
-	Granularity Granularity // per-tensor (default) or per-channel scales
-	ActBits     int         // 32 (default, float activations), or 1..8
+	Method      string            // one of Methods
+	Bits        int               // weight bits, 1..8
+	Granularity quant.Granularity // per-tensor (default) or per-channel scales
+	ActBits     int               // 32 (default, float activations), or 1..8
 	// Calibration samples (NCHW float32, normalized, with labels): needed
 	// for quantized activations, bias-corr, ste-qat and adaround.
 	CalibX      []float32
@@ -50,20 +57,20 @@ type Options struct {
 // per-layer reconstruction loss, so the model is flagged UsedFPGradients).
 // ste-qat is implemented elsewhere (it needs the training loop) and
 // rejected here.
-func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
-	if err := CheckBits(opt.Bits); err != nil {
+func Quantize(ctx context.Context, f *quant.FloatModel, opt Options) (*quant.Model, error) {
+	if err := quant.CheckBits(opt.Bits); err != nil {
 		return nil, fmt.Errorf("quantize: weight %w", err)
 	}
 	if opt.ActBits == 0 {
-		opt.ActBits = FloatActBits
+		opt.ActBits = quant.FloatActBits
 	}
-	if err := CheckActBits(opt.ActBits); err != nil {
+	if err := quant.CheckActBits(opt.ActBits); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	if opt.Granularity == "" {
-		opt.Granularity = PerTensor
+		opt.Granularity = quant.PerTensor
 	}
-	if _, err := ParseGranularity(string(opt.Granularity)); err != nil {
+	if _, err := quant.ParseGranularity(string(opt.Granularity)); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	if opt.Percentile == 0 {
@@ -98,8 +105,8 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 			return nil, fmt.Errorf("quantize: bias-corr scales %q: expected rtn, mse or percentile", scales)
 		}
 	}
-	needCalib := opt.ActBits != FloatActBits || opt.Method == "bias-corr" || opt.Method == "adaround"
-	fl, err := Fold(f)
+	needCalib := opt.ActBits != quant.FloatActBits || opt.Method == "bias-corr" || opt.Method == "adaround"
+	fl, err := quant.Fold(f)
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
@@ -113,13 +120,13 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 				len(opt.CalibX), len(opt.CalibLabels), f.Graph.Arch, d, f.Graph.Input.C, f.Graph.Input.H, f.Graph.Input.W)
 		}
 	}
-	m := &Model{Graph: f.Graph, Bits: opt.Bits, Method: opt.Method, Granularity: opt.Granularity,
+	m := &quant.Model{Graph: f.Graph, Bits: opt.Bits, Method: opt.Method, Granularity: opt.Granularity,
 		ActBits: opt.ActBits, SourceDigest: opt.SourceDigest}
 	for _, l := range fl {
-		ql := Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(l.Bias),
-			Levels: make([]int8, len(l.Weight)), Act: ActQuant{Bits: FloatActBits}}
+		ql := quant.Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(l.Bias),
+			Levels: make([]int8, len(l.Weight)), Act: quant.ActQuant{Bits: quant.FloatActBits}}
 		groups := 1
-		if opt.Granularity == PerChannel {
+		if opt.Granularity == quant.PerChannel {
 			groups = l.Shape[0]
 		}
 		per := len(l.Weight) / groups
@@ -129,21 +136,21 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 			var s float32
 			switch scales {
 			case "mse":
-				s = MSEScale(w, opt.Bits)
+				s = quant.MSEScale(w, opt.Bits)
 			case "percentile":
-				s = PercentileScale(w, opt.Bits, opt.Percentile)
+				s = quant.PercentileScale(w, opt.Bits, opt.Percentile)
 			default:
-				s = MaxScale(w, opt.Bits)
+				s = quant.MaxScale(w, opt.Bits)
 			}
 			ql.Scales[g] = s
 			for j, v := range w {
-				ql.Levels[g*per+j] = QuantizeWeight(v, s, opt.Bits)
+				ql.Levels[g*per+j] = quant.QuantizeWeight(v, s, opt.Bits)
 			}
 		}
 		m.Layers = append(m.Layers, ql)
 	}
-	if opt.ActBits != FloatActBits {
-		acts, err := CalibrateActs(ctx, f.Graph, fl, opt.actCalibration())
+	if opt.ActBits != quant.FloatActBits {
+		acts, err := quant.CalibrateActs(ctx, f.Graph, fl, opt.actCalibration())
 		if err != nil {
 			return nil, fmt.Errorf("quantize: %w", err)
 		}
@@ -170,6 +177,6 @@ func Quantize(ctx context.Context, f *FloatModel, opt Options) (*Model, error) {
 }
 
 // actCalibration is the activation calibration opt asks for.
-func (opt Options) actCalibration() ActCalibration {
-	return ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
+func (opt Options) actCalibration() quant.ActCalibration {
+	return quant.ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
 }

@@ -1,4 +1,4 @@
-package quant
+package ptq
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 )
 
 var lenetIn = nn.Shape{C: 1, H: 28, W: 28}
@@ -20,7 +21,7 @@ var lenetIn = nn.Shape{C: 1, H: 28, W: 28}
 func TestAdaRoundInitReproducesWeights(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, bits := range []int{1, 2, 3, 4, 8} {
-		lo, hi := LevelRange(bits)
+		lo, hi := quant.LevelRange(bits)
 		for range 2000 {
 			s := float32(0.01 + rng.Float64())
 			w := float32(rng.NormFloat64()) * s * float32(hi) * 0.7
@@ -48,7 +49,7 @@ func TestAdaRoundInitReproducesWeights(t *testing.T) {
 				up = 1
 			}
 			level := int8(x.lower + x.step*up)
-			if near := QuantizeWeight(w, s, bits); level != near && math.Abs(r-math.Floor(r)-0.5) > 1e-4 {
+			if near := quant.QuantizeWeight(w, s, bits); level != near && math.Abs(r-math.Floor(r)-0.5) > 1e-4 {
 				t.Fatalf("%d bits, w/s = %g: hard rounding of V0 gives %d, nearest %d", bits, r, level, near)
 			}
 		}
@@ -56,7 +57,7 @@ func TestAdaRoundInitReproducesWeights(t *testing.T) {
 }
 
 // adaFixture is a random LeNet-5 with calibration data.
-func adaFixture(t *testing.T, n int) (*FloatModel, []float32, []uint8) {
+func adaFixture(t *testing.T, n int) (*quant.FloatModel, []float32, []uint8) {
 	t.Helper()
 	f := testFloatModel(t, "lenet5", lenetIn, 5)
 	x, y := testData(f.Graph, n, 6)
@@ -66,14 +67,14 @@ func adaFixture(t *testing.T, n int) (*FloatModel, []float32, []uint8) {
 // layerData returns layer li's float-network input and its input in the
 // network given by m (m's levels in the layers before li, m's activation
 // quantizers), per sample.
-func layerData(t *testing.T, m *Model, fl []FloatLayer, x []float32, n, li int) (xf, xq []float32, l *LayerGeometry) {
+func layerData(t *testing.T, m *quant.Model, fl []quant.FloatLayer, x []float32, n, li int) (xf, xq []float32, l *quant.LayerGeometry) {
 	t.Helper()
 	ctx := context.Background()
-	fr, err := NewFloatProbe(m.Graph, fl, 1)
+	fr, err := quant.NewFloatProbe(m.Graph, fl, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	qr, err := NewModelProbe(m, 1)
+	qr, err := quant.NewModelProbe(m, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func layerData(t *testing.T, m *Model, fl []FloatLayer, x []float32, n, li int) 
 // naiveReconError is the mean over samples and output positions of
 // |Wq xq - Wf xf|^2 (summed over output channels), with direct loops in
 // float64.
-func naiveReconError(l *LayerGeometry, wq, wf, xf, xq []float32, n int) float64 {
+func naiveReconError(l *quant.LayerGeometry, wq, wf, xf, xq []float32, n int) float64 {
 	size := l.InShape.Size()
 	h, w := l.InShape.H, l.InShape.W
 	oh, ow := l.OutShape.H, l.OutShape.W
@@ -124,7 +125,7 @@ func naiveReconError(l *LayerGeometry, wq, wf, xf, xq []float32, n int) float64 
 }
 
 // dequantized returns layer ql's weights for the given levels.
-func dequantized(ql *Layer, levels []int8) []float32 {
+func dequantized(ql *quant.Layer, levels []int8) []float32 {
 	per := len(levels) / ql.Out()
 	w := make([]float32, len(levels))
 	for j, v := range levels {
@@ -141,14 +142,14 @@ func TestAdaRoundBeatsNearestRounding(t *testing.T) {
 	ctx := context.Background()
 	const n = 96
 	f, x, y := adaFixture(t, n)
-	fl, err := Fold(f)
+	fl, err := quant.Fold(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		bits, act int
-		gran      Granularity
-	}{{3, 32, PerTensor}, {2, 4, PerChannel}} {
+		gran      quant.Granularity
+	}{{3, 32, quant.PerTensor}, {2, 4, quant.PerChannel}} {
 		ao := AdaRoundOptions{Iters: 300, LR: 0.01}
 		m, err := Quantize(ctx, f, Options{Method: "adaround", Bits: c.bits, ActBits: c.act, Granularity: c.gran, CalibX: x, CalibLabels: y, AdaRound: ao})
 		if err != nil {
@@ -161,7 +162,7 @@ func TestAdaRoundBeatsNearestRounding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lo, hi := LevelRange(c.bits)
+		lo, hi := quant.LevelRange(c.bits)
 		changed := 0
 		for li := range m.Layers {
 			ql := &m.Layers[li]
@@ -169,7 +170,7 @@ func TestAdaRoundBeatsNearestRounding(t *testing.T) {
 			per := len(near) / ql.Out()
 			for j, w := range fl[li].Weight {
 				s := ql.Scale(j / per)
-				near[j] = QuantizeWeight(w, s, c.bits)
+				near[j] = quant.QuantizeWeight(w, s, c.bits)
 				floor := min(max(int(math.Floor(float64(w)/float64(s))), lo), hi)
 				if l := int(ql.Levels[j]); l != floor && l != min(floor+1, hi) {
 					t.Fatalf("%+v: %s weight %d: w/s = %g, level %d is neither floor nor floor+1", c, ql.Name, j, w/s, l)
@@ -209,7 +210,7 @@ func TestAdaRoundRegulariserBinarises(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl, _ := Fold(f)
+	fl, _ := quant.Fold(f)
 	const li = 1 // conv2
 	xf, xq, l := layerData(t, m, fl, x, n, li)
 	o, err := AdaRoundOptions{Iters: 3000, LR: 0.01, Lambda: 0.1}.WithDefaults()
@@ -256,7 +257,7 @@ func TestAdaRoundDeterministic(t *testing.T) {
 	const n = 48
 	f, x, y := adaFixture(t, n)
 	run := func(seed uint64, workers int) []int8 {
-		m, err := Quantize(context.Background(), f, Options{Method: "adaround", Bits: 2, Granularity: PerChannel, CalibX: x, CalibLabels: y,
+		m, err := Quantize(context.Background(), f, Options{Method: "adaround", Bits: 2, Granularity: quant.PerChannel, CalibX: x, CalibLabels: y,
 			Workers: workers, AdaRound: AdaRoundOptions{Iters: 60, BatchSize: 8, LR: 0.05, Seed: seed}})
 		if err != nil {
 			t.Fatal(err)

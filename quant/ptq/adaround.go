@@ -1,4 +1,4 @@
-package quant
+package ptq
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ccq-project/ccq/nn/gemm"
+	"github.com/ccq-project/ccq/quant"
 )
 
 // AdaRound's defaults: the values of Nagel et al., "Up or Down? Adaptive
@@ -61,6 +62,7 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error names the field and what is wrong with it.
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // WithDefaults returns o with its zero fields set to the defaults, or a
@@ -120,10 +122,10 @@ func (o AdaRoundOptions) WithDefaults() (AdaRoundOptions, error) {
 // network's pre-activation output of that layer, the layer's input coming
 // from the already rounded preceding layers (with their activations
 // quantized when m's are), as in the paper's asymmetric reconstruction.
-func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error {
+func adaRound(ctx context.Context, m *quant.Model, fl []quant.FloatLayer, opt Options) error {
 	ao := opt.AdaRound
 	n := len(opt.CalibLabels)
-	fr, err := NewFloatProbe(m.Graph, fl, opt.Workers)
+	fr, err := quant.NewFloatProbe(m.Graph, fl, opt.Workers)
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error
 		if err != nil {
 			return fmt.Errorf("layer %s: float inputs: %w", fl[li].Name, err)
 		}
-		qr, err := NewModelProbe(m, opt.Workers)
+		qr, err := quant.NewModelProbe(m, opt.Workers)
 		if err != nil {
 			return err
 		}
@@ -166,7 +168,7 @@ func adaRound(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error
 // G_i = Xq_i Xq_i^T and T_i = Y_i Xq_i^T computed once: the same gradient
 // with fewer operations per step.
 type adaProblem struct {
-	l              *LayerGeometry
+	l              *quant.LayerGeometry
 	out, ckk, p, n int
 	bs             int
 	gram           bool
@@ -176,7 +178,7 @@ type adaProblem struct {
 	gb, tb         []float32 // gram scratch: ckk x ckk, out x ckk
 }
 
-func newAdaProblem(l *LayerGeometry, w, xf, xq []float32, n, bs int) *adaProblem {
+func newAdaProblem(l *quant.LayerGeometry, w, xf, xq []float32, n, bs int) *adaProblem {
 	a := &adaProblem{l: l, out: l.Out, ckk: l.CKK, p: l.OutShape.H * l.OutShape.W, n: n, bs: bs}
 	out, ckk, p := a.out, a.ckk, a.p
 	gramCost := (bs + out) * ckk * ckk
@@ -257,7 +259,7 @@ func (a *adaProblem) gradient(wt []float32, idx []int, grad []float32) {
 // 1-bit weights, whose levels are -1 and +1) and the initial V, at which
 // s*(lower + d*h(V)) = w.
 func adaInit(w, s float32, bits int) (lower int8, d int8, v float64) {
-	lo, hi := LevelRange(bits)
+	lo, hi := quant.LevelRange(bits)
 	x := float64(w) / float64(s)
 	var frac float64
 	if bits <= 1 {
@@ -282,7 +284,7 @@ func adaInit(w, s float32, bits int) (lower int8, d int8, v float64) {
 // weights w and writes its levels; layer seeds the choice of samples. It
 // returns the final rounding variables. The per-weight updates of large
 // layers run on workers goroutines.
-func (a *adaProblem) optimise(ctx context.Context, ql *Layer, w []float32, bits int, o AdaRoundOptions, layer uint64, workers int) ([]adaWeight, error) {
+func (a *adaProblem) optimise(ctx context.Context, ql *quant.Layer, w []float32, bits int, o AdaRoundOptions, layer uint64, workers int) ([]adaWeight, error) {
 	nw := a.out * a.ckk
 	ws := make([]adaWeight, nw)
 	wt := make([]float32, nw)

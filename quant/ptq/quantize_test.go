@@ -1,4 +1,4 @@
-package quant
+package ptq
 
 import (
 	"context"
@@ -7,17 +7,18 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
 )
 
 func TestBaselines(t *testing.T) {
 	ctx := context.Background()
 	f := testFloatModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 9)
 	x, y := testData(f.Graph, 96, 3)
-	fl, err := Fold(f)
+	fl, err := quant.Fold(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	werr := func(m *Model) float64 {
+	werr := func(m *quant.Model) float64 {
 		var e float64
 		for i, l := range m.Layers {
 			per := len(l.Levels) / len(l.Scales)
@@ -28,9 +29,9 @@ func TestBaselines(t *testing.T) {
 		}
 		return e
 	}
-	for _, gran := range []Granularity{PerTensor, PerChannel} {
+	for _, gran := range []quant.Granularity{quant.PerTensor, quant.PerChannel} {
 		for _, bits := range []int{1, 2, 4, 8} {
-			ms := map[string]*Model{}
+			ms := map[string]*quant.Model{}
 			for _, method := range []string{"rtn", "mse", "percentile", "bias-corr"} {
 				m, err := Quantize(ctx, f, Options{Method: method, Bits: bits, Granularity: gran, CalibX: x, CalibLabels: y})
 				if err != nil {
@@ -46,11 +47,11 @@ func TestBaselines(t *testing.T) {
 			}
 			if bits == 8 {
 				// 8-bit rtn stays close to the float network.
-				fLoss, _, err := EvaluateFloat(ctx, f, x, y, 2)
+				fLoss, _, err := quant.EvaluateFloat(ctx, f, x, y, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
-				r, err := EvaluateModel(ctx, ms["rtn"], x, y, 2)
+				r, err := quant.EvaluateModel(ctx, ms["rtn"], x, y, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -68,10 +69,10 @@ func TestBiasCorrection(t *testing.T) {
 	ctx := context.Background()
 	f := testFloatModel(t, "mlp", nn.Shape{C: 1, H: 8, W: 8}, 2)
 	x, y := testData(f.Graph, 64, 3)
-	fl, _ := Fold(f)
-	meanGap := func(m *Model) float64 {
-		fr, _ := NewFloatProbe(f.Graph, fl, 1)
-		qr, _ := NewModelProbe(m, 1)
+	fl, _ := quant.Fold(f)
+	meanGap := func(m *quant.Model) float64 {
+		fr, _ := quant.NewFloatProbe(f.Graph, fl, 1)
+		qr, _ := quant.NewModelProbe(m, 1)
 		var gap float64
 		for li := range fl {
 			a, _ := channelMeans(ctx, fr, li, x, y)
@@ -113,7 +114,7 @@ func TestBiasCorrection(t *testing.T) {
 }
 
 func TestActivationCalibration(t *testing.T) {
-	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 8, W: 8}, 4, 8, PerTensor, 3)
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 8, W: 8}, 4, 8, quant.PerTensor, 3)
 	for i, l := range m.Layers {
 		wantSigned := i == 0 // only the network input can be negative
 		if l.Act.Bits != 8 || l.Act.Signed != wantSigned || !(l.Act.Scale > 0) {
@@ -142,7 +143,7 @@ func TestQuantizeRejects(t *testing.T) {
 	}
 	// A state dict whose shapes do not match the architecture.
 	p := f.Params["fc2.weight"]
-	f.Params["fc2.weight"] = Tensor{Shape: []int{256, 255}, Data: p.Data[:256*255]}
+	f.Params["fc2.weight"] = quant.Tensor{Shape: []int{256, 255}, Data: p.Data[:256*255]}
 	if _, err := Quantize(ctx, f, Options{Method: "rtn", Bits: 4}); err == nil || !strings.Contains(err.Error(), `tensor "fc2.weight" has shape [256 255]`) {
 		t.Errorf("wrong shape: %v", err)
 	}
