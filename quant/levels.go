@@ -1,6 +1,11 @@
-// Package quant holds ccq's k-bit network formats, the baseline quantizers
-// (round-to-nearest, MSE-optimal scale, percentile clipping, bias
-// correction, AdaRound), and the evaluator that scores candidate level vectors fast.
+// Package quant is ccq's k-bit network: its format (Model, levels,
+// weight scale rules, activation quantizers and their calibration,
+// batch-norm folding, the safetensors file) and the forward engine that
+// runs it, fake-quantized in float32 or on the int8 path, with the
+// incremental Evaluator that scores candidate level vectors fast for the
+// optimizers. The baseline quantizers are in quant/ptq, ste-qat in
+// quant/ste, integer-only inference in quant/integer, the evaluator
+// benchmark in quant/evalbench and the kernels in quant/internal/kernels.
 //
 // A quantized weight is scale * level, with level an integer in the k-bit
 // range (LevelRange) and one scale per layer (per-tensor) or per output
