@@ -8,18 +8,29 @@ import (
 	"github.com/ccq-project/ccq/nn"
 )
 
-// calibrateActs runs the float network on the calibration batch and returns
+// ActCalibration says how CalibrateActs calibrates activation quantizers.
+type ActCalibration struct {
+	Bits int // activation bits, 1..8
+	// Percentile, when in (0, 100), maps this percentile of |x| to the
+	// largest level instead of the maximum.
+	Percentile float64
+	// X and Labels are the calibration samples (NCHW float32, normalized).
+	X       []float32
+	Labels  []uint8
+	Workers int // goroutines (GOMAXPROCS when <= 0)
+}
+
+// CalibrateActs runs the float network on the calibration batch and returns
 // every layer's input quantizer: unsigned when its input is non-negative by
 // construction (after a ReLU), signed otherwise; the scale maps the maximum
-// |x| seen (or its ActPercentile-th percentile) to the largest level.
-func calibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options) ([]ActQuant, error) {
-	ls, w := layersFromFloat(fl, nil)
-	r, err := newRunner(g, ls, w, opt.Workers)
+// |x| seen (or its Percentile-th percentile) to the largest level.
+func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, cal ActCalibration) ([]ActQuant, error) {
+	r, err := NewFloatProbe(g, fl, cal.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
-	nw := len(r.workers)
-	usePct := opt.ActPercentile > 0 && opt.ActPercentile < 100
+	nw := r.Workers()
+	usePct := cal.Percentile > 0 && cal.Percentile < 100
 	maxes := make([][]float64, nw)
 	vals := make([][][]float64, nw)
 	for i := range maxes {
@@ -39,21 +50,21 @@ func calibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options
 		}
 		maxes[wid][li] = m
 	}
-	if _, _, err := r.run(ctx, opt.CalibX, opt.CalibLabels, onInput, nil); err != nil {
+	if err := r.Run(ctx, cal.X, cal.Labels, onInput, nil); err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
 	nonneg := nonNegative(g)
 	acts := make([]ActQuant, len(fl))
 	for li := range fl {
 		in := g.Nodes[fl[li].Node].Inputs[0]
-		a := ActQuant{Bits: opt.ActBits, Signed: !nonneg[in]}
+		a := ActQuant{Bits: cal.Bits, Signed: !nonneg[in]}
 		var c float64
 		if usePct {
 			var all []float64
 			for wid := range vals {
 				all = append(all, vals[wid][li]...)
 			}
-			c = percentile(all, opt.ActPercentile)
+			c = percentile(all, cal.Percentile)
 		} else {
 			for wid := range maxes {
 				c = max(c, maxes[wid][li])
@@ -63,78 +74,4 @@ func calibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, opt Options
 		acts[li] = a
 	}
 	return acts, nil
-}
-
-// channelMeans runs a network and returns the mean output of layer li per
-// output channel (over samples and positions).
-func channelMeans(ctx context.Context, r *floatRunner, li int, x []float32, labels []uint8) ([]float64, error) {
-	l := &r.n.layers[li]
-	sums := make([][]float64, len(r.workers))
-	for i := range sums {
-		sums[i] = make([]float64, l.out)
-	}
-	per := l.outS.H * l.outS.W
-	onOutput := func(wid, layer int, y []float32, bc int) {
-		if layer != li {
-			return
-		}
-		for o := 0; o < l.out; o++ {
-			var s float64
-			for _, v := range y[o*per*bc : (o+1)*per*bc] {
-				s += float64(v)
-			}
-			sums[wid][o] += s
-		}
-	}
-	if _, _, err := r.run(ctx, x, labels, nil, onOutput); err != nil {
-		return nil, err
-	}
-	means := make([]float64, l.out)
-	cnt := float64(per * len(labels))
-	for o := range means {
-		for wid := range sums {
-			means[o] += sums[wid][o]
-		}
-		means[o] /= cnt
-	}
-	return means, nil
-}
-
-// maxBiasCorrSamples caps the calibration samples bias correction uses (it
-// runs the network once per layer).
-const maxBiasCorrSamples = 512
-
-// correctBiases adjusts each layer's bias in graph order so that its mean
-// output per channel on the calibration batch, with every earlier layer
-// already quantized and corrected, equals the float network's.
-func correctBiases(ctx context.Context, m *Model, fl []FloatLayer, opt Options) error {
-	x, labels := opt.CalibX, opt.CalibLabels
-	if len(labels) > maxBiasCorrSamples {
-		d := m.Graph.Input.Size()
-		x, labels = x[:maxBiasCorrSamples*d], labels[:maxBiasCorrSamples]
-	}
-	fls, fw := layersFromFloat(fl, nil)
-	fr, err := newRunner(m.Graph, fls, fw, opt.Workers)
-	if err != nil {
-		return err
-	}
-	for li := range m.Layers {
-		want, err := channelMeans(ctx, fr, li, x, labels)
-		if err != nil {
-			return err
-		}
-		qls, qw := layersFromModel(m)
-		qr, err := newRunner(m.Graph, qls, qw, opt.Workers)
-		if err != nil {
-			return err
-		}
-		got, err := channelMeans(ctx, qr, li, x, labels)
-		if err != nil {
-			return err
-		}
-		for o := range m.Layers[li].Bias {
-			m.Layers[li].Bias[o] += float32(want[o] - got[o])
-		}
-	}
-	return nil
 }

@@ -273,3 +273,57 @@ func (r *Runner) Score(ctx context.Context, levels []int8, x []float32, labels [
 	}
 	return Score{Loss: loss / float64(b.n), Correct: correct}, nil
 }
+
+// FakeQuantLogits returns the logits of every sample on the float32
+// fake-quantized forward pass (one worker), sample-major: sample i's logit
+// for class c at i*classes+c.
+func FakeQuantLogits(ctx context.Context, m *Model, x []float32, labels []uint8) ([]float32, error) {
+	ls, w := layersFromModel(m)
+	r, err := newRunner(m.Graph, ls, w, 1)
+	if err != nil {
+		return nil, fmt.Errorf("fake-quantized logits: %w", err)
+	}
+	last := len(m.Layers) - 1
+	k := m.Graph.Classes
+	out := make([]float32, 0, len(labels)*k)
+	_, _, err = r.run(ctx, x, labels, nil, func(_, li int, v []float32, bc int) {
+		if li != last {
+			return
+		}
+		for b := 0; b < bc; b++ {
+			for c := 0; c < k; c++ {
+				out = append(out, v[c*bc+b])
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fake-quantized logits: %w", err)
+	}
+	if len(out) != len(labels)*k {
+		return nil, fmt.Errorf("fake-quantized logits: %d of %d samples", len(out)/k, len(labels))
+	}
+	return out, nil
+}
+
+// FakeQuantPredictions returns the predicted class of every sample on the
+// float32 fake-quantized forward pass (one worker; EvaluateModel reports
+// only counts): the first class with the largest logit.
+func FakeQuantPredictions(ctx context.Context, m *Model, x []float32, labels []uint8) ([]int, error) {
+	z, err := FakeQuantLogits(ctx, m, x, labels)
+	if err != nil {
+		return nil, err
+	}
+	k := m.Graph.Classes
+	pred := make([]int, len(labels))
+	for i := range pred {
+		v := z[i*k : (i+1)*k]
+		best := 0
+		for c := 1; c < k; c++ {
+			if v[c] > v[best] {
+				best = c
+			}
+		}
+		pred[i] = best
+	}
+	return pred, nil
+}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // Delta is a candidate: the levels of some variables (indices into the flat
@@ -629,7 +631,7 @@ func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float6
 			if inChanged && n.u8[src] && w.mode[li] == modeFull {
 				// An int8 layer on the float32 path after a byte node.
 				l := &n.layers[li]
-				fromQuad(w.bufs[l.xqSlot], w.ubufs[l.inSlot], l.inGeo, bc)
+				kernels.FromQuad(w.bufs[l.xqSlot], w.ubufs[l.inSlot], l.inGeo, bc)
 				quantize = false
 			}
 			switch {
@@ -755,7 +757,7 @@ func (e *Evaluator) layerSparse(w *worker, li, c, bc int) {
 		} else if w.partial[li] {
 			continue
 		}
-		postVec(y[o*per:(o+1)*per], src[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
+		kernels.PostVec(y[o*per:(o+1)*per], src[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
 	}
 }
 
@@ -798,11 +800,11 @@ func (e *Evaluator) layerDiff(w *worker, li, c, bc int) {
 	for t, ch := range chans {
 		seg := int(ch) * blk
 		if l.act.Enabled() {
-			l.act.quantizeSlice(xq[seg:seg+blk], in[seg:seg+blk])
+			l.act.QuantizeSlice(xq[seg:seg+blk], in[seg:seg+blk])
 		}
 		dt := d[t*blk : (t+1)*blk]
 		copy(dt, xq[seg:seg+blk])
-		axpy(-1, xqBase[seg:seg+blk], dt)
+		kernels.Axpy(-1, xqBase[seg:seg+blk], dt)
 	}
 	acc := w.bufs[l.accSlot]
 	copy(acc, e.chunkView(l.accSlot, c, bc))

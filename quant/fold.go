@@ -64,7 +64,7 @@ func Fold(f *FloatModel) ([]FloatLayer, error) {
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("fold: %w", err)
 	}
-	if err := checkFoldable(g); err != nil {
+	if err := CheckFoldable(g); err != nil {
 		return nil, fmt.Errorf("fold: %w", err)
 	}
 	bnOf := make(map[int]int) // conv node -> batch-norm node

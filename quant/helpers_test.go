@@ -3,71 +3,82 @@ package quant
 import (
 	"context"
 	"math"
-	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
+	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
 // testFloatModel builds a randomly initialised float model with random
 // batch-norm statistics (so that folding matters).
 func testFloatModel(t testing.TB, arch string, in nn.Shape, seed uint64) *FloatModel {
 	t.Helper()
-	g, err := nn.BuildGraph(arch, in, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := nn.NewModel(g, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := FromNN(m)
-	rng := rand.New(rand.NewPCG(seed, 99))
-	for _, n := range g.Nodes {
-		if n.Op != nn.OpBatchNorm {
-			continue
-		}
-		for _, s := range []string{".weight", ".bias", ".running_mean", ".running_var"} {
-			d := f.Params[n.Name+s].Data
-			for i := range d {
-				switch s {
-				case ".weight":
-					d[i] = float32(0.5 + rng.Float64())
-				case ".running_var":
-					d[i] = float32(0.2 + rng.Float64())
-				default:
-					d[i] = float32(rng.NormFloat64() * 0.2)
-				}
-			}
-		}
-	}
-	return f
+	return FromNN(quanttest.FloatNet(t, arch, in, seed))
 }
 
 // testData returns n random normalized samples and labels.
 func testData(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	x := make([]float32, n*g.Input.Size())
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	y := make([]uint8, n)
-	for i := range y {
-		y[i] = uint8(rng.IntN(g.Classes))
-	}
-	return x, y
+	return quanttest.Data(g, n, seed)
 }
 
-// testModel quantizes a random float model.
+// testModel quantizes a random float model (rtnModel).
 func testModel(t testing.TB, arch string, in nn.Shape, bits, actBits int, gran Granularity, seed uint64) (*Model, *FloatModel) {
 	t.Helper()
 	f := testFloatModel(t, arch, in, seed)
 	x, y := testData(f.Graph, 64, seed+1)
-	m, err := Quantize(context.Background(), f, Options{Method: "rtn", Bits: bits, ActBits: actBits, Granularity: gran, CalibX: x, CalibLabels: y})
+	return rtnModel(t, f, bits, actBits, gran, x, y), f
+}
+
+// rtnModel is the rtn baseline (max |w| scales, levels rounded to nearest,
+// activation quantizers calibrated on x), built from quant's own pieces
+// as quant/ptq's Quantize builds it (package quant cannot import ptq).
+func rtnModel(t testing.TB, f *FloatModel, bits, actBits int, gran Granularity, x []float32, y []uint8) *Model {
+	t.Helper()
+	if actBits == 0 {
+		actBits = FloatActBits
+	}
+	if gran == "" {
+		gran = PerTensor
+	}
+	fl, err := Fold(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, f
+	m := &Model{Graph: f.Graph, Bits: bits, Method: "rtn", Granularity: gran, ActBits: actBits}
+	for _, l := range fl {
+		ql := Layer{Name: l.Name, Node: l.Node, Shape: slices.Clone(l.Shape), Bias: slices.Clone(l.Bias),
+			Levels: make([]int8, len(l.Weight)), Act: ActQuant{Bits: FloatActBits}}
+		groups := 1
+		if gran == PerChannel {
+			groups = l.Shape[0]
+		}
+		per := len(l.Weight) / groups
+		ql.Scales = make([]float32, groups)
+		for g := 0; g < groups; g++ {
+			w := l.Weight[g*per : (g+1)*per]
+			s := MaxScale(w, bits)
+			ql.Scales[g] = s
+			for j, v := range w {
+				ql.Levels[g*per+j] = QuantizeWeight(v, s, bits)
+			}
+		}
+		m.Layers = append(m.Layers, ql)
+	}
+	if actBits != FloatActBits {
+		acts, err := CalibrateActs(context.Background(), f.Graph, fl, ActCalibration{Bits: actBits, X: x, Labels: y})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.Layers {
+			m.Layers[i].Act = acts[i]
+		}
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // refForward is an independent, deliberately naive forward pass of a
@@ -93,7 +104,7 @@ func refForward(m *Model, x []float32) []float32 {
 			xq := in
 			if m.ActBits != FloatActBits {
 				xq = make([]float32, len(in))
-				l.Act.quantizeSlice(xq, in)
+				l.Act.QuantizeSlice(xq, in)
 
 			}
 			k, s, p := 1, 1, 0
@@ -120,7 +131,7 @@ func refForward(m *Model, x []float32) []float32 {
 								}
 							}
 						}
-						out[(o*os.H+oy)*os.W+ox] = post(float32(acc), mult, l.Bias[o])
+						out[(o*os.H+oy)*os.W+ox] = kernels.Post(float32(acc), mult, l.Bias[o])
 					}
 				}
 			}
@@ -204,9 +215,7 @@ func refScore(m *Model, x []float32, labels []uint8) Score {
 	return Score{Loss: loss / float64(len(labels)), Correct: correct}
 }
 
-func relDiff(a, b float64) float64 {
-	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-12)
-}
+func relDiff(a, b float64) float64 { return quanttest.RelDiff(a, b) }
 
 // testCase is one architecture exercised by the tests (small inputs keep
 // them fast).
@@ -215,8 +224,10 @@ type testCase struct {
 	in   nn.Shape
 }
 
-var testCases = []testCase{
-	{"mlp", nn.Shape{C: 1, H: 12, W: 12}},
-	{"lenet5", nn.Shape{C: 1, H: 28, W: 28}},
-	{"resnet20", nn.Shape{C: 3, H: 8, W: 8}},
-}
+var testCases = func() []testCase {
+	var cs []testCase
+	for _, c := range quanttest.Cases {
+		cs = append(cs, testCase{c.Arch, c.In})
+	}
+	return cs
+}()

@@ -6,12 +6,13 @@ import (
 	"strings"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // The integer evaluation path. With quantized activations, the evaluator
 // (and EvaluateModel) recomputes every layer whose input quantizer is
 // unsigned as an int8 GEMM on byte activations in the quad layout (see
-// quad.go) whose epilogue rescales the int32 accumulators
+// internal/kernels/quad.go) whose epilogue rescales the int32 accumulators
 // (float32(acc*mult) + bias, the float32 path's operations in the same
 // order) and, when the output only feeds such layers through operations
 // that commute with the quantizer (a folded batch norm, a fused ReLU,
@@ -35,7 +36,7 @@ const accExactLimit = 1 << 24
 var forceIntegerKernels = false
 
 // intKernels reports whether int8 layers may be used in this build.
-func intKernels() bool { return useVNNI || forceIntegerKernels }
+func intKernels() bool { return kernels.UseVNNI || forceIntegerKernels }
 
 // int8Refusal returns why layer l, whose input quantizer is unsigned,
 // cannot run as an int8 GEMM with weights of at most wmax in magnitude, or
@@ -119,7 +120,7 @@ func (n *net) planInteger(wmax int, levels []float32) string {
 	n.u8 = make([]bool, len(g.Nodes))
 	n.nodeQ = make([]ActQuant, len(g.Nodes))
 	n.u8Slot = make([]bool, len(n.slots))
-	n.slotGeo = make([]quadGeom, len(n.slots))
+	n.slotGeo = make([]kernels.QuadGeom, len(n.slots))
 	if n.intOn {
 		consumers := make([][]int, len(g.Nodes))
 		for i, node := range g.Nodes {
@@ -176,7 +177,7 @@ func (n *net) planInteger(wmax int, levels []float32) string {
 			if !n.u8Slot[s] {
 				sh := node.OutShape
 				n.u8Slot[s] = true
-				n.slotGeo[s] = quadGeom{C: sh.C, H: sh.H, W: sh.W, P: pad[v]}
+				n.slotGeo[s] = kernels.QuadGeom{C: sh.C, H: sh.H, W: sh.W, P: pad[v]}
 				n.rowMax = max(n.rowMax, sh.W*n.chunk)
 			}
 		}
@@ -263,10 +264,10 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 		x = w.ubufs[l.inSlot]
 	case inChanged:
 		x = w.xs
-		toQuad(x, w.bufs[l.inSlot], l.inGeo, bc, 1/l.act.Scale, hi, w.zeroF)
+		kernels.ToQuad(x, w.bufs[l.inSlot], l.inGeo, bc, 1/l.act.Scale, hi, w.zeroF)
 	default:
 		x = w.xs
-		toQuad(x, w.bufs[l.xqSlot], l.inGeo, bc, 1, hi, w.zeroF)
+		kernels.ToQuad(x, w.bufs[l.xqSlot], l.inGeo, bc, 1, hi, w.zeroF)
 	}
 	out := quadOut{f: w.bufs[l.ySlot], mult: l.mult4, bias: l.bias4, relu: l.relu}
 	if a := n.addInto[li]; a >= 0 {
@@ -287,7 +288,7 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 // activation levels as float32) with the int8 GEMM.
 func (w *worker) denseU8(l *qlayer, q []int8, xq, acc []float32, bc int) {
 	_, hi := l.act.Levels()
-	toQuad(w.xs, xq, l.inGeo, bc, 1, hi, w.zeroF)
+	kernels.ToQuad(w.xs, xq, l.inGeo, bc, 1, hi, w.zeroF)
 	w.quadGemm(l, q[l.qoff:l.qoff+l.m4*l.kpad], w.xs, bc, &quadOut{f: acc, mult: l.ones4, bias: l.zeros4})
 }
 
@@ -296,7 +297,7 @@ func (w *worker) denseU8(l *qlayer, q []int8, xq, acc []float32, bc int) {
 // (row o at o*OH*OW*bc) rescaled by mult and bias, after a ReLU when relu.
 type quadOut struct {
 	bytes      []byte
-	geo        quadGeom
+	geo        kernels.QuadGeom
 	inv, hi    float32
 	f          []float32
 	mult, bias []float32
@@ -328,11 +329,11 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 		oh, ow, kh, kw = 1, 1, gi.H, gi.W
 	}
 	cols := ow * bc
-	npad := roundUp64(cols)
+	npad := kernels.RoundUp64(cols)
 	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
 	gather := l.conv && l.stride != 1
 	g := 0
-	for c4 := 0; c4 < gi.c4(); c4++ {
+	for c4 := 0; c4 < gi.C4(); c4++ {
 		for ky := 0; ky < kh; ky++ {
 			for kx := 0; kx < kw; kx++ {
 				if gather {
@@ -346,7 +347,7 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 	}
 	omax := offs[kg-1]
 	if out.bytes != nil {
-		out.geo.clearBorder(out.bytes, bc)
+		out.geo.ClearBorder(out.bytes, bc)
 	}
 	ldc := oh * ow * bc
 	for oy := 0; oy < oh; oy++ {
@@ -363,12 +364,12 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 			for i0 := 0; i0 < l.m4; i0 += 4 {
 				ai := a[i0*l.kpad:]
 				if out.bytes != nil {
-					off := out.geo.pixel(i0/4, oy, 0, bc) + j0*4
+					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
 					if nc == 64 {
-						vnniOQ(kg, ai, l.kpad, bt, offs, omax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+						kernels.VNNIOQ(kg, ai, l.kpad, bt, offs, omax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
 						continue
 					}
-					vnniOQ(kg, ai, l.kpad, bt, offs, omax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+					kernels.VNNIOQ(kg, ai, l.kpad, bt, offs, omax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
 					copy(out.bytes[off:off+4*nc], w.tileB)
 					continue
 				}
@@ -378,10 +379,10 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 					if out.add != nil {
 						add = out.add[c:]
 					}
-					vnniOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add)
+					kernels.VNNIOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add)
 					continue
 				}
-				vnniOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu && out.add == nil, nil)
+				kernels.VNNIOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu && out.add == nil, nil)
 				for i := i0; i < min(i0+4, l.out); i++ {
 					dst := out.f[c+(i-i0)*ldc : c+(i-i0)*ldc+nc]
 					copy(dst, w.tile[(i-i0)*64:])
@@ -404,7 +405,7 @@ func (w *worker) gatherRow(l *qlayer, x []byte, oy, bc, npad int) {
 	blk := bc * 4
 	s := l.stride
 	g := 0
-	for c4 := 0; c4 < gi.c4(); c4++ {
+	for c4 := 0; c4 < gi.C4(); c4++ {
 		for ky := 0; ky < l.k; ky++ {
 			for kx := 0; kx < l.k; kx++ {
 				dst := w.panel[g*npad*4:]
@@ -426,7 +427,7 @@ func (w *worker) toLevelsU8(i, bc int) {
 	s := n.nodeSlot[i]
 	q := n.nodeQ[i]
 	_, hi := q.Levels()
-	toQuad(w.ubufs[s], w.bufs[s], n.slotGeo[s], bc, 1/q.Scale, hi, w.zeroF)
+	kernels.ToQuad(w.ubufs[s], w.bufs[s], n.slotGeo[s], bc, 1/q.Scale, hi, w.zeroF)
 }
 
 // execOpU8 runs a node whose output is kept as byte levels (max pooling;
@@ -441,32 +442,7 @@ func (w *worker) execOpU8(i, bc int) {
 		panic(fmt.Sprintf("quant: op %q on byte levels", node.Op))
 	}
 	si, so := n.nodeSlot[node.Inputs[0]], n.nodeSlot[i]
-	poolQuad(w.ubufs[so], n.slotGeo[so], w.ubufs[si], n.slotGeo[si], node.Kernel, node.Stride, bc)
-}
-
-// poolQuad is k x k, stride-s max pooling of the quad tensor in (geometry
-// ig) into out (geometry og), on whole pixels (bc samples x 4 channels).
-func poolQuad(out []byte, og quadGeom, in []byte, ig quadGeom, k, s, bc int) {
-	og.clearBorder(out, bc)
-	blk := bc * 4
-	for c4 := 0; c4 < og.c4(); c4++ {
-		for oy := 0; oy < og.H; oy++ {
-			for ox := 0; ox < og.W; ox++ {
-				o := og.pixel(c4, oy, ox, bc)
-				d := out[o : o+blk]
-				for ky := 0; ky < k; ky++ {
-					for kx := 0; kx < k; kx++ {
-						p := ig.pixel(c4, oy*s+ky, ox*s+kx, bc)
-						if ky == 0 && kx == 0 {
-							copy(d, in[p:p+blk])
-						} else {
-							maxU8(d, in[p:p+blk])
-						}
-					}
-				}
-			}
-		}
-	}
+	kernels.PoolQuad(w.ubufs[so], n.slotGeo[so], w.ubufs[si], n.slotGeo[si], node.Kernel, node.Stride, bc)
 }
 
 // layerFullU8 is layerFull for a float32-path layer whose output is kept
@@ -478,7 +454,7 @@ func (w *worker) layerFullU8(li int, weights []float32, bc int, quantize bool) {
 	xq := w.bufs[l.xqSlot]
 	if quantize && l.act.Enabled() {
 		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
-		l.act.quantizeSlice(xq[:len(in)], in)
+		l.act.QuantizeSlice(xq[:len(in)], in)
 	}
 	acc := w.bufs[l.accSlot]
 	l.dense(weights[l.off:l.off+l.out*l.ckk], xq, acc, w.col, bc)
@@ -494,7 +470,7 @@ func (w *worker) accToLevels(li int, rows func(o int) []float32, bc int) {
 	s := n.nodeSlot[l.node]
 	q := n.nodeQ[l.node]
 	_, hi := q.Levels()
-	postQuad(w.ubufs[s], n.slotGeo[s], bc, rows, l.mult, l.bias, 1/q.Scale, hi, w.zeroF)
+	kernels.PostQuad(w.ubufs[s], n.slotGeo[s], bc, rows, l.mult, l.bias, 1/q.Scale, hi, w.zeroF)
 }
 
 // layerSparseU8 is layerSparse for a layer whose output is kept as byte

@@ -1,6 +1,11 @@
-// Package quant holds ccq's k-bit network formats, the baseline quantizers
-// (round-to-nearest, MSE-optimal scale, percentile clipping, bias
-// correction, AdaRound), and the evaluator that scores candidate level vectors fast.
+// Package quant is ccq's k-bit network: its format (Model, levels,
+// weight scale rules, activation quantizers and their calibration,
+// batch-norm folding, the safetensors file) and the forward engine that
+// runs it, fake-quantized in float32 or on the int8 path, with the
+// incremental Evaluator that scores candidate level vectors fast for the
+// optimizers. The baseline quantizers are in quant/ptq, ste-qat in
+// quant/ste, integer-only inference in quant/integer, the evaluator
+// benchmark in quant/evalbench and the kernels in quant/internal/kernels.
 //
 // A quantized weight is scale * level, with level an integer in the k-bit
 // range (LevelRange) and one scale per layer (per-tensor) or per output
@@ -14,6 +19,8 @@ package quant
 import (
 	"fmt"
 	"math"
+
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // MinBits and MaxBits bound the weight and activation bit widths ccq
@@ -71,17 +78,6 @@ func NumLevels(bits int) int {
 	return 1<<bits - 1
 }
 
-// roundEven rounds to the nearest integer, halves to even, keeping the sign
-// (-0.3 gives -0), as x86's ROUNDPS and torch.round. It is exact for
-// |x| < 2^22 and used on clamped values only.
-func roundEven(x float32) float32 {
-	const magic = 12582912 // 1.5 * 2^23
-	b := math.Float32bits(x)
-	a := math.Float32frombits(b &^ (1 << 31))
-	r := float32(float32(a+magic) - magic)
-	return math.Float32frombits(math.Float32bits(r) | b&(1<<31))
-}
-
 // QuantizeWeight returns the level nearest to w/scale in the k-bit range
 // (halves to even). For k = 1 it is the sign of w (+1 for 0). A zero or
 // negative scale gives level 0 (or +1 for k = 1).
@@ -104,7 +100,7 @@ func QuantizeWeight(w, scale float32, bits int) int8 {
 	} else if x != x { // NaN
 		x = 0
 	}
-	return int8(roundEven(x))
+	return int8(kernels.RoundEven(x))
 }
 
 // PackedBytes is the number of bytes n levels take when packed at bits bits
@@ -205,8 +201,8 @@ func (a ActQuant) Enabled() bool { return a.Bits != FloatActBits && a.Bits > 0 }
 // Levels returns the integer range of the quantizer.
 func (a ActQuant) Levels() (lo, hi float32) { return actRange(a.Bits, a.Signed) }
 
-// quantizeSlice writes the activation levels of src into dst (same length).
-func (a ActQuant) quantizeSlice(dst, src []float32) {
+// QuantizeSlice writes the activation levels of src into dst (same length).
+func (a ActQuant) QuantizeSlice(dst, src []float32) {
 	lo, hi := a.Levels()
 	inv := 1 / a.Scale
 	if a.Signed && a.Bits <= 1 {
@@ -219,7 +215,7 @@ func (a ActQuant) quantizeSlice(dst, src []float32) {
 		}
 		return
 	}
-	quantVec(dst[:len(src)], src, inv, lo, hi)
+	kernels.QuantVec(dst[:len(src)], src, inv, lo, hi)
 }
 
 // scaleFor returns the scale mapping the clipping value c to the largest

@@ -201,7 +201,7 @@ func (m *Model) Validate() error {
 	if _, err := ParseGranularity(string(m.Granularity)); err != nil {
 		return fmt.Errorf("quantized model: %w", err)
 	}
-	if err := checkFoldable(m.Graph); err != nil {
+	if err := CheckFoldable(m.Graph); err != nil {
 		return fmt.Errorf("quantized model: %w", err)
 	}
 	qn := quantNodes(m.Graph)
@@ -262,9 +262,9 @@ func (m *Model) Validate() error {
 	return nil
 }
 
-// checkFoldable checks that every batch-norm node follows a convolution
+// CheckFoldable checks that every batch-norm node follows a convolution
 // whose only consumer it is, so that it can be folded into it.
-func checkFoldable(g nn.Graph) error {
+func CheckFoldable(g nn.Graph) error {
 	consumers := make([]int, len(g.Nodes))
 	for _, n := range g.Nodes {
 		for _, j := range n.Inputs {

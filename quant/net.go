@@ -6,6 +6,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/gemm"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // The forward engine shared by the evaluator, model evaluation and the
@@ -60,7 +61,7 @@ type qlayer struct {
 	chain   []int
 	// int8 is set when the layer's input is an unsigned quantizer: its
 	// dense products may run as int8 GEMMs on its input in the quad
-	// layout of geometry inGeo (see quad.go), the weights packed at qoff
+	// layout of geometry inGeo (see internal/kernels/quad.go), the weights packed at qoff
 	// in the packed weight vector in the same K order (m4 rows of kpad
 	// bytes; kk = K*K for a convolution, H*W of the flattened input for a
 	// linear layer); ones4 and zeros4 (m4 values) make the GEMM's
@@ -68,7 +69,7 @@ type qlayer struct {
 	int8          bool
 	qoff, kpad    int
 	m4, kk        int
-	inGeo         quadGeom
+	inGeo         kernels.QuadGeom
 	ones4, zeros4 []float32
 	// intPath is set when candidates recompute the layer on the integer
 	// path (see intpath.go); mult4 and bias4 are mult and bias padded
@@ -106,7 +107,7 @@ type net struct {
 	u8      []bool
 	nodeQ   []ActQuant
 	u8Slot  []bool
-	slotGeo []quadGeom // per byte slot, its quad geometry
+	slotGeo []kernels.QuadGeom // per byte slot, its quad geometry
 	// Residual sums computed by the epilogue of the layer feeding them
 	// (see planAdds): per layer, the sum node (or -1) and its other
 	// input; per node, the layer computing it (or -1).
@@ -252,29 +253,29 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 		}
 		l.int8 = true
 		l.kk = l.k * l.k
-		l.inGeo = quadGeom{C: l.in, H: l.inS.H, W: l.inS.W, P: l.pad}
+		l.inGeo = kernels.QuadGeom{C: l.in, H: l.inS.H, W: l.inS.W, P: l.pad}
 		if !l.conv {
 			src := g.Nodes[l.node].Inputs[0]
 			if g.Nodes[src].Op == nn.OpFlatten {
 				src = g.Nodes[src].Inputs[0]
 			}
 			s := g.Nodes[src].OutShape
-			l.inGeo = quadGeom{C: s.C, H: s.H, W: s.W}
+			l.inGeo = kernels.QuadGeom{C: s.C, H: s.H, W: s.W}
 			l.kk = s.H * s.W
 		}
-		l.kpad = l.inGeo.c4() * l.kk * 4
-		l.m4 = roundUp4(l.out)
+		l.kpad = l.inGeo.C4() * l.kk * 4
+		l.m4 = kernels.RoundUp4(l.out)
 		l.qoff = n.nq
 		n.nq += l.m4 * l.kpad
 		l.ones4, l.zeros4 = make([]float32, l.m4), make([]float32, l.m4)
 		for i := range l.ones4 {
 			l.ones4[i] = 1
 		}
-		n.quadMax = max(n.quadMax, l.inGeo.size(chunk))
+		n.quadMax = max(n.quadMax, l.inGeo.Size(chunk))
 		n.kgMax = max(n.kgMax, l.kpad/4)
 		n.rowMax = max(n.rowMax, l.inGeo.W*chunk)
 		if l.conv && l.stride != 1 {
-			n.panelMax = max(n.panelMax, l.kpad*roundUp64(l.outS.W*chunk))
+			n.panelMax = max(n.panelMax, l.kpad*kernels.RoundUp64(l.outS.W*chunk))
 		}
 	}
 	return n, nil
@@ -382,15 +383,11 @@ func layersFromFloat(fl []FloatLayer, acts []ActQuant) ([]qlayer, []float32) {
 	return ls, w
 }
 
-// post computes y = acc*mult + bias without fusing the multiply-add, so
-// that every path rounds the same way.
-func post(acc, mult, bias float32) float32 { return float32(acc*mult) + bias }
-
 // postLayer writes y = acc*mult[o] + bias[o] for every output channel.
 func (l *qlayer) postLayer(acc, y []float32, bc int) {
 	per := l.outS.H * l.outS.W * bc
 	for o := 0; o < l.out; o++ {
-		postVec(y[o*per:(o+1)*per], acc[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
+		kernels.PostVec(y[o*per:(o+1)*per], acc[o*per:(o+1)*per], l.mult[o], l.bias[o], l.relu)
 	}
 }
 
@@ -536,7 +533,7 @@ func validRange(outN, n, s, p, kx int) (o0, o1 int) {
 func (l *qlayer) sparse(j int, dl float32, xq, acc []float32, bc int) {
 	if !l.conv {
 		o, i := j/l.ckk, j%l.ckk
-		axpy(dl, xq[i*bc:(i+1)*bc], acc[o*bc:(o+1)*bc])
+		kernels.Axpy(dl, xq[i*bc:(i+1)*bc], acc[o*bc:(o+1)*bc])
 		return
 	}
 	k, s, p := l.k, l.stride, l.pad
@@ -556,12 +553,12 @@ func (l *qlayer) sparse(j int, dl float32, xq, acc []float32, bc int) {
 		if s == 1 {
 			n := (ox1 - ox0) * bc
 			ix0 := ox0 + kx - p
-			axpy(dl, x(xq, src+ix0*bc, n), acc[dst:dst+n])
+			kernels.Axpy(dl, x(xq, src+ix0*bc, n), acc[dst:dst+n])
 			continue
 		}
 		for ox := ox0; ox < ox1; ox++ {
 			ix := ox*s + kx - p
-			axpy(dl, x(xq, src+ix*bc, bc), acc[dst+(ox-ox0)*bc:dst+(ox-ox0+1)*bc])
+			kernels.Axpy(dl, x(xq, src+ix*bc, bc), acc[dst+(ox-ox0)*bc:dst+(ox-ox0+1)*bc])
 		}
 	}
 }
@@ -576,12 +573,12 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 	switch node.Op {
 	case nn.OpReLU:
 		if !n.fused[i] {
-			relu(out, bufs[n.nodeSlot[node.Inputs[0]]])
+			kernels.Relu(out, bufs[n.nodeSlot[node.Inputs[0]]])
 		}
 	case nn.OpAdd:
 		a := bufs[n.nodeSlot[node.Inputs[0]]]
 		b := bufs[n.nodeSlot[node.Inputs[1]]]
-		addVec(out[:len(a)], a, b[:len(a)], n.addRelu[i])
+		kernels.AddVec(out[:len(a)], a, b[:len(a)], n.addRelu[i])
 	case nn.OpMaxPool:
 		in := bufs[n.nodeSlot[node.Inputs[0]]]
 		is := n.g.Nodes[node.Inputs[0]].OutShape
@@ -657,7 +654,7 @@ func poolChannel(out, in []float32, is, os nn.Shape, c, bc, k, s int) {
 					if ky == 0 && kx == 0 {
 						copy(d, in[off:off+bc])
 					} else {
-						vmax(d, in[off:off+bc])
+						kernels.Vmax(d, in[off:off+bc])
 					}
 				}
 			}
@@ -673,7 +670,7 @@ func pool2x2(out, in []float32, is, os nn.Shape, c, bc int) {
 		for ox := 0; ox < os.W; ox++ {
 			o := ((c*os.H+oy)*os.W + ox) * bc
 			x0, x1 := r0+2*ox*bc, r1+2*ox*bc
-			max4(out[o:o+bc], in[x0:x0+bc], in[x0+bc:x0+2*bc], in[x1:x1+bc], in[x1+bc:x1+2*bc])
+			kernels.Max4(out[o:o+bc], in[x0:x0+bc], in[x0+bc:x0+2*bc], in[x1:x1+bc], in[x1+bc:x1+2*bc])
 		}
 	}
 }

@@ -580,10 +580,7 @@ func TestGeneralPooling(t *testing.T) {
 	f := &FloatModel{Graph: g, Params: map[string]Tensor{"conv1.weight": param(4, 1, 3, 3), "conv1.bias": param(4), "fc.weight": param(10, 16), "fc.bias": param(10)}}
 	x, y := testData(g, 37, 5)
 	for _, act := range []int{32, 6} {
-		m, err := Quantize(ctx, f, Options{Method: "rtn", Bits: 3, ActBits: act, CalibX: x, CalibLabels: y})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := rtnModel(t, f, 3, act, PerTensor, x, y)
 		want := refScore(m, x, y)
 		ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16})
 		if err != nil {
@@ -618,7 +615,8 @@ func TestGeneralPooling(t *testing.T) {
 
 // TestOneBit runs 1-bit weights and 1-bit activations (signed input:
 // {-1, +1}; unsigned: {0, 1}) through the engine, the reference, the
-// incremental evaluator and integer-only inference.
+// incremental evaluator (integer-only inference: TestOneBitInteger in
+// quant/integer).
 func TestOneBit(t *testing.T) {
 	ctx := context.Background()
 	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, PerChannel, 4)
@@ -660,16 +658,5 @@ func TestOneBit(t *testing.T) {
 	}
 	if err := ev.Score(ctx, []Delta{{Indices: []int32{0}, Levels: []int8{0}}}, out); err == nil {
 		t.Error("level 0 accepted for a 1-bit model")
-	}
-	im, err := NewIntegerModel(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ir, err := im.Evaluate(ctx, x, y, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if relDiff(ir.Loss, want.Loss) > 1e-2 {
-		t.Errorf("integer-only loss %v, fake-quantized %v", ir.Loss, want.Loss)
 	}
 }

@@ -82,7 +82,7 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.ubufs = make([][]byte, len(n.slots))
 		for s := range n.slots {
 			if n.u8Slot[s] {
-				w.ubufs[s] = make([]byte, n.slotGeo[s].size(n.chunk)+256)
+				w.ubufs[s] = make([]byte, n.slotGeo[s].Size(n.chunk)+256)
 			}
 		}
 	}
@@ -158,7 +158,7 @@ func (w *worker) layerFull(li int, weights []float32, q []int8, bc int, quantize
 	if quantize {
 		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
 		if l.act.Enabled() {
-			l.act.quantizeSlice(xq[:len(in)], in)
+			l.act.QuantizeSlice(xq[:len(in)], in)
 		}
 		if w.onInput != nil {
 			w.onInput(w.id, li, in, bc)

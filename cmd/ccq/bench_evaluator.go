@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ccq-project/ccq/nn"
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/evalbench"
 	"github.com/spf13/cobra"
 )
 
@@ -15,7 +15,7 @@ func init() { benchCmd.AddCommand(benchEvaluatorCmd()) }
 
 func benchEvaluatorCmd() *cobra.Command {
 	var (
-		cfg    quant.BenchConfig
+		cfg    evalbench.BenchConfig
 		secs   float64
 		asJSON bool
 	)
@@ -34,7 +34,7 @@ back, and report candidates per second and their ratio.`,
 			if spec, _ := nn.LookupArch(cfg.Arch); spec.ResNetBlocks > 0 && !cmd.Flags().Changed("candidates") {
 				cfg.Candidates = 4 // a ResNet-20 full forward pass of 1,024 images takes about half a second
 			}
-			res, err := quant.Bench(cmd.Context(), cfg)
+			res, err := evalbench.Bench(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ back, and report candidates per second and their ratio.`,
 	return cmd
 }
 
-func printBenchEvaluator(w io.Writer, r *quant.BenchResult) error {
+func printBenchEvaluator(w io.Writer, r *evalbench.BenchResult) error {
 	c := r.Config
 	fmt.Fprintf(w, "%s, batch %d, %d candidates of %d changed weights in %s, %d-bit weights, activations %s, chunk %d\n",
 		c.Arch, c.Batch, c.Candidates, c.Delta, c.Layer, c.Bits, actLabel(c.ActBits), r.Chunk)

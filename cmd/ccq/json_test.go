@@ -22,7 +22,7 @@ import (
 	"github.com/ccq-project/ccq/pipeline/store"
 	"github.com/ccq-project/ccq/pipeline/workspace"
 	"github.com/ccq-project/ccq/plugins/catalog"
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/evalbench"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/results/report"
 )
@@ -33,7 +33,7 @@ import (
 // TestJSONKeysAreSnakeCase.
 var jsonOutputs = map[string]reflect.Type{
 	"bench.go: rep":                        reflect.TypeFor[benchReport](),
-	"bench_evaluator.go: res":              reflect.TypeFor[*quant.BenchResult](),
+	"bench_evaluator.go: res":              reflect.TypeFor[*evalbench.BenchResult](),
 	"cancel.go: rep":                       reflect.TypeFor[*slurm.CancelReport](),
 	"compare.go: c":                        reflect.TypeFor[report.Comparison](),
 	"data.go: r":                           reflect.TypeFor[datasets.FetchResult](),

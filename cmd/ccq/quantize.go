@@ -12,6 +12,8 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/integer"
+	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/stages/quantize"
 	"github.com/spf13/cobra"
 )
@@ -20,23 +22,23 @@ func init() { rootCmd.AddCommand(quantizeCmd()) }
 
 // quantizeReport is what `ccq quantize` prints.
 type quantizeReport struct {
-	Out             string               `json:"out"`
-	Source          string               `json:"source"`
-	SourceDigest    string               `json:"source_digest"`
-	Arch            string               `json:"arch"`
-	Dataset         string               `json:"dataset"`
-	Method          string               `json:"method"`
-	Bits            int                  `json:"bits"`
-	Granularity     string               `json:"granularity"`
-	ActBits         int                  `json:"act_bits"`
-	UsedFPGradients bool                 `json:"used_fp_gradients"`
-	CalibSamples    int                  `json:"calib_samples"`
-	FloatAccuracy   *float64             `json:"float_test_accuracy,omitempty"`
-	FloatLoss       *float64             `json:"float_test_loss,omitempty"`
-	Test            *quant.Report        `json:"test,omitempty"`
-	IntegerTest     *quant.IntegerResult `json:"integer_test,omitempty"`
-	Layout          []quant.Var          `json:"layout"`
-	Levels          []quant.LevelCount   `json:"levels"`
+	Out             string                 `json:"out"`
+	Source          string                 `json:"source"`
+	SourceDigest    string                 `json:"source_digest"`
+	Arch            string                 `json:"arch"`
+	Dataset         string                 `json:"dataset"`
+	Method          string                 `json:"method"`
+	Bits            int                    `json:"bits"`
+	Granularity     string                 `json:"granularity"`
+	ActBits         int                    `json:"act_bits"`
+	UsedFPGradients bool                   `json:"used_fp_gradients"`
+	CalibSamples    int                    `json:"calib_samples"`
+	FloatAccuracy   *float64               `json:"float_test_accuracy,omitempty"`
+	FloatLoss       *float64               `json:"float_test_loss,omitempty"`
+	Test            *quant.Report          `json:"test,omitempty"`
+	IntegerTest     *integer.IntegerResult `json:"integer_test,omitempty"`
+	Layout          []quant.Var            `json:"layout"`
+	Levels          []quant.LevelCount     `json:"levels"`
 }
 
 func quantizeCmd() *cobra.Command {
@@ -46,7 +48,7 @@ func quantizeCmd() *cobra.Command {
 		data               splitFlags
 		threads            int
 		noEval, asJSON     bool
-		integer            bool
+		withInteger        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "quantize MODEL",
@@ -119,8 +121,8 @@ error.`,
 				if rep.Test, err = quant.EvaluateModel(ctx, m, tx, ty, threads); err != nil {
 					return err
 				}
-				if integer {
-					im, err := quant.NewIntegerBatch(m)
+				if withInteger {
+					im, err := integer.NewIntegerBatch(m)
 					if err != nil {
 						return fmt.Errorf("--integer: %w", err)
 					}
@@ -140,7 +142,7 @@ error.`,
 	}
 	mp := &p.MethodParams
 	fl := cmd.Flags()
-	fl.StringVar(&p.Method, "method", "rtn", "quantizer: "+strings.Join(quant.Methods, ", "))
+	fl.StringVar(&p.Method, "method", "rtn", "quantizer: "+strings.Join(ptq.Methods, ", "))
 	fl.IntVar(&p.Bits, "bits", 4, "weight bits, 1..8")
 	fl.StringVar(&p.Granularity, "granularity", "tensor", "weight scales: tensor (one per layer) or channel (one per output channel)")
 	fl.IntVar(&p.ActBits, "act-bits", 32, "activation bits: 32 (float activations) or 1..8")
@@ -154,17 +156,17 @@ error.`,
 	fl.Float64Var(&mp.Percentile, "percentile", 99.9, "percentile of |w| the percentile method clips at")
 	fl.Float64Var(&mp.ActPercentile, "act-percentile", 0, "calibrate activation scales at this percentile instead of the maximum (0: maximum)")
 	fl.IntVar(&mp.Epochs, "epochs", 1, "ste-qat: fine-tuning epochs over the training split")
-	fl.Float64Var(&mp.LR, "lr", 0.01, fmt.Sprintf("ste-qat: base learning rate (cosine decay); adaround: Adam's (default %g)", quant.DefaultAdaRoundLR))
-	fl.IntVar(&mp.BatchSize, "batch", 128, fmt.Sprintf("ste-qat: batch size; adaround: calibration images per step (default %d)", quant.DefaultAdaRoundBatch))
-	fl.IntVar(&mp.Iters, "iters", quant.DefaultAdaRoundIters, "adaround: Adam steps per layer")
-	fl.Float64Var(&mp.Lambda, "lambda", quant.DefaultAdaRoundLambda, "adaround: weight of the rounding regulariser (0: the default)")
-	fl.Float64Var(&mp.BetaStart, "beta-start", quant.DefaultAdaRoundBetaStart, "adaround: the regulariser's exponent when it switches on (annealed linearly to --beta-end)")
-	fl.Float64Var(&mp.BetaEnd, "beta-end", quant.DefaultAdaRoundBetaEnd, "adaround: the regulariser's exponent at the last step")
-	fl.Float64Var(&mp.WarmUp, "warm-up", quant.DefaultAdaRoundWarmUp, "adaround: fraction of the steps before the regulariser switches on (0: the default; 1e-9 for practically none)")
+	fl.Float64Var(&mp.LR, "lr", 0.01, fmt.Sprintf("ste-qat: base learning rate (cosine decay); adaround: Adam's (default %g)", ptq.DefaultAdaRoundLR))
+	fl.IntVar(&mp.BatchSize, "batch", 128, fmt.Sprintf("ste-qat: batch size; adaround: calibration images per step (default %d)", ptq.DefaultAdaRoundBatch))
+	fl.IntVar(&mp.Iters, "iters", ptq.DefaultAdaRoundIters, "adaround: Adam steps per layer")
+	fl.Float64Var(&mp.Lambda, "lambda", ptq.DefaultAdaRoundLambda, "adaround: weight of the rounding regulariser (0: the default)")
+	fl.Float64Var(&mp.BetaStart, "beta-start", ptq.DefaultAdaRoundBetaStart, "adaround: the regulariser's exponent when it switches on (annealed linearly to --beta-end)")
+	fl.Float64Var(&mp.BetaEnd, "beta-end", ptq.DefaultAdaRoundBetaEnd, "adaround: the regulariser's exponent at the last step")
+	fl.Float64Var(&mp.WarmUp, "warm-up", ptq.DefaultAdaRoundWarmUp, "adaround: fraction of the steps before the regulariser switches on (0: the default; 1e-9 for practically none)")
 	fl.StringVar(&mp.STEWeights, "ste-weights", "dorefa", "ste-qat: weight quantizer while fine-tuning: dorefa (tanh-normalised) or mse")
 	fl.Uint64Var(&mp.Seed, "seed", 1, "ste-qat: seed of the shuffling; adaround: of the images of each step")
 	fl.IntVar(&threads, "threads", 0, "threads (default GOMAXPROCS; ste-qat's result depends on it, as training's does)")
-	fl.BoolVar(&integer, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
+	fl.BoolVar(&withInteger, "integer", false, "also evaluate with integer-only inference (needs --act-bits below 32)")
 	fl.BoolVar(&noEval, "no-eval", false, "skip the test-set evaluation of the float and quantized models")
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd

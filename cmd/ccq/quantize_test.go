@@ -10,6 +10,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/safetensors"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/evalbench"
 )
 
 // saveRandomModel writes a randomly initialised float model for arch and
@@ -131,7 +132,7 @@ func TestBenchEvaluatorCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r quant.BenchResult
+	var r evalbench.BenchResult
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("%v in %s", err, stdout)
 	}

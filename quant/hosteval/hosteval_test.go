@@ -10,6 +10,7 @@ import (
 	"github.com/ccq-project/ccq/plugins/host"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ptq"
 )
 
 // randSampler draws Gaussian images and random labels from the batch seed.
@@ -36,7 +37,7 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fm.Close()
-	m, err := quant.Quantize(ctx, quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 3})
+	m, err := ptq.Quantize(ctx, quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

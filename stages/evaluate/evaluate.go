@@ -17,6 +17,7 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/integer"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
@@ -96,7 +97,7 @@ type Report struct {
 	Validation any            `json:"validation,omitempty"`
 	// Integer is integer-only inference on the test split (models with
 	// quantized activations).
-	Integer *quant.IntegerCheck `json:"integer,omitempty"`
+	Integer *integer.IntegerCheck `json:"integer,omitempty"`
 }
 
 // Run evaluates the input model.
@@ -217,7 +218,7 @@ func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *data
 // checkInteger runs integer-only inference on the test split (see
 // Params.Integer) and fills the row's integer columns; a model it cannot
 // represent, or a run left out, is noted, not an error.
-func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*quant.IntegerCheck, error) {
+func checkInteger(ctx context.Context, sc *pipeline.StageContext, p *Params, m *quant.Model, d *datasets.Dataset, row *results.RunRow) (*integer.IntegerCheck, error) {
 	c, skipped, err := Integer(ctx, m, d, &d.Test, *p, sc.Threads)
 	switch {
 	case err != nil:
@@ -250,15 +251,15 @@ const (
 // CPU has AVX-512 VNNI; true, always; false, never. It returns the check,
 // or why it did not run (IntegerOff, IntegerNoVNNI): the evaluate stage's
 // integer check and `ccq evaluate`'s.
-func Integer(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, p Params, workers int) (*quant.IntegerCheck, string, error) {
+func Integer(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, p Params, workers int) (*integer.IntegerCheck, string, error) {
 	if p.Integer != nil && !*p.Integer {
 		return nil, IntegerOff, nil
 	}
-	if p.Integer == nil && !quant.IntegerFast() {
+	if p.Integer == nil && !integer.IntegerFast() {
 		return nil, IntegerNoVNNI, nil
 	}
 	b := stageio.SplitBatch(d, s, nil)
-	c, err := quant.CheckInteger(ctx, m, b.X, b.Labels, workers)
+	c, err := integer.CheckInteger(ctx, m, b.X, b.Labels, workers)
 	if err != nil {
 		return nil, "", fmt.Errorf("integer-only inference of the %d-bit model: %w", m.Bits, err)
 	}

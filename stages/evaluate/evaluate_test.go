@@ -10,6 +10,8 @@ import (
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/integer"
+	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/internal/stagetest"
 	"github.com/ccq-project/ccq/stages/stageio"
@@ -21,7 +23,7 @@ func inputs(t *testing.T, actBits int) map[string]*pipeline.Input {
 	t.Helper()
 	d, ds, fm := stagetest.MNISTLeNet5(t)
 	calib := stageio.SplitBatch(d, &d.Train, stageio.CalibrationIndices(d.Train.N, 64, 1))
-	m, err := quant.Quantize(context.Background(), quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 4, ActBits: actBits,
+	m, err := ptq.Quantize(context.Background(), quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 4, ActBits: actBits,
 		Granularity: quant.PerChannel, CalibX: calib.X, CalibLabels: calib.Labels})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func run(t *testing.T, in map[string]*pipeline.Input, pm map[string]any) (result
 func TestIntegerColumns(t *testing.T) {
 	in := inputs(t, 8)
 	row, rep := run(t, in, map[string]any{"skip_validation": true})
-	if !quant.IntegerFast() {
+	if !integer.IntegerFast() {
 		if row.IntegerTestAcc != nil || row.IntegerNote == nil || !strings.HasPrefix(*row.IntegerNote, "skipped") {
 			t.Errorf("no VNNI, integer unset: row %+v", row)
 		}
@@ -86,7 +88,7 @@ func TestIntegerColumns(t *testing.T) {
 	if row.IntegerTestAcc != nil || row.IntegerNote != nil || rep.Integer != nil {
 		t.Errorf("float activations: integer columns set: %+v", row)
 	}
-	if !strings.Contains((&quant.IntegerCheck{Reason: "x"}).String(), "not representable (x)") {
+	if !strings.Contains((&integer.IntegerCheck{Reason: "x"}).String(), "not representable (x)") {
 		t.Error("a not-representable check does not say so")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ccq-project/ccq/plugins/catalog"
 	"github.com/ccq-project/ccq/plugins/rpc"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
@@ -70,7 +71,7 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start, err := quant.Quantize(ctx, quant.FromNN(fm), quant.Options{Method: "rtn", Bits: 2})
+	start, err := ptq.Quantize(ctx, quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ste"
 )
 
 // Only ste-qat with quantized activations gets a dependency in its key; the
@@ -29,7 +29,7 @@ func TestFingerprintOnlySTEWithQuantizedActivations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := deps["ste_activations"]; (got != "") != c.dep || (c.dep && (len(deps) != 1 || got != quant.STEActivationRecipe)) {
+		if got := deps["ste_activations"]; (got != "") != c.dep || (c.dep && (len(deps) != 1 || got != ste.STEActivationRecipe)) {
 			t.Errorf("%s act_bits %d: dependencies %v", c.method, c.actBits, deps)
 		}
 		key := func(d map[string]string) string {

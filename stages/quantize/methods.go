@@ -11,10 +11,10 @@ import (
 
 // MethodSpec is one quantizer's entry in the table of methods: what the
 // stage, `ccq quantize` and their checks need to know about it. The
-// computation itself is package quant's (quant.Quantize, or
-// quant.QuantizeSTE for ste-qat).
+// computation itself is package quant's (ptq.Quantize, or
+// ste.QuantizeSTE for ste-qat).
 type MethodSpec struct {
-	// Name is the method's name (one of quant.Methods).
+	// Name is the method's name (one of ptq.Methods).
 	Name string
 	// Doc describes it for help texts (lines after the first indented).
 	Doc string
@@ -30,9 +30,9 @@ type MethodSpec struct {
 // images and the activation scales' percentile.
 var commonParams = []string{"calib_size", "calib_seed", "act_percentile"}
 
-// Methods is the table of quantizers, in quant.Methods' order. Adding a
-// quantizer: implement it in package quant (its name in quant.Methods, its
-// scale rule in quant.Quantize, or its own entry point), add its entry here
+// Methods is the table of quantizers, in ptq.Methods' order. Adding a
+// quantizer: implement it in package quant (its name in ptq.Methods, its
+// scale rule in ptq.Quantize, or its own entry point), add its entry here
 // and map its knobs to MethodParams fields (stages/stageparams); the stage,
 // `ccq quantize`'s help and the checks of method_params read this table.
 var Methods = []MethodSpec{

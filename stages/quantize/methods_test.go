@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ptq"
 )
 
 // TestMethodTableMatchesQuant checks that the table lists exactly quant's
@@ -38,8 +38,8 @@ func TestMethodTableMatchesQuant(t *testing.T) {
 			t.Errorf("%s: its own keys refused: %v", m.Name, err)
 		}
 	}
-	if !slices.Equal(names, quant.Methods) {
-		t.Errorf("table %v, quant.Methods %v", names, quant.Methods)
+	if !slices.Equal(names, ptq.Methods) {
+		t.Errorf("table %v, ptq.Methods %v", names, ptq.Methods)
 	}
 }
 

@@ -7,8 +7,8 @@
 //
 // Quantize is the one operation behind the stage and `ccq quantize`; both
 // build Params (the experiment expansion builds them too). To add a
-// quantizer, implement it in package quant (its name in quant.Methods, its
-// scale rule in quant.Quantize), add its entry to Methods here and its
+// quantizer, implement it in package quant (its name in ptq.Methods, its
+// scale rule in ptq.Quantize), add its entry to Methods here and its
 // knobs to MethodParams (stages/stageparams); TestMethodTableMatchesQuant
 // checks the two lists agree.
 package quantize
@@ -28,6 +28,8 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/ptq"
+	"github.com/ccq-project/ccq/quant/ste"
 	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 	"github.com/ccq-project/ccq/stages/stageparams"
@@ -50,17 +52,17 @@ const (
 )
 
 // adaRound returns the AdaRound options the parameters give.
-func adaRound(mp MethodParams) quant.AdaRoundOptions {
-	return quant.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
+func adaRound(mp MethodParams) ptq.AdaRoundOptions {
+	return ptq.AdaRoundOptions{Iters: mp.Iters, BatchSize: mp.BatchSize, LR: mp.LR, Lambda: mp.Lambda,
 		BetaStart: mp.BetaStart, BetaEnd: mp.BetaEnd, WarmUp: mp.WarmUp, Seed: max(mp.Seed, 1)}
 }
 
-// Validate checks p: the method against Methods and quant.Methods, the
+// Validate checks p: the method against Methods and ptq.Methods, the
 // bit widths and granularity against package quant, the method
 // parameters' ranges (Params.Validate) and AdaRound's.
 func Validate(p *Params) error {
-	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(quant.Methods, p.Method) {
-		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, quant.Methods)}
+	if _, ok := LookupMethod(p.Method); !ok || !slices.Contains(ptq.Methods, p.Method) {
+		return &pipeline.ParamError{Key: "method", Msg: fmt.Sprintf("unknown method %q (expected one of %v)", p.Method, ptq.Methods)}
 	}
 	if err := quant.CheckBits(p.Bits); err != nil {
 		return &pipeline.ParamError{Key: "bits", Msg: err.Error()}
@@ -76,7 +78,7 @@ func Validate(p *Params) error {
 	}
 	if p.Method == "adaround" {
 		if _, err := adaRound(p.MethodParams).WithDefaults(); err != nil {
-			var fe *quant.FieldError
+			var fe *ptq.FieldError
 			if errors.As(err, &fe) {
 				return &pipeline.ParamError{Key: "method_params." + fe.Field, Msg: fe.Msg}
 			}
@@ -139,7 +141,7 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 	if p.Method == "adaround" {
 		iters := p.MethodParams.Iters
 		if iters == 0 {
-			iters = quant.DefaultAdaRoundIters
+			iters = ptq.DefaultAdaRoundIters
 		}
 		if n, err := stagecost.Weights(s.Arch); err == nil {
 			fixed += time.Duration(float64(iters) * float64(n) * adaroundSecondsPerWeightStep * float64(time.Second))
@@ -273,7 +275,7 @@ func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.D
 	var qm *quant.Model
 	var err error
 	if p.Method == "ste-qat" {
-		qm, err = quant.QuantizeSTE(ctx, quant.FromNN(fm), withdata.SplitSource{D: d, S: &d.Train}, quant.STEOptions{
+		qm, err = ste.QuantizeSTE(ctx, quant.FromNN(fm), withdata.SplitSource{D: d, S: &d.Train}, ste.STEOptions{
 			Bits: p.Bits, Granularity: gran, ActBits: p.ActBits, ActPercentile: mp.ActPercentile, Epochs: mp.Epochs, BatchSize: mp.BatchSize, LR: mp.LR,
 			Seed: max(mp.Seed, 1), Weights: mp.STEWeights, CalibX: calib.X, CalibLabels: calib.Labels,
 			SourceDigest: srcDigest, Workers: o.Workers,
@@ -288,7 +290,7 @@ func Quantize(ctx context.Context, fm *nn.Model, srcDigest string, d *datasets.D
 			log.Info("adaround layer", "layer", name, "done", done, "of", total)
 			progress(0.1+0.9*float64(done)/float64(total), "adaround "+name)
 		}
-		qm, err = quant.Quantize(ctx, quant.FromNN(fm), quant.Options{
+		qm, err = ptq.Quantize(ctx, quant.FromNN(fm), ptq.Options{
 			Method: p.Method, Bits: p.Bits, Granularity: gran, ActBits: p.ActBits,
 			CalibX: calib.X, CalibLabels: calib.Labels, Percentile: mp.Percentile, ActPercentile: mp.ActPercentile,
 			BiasCorrScales: mp.BiasCorrScales, SourceDigest: srcDigest, Workers: o.Workers, AdaRound: ada,

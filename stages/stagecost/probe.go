@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/evalbench"
 )
 
 // probeTime is how long a probe measures after its warm-up.
@@ -108,9 +109,9 @@ func probeFloat(ctx context.Context, w Work) (float64, error) {
 // probeScore times the quantized evaluator scoring candidates on a random
 // network and batch.
 func probeScore(ctx context.Context, w Work) (float64, error) {
-	cfg := quant.BenchConfig{Arch: w.Arch, Batch: w.Batch, Delta: 2000, Layer: "all", Candidates: 2,
+	cfg := evalbench.BenchConfig{Arch: w.Arch, Batch: w.Batch, Delta: 2000, Layer: "all", Candidates: 2,
 		Bits: w.Bits, ActBits: w.ActBits, Workers: w.Threads, Seed: 1}
-	m, x, y, cands, err := quant.BenchSetup(&cfg)
+	m, x, y, cands, err := evalbench.BenchSetup(&cfg)
 	if err != nil {
 		return 0, err
 	}

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package quant
-
-import "time"
-
-// processCPU is not measured on this platform (0).
-func processCPU() time.Duration { return 0 }

@@ -1,0 +1,85 @@
+package integer
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/internal/quanttest"
+	"github.com/ccq-project/ccq/quant/ptq"
+)
+
+// testModel quantizes (rtn) a random float model with random batch-norm
+// statistics.
+func testModel(t testing.TB, arch string, in nn.Shape, bits, actBits int, gran quant.Granularity, seed uint64) (*quant.Model, *quant.FloatModel) {
+	t.Helper()
+	f := quant.FromNN(quanttest.FloatNet(t, arch, in, seed))
+	x, y := quanttest.Data(f.Graph, 64, seed+1)
+	m, err := ptq.Quantize(context.Background(), f, ptq.Options{Method: "rtn", Bits: bits, ActBits: actBits, Granularity: gran, CalibX: x, CalibLabels: y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, f
+}
+
+// testData returns n random normalized samples and labels.
+func testData(g nn.Graph, n int, seed uint64) ([]float32, []uint8) {
+	return quanttest.Data(g, n, seed)
+}
+
+// relDiff is quanttest.RelDiff.
+func relDiff(a, b float64) float64 { return quanttest.RelDiff(a, b) }
+
+// testCases are the shared test architectures.
+var testCases = quanttest.Cases
+
+// withDelta returns a copy of m with d applied.
+func withDelta(t *testing.T, m *quant.Model, d quant.Delta) *quant.Model {
+	t.Helper()
+	cm := m.Clone()
+	flat := cm.Flat()
+	for k, idx := range d.Indices {
+		flat[idx] = d.Levels[k]
+	}
+	if err := cm.SetFlat(flat); err != nil {
+		t.Fatal(err)
+	}
+	return cm
+}
+
+// randomDelta draws k distinct variables of the given layers (all when nil)
+// and new levels for them.
+func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) quant.Delta {
+	vars := m.Layout()
+	if layers == nil {
+		for i := range vars {
+			layers = append(layers, i)
+		}
+	}
+	var pool []int
+	for _, li := range layers {
+		for j := 0; j < vars[li].Count; j++ {
+			pool = append(pool, vars[li].Offset+j)
+		}
+	}
+	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+	k = min(k, len(pool))
+	lo, hi := quant.LevelRange(m.Bits)
+	d := quant.Delta{}
+	for _, idx := range pool[:k] {
+		l := int8(lo + rng.IntN(hi-lo+1))
+		if m.Bits == 1 && l == 0 {
+			l = -1
+		}
+		d.Indices = append(d.Indices, int32(idx))
+		d.Levels = append(d.Levels, l)
+	}
+	return d
+}
+
+func cpuTime() time.Duration { return quanttest.CPUTime() }
+
+func benchChunk() int { return quanttest.BenchChunk() }

@@ -1,0 +1,144 @@
+package integer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
+	"github.com/ccq-project/ccq/quant/ptq"
+)
+
+func TestFixedMul(t *testing.T) {
+	for _, m := range []float64{1, 0.5, 0.3, 1e-5, 3.7, 1234.5, 0.999999} {
+		f := kernels.NewFixedMul(m)
+		for _, v := range []int64{0, 1, -1, 7, -7, 1000, -12345, 1 << 30, -(1 << 30)} {
+			want := float64(v) * m
+			got := f.Apply(v)
+			if math.Abs(float64(got)-want) > 0.5+1e-9*math.Abs(want) {
+				t.Errorf("round(%d * %g) = %d, want about %g", v, m, got, want)
+			}
+		}
+	}
+	if kernels.NewFixedMul(0.25).Apply(2) != 1 || kernels.NewFixedMul(0.25).Apply(-2) != -1 || kernels.NewFixedMul(0.25).Apply(1) != 0 {
+		t.Error("halves must round away from zero")
+	}
+}
+
+// TestIntegerMatchesFakeQuant checks that integer-only inference predicts
+// what the float32 fake-quantized path predicts, up to rounding.
+func TestIntegerMatchesFakeQuant(t *testing.T) {
+	for _, tc := range testCases {
+		for _, act := range []int{8, 4} {
+			t.Run(fmt.Sprintf("%s/a%d", tc.Arch, act), func(t *testing.T) {
+				// nn's own initialisation (batch norm at identity) keeps the
+				// activations of the random network in a sane range.
+				g, err := nn.BuildGraph(tc.Arch, tc.In, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fm, err := nn.NewModel(g, 31)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x, y := testData(g, 200, 32)
+				m, err := ptq.Quantize(context.Background(), quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 4, ActBits: act, Granularity: quant.PerChannel, CalibX: x[:64*g.Input.Size()], CalibLabels: y[:64]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				im, err := NewIntegerModel(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := im.Evaluate(context.Background(), x, y, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Predictions must agree wherever the fake-quantized top two
+				// logits are not within rounding of each other.
+				logits := engineLogits(t, m, x, y)
+				agree, clear, clearAgree := 0, 0, 0
+				for i := range y {
+					z := logits[i*10 : (i+1)*10]
+					best, second := 0, -1
+					for k := range z {
+						if z[k] > z[best] {
+							best = k
+						}
+					}
+					for k := range z {
+						if k != best && (second < 0 || z[k] > z[second]) {
+							second = k
+						}
+					}
+					lo, hi := z[0], z[0]
+					for _, v := range z {
+						lo, hi = min(lo, v), max(hi, v)
+					}
+					ok := best == res.Predictions[i]
+					if ok {
+						agree++
+					}
+					if z[best]-z[second] > 0.05*(hi-lo) {
+						clear++
+						if ok {
+							clearAgree++
+						}
+					}
+				}
+				fq, err := quant.EvaluateModel(context.Background(), m, x, y, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("agreement %d/%d (%d/%d with a clear margin), loss integer %.5f fake-quant %.5f", agree, len(y), clearAgree, clear, res.Loss, fq.Loss)
+				if clearAgree < clear*99/100 || agree < len(y)*97/100 || clear < len(y)/4 {
+					t.Errorf("integer and fake-quantized predictions agree on %d of %d samples, %d of %d with a clear margin", agree, len(y), clearAgree, clear)
+				}
+				if relDiff(res.Loss, fq.Loss) > 0.01 {
+					t.Errorf("loss: integer %g, fake-quantized %g", res.Loss, fq.Loss)
+				}
+			})
+		}
+	}
+	m, _ := testModel(t, "mlp", testCases[0].In, 4, 32, quant.PerTensor, 1)
+	if _, err := NewIntegerModel(m); err == nil {
+		t.Error("integer model of a float-activation model accepted")
+	}
+}
+
+// engineLogits returns the fake-quantized path's logits (samples x classes).
+func engineLogits(t *testing.T, m *quant.Model, x []float32, y []uint8) []float32 {
+	t.Helper()
+	z, err := quant.FakeQuantLogits(context.Background(), m, x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// TestOneBitInteger runs integer-only inference of a model with 1-bit
+// weights and 1-bit activations (signed input: {-1, +1}; unsigned: {0, 1}):
+// its loss is the fake-quantized path's within 1%.
+func TestOneBitInteger(t *testing.T) {
+	ctx := context.Background()
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, quant.PerChannel, 4)
+	x, y := testData(m.Graph, 20, 5)
+	want, err := quant.EvaluateModel(ctx, m, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := NewIntegerModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir, err := im.Evaluate(ctx, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relDiff(ir.Loss, want.Loss) > 1e-2 {
+		t.Errorf("integer-only loss %v, fake-quantized %v", ir.Loss, want.Loss)
+	}
+}

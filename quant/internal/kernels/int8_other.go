@@ -1,0 +1,49 @@
+//go:build purego || !amd64
+
+package kernels
+
+// UseVNNI is false: this build has no int8 kernels.
+const UseVNNI = false
+
+// VNNIOQ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad bytes
+// (vnniOQGo defines it); offs may address up to omax+255 in b.
+func VNNIOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
+	vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
+}
+
+// VNNIOP runs the 4 x 64 GEMM tile whose epilogue writes float32 rows
+// (vnniOPGo defines it).
+func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
+}
+
+func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
+	quantQuadGo(dst, r0, r1, r2, r3, mult, bias, inv, hi)
+}
+
+const useAVX2U8 = false
+
+func maxU8Asm(dst, src []byte) { maxU8Go(dst, src) }
+
+// VNNIOI runs the 4 x 64 GEMM tile that stores the raw int32 accumulators
+// (vnniOIGo defines it).
+func VNNIOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
+	vnniOIGo(kg, a, lda, b, offs, c, ldc)
+}
+
+// useFixedAsm is false: this build has no fixed-point kernel.
+const useFixedAsm = false
+
+func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
+	fixedQuad4Go(dst, r, n, p)
+}
+
+func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) { addFixedGo(dst, a, b, p, relu) }
+
+func fixedTile4Asm(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
+	fixedTile4Go(dst, tile, n, p, corr, bias, frac)
+}
+
+func intTile4Asm(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
+	intTileCols(dst, ldd, tile, 0, n, 4, corr, bias, frac, relu)
+}
