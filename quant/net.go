@@ -112,6 +112,13 @@ type net struct {
 	// input; per node, the layer computing it (or -1).
 	addInto, addOther []int
 	addBy             []int
+	// The same for the float32 path (see planFloatAdds): per layer, the
+	// sum node its fused epilogue computes (or -1); per node, the layer
+	// computing it (or -1); per layer, whether its output y needs to be
+	// stored at all (it is cached, or the sum is not fused).
+	fAddInto []int
+	fAddBy   []int
+	fKeepY   []bool
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -720,5 +727,167 @@ func chunkLoss(logits []float32, labels []uint8, classes, bc int, loss *float64,
 		if conf != nil {
 			conf[lab*classes+arg]++
 		}
+	}
+}
+
+// floatFused reports whether layer li runs on the float32 path with its
+// epilogue fused into the dense product (see layerFused): not an int8 or
+// integer-path layer, not a layer whose output is kept as byte levels.
+func (n *net) floatFused(li int) bool {
+	l := &n.layers[li]
+	return !l.int8 && !l.intPath && (n.u8 == nil || !n.u8[l.node])
+}
+
+// planFloatAdds finds the float32-path layers (floatFused) whose only
+// consumer (through its folded batch norm) is a residual sum whose other
+// input comes earlier in the graph, as planAdds does for the integer path:
+// their fused epilogue computes the sum (and its ReLU) on each block of the
+// accumulator while it is in cache, and the sum node is skipped when they
+// do. It must run after planInteger.
+func (n *net) planFloatAdds() {
+	g := n.g
+	n.fAddInto = make([]int, len(n.layers))
+	n.fKeepY = make([]bool, len(n.layers))
+	n.fAddBy = make([]int, len(g.Nodes))
+	for i := range n.fAddBy {
+		n.fAddBy[i] = -1
+	}
+	consumers := make([][]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		for _, u := range node.Inputs {
+			consumers[u] = append(consumers[u], i)
+		}
+	}
+	for li := range n.layers {
+		l := &n.layers[li]
+		n.fAddInto[li] = -1
+		n.fKeepY[li] = true
+		if !n.floatFused(li) || l.relu {
+			continue
+		}
+		out := l.node
+		if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
+			out = c[0]
+		}
+		c := consumers[out]
+		if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
+			continue
+		}
+		a := c[0]
+		in := g.Nodes[a].Inputs
+		other := in[0]
+		if other == out {
+			other = in[1]
+		}
+		if other == out || other >= l.node || n.nodeSlot[a] == n.nodeSlot[other] || n.nodeSlot[a] == l.ySlot {
+			continue
+		}
+		n.fAddInto[li], n.fAddBy[a] = a, li
+		n.fKeepY[li] = n.slots[l.ySlot].cached
+	}
+}
+
+// forwardFused is forwardAll with the float32-path layers run by
+// layerFused (their residual sums computed by their epilogues); it gives
+// the same values bit for bit.
+func (w *worker) forwardFused(weights []float32, q []int8, bc int) {
+	n := w.n
+	for i := 1; i < len(n.g.Nodes); i++ {
+		if li := n.layerOf[i]; li >= 0 {
+			if n.floatFused(li) {
+				w.layerFused(li, weights, bc, true)
+			} else {
+				w.layerFull(li, weights, q, bc, true)
+			}
+			continue
+		}
+		if n.fAddBy[i] >= 0 {
+			continue // computed by the layer feeding it
+		}
+		n.execOp(i, w.bufs, bc)
+	}
+}
+
+// layerFused is layerFull for a floatFused layer, with the epilogue applied
+// to each block of output rows right after its GEMM (while the block is in
+// cache) instead of in separate passes over the whole tensors: y =
+// acc*mult[o] + bias[o] (ReLU fused), and, when planFloatAdds fused the
+// residual sum after the layer, that sum (and its ReLU). Every element
+// goes through the same operations in the same order as layerFull followed
+// by execOp of the sum, so the values are the same bit for bit. The
+// accumulator is stored as before (the evaluator caches it); y is not
+// stored when nothing reads it.
+func (w *worker) layerFused(li int, weights []float32, bc int, quantize bool) {
+	n := w.n
+	l := &n.layers[li]
+	xq := w.bufs[l.xqSlot]
+	if quantize && l.act.Enabled() {
+		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
+		l.act.quantizeSlice(xq[:len(in)], in)
+	}
+	ep := epilogue{l: l, acc: w.bufs[l.accSlot], y: w.bufs[l.ySlot], per: l.outS.H * l.outS.W * bc, keepY: n.fKeepY[li]}
+	if a := n.fAddInto[li]; a >= 0 {
+		in := n.g.Nodes[a].Inputs
+		ep.sum = w.bufs[n.nodeSlot[a]]
+		ep.in0, ep.in1 = w.bufs[n.nodeSlot[in[0]]], w.bufs[n.nodeSlot[in[1]]]
+		ep.yFirst = n.nodeSlot[in[0]] == l.ySlot
+		ep.sumRelu = n.addRelu[a]
+	}
+	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, bc, &ep)
+}
+
+// epilogue is the element-wise work after a layer's dense product (see
+// layerFused), applied block by block.
+type epilogue struct {
+	l        *qlayer
+	acc, y   []float32
+	per      int       // values per output channel
+	keepY    bool      // store y (else each block's y goes through the start of y's buffer)
+	sum      []float32 // the fused residual sum's output, or nil
+	in0, in1 []float32 // the sum's inputs (one of them is y)
+	yFirst   bool      // y is the sum's first input
+	sumRelu  bool
+}
+
+// apply runs the epilogue on the values [c0, c1) of every output channel.
+func (ep *epilogue) apply(c0, c1 int) {
+	l := ep.l
+	nv := c1 - c0
+	for o := 0; o < l.out; o++ {
+		lo, hi := o*ep.per+c0, o*ep.per+c1
+		y := ep.y[:nv]
+		if ep.keepY {
+			y = ep.y[lo:hi]
+		}
+		postVec(y, ep.acc[lo:hi], l.mult[o], l.bias[o], l.relu)
+		if ep.sum == nil {
+			continue
+		}
+		if ep.yFirst {
+			addVec(ep.sum[lo:hi], y, ep.in1[lo:hi], ep.sumRelu)
+		} else {
+			addVec(ep.sum[lo:hi], ep.in0[lo:hi], y, ep.sumRelu)
+		}
+	}
+}
+
+// denseEp is dense followed by the epilogue ep, applied to each block of
+// output rows as soon as its GEMM is done.
+func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
+	acc := ep.acc
+	if !l.conv {
+		gemm.Sgemm(false, false, l.out, bc, l.ckk, 1, w, l.ckk, xq, bc, 0, acc, bc)
+		ep.apply(0, bc)
+		return
+	}
+	oh, ow := l.outS.H, l.outS.W
+	ldc := oh * ow * bc
+	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
+		oy1 := min(oh, oy0+l.rowsPer)
+		ncols := (oy1 - oy0) * ow * bc
+		c := col[:l.ckk*ncols]
+		l.im2col(xq, c, l.in, oy0, oy1, bc)
+		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, acc[oy0*ow*bc:], ldc)
+		ep.apply(oy0*ow*bc, oy1*ow*bc)
 	}
 }
