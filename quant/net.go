@@ -80,6 +80,15 @@ type qlayer struct {
 	// base and each candidate, and runs the layer on the float32 path
 	// for those that could.
 	rowCheck bool
+	// implicit is set for stride-1 convolutions, which the fused float32
+	// path (denseEp) computes as implicit GEMMs: the input, copied with
+	// its zero padding around each channel (padLen floats per sample),
+	// is read in place through taps, the offset in pixels of each weight's
+	// input (channel c, kernel row ky, column kx) from the input pixel of
+	// output pixel (0, 0) in the padded layout.
+	implicit bool
+	padLen   int
+	taps     []int
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -253,6 +262,10 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 			l.rowsPer = max(1, colBudget/row)
 			l.rowsPer = min(l.rowsPer, l.outS.H)
 			n.colSize = max(n.colSize, l.rowsPer*row)
+		}
+		if l.conv && l.stride == 1 {
+			l.planImplicit()
+			n.colSize = max(n.colSize, gemm.PlanRows(l.out, l.ckk).PackedLen()+l.padLen*chunk)
 		}
 		if !l.act.Enabled() || l.act.Signed || l.act.Bits > 8 || !intKernels() {
 			continue
@@ -872,7 +885,10 @@ func (ep *epilogue) apply(c0, c1 int) {
 }
 
 // denseEp is dense followed by the epilogue ep, applied to each block of
-// output rows as soon as its GEMM is done.
+// output rows as soon as its GEMM is done. A stride-1 convolution is an
+// implicit GEMM per output row (gemm.RowsPlan: the weights packed once,
+// the zero-padded input read in place) instead of im2col + Sgemm; its
+// values are the same bit for bit (see gemm.RowsPlan).
 func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 	acc := ep.acc
 	if !l.conv {
@@ -882,6 +898,23 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 	}
 	oh, ow := l.outS.H, l.outS.W
 	ldc := oh * ow * bc
+	if l.implicit {
+		plan := gemm.PlanRows(l.out, l.ckk)
+		ap := col[:plan.PackedLen()]
+		plan.PackA(ap, w, l.ckk)
+		src, wp := xq[:l.inS.Size()*bc], l.inS.W
+		if l.pad > 0 {
+			src = col[len(ap) : len(ap)+l.padLen*bc]
+			l.padInput(xq, src, bc)
+			wp += 2 * l.pad
+		}
+		n := ow * bc
+		for oy := 0; oy < oh; oy++ {
+			plan.MulRows(ap, n, src[oy*wp*bc:], l.taps, bc, 0, acc[oy*n:], ldc)
+			ep.apply(oy*n, (oy+1)*n)
+		}
+		return
+	}
 	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
 		oy1 := min(oh, oy0+l.rowsPer)
 		ncols := (oy1 - oy0) * ow * bc
@@ -889,5 +922,44 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 		l.im2col(xq, c, l.in, oy0, oy1, bc)
 		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, acc[oy0*ow*bc:], ldc)
 		ep.apply(oy0*ow*bc, oy1*ow*bc)
+	}
+}
+
+// planImplicit sets the implicit-GEMM fields of a stride-1 convolution
+// (see qlayer).
+func (l *qlayer) planImplicit() {
+	k, p := l.k, l.pad
+	hp, wp := l.inS.H+2*p, l.inS.W+2*p
+	l.implicit = true
+	l.padLen = 0
+	if p > 0 {
+		l.padLen = l.in * hp * wp
+	}
+	l.taps = make([]int, l.ckk)
+	for c := 0; c < l.in; c++ {
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				l.taps[(c*k+ky)*k+kx] = (c*hp+ky)*wp + kx
+			}
+		}
+	}
+}
+
+// padInput copies x (the layer's input, l.in channels) into xp with a
+// border of l.pad zero pixels around every channel.
+func (l *qlayer) padInput(x, xp []float32, bc int) {
+	h, w, p := l.inS.H, l.inS.W, l.pad
+	hp, wp := h+2*p, w+2*p
+	row := wp * bc
+	for c := 0; c < l.in; c++ {
+		base := c * hp * row
+		clear(xp[base : base+p*row])
+		for y := 0; y < h; y++ {
+			d := xp[base+(y+p)*row : base+(y+p+1)*row]
+			clear(d[:p*bc])
+			copy(d[p*bc:(p+w)*bc], x[(c*h+y)*w*bc:(c*h+y+1)*w*bc])
+			clear(d[(p+w)*bc:])
+		}
+		clear(xp[base+(p+h)*row : base+hp*row])
 	}
 }
