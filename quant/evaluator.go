@@ -647,7 +647,7 @@ func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float6
 			case n.u8[i] && w.mode[li] == modeSparse && !w.partial[li]:
 				e.layerSparseU8(w, li, c, bc)
 			case w.mode[li] == modeFull && n.floatFused(li):
-				w.layerFused(li, w.wf, bc, quantize)
+				w.layerFused(li, w.wf, bc, quantize, false)
 			case w.mode[li] == modeFull:
 				w.layerFull(li, w.wf, w.wq, bc, quantize)
 			case w.mode[li] == modeSparse:

@@ -808,7 +808,7 @@ func (w *worker) forwardFused(weights []float32, q []int8, bc int) {
 	for i := 1; i < len(n.g.Nodes); i++ {
 		if li := n.layerOf[i]; li >= 0 {
 			if n.floatFused(li) {
-				w.layerFused(li, weights, bc, true)
+				w.layerFused(li, weights, bc, true, true)
 			} else {
 				w.layerFull(li, weights, q, bc, true)
 			}
@@ -827,10 +827,12 @@ func (w *worker) forwardFused(weights []float32, q []int8, bc int) {
 // acc*mult[o] + bias[o] (ReLU fused), and, when planFloatAdds fused the
 // residual sum after the layer, that sum (and its ReLU). Every element
 // goes through the same operations in the same order as layerFull followed
-// by execOp of the sum, so the values are the same bit for bit. The
-// accumulator is stored as before (the evaluator caches it); y is not
-// stored when nothing reads it.
-func (w *worker) layerFused(li int, weights []float32, bc int, quantize bool) {
+// by execOp of the sum, so the values are the same bit for bit. With
+// keepAcc the accumulator is stored as before (the evaluator caches the
+// base's); otherwise each block's goes through the start of its buffer
+// (a candidate's is not read again). y is not stored when nothing reads
+// it.
+func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc bool) {
 	n := w.n
 	l := &n.layers[li]
 	xq := w.bufs[l.xqSlot]
@@ -838,7 +840,7 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize bool) {
 		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
 		l.act.quantizeSlice(xq[:len(in)], in)
 	}
-	ep := epilogue{l: l, acc: w.bufs[l.accSlot], y: w.bufs[l.ySlot], per: l.outS.H * l.outS.W * bc, keepY: n.fKeepY[li]}
+	ep := epilogue{l: l, acc: w.bufs[l.accSlot], y: w.bufs[l.ySlot], per: l.outS.H * l.outS.W * bc, keepY: n.fKeepY[li], keepAcc: keepAcc}
 	if a := n.fAddInto[li]; a >= 0 {
 		in := n.g.Nodes[a].Inputs
 		ep.sum = w.bufs[n.nodeSlot[a]]
@@ -856,14 +858,26 @@ type epilogue struct {
 	acc, y   []float32
 	per      int       // values per output channel
 	keepY    bool      // store y (else each block's y goes through the start of y's buffer)
+	keepAcc  bool      // store acc in place (else each block's goes through the start of acc)
 	sum      []float32 // the fused residual sum's output, or nil
 	in0, in1 []float32 // the sum's inputs (one of them is y)
 	yFirst   bool      // y is the sum's first input
 	sumRelu  bool
 }
 
-// apply runs the epilogue on the values [c0, c1) of every output channel.
-func (ep *epilogue) apply(c0, c1 int) {
+// block returns where the accumulators of the values [c0, c1) of every
+// output channel go: c, with channel o's at c[o*ldc:] (acc itself with
+// keepAcc, else the start of acc's buffer).
+func (ep *epilogue) block(c0, c1 int) (c []float32, ldc int) {
+	if ep.keepAcc {
+		return ep.acc[c0:], ep.per
+	}
+	return ep.acc[:ep.l.out*(c1-c0)], c1 - c0
+}
+
+// apply runs the epilogue on the values [c0, c1) of every output channel,
+// their accumulators in a with channel o's at a[o*lda:] (see block).
+func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 	l := ep.l
 	nv := c1 - c0
 	for o := 0; o < l.out; o++ {
@@ -872,7 +886,7 @@ func (ep *epilogue) apply(c0, c1 int) {
 		if ep.keepY {
 			y = ep.y[lo:hi]
 		}
-		postVec(y, ep.acc[lo:hi], l.mult[o], l.bias[o], l.relu)
+		postVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
 		if ep.sum == nil {
 			continue
 		}
@@ -893,11 +907,10 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 	acc := ep.acc
 	if !l.conv {
 		gemm.Sgemm(false, false, l.out, bc, l.ckk, 1, w, l.ckk, xq, bc, 0, acc, bc)
-		ep.apply(0, bc)
+		ep.apply(0, bc, acc, bc)
 		return
 	}
 	oh, ow := l.outS.H, l.outS.W
-	ldc := oh * ow * bc
 	if l.implicit {
 		plan := gemm.PlanRows(l.out, l.ckk)
 		ap := col[:plan.PackedLen()]
@@ -910,8 +923,9 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 		}
 		n := ow * bc
 		for oy := 0; oy < oh; oy++ {
-			plan.MulRows(ap, n, src[oy*wp*bc:], l.taps, bc, 0, acc[oy*n:], ldc)
-			ep.apply(oy*n, (oy+1)*n)
+			c, ldc := ep.block(oy*n, (oy+1)*n)
+			plan.MulRows(ap, n, src[oy*wp*bc:], l.taps, bc, 0, c, ldc)
+			ep.apply(oy*n, (oy+1)*n, c, ldc)
 		}
 		return
 	}
@@ -920,8 +934,9 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 		ncols := (oy1 - oy0) * ow * bc
 		c := col[:l.ckk*ncols]
 		l.im2col(xq, c, l.in, oy0, oy1, bc)
-		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, acc[oy0*ow*bc:], ldc)
-		ep.apply(oy0*ow*bc, oy1*ow*bc)
+		cb, ldcb := ep.block(oy0*ow*bc, oy1*ow*bc)
+		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, cb, ldcb)
+		ep.apply(oy0*ow*bc, oy1*ow*bc, cb, ldcb)
 	}
 }
 
