@@ -120,6 +120,7 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 		slog.Warn("evaluator: layers kept on the exact float32 path instead of int8", "layers", why)
 	}
 	n.planFloatAdds()
+	n.planScratch()
 	for i := range n.layers {
 		l := &n.layers[i]
 		frac := opt.SparseFraction
@@ -338,7 +339,8 @@ func (e *Evaluator) BaseScore(ctx context.Context) (Score, error) {
 }
 
 // setChunk points the worker's bufs for chunk c: cached slots in the cache
-// (when base is true or the slot is unchanged), others in scratch.
+// (when base is true or the slot is unchanged), others in scratch, slots
+// whose lives do not overlap sharing a buffer (see planScratch).
 func (e *Evaluator) setChunk(w *worker, c, bc int, base bool) {
 	off := c * e.n.chunk
 	for s, sl := range e.n.slots {
@@ -346,7 +348,7 @@ func (e *Evaluator) setChunk(w *worker, c, bc int, base bool) {
 		if sl.cached && (base || !w.slotChanged[s]) {
 			w.bufs[s] = e.cache[s][off*sl.size : off*sl.size+size]
 		} else {
-			w.bufs[s] = w.scratch[s][:size]
+			w.bufs[s] = w.scratch[e.n.scratchOf[s]][:size]
 		}
 	}
 }

@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/gemm"
@@ -128,6 +129,9 @@ type net struct {
 	fAddInto []int
 	fAddBy   []int
 	fKeepY   []bool
+	// scratchOf maps each slot to the slot whose worker scratch buffer it
+	// uses in the evaluator (see planScratch).
+	scratchOf []int
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -976,5 +980,81 @@ func (l *qlayer) padInput(x, xp []float32, bc int) {
 			clear(d[(p+w)*bc:])
 		}
 		clear(xp[base+(p+h)*row : base+hp*row])
+	}
+}
+
+// planScratch lets slots whose values are never needed at the same time
+// share one worker scratch buffer in the evaluator (setChunk), so that a
+// candidate's forward pass cycles through a few buffers that stay in
+// cache instead of one buffer per value of the network. A slot is live
+// from the first to the last node that reads or writes it (a layer also
+// touches its input, quantized input, accumulator and output, and the
+// residual sum its epilogue computes with that sum's inputs; the last
+// node's slot lives to the end: the loss reads it); two slots share a
+// buffer only when one's life ends before the other's begins, and a
+// buffer holds slot s only if it is at least s's size. With the integer
+// path on (byte slots and more epilogues), every slot keeps its own
+// buffer. It must run after planFloatAdds.
+func (n *net) planScratch() {
+	ns := len(n.slots)
+	n.scratchOf = make([]int, ns)
+	for s := range n.scratchOf {
+		n.scratchOf[s] = s
+	}
+	if n.intOn {
+		return
+	}
+	g := n.g
+	lo, hi := make([]int, ns), make([]int, ns)
+	for s := range lo {
+		lo[s], hi[s] = len(g.Nodes)+1, -1
+	}
+	touch := func(s, i int) {
+		lo[s], hi[s] = min(lo[s], i), max(hi[s], i)
+	}
+	for i, node := range g.Nodes {
+		touch(n.nodeSlot[i], i)
+		for _, u := range node.Inputs {
+			touch(n.nodeSlot[u], i)
+		}
+		li := n.layerOf[i]
+		if li < 0 {
+			continue
+		}
+		l := &n.layers[li]
+		touch(l.inSlot, i)
+		touch(l.xqSlot, i)
+		touch(l.accSlot, i)
+		touch(l.ySlot, i)
+		if a := n.fAddInto[li]; a >= 0 {
+			touch(n.nodeSlot[a], i)
+			for _, u := range g.Nodes[a].Inputs {
+				touch(n.nodeSlot[u], i)
+			}
+		}
+	}
+	touch(n.nodeSlot[len(g.Nodes)-1], len(g.Nodes))
+	order := make([]int, 0, ns)
+	for s := range n.slots {
+		if hi[s] >= 0 {
+			order = append(order, s)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return lo[a] - lo[b] })
+	// Buffers so far: the slot owning each and the last node using it.
+	var owners, busy []int
+	for _, s := range order {
+		best := -1
+		for k, o := range owners {
+			if busy[k] < lo[s] && n.slots[o].size >= n.slots[s].size && (best < 0 || n.slots[o].size < n.slots[owners[best]].size) {
+				best = k
+			}
+		}
+		if best < 0 {
+			owners, busy = append(owners, s), append(busy, hi[s])
+			continue
+		}
+		n.scratchOf[s] = owners[best]
+		busy[best] = hi[s]
 	}
 }
