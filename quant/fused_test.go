@@ -6,6 +6,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/nn/gemm"
 )
 
 // TestFusedMatchesUnfused checks that the evaluator's float32 path with
@@ -146,3 +149,45 @@ func firstDiff(a, b []float32) int {
 	}
 	return -1
 }
+
+// TestImplicitConvGeometries checks denseEp (implicit GEMM over the padded,
+// phase-split input) against dense (im2col + Sgemm) bit for bit, for
+// strides, kernels and paddings the architectures do not all have, with
+// sample counts that are not multiples of the GEMM's tile.
+func TestImplicitConvGeometries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, g := range [][5]int{{3, 1, 1, 7, 5}, {3, 2, 1, 9, 3}, {5, 2, 2, 11, 2}, {3, 3, 0, 10, 16}, {1, 2, 0, 6, 7}, {4, 3, 1, 13, 1}} {
+		k, st, pad, hw, bc := g[0], g[1], g[2], g[3], g[4]
+		in, out := 3, 5
+		oh := (hw+2*pad-k)/st + 1
+		l := &qlayer{conv: true, out: out, in: in, k: k, stride: st, pad: pad,
+			inS: nnShape(in, hw, hw+1), outS: nnShape(out, oh, (hw+1+2*pad-k)/st+1)}
+		l.ckk = in * k * k
+		l.mult, l.bias = make([]float32, out), make([]float32, out)
+		for o := range out {
+			l.mult[o], l.bias[o] = 1, 0
+		}
+		l.rowsPer = 1
+		l.planImplicit()
+		x := make([]float32, l.inS.Size()*bc)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		w := make([]float32, out*l.ckk)
+		for i := range w {
+			w[i] = float32(rng.IntN(15) - 7)
+		}
+		n := l.outS.Size() * bc
+		want, got, y := make([]float32, n), make([]float32, n), make([]float32, n)
+		l.dense(w, x, want, make([]float32, l.ckk*l.outS.W*bc), bc)
+		plan := gemm.PlanRows(out, l.ckk)
+		col := make([]float32, plan.PackedLen()+l.padLen*bc)
+		ep := epilogue{l: l, acc: got, y: y, per: l.outS.H * l.outS.W * bc, keepY: true, keepAcc: true}
+		l.denseEp(w, x, col, bc, &ep)
+		if i := firstDiff(got, want); i >= 0 {
+			t.Fatalf("k=%d stride=%d pad=%d %dx%d, %d samples: accumulator %d is %v, im2col + Sgemm gives %v", k, st, pad, hw, hw+1, bc, i, got[i], want[i])
+		}
+	}
+}
+
+func nnShape(c, h, w int) nn.Shape { return nn.Shape{C: c, H: h, W: w} }

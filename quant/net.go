@@ -81,15 +81,16 @@ type qlayer struct {
 	// base and each candidate, and runs the layer on the float32 path
 	// for those that could.
 	rowCheck bool
-	// implicit is set for stride-1 convolutions, which the fused float32
-	// path (denseEp) computes as implicit GEMMs: the input, copied with
-	// its zero padding around each channel (padLen floats per sample),
-	// is read in place through taps, the offset in pixels of each weight's
+	// The fused float32 path (denseEp) computes a convolution as an
+	// implicit GEMM: the input, copied with its
+	// zero padding around each channel and, for a stride s > 1, split
+	// into s*s phase planes (padLen floats per sample, see padInput), is
+	// read in place through taps, the offset in pixels of each weight's
 	// input (channel c, kernel row ky, column kx) from the input pixel of
-	// output pixel (0, 0) in the padded layout.
-	implicit bool
-	padLen   int
-	taps     []int
+	// output pixel (0, 0) in that layout; output row oy starts padRow*oy
+	// pixels further.
+	padLen, padRow int
+	taps           []int
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -267,7 +268,7 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 			l.rowsPer = min(l.rowsPer, l.outS.H)
 			n.colSize = max(n.colSize, l.rowsPer*row)
 		}
-		if l.conv && l.stride == 1 {
+		if l.conv {
 			l.planImplicit()
 			n.colSize = max(n.colSize, gemm.PlanRows(l.out, l.ckk).PackedLen()+l.padLen*chunk)
 		}
@@ -903,10 +904,11 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 }
 
 // denseEp is dense followed by the epilogue ep, applied to each block of
-// output rows as soon as its GEMM is done. A stride-1 convolution is an
-// implicit GEMM per output row (gemm.RowsPlan: the weights packed once,
-// the zero-padded input read in place) instead of im2col + Sgemm; its
-// values are the same bit for bit (see gemm.RowsPlan).
+// output rows as soon as its GEMM is done. A convolution is an implicit
+// GEMM per output row (gemm.RowsPlan: the weights packed once, the
+// zero-padded input, split into phase planes for a stride above 1, read in
+// place) instead of im2col + Sgemm; its values are the same bit for bit
+// (see gemm.RowsPlan).
 func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 	acc := ep.acc
 	if !l.conv {
@@ -914,60 +916,78 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 		ep.apply(0, bc, acc, bc)
 		return
 	}
-	oh, ow := l.outS.H, l.outS.W
-	if l.implicit {
-		plan := gemm.PlanRows(l.out, l.ckk)
-		ap := col[:plan.PackedLen()]
-		plan.PackA(ap, w, l.ckk)
-		src, wp := xq[:l.inS.Size()*bc], l.inS.W
-		if l.pad > 0 {
-			src = col[len(ap) : len(ap)+l.padLen*bc]
-			l.padInput(xq, src, bc)
-			wp += 2 * l.pad
-		}
-		n := ow * bc
-		for oy := 0; oy < oh; oy++ {
-			c, ldc := ep.block(oy*n, (oy+1)*n)
-			plan.MulRows(ap, n, src[oy*wp*bc:], l.taps, bc, 0, c, ldc)
-			ep.apply(oy*n, (oy+1)*n, c, ldc)
-		}
-		return
+	plan := gemm.PlanRows(l.out, l.ckk)
+	ap := col[:plan.PackedLen()]
+	plan.PackA(ap, w, l.ckk)
+	src := xq[:l.inS.Size()*bc]
+	if l.padLen > 0 {
+		src = col[len(ap) : len(ap)+l.padLen*bc]
+		l.padInput(xq, src, bc)
 	}
-	for oy0 := 0; oy0 < oh; oy0 += l.rowsPer {
-		oy1 := min(oh, oy0+l.rowsPer)
-		ncols := (oy1 - oy0) * ow * bc
-		c := col[:l.ckk*ncols]
-		l.im2col(xq, c, l.in, oy0, oy1, bc)
-		cb, ldcb := ep.block(oy0*ow*bc, oy1*ow*bc)
-		gemm.Sgemm(false, false, l.out, ncols, l.ckk, 1, w, l.ckk, c, ncols, 0, cb, ldcb)
-		ep.apply(oy0*ow*bc, oy1*ow*bc, cb, ldcb)
+	n := l.outS.W * bc
+	for oy := 0; oy < l.outS.H; oy++ {
+		c, ldc := ep.block(oy*n, (oy+1)*n)
+		plan.MulRows(ap, n, src[oy*l.padRow*bc:], l.taps, bc, 0, c, ldc)
+		ep.apply(oy*n, (oy+1)*n, c, ldc)
 	}
 }
 
-// planImplicit sets the implicit-GEMM fields of a stride-1 convolution
-// (see qlayer).
+// planImplicit sets the implicit-GEMM fields of a convolution (see
+// qlayer).
 func (l *qlayer) planImplicit() {
-	k, p := l.k, l.pad
-	hp, wp := l.inS.H+2*p, l.inS.W+2*p
-	l.implicit = true
+	k, st := l.k, l.stride
+	hq, wq := l.planeDims()
 	l.padLen = 0
-	if p > 0 {
-		l.padLen = l.in * hp * wp
+	if l.pad > 0 || st > 1 {
+		l.padLen = st * st * l.in * hq * wq
 	}
+	l.padRow = wq
 	l.taps = make([]int, l.ckk)
 	for c := 0; c < l.in; c++ {
 		for ky := 0; ky < k; ky++ {
 			for kx := 0; kx < k; kx++ {
-				l.taps[(c*k+ky)*k+kx] = (c*hp+ky)*wp + kx
+				plane := (ky%st)*st + kx%st
+				l.taps[(c*k+ky)*k+kx] = ((plane*l.in+c)*hq+ky/st)*wq + kx/st
 			}
 		}
 	}
 }
 
+// planeDims returns the height and width of the layer's padded input, or
+// of each of its phase planes for a stride s > 1: ceil((H+2p)/s) and
+// ceil((W+2p)/s).
+func (l *qlayer) planeDims() (hq, wq int) {
+	st := l.stride
+	return (l.inS.H + 2*l.pad + st - 1) / st, (l.inS.W + 2*l.pad + st - 1) / st
+}
+
 // padInput copies x (the layer's input, l.in channels) into xp with a
-// border of l.pad zero pixels around every channel.
+// border of l.pad zero pixels around every channel. For a stride s > 1 the
+// padded input is split into s*s phase planes: padded pixel (Y, X) of
+// channel c goes to plane (Y%s)*s + X%s, channel c, pixel (Y/s, X/s), so
+// that an output row reads every tap as one contiguous run (see taps).
 func (l *qlayer) padInput(x, xp []float32, bc int) {
 	h, w, p := l.inS.H, l.inS.W, l.pad
+	if st := l.stride; st > 1 {
+		// Every pixel of every plane is written once: the image's
+		// pixels copied, the padding and the planes' rounding cleared.
+		hq, wq := l.planeDims()
+		for c := 0; c < l.in; c++ {
+			for yy := 0; yy < hq*st; yy++ {
+				y := yy - p
+				for xx := 0; xx < wq*st; xx++ {
+					plane := (yy%st)*st + xx%st
+					d := xp[(((plane*l.in+c)*hq+yy/st)*wq+xx/st)*bc:][:bc]
+					if ix := xx - p; y >= 0 && y < h && ix >= 0 && ix < w {
+						copy(d, x[((c*h+y)*w+ix)*bc:])
+					} else {
+						clear(d)
+					}
+				}
+			}
+		}
+		return
+	}
 	hp, wp := h+2*p, w+2*p
 	row := wp * bc
 	for c := 0; c < l.in; c++ {
