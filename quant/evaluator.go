@@ -121,6 +121,8 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	if why := n.planInteger(wmax, nil); why != "" {
 		slog.Warn("evaluator: layers kept on the exact float32 path instead of int8", "layers", why)
 	}
+	n.planFloatAdds()
+	n.planScratch()
 	for i := range n.layers {
 		l := &n.layers[i]
 		frac := opt.SparseFraction
@@ -339,7 +341,8 @@ func (e *Evaluator) BaseScore(ctx context.Context) (Score, error) {
 }
 
 // setChunk points the worker's bufs for chunk c: cached slots in the cache
-// (when base is true or the slot is unchanged), others in scratch.
+// (when base is true or the slot is unchanged), others in scratch, slots
+// whose lives do not overlap sharing a buffer (see planScratch).
 func (e *Evaluator) setChunk(w *worker, c, bc int, base bool) {
 	off := c * e.n.chunk
 	for s, sl := range e.n.slots {
@@ -347,7 +350,7 @@ func (e *Evaluator) setChunk(w *worker, c, bc int, base bool) {
 		if sl.cached && (base || !w.slotChanged[s]) {
 			w.bufs[s] = e.cache[s][off*sl.size : off*sl.size+size]
 		} else {
-			w.bufs[s] = w.scratch[s][:size]
+			w.bufs[s] = w.scratch[e.n.scratchOf[s]][:size]
 		}
 	}
 }
@@ -385,7 +388,7 @@ func (e *Evaluator) prepare(ctx context.Context) error {
 				e.setChunk(w, c, bc, true)
 				w.loadInput(e.b, start, bc)
 				copy(w.floatLayer, e.baseFloat)
-				w.forwardAll(e.wbase, e.qbase, bc)
+				w.forwardFused(e.wbase, e.qbase, bc)
 				losses[c], corrects[c] = 0, 0
 				chunkLossPer(w.bufs[n.nodeSlot[len(n.g.Nodes)-1]], e.b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], e.basePer[start:start+bc])
 			}
@@ -565,7 +568,10 @@ func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float6
 				ch = true
 			}
 		}
-		if e.full && i > 0 {
+		if e.full && i > 0 && n.nodeSlot[i] != n.nodeSlot[0] {
+			// Every node but the input and its aliases (a flattening
+			// of the input: marking it changed would point the input's
+			// slot at scratch, which does not hold the chunk's input).
 			ch = true
 		}
 		w.changed[i] = ch
@@ -609,6 +615,11 @@ func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float6
 					continue // computed by the layer's epilogue
 				}
 			}
+			if li < 0 && n.fAddBy[i] >= 0 {
+				if lb := n.fAddBy[i]; w.changed[n.layers[lb].node] && w.mode[lb] == modeFull {
+					continue // computed by the layer's fused epilogue
+				}
+			}
 			if li < 0 && n.u8[i] {
 				w.execOpU8(i, bc)
 				continue
@@ -639,6 +650,8 @@ func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float6
 				w.layerFullU8(li, w.wf, bc, quantize)
 			case n.u8[i] && w.mode[li] == modeSparse && !w.partial[li]:
 				e.layerSparseU8(w, li, c, bc)
+			case w.mode[li] == modeFull && n.floatFused(li):
+				w.layerFused(li, w.wf, bc, quantize, false)
 			case w.mode[li] == modeFull:
 				w.layerFull(li, w.wf, w.wq, bc, quantize)
 			case w.mode[li] == modeSparse:

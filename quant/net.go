@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/gemm"
@@ -81,6 +82,16 @@ type qlayer struct {
 	// base and each candidate, and runs the layer on the float32 path
 	// for those that could.
 	rowCheck bool
+	// The fused float32 path (denseEp) computes a convolution as an
+	// implicit GEMM: the input, copied with its
+	// zero padding around each channel and, for a stride s > 1, split
+	// into s*s phase planes (padLen floats per sample, see padInput), is
+	// read in place through taps, the offset in pixels of each weight's
+	// input (channel c, kernel row ky, column kx) from the input pixel of
+	// output pixel (0, 0) in that layout; output row oy starts padRow*oy
+	// pixels further.
+	padLen, padRow int
+	taps           []int
 }
 
 // net is a compiled network for chunks of up to chunk samples.
@@ -113,6 +124,16 @@ type net struct {
 	// input; per node, the layer computing it (or -1).
 	addInto, addOther []int
 	addBy             []int
+	// The same for the float32 path (see planFloatAdds): per layer, the
+	// sum node its fused epilogue computes (or -1); per node, the layer
+	// computing it (or -1); per layer, whether its output y needs to be
+	// stored at all (it is cached, or the sum is not fused).
+	fAddInto []int
+	fAddBy   []int
+	fKeepY   []bool
+	// scratchOf maps each slot to the slot whose worker scratch buffer it
+	// uses in the evaluator (see planScratch).
+	scratchOf []int
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -247,6 +268,10 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 			l.rowsPer = max(1, colBudget/row)
 			l.rowsPer = min(l.rowsPer, l.outS.H)
 			n.colSize = max(n.colSize, l.rowsPer*row)
+		}
+		if l.conv {
+			l.planImplicit()
+			n.colSize = max(n.colSize, gemm.PlanRows(l.out, l.ckk).PackedLen()+l.padLen*chunk)
 		}
 		if !l.act.Enabled() || l.act.Signed || l.act.Bits > 8 || !intKernels() {
 			continue
@@ -717,5 +742,336 @@ func chunkLoss(logits []float32, labels []uint8, classes, bc int, loss *float64,
 		if conf != nil {
 			conf[lab*classes+arg]++
 		}
+	}
+}
+
+// floatFused reports whether layer li runs on the float32 path with its
+// epilogue fused into the dense product (see layerFused): not an int8 or
+// integer-path layer, not a layer whose output is kept as byte levels.
+func (n *net) floatFused(li int) bool {
+	l := &n.layers[li]
+	return !l.int8 && !l.intPath && (n.u8 == nil || !n.u8[l.node])
+}
+
+// planFloatAdds finds the float32-path layers (floatFused) whose only
+// consumer (through its folded batch norm) is a residual sum whose other
+// input comes earlier in the graph, as planAdds does for the integer path:
+// their fused epilogue computes the sum (and its ReLU) on each block of the
+// accumulator while it is in cache, and the sum node is skipped when they
+// do. It must run after planInteger.
+func (n *net) planFloatAdds() {
+	g := n.g
+	n.fAddInto = make([]int, len(n.layers))
+	n.fKeepY = make([]bool, len(n.layers))
+	n.fAddBy = make([]int, len(g.Nodes))
+	for i := range n.fAddBy {
+		n.fAddBy[i] = -1
+	}
+	consumers := make([][]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		for _, u := range node.Inputs {
+			consumers[u] = append(consumers[u], i)
+		}
+	}
+	for li := range n.layers {
+		l := &n.layers[li]
+		n.fAddInto[li] = -1
+		n.fKeepY[li] = true
+		if !n.floatFused(li) || l.relu {
+			continue
+		}
+		out := l.node
+		if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
+			out = c[0]
+		}
+		c := consumers[out]
+		if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
+			continue
+		}
+		a := c[0]
+		in := g.Nodes[a].Inputs
+		other := in[0]
+		if other == out {
+			other = in[1]
+		}
+		if other == out || other >= l.node || n.nodeSlot[a] == n.nodeSlot[other] || n.nodeSlot[a] == l.ySlot {
+			continue
+		}
+		n.fAddInto[li], n.fAddBy[a] = a, li
+		n.fKeepY[li] = n.slots[l.ySlot].cached
+	}
+}
+
+// forwardFused is forwardAll with the float32-path layers run by
+// layerFused (their residual sums computed by their epilogues); it gives
+// the same values bit for bit.
+func (w *worker) forwardFused(weights []float32, q []int8, bc int) {
+	n := w.n
+	for i := 1; i < len(n.g.Nodes); i++ {
+		if li := n.layerOf[i]; li >= 0 {
+			if n.floatFused(li) {
+				w.layerFused(li, weights, bc, true, true)
+			} else {
+				w.layerFull(li, weights, q, bc, true)
+			}
+			continue
+		}
+		if n.fAddBy[i] >= 0 {
+			continue // computed by the layer feeding it
+		}
+		n.execOp(i, w.bufs, bc)
+	}
+}
+
+// layerFused is layerFull for a floatFused layer, with the epilogue applied
+// to each block of output rows right after its GEMM (while the block is in
+// cache) instead of in separate passes over the whole tensors: y =
+// acc*mult[o] + bias[o] (ReLU fused), and, when planFloatAdds fused the
+// residual sum after the layer, that sum (and its ReLU). Every element
+// goes through the same operations in the same order as layerFull followed
+// by execOp of the sum, so the values are the same bit for bit. With
+// keepAcc the accumulator is stored as before (the evaluator caches the
+// base's); otherwise each block's goes through the start of its buffer
+// (a candidate's is not read again). y is not stored when nothing reads
+// it.
+func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc bool) {
+	n := w.n
+	l := &n.layers[li]
+	xq := w.bufs[l.xqSlot]
+	if quantize && l.act.Enabled() {
+		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
+		l.act.quantizeSlice(xq[:len(in)], in)
+	}
+	ep := epilogue{l: l, acc: w.bufs[l.accSlot], y: w.bufs[l.ySlot], per: l.outS.H * l.outS.W * bc, keepY: n.fKeepY[li], keepAcc: keepAcc}
+	if a := n.fAddInto[li]; a >= 0 {
+		in := n.g.Nodes[a].Inputs
+		ep.sum = w.bufs[n.nodeSlot[a]]
+		ep.in0, ep.in1 = w.bufs[n.nodeSlot[in[0]]], w.bufs[n.nodeSlot[in[1]]]
+		ep.yFirst = n.nodeSlot[in[0]] == l.ySlot
+		ep.sumRelu = n.addRelu[a]
+	}
+	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, bc, &ep)
+}
+
+// epilogue is the element-wise work after a layer's dense product (see
+// layerFused), applied block by block.
+type epilogue struct {
+	l        *qlayer
+	acc, y   []float32
+	per      int       // values per output channel
+	keepY    bool      // store y (else each block's y goes through the start of y's buffer)
+	keepAcc  bool      // store acc in place (else each block's goes through the start of acc)
+	sum      []float32 // the fused residual sum's output, or nil
+	in0, in1 []float32 // the sum's inputs (one of them is y)
+	yFirst   bool      // y is the sum's first input
+	sumRelu  bool
+}
+
+// block returns where the accumulators of the values [c0, c1) of every
+// output channel go: c, with channel o's at c[o*ldc:] (acc itself with
+// keepAcc, else the start of acc's buffer).
+func (ep *epilogue) block(c0, c1 int) (c []float32, ldc int) {
+	if ep.keepAcc {
+		return ep.acc[c0:], ep.per
+	}
+	return ep.acc[:ep.l.out*(c1-c0)], c1 - c0
+}
+
+// apply runs the epilogue on the values [c0, c1) of every output channel,
+// their accumulators in a with channel o's at a[o*lda:] (see block).
+func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
+	l := ep.l
+	nv := c1 - c0
+	for o := 0; o < l.out; o++ {
+		lo, hi := o*ep.per+c0, o*ep.per+c1
+		y := ep.y[:nv]
+		if ep.keepY {
+			y = ep.y[lo:hi]
+		}
+		postVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+		if ep.sum == nil {
+			continue
+		}
+		if ep.yFirst {
+			addVec(ep.sum[lo:hi], y, ep.in1[lo:hi], ep.sumRelu)
+		} else {
+			addVec(ep.sum[lo:hi], ep.in0[lo:hi], y, ep.sumRelu)
+		}
+	}
+}
+
+// denseEp is dense followed by the epilogue ep, applied to each block of
+// output rows as soon as its GEMM is done. A convolution is an implicit
+// GEMM per output row (gemm.RowsPlan: the weights packed once, the
+// zero-padded input, split into phase planes for a stride above 1, read in
+// place) instead of im2col + Sgemm; its values are the same bit for bit
+// (see gemm.RowsPlan).
+func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
+	acc := ep.acc
+	if !l.conv {
+		gemm.Sgemm(false, false, l.out, bc, l.ckk, 1, w, l.ckk, xq, bc, 0, acc, bc)
+		ep.apply(0, bc, acc, bc)
+		return
+	}
+	plan := gemm.PlanRows(l.out, l.ckk)
+	ap := col[:plan.PackedLen()]
+	plan.PackA(ap, w, l.ckk)
+	src := xq[:l.inS.Size()*bc]
+	if l.padLen > 0 {
+		src = col[len(ap) : len(ap)+l.padLen*bc]
+		l.padInput(xq, src, bc)
+	}
+	n := l.outS.W * bc
+	for oy := 0; oy < l.outS.H; oy++ {
+		c, ldc := ep.block(oy*n, (oy+1)*n)
+		plan.MulRows(ap, n, src[oy*l.padRow*bc:], l.taps, bc, 0, c, ldc)
+		ep.apply(oy*n, (oy+1)*n, c, ldc)
+	}
+}
+
+// planImplicit sets the implicit-GEMM fields of a convolution (see
+// qlayer).
+func (l *qlayer) planImplicit() {
+	k, st := l.k, l.stride
+	hq, wq := l.planeDims()
+	l.padLen = 0
+	if l.pad > 0 || st > 1 {
+		l.padLen = st * st * l.in * hq * wq
+	}
+	l.padRow = wq
+	l.taps = make([]int, l.ckk)
+	for c := 0; c < l.in; c++ {
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				plane := (ky%st)*st + kx%st
+				l.taps[(c*k+ky)*k+kx] = ((plane*l.in+c)*hq+ky/st)*wq + kx/st
+			}
+		}
+	}
+}
+
+// planeDims returns the height and width of the layer's padded input, or
+// of each of its phase planes for a stride s > 1: ceil((H+2p)/s) and
+// ceil((W+2p)/s).
+func (l *qlayer) planeDims() (hq, wq int) {
+	st := l.stride
+	return (l.inS.H + 2*l.pad + st - 1) / st, (l.inS.W + 2*l.pad + st - 1) / st
+}
+
+// padInput copies x (the layer's input, l.in channels) into xp with a
+// border of l.pad zero pixels around every channel. For a stride s > 1 the
+// padded input is split into s*s phase planes: padded pixel (Y, X) of
+// channel c goes to plane (Y%s)*s + X%s, channel c, pixel (Y/s, X/s), so
+// that an output row reads every tap as one contiguous run (see taps).
+func (l *qlayer) padInput(x, xp []float32, bc int) {
+	h, w, p := l.inS.H, l.inS.W, l.pad
+	if st := l.stride; st > 1 {
+		// Every pixel of every plane is written once: the image's
+		// pixels copied, the padding and the planes' rounding cleared.
+		hq, wq := l.planeDims()
+		for c := 0; c < l.in; c++ {
+			for yy := 0; yy < hq*st; yy++ {
+				y := yy - p
+				for xx := 0; xx < wq*st; xx++ {
+					plane := (yy%st)*st + xx%st
+					d := xp[(((plane*l.in+c)*hq+yy/st)*wq+xx/st)*bc:][:bc]
+					if ix := xx - p; y >= 0 && y < h && ix >= 0 && ix < w {
+						copy(d, x[((c*h+y)*w+ix)*bc:])
+					} else {
+						clear(d)
+					}
+				}
+			}
+		}
+		return
+	}
+	hp, wp := h+2*p, w+2*p
+	row := wp * bc
+	for c := 0; c < l.in; c++ {
+		base := c * hp * row
+		clear(xp[base : base+p*row])
+		for y := 0; y < h; y++ {
+			d := xp[base+(y+p)*row : base+(y+p+1)*row]
+			clear(d[:p*bc])
+			copy(d[p*bc:(p+w)*bc], x[(c*h+y)*w*bc:(c*h+y+1)*w*bc])
+			clear(d[(p+w)*bc:])
+		}
+		clear(xp[base+(p+h)*row : base+hp*row])
+	}
+}
+
+// planScratch lets slots whose values are never needed at the same time
+// share one worker scratch buffer in the evaluator (setChunk), so that a
+// candidate's forward pass cycles through a few buffers that stay in
+// cache instead of one buffer per value of the network. A slot is live
+// from the first to the last node that reads or writes it (a layer also
+// touches its input, quantized input, accumulator and output, and the
+// residual sum its epilogue computes with that sum's inputs; the last
+// node's slot lives to the end: the loss reads it); two slots share a
+// buffer only when one's life ends before the other's begins, and a
+// buffer holds slot s only if it is at least s's size. With the integer
+// path on (byte slots and more epilogues), every slot keeps its own
+// buffer. It must run after planFloatAdds.
+func (n *net) planScratch() {
+	ns := len(n.slots)
+	n.scratchOf = make([]int, ns)
+	for s := range n.scratchOf {
+		n.scratchOf[s] = s
+	}
+	if n.intOn {
+		return
+	}
+	g := n.g
+	lo, hi := make([]int, ns), make([]int, ns)
+	for s := range lo {
+		lo[s], hi[s] = len(g.Nodes)+1, -1
+	}
+	touch := func(s, i int) {
+		lo[s], hi[s] = min(lo[s], i), max(hi[s], i)
+	}
+	for i, node := range g.Nodes {
+		touch(n.nodeSlot[i], i)
+		for _, u := range node.Inputs {
+			touch(n.nodeSlot[u], i)
+		}
+		li := n.layerOf[i]
+		if li < 0 {
+			continue
+		}
+		l := &n.layers[li]
+		touch(l.inSlot, i)
+		touch(l.xqSlot, i)
+		touch(l.accSlot, i)
+		touch(l.ySlot, i)
+		if a := n.fAddInto[li]; a >= 0 {
+			touch(n.nodeSlot[a], i)
+			for _, u := range g.Nodes[a].Inputs {
+				touch(n.nodeSlot[u], i)
+			}
+		}
+	}
+	touch(n.nodeSlot[len(g.Nodes)-1], len(g.Nodes))
+	order := make([]int, 0, ns)
+	for s := range n.slots {
+		if hi[s] >= 0 {
+			order = append(order, s)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return lo[a] - lo[b] })
+	// Buffers so far: the slot owning each and the last node using it.
+	var owners, busy []int
+	for _, s := range order {
+		best := -1
+		for k, o := range owners {
+			if busy[k] < lo[s] && n.slots[o].size >= n.slots[s].size && (best < 0 || n.slots[o].size < n.slots[owners[best]].size) {
+				best = k
+			}
+		}
+		if best < 0 {
+			owners, busy = append(owners, s), append(busy, hi[s])
+			continue
+		}
+		n.scratchOf[s] = owners[best]
+		busy[best] = hi[s]
 	}
 }

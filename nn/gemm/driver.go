@@ -86,6 +86,7 @@ type problem struct {
 // sync.Pool so that steady-state calls do not allocate.
 type workspace struct {
 	a, b []float32
+	off  []int // MulRows: the row offsets in floats
 }
 
 var workspaces = sync.Pool{New: func() any { return new(workspace) }}

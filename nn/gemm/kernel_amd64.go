@@ -26,12 +26,29 @@ func asmKernel(f asmFunc, MR, NR int, maskedB bool) microFunc {
 	}
 }
 
+// asmRowsFunc is the signature of the generated assembly micro-kernels that
+// take B by row offsets.
+type asmRowsFunc func(kc int, a, b, c *float32, off *int, ldc int, alpha, beta float32, mr, nr int)
+
+// asmRowsKernel adapts such a kernel with MR rows to rowsFunc. The index
+// expressions check the A panel, the offsets and the C tile; the caller
+// (MulRows) has checked that every row of B lies inside b.
+func asmRowsKernel(f asmRowsFunc, MR int) rowsFunc {
+	return func(kc int, a, b []float32, off []int, c []float32, ldc int, alpha, beta float32, mr, nr int) {
+		_ = a[kc*MR-1]
+		_ = off[kc-1]
+		_ = c[(mr-1)*ldc+nr-1]
+		f(kc, &a[0], &b[0], &c[0], &off[0], ldc, alpha, beta, mr, nr)
+	}
+}
+
 // The assembly kernels with the cache blocking they are used with. All of
 // them use kc = 384: k blocks, hence results, are the same whichever kernel
 // pickKernel chooses, on AVX2 and AVX-512 machines alike.
 var (
 	avx512Kernels = []kernel{
-		{name: "avx512_8x32", mr: 8, nr: 32, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x32, 8, 32, true), maskedB: true},
+		{name: "avx512_8x32", mr: 8, nr: 32, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x32, 8, 32, true), maskedB: true,
+			rows: asmRowsKernel(avx512_8x32r, 8)},
 		{name: "avx512_8x48", mr: 8, nr: 48, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_8x48, 8, 48, true), maskedB: true},
 		{name: "avx512_6x64", mr: 6, nr: 64, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_6x64, 6, 64, true), maskedB: true},
 		{name: "avx512_16x16b", mr: 16, nr: 16, kc: 384, mc: 192, nc: 3072, fn: asmKernel(avx512_16x16b, 16, 16, true), maskedB: true},

@@ -22,6 +22,40 @@ type kernel struct {
 	// B: the driver then reads a partial panel of B in place instead of
 	// packing it with zero padding.
 	maskedB bool
+	// rows, when not nil, is the same kernel reading B by row offsets
+	// (see rowsFunc); MulRows gathers B panels for kernels without it.
+	rows rowsFunc
+}
+
+// rowsFunc is microFunc with B given by row offsets instead of a row
+// stride: Bp(p, j) = b[off[p]+j]. It reads only the first nr columns of
+// each row.
+type rowsFunc func(kc int, a, b []float32, off []int, c []float32, ldc int, alpha, beta float32, mr, nr int)
+
+// microGoRows is the pure-Go twin of the kernels taking B by row offsets
+// (microGo with Bp(p, j) = b[off[p]+j]):
+//
+//	for p := 0; p < kc; p++ {
+//		for i := 0; i < MR; i++ {
+//			for j := 0; j < NR; j++ {
+//				acc[i][j] += a[p*MR+i] * b[off[p]+j]
+//			}
+//		}
+//	}
+//	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
+func microGoRows(MR, NR int) rowsFunc {
+	return func(kc int, a, b []float32, off []int, c []float32, ldc int, alpha, beta float32, mr, nr int) {
+		acc := make([]float32, MR*NR)
+		for p := 0; p < kc; p++ {
+			for i := 0; i < MR; i++ {
+				ai := a[p*MR+i]
+				for j := 0; j < nr; j++ {
+					acc[i*NR+j] += ai * b[off[p]+j]
+				}
+			}
+		}
+		storeTile(acc, NR, c, ldc, alpha, beta, mr, nr)
+	}
 }
 
 // microGo is the pure-Go twin of every micro-kernel, for any register tile

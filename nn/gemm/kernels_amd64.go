@@ -139,3 +139,26 @@ func avx2_6x16(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, 
 //
 //go:noescape
 func avx2_4x24(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
+
+// avx512_8x32r is the 8 x 32 micro-kernel for AVX-512F with B given by row
+// offsets (rowsFunc's contract, with pointers to the first element of each
+// slice): row p of the B panel is b[off[p] : off[p]+nr], so an implicit
+// GEMM can read a convolution's input in place. Otherwise it is the same
+// code as the kernel without the suffix, the same arithmetic bit for bit.
+// Its pure-Go twin is microGoRows(8, 32):
+//
+//	for p := 0; p < kc; p++ {
+//		for i := 0; i < 8; i++ {
+//			for j := 0; j < 32; j++ {
+//				acc[i][j] += a[p*8+i] * b[off[p]+j]
+//			}
+//		}
+//	}
+//	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
+//
+// Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr.
+// The sum is in order of increasing p for every element.
+//
+//go:noescape
+func avx512_8x32r(kc int, a, b, c *float32, off *int, ldc int, alpha, beta float32, mr, nr int)

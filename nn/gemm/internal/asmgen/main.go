@@ -21,6 +21,7 @@ type spec struct {
 	mr   int    // rows of the register tile
 	nv   int    // vectors per row; NR = nv * lanes
 	bcst bool   // AVX-512 only: broadcast A from memory inside each FMA
+	rows bool   // B given by row offsets (B(p, j) = b[off[p]+j]) instead of a row stride
 }
 
 func (s spec) lanes() int {
@@ -37,6 +38,9 @@ func (s spec) name() string {
 	if s.bcst {
 		n += "b"
 	}
+	if s.rows {
+		n += "r"
+	}
 	return n
 }
 
@@ -48,6 +52,7 @@ var specs = []spec{
 	{isa: "avx512", mr: 16, nv: 1, bcst: true},
 	{isa: "avx2", mr: 6, nv: 2},
 	{isa: "avx2", mr: 4, nv: 3},
+	{isa: "avx512", mr: 8, nv: 2, rows: true},
 }
 
 func main() {
@@ -81,6 +86,10 @@ func main() {
 }
 
 func writeDecl(w *bytes.Buffer, s spec) {
+	if s.rows {
+		writeRowsDecl(w, s)
+		return
+	}
 	isa := "AVX-512F"
 	if s.isa == "avx2" {
 		isa = "AVX2 and FMA3"
@@ -118,6 +127,34 @@ func writeDecl(w *bytes.Buffer, s spec) {
 func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)
 
 `, s.name(), s.mr, s.nr(), isa, s.nv, s.lanes(), s.mr*s.nv, how, s.mr, s.nr(), s.mr, s.nr(), s.mr, partial, s.name())
+}
+
+// writeRowsDecl declares a kernel whose B rows are given by offsets.
+func writeRowsDecl(w *bytes.Buffer, s spec) {
+	fmt.Fprintf(w, `// %s is the %d x %d micro-kernel for AVX-512F with B given by row
+// offsets (rowsFunc's contract, with pointers to the first element of each
+// slice): row p of the B panel is b[off[p] : off[p]+nr], so an implicit
+// GEMM can read a convolution's input in place. Otherwise it is the same
+// code as the kernel without the suffix, the same arithmetic bit for bit.
+// Its pure-Go twin is microGoRows(%d, %d):
+//
+//	for p := 0; p < kc; p++ {
+//		for i := 0; i < %d; i++ {
+//			for j := 0; j < %d; j++ {
+//				acc[i][j] += a[p*%d+i] * b[off[p]+j]
+//			}
+//		}
+//	}
+//	c[i*ldc+j] = alpha*acc[i][j] (+ beta*c[i*ldc+j] when beta != 0), i < mr, j < nr
+//
+// Column masks for nr are applied to the loads of B and to C: neither B
+// nor C is read or written beyond column nr.
+// The sum is in order of increasing p for every element.
+//
+//go:noescape
+func %s(kc int, a, b, c *float32, off *int, ldc int, alpha, beta float32, mr, nr int)
+
+`, s.name(), s.mr, s.nr(), s.mr, s.nr(), s.mr, s.nr(), s.mr, s.name())
 }
 
 // gen emits one kernel.
@@ -175,14 +212,22 @@ func (g *gen) kernel() {
 		frame = 64 // broadcast alpha and beta
 	}
 	name := s.name()
-	fmt.Fprintf(g.w, "// func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)\n", name)
+	if s.rows {
+		fmt.Fprintf(g.w, "// func %s(kc int, a, b, c *float32, off *int, ldc int, alpha, beta float32, mr, nr int)\n", name)
+	} else {
+		fmt.Fprintf(g.w, "// func %s(kc int, a, b, c *float32, ldb, ldc int, alpha, beta float32, mr, nr int)\n", name)
+	}
 	fmt.Fprintf(g.w, "TEXT ·%s(SB), NOSPLIT, $%d-72\n", name, frame)
 	g.p("MOVQ kc+0(FP), CX")
 	g.p("MOVQ a+8(FP), AX")
 	g.p("MOVQ b+16(FP), BX")
 	g.p("MOVQ c+24(FP), DI")
-	g.p("MOVQ ldb+32(FP), R12")
-	g.p("SHLQ $2, R12")
+	if s.rows {
+		g.p("MOVQ off+32(FP), R12") // row offsets (in floats), read one per k step
+	} else {
+		g.p("MOVQ ldb+32(FP), R12")
+		g.p("SHLQ $2, R12")
+	}
 	g.p("MOVQ ldc+40(FP), SI")
 	g.p("SHLQ $2, SI")
 	for i := 0; i < nacc; i++ {
@@ -249,6 +294,9 @@ func (g *gen) loop(tag string, masked bool) {
 		g.step(u, masked)
 	}
 	g.p("ADDQ $%d, AX", unroll*s.mr*4)
+	if s.rows {
+		g.p("ADDQ $%d, R12", unroll*8)
+	}
 	g.p("SUBQ $%d, CX", unroll)
 	g.p("JMP %s_loop4", name)
 	g.label(name + "_tail")
@@ -256,6 +304,9 @@ func (g *gen) loop(tag string, masked bool) {
 	g.p("JE %s_end", name)
 	g.step(0, masked)
 	g.p("ADDQ $%d, AX", s.mr*4)
+	if s.rows {
+		g.p("ADDQ $8, R12")
+	}
 	g.p("DECQ CX")
 	g.p("JMP %s_tail", name)
 	g.label(name + "_end")
@@ -266,21 +317,28 @@ func (g *gen) step(u int, masked bool) {
 	s := g.s
 	aOff := u * s.mr * 4
 	vbytes := s.lanes() * 4
+	bAddr := "(BX)"
+	if s.rows {
+		g.p("MOVQ %d(R12), R13", u*8)
+		bAddr = "(BX)(R13*4)"
+	}
 	for v := 0; v < s.nv; v++ {
 		if masked {
-			g.p("VMOVUPS.Z %d(BX), K%d, %s", v*vbytes, v+1, g.bReg(v))
+			g.p("VMOVUPS.Z %d%s, K%d, %s", v*vbytes, bAddr, v+1, g.bReg(v))
 		} else {
-			g.p("VMOVUPS %d(BX), %s", v*vbytes, g.bReg(v))
+			g.p("VMOVUPS %d%s, %s", v*vbytes, bAddr, g.bReg(v))
 		}
 	}
 	if g.s.isa == "avx512" && !masked {
 		// Prefetch the same k row of the next panel (the next NR columns
 		// when B is read in place).
 		for off := 0; off < s.nr()*4; off += 64 {
-			g.p("PREFETCHT0 %d(BX)", s.nr()*4+off)
+			g.p("PREFETCHT0 %d%s", s.nr()*4+off, bAddr)
 		}
 	}
-	g.p("ADDQ R12, BX")
+	if !s.rows {
+		g.p("ADDQ R12, BX")
+	}
 	for i := 0; i < s.mr; i++ {
 		if s.bcst {
 			for v := 0; v < s.nv; v++ {
