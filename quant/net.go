@@ -840,7 +840,7 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc
 	xq := w.bufs[l.xqSlot]
 	if quantize && l.act.Enabled() {
 		in := w.bufs[l.inSlot][:l.inS.Size()*bc]
-		l.act.quantizeSlice(xq[:len(in)], in)
+		l.act.QuantizeSlice(xq[:len(in)], in)
 	}
 	ep := epilogue{l: l, acc: w.bufs[l.accSlot], y: w.bufs[l.ySlot], per: l.outS.H * l.outS.W * bc, keepY: n.fKeepY[li], keepAcc: keepAcc}
 	if a := n.fAddInto[li]; a >= 0 {
@@ -888,14 +888,14 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 		if ep.keepY {
 			y = ep.y[lo:hi]
 		}
-		postVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+		kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
 		if ep.sum == nil {
 			continue
 		}
 		if ep.yFirst {
-			addVec(ep.sum[lo:hi], y, ep.in1[lo:hi], ep.sumRelu)
+			kernels.AddVec(ep.sum[lo:hi], y, ep.in1[lo:hi], ep.sumRelu)
 		} else {
-			addVec(ep.sum[lo:hi], ep.in0[lo:hi], y, ep.sumRelu)
+			kernels.AddVec(ep.sum[lo:hi], ep.in0[lo:hi], y, ep.sumRelu)
 		}
 	}
 }
