@@ -1,13 +1,47 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/BurntSushi/toml"
 	"github.com/ccq-project/ccq/results/report"
+	stagereport "github.com/ccq-project/ccq/stages/report"
+	"github.com/ccq-project/ccq/stages/stageparams"
 	"github.com/spf13/cobra"
 )
+
+// experimentReportOptions reads the [report] table of the experiment copy
+// in a results folder (experiment.toml), so that a report rebuilt by hand
+// tests what the run's report tested. ok is false when the folder has no
+// copy or the copy has no [report].
+func experimentReportOptions(dir string) (p stageparams.Report, ok bool, err error) {
+	file := filepath.Join(dir, "experiment.toml")
+	src, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("report options: %w", err)
+	}
+	var doc struct {
+		Report map[string]any `toml:"report"`
+	}
+	if _, err := toml.Decode(string(src), &doc); err != nil {
+		return p, false, fmt.Errorf("%s: %w", file, err)
+	}
+	if doc.Report == nil {
+		return p, false, nil
+	}
+	if err := stageparams.Decode(doc.Report, &p); err != nil {
+		return p, false, fmt.Errorf("%s: report.%w", file, err)
+	}
+	return p, true, nil
+}
 
 func init() {
 	var (
@@ -21,9 +55,32 @@ func init() {
 		Long: `Read runs/<experiment>/ (runs.parquet, generations/, stages.parquet,
 provenance.json, experiment.toml) and write report.md, a self-contained
 report.html, tables/*.csv and plots/*.svg|png into it. Works on a running
-experiment too; the report then says it is partial. Prints the main table.`,
+experiment too; the report then says it is partial. Prints the main table.
+The marks follow the experiment's [report] (reference, pairs, alpha) as
+read from the folder's experiment.toml; --reference, --pair and --alpha
+override it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The experiment's own [report] first; flags given override it.
+			flags := cmd.Flags()
+			fromFile, ok, err := experimentReportOptions(args[0])
+			if err != nil {
+				return err
+			}
+			if ok {
+				if !flags.Changed("reference") && fromFile.Reference != "" {
+					opts.Reference = fromFile.Reference
+				}
+				if !flags.Changed("alpha") && fromFile.Alpha != 0 {
+					opts.Alpha = fromFile.Alpha
+				}
+				if !flags.Changed("pair") && !flags.Changed("reference") {
+					opts.Pairs = stagereport.TablePairs(fromFile)
+				}
+				if !flags.Changed("no-png") {
+					opts.NoPNG = opts.NoPNG || fromFile.NoPNG
+				}
+			}
 			for _, p := range pairs {
 				a, b, ok := strings.Cut(p, ",")
 				a, b = strings.TrimSpace(a), strings.TrimSpace(b)
