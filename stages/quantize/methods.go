@@ -31,7 +31,7 @@ type MethodSpec struct {
 var commonParams = []string{"calib_size", "calib_seed", "act_percentile"}
 
 // Methods is the table of quantizers, in ptq.Methods' order. Adding a
-// quantizer: implement it in package quant (its name in ptq.Methods, its
+// quantizer: implement it in package quant/ptq (its name in ptq.Methods, its
 // scale rule in ptq.Quantize, or its own entry point), add its entry here
 // and map its knobs to MethodParams fields (stages/stageparams); the stage,
 // `ccq quantize`'s help and the checks of method_params read this table.
