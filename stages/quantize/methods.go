@@ -11,8 +11,8 @@ import (
 
 // MethodSpec is one quantizer's entry in the table of methods: what the
 // stage, `ccq quantize` and their checks need to know about it. The
-// computation itself is package quant's (ptq.Quantize, or
-// ste.QuantizeSTE for ste-qat).
+// computation itself is in quant/ptq (ptq.Quantize) or quant/ste
+// (ste.QuantizeSTE, for ste-qat).
 type MethodSpec struct {
 	// Name is the method's name (one of ptq.Methods).
 	Name string
