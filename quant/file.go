@@ -221,7 +221,7 @@ func Decode(f *safetensors.File) (*Model, error) {
 		}
 		return v, nil
 	}
-	nonneg := nonNegative(g)
+	nonneg := NonNegativeOutputs(g)
 	for _, ni := range quantNodes(g) {
 		node := g.Nodes[ni]
 		l := Layer{Name: node.Name, Node: ni, Shape: weightShape(node), Act: ActQuant{Bits: FloatActBits}}

@@ -114,3 +114,22 @@ func Fold(f *FloatModel) ([]FloatLayer, error) {
 	}
 	return layers, nil
 }
+
+// FromNN returns the float model of an nn.Model: its graph and its state
+// dict (parameters and batch-norm running statistics). The tensors are
+// views of the model's storage.
+func FromNN(m *nn.Model) *FloatModel {
+	f := &FloatModel{Graph: m.Graph(), Params: map[string]Tensor{}}
+	for _, p := range m.Params() {
+		f.Params[p.Name] = Tensor{Shape: p.Shape, Data: p.Data}
+	}
+	for _, n := range f.Graph.Nodes {
+		if n.Op != nn.OpBatchNorm {
+			continue
+		}
+		mean, variance := m.BatchNormStats(n.Name)
+		f.Params[n.Name+".running_mean"] = Tensor{Shape: []int{len(mean)}, Data: mean}
+		f.Params[n.Name+".running_var"] = Tensor{Shape: []int{len(variance)}, Data: variance}
+	}
+	return f
+}

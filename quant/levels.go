@@ -1,9 +1,8 @@
-// Package quant is ccq's k-bit network: its format (Model, levels,
-// weight scale rules, activation quantizers and their calibration,
-// batch-norm folding, the safetensors file) and the forward engine that
-// runs it, fake-quantized in float32 or on the int8 path, with the
-// incremental Evaluator that scores candidate level vectors fast for the
-// optimizers. The baseline quantizers are in quant/ptq, ste-qat in
+// Package quant is ccq's k-bit network format: the Model and its levels,
+// the weight scale rules, the activation quantizers, batch-norm folding,
+// size and level statistics, and the safetensors file. It runs nothing:
+// the forward engine, the incremental Evaluator and activation calibration
+// are in quant/engine, the baseline quantizers in quant/ptq, ste-qat in
 // quant/ste, integer-only inference in quant/integer, the evaluator
 // benchmark in quant/evalbench and the kernels in quant/internal/kernels.
 //
@@ -218,9 +217,9 @@ func (a ActQuant) QuantizeSlice(dst, src []float32) {
 	kernels.QuantVec(dst[:len(src)], src, inv, lo, hi)
 }
 
-// scaleFor returns the scale mapping the clipping value c to the largest
+// ScaleFor returns the scale mapping the clipping value c to the largest
 // level of the quantizer.
-func (a ActQuant) scaleFor(c float64) float32 {
+func (a ActQuant) ScaleFor(c float64) float32 {
 	_, hi := a.Levels()
 	if c <= 0 || math.IsNaN(c) || math.IsInf(c, 0) {
 		return 1

@@ -283,11 +283,11 @@ func CheckFoldable(g nn.Graph) error {
 	return nil
 }
 
-// nonNegative reports, for each node, whether its output is known to be
+// NonNegativeOutputs reports, for each node of g, whether its output is known to be
 // non-negative (after a ReLU, through pooling, padding, flattening,
 // shortcuts and sums of non-negative values). A quantized layer whose input
 // is non-negative gets an unsigned activation quantizer.
-func nonNegative(g nn.Graph) []bool {
+func NonNegativeOutputs(g nn.Graph) []bool {
 	nn_ := make([]bool, len(g.Nodes))
 	for i, n := range g.Nodes {
 		switch n.Op {

@@ -82,12 +82,12 @@ func PercentileScale(w []float32, bits int, p float64) float32 {
 		a[i] = math.Abs(float64(v))
 	}
 	_, hi := LevelRange(bits)
-	return SafeScale(percentile(a, p) / float64(hi))
+	return SafeScale(Percentile(a, p) / float64(hi))
 }
 
-// percentile returns the p-th percentile (0..100) of a (sorted in place),
+// Percentile returns the p-th percentile (0..100) of a (sorted in place),
 // interpolating linearly between order statistics.
-func percentile(a []float64, p float64) float64 {
+func Percentile(a []float64, p float64) float64 {
 	if len(a) == 0 {
 		return 0
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/ccq-project/ccq/pipeline/slurm"
 	"github.com/ccq-project/ccq/plugins/catalog"
 	"github.com/ccq-project/ccq/plugins/rpc"
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/results"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/cpu"
@@ -118,7 +118,7 @@ func diagnose(cmd *cobra.Command) (*doctorReport, error) {
 	m := results.CurrentMachine()
 	rep := &doctorReport{
 		CCQ: version.Resolve(ctx, "."), OS: runtime.GOOS, Arch: runtime.GOARCH,
-		CPU:     doctorCPU{Model: m.CPUModel, Features: cpuFeatures(), Float32Kernel: gemm.Kernel(), Int8Kernel: quant.Int8Kernel()},
+		CPU:     doctorCPU{Model: m.CPUModel, Features: cpuFeatures(), Float32Kernel: gemm.Kernel(), Int8Kernel: engine.Int8Kernel()},
 		Threads: doctorThreads{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GEMM: gemm.Threads()},
 		Plugins: doctorPlugins{Path: []string{}, Builtin: []string{}, External: []catalog.Entry{}},
 		Slurm:   []doctorTool{}, Datasets: []datasets.CacheStatus{}, Advice: []string{},

@@ -16,10 +16,10 @@ func init() { modelEvaluators[quant.FormatKBit] = evaluateQuantizedFile }
 // evaluateQuantizedFile scores a k-bit model file (ccq.format "kbit") on the
 // requested split with the quantized forward path (fake-quantized
 // activations when the model has them). The bits per weight, packed size and
-// level histogram of the model are in quant.EvaluateModel's report
+// level histogram of the model are in engine.EvaluateModel's report
 // (quant.Sizes, quant.LevelHistogram); evalReport has no fields for them
 // yet, so they are logged (stderr) at info level, as is integer-only
-// inference (quant.CheckInteger) of a model with quantized activations.
+// inference (integer.CheckInteger) of a model with quantized activations.
 func evaluateQuantizedFile(ctx context.Context, r evalRequest) (nn.EvalResult, error) {
 	m, err := quant.Decode(r.file)
 	if err != nil {

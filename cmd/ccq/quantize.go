@@ -12,6 +12,7 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/integer"
 	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/stages/quantize"
@@ -35,7 +36,7 @@ type quantizeReport struct {
 	CalibSamples    int                    `json:"calib_samples"`
 	FloatAccuracy   *float64               `json:"float_test_accuracy,omitempty"`
 	FloatLoss       *float64               `json:"float_test_loss,omitempty"`
-	Test            *quant.Report          `json:"test,omitempty"`
+	Test            *engine.Report         `json:"test,omitempty"`
 	IntegerTest     *integer.IntegerResult `json:"integer_test,omitempty"`
 	Layout          []quant.Var            `json:"layout"`
 	Levels          []quant.LevelCount     `json:"levels"`
@@ -109,16 +110,16 @@ error.`,
 				CalibSamples: calibN, Layout: m.Layout(), Levels: quant.LevelHistogram(m)}
 			if !noEval {
 				f := quant.FromNN(fm)
-				tx, ty, err := quant.SplitData(m.Graph, d, &d.Test, 0)
+				tx, ty, err := engine.SplitData(m.Graph, d, &d.Test, 0)
 				if err != nil {
 					return fmt.Errorf("test set: %w", err)
 				}
-				fl, fa, err := quant.EvaluateFloat(ctx, f, tx, ty, threads)
+				fl, fa, err := engine.EvaluateFloat(ctx, f, tx, ty, threads)
 				if err != nil {
 					return err
 				}
 				rep.FloatAccuracy, rep.FloatLoss = &fa, &fl
-				if rep.Test, err = quant.EvaluateModel(ctx, m, tx, ty, threads); err != nil {
+				if rep.Test, err = engine.EvaluateModel(ctx, m, tx, ty, threads); err != nil {
 					return err
 				}
 				if withInteger {

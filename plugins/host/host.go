@@ -80,7 +80,7 @@ type ScoreRequest struct {
 // everything it reads from the fitnesses: the ccea family reads the ranks
 // of its mu best, the best's fitness and the probes' fitnesses against
 // the base's (Keep = mu + 2 probes), mutation-ea the best and the probes
-// (Keep = 3). The decision rule is quant.RaceOptions's (a paired z-test).
+// (Keep = 3). The decision rule is quant/engine's RaceOptions (a paired z-test).
 type Race struct {
 	// Fraction is the part of the batch every candidate is scored on
 	// first (0 < Fraction < 1; rounded up to the evaluator's chunks).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
 
@@ -53,7 +54,7 @@ type BenchResult struct {
 }
 
 // BenchSetup builds the model, batch and candidates of a benchmark.
-func BenchSetup(cfg *BenchConfig) (*quant.Model, []float32, []uint8, []quant.Delta, error) {
+func BenchSetup(cfg *BenchConfig) (*quant.Model, []float32, []uint8, []engine.Delta, error) {
 	if cfg.Input == (nn.Shape{}) {
 		cfg.Input = nn.BenchInput(cfg.Arch)
 	}
@@ -117,7 +118,7 @@ func BenchSetup(cfg *BenchConfig) (*quant.Model, []float32, []uint8, []quant.Del
 			return nil, nil, nil, nil, fmt.Errorf("layer %q: the %s model has layers %v (or use all)", cfg.Layer, cfg.Arch, names)
 		}
 	}
-	cands := make([]quant.Delta, cfg.Candidates)
+	cands := make([]engine.Delta, cfg.Candidates)
 	for i := range cands {
 		cands[i] = randomDeltaIn(rng, m, layers, cfg.Delta)
 	}
@@ -126,7 +127,7 @@ func BenchSetup(cfg *BenchConfig) (*quant.Model, []float32, []uint8, []quant.Del
 
 // randomDeltaIn draws k distinct variables uniformly from the given layers
 // (every layer when nil) and moves each by one level (within range).
-func randomDeltaIn(rng *rand.Rand, m *quant.Model, layers []int, k int) quant.Delta {
+func randomDeltaIn(rng *rand.Rand, m *quant.Model, layers []int, k int) engine.Delta {
 	vars := m.Layout()
 	base := m.Flat()
 	var lo, hi []int
@@ -144,7 +145,7 @@ func randomDeltaIn(rng *rand.Rand, m *quant.Model, layers []int, k int) quant.De
 	}
 	k = min(k, total)
 	seen := map[int]bool{}
-	d := quant.Delta{}
+	d := engine.Delta{}
 	minL, maxL := m.Domain()
 	for len(d.Indices) < k {
 		r := rng.IntN(total)
@@ -187,9 +188,9 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchResult, error) {
 			res.LayerWeights = v.Count
 		}
 	}
-	out := make([]quant.Score, len(cands))
+	out := make([]engine.Score, len(cands))
 	measure := func(full bool, cpuMs *float64) (float64, int, error) {
-		ev, err := quant.NewEvaluator(m, quant.EvalOptions{Workers: cfg.Workers, FullForward: full, Chunk: cfg.Chunk})
+		ev, err := engine.NewEvaluator(m, engine.EvalOptions{Workers: cfg.Workers, FullForward: full, Chunk: cfg.Chunk})
 		if err != nil {
 			return 0, 0, err
 		}

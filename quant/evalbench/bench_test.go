@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
 )
 
@@ -50,7 +50,7 @@ func BenchmarkEvaluator(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ev, err := quant.NewEvaluator(m, quant.EvalOptions{FullForward: full, Chunk: benchChunk()})
+				ev, err := engine.NewEvaluator(m, engine.EvalOptions{FullForward: full, Chunk: benchChunk()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -58,7 +58,7 @@ func BenchmarkEvaluator(b *testing.B) {
 				if _, err := ev.Prepare(ctx, x, y); err != nil {
 					b.Fatal(err)
 				}
-				out := make([]quant.Score, len(cands))
+				out := make([]engine.Score, len(cands))
 				b.ReportAllocs()
 				b.ResetTimer()
 				cpu0 := cpuTime()
@@ -81,7 +81,7 @@ func BenchmarkPrepare(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev, err := quant.NewEvaluator(m, quant.EvalOptions{})
+	ev, err := engine.NewEvaluator(m, engine.EvalOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package hosteval binds the quantized-network evaluator (quant.Evaluator)
+// Package hosteval binds the quantized-network evaluator (quant/engine.Evaluator)
 // to the optimizer host's generation loop (plugins/host.Evaluator): it keeps
 // the evaluator's base in step with the host's, draws each generation's
 // mini-batch, and scores the candidates and the base on it.
@@ -13,6 +13,7 @@ import (
 	"github.com/ccq-project/ccq/datasets"
 	"github.com/ccq-project/ccq/plugins/host"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // Sampler writes one generation's mini-batch: len(y) normalized images
@@ -24,14 +25,14 @@ type Sampler interface {
 	Sample(b host.Batch, x []float32, y []uint8)
 }
 
-// Evaluator implements host.Evaluator over a quant.Evaluator.
+// Evaluator implements host.Evaluator over a engine.Evaluator.
 type Evaluator struct {
-	ev      *quant.Evaluator
+	ev      *engine.Evaluator
 	s       Sampler
 	x       []float32
 	y       []uint8
-	cands   []quant.Delta
-	scores  []quant.Score
+	cands   []engine.Delta
+	scores  []engine.Score
 	dropped []bool
 	version uint64
 	synced  bool
@@ -41,7 +42,7 @@ var _ host.Evaluator = (*Evaluator)(nil)
 
 // New returns a host evaluator scoring on mini-batches of batch samples
 // drawn by s (the evaluator's model fixes the image shape).
-func New(ev *quant.Evaluator, s Sampler, batch int) (*Evaluator, error) {
+func New(ev *engine.Evaluator, s Sampler, batch int) (*Evaluator, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("hosteval: batch size %d: must be positive", batch)
 	}
@@ -53,7 +54,7 @@ func New(ev *quant.Evaluator, s Sampler, batch int) (*Evaluator, error) {
 // unknown version loads it whole, a known previous version applies the
 // delta), samples the batch, runs the base (caching its activations) and
 // scores every candidate incrementally (with req.Race, by
-// quant.Evaluator.ScoreRace).
+// engine.Evaluator.ScoreRace).
 func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host.ScoreResult) error {
 	switch {
 	case req.BaseReset || !e.synced || (req.BaseVersion != e.version && req.BaseDelta == nil):
@@ -61,7 +62,7 @@ func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host
 			return fmt.Errorf("hosteval: %w", err)
 		}
 	case req.BaseVersion != e.version:
-		if err := e.ev.ApplyBase(quant.Delta(*req.BaseDelta)); err != nil {
+		if err := e.ev.ApplyBase(engine.Delta(*req.BaseDelta)); err != nil {
 			return fmt.Errorf("hosteval: %w", err)
 		}
 	}
@@ -73,10 +74,10 @@ func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host
 	}
 	e.cands = e.cands[:0]
 	for _, d := range req.Candidates {
-		e.cands = append(e.cands, quant.Delta(d))
+		e.cands = append(e.cands, engine.Delta(d))
 	}
 	if cap(e.scores) < len(e.cands) {
-		e.scores = make([]quant.Score, len(e.cands))
+		e.scores = make([]engine.Score, len(e.cands))
 	}
 	e.scores = e.scores[:len(e.cands)]
 	if req.Race == nil {
@@ -94,7 +95,7 @@ func (e *Evaluator) Score(ctx context.Context, req *host.ScoreRequest, res *host
 	return nil
 }
 
-// race scores the candidates with quant.Evaluator.ScoreRace: a dropped
+// race scores the candidates with engine.Evaluator.ScoreRace: a dropped
 // candidate's fitness is +Inf (its first-part loss is not comparable with
 // the full-batch ones and is not passed on).
 func (e *Evaluator) race(ctx context.Context, req *host.ScoreRequest, res *host.ScoreResult) error {
@@ -103,7 +104,7 @@ func (e *Evaluator) race(ctx context.Context, req *host.ScoreRequest, res *host.
 	}
 	e.dropped = e.dropped[:len(e.cands)]
 	st, err := e.ev.ScoreRace(ctx, e.cands, e.scores, e.dropped,
-		quant.RaceOptions{Fraction: req.Race.Fraction, Z: req.Race.Z, Keep: req.Race.Keep})
+		engine.RaceOptions{Fraction: req.Race.Fraction, Z: req.Race.Z, Keep: req.Race.Keep})
 	if err != nil {
 		return fmt.Errorf("hosteval: generation %d: %w", req.Generation, err)
 	}
@@ -158,7 +159,7 @@ func (s *SplitSampler) Sample(b host.Batch, x []float32, y []uint8) {
 // quantized forward path, reusing its buffers between calls. Like the host,
 // it calls it from one goroutine at a time.
 func Validator(model *quant.Model, x []float32, labels []uint8, workers int) (host.ValidateFunc, error) {
-	r, err := quant.NewRunner(model, workers)
+	r, err := engine.NewRunner(model, workers)
 	if err != nil {
 		return nil, fmt.Errorf("hosteval: validation: %w", err)
 	}

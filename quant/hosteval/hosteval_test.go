@@ -10,6 +10,7 @@ import (
 	"github.com/ccq-project/ccq/plugins/host"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
 
@@ -41,7 +42,7 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := quant.NewEvaluator(m, quant.EvalOptions{Workers: 2})
+	ev, err := engine.NewEvaluator(m, engine.EvalOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 			if err := c.SetFlat(levels); err != nil {
 				t.Fatal(err)
 			}
-			r, err := quant.EvaluateModel(ctx, c, x, y, 1)
+			r, err := engine.EvaluateModel(ctx, c, x, y, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +122,7 @@ func TestScoreMatchesFromScratch(t *testing.T) {
 	}
 	c := m.Clone()
 	_ = c.SetFlat(base)
-	r, _ := quant.EvaluateModel(ctx, c, x, y, 1)
+	r, _ := engine.EvaluateModel(ctx, c, x, y, 1)
 	if acc != r.Accuracy {
 		t.Errorf("validator %v, EvaluateModel %v", acc, r.Accuracy)
 	}

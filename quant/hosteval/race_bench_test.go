@@ -10,6 +10,7 @@ import (
 	"github.com/ccq-project/ccq/plugins/host"
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // BenchmarkRace runs ccea (default parameters, seed 1) for 5,000
@@ -50,7 +51,7 @@ func BenchmarkRace(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var skipped, images int64
 			for b.Loop() {
-				ev, err := quant.NewEvaluator(m, quant.EvalOptions{})
+				ev, err := engine.NewEvaluator(m, engine.EvalOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

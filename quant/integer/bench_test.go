@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/evalbench"
 )
 
@@ -46,7 +46,7 @@ func BenchmarkIntegerOnly(b *testing.B) {
 					case "reference":
 						_, err = im.Evaluate(ctx, x, y, 0)
 					default:
-						_, err = quant.EvaluateModel(ctx, m, x, y, 0)
+						_, err = engine.EvaluateModel(ctx, m, x, y, 0)
 					}
 					if err != nil {
 						b.Fatal(err)

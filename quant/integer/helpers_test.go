@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
@@ -37,7 +38,7 @@ func relDiff(a, b float64) float64 { return quanttest.RelDiff(a, b) }
 var testCases = quanttest.Cases
 
 // withDelta returns a copy of m with d applied.
-func withDelta(t *testing.T, m *quant.Model, d quant.Delta) *quant.Model {
+func withDelta(t *testing.T, m *quant.Model, d engine.Delta) *quant.Model {
 	t.Helper()
 	cm := m.Clone()
 	flat := cm.Flat()
@@ -52,7 +53,7 @@ func withDelta(t *testing.T, m *quant.Model, d quant.Delta) *quant.Model {
 
 // randomDelta draws k distinct variables of the given layers (all when nil)
 // and new levels for them.
-func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) quant.Delta {
+func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) engine.Delta {
 	vars := m.Layout()
 	if layers == nil {
 		for i := range vars {
@@ -68,7 +69,7 @@ func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) quant.Delt
 	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	k = min(k, len(pool))
 	lo, hi := quant.LevelRange(m.Bits)
-	d := quant.Delta{}
+	d := engine.Delta{}
 	for _, idx := range pool[:k] {
 		l := int8(lo + rng.IntN(hi-lo+1))
 		if m.Bits == 1 && l == 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -155,11 +156,11 @@ func TestCheckInteger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fq, err := quant.FakeQuantPredictions(ctx, m, x, y)
+	fq, err := engine.FakeQuantPredictions(ctx, m, x, y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := quant.EvaluateModel(ctx, m, x, y, 2)
+	rep, err := engine.EvaluateModel(ctx, m, x, y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
@@ -55,7 +56,7 @@ func CheckInteger(ctx context.Context, m *quant.Model, x []float32, labels []uin
 	if err != nil {
 		return nil, err
 	}
-	fq, err := quant.FakeQuantPredictions(ctx, m, x, labels)
+	fq, err := engine.FakeQuantPredictions(ctx, m, x, labels)
 	if err != nil {
 		return nil, err
 	}

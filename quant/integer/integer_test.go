@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
@@ -89,7 +90,7 @@ func TestIntegerMatchesFakeQuant(t *testing.T) {
 						}
 					}
 				}
-				fq, err := quant.EvaluateModel(context.Background(), m, x, y, 2)
+				fq, err := engine.EvaluateModel(context.Background(), m, x, y, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -112,7 +113,7 @@ func TestIntegerMatchesFakeQuant(t *testing.T) {
 // engineLogits returns the fake-quantized path's logits (samples x classes).
 func engineLogits(t *testing.T, m *quant.Model, x []float32, y []uint8) []float32 {
 	t.Helper()
-	z, err := quant.FakeQuantLogits(context.Background(), m, x, y)
+	z, err := engine.FakeQuantLogits(context.Background(), m, x, y)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestOneBitInteger(t *testing.T) {
 	ctx := context.Background()
 	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, quant.PerChannel, 4)
 	x, y := testData(m.Graph, 20, 5)
-	want, err := quant.EvaluateModel(ctx, m, x, y, 1)
+	want, err := engine.EvaluateModel(ctx, m, x, y, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn/gemm"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // AdaRound's defaults: the values of Nagel et al., "Up or Down? Adaptive
@@ -125,7 +126,7 @@ func (o AdaRoundOptions) WithDefaults() (AdaRoundOptions, error) {
 func adaRound(ctx context.Context, m *quant.Model, fl []quant.FloatLayer, opt Options) error {
 	ao := opt.AdaRound
 	n := len(opt.CalibLabels)
-	fr, err := quant.NewFloatProbe(m.Graph, fl, opt.Workers)
+	fr, err := engine.NewFloatProbe(m.Graph, fl, opt.Workers)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func adaRound(ctx context.Context, m *quant.Model, fl []quant.FloatLayer, opt Op
 		if err != nil {
 			return fmt.Errorf("layer %s: float inputs: %w", fl[li].Name, err)
 		}
-		qr, err := quant.NewModelProbe(m, opt.Workers)
+		qr, err := engine.NewModelProbe(m, opt.Workers)
 		if err != nil {
 			return err
 		}
@@ -168,7 +169,7 @@ func adaRound(ctx context.Context, m *quant.Model, fl []quant.FloatLayer, opt Op
 // G_i = Xq_i Xq_i^T and T_i = Y_i Xq_i^T computed once: the same gradient
 // with fewer operations per step.
 type adaProblem struct {
-	l              *quant.LayerGeometry
+	l              *engine.LayerGeometry
 	out, ckk, p, n int
 	bs             int
 	gram           bool
@@ -178,7 +179,7 @@ type adaProblem struct {
 	gb, tb         []float32 // gram scratch: ckk x ckk, out x ckk
 }
 
-func newAdaProblem(l *quant.LayerGeometry, w, xf, xq []float32, n, bs int) *adaProblem {
+func newAdaProblem(l *engine.LayerGeometry, w, xf, xq []float32, n, bs int) *adaProblem {
 	a := &adaProblem{l: l, out: l.Out, ckk: l.CKK, p: l.OutShape.H * l.OutShape.W, n: n, bs: bs}
 	out, ckk, p := a.out, a.ckk, a.p
 	gramCost := (bs + out) * ckk * ckk

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 var lenetIn = nn.Shape{C: 1, H: 28, W: 28}
@@ -67,14 +68,14 @@ func adaFixture(t *testing.T, n int) (*quant.FloatModel, []float32, []uint8) {
 // layerData returns layer li's float-network input and its input in the
 // network given by m (m's levels in the layers before li, m's activation
 // quantizers), per sample.
-func layerData(t *testing.T, m *quant.Model, fl []quant.FloatLayer, x []float32, n, li int) (xf, xq []float32, l *quant.LayerGeometry) {
+func layerData(t *testing.T, m *quant.Model, fl []quant.FloatLayer, x []float32, n, li int) (xf, xq []float32, l *engine.LayerGeometry) {
 	t.Helper()
 	ctx := context.Background()
-	fr, err := quant.NewFloatProbe(m.Graph, fl, 1)
+	fr, err := engine.NewFloatProbe(m.Graph, fl, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	qr, err := quant.NewModelProbe(m, 1)
+	qr, err := engine.NewModelProbe(m, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func layerData(t *testing.T, m *quant.Model, fl []quant.FloatLayer, x []float32,
 // naiveReconError is the mean over samples and output positions of
 // |Wq xq - Wf xf|^2 (summed over output channels), with direct loops in
 // float64.
-func naiveReconError(l *quant.LayerGeometry, wq, wf, xf, xq []float32, n int) float64 {
+func naiveReconError(l *engine.LayerGeometry, wq, wf, xf, xq []float32, n int) float64 {
 	size := l.InShape.Size()
 	h, w := l.InShape.H, l.InShape.W
 	oh, ow := l.OutShape.H, l.OutShape.W

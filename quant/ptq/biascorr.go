@@ -4,11 +4,12 @@ import (
 	"context"
 
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // channelMeans runs a network and returns the mean output of layer li per
 // output channel (over samples and positions).
-func channelMeans(ctx context.Context, r *quant.Probe, li int, x []float32, labels []uint8) ([]float64, error) {
+func channelMeans(ctx context.Context, r *engine.Probe, li int, x []float32, labels []uint8) ([]float64, error) {
 	l := r.Geometry(li)
 	sums := make([][]float64, r.Workers())
 	for i := range sums {
@@ -54,7 +55,7 @@ func correctBiases(ctx context.Context, m *quant.Model, fl []quant.FloatLayer, o
 		d := m.Graph.Input.Size()
 		x, labels = x[:maxBiasCorrSamples*d], labels[:maxBiasCorrSamples]
 	}
-	fr, err := quant.NewFloatProbe(m.Graph, fl, opt.Workers)
+	fr, err := engine.NewFloatProbe(m.Graph, fl, opt.Workers)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func correctBiases(ctx context.Context, m *quant.Model, fl []quant.FloatLayer, o
 		if err != nil {
 			return err
 		}
-		qr, err := quant.NewModelProbe(m, opt.Workers)
+		qr, err := engine.NewModelProbe(m, opt.Workers)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // Methods lists the quantization methods Quantize knows.
@@ -150,7 +151,7 @@ func Quantize(ctx context.Context, f *quant.FloatModel, opt Options) (*quant.Mod
 		m.Layers = append(m.Layers, ql)
 	}
 	if opt.ActBits != quant.FloatActBits {
-		acts, err := quant.CalibrateActs(ctx, f.Graph, fl, opt.actCalibration())
+		acts, err := engine.CalibrateActs(ctx, f.Graph, fl, opt.actCalibration())
 		if err != nil {
 			return nil, fmt.Errorf("quantize: %w", err)
 		}
@@ -177,6 +178,6 @@ func Quantize(ctx context.Context, f *quant.FloatModel, opt Options) (*quant.Mod
 }
 
 // actCalibration is the activation calibration opt asks for.
-func (opt Options) actCalibration() quant.ActCalibration {
-	return quant.ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
+func (opt Options) actCalibration() engine.ActCalibration {
+	return engine.ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
 }

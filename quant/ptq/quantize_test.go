@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 func TestBaselines(t *testing.T) {
@@ -47,11 +48,11 @@ func TestBaselines(t *testing.T) {
 			}
 			if bits == 8 {
 				// 8-bit rtn stays close to the float network.
-				fLoss, _, err := quant.EvaluateFloat(ctx, f, x, y, 2)
+				fLoss, _, err := engine.EvaluateFloat(ctx, f, x, y, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
-				r, err := quant.EvaluateModel(ctx, ms["rtn"], x, y, 2)
+				r, err := engine.EvaluateModel(ctx, ms["rtn"], x, y, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -71,8 +72,8 @@ func TestBiasCorrection(t *testing.T) {
 	x, y := testData(f.Graph, 64, 3)
 	fl, _ := quant.Fold(f)
 	meanGap := func(m *quant.Model) float64 {
-		fr, _ := quant.NewFloatProbe(f.Graph, fl, 1)
-		qr, _ := quant.NewModelProbe(m, 1)
+		fr, _ := engine.NewFloatProbe(f.Graph, fl, 1)
+		qr, _ := engine.NewModelProbe(m, 1)
 		var gap float64
 		for li := range fl {
 			a, _ := channelMeans(ctx, fr, li, x, y)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // STEActivationRecipe names what QuantizeSTE does with activations below
@@ -137,10 +138,10 @@ func QuantizeSTE(ctx context.Context, f *quant.FloatModel, train nn.Source, opt 
 	if opt.ActBits != quant.FloatActBits && (len(opt.CalibLabels) == 0 || len(opt.CalibX) != len(opt.CalibLabels)*dim) {
 		return nil, fmt.Errorf("ste-qat: %d-bit activations need a calibration set of %d values per sample", opt.ActBits, dim)
 	}
-	calibOpt := quant.ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
+	calibOpt := engine.ActCalibration{Bits: opt.ActBits, Percentile: opt.ActPercentile, X: opt.CalibX, Labels: opt.CalibLabels, Workers: opt.Workers}
 	var acts []quant.ActQuant
 	if qat {
-		if acts, err = quant.CalibrateActs(ctx, f.Graph, fl, calibOpt); err != nil {
+		if acts, err = engine.CalibrateActs(ctx, f.Graph, fl, calibOpt); err != nil {
 			return nil, fmt.Errorf("ste-qat: %w", err)
 		}
 	}
@@ -281,7 +282,7 @@ func QuantizeSTE(ctx context.Context, f *quant.FloatModel, train nn.Source, opt 
 	if opt.ActBits != quant.FloatActBits {
 		if !qat {
 			// The earlier recipe: scales calibrated after the fact.
-			if acts, err = quant.CalibrateActs(ctx, f.Graph, final, calibOpt); err != nil {
+			if acts, err = engine.CalibrateActs(ctx, f.Graph, final, calibOpt); err != nil {
 				return nil, fmt.Errorf("ste-qat: %w", err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 )
 
 // qatNetwork builds the network ste-qat trains for the quantized model q
@@ -109,7 +110,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := quant.CalibrateActs(ctx, f.Graph, fl, quant.ActCalibration{Bits: actBits, X: calX, Labels: calY})
+	want, err := engine.CalibrateActs(ctx, f.Graph, fl, engine.ActCalibration{Bits: actBits, X: calX, Labels: calY})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	}
 	// The evaluator runs the trained network.
 	n := test.Len()
-	rq, err := quant.EvaluateModel(ctx, qat, test.X, test.Y, 2)
+	rq, err := engine.EvaluateModel(ctx, qat, test.X, test.Y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestSTEQATQuantizedActivations(t *testing.T) {
 	if math.Abs(rq.Loss-loss) > 1e-3*loss || abs(rq.Correct-correct) > n/200 {
 		t.Errorf("the evaluator (loss %.6f, %d of %d correct) does not run the network ste-qat trained (loss %.6f, %d correct)", rq.Loss, rq.Correct, n, loss, correct)
 	}
-	ro, err := quant.EvaluateModel(ctx, old, test.X, test.Y, 2)
+	ro, err := engine.EvaluateModel(ctx, old, test.X, test.Y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
@@ -70,8 +71,8 @@ func steCheck(t *testing.T, f *quant.FloatModel, src nn.Source, x []float32, y [
 	if !qat.UsedFPGradients || qat.Method != "ste-qat" || qat.ActBits != 8 {
 		t.Errorf("metadata %+v", qat)
 	}
-	r0, _ := quant.EvaluateModel(ctx, rtn, x, y, 2)
-	r1, _ := quant.EvaluateModel(ctx, qat, x, y, 2)
+	r0, _ := engine.EvaluateModel(ctx, rtn, x, y, 2)
+	r1, _ := engine.EvaluateModel(ctx, qat, x, y, 2)
 	t.Logf("%s: training loss per epoch %v; rtn %.3f (acc %.2f), ste-qat %.3f (acc %.2f)", scheme, losses, r0.Loss, r0.Accuracy, r1.Loss, r1.Accuracy)
 	if !(r1.Loss < r0.Loss) || !(losses[len(losses)-1] < losses[0]) {
 		t.Errorf("ste-qat did not learn: rtn loss %g, ste-qat %g, epochs %v", r0.Loss, r1.Loss, losses)

@@ -17,6 +17,7 @@ import (
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/integer"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stagecost"
@@ -203,12 +204,12 @@ func Float(ctx context.Context, m *nn.Model, d *datasets.Dataset, s *datasets.Sp
 // Quantized runs a k-bit model over a whole split (normalised into memory
 // at once: 31 MB for MNIST's test set, 123 MB for CIFAR-10's): the evaluate
 // stage's measurement of a k-bit model and `ccq evaluate`'s.
-func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, workers int) (*quant.Report, error) {
-	x, labels, err := quant.SplitData(m.Graph, d, s, 0)
+func Quantized(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, workers int) (*engine.Report, error) {
+	x, labels, err := engine.SplitData(m.Graph, d, s, 0)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := quant.EvaluateModel(ctx, m, x, labels, workers)
+	rep, err := engine.EvaluateModel(ctx, m, x, labels, workers)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating the %d-bit model: %w", m.Bits, err)
 	}

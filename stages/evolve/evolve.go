@@ -35,6 +35,7 @@ import (
 	"github.com/ccq-project/ccq/plugins/optimizer"
 	"github.com/ccq-project/ccq/plugins/rpc"
 	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/hosteval"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/stagecost"
@@ -241,7 +242,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
-	ev, err := quant.NewEvaluator(start, quant.EvalOptions{Workers: sc.Threads})
+	ev, err := engine.NewEvaluator(start, engine.EvalOptions{Workers: sc.Threads})
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,8 @@ import (
 
 // MethodSpec is one quantizer's entry in the table of methods: what the
 // stage, `ccq quantize` and their checks need to know about it. The
-// computation itself is package quant's (ptq.Quantize, or
-// ste.QuantizeSTE for ste-qat).
+// computation itself is in quant/ptq (ptq.Quantize) or quant/ste
+// (ste.QuantizeSTE, for ste-qat).
 type MethodSpec struct {
 	// Name is the method's name (one of ptq.Methods).
 	Name string
@@ -31,7 +31,7 @@ type MethodSpec struct {
 var commonParams = []string{"calib_size", "calib_seed", "act_percentile"}
 
 // Methods is the table of quantizers, in ptq.Methods' order. Adding a
-// quantizer: implement it in package quant (its name in ptq.Methods, its
+// quantizer: implement it in package quant/ptq (its name in ptq.Methods, its
 // scale rule in ptq.Quantize, or its own entry point), add its entry here
 // and map its knobs to MethodParams fields (stages/stageparams); the stage,
 // `ccq quantize`'s help and the checks of method_params read this table.

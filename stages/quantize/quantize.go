@@ -7,7 +7,7 @@
 //
 // Quantize is the one operation behind the stage and `ccq quantize`; both
 // build Params (the experiment expansion builds them too). To add a
-// quantizer, implement it in package quant (its name in ptq.Methods, its
+// quantizer, implement it in package quant/ptq (its name in ptq.Methods, its
 // scale rule in ptq.Quantize), add its entry to Methods here and its
 // knobs to MethodParams (stages/stageparams); TestMethodTableMatchesQuant
 // checks the two lists agree.

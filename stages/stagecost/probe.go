@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ccq-project/ccq/nn"
-	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/evalbench"
 )
 
@@ -115,14 +115,14 @@ func probeScore(ctx context.Context, w Work) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ev, err := quant.NewEvaluator(m, quant.EvalOptions{Workers: w.Threads})
+	ev, err := engine.NewEvaluator(m, engine.EvalOptions{Workers: w.Threads})
 	if err != nil {
 		return 0, err
 	}
 	if _, err := ev.Prepare(ctx, x, y); err != nil {
 		return 0, err
 	}
-	out := make([]quant.Score, len(cands))
+	out := make([]engine.Score, len(cands))
 	if err := ev.Score(ctx, cands[:1], out); err != nil { // warm-up: buffers
 		return 0, err
 	}

@@ -42,7 +42,7 @@ type MethodParams struct {
 	// ste-qat's fine-tuning: epochs (default 1), lr (0.01, cosine), batch
 	// size (128), seed (1) and the weight quantizer ("dorefa" or "mse").
 	// adaround uses lr (Adam, default 0.001), batch_size (32) and seed (1)
-	// too, with its own defaults (package quant's DefaultAdaRound*).
+	// too, with its own defaults (package quant/ptq's DefaultAdaRound*).
 	Epochs     int     `json:"epochs,omitempty"`
 	LR         float64 `json:"lr,omitempty"`
 	BatchSize  int     `json:"batch_size,omitempty"`
@@ -66,7 +66,7 @@ const (
 
 // WithDefaults returns the parameters with zero calibration settings
 // replaced by their defaults; the quantizers' own knobs keep zero, which
-// package quant reads as its defaults.
+// the quantizers (quant/ptq, quant/ste) read as their defaults.
 func (p Quantize) WithDefaults() Quantize {
 	if p.MethodParams.CalibSize == 0 {
 		p.MethodParams.CalibSize = DefaultCalibSize

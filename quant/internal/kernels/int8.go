@@ -8,7 +8,7 @@
 // rounding rules every path shares (Post, RoundEven).
 package kernels
 
-// The int8 kernels of the integer path (see quant's intpath.go, and quad.go):
+// The int8 kernels of the integer path (see quant/engine's intpath.go):
 // weight levels (int8) times activation levels (uint8) accumulated in
 // int32 with AVX-512 VNNI (VPDPBUSD) by a 4 x 64 implicit-GEMM
 // micro-kernel, whose epilogue rescales the accumulators exactly as the
@@ -18,7 +18,7 @@ package kernels
 // rows into quad bytes; maxU8 pools bytes. Each has a pure-Go twin
 // (quad.go) that defines its result; the purego build tag and CPUs without
 // AVX-512 VNNI use the twins. The sums are the integers the float32 path
-// computes exactly (below 2^24, see int8Refusal in package quant), so both paths give
+// computes exactly (below 2^24, see int8Refusal in package quant/engine), so both paths give
 // bit-identical values.
 
 // quantLevel is the activation quantizer's formula for one value (quantGo):

@@ -1,88 +1,17 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
 )
-
-func TestLevelRange(t *testing.T) {
-	for bits, want := range map[int][2]int{1: {-1, 1}, 2: {-1, 1}, 3: {-3, 3}, 4: {-7, 7}, 8: {-127, 127}} {
-		lo, hi := LevelRange(bits)
-		if lo != want[0] || hi != want[1] {
-			t.Errorf("LevelRange(%d) = %d, %d; want %v", bits, lo, hi, want)
-		}
-	}
-	if ValidLevel(1, 0) || !ValidLevel(1, -1) || !ValidLevel(2, 0) || ValidLevel(4, 8) || ValidLevel(4, -8) {
-		t.Error("ValidLevel wrong at the range edges")
-	}
-	if NumLevels(1) != 2 || NumLevels(4) != 15 {
-		t.Error("NumLevels")
-	}
-	for _, b := range []int{0, 9, -1} {
-		if CheckBits(b) == nil {
-			t.Errorf("CheckBits(%d) accepted", b)
-		}
-	}
-}
-
-func TestQuantizeWeight(t *testing.T) {
-	cases := []struct {
-		w, s float32
-		bits int
-		want int8
-	}{
-		{0.5, 1, 4, 0}, {1.5, 1, 4, 2}, {2.5, 1, 4, 2}, {-2.5, 1, 4, -2}, {2.6, 1, 4, 3},
-		{100, 1, 4, 7}, {-100, 1, 4, -7}, {0.3, 0.1, 3, 3}, {-0.2, 1, 1, -1}, {0, 1, 1, 1}, {0.4, 1, 2, 0}, {0.6, 1, 2, 1},
-	}
-	for _, c := range cases {
-		if got := QuantizeWeight(c.w, c.s, c.bits); got != c.want {
-			t.Errorf("QuantizeWeight(%g, %g, %d) = %d, want %d", c.w, c.s, c.bits, got, c.want)
-		}
-	}
-}
-
-func TestPackRoundTrip(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for bits := 1; bits <= 8; bits++ {
-		lo, hi := LevelRange(bits)
-		for _, n := range []int{0, 1, 7, 8, 9, 1001} {
-			lv := make([]int8, n)
-			for i := range lv {
-				lv[i] = int8(lo + rng.IntN(hi-lo+1))
-				if bits == 1 && lv[i] == 0 {
-					lv[i] = 1
-				}
-			}
-			p, err := Pack(lv, bits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(p) != PackedBytes(n, bits) {
-				t.Fatalf("%d bits, %d levels: %d bytes", bits, n, len(p))
-			}
-			back, err := Unpack(p, n, bits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(back, lv) {
-				t.Fatalf("%d bits: round trip changed levels", bits)
-			}
-		}
-	}
-	if _, err := Pack([]int8{8}, 4); err == nil || !strings.Contains(err.Error(), "outside the 4-bit range") {
-		t.Errorf("Pack of an out-of-range level: %v", err)
-	}
-	if _, err := Unpack([]byte{0xff}, 2, 4); err == nil {
-		t.Error("Unpack accepted code 15 at 4 bits")
-	}
-}
 
 // TestFoldMatchesNN checks batch-norm folding and the float engine against
 // nn's own forward pass (eval mode).
@@ -97,7 +26,7 @@ func TestFoldMatchesNN(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := FromNN(m)
+			f := quant.FromNN(m)
 			rng := rand.New(rand.NewPCG(5, 5))
 			for _, n := range g.Nodes {
 				if n.Op == nn.OpBatchNorm {
@@ -111,7 +40,7 @@ func TestFoldMatchesNN(t *testing.T) {
 			}
 			x, y := testData(g, 19, 4)
 			logits := m.Forward(x, 19, false)
-			fl, err := Fold(f)
+			fl, err := quant.Fold(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +92,7 @@ func TestForwardMatchesReference(t *testing.T) {
 	for _, tc := range testCases {
 		for _, act := range []int{32, 8, 3} {
 			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
-				m, _ := testModel(t, tc.arch, tc.in, 4, act, PerChannel, 11)
+				m, _ := testModel(t, tc.arch, tc.in, 4, act, quant.PerChannel, 11)
 				x, y := testData(m.Graph, 21, 12)
 				want := refScore(m, x, y)
 				rep, err := EvaluateModel(context.Background(), m, x, y, 2)
@@ -188,7 +117,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				for _, lc := range rep.Levels {
 					frac += lc.Fraction
 				}
-				if math.Abs(frac-1) > 1e-9 || rep.PackedBytes != PackedBytes(m.NumVars(), 4) && m.Graph.Arch == "mlp" {
+				if math.Abs(frac-1) > 1e-9 || rep.PackedBytes != quant.PackedBytes(m.NumVars(), 4) && m.Graph.Arch == "mlp" {
 					t.Fatalf("level fractions sum to %g; packed %d bytes", frac, rep.PackedBytes)
 				}
 				ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 4})
@@ -212,7 +141,7 @@ func TestForwardMatchesReference(t *testing.T) {
 
 // randomDelta draws k distinct variables of the given layers (all when nil)
 // and new levels for them.
-func randomDelta(rng *rand.Rand, m *Model, layers []int, k int) Delta {
+func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) Delta {
 	vars := m.Layout()
 	if layers == nil {
 		for i := range vars {
@@ -227,7 +156,7 @@ func randomDelta(rng *rand.Rand, m *Model, layers []int, k int) Delta {
 	}
 	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	k = min(k, len(pool))
-	lo, hi := LevelRange(m.Bits)
+	lo, hi := quant.LevelRange(m.Bits)
 	d := Delta{}
 	for _, idx := range pool[:k] {
 		l := int8(lo + rng.IntN(hi-lo+1))
@@ -249,7 +178,7 @@ func TestIncrementalExact(t *testing.T) {
 	for _, tc := range testCases {
 		for _, act := range []int{32, 8, 2} {
 			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
-				m, _ := testModel(t, tc.arch, tc.in, 3, act, PerTensor, 21)
+				m, _ := testModel(t, tc.arch, tc.in, 3, act, quant.PerTensor, 21)
 				x, y := testData(m.Graph, 23, 22)
 				ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 8})
 				if err != nil {
@@ -320,7 +249,7 @@ func TestIncrementalExact(t *testing.T) {
 }
 
 func TestScoreRejectsBadDeltas(t *testing.T) {
-	m, _ := testModel(t, "mlp", nn.Shape{C: 1, H: 6, W: 6}, 2, 32, PerTensor, 1)
+	m, _ := testModel(t, "mlp", nn.Shape{C: 1, H: 6, W: 6}, 2, 32, quant.PerTensor, 1)
 	x, y := testData(m.Graph, 5, 2)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 2})
 	if err != nil {
@@ -362,7 +291,7 @@ func TestScoreAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerTensor, 1)
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, quant.PerTensor, 1)
 	x, y := testData(m.Graph, 16, 2)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 1})
 	if err != nil {
@@ -393,7 +322,7 @@ func TestPaddedResNet(t *testing.T) {
 		t.Skip("a 28x28 ResNet-20 reference pass takes a few seconds")
 	}
 	ctx := context.Background()
-	m, _ := testModel(t, "resnet20", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, PerTensor, 3)
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 1, H: 28, W: 28}, 4, 8, quant.PerTensor, 3)
 	x, y := testData(m.Graph, 3, 4)
 	want := refScore(m, x, y)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 2})
@@ -434,7 +363,7 @@ func TestPaddedResNet(t *testing.T) {
 // where expected (so TestIncrementalExact exercises it).
 func TestDiffModeUsed(t *testing.T) {
 	for _, tc := range testCases {
-		m, _ := testModel(t, tc.arch, tc.in, 4, 32, PerTensor, 1)
+		m, _ := testModel(t, tc.arch, tc.in, 4, 32, quant.PerTensor, 1)
 		ev, err := NewEvaluator(m, EvalOptions{Workers: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -480,7 +409,7 @@ func TestDiffModeUsed(t *testing.T) {
 
 func TestRunnerMatchesEvaluateModel(t *testing.T) {
 	ctx := context.Background()
-	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 8, PerChannel, 2)
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 8, quant.PerChannel, 2)
 	x, y := testData(m.Graph, 30, 3)
 	r, err := NewRunner(m, 2)
 	if err != nil {
@@ -518,7 +447,7 @@ func TestRunnerMatchesEvaluateModel(t *testing.T) {
 // cache grows; smaller: its prefix is reused) and checks scores.
 func TestPrepareBatchSizes(t *testing.T) {
 	ctx := context.Background()
-	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 4, PerTensor, 8)
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 4, quant.PerTensor, 8)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -570,17 +499,21 @@ func TestGeneralPooling(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
-	param := func(shape ...int) Tensor {
-		d := make([]float32, shapeSize(shape))
+	param := func(shape ...int) quant.Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		d := make([]float32, n)
 		for i := range d {
 			d[i] = float32(rng.NormFloat64() * 0.5)
 		}
-		return Tensor{Shape: shape, Data: d}
+		return quant.Tensor{Shape: shape, Data: d}
 	}
-	f := &FloatModel{Graph: g, Params: map[string]Tensor{"conv1.weight": param(4, 1, 3, 3), "conv1.bias": param(4), "fc.weight": param(10, 16), "fc.bias": param(10)}}
+	f := &quant.FloatModel{Graph: g, Params: map[string]quant.Tensor{"conv1.weight": param(4, 1, 3, 3), "conv1.bias": param(4), "fc.weight": param(10, 16), "fc.bias": param(10)}}
 	x, y := testData(g, 37, 5)
 	for _, act := range []int{32, 6} {
-		m := rtnModel(t, f, 3, act, PerTensor, x, y)
+		m := rtnModel(t, f, 3, act, quant.PerTensor, x, y)
 		want := refScore(m, x, y)
 		ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16})
 		if err != nil {
@@ -619,7 +552,7 @@ func TestGeneralPooling(t *testing.T) {
 // quant/integer).
 func TestOneBit(t *testing.T) {
 	ctx := context.Background()
-	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, PerChannel, 4)
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 1, 1, quant.PerChannel, 4)
 	x, y := testData(m.Graph, 20, 5)
 	want := refScore(m, x, y)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 2})

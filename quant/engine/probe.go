@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"sync"
 	"sync/atomic"
@@ -26,7 +28,7 @@ type LayerGeometry struct {
 
 // NewFloatProbe runs the folded float layers fl of g (float activations)
 // on workers goroutines (GOMAXPROCS when <= 0).
-func NewFloatProbe(g nn.Graph, fl []FloatLayer, workers int) (*Probe, error) {
+func NewFloatProbe(g nn.Graph, fl []quant.FloatLayer, workers int) (*Probe, error) {
 	ls, w := layersFromFloat(fl, nil)
 	r, err := newRunner(g, ls, w, workers)
 	if err != nil {
@@ -37,7 +39,7 @@ func NewFloatProbe(g nn.Graph, fl []FloatLayer, workers int) (*Probe, error) {
 
 // NewModelProbe runs the k-bit model m (its levels, scales and activation
 // quantizers) on workers goroutines (GOMAXPROCS when <= 0).
-func NewModelProbe(m *Model, workers int) (*Probe, error) {
+func NewModelProbe(m *quant.Model, workers int) (*Probe, error) {
 	ls, w := layersFromModel(m)
 	r, err := newRunner(m.Graph, ls, w, workers)
 	if err != nil {

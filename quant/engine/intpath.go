@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"fmt"
 	"math"
 	"strings"
@@ -12,7 +14,7 @@ import (
 // The integer evaluation path. With quantized activations, the evaluator
 // (and EvaluateModel) recomputes every layer whose input quantizer is
 // unsigned as an int8 GEMM on byte activations in the quad layout (see
-// internal/kernels/quad.go) whose epilogue rescales the int32 accumulators
+// quant/internal/kernels/quad.go) whose epilogue rescales the int32 accumulators
 // (float32(acc*mult) + bias, the float32 path's operations in the same
 // order) and, when the output only feeds such layers through operations
 // that commute with the quantizer (a folded batch norm, a fused ReLU,
@@ -118,7 +120,7 @@ func (n *net) planInteger(wmax int, levels []float32) string {
 	}
 	g := n.g
 	n.u8 = make([]bool, len(g.Nodes))
-	n.nodeQ = make([]ActQuant, len(g.Nodes))
+	n.nodeQ = make([]quant.ActQuant, len(g.Nodes))
 	n.u8Slot = make([]bool, len(n.slots))
 	n.slotGeo = make([]kernels.QuadGeom, len(n.slots))
 	if n.intOn {
@@ -134,10 +136,10 @@ func (n *net) planInteger(wmax int, levels []float32) string {
 		pad := make([]int, len(g.Nodes))
 		for v := len(g.Nodes) - 1; v >= 0; v-- {
 			ok := len(consumers[v]) > 0
-			var q ActQuant
+			var q quant.ActQuant
 			p := 0
 			for k, c := range consumers[v] {
-				var qc ActQuant
+				var qc quant.ActQuant
 				pc := 0
 				if li := n.layerOf[c]; li >= 0 {
 					if !n.layers[li].intPath {

@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"fmt"
 	"math"
@@ -24,7 +26,7 @@ type ActCalibration struct {
 // every layer's input quantizer: unsigned when its input is non-negative by
 // construction (after a ReLU), signed otherwise; the scale maps the maximum
 // |x| seen (or its Percentile-th percentile) to the largest level.
-func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, cal ActCalibration) ([]ActQuant, error) {
+func CalibrateActs(ctx context.Context, g nn.Graph, fl []quant.FloatLayer, cal ActCalibration) ([]quant.ActQuant, error) {
 	r, err := NewFloatProbe(g, fl, cal.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
@@ -53,24 +55,24 @@ func CalibrateActs(ctx context.Context, g nn.Graph, fl []FloatLayer, cal ActCali
 	if err := r.Run(ctx, cal.X, cal.Labels, onInput, nil); err != nil {
 		return nil, fmt.Errorf("activation calibration: %w", err)
 	}
-	nonneg := nonNegative(g)
-	acts := make([]ActQuant, len(fl))
+	nonneg := quant.NonNegativeOutputs(g)
+	acts := make([]quant.ActQuant, len(fl))
 	for li := range fl {
 		in := g.Nodes[fl[li].Node].Inputs[0]
-		a := ActQuant{Bits: cal.Bits, Signed: !nonneg[in]}
+		a := quant.ActQuant{Bits: cal.Bits, Signed: !nonneg[in]}
 		var c float64
 		if usePct {
 			var all []float64
 			for wid := range vals {
 				all = append(all, vals[wid][li]...)
 			}
-			c = percentile(all, cal.Percentile)
+			c = quant.Percentile(all, cal.Percentile)
 		} else {
 			for wid := range maxes {
 				c = max(c, maxes[wid][li])
 			}
 		}
-		a.Scale = a.scaleFor(c)
+		a.Scale = a.ScaleFor(c)
 		acts[li] = a
 	}
 	return acts, nil

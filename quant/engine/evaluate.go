@@ -1,38 +1,14 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"fmt"
 	"log/slog"
 
 	"github.com/ccq-project/ccq/nn"
 )
-
-// FromNN returns the float model of an nn.Model: its graph and its state
-// dict (parameters and batch-norm running statistics). The tensors are
-// views of the model's storage.
-func FromNN(m *nn.Model) *FloatModel {
-	f := &FloatModel{Graph: m.Graph(), Params: map[string]Tensor{}}
-	for _, p := range m.Params() {
-		f.Params[p.Name] = Tensor{Shape: p.Shape, Data: p.Data}
-	}
-	for _, n := range f.Graph.Nodes {
-		if n.Op != nn.OpBatchNorm {
-			continue
-		}
-		mean, variance := m.BatchNormStats(n.Name)
-		f.Params[n.Name+".running_mean"] = Tensor{Shape: []int{len(mean)}, Data: mean}
-		f.Params[n.Name+".running_var"] = Tensor{Shape: []int{len(variance)}, Data: variance}
-	}
-	return f
-}
-
-// LevelCount is how many weights of a model take one level.
-type LevelCount struct {
-	Level    int     `json:"level"`
-	Count    int     `json:"count"`
-	Fraction float64 `json:"fraction"`
-}
 
 // ClassAccuracy is the accuracy on the samples of one label.
 type ClassAccuracy struct {
@@ -43,62 +19,23 @@ type ClassAccuracy struct {
 
 // Report is the evaluation of a quantized model on a set of samples.
 type Report struct {
-	N             int             `json:"n"`
-	Correct       int             `json:"correct"`
-	Accuracy      float64         `json:"accuracy"`
-	Loss          float64         `json:"loss"`
-	PerClass      []ClassAccuracy `json:"per_class"`
-	Confusion     [][]int         `json:"confusion"` // [label][prediction]
-	Bits          int             `json:"bits"`
-	ActBits       int             `json:"act_bits"`
-	Weights       int             `json:"weights"`
-	PackedBytes   int             `json:"packed_bytes"`  // levels packed at Bits bits
-	ModelBytes    int             `json:"model_bytes"`   // packed levels + float32 scales, biases and activation scales
-	Float32Bytes  int             `json:"float32_bytes"` // the same weights and biases as float32
-	Levels        []LevelCount    `json:"levels"`        // histogram of the levels
-	Granularity   Granularity     `json:"granularity"`   //
-	Method        string          `json:"method"`        //
-	UsedFPGrads   bool            `json:"used_fp_gradients"`
-	BitsPerWeight float64         `json:"bits_per_weight"` // model bytes * 8 / weights
-}
-
-// LevelHistogram counts the levels of a model, every level of the k-bit
-// range included (zero counts too).
-func LevelHistogram(m *Model) []LevelCount {
-	lo, hi := LevelRange(m.Bits)
-	counts := make([]int, hi-lo+1)
-	total := 0
-	for i := range m.Layers {
-		for _, v := range m.Layers[i].Levels {
-			counts[int(v)-lo]++
-			total++
-		}
-	}
-	var out []LevelCount
-	for i, c := range counts {
-		l := i + lo
-		if m.Bits == 1 && l == 0 {
-			continue
-		}
-		out = append(out, LevelCount{Level: l, Count: c, Fraction: float64(c) / float64(max(total, 1))})
-	}
-	return out
-}
-
-// Sizes returns the packed size of the levels, the whole model's size
-// (packed levels plus float32 scales, biases and activation scales), and
-// the float32 size of the same weights and biases.
-func Sizes(m *Model) (packed, model, float int) {
-	for i := range m.Layers {
-		l := &m.Layers[i]
-		packed += PackedBytes(len(l.Levels), m.Bits)
-		model += 4 * (len(l.Scales) + len(l.Bias))
-		if l.Act.Enabled() {
-			model += 4
-		}
-		float += 4 * (len(l.Levels) + len(l.Bias))
-	}
-	return packed, packed + model, float
+	N             int                `json:"n"`
+	Correct       int                `json:"correct"`
+	Accuracy      float64            `json:"accuracy"`
+	Loss          float64            `json:"loss"`
+	PerClass      []ClassAccuracy    `json:"per_class"`
+	Confusion     [][]int            `json:"confusion"` // [label][prediction]
+	Bits          int                `json:"bits"`
+	ActBits       int                `json:"act_bits"`
+	Weights       int                `json:"weights"`
+	PackedBytes   int                `json:"packed_bytes"`  // levels packed at Bits bits
+	ModelBytes    int                `json:"model_bytes"`   // packed levels + float32 scales, biases and activation scales
+	Float32Bytes  int                `json:"float32_bytes"` // the same weights and biases as float32
+	Levels        []quant.LevelCount `json:"levels"`        // histogram of the levels
+	Granularity   quant.Granularity  `json:"granularity"`   //
+	Method        string             `json:"method"`        //
+	UsedFPGrads   bool               `json:"used_fp_gradients"`
+	BitsPerWeight float64            `json:"bits_per_weight"` // model bytes * 8 / weights
 }
 
 // EvaluateModel runs the quantized model on samples (NCHW float32,
@@ -107,13 +44,13 @@ func Sizes(m *Model) (packed, model, float int) {
 // the evaluator's forward path without caching; with quantized activations
 // it runs on the integer path where it can (the report is the same bit for
 // bit as the float32 fake-quantized path's).
-func EvaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, workers int) (*Report, error) {
+func EvaluateModel(ctx context.Context, m *quant.Model, x []float32, labels []uint8, workers int) (*Report, error) {
 	return evaluateModel(ctx, m, x, labels, workers, true)
 }
 
 // evaluateModel is EvaluateModel, on the float32 path only unless integer
 // is set.
-func evaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, workers int, integer bool) (*Report, error) {
+func evaluateModel(ctx context.Context, m *quant.Model, x []float32, labels []uint8, workers int, integer bool) (*Report, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -123,8 +60,8 @@ func evaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	var q []int8
-	if integer && m.ActBits != FloatActBits {
-		_, wmax := LevelRange(m.Bits)
+	if integer && m.ActBits != quant.FloatActBits {
+		_, wmax := quant.LevelRange(m.Bits)
 		if why := n.planInteger(wmax, w); why != "" {
 			slog.Warn("evaluate: layers kept on the exact float32 path instead of int8", "layers", why)
 		}
@@ -148,7 +85,7 @@ func evaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	r := &Report{N: b.n, Correct: correct, Accuracy: float64(correct) / float64(b.n), Loss: loss / float64(b.n),
-		Bits: m.Bits, ActBits: m.ActBits, Weights: m.NumVars(), Levels: LevelHistogram(m),
+		Bits: m.Bits, ActBits: m.ActBits, Weights: m.NumVars(), Levels: quant.LevelHistogram(m),
 		Granularity: m.Granularity, Method: m.Method, UsedFPGrads: m.UsedFPGradients}
 	for c := 0; c < k; c++ {
 		row := conf[c*k : (c+1)*k]
@@ -162,7 +99,7 @@ func evaluateModel(ctx context.Context, m *Model, x []float32, labels []uint8, w
 		r.PerClass = append(r.PerClass, ca)
 		r.Confusion = append(r.Confusion, append([]int(nil), row...))
 	}
-	r.PackedBytes, r.ModelBytes, r.Float32Bytes = Sizes(m)
+	r.PackedBytes, r.ModelBytes, r.Float32Bytes = quant.Sizes(m)
 	r.BitsPerWeight = float64(r.ModelBytes*8) / float64(max(r.Weights, 1))
 	return r, nil
 }
@@ -207,8 +144,8 @@ func (r *floatRunner) run(ctx context.Context, x []float32, labels []uint8, onIn
 
 // EvaluateFloat runs the float model (batch norm folded) on samples and
 // returns its mean loss and accuracy.
-func EvaluateFloat(ctx context.Context, f *FloatModel, x []float32, labels []uint8, workers int) (loss, acc float64, err error) {
-	fl, err := Fold(f)
+func EvaluateFloat(ctx context.Context, f *quant.FloatModel, x []float32, labels []uint8, workers int) (loss, acc float64, err error) {
+	fl, err := quant.Fold(f)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -228,13 +165,13 @@ func EvaluateFloat(ctx context.Context, f *FloatModel, x []float32, labels []uin
 // samples, reusing its buffers between calls (for repeated validation).
 // It is not safe for concurrent use.
 type Runner struct {
-	m  *Model
+	m  *quant.Model
 	r  *floatRunner
 	wf []float32
 }
 
 // NewRunner compiles a model (which it copies) for repeated evaluation.
-func NewRunner(m *Model, workers int) (*Runner, error) {
+func NewRunner(m *quant.Model, workers int) (*Runner, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
@@ -258,7 +195,7 @@ func (r *Runner) Score(ctx context.Context, levels []int8, x []float32, labels [
 		return Score{}, fmt.Errorf("runner: %d levels, the model has %d weights", len(levels), len(r.wf))
 	}
 	for i, l := range levels {
-		if !ValidLevel(r.m.Bits, l) {
+		if !quant.ValidLevel(r.m.Bits, l) {
 			return Score{}, fmt.Errorf("runner: level %d at index %d is outside the %d-bit range", l, i, r.m.Bits)
 		}
 		r.wf[i] = float32(l)
@@ -277,7 +214,7 @@ func (r *Runner) Score(ctx context.Context, levels []int8, x []float32, labels [
 // FakeQuantLogits returns the logits of every sample on the float32
 // fake-quantized forward pass (one worker), sample-major: sample i's logit
 // for class c at i*classes+c.
-func FakeQuantLogits(ctx context.Context, m *Model, x []float32, labels []uint8) ([]float32, error) {
+func FakeQuantLogits(ctx context.Context, m *quant.Model, x []float32, labels []uint8) ([]float32, error) {
 	ls, w := layersFromModel(m)
 	r, err := newRunner(m.Graph, ls, w, 1)
 	if err != nil {
@@ -308,7 +245,7 @@ func FakeQuantLogits(ctx context.Context, m *Model, x []float32, labels []uint8)
 // FakeQuantPredictions returns the predicted class of every sample on the
 // float32 fake-quantized forward pass (one worker; EvaluateModel reports
 // only counts): the first class with the largest logit.
-func FakeQuantPredictions(ctx context.Context, m *Model, x []float32, labels []uint8) ([]int, error) {
+func FakeQuantPredictions(ctx context.Context, m *quant.Model, x []float32, labels []uint8) ([]int, error) {
 	z, err := FakeQuantLogits(ctx, m, x, labels)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"fmt"
 	"math"
 	"slices"
@@ -48,7 +50,7 @@ type qlayer struct {
 	ckk                     int // weights per output channel
 	off                     int // offset of the weights in the flat vector
 	mult, bias              []float32
-	act                     ActQuant
+	act                     quant.ActQuant
 	inSlot, xqSlot          int
 	accSlot, ySlot          int
 	sparseMax               int  // candidate deltas of at most this many weights are applied as AXPYs
@@ -62,7 +64,7 @@ type qlayer struct {
 	chain   []int
 	// int8 is set when the layer's input is an unsigned quantizer: its
 	// dense products may run as int8 GEMMs on its input in the quad
-	// layout of geometry inGeo (see internal/kernels/quad.go), the weights packed at qoff
+	// layout of geometry inGeo (see quant/internal/kernels/quad.go), the weights packed at qoff
 	// in the packed weight vector in the same K order (m4 rows of kpad
 	// bytes; kk = K*K for a convolution, H*W of the flattened input for a
 	// linear layer); ones4 and zeros4 (m4 values) make the GEMM's
@@ -116,7 +118,7 @@ type net struct {
 	// the quantizer nodeQ; per slot, u8Slot when it holds such bytes.
 	intOn   bool
 	u8      []bool
-	nodeQ   []ActQuant
+	nodeQ   []quant.ActQuant
 	u8Slot  []bool
 	slotGeo []kernels.QuadGeom // per byte slot, its quad geometry
 	// Residual sums computed by the epilogue of the layer feeding them
@@ -360,14 +362,14 @@ func reachability(g nn.Graph) [][]bool {
 
 // layersFromModel compiles a quantized model's layers and returns them with
 // the flat float32 weight vector (the levels).
-func layersFromModel(m *Model) ([]qlayer, []float32) {
+func layersFromModel(m *quant.Model) ([]qlayer, []float32) {
 	ls := make([]qlayer, len(m.Layers))
 	w := make([]float32, 0, m.NumVars())
 	for i := range m.Layers {
 		src := &m.Layers[i]
 		l := qlayer{name: src.Name, node: src.Node, bias: src.Bias, act: src.Act}
-		if m.ActBits == FloatActBits {
-			l.act = ActQuant{Bits: FloatActBits}
+		if m.ActBits == quant.FloatActBits {
+			l.act = quant.ActQuant{Bits: quant.FloatActBits}
 		}
 		l.mult = make([]float32, src.Out())
 		for o := range l.mult {
@@ -386,12 +388,12 @@ func layersFromModel(m *Model) ([]qlayer, []float32) {
 
 // layersFromFloat compiles float layers (weights as they are, multiplier
 // 1); acts, when not nil, quantizes each layer's input.
-func layersFromFloat(fl []FloatLayer, acts []ActQuant) ([]qlayer, []float32) {
+func layersFromFloat(fl []quant.FloatLayer, acts []quant.ActQuant) ([]qlayer, []float32) {
 	ls := make([]qlayer, len(fl))
 	var w []float32
 	for i := range fl {
 		src := &fl[i]
-		l := qlayer{name: src.Name, node: src.Node, bias: src.Bias, act: ActQuant{Bits: FloatActBits}}
+		l := qlayer{name: src.Name, node: src.Node, bias: src.Bias, act: quant.ActQuant{Bits: quant.FloatActBits}}
 		if acts != nil {
 			l.act = acts[i]
 		}

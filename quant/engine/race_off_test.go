@@ -1,6 +1,6 @@
-//go:build race
+//go:build !race
 
-package quant
+package engine
 
 // raceEnabled reports a -race build (which allocates in instrumented code).
-const raceEnabled = true
+const raceEnabled = false

@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -24,7 +26,7 @@ func useIntegerKernels(t *testing.T) {
 // floatLogits runs the float32 fake-quantized forward pass (float32 GEMMs
 // only, as EvaluateModel) of m on one chunk holding the whole batch and
 // returns the logits (classes x batch).
-func floatLogits(t *testing.T, m *Model, x []float32, labels []uint8) []float32 {
+func floatLogits(t *testing.T, m *quant.Model, x []float32, labels []uint8) []float32 {
 	t.Helper()
 	ls, w := layersFromModel(m)
 	n, err := newNet(m.Graph, ls, len(labels), true)
@@ -59,7 +61,7 @@ func candidateLogits(t *testing.T, e *Evaluator, d Delta) (Score, []float32) {
 }
 
 // withDelta returns a copy of m with d applied.
-func withDelta(t *testing.T, m *Model, d Delta) *Model {
+func withDelta(t *testing.T, m *quant.Model, d Delta) *quant.Model {
 	t.Helper()
 	cm := m.Clone()
 	flat := cm.Flat()
@@ -95,7 +97,7 @@ func TestIntegerPathExact(t *testing.T) {
 	for _, tc := range cases {
 		for _, act := range []int{8, 4} {
 			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
-				m, _ := testModel(t, tc.arch, tc.in, 4, act, PerChannel, 31)
+				m, _ := testModel(t, tc.arch, tc.in, 4, act, quant.PerChannel, 31)
 				rng := rand.New(rand.NewPCG(7, uint64(act)))
 				// Random levels: move a third of the weights anywhere in range.
 				m = withDelta(t, m, randomDelta(rng, m, nil, m.NumVars()/3))
@@ -181,7 +183,7 @@ func TestIntegerPathFallback(t *testing.T) {
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
-	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 16, W: 16}, 8, 8, PerTensor, 41)
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 16, W: 16}, 8, 8, quant.PerTensor, 41)
 	x, y := testData(m.Graph, 4, 42)
 	ev, err := NewEvaluator(m, EvalOptions{Workers: 1, Chunk: 4})
 	if err != nil {
@@ -214,7 +216,7 @@ func TestIntegerPathFallback(t *testing.T) {
 		saturate.Levels = append(saturate.Levels, 127)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	check := func(base *Model, d Delta, wantFloat bool) {
+	check := func(base *quant.Model, d Delta, wantFloat bool) {
 		t.Helper()
 		_, got := candidateLogits(t, ev, d)
 		if f := ev.workers[0].floatLayer[target]; f != wantFloat {
@@ -265,7 +267,7 @@ func TestIntegerPathFallback(t *testing.T) {
 	ctx := context.Background()
 	logs.Reset()
 	xe, ye := testData(m.Graph, 12, 43)
-	evalBoth := func(m *Model) {
+	evalBoth := func(m *quant.Model) {
 		t.Helper()
 		got, err := EvaluateModel(ctx, m, xe, ye, 1)
 		if err != nil {
@@ -329,7 +331,7 @@ func TestEvaluateModelIntegerPath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, act := range []int{8, 4} {
-			m, _ := testModel(t, tc.arch, tc.in, 4, act, PerTensor, 51)
+			m, _ := testModel(t, tc.arch, tc.in, 4, act, quant.PerTensor, 51)
 			m = withDelta(t, m, randomDelta(rand.New(rand.NewPCG(9, uint64(act))), m, nil, m.NumVars()/3))
 			x, y := testData(m.Graph, tc.batch, 52)
 			got, err := EvaluateModel(ctx, m, x, y, 2)

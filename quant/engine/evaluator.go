@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"errors"
 	"fmt"
@@ -71,7 +73,7 @@ type EvalOptions struct {
 //
 // An Evaluator is not safe for concurrent use by several goroutines.
 type Evaluator struct {
-	m        *Model
+	m        *quant.Model
 	n        *net
 	full     bool
 	base     []int8    // base levels
@@ -107,7 +109,7 @@ type Evaluator struct {
 }
 
 // NewEvaluator compiles a model (which it copies) for scoring.
-func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
+func NewEvaluator(m *quant.Model, opt EvalOptions) (*Evaluator, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
 	}
@@ -117,7 +119,7 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluator: %w", err)
 	}
-	_, wmax := LevelRange(m.Bits)
+	_, wmax := quant.LevelRange(m.Bits)
 	if why := n.planInteger(wmax, nil); why != "" {
 		slog.Warn("evaluator: layers kept on the exact float32 path instead of int8", "layers", why)
 	}
@@ -176,7 +178,7 @@ func NewEvaluator(m *Model, opt EvalOptions) (*Evaluator, error) {
 }
 
 // Model returns the evaluator's model with the current base levels.
-func (e *Evaluator) Model() *Model {
+func (e *Evaluator) Model() *quant.Model {
 	m := e.m.Clone()
 	_ = m.SetFlat(e.base)
 	return m
@@ -186,7 +188,7 @@ func (e *Evaluator) Model() *Model {
 func (e *Evaluator) Base() []int8 { return append([]int8(nil), e.base...) }
 
 // Layout is the flat variable layout (see Model.Layout).
-func (e *Evaluator) Layout() []Var { return e.m.Layout() }
+func (e *Evaluator) Layout() []quant.Var { return e.m.Layout() }
 
 // Chunk returns the number of samples processed together.
 func (e *Evaluator) Chunk() int { return e.n.chunk }
@@ -198,7 +200,7 @@ func (e *Evaluator) SetBase(levels []int8) error {
 		return fmt.Errorf("set base: %d levels, the model has %d weights", len(levels), len(e.base))
 	}
 	for i, l := range levels {
-		if !ValidLevel(e.m.Bits, l) {
+		if !quant.ValidLevel(e.m.Bits, l) {
 			return fmt.Errorf("set base: level %d at index %d is outside the %d-bit range", l, i, e.m.Bits)
 		}
 	}
@@ -300,7 +302,7 @@ func (e *Evaluator) checkDelta(d Delta) error {
 		if idx < 0 || int(idx) >= len(e.base) {
 			return fmt.Errorf("entry %d: index %d outside 0..%d", k, idx, len(e.base)-1)
 		}
-		if !ValidLevel(e.m.Bits, d.Levels[k]) {
+		if !quant.ValidLevel(e.m.Bits, d.Levels[k]) {
 			return fmt.Errorf("entry %d (index %d): level %d outside the %d-bit range", k, idx, d.Levels[k], e.m.Bits)
 		}
 	}
@@ -513,7 +515,7 @@ func (e *Evaluator) candidateChunks(w *worker, d Delta, c0, c1 int, loss *float6
 			return false, fmt.Errorf("entry %d: index %d outside 0..%d", k, idx, len(e.base)-1)
 		}
 		lev := d.Levels[k]
-		if !ValidLevel(e.m.Bits, lev) {
+		if !quant.ValidLevel(e.m.Bits, lev) {
 			unpatch()
 			return false, fmt.Errorf("entry %d (index %d): level %d outside the %d-bit range", k, idx, lev, e.m.Bits)
 		}

@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"fmt"
 	"math"
@@ -23,7 +25,7 @@ func TestFusedMatchesUnfused(t *testing.T) {
 	for _, tc := range testCases {
 		for _, act := range []int{32, 8} {
 			t.Run(fmt.Sprintf("%s/a%d", tc.arch, act), func(t *testing.T) {
-				m, _ := testModel(t, tc.arch, tc.in, 4, act, PerChannel, 5)
+				m, _ := testModel(t, tc.arch, tc.in, 4, act, quant.PerChannel, 5)
 				x, y := testData(m.Graph, 37, 9)
 				ev, err := NewEvaluator(m, EvalOptions{Workers: 2, Chunk: 16, FullForward: true})
 				if err != nil {

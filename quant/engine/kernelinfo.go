@@ -1,4 +1,4 @@
-package quant
+package engine
 
 import "github.com/ccq-project/ccq/quant/internal/kernels"
 

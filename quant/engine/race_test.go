@@ -1,6 +1,8 @@
-package quant
+package engine
 
 import (
+	"github.com/ccq-project/ccq/quant"
+
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -153,7 +155,7 @@ func TestRaceDropNoSpread(t *testing.T) {
 // and all worse than the base on the whole batch, and hopeless candidates
 // (many weights moved to the range's ends) are dropped.
 func TestScoreRace(t *testing.T) {
-	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 32, PerTensor, 3)
+	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 32, quant.PerTensor, 3)
 	x, _ := testData(m.Graph, 512, 9)
 	// Labels the base predicts, so that moving weights hurts.
 	y := make([]uint8, 512)
@@ -173,7 +175,7 @@ func TestScoreRace(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(4, 4))
 	nw := len(ev.Base())
-	lo, hi := LevelRange(3)
+	lo, hi := quant.LevelRange(3)
 	var cands []Delta
 	for i := range 24 {
 		var d Delta
