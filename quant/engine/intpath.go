@@ -124,12 +124,7 @@ func (n *net) planInteger(wmax int, levels []float32) string {
 	n.u8Slot = make([]bool, len(n.slots))
 	n.slotGeo = make([]kernels.QuadGeom, len(n.slots))
 	if n.intOn {
-		consumers := make([][]int, len(g.Nodes))
-		for i, node := range g.Nodes {
-			for _, u := range node.Inputs {
-				consumers[u] = append(consumers[u], i)
-			}
-		}
+		consumers := nodeConsumers(g.Nodes)
 		// want[v]: every consumer of v takes byte levels of the quantizer
 		// nodeQ[v] in a quad tensor padded by pad[v].
 		want := make([]bool, len(g.Nodes))
@@ -203,12 +198,7 @@ func (n *net) planAdds() {
 	for i := range n.addBy {
 		n.addBy[i] = -1
 	}
-	consumers := make([][]int, len(g.Nodes))
-	for i, node := range g.Nodes {
-		for _, u := range node.Inputs {
-			consumers[u] = append(consumers[u], i)
-		}
-	}
+	consumers := nodeConsumers(g.Nodes)
 	for li := range n.layers {
 		l := &n.layers[li]
 		n.addInto[li] = -1
@@ -516,4 +506,15 @@ func (w *worker) forwardInt(weights []float32, q []int8, bc int) {
 			n.execOp(i, w.bufs, bc)
 		}
 	}
+}
+
+// nodeConsumers lists, for each node, the nodes that read it.
+func nodeConsumers(nodes []nn.Node) [][]int {
+	consumers := make([][]int, len(nodes))
+	for i, node := range nodes {
+		for _, u := range node.Inputs {
+			consumers[u] = append(consumers[u], i)
+		}
+	}
+	return consumers
 }

@@ -154,12 +154,7 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 		n.layerOf[layers[li].node] = li
 	}
 	if fuse {
-		consumers := make([][]int, len(g.Nodes))
-		for i, node := range g.Nodes {
-			for _, u := range node.Inputs {
-				consumers[u] = append(consumers[u], i)
-			}
-		}
+		consumers := nodeConsumers(g.Nodes)
 		for li := range layers {
 			out := layers[li].node
 			if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
@@ -311,12 +306,7 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 // findChains sets every layer's chainTo and chain (see qlayer).
 func (n *net) findChains() {
 	g := n.g
-	consumers := make([][]int, len(g.Nodes))
-	for i, node := range g.Nodes {
-		for _, u := range node.Inputs {
-			consumers[u] = append(consumers[u], i)
-		}
-	}
+	consumers := nodeConsumers(g.Nodes)
 	for li := range n.layers {
 		l := &n.layers[li]
 		l.chainTo, l.chain = -1, nil
@@ -769,12 +759,7 @@ func (n *net) planFloatAdds() {
 	for i := range n.fAddBy {
 		n.fAddBy[i] = -1
 	}
-	consumers := make([][]int, len(g.Nodes))
-	for i, node := range g.Nodes {
-		for _, u := range node.Inputs {
-			consumers[u] = append(consumers[u], i)
-		}
-	}
+	consumers := nodeConsumers(g.Nodes)
 	for li := range n.layers {
 		l := &n.layers[li]
 		n.fAddInto[li] = -1
