@@ -43,8 +43,9 @@ type Kind struct{}
 // Name is "report".
 func (Kind) Name() string { return "report" }
 
-// Version changes when the stage computes something different.
-func (Kind) Version() string { return "1" }
+// Version changes when the stage computes something different (2: gap-closed
+// tables and sweep plots).
+func (Kind) Version() string { return "2" }
 
 // Threads: plots and scans use two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
