@@ -205,25 +205,37 @@ func (n *net) planAdds() {
 		if !l.intPath || n.u8[l.node] || l.relu {
 			continue
 		}
-		out := l.node
-		if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
-			out = c[0]
+		if a, other, ok := n.residualAdd(li, consumers); ok {
+			n.addInto[li], n.addOther[li], n.addBy[a] = a, other, li
 		}
-		c := consumers[out]
-		if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
-			continue
-		}
-		a := c[0]
-		in := g.Nodes[a].Inputs
-		other := in[0]
-		if other == out {
-			other = in[1]
-		}
-		if other == out || other >= l.node || n.nodeSlot[a] == n.nodeSlot[other] {
-			continue
-		}
-		n.addInto[li], n.addOther[li], n.addBy[a] = a, other, li
 	}
+}
+
+// residualAdd finds the residual sum a layer's epilogue can compute: the
+// layer's output (or its batch norm's, when that is its only reader) has
+// one reader, an add whose other input comes earlier in the graph and lives
+// in another slot. It returns the add node and that other input.
+func (n *net) residualAdd(li int, consumers [][]int) (add, other int, ok bool) {
+	g := n.g
+	l := &n.layers[li]
+	out := l.node
+	if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
+		out = c[0]
+	}
+	c := consumers[out]
+	if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
+		return 0, 0, false
+	}
+	add = c[0]
+	in := g.Nodes[add].Inputs
+	other = in[0]
+	if other == out {
+		other = in[1]
+	}
+	if other == out || other >= l.node || n.nodeSlot[add] == n.nodeSlot[other] {
+		return 0, 0, false
+	}
+	return add, other, true
 }
 
 // byteOp reports whether an operation runs on byte levels: batch norm

@@ -767,21 +767,8 @@ func (n *net) planFloatAdds() {
 		if !n.floatFused(li) || l.relu {
 			continue
 		}
-		out := l.node
-		if c := consumers[out]; len(c) == 1 && g.Nodes[c[0]].Op == nn.OpBatchNorm {
-			out = c[0]
-		}
-		c := consumers[out]
-		if len(c) != 1 || g.Nodes[c[0]].Op != nn.OpAdd {
-			continue
-		}
-		a := c[0]
-		in := g.Nodes[a].Inputs
-		other := in[0]
-		if other == out {
-			other = in[1]
-		}
-		if other == out || other >= l.node || n.nodeSlot[a] == n.nodeSlot[other] || n.nodeSlot[a] == l.ySlot {
+		a, _, ok := n.residualAdd(li, consumers)
+		if !ok || n.nodeSlot[a] == l.ySlot {
 			continue
 		}
 		n.fAddInto[li], n.fAddBy[a] = a, li
