@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"github.com/ccq-project/ccq/quant"
-
 	"context"
 	"fmt"
 	"math"
@@ -11,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/internal/deltatest"
 )
 
 // TestFoldMatchesNN checks batch-norm folding and the float engine against
@@ -142,31 +142,8 @@ func TestForwardMatchesReference(t *testing.T) {
 // randomDelta draws k distinct variables of the given layers (all when nil)
 // and new levels for them.
 func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) Delta {
-	vars := m.Layout()
-	if layers == nil {
-		for i := range vars {
-			layers = append(layers, i)
-		}
-	}
-	var pool []int
-	for _, li := range layers {
-		for j := 0; j < vars[li].Count; j++ {
-			pool = append(pool, vars[li].Offset+j)
-		}
-	}
-	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	k = min(k, len(pool))
-	lo, hi := quant.LevelRange(m.Bits)
-	d := Delta{}
-	for _, idx := range pool[:k] {
-		l := int8(lo + rng.IntN(hi-lo+1))
-		if m.Bits == 1 && l == 0 {
-			l = -1
-		}
-		d.Indices = append(d.Indices, int32(idx))
-		d.Levels = append(d.Levels, l)
-	}
-	return d
+	idx, lv := deltatest.Random(rng, m, layers, k)
+	return Delta{Indices: idx, Levels: lv}
 }
 
 // TestIncrementalExact checks that incremental scores equal from-scratch

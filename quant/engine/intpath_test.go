@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"github.com/ccq-project/ccq/quant"
-
 	"bytes"
 	"context"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant"
+	"github.com/ccq-project/ccq/quant/internal/deltatest"
 )
 
 // useIntegerKernels makes the integer path available in this test even
@@ -63,15 +63,7 @@ func candidateLogits(t *testing.T, e *Evaluator, d Delta) (Score, []float32) {
 // withDelta returns a copy of m with d applied.
 func withDelta(t *testing.T, m *quant.Model, d Delta) *quant.Model {
 	t.Helper()
-	cm := m.Clone()
-	flat := cm.Flat()
-	for k, idx := range d.Indices {
-		flat[idx] = d.Levels[k]
-	}
-	if err := cm.SetFlat(flat); err != nil {
-		t.Fatal(err)
-	}
-	return cm
+	return deltatest.Apply(t, m, d.Indices, d.Levels)
 }
 
 // TestIntegerPathExact checks that candidates scored on the integer path

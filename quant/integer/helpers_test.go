@@ -9,6 +9,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/engine"
+	"github.com/ccq-project/ccq/quant/internal/deltatest"
 	"github.com/ccq-project/ccq/quant/internal/quanttest"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
@@ -40,45 +41,14 @@ var testCases = quanttest.Cases
 // withDelta returns a copy of m with d applied.
 func withDelta(t *testing.T, m *quant.Model, d engine.Delta) *quant.Model {
 	t.Helper()
-	cm := m.Clone()
-	flat := cm.Flat()
-	for k, idx := range d.Indices {
-		flat[idx] = d.Levels[k]
-	}
-	if err := cm.SetFlat(flat); err != nil {
-		t.Fatal(err)
-	}
-	return cm
+	return deltatest.Apply(t, m, d.Indices, d.Levels)
 }
 
 // randomDelta draws k distinct variables of the given layers (all when nil)
 // and new levels for them.
 func randomDelta(rng *rand.Rand, m *quant.Model, layers []int, k int) engine.Delta {
-	vars := m.Layout()
-	if layers == nil {
-		for i := range vars {
-			layers = append(layers, i)
-		}
-	}
-	var pool []int
-	for _, li := range layers {
-		for j := 0; j < vars[li].Count; j++ {
-			pool = append(pool, vars[li].Offset+j)
-		}
-	}
-	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-	k = min(k, len(pool))
-	lo, hi := quant.LevelRange(m.Bits)
-	d := engine.Delta{}
-	for _, idx := range pool[:k] {
-		l := int8(lo + rng.IntN(hi-lo+1))
-		if m.Bits == 1 && l == 0 {
-			l = -1
-		}
-		d.Indices = append(d.Indices, int32(idx))
-		d.Levels = append(d.Levels, l)
-	}
-	return d
+	idx, lv := deltatest.Random(rng, m, layers, k)
+	return engine.Delta{Indices: idx, Levels: lv}
 }
 
 func cpuTime() time.Duration { return quanttest.CPUTime() }
