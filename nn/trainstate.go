@@ -167,3 +167,14 @@ func tensorDigest(ts []safetensors.Tensor) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// Close stops the worker goroutines of the state's models (see
+// Model.Close); the state must not be used afterwards.
+func (s *TrainState) Close() {
+	if s.Model != nil {
+		s.Model.Close()
+	}
+	if s.Best != nil {
+		s.Best.Close()
+	}
+}
