@@ -151,7 +151,7 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
 		}
 	}
-	resumedAt := 0 // the epoch a resumed run continues with, until it ends
+	resumedAt := 0 // the epoch a resumed run continued with (progress messages say so)
 	announce := false
 	var o Options
 	// announceResume logs the resumption once the trainer has accepted the
@@ -171,12 +171,12 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			announceResume()
 			frac := (float64(pr.Epoch-1) + float64(pr.Batch)/float64(pr.Batches)) / float64(pr.Epochs)
 			msg := fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", pr.Epoch, pr.Epochs, pr.AvgLoss, pr.ImagesPerSec)
-			if pr.Epoch == resumedAt {
-				msg += fmt.Sprintf(" (resumed at epoch %d)", resumedAt)
-			}
 			if pr.EpochDone {
 				msg = fmt.Sprintf("epoch %d/%d val acc %.2f%%", pr.Epoch, pr.Epochs, 100*pr.ValAcc)
 				sc.Log.Info("epoch done", "epoch", pr.Epoch, "loss", pr.AvgLoss, "val_acc", pr.ValAcc, "lr", pr.LR, "best", pr.Best)
+			}
+			if resumedAt > 0 {
+				msg += fmt.Sprintf(" (resumed at epoch %d)", resumedAt)
 			}
 			sc.Progress(frac, msg)
 		},
