@@ -226,3 +226,34 @@ func TestDecodeTrainStateRefusesDamage(t *testing.T) {
 		t.Error("a state of format version 0 decoded")
 	}
 }
+
+// FuzzDecodeTrainState feeds mutated training-state files to the decoder:
+// it must return a state or an error, never panic or allocate without
+// bound. The seeds hold the metadata of a state (version, digest, epoch,
+// generator, log, graph) and no tensors, so the fuzzer works on what only
+// this decoder parses; the tensors go through FromFile (FuzzLoadModel).
+func FuzzDecodeTrainState(f *testing.F) {
+	for _, md := range []map[string]string{
+		GraphMetadata(Graph{Arch: "mlp", Input: Shape{1, 4, 4}, Classes: 2}),
+		GraphMetadata(Graph{Arch: "resnet20", Input: Shape{3, 4096, 4096}, Classes: 10}),
+	} {
+		md[MetaTrainState] = TrainStateVersion
+		md[metaStateJSON] = `{"epoch":1,"rng":"cGNnOgAAAAAAAAABAAAAAAAAAAI=","log":{"config":{"epochs":2,"batch_size":16},"threads":2,"train_n":2,"epochs":[{"epoch":1}],"best_epoch":1}}`
+		md[metaStateDigest] = tensorDigest(nil)
+		b, err := safetensors.Encode(&safetensors.File{Metadata: md})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, _, err := DecodeTrainState(data)
+		if err != nil {
+			return
+		}
+		if s.Model == nil || s.Momentum == nil || s.Order == nil {
+			t.Errorf("decoded a state without a model, momentum or example order")
+		}
+		s.Close()
+	})
+}

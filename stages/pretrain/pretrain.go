@@ -2,7 +2,10 @@
 // (an architecture of nn.Archs) on the dataset input, keeping the best
 // validation checkpoint, or imports a user's model (the experiment's
 // `from` file, PyTorch state-dict names) and optionally fine-tunes it.
-// Output: model.safetensors and train.log.json.
+// Output: model.safetensors and train.log.json. After every epoch it
+// writes the training state to its checkpoint folder (CheckpointFile); a
+// run of the same key continues from there with the next epoch and ends
+// with the same model bytes as a run in one go.
 package pretrain
 
 import (
