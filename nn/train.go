@@ -264,6 +264,7 @@ var ErrStateMismatch = errors.New("the training state does not fit this run")
 // of the best validation epoch (the last epoch without validation data).
 // It stops early, returning the log so far and the context's error, when
 // ctx is cancelled; the model then holds the best weights seen so far.
+// With Resume set it starts after the state's epoch (see Trainer.Resume).
 func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, error) {
 	cfg, err := tr.Config.withDefaults()
 	if err != nil {
@@ -319,7 +320,9 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 		}
 		first = s.Epoch + 1
 		copy(perm, s.Order)
-		m.CopyFrom(s.Model)
+		if err := m.CopyFrom(s.Model); err != nil { // cannot happen after check
+			return nil, fmt.Errorf("train: resume: %v: %w", err, ErrStateMismatch)
+		}
 		copy(opt.buf, s.Momentum)
 		opt.first = false
 		*log = s.Log
