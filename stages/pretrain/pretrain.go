@@ -134,6 +134,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
+	return run(ctx, sc, p, d)
+}
+
+// run is Run on the loaded dataset d.
+func run(ctx context.Context, sc *pipeline.StageContext, p Params, d *datasets.Dataset) error {
 	out := filepath.Join(sc.OutDir, stageio.ModelFile)
 	start := time.Now()
 	rec := stageio.ModelRecord{RunID: "float", Kind: "float", Method: "float", Dataset: d.Name, Model: p.Model,

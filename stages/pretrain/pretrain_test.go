@@ -19,7 +19,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
-	"github.com/ccq-project/ccq/pipeline/store"
+	"github.com/ccq-project/ccq/stages/internal/stagetest"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -72,22 +72,17 @@ func (l *stageLog) has(parts ...string) bool {
 	return false
 }
 
-// fixture is an MNIST dataset input of the layout the dataset stage leaves.
-type fixture struct{ inputs map[string]*pipeline.Input }
+// fixture is MNIST and its dataset input of the layout the dataset stage
+// leaves.
+type fixture struct {
+	d      *datasets.Dataset
+	inputs map[string]*pipeline.Input
+}
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	rec := stageio.DatasetRecord{Name: "mnist", ValSize: 200, SplitSeed: 1}
-	if _, err := datasets.Load(context.Background(), rec.Name, datasets.Options{ValSize: rec.ValSize, SplitSeed: rec.SplitSeed}); err != nil {
-		t.Skipf("MNIST not available: %v", err)
-	}
-	dir := t.TempDir()
-	if err := stageio.WriteJSON(dir, stageio.DatasetFile, rec); err != nil {
-		t.Fatal(err)
-	}
-	return fixture{inputs: map[string]*pipeline.Input{
-		"dataset": {Stage: "dataset/mnist", Entry: &store.Entry{Dir: dir, Manifest: &store.Manifest{Kind: "dataset"}}},
-	}}
+	d, in, _ := stagetest.MNISTLeNet5(t)
+	return fixture{d: d, inputs: map[string]*pipeline.Input{"dataset": in}}
 }
 
 // outcome is what a pretrain entry holds: the model file's bytes and the
@@ -118,7 +113,13 @@ func (f fixture) run(t *testing.T, ckpt string, resumed bool, stopAfter int, ext
 	sc := &pipeline.StageContext{Name: "pretrain", Kind: "pretrain", Key: "k", Params: params, Inputs: f.inputs,
 		OutDir: out, CheckpointDir: ckpt, Resumed: resumed, Threads: 2, Log: slog.New(l)}
 	o := outcome{slog: l}
-	if err := (Kind{}).Run(ctx, sc); err != nil {
+	p, err := decode(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run after loading the dataset (loaded once for all runs: decoding
+	// MNIST costs more than this training).
+	if err := run(ctx, sc, p, f.d); err != nil {
 		return o, err
 	}
 	if o.model, err = os.ReadFile(filepath.Join(out, stageio.ModelFile)); err != nil {
