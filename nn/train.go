@@ -176,7 +176,7 @@ type TrainLog struct {
 	Epochs     []EpochLog  `json:"epochs"`
 	BestEpoch  int         `json:"best_epoch"` // the epoch whose weights the model holds at the end
 	BestValAcc float64     `json:"best_val_acc,omitempty"`
-	Seconds    float64     `json:"seconds"`           // wall time, over all sessions of a resumed run
+	Seconds    float64     `json:"seconds"`           // wall time (resumed: plus the earlier sessions' up to the state)
 	Stopped    string      `json:"stopped,omitempty"` // why the run ended early, if it did
 	// ResumedAt lists the epochs at which the run continued from a
 	// TrainState (Trainer.Resume), one per resumption; empty for a run

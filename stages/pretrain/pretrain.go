@@ -277,7 +277,7 @@ func resumeState(sc *pipeline.StageContext) *nn.TrainState {
 	}
 	if t := s.Log.Threads; t != sc.Threads && (t < 1 || t > max(sc.Threads, Kind{}.Threads(sc.Params))) {
 		sc.Log.Warn("ignoring the checkpoint, training from epoch 1",
-			"reason", fmt.Sprintf("it was trained on %d threads, more than the %d this stage may use", t, sc.Threads))
+			"reason", fmt.Sprintf("it was trained on %d threads; this stage may use %d", t, sc.Threads))
 		s.Close()
 		return nil
 	}
