@@ -1,7 +1,9 @@
 package nn
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -174,8 +176,12 @@ type TrainLog struct {
 	Epochs     []EpochLog  `json:"epochs"`
 	BestEpoch  int         `json:"best_epoch"` // the epoch whose weights the model holds at the end
 	BestValAcc float64     `json:"best_val_acc,omitempty"`
-	Seconds    float64     `json:"seconds"`
+	Seconds    float64     `json:"seconds"`           // wall time (resumed: plus the earlier sessions' up to the state)
 	Stopped    string      `json:"stopped,omitempty"` // why the run ended early, if it did
+	// ResumedAt lists the epochs at which the run continued from a
+	// TrainState (Trainer.Resume), one per resumption; empty for a run
+	// trained in one go.
+	ResumedAt []int `json:"resumed_at,omitempty"`
 }
 
 // Progress is reported after every training batch and at the end of every
@@ -205,13 +211,60 @@ type Trainer struct {
 	OnBest func(m *Model, e EpochLog) error
 	// OnEpoch, if set, is called after every epoch with the log so far.
 	OnEpoch func(l *TrainLog)
+	// OnCheckpoint, if set, is called after every epoch (after OnBest,
+	// before OnEpoch) with the state that Resume takes to continue from
+	// there. The state's models, momentum and log are views of the live
+	// run, valid only during the call: encode it (EncodeTrainState), do not
+	// keep it. An error stops training, as OnBest's does.
+	OnCheckpoint func(s *TrainState) error
+	// Resume, if set, is the state after a completed epoch of an earlier
+	// run of the same recipe on the same data with the same thread count
+	// (from OnCheckpoint, usually through DecodeTrainState). Train copies
+	// it into Model and continues with the next epoch, computing exactly
+	// what the uninterrupted run would have; it first calls OnBest with the
+	// restored best model, so that a writer of the best model has it again.
+	// A state that does not fit is an error wrapping ErrStateMismatch,
+	// returned before anything is trained or called.
+	Resume *TrainState
 }
+
+// TrainState is a training run after a completed epoch: everything Train
+// needs to continue with the next epoch as if it had not stopped. The
+// learning-rate schedule position follows from Epoch (the schedule is a
+// function of the iteration), and SGD's momentum has always started
+// after an epoch, so neither is stored separately.
+type TrainState struct {
+	// Epoch is the number of completed epochs.
+	Epoch int
+	// Model holds the weights and batch-norm statistics after Epoch.
+	Model *Model
+	// Momentum is SGD's momentum buffer, one value per parameter in
+	// Model.Flat order.
+	Momentum []float32
+	// Best is the model of the best epoch so far (Log.BestEpoch); nil
+	// only when Log.BestEpoch is 0.
+	Best *Model
+	// RNG is the state of the generator that shuffles and augments
+	// (rand.PCG's MarshalBinary).
+	RNG []byte
+	// Order is the order of the training examples after the last epoch's
+	// shuffle (each epoch shuffles the previous epoch's order).
+	Order []int
+	// Log is the run's log up to Epoch, Log.Epochs included.
+	Log TrainLog
+}
+
+// ErrStateMismatch is wrapped by Train's error when Trainer.Resume is not
+// a state of the configured run (another recipe, data size, thread count
+// or architecture).
+var ErrStateMismatch = errors.New("the training state does not fit this run")
 
 // Train runs the configured number of epochs over train, evaluating on val
 // (which may be nil) after each one. At the end the model holds the weights
 // of the best validation epoch (the last epoch without validation data).
 // It stops early, returning the log so far and the context's error, when
 // ctx is cancelled; the model then holds the best weights seen so far.
+// With Resume set it starts after the state's epoch (see Trainer.Resume).
 func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, error) {
 	cfg, err := tr.Config.withDefaults()
 	if err != nil {
@@ -241,7 +294,8 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 	for i := range perm {
 		perm[i] = i
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d))
+	pcg := rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d)
+	rng := rand.New(pcg)
 	opt := newSGD(m, cfg)
 	log := &TrainLog{Config: cfg, Threads: m.threads, TrainN: n}
 	if val != nil {
@@ -250,11 +304,48 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 	var best *Model
 	bestAcc := math.Inf(-1)
 	start := time.Now()
+	sessionStart := start // start goes back by the earlier sessions' time on resume
 	var trainTime time.Duration
 	var ev *evaluator
 	if val != nil && val.Len() > 0 {
 		ev = newEvaluator(m, cfg.EvalBatch)
 	}
+	first := 1 // the first epoch to train
+	if s := tr.Resume; s != nil {
+		if err := s.check(m, log); err != nil {
+			return nil, fmt.Errorf("train: resume: %w", err)
+		}
+		if err := pcg.UnmarshalBinary(s.RNG); err != nil {
+			return nil, fmt.Errorf("train: resume: generator state: %v: %w", err, ErrStateMismatch)
+		}
+		first = s.Epoch + 1
+		copy(perm, s.Order)
+		if err := m.CopyFrom(s.Model); err != nil { // cannot happen after check
+			return nil, fmt.Errorf("train: resume: %v: %w", err, ErrStateMismatch)
+		}
+		copy(opt.buf, s.Momentum)
+		opt.first = false
+		*log = s.Log
+		log.Config = cfg // equal to the state's (checked), without a JSON round trip
+		log.Epochs = slices.Clone(s.Log.Epochs)
+		log.ResumedAt = append(slices.Clone(s.Log.ResumedAt), first)
+		log.Stopped = ""
+		start = start.Add(-time.Duration(s.Log.Seconds * float64(time.Second)))
+		if s.Best != nil {
+			best = s.Best.Clone()
+			best.SetThreads(1)
+			bestAcc = float64(log.BestEpoch)
+			if ev != nil {
+				bestAcc = log.BestValAcc
+			}
+			if tr.OnBest != nil {
+				if err := tr.OnBest(best, log.Epochs[log.BestEpoch-1]); err != nil {
+					return log, fmt.Errorf("train: epoch %d checkpoint: %w", log.BestEpoch, err)
+				}
+			}
+		}
+	}
+	it0 := (first - 1) * perEpoch // iterations done before this session
 	finish := func(stopped string) {
 		if best != nil {
 			m.CopyFrom(best)
@@ -262,8 +353,8 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 		log.Seconds = time.Since(start).Seconds()
 		log.Stopped = stopped
 	}
-	it := 0
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	it := it0
+	for epoch := first; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
 		rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		var lossSum float64
@@ -303,7 +394,7 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 			if tr.Progress != nil {
 				el := trainTime + time.Since(t0)
 				ips := float64(seen) / time.Since(t0).Seconds()
-				eta := time.Duration(float64(el) / float64(it) * float64(total-it))
+				eta := time.Duration(float64(el) / float64(it-it0) * float64(total-it))
 				tr.Progress(Progress{Epoch: epoch, Epochs: cfg.Epochs, Batch: b + 1, Batches: perEpoch, Loss: loss,
 					AvgLoss: lossSum / float64(seen), LR: lr, ImagesPerSec: ips, ETA: eta})
 			}
@@ -344,12 +435,23 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 				}
 			}
 		}
+		log.Seconds = time.Since(start).Seconds()
+		if tr.OnCheckpoint != nil {
+			st, err := pcg.MarshalBinary()
+			if err == nil {
+				err = tr.OnCheckpoint(&TrainState{Epoch: epoch, Model: m, Momentum: opt.buf, Best: best, RNG: st, Order: perm, Log: *log})
+			}
+			if err != nil {
+				finish("checkpoint failed")
+				return log, fmt.Errorf("train: epoch %d state: %w", epoch, err)
+			}
+		}
 		if tr.OnEpoch != nil {
-			log.Seconds = time.Since(start).Seconds()
 			tr.OnEpoch(log)
 		}
 		if tr.Progress != nil {
-			eta := time.Duration(float64(time.Since(start)) / float64(epoch) * float64(cfg.Epochs-epoch))
+			done := epoch - first + 1 // epochs of this session
+			eta := time.Duration(float64(time.Since(sessionStart)) / float64(done) * float64(cfg.Epochs-epoch))
 			tr.Progress(Progress{Epoch: epoch, Epochs: cfg.Epochs, Batch: perEpoch, Batches: perEpoch,
 				AvgLoss: e.TrainLoss, LR: lr, ImagesPerSec: e.ImagesPerSec, ETA: eta, EpochDone: true,
 				ValAcc: e.ValAcc, ValLoss: e.ValLoss, Best: isBest})
@@ -360,6 +462,63 @@ func (tr *Trainer) Train(ctx context.Context, train, val Source) (*TrainLog, err
 		best.Close()
 	}
 	return log, nil
+}
+
+// check returns an error wrapping ErrStateMismatch unless s continues
+// the run that m, with fresh log l (config, threads and data sizes), is
+// about to train.
+func (s *TrainState) check(m *Model, l *TrainLog) error {
+	mismatch := func(format string, a ...any) error {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, a...), ErrStateMismatch)
+	}
+	same := func(a, b *Model) bool {
+		return a != nil && a.g.Arch == b.g.Arch && a.g.Input == b.g.Input && a.g.Classes == b.g.Classes &&
+			len(a.data) == len(b.data) && len(a.rt) == len(b.rt)
+	}
+	want, err := json.Marshal(l.Config)
+	if err != nil {
+		return err
+	}
+	got, err := json.Marshal(s.Log.Config)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !bytes.Equal(got, want):
+		return mismatch("the state's recipe %s differs from this run's %s", got, want)
+	case s.Log.TrainN != l.TrainN || s.Log.ValN != l.ValN:
+		return mismatch("the state trained on %d examples and validated on %d, this run has %d and %d",
+			s.Log.TrainN, s.Log.ValN, l.TrainN, l.ValN)
+	case s.Log.Threads != l.Threads:
+		return mismatch("the state was trained on %d threads, this run has %d (results depend on the thread count)",
+			s.Log.Threads, l.Threads)
+	case !same(s.Model, m):
+		return mismatch("the state's model does not have this run's architecture (%s, %v inputs, %d classes)", m.g.Arch, m.g.Input, m.g.Classes)
+	case s.Epoch < 1 || s.Epoch > l.Config.Epochs || len(s.Log.Epochs) != s.Epoch:
+		return mismatch("the state is at epoch %d with %d epochs logged; this run has %d epochs", s.Epoch, len(s.Log.Epochs), l.Config.Epochs)
+	case !isPermutation(s.Order, l.TrainN):
+		return mismatch("the state's example order is not a permutation of the %d training examples", l.TrainN)
+	case len(s.Momentum) != len(m.data):
+		return mismatch("the state has %d momentum values for %d parameters", len(s.Momentum), len(m.data))
+	case s.Log.BestEpoch < 1 || s.Log.BestEpoch > s.Epoch || !same(s.Best, m):
+		return mismatch("the state has no best model of an epoch up to %d (best epoch %d)", s.Epoch, s.Log.BestEpoch)
+	}
+	return nil
+}
+
+// isPermutation reports whether p holds each of 0..n-1 once.
+func isPermutation(p []int, n int) bool {
+	if len(p) != n {
+		return false
+	}
+	seen := make([]bool, n)
+	for _, v := range p {
+		if v < 0 || v >= n || seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return true
 }
 
 // sgd is SGD with momentum, Nesterov and weight decay over the model's flat

@@ -32,6 +32,12 @@ type RunOptions struct {
 	TrainLimit int
 	// Progress receives the trainer's progress reports.
 	Progress func(nn.Progress)
+	// Resume and OnCheckpoint are the trainer's (nn.Trainer): a state to
+	// continue from, and a function receiving the state after every epoch.
+	// When resuming with Out set, the restored best model is written to
+	// Out again before training goes on.
+	Resume       *nn.TrainState
+	OnCheckpoint func(*nn.TrainState) error
 }
 
 // RunLog is the JSON training log TrainRun writes: the trainer's log plus
@@ -79,7 +85,7 @@ func TrainRun(ctx context.Context, d *datasets.Dataset, o RunOptions) (*nn.Model
 	rl := &RunLog{Model: o.Arch, Dataset: d.Name, Out: o.Out}
 	meta := Metadata(d)
 	logPath := o.Out + ".log.json"
-	tr := &nn.Trainer{Model: m, Config: o.Config, Progress: o.Progress}
+	tr := &nn.Trainer{Model: m, Config: o.Config, Progress: o.Progress, Resume: o.Resume, OnCheckpoint: o.OnCheckpoint}
 	if o.Out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 			return nil, nil, fmt.Errorf("train: %w", err)

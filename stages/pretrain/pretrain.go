@@ -2,7 +2,10 @@
 // (an architecture of nn.Archs) on the dataset input, keeping the best
 // validation checkpoint, or imports a user's model (the experiment's
 // `from` file, PyTorch state-dict names) and optionally fine-tunes it.
-// Output: model.safetensors and train.log.json.
+// Output: model.safetensors and train.log.json. After every epoch it
+// writes the training state to its checkpoint folder (CheckpointFile); a
+// run of the same key continues from there with the next epoch and ends
+// with the same model bytes as a run in one go.
 package pretrain
 
 import (
@@ -131,6 +134,11 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 	if err != nil {
 		return err
 	}
+	return run(ctx, sc, p, d)
+}
+
+// run is Run on the loaded dataset d.
+func run(ctx context.Context, sc *pipeline.StageContext, p Params, d *datasets.Dataset) error {
 	out := filepath.Join(sc.OutDir, stageio.ModelFile)
 	start := time.Now()
 	rec := stageio.ModelRecord{RunID: "float", Kind: "float", Method: "float", Dataset: d.Name, Model: p.Model,
@@ -151,20 +159,58 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 			return stageio.WriteJSON(sc.OutDir, stageio.ModelRecordFile, rec)
 		}
 	}
-	_, rl, err := Train(ctx, d, p, Options{Init: init, Out: out, Threads: sc.Threads,
+	resumedAt := 0 // the epoch a resumed run continued with (progress messages say so)
+	announce := false
+	var o Options
+	// announceResume logs the resumption once the trainer has accepted the
+	// state (at its first report, or at the end when no epoch was left).
+	announceResume := func() {
+		if announce {
+			announce = false
+			sc.Log.Info(fmt.Sprintf("resumed at epoch %d", resumedAt), "epochs_done", resumedAt-1,
+				"epochs", o.Resume.Log.Config.Epochs, "threads", o.Threads, "stage_threads", sc.Threads)
+		}
+	}
+	o = Options{Init: init, Out: out, Threads: sc.Threads,
 		Progress: func(pr nn.Progress) {
 			if pr.Epochs == 0 || pr.Batches == 0 {
 				return
 			}
+			announceResume()
 			frac := (float64(pr.Epoch-1) + float64(pr.Batch)/float64(pr.Batches)) / float64(pr.Epochs)
 			msg := fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", pr.Epoch, pr.Epochs, pr.AvgLoss, pr.ImagesPerSec)
 			if pr.EpochDone {
 				msg = fmt.Sprintf("epoch %d/%d val acc %.2f%%", pr.Epoch, pr.Epochs, 100*pr.ValAcc)
 				sc.Log.Info("epoch done", "epoch", pr.Epoch, "loss", pr.AvgLoss, "val_acc", pr.ValAcc, "lr", pr.LR, "best", pr.Best)
 			}
+			if resumedAt > 0 {
+				msg += fmt.Sprintf(" (resumed at epoch %d)", resumedAt)
+			}
 			sc.Progress(frac, msg)
 		},
-	})
+		OnCheckpoint: func(s *nn.TrainState) error {
+			if err := saveCheckpoint(sc, s); err != nil {
+				// Training goes on; only a resumption would lose the epoch.
+				sc.Log.Warn("could not write the checkpoint", "epoch", s.Epoch, "err", err)
+			}
+			return nil
+		},
+	}
+	if sc.Resumed {
+		o.Resume = resumeState(sc)
+	}
+	if o.Resume != nil {
+		defer o.Resume.Close()
+		o.Threads = o.Resume.Log.Threads // results depend on the thread count
+		resumedAt, announce = o.Resume.Epoch+1, true
+	}
+	_, rl, err := Train(ctx, d, p, o)
+	if o.Resume != nil && errors.Is(err, nn.ErrStateMismatch) {
+		sc.Log.Warn("ignoring the checkpoint, training from epoch 1", "reason", err.Error())
+		o.Resume, o.Threads, resumedAt, announce = nil, sc.Threads, 0, false
+		_, rl, err = Train(ctx, d, p, o)
+	}
+	announceResume()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -184,8 +230,8 @@ func (Kind) Run(ctx context.Context, sc *pipeline.StageContext) error {
 }
 
 // Options are how Train runs: the starting model, where the output goes,
-// threads (the result is deterministic for a given seed and thread count)
-// and progress.
+// threads (the result is deterministic for a given seed and thread count),
+// progress, and the training state to continue from and to save.
 type Options struct {
 	// Init, when set, is the starting model (an imported one); otherwise
 	// the model is initialised from the recipe's seed.
@@ -194,6 +240,15 @@ type Options struct {
 	Out      string
 	Threads  int
 	Progress func(nn.Progress)
+	// Resume, when set, is the state after an epoch of an earlier run of
+	// the same parameters, on the same data and thread count; training
+	// continues with the next epoch and ends with the same model and log
+	// (times aside) as a run in one go. A state that does not fit is an
+	// error wrapping nn.ErrStateMismatch.
+	Resume *nn.TrainState
+	// OnCheckpoint, when set, receives the state after every epoch (see
+	// nn.Trainer.OnCheckpoint).
+	OnCheckpoint func(*nn.TrainState) error
 }
 
 // Train trains the model p describes on d: the one operation behind the
@@ -206,8 +261,27 @@ func Train(ctx context.Context, d *datasets.Dataset, p Params, o Options) (*nn.M
 	}
 	return withdata.TrainRun(ctx, d, withdata.RunOptions{
 		Arch: p.Model, Config: TrainConfig(p), Threads: o.Threads, Init: o.Init, Out: o.Out, TrainLimit: p.TrainLimit,
-		Progress: o.Progress,
+		Progress: o.Progress, Resume: o.Resume, OnCheckpoint: o.OnCheckpoint,
 	})
+}
+
+// resumeState is the training state the stage continues from, or nil (with
+// a log line saying why) when its checkpoint folder holds none it may use.
+// The run continues on the state's thread count, since results depend on
+// it, unless that is more than the stage asks for.
+func resumeState(sc *pipeline.StageContext) *nn.TrainState {
+	s, why := loadCheckpoint(sc)
+	if s == nil {
+		sc.Log.Warn("ignoring the checkpoint, training from epoch 1", "reason", why)
+		return nil
+	}
+	if t := s.Log.Threads; t != sc.Threads && (t < 1 || t > max(sc.Threads, Kind{}.Threads(sc.Params))) {
+		sc.Log.Warn("ignoring the checkpoint, training from epoch 1",
+			"reason", fmt.Sprintf("it was trained on %d threads; this stage may use %d", t, sc.Threads))
+		s.Close()
+		return nil
+	}
+	return s
 }
 
 // renameLog moves TrainRun's "<model>.log.json" to train.log.json.
