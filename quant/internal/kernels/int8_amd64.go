@@ -21,6 +21,13 @@ func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, b
 //go:noescape
 func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
 
+// vnniOPQ4x64 is vnniOP4x64 whose epilogue also quantizes the rows it
+// stores to unsigned levels (inv = 1/scale, 0..hi) written as four
+// interleaved rows at dst; vnniOPQGo is its twin.
+//
+//go:noescape
+func vnniOPQ4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32, dst *byte, inv, hi float32)
+
 // vnniOI4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel storing the
 // raw int32 accumulators (row i at c + i*ldc); vnniOIGo is its twin.
 //
@@ -112,6 +119,29 @@ func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float
 		ap = &add[0]
 	}
 	vnniOP4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap)
+}
+
+// VNNIOPQ is VNNIOP that also writes the byte levels of the stored rows
+// (vnniOPQGo defines it).
+func VNNIOPQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+	if !UseVNNI {
+		vnniOPQGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add, dst, inv, hi)
+		return
+	}
+	checkOffs(kg, a, lda, b, offs, omax)
+	_ = c[3*ldc+63]
+	_ = dst[255]
+	_, _ = mult[3], bias[3]
+	r := 0
+	if withRelu {
+		r = 1
+	}
+	var ap *float32
+	if add != nil {
+		_ = add[3*ldc+63]
+		ap = &add[0]
+	}
+	vnniOPQ4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap, &dst[0], inv, hi)
 }
 
 // checkOffs panics unless the micro-kernel's reads stay inside a and b:

@@ -151,6 +151,66 @@ TEXT ·vnniOP4x64(SB), NOSPLIT, $0-88
 	VZEROUPPER
 	RET
 
+// func vnniOPQ4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32, dst *byte, inv, hi float32)
+TEXT ·vnniOPQ4x64(SB), NOSPLIT, $0-104
+	MOVQ kg+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ offs+32(FP), R14
+	MOVQ c+40(FP), DI
+	MOVQ ldc+48(FP), R10
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VNNI_LOOPO(opqloop, opqstore)
+	MOVQ         relu+72(FP), R14
+	MOVQ         add+80(FP), DX
+	MOVQ         DX, CX
+	SHLQ         $2, R10
+	VPXORD       Z26, Z26, Z26
+	VBROADCASTSS (AX), Z27
+	VBROADCASTSS (BX), Z28
+	POST_ROW(Z0, Z1, Z2, Z3)
+	ADD_ROW(Z0, Z1, Z2, Z3, opqadd0)
+	STORE_ROW(Z0, Z1, Z2, Z3, opqrow0)
+	ADDQ         R10, DI
+	ADDQ         R10, DX
+	VBROADCASTSS 4(AX), Z27
+	VBROADCASTSS 4(BX), Z28
+	POST_ROW(Z4, Z5, Z6, Z7)
+	ADD_ROW(Z4, Z5, Z6, Z7, opqadd1)
+	STORE_ROW(Z4, Z5, Z6, Z7, opqrow1)
+	ADDQ         R10, DI
+	ADDQ         R10, DX
+	VBROADCASTSS 8(AX), Z27
+	VBROADCASTSS 8(BX), Z28
+	POST_ROW(Z8, Z9, Z10, Z11)
+	ADD_ROW(Z8, Z9, Z10, Z11, opqadd2)
+	STORE_ROW(Z8, Z9, Z10, Z11, opqrow2)
+	ADDQ         R10, DI
+	ADDQ         R10, DX
+	VBROADCASTSS 12(AX), Z27
+	VBROADCASTSS 12(BX), Z28
+	POST_ROW(Z12, Z13, Z14, Z15)
+	ADD_ROW(Z12, Z13, Z14, Z15, opqadd3)
+	STORE_ROW(Z12, Z13, Z14, Z15, opqrow3)
+	MOVQ         dst+88(FP), DI
+	VBROADCASTSS inv+96(FP), Z24
+	VBROADCASTSS hi+100(FP), Z25
+	QUANTD(Z0, Z1, Z2, Z3)
+	QUANTD(Z4, Z5, Z6, Z7)
+	QUANTD(Z8, Z9, Z10, Z11)
+	QUANTD(Z12, Z13, Z14, Z15)
+	INTERLEAVE_STORE(Z0, Z4, Z8, Z12, 0)
+	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
+	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
+	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	VZEROUPPER
+	RET
+
 // func quantQuadAVX512(dst *byte, r0, r1, r2, r3 *float32, n int, mult, bias *float32, inv, hi float32)
 TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-72
 	MOVQ         dst+0(FP), DI

@@ -17,6 +17,12 @@ func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float
 	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
 }
 
+// VNNIOPQ is VNNIOP that also writes the byte levels of the stored rows
+// (vnniOPQGo defines it).
+func VNNIOPQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+	vnniOPQGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add, dst, inv, hi)
+}
+
 func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {
 	quantQuadGo(dst, r0, r1, r2, r3, mult, bias, inv, hi)
 }

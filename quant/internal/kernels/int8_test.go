@@ -204,6 +204,37 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 							t.Fatalf("kg %d lda %d add %v relu %v: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fast[i], twin[i], want)
 						}
 					}
+					// The same tile also quantized to byte levels (a residual
+					// sum and its consumers' input in one pass): the float32
+					// rows as above, the bytes as ToQuad makes of them.
+					const inv, hi = 2.5, 15
+					fastQ := make([]float32, len(fast))
+					twinQ := make([]float32, len(fast))
+					fastB := make([]byte, 256+2*guard)
+					twinB := make([]byte, len(fastB))
+					for i := range fastB {
+						fastB[i], twinB[i] = 0xA5, 0xA5
+					}
+					VNNIOPQ(kg, a, lda, b, offs, omax, fastQ[guard:], ldc, mult, bias, withRelu, add, fastB[guard:], inv, hi)
+					vnniOPQGo(kg, a, lda, b, offs, twinQ[guard:], ldc, mult, bias, withRelu, add, twinB[guard:], inv, hi)
+					for i := range fast {
+						if p := i - guard; p < 0 || p%ldc >= 64 || p/ldc >= 4 {
+							continue
+						}
+						if math.Float32bits(fastQ[i]) != math.Float32bits(twin[i]) || math.Float32bits(twinQ[i]) != math.Float32bits(twin[i]) {
+							t.Fatalf("kg %d lda %d add %v relu %v: quantizing tile: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fastQ[i], twinQ[i], twin[i])
+						}
+					}
+					for i := range fastB {
+						want := byte(0xA5)
+						if p := i - guard; p >= 0 && p < 256 {
+							r, j := p%4, p/4
+							want = byte(quantLevel(Post(twin[guard+r*ldc+j], 1, 0), inv, 0, hi))
+						}
+						if fastB[i] != twinB[i] || twinB[i] != want {
+							t.Fatalf("kg %d lda %d add %v relu %v: quantizing tile: byte %d: %d, twin %d, want %d", kg, lda, withAdd, withRelu, i, fastB[i], twinB[i], want)
+						}
+					}
 				}
 			}
 		}

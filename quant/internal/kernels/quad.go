@@ -212,6 +212,33 @@ func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc 
 	}
 }
 
+// vnniOPQGo is the twin of vnniOPQ4x64: vnniOPGo, then the four rows it
+// stored quantized to unsigned levels and interleaved into dst as
+// quantQuadGo does (mult 1, bias 0): the float32 output of a layer (a
+// residual sum) and, in the same pass, the byte levels its integer-path
+// consumers read, exactly what ToQuad makes of that output.
+func vnniOPQGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
+	one, zero := [4]float32{1, 1, 1, 1}, [4]float32{}
+	quantQuadGo(dst, c[:64], c[ldc:ldc+64], c[2*ldc:2*ldc+64], c[3*ldc:3*ldc+64], &one, &zero, inv, hi)
+}
+
+// QuadRows quantizes n columns of four float32 rows (nil: a row of zeros,
+// zero at least n long) to unsigned levels (inv = 1/scale, 0..hi),
+// interleaved into dst as ToQuad does.
+func QuadRows(dst []byte, r *[4][]float32, n int, inv, hi float32, zero []float32) {
+	var rows [4][]float32
+	m := [4]float32{1, 1, 1, 1}
+	for t := range rows {
+		rows[t] = r[t]
+		if rows[t] == nil {
+			rows[t], m[t] = zero, 0
+		}
+		rows[t] = rows[t][:n]
+	}
+	quantQuad(dst, rows[0], rows[1], rows[2], rows[3], &m, &[4]float32{}, inv, hi)
+}
+
 // vnniOIGo is the twin of vnniOI4x64: c[i*ldc+j] = the int32 sum over
 // groups g < kg and t < 4 of a[i*lda+4g+t] * b[offs[g]+4j+t], for i < 4,
 // j < 64 (the raw accumulators of integer-only inference).
