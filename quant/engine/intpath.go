@@ -438,6 +438,13 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 	npad := kernels.RoundUp64(cols)
 	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
 	gather := l.conv && l.stride != 1
+	// A strided convolution with byte output and whole 16-sample blocks
+	// reads its input in place, each 16-column block of a tile where its
+	// pixel is (see VNNIOQZ); others gather each output row's panel.
+	inPlace := gather && out.bytes != nil && bc%16 == 0
+	if inPlace {
+		gather = false
+	}
 	g := 0
 	for c4 := 0; c4 < gi.C4(); c4++ {
 		for ky := 0; ky < kh; ky++ {
@@ -465,13 +472,24 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 			w.gatherRow(l, x, oy, bc, npad)
 			b = w.panel
 		} else {
-			b = x[oy*wp*bc*4:]
+			b = x[oy*l.stride*wp*bc*4:]
 		}
 		for j0 := 0; j0 < cols; j0 += 64 {
 			bt := b[j0*4:]
 			nc := min(64, cols-j0)
 			for i0 := 0; i0 < l.m4; i0 += 4 {
 				ai := a[i0*l.kpad:]
+				if inPlace {
+					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
+					zoff, zmax := stridedBlocks(j0, cols, bc, l.stride, ow)
+					if nc == 64 {
+						kernels.VNNIOQZ(kg, ai, l.kpad, b, offs, omax, &zoff, zmax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+						continue
+					}
+					kernels.VNNIOQZ(kg, ai, l.kpad, b, offs, omax, &zoff, zmax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+					copy(out.bytes[off:off+4*nc], w.tileB)
+					continue
+				}
 				if out.bytes != nil {
 					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
 					if nc == 64 {
@@ -544,6 +562,22 @@ func (b *quadBorders) clear(t []byte, q kernels.QuadGeom, bc int) {
 	b.buf = append(b.buf, t)
 	b.geo = append(b.geo, q)
 	b.bc = append(b.bc, bc)
+}
+
+// stridedBlocks returns the byte offsets, from the first input row of an
+// output row of a stride-s convolution, of the four 16-column blocks of
+// the tile at column j0 (columns (ox, b), bc samples a multiple of 16, ow
+// output pixels, cols = ow*bc columns; blocks past the last column repeat
+// the first), and the largest offset any tile's block has.
+func stridedBlocks(j0, cols, bc, s, ow int) (zoff [4]int, zmax int) {
+	for t := range zoff {
+		j := j0 + 16*t
+		if j >= cols {
+			j = j0
+		}
+		zoff[t] = ((j/bc)*s*bc + j%bc) * 4
+	}
+	return zoff, ((ow-1)*s*bc + bc - 16) * 4
 }
 
 // gatherRow fills w.panel with the K groups of output row oy of strided

@@ -78,3 +78,53 @@ func TestResidualLevelsShadow(t *testing.T) {
 		}
 	}
 }
+
+// TestStridedInPlaceExact checks the strided int8 convolutions that read
+// their input in place (byte output, chunks of a multiple of 16 samples:
+// see stridedBlocks): ResNet-20 on 12 x 12 inputs (rows of 6 and 3 output
+// pixels, so tiles of 96 and 48 columns, partial ones included) scores
+// candidates exactly as the float32 path of the candidate network, in the
+// evaluator and in EvaluateModel.
+func TestStridedInPlaceExact(t *testing.T) {
+	useIntegerKernels(t)
+	ctx := context.Background()
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 12, W: 12}, 4, 8, quant.PerChannel, 51)
+	rng := rand.New(rand.NewPCG(51, 52))
+	m = withDelta(t, m, randomDelta(rng, m, nil, m.NumVars()/3))
+	for _, batch := range []int{16, 32} {
+		x, y := testData(m.Graph, batch, 53)
+		ev, err := NewEvaluator(m, EvalOptions{Workers: 1, Chunk: batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		strided := 0
+		for _, l := range ev.n.layers {
+			if l.intPath && l.conv && l.stride != 1 && ev.n.u8[l.node] {
+				strided++
+			}
+		}
+		if strided != 2 {
+			t.Fatalf("%d strided int8 convolutions with byte output, want 2", strided)
+		}
+		if _, err := ev.Prepare(ctx, x, y); err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range []Delta{randomDelta(rng, m, nil, 80), randomDelta(rng, m, nil, 5)} {
+			s, got := candidateLogits(t, ev, d)
+			cm := withDelta(t, m, d)
+			want := floatLogits(t, cm, x, y)
+			for k := range want {
+				if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+					t.Fatalf("batch %d candidate %d: logit %d: integer path %v, float32 path %v", batch, i, k, got[k], want[k])
+				}
+			}
+			rep, err := EvaluateModel(ctx, cm, x, y, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Correct != s.Correct || relDiff(rep.Loss, s.Loss) > 1e-12 {
+				t.Fatalf("batch %d candidate %d: score %+v, EvaluateModel loss %v correct %d", batch, i, s, rep.Loss, rep.Correct)
+			}
+		}
+	}
+}

@@ -14,6 +14,13 @@ var UseVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &
 //go:noescape
 func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
 
+// vnniOQZ4x64 is vnniOQ4x64 for a tile whose four 16-column blocks are
+// read at b + zoff[t] + offs[g] (a strided convolution read in place);
+// vnniOQZGo is its twin.
+//
+//go:noescape
+func vnniOQZ4x64(kg int, a *int8, lda int, b *byte, offs *int, zoff *[4]int, dst *byte, mult, bias *float32, inv, hi float32)
+
 // vnniOP4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel with a
 // rescaling epilogue (plus the rows at add unless nil, then a ReLU when
 // relu is not 0) writing float32 rows; vnniOPGo is its twin.
@@ -97,6 +104,27 @@ func VNNIOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byt
 	_ = dst[255]
 	_, _ = mult[3], bias[3]
 	vnniOQ4x64(kg, &a[0], lda, &b[0], &offs[0], &dst[0], &mult[0], &bias[0], inv, hi)
+}
+
+// VNNIOQZ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad
+// bytes, its four 16-column blocks at b + zoff[t] (vnniOQZGo defines it);
+// offs may address up to omax, zoff up to zmax (all non-negative).
+func VNNIOQZ(kg int, a []int8, lda int, b []byte, offs []int, omax int, zoff *[4]int, zmax int, dst []byte, mult, bias []float32, inv, hi float32) {
+	if !UseVNNI {
+		vnniOQZGo(kg, a, lda, b, offs, zoff, dst, mult, bias, inv, hi)
+		return
+	}
+	_ = a[3*lda+4*kg-1]
+	_ = offs[kg-1]
+	_ = b[omax+zmax+63]
+	for _, z := range zoff {
+		if z < 0 || z > zmax {
+			panic("kernels: VNNIOQZ: block offset outside 0..zmax")
+		}
+	}
+	_ = dst[255]
+	_, _ = mult[3], bias[3]
+	vnniOQZ4x64(kg, &a[0], lda, &b[0], &offs[0], zoff, &dst[0], &mult[0], &bias[0], inv, hi)
 }
 
 // VNNIOP runs the 4 x 64 GEMM tile whose epilogue writes float32 rows

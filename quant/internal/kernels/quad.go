@@ -192,6 +192,26 @@ func vnniOQGo(kg int, a []int8, lda int, b []byte, offs []int, dst []byte, mult,
 	}
 }
 
+// vnniOQZGo is the twin of vnniOQZ4x64: vnniOQGo where column j's four
+// bytes of group g are b[zoff[j/16]+offs[g]+4*(j%16)+t]: a strided
+// convolution whose sample count is a multiple of 16 reads each output
+// pixel's 16-sample blocks where they are, with no gathered panel.
+func vnniOQZGo(kg int, a []int8, lda int, b []byte, offs []int, zoff *[4]int, dst []byte, mult, bias []float32, inv, hi float32) {
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 64; j++ {
+			var s int32
+			for g := 0; g < kg; g++ {
+				p := zoff[j/16] + offs[g] + 4*(j%16)
+				for t := 0; t < 4; t++ {
+					s += int32(a[i*lda+4*g+t]) * int32(b[p+t])
+				}
+			}
+			y := Post(float32(s), mult[i], bias[i])
+			dst[4*j+i] = byte(int32(quantLevel(y, inv, 0, hi)))
+		}
+	}
+}
+
 // vnniOPGo is the twin of vnniOP4x64: c[i*ldc+j] = post(float32(s),
 // mult[i], bias[i]) (s as in vnniOQGo), plus add[i*ldc+j] when add is not
 // nil, followed by a ReLU (y > 0 ? y : 0) when withRelu: a layer's output,
