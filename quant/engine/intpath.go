@@ -215,9 +215,9 @@ func (n *net) planAdds() {
 // planShadows finds the residual sums computed by a layer's epilogue
 // (planAdds) that integer-path layers read (through the sum's fused ReLU):
 // the epilogue then also writes the sum's levels for them (into the
-// worker's xsh, in their input geometry), which saves quantizing the
-// float32 sum again. Every such reader must take the same levels in the
-// same geometry, and no other epilogue may write xsh between the layer
+// worker's xsh buffer for their input geometry), which saves quantizing
+// the float32 sum again. Every such reader must take the same levels in
+// the same geometry, and no other such epilogue may run between the layer
 // and its last reader.
 func (n *net) planShadows() {
 	g := n.g
@@ -357,7 +357,7 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 	case inChanged && n.u8[src]:
 		x = w.ubufs[l.inSlot]
 	case inChanged && n.shadowFrom[li] >= 0 && w.shadowFresh(n.shadowFrom[li]):
-		x = w.xsh
+		x = w.xsh.get(l.inGeo, n.chunk)
 	case inChanged:
 		x = w.xs
 		kernels.ToQuad(x, w.bufs[l.inSlot], l.inGeo, bc, 1/l.act.Scale, hi, w.zeroF)
@@ -373,7 +373,7 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 		if lc := n.shadowTo[li]; lc >= 0 {
 			r := &n.layers[lc]
 			_, rhi := r.act.Levels()
-			out.sh, out.shGeo, out.shInv, out.shHi = w.xsh, r.inGeo, 1/r.act.Scale, rhi
+			out.sh, out.shGeo, out.shInv, out.shHi = w.xsh.get(r.inGeo, n.chunk), r.inGeo, 1/r.act.Scale, rhi
 		}
 	}
 	if n.u8[l.node] {
@@ -533,12 +533,32 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 	}
 }
 
+// shadowBufs are a worker's buffers for residual sums' levels (see
+// planShadows), one per quad geometry, made on first use.
+type shadowBufs struct {
+	geo []kernels.QuadGeom
+	buf [][]byte
+}
+
+// get returns the buffer for quad tensors of geometry q and up to chunk
+// samples (with 256 bytes of slack: a tile may read past the tensor).
+func (s *shadowBufs) get(q kernels.QuadGeom, chunk int) []byte {
+	for i, g := range s.geo {
+		if g == q {
+			return s.buf[i]
+		}
+	}
+	s.geo = append(s.geo, q)
+	s.buf = append(s.buf, make([]byte, q.Size(chunk)+256))
+	return s.buf[len(s.buf)-1]
+}
+
 // quadBorders remembers, per byte buffer an int8 GEMM writes (the worker's
 // ubufs and xsh), the geometry and chunk size for which its padding is
 // known to be zero. The GEMM writes only the interior, and every other
 // writer of these buffers (ToQuad, PostQuad, PoolQuad) zeroes the border
 // of the geometry it writes, which is always the buffer's own for ubufs;
-// xsh holds the levels of several sums, in their readers' geometries.
+// a buffer of xsh holds several sums of one geometry.
 type quadBorders struct {
 	buf [][]byte
 	geo []kernels.QuadGeom

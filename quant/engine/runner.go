@@ -31,10 +31,10 @@ type worker struct {
 	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
 	ubufs   [][]byte  // per slot holding byte levels (integer path), quad layout
 
-	// xsh holds a residual sum's levels written by its layer's epilogue
-	// (see planShadows); borders tracks which quad buffers have zero
-	// padding.
-	xsh     []byte
+	// xsh holds residual sums' levels written by the epilogue of the
+	// layer computing them (see planShadows); borders tracks which quad
+	// buffers have zero padding.
+	xsh     shadowBufs
 	borders quadBorders
 	// floatLayer marks the int8 layers whose current weights could take
 	// an accumulator to 2^24: they run on the float32 path (nil: none);
@@ -75,9 +75,6 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		// 256 bytes of slack: the last tile of a row may read past the
 		// tensor (columns whose results are dropped).
 		w.xs = make([]byte, n.quadMax+256)
-		if n.intOn {
-			w.xsh = make([]byte, n.quadMax+256)
-		}
 		w.panel = make([]byte, n.panelMax+256)
 		w.offs = make([]int, n.kgMax)
 		w.zeroF = make([]float32, n.rowMax)
