@@ -180,6 +180,7 @@ func (n *net) planInteger(wmax int, levels []float32) string {
 		}
 	}
 	n.planAdds()
+	n.planShadows()
 	if len(refused) == 0 {
 		return ""
 	}
@@ -209,6 +210,95 @@ func (n *net) planAdds() {
 			n.addInto[li], n.addOther[li], n.addBy[a] = a, other, li
 		}
 	}
+}
+
+// planShadows finds the residual sums computed by a layer's epilogue
+// (planAdds) that integer-path layers read (through the sum's fused ReLU):
+// the epilogue then also writes the sum's levels for them (into the
+// worker's xsh buffer for their input geometry), which saves quantizing
+// the float32 sum again. Every such reader must take the same levels in
+// the same geometry, and no other such epilogue may run between the layer
+// and its last reader.
+func (n *net) planShadows() {
+	g := n.g
+	n.shadowTo = make([]int, len(n.layers))
+	n.shadowFrom = make([]int, len(n.layers))
+	for li := range n.layers {
+		n.shadowTo[li], n.shadowFrom[li] = -1, -1
+	}
+	consumers := nodeConsumers(g.Nodes)
+	last := make([]int, len(n.layers)) // per producer, its last reader's node
+	var producers []int
+	for lb := range n.layers {
+		a := n.addInto[lb]
+		if a < 0 {
+			continue
+		}
+		chain := []int{a}
+		for v := a; len(consumers[v]) == 1; {
+			c := consumers[v][0]
+			if g.Nodes[c].Op != nn.OpReLU || !n.fused[c] {
+				break
+			}
+			chain = append(chain, c)
+			v = c
+		}
+		var readers []int
+		for _, v := range chain {
+			for _, c := range consumers[v] {
+				if lc := n.layerOf[c]; lc >= 0 && n.layers[lc].intPath {
+					readers = append(readers, lc)
+				}
+			}
+		}
+		if len(readers) == 0 {
+			continue
+		}
+		l0 := &n.layers[readers[0]]
+		sh := g.Nodes[a].OutShape
+		ok := l0.inGeo.C == sh.C && l0.inGeo.H == sh.H && l0.inGeo.W == sh.W
+		for _, lc := range readers[1:] {
+			if lr := &n.layers[lc]; lr.act != l0.act || lr.inGeo != l0.inGeo {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		n.shadowTo[lb] = readers[0]
+		for _, lc := range readers {
+			last[lb] = max(last[lb], n.layers[lc].node)
+		}
+		producers = append(producers, lb)
+	}
+	for _, lb := range producers {
+		for _, other := range producers {
+			if o := n.layers[other].node; o > n.layers[lb].node && o < last[lb] {
+				n.shadowTo[lb] = -1
+			}
+		}
+	}
+	for lc := range n.layers {
+		src := g.Nodes[n.layers[lc].node].Inputs[0]
+		for g.Nodes[src].Op == nn.OpReLU && n.fused[src] {
+			src = g.Nodes[src].Inputs[0]
+		}
+		if lb := n.addBy[src]; lb >= 0 && n.shadowTo[lb] >= 0 && n.layers[lc].intPath {
+			n.shadowFrom[lc] = lb
+		}
+	}
+}
+
+// shadowFresh reports whether integer-path layer lb ran this chunk with
+// its epilogue, so that the levels it wrote to xsh are current: always on
+// a plain worker (forwardInt runs every layer), and on an evaluator's
+// worker when the candidate recomputes lb in full on the integer path
+// (exactly when the sum node it computes is skipped).
+func (w *worker) shadowFresh(lb int) bool {
+	if w.changed == nil {
+		return true
+	}
+	return w.changed[w.n.layers[lb].node] && w.mode[lb] == modeFull && !w.floatAt(lb)
 }
 
 // residualAdd finds the residual sum a layer's epilogue can compute: the
@@ -266,6 +356,8 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 	switch {
 	case inChanged && n.u8[src]:
 		x = w.ubufs[l.inSlot]
+	case inChanged && n.shadowFrom[li] >= 0 && w.shadowFresh(n.shadowFrom[li]):
+		x = w.xsh.get(l.inGeo, n.chunk)
 	case inChanged:
 		x = w.xs
 		kernels.ToQuad(x, w.bufs[l.inSlot], l.inGeo, bc, 1/l.act.Scale, hi, w.zeroF)
@@ -278,6 +370,11 @@ func (w *worker) layerInt(li int, q []int8, bc int, inChanged bool) {
 		out.f = w.bufs[n.nodeSlot[a]]
 		out.add = w.bufs[n.nodeSlot[n.addOther[li]]]
 		out.relu = n.addRelu[a]
+		if lc := n.shadowTo[li]; lc >= 0 {
+			r := &n.layers[lc]
+			_, rhi := r.act.Levels()
+			out.sh, out.shGeo, out.shInv, out.shHi = w.xsh.get(r.inGeo, n.chunk), r.inGeo, 1/r.act.Scale, rhi
+		}
 	}
 	if n.u8[l.node] {
 		s := n.nodeSlot[l.node]
@@ -307,6 +404,11 @@ type quadOut struct {
 	mult, bias []float32
 	relu       bool
 	add        []float32 // added to the float32 rows before the ReLU (a residual sum)
+	// sh, when not nil, also receives the float32 rows as byte levels
+	// (inverse scale shInv, 0..shHi) in a quad tensor of geometry shGeo.
+	sh          []byte
+	shGeo       kernels.QuadGeom
+	shInv, shHi float32
 }
 
 // addPartial adds add to the rescaled rows dst of a partial tile, then
@@ -336,6 +438,13 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 	npad := kernels.RoundUp64(cols)
 	hp, wp := gi.H+2*gi.P, gi.W+2*gi.P
 	gather := l.conv && l.stride != 1
+	// A strided convolution with byte output and whole 16-sample blocks
+	// reads its input in place, each 16-column block of a tile where its
+	// pixel is (see VNNIOQZ); others gather each output row's panel.
+	inPlace := gather && out.bytes != nil && bc%16 == 0
+	if inPlace {
+		gather = false
+	}
 	g := 0
 	for c4 := 0; c4 < gi.C4(); c4++ {
 		for ky := 0; ky < kh; ky++ {
@@ -351,7 +460,10 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 	}
 	omax := offs[kg-1]
 	if out.bytes != nil {
-		out.geo.ClearBorder(out.bytes, bc)
+		w.borders.clear(out.bytes, out.geo, bc)
+	}
+	if out.sh != nil {
+		w.borders.clear(out.sh, out.shGeo, bc)
 	}
 	ldc := oh * ow * bc
 	for oy := 0; oy < oh; oy++ {
@@ -360,13 +472,24 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 			w.gatherRow(l, x, oy, bc, npad)
 			b = w.panel
 		} else {
-			b = x[oy*wp*bc*4:]
+			b = x[oy*l.stride*wp*bc*4:]
 		}
 		for j0 := 0; j0 < cols; j0 += 64 {
 			bt := b[j0*4:]
 			nc := min(64, cols-j0)
 			for i0 := 0; i0 < l.m4; i0 += 4 {
 				ai := a[i0*l.kpad:]
+				if inPlace {
+					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
+					zoff, zmax := stridedBlocks(j0, cols, bc, l.stride, ow)
+					if nc == 64 {
+						kernels.VNNIOQZ(kg, ai, l.kpad, b, offs, omax, &zoff, zmax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+						continue
+					}
+					kernels.VNNIOQZ(kg, ai, l.kpad, b, offs, omax, &zoff, zmax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
+					copy(out.bytes[off:off+4*nc], w.tileB)
+					continue
+				}
 				if out.bytes != nil {
 					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
 					if nc == 64 {
@@ -383,20 +506,98 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 					if out.add != nil {
 						add = out.add[c:]
 					}
+					if out.sh != nil {
+						off := out.shGeo.Pixel(i0/4, oy, 0, bc) + j0*4
+						kernels.VNNIOPQ(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add, out.sh[off:], out.shInv, out.shHi)
+						continue
+					}
 					kernels.VNNIOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add)
 					continue
 				}
 				kernels.VNNIOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu && out.add == nil, nil)
+				var rows [4][]float32
 				for i := i0; i < min(i0+4, l.out); i++ {
 					dst := out.f[c+(i-i0)*ldc : c+(i-i0)*ldc+nc]
 					copy(dst, w.tile[(i-i0)*64:])
 					if out.add != nil {
 						addPartial(dst, out.add[c+(i-i0)*ldc:], out.relu)
 					}
+					rows[i-i0] = dst
+				}
+				if out.sh != nil {
+					off := out.shGeo.Pixel(i0/4, oy, 0, bc) + j0*4
+					kernels.QuadRows(out.sh[off:], &rows, nc, out.shInv, out.shHi, w.zeroF)
 				}
 			}
 		}
 	}
+}
+
+// shadowBufs are a worker's buffers for residual sums' levels (see
+// planShadows), one per quad geometry, made on first use.
+type shadowBufs struct {
+	geo []kernels.QuadGeom
+	buf [][]byte
+}
+
+// get returns the buffer for quad tensors of geometry q and up to chunk
+// samples (with 256 bytes of slack: a tile may read past the tensor).
+func (s *shadowBufs) get(q kernels.QuadGeom, chunk int) []byte {
+	for i, g := range s.geo {
+		if g == q {
+			return s.buf[i]
+		}
+	}
+	s.geo = append(s.geo, q)
+	s.buf = append(s.buf, make([]byte, q.Size(chunk)+256))
+	return s.buf[len(s.buf)-1]
+}
+
+// quadBorders remembers, per byte buffer an int8 GEMM writes (the worker's
+// ubufs and xsh), the geometry and chunk size for which its padding is
+// known to be zero. The GEMM writes only the interior, and every other
+// writer of these buffers (ToQuad, PostQuad, PoolQuad) zeroes the border
+// of the geometry it writes, which is always the buffer's own for ubufs;
+// a buffer of xsh holds several sums of one geometry.
+type quadBorders struct {
+	buf [][]byte
+	geo []kernels.QuadGeom
+	bc  []int
+}
+
+// clear zeroes the padding of the quad tensor t (geometry q, bc samples)
+// unless it is known to be zero.
+func (b *quadBorders) clear(t []byte, q kernels.QuadGeom, bc int) {
+	for i := range b.buf {
+		if &b.buf[i][0] == &t[0] {
+			if b.geo[i] == q && b.bc[i] == bc {
+				return
+			}
+			q.ClearBorder(t, bc)
+			b.geo[i], b.bc[i] = q, bc
+			return
+		}
+	}
+	q.ClearBorder(t, bc)
+	b.buf = append(b.buf, t)
+	b.geo = append(b.geo, q)
+	b.bc = append(b.bc, bc)
+}
+
+// stridedBlocks returns the byte offsets, from the first input row of an
+// output row of a stride-s convolution, of the four 16-column blocks of
+// the tile at column j0 (columns (ox, b), bc samples a multiple of 16, ow
+// output pixels, cols = ow*bc columns; blocks past the last column repeat
+// the first), and the largest offset any tile's block has.
+func stridedBlocks(j0, cols, bc, s, ow int) (zoff [4]int, zmax int) {
+	for t := range zoff {
+		j := j0 + 16*t
+		if j >= cols {
+			j = j0
+		}
+		zoff[t] = ((j/bc)*s*bc + j%bc) * 4
+	}
+	return zoff, ((ow-1)*s*bc + bc - 16) * 4
 }
 
 // gatherRow fills w.panel with the K groups of output row oy of strided

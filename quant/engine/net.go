@@ -126,6 +126,11 @@ type net struct {
 	// input; per node, the layer computing it (or -1).
 	addInto, addOther []int
 	addBy             []int
+	// Byte copies of those sums (see planShadows): per layer, the
+	// integer-path consumer whose input levels its epilogue also writes
+	// (or -1); per layer, the layer whose epilogue wrote its input levels
+	// (or -1).
+	shadowTo, shadowFrom []int
 	// The same for the float32 path (see planFloatAdds): per layer, the
 	// sum node its fused epilogue computes (or -1); per node, the layer
 	// computing it (or -1); per layer, whether its output y needs to be

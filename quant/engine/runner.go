@@ -30,6 +30,12 @@ type worker struct {
 	tile    []float32 // 4 x 64 int8 GEMM scratch
 	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
 	ubufs   [][]byte  // per slot holding byte levels (integer path), quad layout
+
+	// xsh holds residual sums' levels written by the epilogue of the
+	// layer computing them (see planShadows); borders tracks which quad
+	// buffers have zero padding.
+	xsh     shadowBufs
+	borders quadBorders
 	// floatLayer marks the int8 layers whose current weights could take
 	// an accumulator to 2^24: they run on the float32 path (nil: none);
 	// rowExtra holds, per rowCheck layer and output channel, a

@@ -13,8 +13,10 @@ package kernels
 // int32 with AVX-512 VNNI (VPDPBUSD) by a 4 x 64 implicit-GEMM
 // micro-kernel, whose epilogue rescales the accumulators exactly as the
 // float32 path does (float32(acc*mult) + bias: multiply, then add) and
-// either stores float32 rows (vnniOP) or requantizes them to the next
-// layer's byte levels in the quad layout (vnniOQ); quantQuad turns float32
+// either stores float32 rows (vnniOP; vnniOPQ also writes their byte
+// levels) or requantizes them to the next layer's byte levels in the quad
+// layout (vnniOQ; vnniOQZ reads a tile's 16-column blocks at separate
+// offsets, for strided convolutions); quantQuad turns float32
 // rows into quad bytes; maxU8 pools bytes. Each has a pure-Go twin
 // (quad.go) that defines its result; the purego build tag and CPUs without
 // AVX-512 VNNI use the twins. The sums are the integers the float32 path

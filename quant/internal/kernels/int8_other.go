@@ -11,10 +11,23 @@ func VNNIOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byt
 	vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
 }
 
+// VNNIOQZ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad
+// bytes, its four 16-column blocks at b + zoff[t] (vnniOQZGo defines it);
+// offs may address up to omax, zoff up to zmax (all non-negative).
+func VNNIOQZ(kg int, a []int8, lda int, b []byte, offs []int, omax int, zoff *[4]int, zmax int, dst []byte, mult, bias []float32, inv, hi float32) {
+	vnniOQZGo(kg, a, lda, b, offs, zoff, dst, mult, bias, inv, hi)
+}
+
 // VNNIOP runs the 4 x 64 GEMM tile whose epilogue writes float32 rows
 // (vnniOPGo defines it).
 func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
 	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
+}
+
+// VNNIOPQ is VNNIOP that also writes the byte levels of the stored rows
+// (vnniOPQGo defines it).
+func VNNIOPQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+	vnniOPQGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add, dst, inv, hi)
 }
 
 func quantQuadAsm(dst []byte, r0, r1, r2, r3 []float32, mult, bias *[4]float32, inv, hi float32) {

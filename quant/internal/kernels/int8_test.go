@@ -204,6 +204,37 @@ func TestVNNIKernelsMatchTwins(t *testing.T) {
 							t.Fatalf("kg %d lda %d add %v relu %v: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fast[i], twin[i], want)
 						}
 					}
+					// The same tile also quantized to byte levels (a residual
+					// sum and its consumers' input in one pass): the float32
+					// rows as above, the bytes as ToQuad makes of them.
+					const inv, hi = 2.5, 15
+					fastQ := make([]float32, len(fast))
+					twinQ := make([]float32, len(fast))
+					fastB := make([]byte, 256+2*guard)
+					twinB := make([]byte, len(fastB))
+					for i := range fastB {
+						fastB[i], twinB[i] = 0xA5, 0xA5
+					}
+					VNNIOPQ(kg, a, lda, b, offs, omax, fastQ[guard:], ldc, mult, bias, withRelu, add, fastB[guard:], inv, hi)
+					vnniOPQGo(kg, a, lda, b, offs, twinQ[guard:], ldc, mult, bias, withRelu, add, twinB[guard:], inv, hi)
+					for i := range fast {
+						if p := i - guard; p < 0 || p%ldc >= 64 || p/ldc >= 4 {
+							continue
+						}
+						if math.Float32bits(fastQ[i]) != math.Float32bits(twin[i]) || math.Float32bits(twinQ[i]) != math.Float32bits(twin[i]) {
+							t.Fatalf("kg %d lda %d add %v relu %v: quantizing tile: element %d: %v, twin %v, want %v", kg, lda, withAdd, withRelu, i, fastQ[i], twinQ[i], twin[i])
+						}
+					}
+					for i := range fastB {
+						want := byte(0xA5)
+						if p := i - guard; p >= 0 && p < 256 {
+							r, j := p%4, p/4
+							want = byte(quantLevel(Post(twin[guard+r*ldc+j], 1, 0), inv, 0, hi))
+						}
+						if fastB[i] != twinB[i] || twinB[i] != want {
+							t.Fatalf("kg %d lda %d add %v relu %v: quantizing tile: byte %d: %d, twin %d, want %d", kg, lda, withAdd, withRelu, i, fastB[i], twinB[i], want)
+						}
+					}
 				}
 			}
 		}
@@ -386,6 +417,67 @@ func TestIntTile4MatchesTwin(t *testing.T) {
 				}
 				if fast[i] != twin[i] || twin[i] != want {
 					t.Fatalf("n %d rows %d relu %v: element %d: %d, twin %d, want %d", n, rows, relu, i, fast[i], twin[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestVNNIOQZMatchesTwin runs the requantizing tile whose 16-column blocks
+// lie apart (assembly where available) and its twin on random blocks and
+// checks both against the sums written out.
+func TestVNNIOQZMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const guard = 64
+	for _, kg := range []int{1, 3, 36, 72} {
+		lda := 4*kg + 8
+		a := make([]int8, 3*lda+4*kg)
+		for i := range a {
+			a[i] = int8(rng.IntN(255) - 127)
+		}
+		const zmax = 2048
+		b := make([]byte, 4096+zmax+64)
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		offs := make([]int, kg)
+		omax := 0
+		for g := range offs {
+			offs[g] = rng.IntN(4096)
+			omax = max(omax, offs[g])
+		}
+		var zoff [4]int
+		for i := range zoff {
+			zoff[i] = rng.IntN(zmax + 1)
+		}
+		mult, bias := make([]float32, 4), make([]float32, 4)
+		for i := range mult {
+			mult[i] = float32(rng.Float64()*1e-3 + 1e-6)
+			bias[i] = float32(rng.NormFloat64())
+		}
+		for _, hi := range []float32{255, 15} {
+			const inv = 7.5
+			fast := make([]byte, 256+2*guard)
+			twin := make([]byte, len(fast))
+			for i := range fast {
+				fast[i], twin[i] = 0xA5, 0xA5
+			}
+			VNNIOQZ(kg, a, lda, b, offs, omax, &zoff, zmax, fast[guard:], mult, bias, inv, hi)
+			vnniOQZGo(kg, a, lda, b, offs, &zoff, twin[guard:], mult, bias, inv, hi)
+			for i := range fast {
+				want := byte(0xA5)
+				if p := i - guard; p >= 0 && p < 256 {
+					r, j := p%4, p/4
+					var s int64
+					for g := 0; g < kg; g++ {
+						for u := 0; u < 4; u++ {
+							s += int64(a[r*lda+4*g+u]) * int64(b[zoff[j/16]+offs[g]+4*(j%16)+u])
+						}
+					}
+					want = byte(quantLevel(Post(float32(s), mult[r], bias[r]), inv, 0, hi))
+				}
+				if fast[i] != twin[i] || twin[i] != want {
+					t.Fatalf("kg %d hi %v: byte %d: %d, twin %d, want %d", kg, hi, i, fast[i], twin[i], want)
 				}
 			}
 		}

@@ -192,6 +192,26 @@ func vnniOQGo(kg int, a []int8, lda int, b []byte, offs []int, dst []byte, mult,
 	}
 }
 
+// vnniOQZGo is the twin of vnniOQZ4x64: vnniOQGo where column j's four
+// bytes of group g are b[zoff[j/16]+offs[g]+4*(j%16)+t]: a strided
+// convolution whose sample count is a multiple of 16 reads each output
+// pixel's 16-sample blocks where they are, with no gathered panel.
+func vnniOQZGo(kg int, a []int8, lda int, b []byte, offs []int, zoff *[4]int, dst []byte, mult, bias []float32, inv, hi float32) {
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 64; j++ {
+			var s int32
+			for g := 0; g < kg; g++ {
+				p := zoff[j/16] + offs[g] + 4*(j%16)
+				for t := 0; t < 4; t++ {
+					s += int32(a[i*lda+4*g+t]) * int32(b[p+t])
+				}
+			}
+			y := Post(float32(s), mult[i], bias[i])
+			dst[4*j+i] = byte(int32(quantLevel(y, inv, 0, hi)))
+		}
+	}
+}
+
 // vnniOPGo is the twin of vnniOP4x64: c[i*ldc+j] = post(float32(s),
 // mult[i], bias[i]) (s as in vnniOQGo), plus add[i*ldc+j] when add is not
 // nil, followed by a ReLU (y > 0 ? y : 0) when withRelu: a layer's output,
@@ -210,6 +230,33 @@ func vnniOPGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc 
 			c[i*ldc+j] = y
 		}
 	}
+}
+
+// vnniOPQGo is the twin of vnniOPQ4x64: vnniOPGo, then the four rows it
+// stored quantized to unsigned levels and interleaved into dst as
+// quantQuadGo does (mult 1, bias 0): the float32 output of a layer (a
+// residual sum) and, in the same pass, the byte levels its integer-path
+// consumers read, exactly what ToQuad makes of that output.
+func vnniOPQGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
+	one, zero := [4]float32{1, 1, 1, 1}, [4]float32{}
+	quantQuadGo(dst, c[:64], c[ldc:ldc+64], c[2*ldc:2*ldc+64], c[3*ldc:3*ldc+64], &one, &zero, inv, hi)
+}
+
+// QuadRows quantizes n columns of four float32 rows (nil: a row of zeros,
+// zero at least n long) to unsigned levels (inv = 1/scale, 0..hi),
+// interleaved into dst as ToQuad does.
+func QuadRows(dst []byte, r *[4][]float32, n int, inv, hi float32, zero []float32) {
+	var rows [4][]float32
+	m := [4]float32{1, 1, 1, 1}
+	for t := range rows {
+		rows[t] = r[t]
+		if rows[t] == nil {
+			rows[t], m[t] = zero, 0
+		}
+		rows[t] = rows[t][:n]
+	}
+	quantQuad(dst, rows[0], rows[1], rows[2], rows[3], &m, &[4]float32{}, inv, hi)
 }
 
 // vnniOIGo is the twin of vnniOI4x64: c[i*ldc+j] = the int32 sum over
