@@ -141,9 +141,12 @@ type net struct {
 	// output as it is: this layer's fused epilogue then also writes that
 	// output in the padded layout, so that the next layer needs no
 	// padInput pass (see layerFused); else -1. padMax is the floats of
-	// the largest padded input of a chunk.
-	padTo  []int
-	padMax int
+	// the largest padded input of a chunk. padOnly marks the layers with a padTo
+	// whose output nothing else reads: a candidate's output then goes to
+	// the padded layout only.
+	padTo   []int
+	padOnly []bool
+	padMax  int
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -783,7 +786,7 @@ func (n *net) planFloatAdds() {
 		n.fAddInto[li], n.fAddBy[a] = a, li
 		n.fKeepY[li] = n.slots[l.ySlot].cached
 	}
-	n.padTo = make([]int, len(n.layers))
+	n.padTo, n.padOnly = make([]int, len(n.layers)), make([]bool, len(n.layers))
 	for li := range n.layers {
 		n.padTo[li] = -1
 		l := &n.layers[li]
@@ -797,8 +800,28 @@ func (n *net) planFloatAdds() {
 		}
 		if q.conv && q.padLen > 0 && n.floatFused(li+1) && !q.act.Enabled() && q.inSlot == out && q.inS == l.outS {
 			n.padTo[li] = li + 1
+			n.padOnly[li] = n.onlyReader(out, q.node)
 		}
 	}
+}
+
+// onlyReader reports whether node v is the only node reading slot s (nodes
+// aliasing s do not count) and s is not the network's output.
+func (n *net) onlyReader(s, v int) bool {
+	if n.nodeSlot[len(n.g.Nodes)-1] == s {
+		return false
+	}
+	for i, node := range n.g.Nodes {
+		if i == v || n.nodeSlot[i] == s {
+			continue
+		}
+		for _, u := range node.Inputs {
+			if n.nodeSlot[u] == s {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // forwardFused is forwardAll with the float32-path layers run by
@@ -862,6 +885,10 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc
 	q := n.padTo[li]
 	if q >= 0 {
 		ep.next, ep.pad = &n.layers[q], w.pads[q%2][:n.layers[q].padLen*bc]
+		// A candidate's output read by the next layer only (which runs
+		// in full next: its input changed) is not stored.
+		ep.padOnly = n.padOnly[li] && !keepAcc
+		ep.keepY = ep.keepY && !ep.padOnly
 	}
 	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, pad, ready, bc, &ep)
 	if q >= 0 {
@@ -884,8 +911,10 @@ type epilogue struct {
 	// next, when not nil, is the convolution reading the output (y or the
 	// sum) as its input: apply also writes each output row into pad in
 	// next's padded layout (see padInput), borders included.
-	next *qlayer
-	pad  []float32
+	// With padOnly, the output is written there only.
+	next    *qlayer
+	pad     []float32
+	padOnly bool
 }
 
 // block returns where the accumulators of the values [c0, c1) of every
@@ -908,6 +937,11 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 		y := ep.y[:nv]
 		if ep.keepY {
 			y = ep.y[lo:hi]
+		}
+		if ep.padOnly && ep.sum == nil && ep.next.stride == 1 {
+			y = ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
+			kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+			continue
 		}
 		kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
 		out := y
@@ -1038,10 +1072,7 @@ func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 	hq, wq := l.planeDims()
 	yy := y + p
 	if st == 1 {
-		d := xp[((c*hq+yy)*wq)*bc : ((c*hq+yy+1)*wq)*bc]
-		clear(d[:p*bc])
-		copy(d[p*bc:(p+w)*bc], src[:w*bc])
-		clear(d[(p+w)*bc:])
+		copy(l.padRowInterior(xp, c, y, bc), src[:w*bc])
 		return
 	}
 	for px := 0; px < st; px++ {
@@ -1056,6 +1087,18 @@ func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 			}
 		}
 	}
+}
+
+// padRowInterior returns where row y of input channel c goes in the padded
+// layout xp of a stride-1 layer (W*bc values), its left and right padding
+// cleared.
+func (l *qlayer) padRowInterior(xp []float32, c, y, bc int) []float32 {
+	w, p := l.inS.W, l.pad
+	hq, wq := l.planeDims()
+	d := xp[((c*hq+y+p)*wq)*bc : ((c*hq+y+p+1)*wq)*bc]
+	clear(d[:p*bc])
+	clear(d[(p+w)*bc:])
+	return d[p*bc : (p+w)*bc]
 }
 
 // padClear clears the padded rows [y0, y1) of channel c in the layout of
