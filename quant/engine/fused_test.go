@@ -45,7 +45,7 @@ func TestFusedMatchesUnfused(t *testing.T) {
 					if padded := countPadTo(n); tc.arch == "resnet20" && padded == 0 {
 						t.Fatal("no layer writes the next one's padded input")
 					} else {
-						t.Logf("%d layers write the next one's padded input", padded)
+						t.Logf("%d layers write the next one's padded input, %d only there, %d compute their residual sum in it", padded, countTrue(n.padOnly), countTrue(n.padRes))
 					}
 				}
 				b, err := checkBatch(n, x, y)
@@ -217,6 +217,17 @@ func fillNaN(s []float32) {
 	for i := range s {
 		s[i] = float32(math.NaN())
 	}
+}
+
+// countTrue returns how many values of s are true.
+func countTrue(s []bool) int {
+	k := 0
+	for _, v := range s {
+		if v {
+			k++
+		}
+	}
+	return k
 }
 
 func nnShape(c, h, w int) nn.Shape { return nn.Shape{C: c, H: h, W: w} }

@@ -142,10 +142,16 @@ type net struct {
 	// output in the padded layout, so that the next layer needs no
 	// padInput pass (see layerFused); else -1. padMax is the floats of
 	// the largest padded input of a chunk. padOnly marks the layers with a padTo
-	// whose output nothing else reads: a candidate's output then goes to
-	// the padded layout only.
+	// whose output nothing else reads (but the residual sum of a padRes
+	// layer, which reads it padded): a candidate's output then goes to
+	// the padded layout only. padRes marks the layers with a padTo and a
+	// fused residual sum whose other input is the padded input of the
+	// layer before, in the layout of the next one's (a ResNet basic
+	// block's conv2): a candidate's sum is computed in place in that
+	// padded buffer, which becomes the next layer's padded input.
 	padTo   []int
 	padOnly []bool
+	padRes  []bool
 	padMax  int
 }
 
@@ -800,19 +806,45 @@ func (n *net) planFloatAdds() {
 		}
 		if q.conv && q.padLen > 0 && n.floatFused(li+1) && !q.act.Enabled() && q.inSlot == out && q.inS == l.outS {
 			n.padTo[li] = li + 1
-			n.padOnly[li] = n.onlyReader(out, q.node)
 		}
+	}
+	n.padRes = make([]bool, len(n.layers))
+	for li := 1; li < len(n.layers); li++ {
+		a := n.fAddInto[li]
+		if a < 0 || n.padTo[li] < 0 {
+			continue
+		}
+		p, q := &n.layers[li-1], &n.layers[li+1]
+		in := n.g.Nodes[a].Inputs
+		other := n.nodeSlot[in[0]]
+		if other == n.layers[li].ySlot {
+			other = n.nodeSlot[in[1]]
+		}
+		n.padRes[li] = p.conv && n.floatFused(li-1) && p.padLen > 0 && !p.act.Enabled() && other == p.inSlot &&
+			q.stride == 1 && p.stride == 1 && p.inS == q.inS && p.pad == q.pad && p.k == q.k &&
+			n.onlyReaders(other, p.node, a)
+	}
+	for li, q := range n.padTo {
+		if q < 0 {
+			continue
+		}
+		out, res := n.layers[q].inSlot, -1
+		if q+1 < len(n.layers) && n.padRes[q+1] {
+			res = n.fAddInto[q+1]
+		}
+		n.padOnly[li] = n.onlyReaders(out, n.layers[q].node, res)
 	}
 }
 
-// onlyReader reports whether node v is the only node reading slot s (nodes
-// aliasing s do not count) and s is not the network's output.
-func (n *net) onlyReader(s, v int) bool {
+// onlyReaders reports whether nodes v and w (-1: none) are the only nodes
+// reading slot s (nodes aliasing s do not count) and s is not the
+// network's output.
+func (n *net) onlyReaders(s, v, w int) bool {
 	if n.nodeSlot[len(n.g.Nodes)-1] == s {
 		return false
 	}
 	for i, node := range n.g.Nodes {
-		if i == v || n.nodeSlot[i] == s {
+		if i == v || i == w || n.nodeSlot[i] == s {
 			continue
 		}
 		for _, u := range node.Inputs {
@@ -829,7 +861,7 @@ func (n *net) onlyReader(s, v int) bool {
 // the same values bit for bit.
 func (w *worker) forwardFused(weights []float32, q []int8, bc int) {
 	n := w.n
-	w.padFor = -1
+	w.padIn = [2]int{-1, -1}
 	for i := 1; i < len(n.g.Nodes); i++ {
 		if li := n.layerOf[i]; li >= 0 {
 			if n.floatFused(li) {
@@ -874,25 +906,34 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc
 		ep.sumRelu = n.addRelu[a]
 	}
 	// The padded input is in w.pads[li%2]: written by the previous
-	// layer's epilogue when padFor says so (nothing ran in between),
-	// else by padInput. The next layer's goes to the other buffer.
+	// layer's epilogue (padIn says so), else by padInput. The next
+	// layer's goes to the other buffer.
 	var pad []float32
 	ready := false
 	if l.padLen > 0 {
-		pad, ready = w.pads[li%2][:l.padLen*bc], w.padFor == li
+		pad, ready = w.pads[li%2][:l.padLen*bc], w.padIn[li%2] == li
+		w.padIn[li%2] = li
 	}
-	w.padFor = -1
 	q := n.padTo[li]
 	if q >= 0 {
 		ep.next, ep.pad = &n.layers[q], w.pads[q%2][:n.layers[q].padLen*bc]
 		// A candidate's output read by the next layer only (which runs
-		// in full next: its input changed) is not stored.
+		// in full next: its input changed) and the residual sum after
+		// it (computed from the padded copy) is not stored.
 		ep.padOnly = n.padOnly[li] && !keepAcc
 		ep.keepY = ep.keepY && !ep.padOnly
+		// The previous layer's padded input, that of the next (in
+		// buffer q%2), is the sum's other input: the sum is computed
+		// in place there.
+		// When the previous layer did not run, its input (the sum's
+		// other input) is unchanged and read where it is stored: the
+		// layer producing it did not run either.
+		ep.resPad = n.padRes[li] && !keepAcc && w.padIn[q%2] == li-1
+		w.padIn[q%2] = -1
 	}
 	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, pad, ready, bc, &ep)
 	if q >= 0 {
-		w.padFor = q
+		w.padIn[q%2] = q
 	}
 }
 
@@ -912,9 +953,12 @@ type epilogue struct {
 	// sum) as its input: apply also writes each output row into pad in
 	// next's padded layout (see padInput), borders included.
 	// With padOnly, the output is written there only.
+	// With resPad, the sum's other input is read from pad (in next's
+	// layout) and the sum written in place.
 	next    *qlayer
 	pad     []float32
 	padOnly bool
+	resPad  bool
 }
 
 // block returns where the accumulators of the values [c0, c1) of every
@@ -944,6 +988,18 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 			continue
 		}
 		kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+		if ep.resPad {
+			x := ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
+			if ep.yFirst {
+				kernels.AddVec(x, y, x, ep.sumRelu)
+			} else {
+				kernels.AddVec(x, x, y, ep.sumRelu)
+			}
+			if !ep.padOnly {
+				copy(ep.sum[lo:hi], x)
+			}
+			continue
+		}
 		out := y
 		if ep.sum != nil {
 			out = ep.sum[lo:hi]

@@ -24,17 +24,18 @@ type worker struct {
 	bufs    [][]float32 // per slot, the view used for the current chunk
 	col     []float32
 	// pads hold the padded inputs of the fused float32 path's
-	// convolutions (layer li's in pads[li%2]); padFor is the layer whose
-	// input pads holds already, or -1 (see layerFused).
-	pads   [2][]float32
-	padFor int
-	xs     []byte    // an int8 layer's input staged in the quad layout
-	panel  []byte    // gathered panel of a strided int8 convolution
-	offs   []int     // per K group, its offset in the int8 GEMM's input
-	zeroF  []float32 // a row of zeros
-	tile   []float32 // 4 x 64 int8 GEMM scratch
-	tileB  []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
-	ubufs  [][]byte  // per slot holding byte levels (integer path), quad layout
+	// convolutions (layer li's in pads[li%2]); padIn is, per buffer, the
+	// layer whose input it holds for the current chunk, or -1 (see
+	// layerFused).
+	pads  [2][]float32
+	padIn [2]int
+	xs    []byte    // an int8 layer's input staged in the quad layout
+	panel []byte    // gathered panel of a strided int8 convolution
+	offs  []int     // per K group, its offset in the int8 GEMM's input
+	zeroF []float32 // a row of zeros
+	tile  []float32 // 4 x 64 int8 GEMM scratch
+	tileB []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
+	ubufs [][]byte  // per slot holding byte levels (integer path), quad layout
 	// floatLayer marks the int8 layers whose current weights could take
 	// an accumulator to 2^24: they run on the float32 path (nil: none);
 	// rowExtra holds, per rowCheck layer and output channel, a
@@ -71,7 +72,7 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 	}
 	w.col = make([]float32, n.colSize)
 	w.pads = [2][]float32{make([]float32, n.padMax), make([]float32, n.padMax)}
-	w.padFor = -1
+	w.padIn = [2]int{-1, -1}
 	if n.nq > 0 {
 		// 256 bytes of slack: the last tile of a row may read past the
 		// tensor (columns whose results are dropped).
