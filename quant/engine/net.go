@@ -982,12 +982,23 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 		if ep.keepY {
 			y = ep.y[lo:hi]
 		}
-		if ep.padOnly && ep.sum == nil && ep.next.stride == 1 {
-			y = ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
-			kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+		var dst []float32 // where a padOnly output goes in place
+		if ep.padOnly && ep.next.stride == 1 {
+			dst = ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
+		}
+		if dst != nil && ep.sum == nil {
+			kernels.PostVec(dst, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
 			continue
 		}
 		kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+		if dst != nil && !ep.resPad {
+			if ep.yFirst {
+				kernels.AddVec(dst, y, ep.in1[lo:hi], ep.sumRelu)
+			} else {
+				kernels.AddVec(dst, ep.in0[lo:hi], y, ep.sumRelu)
+			}
+			continue
+		}
 		if ep.resPad {
 			x := ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
 			if ep.yFirst {
