@@ -913,6 +913,9 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc
 	if l.padLen > 0 {
 		pad, ready = w.pads[li%2][:l.padLen*bc], w.padIn[li%2] == li
 		w.padIn[li%2] = li
+		if !ready {
+			w.padZero[li%2] = l.padKey(bc) // padInput writes every pixel
+		}
 	}
 	q := n.padTo[li]
 	if q >= 0 {
@@ -930,6 +933,10 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc
 		// layer producing it did not run either.
 		ep.resPad = n.padRes[li] && !keepAcc && w.padIn[q%2] == li-1
 		w.padIn[q%2] = -1
+		// The buffer's padding is zero when its last layout was next's:
+		// every write leaves zeros in the padding of its layout.
+		ep.clean = w.padZero[q%2] == ep.next.padKey(bc)
+		w.padZero[q%2] = ep.next.padKey(bc)
 	}
 	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, pad, ready, bc, &ep)
 	if q >= 0 {
@@ -955,10 +962,13 @@ type epilogue struct {
 	// With padOnly, the output is written there only.
 	// With resPad, the sum's other input is read from pad (in next's
 	// layout) and the sum written in place.
+	// With clean, pad's padding pixels (in next's layout) are zero
+	// already: the output's rows are written, not the padding around them.
 	next    *qlayer
 	pad     []float32
 	padOnly bool
 	resPad  bool
+	clean   bool
 }
 
 // block returns where the accumulators of the values [c0, c1) of every
@@ -984,7 +994,7 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 		}
 		var dst []float32 // where a padOnly output goes in place
 		if ep.padOnly && ep.next.stride == 1 {
-			dst = ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
+			dst = ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W, ep.clean)
 		}
 		if dst != nil && ep.sum == nil {
 			kernels.PostVec(dst, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
@@ -1000,7 +1010,7 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 			continue
 		}
 		if ep.resPad {
-			x := ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W)
+			x := ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W, true)
 			if ep.yFirst {
 				kernels.AddVec(x, y, x, ep.sumRelu)
 			} else {
@@ -1024,7 +1034,7 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 			ep.next.padCopyRow(ep.pad, out, o, c0/nv, nv/l.outS.W)
 		}
 	}
-	if ep.next != nil {
+	if ep.next != nil && !ep.clean {
 		ep.padBorders(c0, c1)
 	}
 }
@@ -1139,7 +1149,7 @@ func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 	hq, wq := l.planeDims()
 	yy := y + p
 	if st == 1 {
-		copy(l.padRowInterior(xp, c, y, bc), src[:w*bc])
+		copy(l.padRowInterior(xp, c, y, bc, false), src[:w*bc])
 		return
 	}
 	for px := 0; px < st; px++ {
@@ -1158,14 +1168,26 @@ func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 
 // padRowInterior returns where row y of input channel c goes in the padded
 // layout xp of a stride-1 layer (W*bc values), its left and right padding
-// cleared.
-func (l *qlayer) padRowInterior(xp []float32, c, y, bc int) []float32 {
+// cleared unless clean says they are zero already.
+func (l *qlayer) padRowInterior(xp []float32, c, y, bc int, clean bool) []float32 {
 	w, p := l.inS.W, l.pad
 	hq, wq := l.planeDims()
 	d := xp[((c*hq+y+p)*wq)*bc : ((c*hq+y+p+1)*wq)*bc]
-	clear(d[:p*bc])
-	clear(d[(p+w)*bc:])
+	if !clean {
+		clear(d[:p*bc])
+		clear(d[(p+w)*bc:])
+	}
 	return d[p*bc : (p+w)*bc]
+}
+
+// padKey identifies the padded layout of a layer's input for chunks of bc
+// samples (see padInput): two layers with the same key have their zero
+// padding at the same places.
+type padKey struct{ c, h, w, pad, stride, bc int }
+
+// padKey returns the key of the layer's padded input layout.
+func (l *qlayer) padKey(bc int) padKey {
+	return padKey{l.in, l.inS.H, l.inS.W, l.pad, l.stride, bc}
 }
 
 // padClear clears the padded rows [y0, y1) of channel c in the layout of

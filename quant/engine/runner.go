@@ -29,13 +29,17 @@ type worker struct {
 	// layerFused).
 	pads  [2][]float32
 	padIn [2]int
-	xs    []byte    // an int8 layer's input staged in the quad layout
-	panel []byte    // gathered panel of a strided int8 convolution
-	offs  []int     // per K group, its offset in the int8 GEMM's input
-	zeroF []float32 // a row of zeros
-	tile  []float32 // 4 x 64 int8 GEMM scratch
-	tileB []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
-	ubufs [][]byte  // per slot holding byte levels (integer path), quad layout
+	// padZero is, per buffer, the layout whose padding pixels it holds
+	// as zeros (every write of a padded input leaves its own layout's
+	// padding zero, see layerFused).
+	padZero [2]padKey
+	xs      []byte    // an int8 layer's input staged in the quad layout
+	panel   []byte    // gathered panel of a strided int8 convolution
+	offs    []int     // per K group, its offset in the int8 GEMM's input
+	zeroF   []float32 // a row of zeros
+	tile    []float32 // 4 x 64 int8 GEMM scratch
+	tileB   []byte    // 4 x 64 byte scratch (requantizing int8 GEMM)
+	ubufs   [][]byte  // per slot holding byte levels (integer path), quad layout
 	// floatLayer marks the int8 layers whose current weights could take
 	// an accumulator to 2^24: they run on the float32 path (nil: none);
 	// rowExtra holds, per rowCheck layer and output channel, a
