@@ -347,6 +347,7 @@ func (e *Evaluator) BaseScore(ctx context.Context) (Score, error) {
 // whose lives do not overlap sharing a buffer (see planScratch).
 func (e *Evaluator) setChunk(w *worker, c, bc int, base bool) {
 	off := c * e.n.chunk
+	w.padIn = [2]int{-1, -1} // the padded inputs held are another chunk's
 	for s, sl := range e.n.slots {
 		size := sl.size * bc
 		if sl.cached && (base || !w.slotChanged[s]) {

@@ -42,6 +42,11 @@ func TestFusedMatchesUnfused(t *testing.T) {
 					if fused != len(n.layers) {
 						t.Fatalf("%d of %d layers on the fused float32 path", fused, len(n.layers))
 					}
+					if padded := countPadTo(n); tc.arch == "resnet20" && padded == 0 {
+						t.Fatal("no layer writes the next one's padded input")
+					} else {
+						t.Logf("%d layers write the next one's padded input, %d only there, %d compute their residual sum in it", padded, countTrue(n.padOnly), countTrue(n.padRes))
+					}
 				}
 				b, err := checkBatch(n, x, y)
 				if err != nil {
@@ -53,6 +58,9 @@ func TestFusedMatchesUnfused(t *testing.T) {
 				for _, w := range []*worker{nw, old} {
 					w.setScratch(bc)
 					w.loadInput(b, 0, bc)
+				}
+				for _, p := range nw.pads {
+					fillNaN(p) // every padded pixel must be written, borders too
 				}
 				nw.forwardFused(ev.wbase, ev.qbase, bc)
 				old.forwardAll(ev.wbase, ev.qbase, bc)
@@ -183,13 +191,43 @@ func TestImplicitConvGeometries(t *testing.T) {
 		want, got, y := make([]float32, n), make([]float32, n), make([]float32, n)
 		l.dense(w, x, want, make([]float32, l.ckk*l.outS.W*bc), bc)
 		plan := gemm.PlanRows(out, l.ckk)
-		col := make([]float32, plan.PackedLen()+l.padLen*bc)
+		col, xp := make([]float32, plan.PackedLen()), make([]float32, l.padLen*bc)
 		ep := epilogue{l: l, acc: got, y: y, per: l.outS.H * l.outS.W * bc, keepY: true, keepAcc: true}
-		l.denseEp(w, x, col, bc, &ep)
+		l.denseEp(w, x, col, xp, false, bc, &ep)
 		if i := firstDiff(got, want); i >= 0 {
 			t.Fatalf("k=%d stride=%d pad=%d %dx%d, %d samples: accumulator %d is %v, im2col + Sgemm gives %v", k, st, pad, hw, hw+1, bc, i, got[i], want[i])
 		}
 	}
+}
+
+// countPadTo returns how many layers write the next one's padded input
+// (see net.padTo).
+func countPadTo(n *net) int {
+	k := 0
+	for _, q := range n.padTo {
+		if q >= 0 {
+			k++
+		}
+	}
+	return k
+}
+
+// fillNaN sets every value of s to NaN.
+func fillNaN(s []float32) {
+	for i := range s {
+		s[i] = float32(math.NaN())
+	}
+}
+
+// countTrue returns how many values of s are true.
+func countTrue(s []bool) int {
+	k := 0
+	for _, v := range s {
+		if v {
+			k++
+		}
+	}
+	return k
 }
 
 func nnShape(c, h, w int) nn.Shape { return nn.Shape{C: c, H: h, W: w} }

@@ -141,6 +141,23 @@ type net struct {
 	// scratchOf maps each slot to the slot whose worker scratch buffer it
 	// uses in the evaluator (see planScratch).
 	scratchOf []int
+	// padTo is, per layer, the next layer when that one is a float32-path
+	// convolution with a padded input (padLen > 0) reading this layer's
+	// output as it is: this layer's fused epilogue then also writes that
+	// output in the padded layout, so that the next layer needs no
+	// padInput pass (see layerFused); else -1. padMax is the floats of
+	// the largest padded input of a chunk. padOnly marks the layers with a padTo
+	// whose output nothing else reads (but the residual sum of a padRes
+	// layer, which reads it padded): a candidate's output then goes to
+	// the padded layout only. padRes marks the layers with a padTo and a
+	// fused residual sum whose other input is the padded input of the
+	// layer before, in the layout of the next one's (a ResNet basic
+	// block's conv2): a candidate's sum is computed in place in that
+	// padded buffer, which becomes the next layer's padded input.
+	padTo   []int
+	padOnly []bool
+	padRes  []bool
+	padMax  int
 }
 
 // newNet compiles graph g with the given layers (one per conv/linear node,
@@ -273,7 +290,8 @@ func newNet(g nn.Graph, layers []qlayer, chunk int, fuse bool) (*net, error) {
 		}
 		if l.conv {
 			l.planImplicit()
-			n.colSize = max(n.colSize, gemm.PlanRows(l.out, l.ckk).PackedLen()+l.padLen*chunk)
+			n.colSize = max(n.colSize, gemm.PlanRows(l.out, l.ckk).PackedLen())
+			n.padMax = max(n.padMax, l.padLen*chunk)
 		}
 		if !l.act.Enabled() || l.act.Signed || l.act.Bits > 8 || !intKernels() {
 			continue
@@ -779,6 +797,68 @@ func (n *net) planFloatAdds() {
 		n.fAddInto[li], n.fAddBy[a] = a, li
 		n.fKeepY[li] = n.slots[l.ySlot].cached
 	}
+	n.padTo, n.padOnly = make([]int, len(n.layers)), make([]bool, len(n.layers))
+	for li := range n.layers {
+		n.padTo[li] = -1
+		l := &n.layers[li]
+		if li+1 == len(n.layers) || !l.conv || !n.floatFused(li) {
+			continue
+		}
+		q := &n.layers[li+1]
+		out := l.ySlot
+		if a := n.fAddInto[li]; a >= 0 {
+			out = n.nodeSlot[a]
+		}
+		if q.conv && q.padLen > 0 && n.floatFused(li+1) && !q.act.Enabled() && q.inSlot == out && q.inS == l.outS {
+			n.padTo[li] = li + 1
+		}
+	}
+	n.padRes = make([]bool, len(n.layers))
+	for li := 1; li < len(n.layers); li++ {
+		a := n.fAddInto[li]
+		if a < 0 || n.padTo[li] < 0 {
+			continue
+		}
+		p, q := &n.layers[li-1], &n.layers[li+1]
+		in := n.g.Nodes[a].Inputs
+		other := n.nodeSlot[in[0]]
+		if other == n.layers[li].ySlot {
+			other = n.nodeSlot[in[1]]
+		}
+		n.padRes[li] = p.conv && n.floatFused(li-1) && p.padLen > 0 && !p.act.Enabled() && other == p.inSlot &&
+			q.stride == 1 && p.stride == 1 && p.inS == q.inS && p.pad == q.pad && p.k == q.k &&
+			n.onlyReaders(other, p.node, a)
+	}
+	for li, q := range n.padTo {
+		if q < 0 {
+			continue
+		}
+		out, res := n.layers[q].inSlot, -1
+		if q+1 < len(n.layers) && n.padRes[q+1] {
+			res = n.fAddInto[q+1]
+		}
+		n.padOnly[li] = n.onlyReaders(out, n.layers[q].node, res)
+	}
+}
+
+// onlyReaders reports whether nodes v and w (-1: none) are the only nodes
+// reading slot s (nodes aliasing s do not count) and s is not the
+// network's output.
+func (n *net) onlyReaders(s, v, w int) bool {
+	if n.nodeSlot[len(n.g.Nodes)-1] == s {
+		return false
+	}
+	for i, node := range n.g.Nodes {
+		if i == v || i == w || n.nodeSlot[i] == s {
+			continue
+		}
+		for _, u := range node.Inputs {
+			if n.nodeSlot[u] == s {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // forwardFused is forwardAll with the float32-path layers run by
@@ -786,6 +866,7 @@ func (n *net) planFloatAdds() {
 // the same values bit for bit.
 func (w *worker) forwardFused(weights []float32, q []int8, bc int) {
 	n := w.n
+	w.padIn = [2]int{-1, -1}
 	for i := 1; i < len(n.g.Nodes); i++ {
 		if li := n.layerOf[i]; li >= 0 {
 			if n.floatFused(li) {
@@ -829,7 +910,43 @@ func (w *worker) layerFused(li int, weights []float32, bc int, quantize, keepAcc
 		ep.yFirst = n.nodeSlot[in[0]] == l.ySlot
 		ep.sumRelu = n.addRelu[a]
 	}
-	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, bc, &ep)
+	// The padded input is in w.pads[li%2]: written by the previous
+	// layer's epilogue (padIn says so), else by padInput. The next
+	// layer's goes to the other buffer.
+	var pad []float32
+	ready := false
+	if l.padLen > 0 {
+		pad, ready = w.pads[li%2][:l.padLen*bc], w.padIn[li%2] == li
+		w.padIn[li%2] = li
+		if !ready {
+			w.padZero[li%2] = l.padKey(bc) // padInput writes every pixel
+		}
+	}
+	q := n.padTo[li]
+	if q >= 0 {
+		ep.next, ep.pad = &n.layers[q], w.pads[q%2][:n.layers[q].padLen*bc]
+		// A candidate's output read by the next layer only (which runs
+		// in full next: its input changed) and the residual sum after
+		// it (computed from the padded copy) is not stored.
+		ep.padOnly = n.padOnly[li] && !keepAcc
+		ep.keepY = ep.keepY && !ep.padOnly
+		// The previous layer's padded input, that of the next (in
+		// buffer q%2), is the sum's other input: the sum is computed
+		// in place there.
+		// When the previous layer did not run, its input (the sum's
+		// other input) is unchanged and read where it is stored: the
+		// layer producing it did not run either.
+		ep.resPad = n.padRes[li] && !keepAcc && w.padIn[q%2] == li-1
+		w.padIn[q%2] = -1
+		// The buffer's padding is zero when its last layout was next's:
+		// every write leaves zeros in the padding of its layout.
+		ep.clean = w.padZero[q%2] == ep.next.padKey(bc)
+		w.padZero[q%2] = ep.next.padKey(bc)
+	}
+	l.denseEp(weights[l.off:l.off+l.out*l.ckk], xq, w.col, pad, ready, bc, &ep)
+	if q >= 0 {
+		w.padIn[q%2] = q
+	}
 }
 
 // epilogue is the element-wise work after a layer's dense product (see
@@ -844,6 +961,19 @@ type epilogue struct {
 	in0, in1 []float32 // the sum's inputs (one of them is y)
 	yFirst   bool      // y is the sum's first input
 	sumRelu  bool
+	// next, when not nil, is the convolution reading the output (y or the
+	// sum) as its input: apply also writes each output row into pad in
+	// next's padded layout (see padInput), borders included.
+	// With padOnly, the output is written there only.
+	// With resPad, the sum's other input is read from pad (in next's
+	// layout) and the sum written in place.
+	// With clean, pad's padding pixels (in next's layout) are zero
+	// already: the output's rows are written, not the padding around them.
+	next    *qlayer
+	pad     []float32
+	padOnly bool
+	resPad  bool
+	clean   bool
 }
 
 // block returns where the accumulators of the values [c0, c1) of every
@@ -867,14 +997,68 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 		if ep.keepY {
 			y = ep.y[lo:hi]
 		}
-		kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
-		if ep.sum == nil {
+		var dst []float32 // where a padOnly output goes in place
+		if ep.padOnly && ep.next.stride == 1 {
+			dst = ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W, ep.clean)
+		}
+		if dst != nil && ep.sum == nil {
+			kernels.PostVec(dst, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
 			continue
 		}
-		if ep.yFirst {
-			kernels.AddVec(ep.sum[lo:hi], y, ep.in1[lo:hi], ep.sumRelu)
-		} else {
-			kernels.AddVec(ep.sum[lo:hi], ep.in0[lo:hi], y, ep.sumRelu)
+		kernels.PostVec(y, a[o*lda:o*lda+nv], l.mult[o], l.bias[o], l.relu)
+		if dst != nil && !ep.resPad {
+			if ep.yFirst {
+				kernels.AddVec(dst, y, ep.in1[lo:hi], ep.sumRelu)
+			} else {
+				kernels.AddVec(dst, ep.in0[lo:hi], y, ep.sumRelu)
+			}
+			continue
+		}
+		if ep.resPad {
+			x := ep.next.padRowInterior(ep.pad, o, c0/nv, nv/l.outS.W, true)
+			if ep.yFirst {
+				kernels.AddVec(x, y, x, ep.sumRelu)
+			} else {
+				kernels.AddVec(x, x, y, ep.sumRelu)
+			}
+			if !ep.padOnly {
+				copy(ep.sum[lo:hi], x)
+			}
+			continue
+		}
+		out := y
+		if ep.sum != nil {
+			out = ep.sum[lo:hi]
+			if ep.yFirst {
+				kernels.AddVec(out, y, ep.in1[lo:hi], ep.sumRelu)
+			} else {
+				kernels.AddVec(out, ep.in0[lo:hi], y, ep.sumRelu)
+			}
+		}
+		if ep.next != nil {
+			ep.next.padCopyRow(ep.pad, out, o, c0/nv, nv/l.outS.W)
+		}
+	}
+	if ep.next != nil && !ep.clean {
+		ep.padBorders(c0, c1)
+	}
+}
+
+// padBorders clears next's padded rows above the first output row (when
+// [c0, c1) is the first row) and below the last (when it is the last).
+func (ep *epilogue) padBorders(c0, c1 int) {
+	l, q := ep.l, ep.next
+	if c1-c0 != l.outS.W*(ep.per/(l.outS.H*l.outS.W)) {
+		panic(fmt.Sprintf("engine: a padded epilogue needs whole output rows, got values [%d, %d)", c0, c1))
+	}
+	bc := (c1 - c0) / l.outS.W
+	oy := c0 / (c1 - c0)
+	for c := 0; c < q.in; c++ {
+		if oy == 0 {
+			q.padClear(ep.pad, c, 0, q.pad, bc)
+		}
+		if oy == l.outS.H-1 {
+			q.padClear(ep.pad, c, q.pad+l.outS.H, -1, bc)
 		}
 	}
 }
@@ -885,7 +1069,11 @@ func (ep *epilogue) apply(c0, c1 int, a []float32, lda int) {
 // zero-padded input, split into phase planes for a stride above 1, read in
 // place) instead of im2col + Sgemm; its values are the same bit for bit
 // (see gemm.RowsPlan).
-func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
+//
+// A convolution with padding or a stride reads its padded input from pad
+// (padLen*bc floats), which padInput fills first unless ready says it
+// holds the layer's input already (see epilogue.next).
+func (l *qlayer) denseEp(w, xq, col, pad []float32, ready bool, bc int, ep *epilogue) {
 	acc := ep.acc
 	if !l.conv {
 		gemm.Sgemm(false, false, l.out, bc, l.ckk, 1, w, l.ckk, xq, bc, 0, acc, bc)
@@ -897,8 +1085,10 @@ func (l *qlayer) denseEp(w, xq, col []float32, bc int, ep *epilogue) {
 	plan.PackA(ap, w, l.ckk)
 	src := xq[:l.inS.Size()*bc]
 	if l.padLen > 0 {
-		src = col[len(ap) : len(ap)+l.padLen*bc]
-		l.padInput(xq, src, bc)
+		src = pad[:l.padLen*bc]
+		if !ready {
+			l.padInput(xq, src, bc)
+		}
 	}
 	n := l.outS.W * bc
 	for oy := 0; oy < l.outS.H; oy++ {
@@ -942,40 +1132,82 @@ func (l *qlayer) planeDims() (hq, wq int) {
 // padded input is split into s*s phase planes: padded pixel (Y, X) of
 // channel c goes to plane (Y%s)*s + X%s, channel c, pixel (Y/s, X/s), so
 // that an output row reads every tap as one contiguous run (see taps).
+// Every pixel of every plane is written once: the image's pixels copied,
+// the padding and the planes' rounding cleared (padCopyRow, padClear).
 func (l *qlayer) padInput(x, xp []float32, bc int) {
-	h, w, p := l.inS.H, l.inS.W, l.pad
-	if st := l.stride; st > 1 {
-		// Every pixel of every plane is written once: the image's
-		// pixels copied, the padding and the planes' rounding cleared.
-		hq, wq := l.planeDims()
-		for c := 0; c < l.in; c++ {
-			for yy := 0; yy < hq*st; yy++ {
-				y := yy - p
-				for xx := 0; xx < wq*st; xx++ {
-					plane := (yy%st)*st + xx%st
-					d := xp[(((plane*l.in+c)*hq+yy/st)*wq+xx/st)*bc:][:bc]
-					if ix := xx - p; y >= 0 && y < h && ix >= 0 && ix < w {
-						copy(d, x[((c*h+y)*w+ix)*bc:])
-					} else {
-						clear(d)
-					}
-				}
-			}
+	h, w := l.inS.H, l.inS.W
+	row := w * bc
+	for c := 0; c < l.in; c++ {
+		l.padClear(xp, c, 0, l.pad, bc)
+		for y := 0; y < h; y++ {
+			l.padCopyRow(xp, x[(c*h+y)*row:(c*h+y+1)*row], c, y, bc)
 		}
+		l.padClear(xp, c, l.pad+h, -1, bc)
+	}
+}
+
+// padCopyRow writes row y of input channel c (src, W*bc values) into the
+// padded, phase-split layout xp of padInput, with the row's left and right
+// padding and rounding.
+func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
+	w, p, st := l.inS.W, l.pad, l.stride
+	hq, wq := l.planeDims()
+	yy := y + p
+	if st == 1 {
+		copy(l.padRowInterior(xp, c, y, bc, false), src[:w*bc])
 		return
 	}
-	hp, wp := h+2*p, w+2*p
-	row := wp * bc
-	for c := 0; c < l.in; c++ {
-		base := c * hp * row
-		clear(xp[base : base+p*row])
-		for y := 0; y < h; y++ {
-			d := xp[base+(y+p)*row : base+(y+p+1)*row]
-			clear(d[:p*bc])
-			copy(d[p*bc:(p+w)*bc], x[(c*h+y)*w*bc:(c*h+y+1)*w*bc])
-			clear(d[(p+w)*bc:])
+	for px := 0; px < st; px++ {
+		plane := (yy%st)*st + px
+		d := xp[(((plane*l.in+c)*hq+yy/st)*wq)*bc:][:wq*bc]
+		for xx := px; xx < wq*st; xx += st {
+			dd := d[(xx/st)*bc : (xx/st+1)*bc]
+			if ix := xx - p; ix >= 0 && ix < w {
+				copy(dd, src[ix*bc:(ix+1)*bc])
+			} else {
+				clear(dd)
+			}
 		}
-		clear(xp[base+(p+h)*row : base+hp*row])
+	}
+}
+
+// padRowInterior returns where row y of input channel c goes in the padded
+// layout xp of a stride-1 layer (W*bc values), its left and right padding
+// cleared unless clean says they are zero already.
+func (l *qlayer) padRowInterior(xp []float32, c, y, bc int, clean bool) []float32 {
+	w, p := l.inS.W, l.pad
+	hq, wq := l.planeDims()
+	d := xp[((c*hq+y+p)*wq)*bc : ((c*hq+y+p+1)*wq)*bc]
+	if !clean {
+		clear(d[:p*bc])
+		clear(d[(p+w)*bc:])
+	}
+	return d[p*bc : (p+w)*bc]
+}
+
+// padKey identifies the padded layout of a layer's input for chunks of bc
+// samples (see padInput): two layers with the same key have their zero
+// padding at the same places.
+type padKey struct{ c, h, w, pad, stride, bc int }
+
+// padKey returns the key of the layer's padded input layout.
+func (l *qlayer) padKey(bc int) padKey {
+	return padKey{l.in, l.inS.H, l.inS.W, l.pad, l.stride, bc}
+}
+
+// padClear clears the padded rows [y0, y1) of channel c in the layout of
+// padInput (y1 < 0: to the last row, rounding included).
+func (l *qlayer) padClear(xp []float32, c, y0, y1, bc int) {
+	st := l.stride
+	hq, wq := l.planeDims()
+	if y1 < 0 {
+		y1 = hq * st
+	}
+	for yy := y0; yy < y1; yy++ {
+		for px := 0; px < st; px++ {
+			plane := (yy%st)*st + px
+			clear(xp[(((plane*l.in+c)*hq+yy/st)*wq)*bc:][:wq*bc])
+		}
 	}
 }
 

@@ -23,6 +23,16 @@ type worker struct {
 	scratch [][]float32 // per slot, chunk*size floats
 	bufs    [][]float32 // per slot, the view used for the current chunk
 	col     []float32
+	// pads hold the padded inputs of the fused float32 path's
+	// convolutions (layer li's in pads[li%2]); padIn is, per buffer, the
+	// layer whose input it holds for the current chunk, or -1 (see
+	// layerFused).
+	pads  [2][]float32
+	padIn [2]int
+	// padZero is, per buffer, the layout whose padding pixels it holds
+	// as zeros (every write of a padded input leaves its own layout's
+	// padding zero, see layerFused).
+	padZero [2]padKey
 	xs      []byte    // an int8 layer's input staged in the quad layout
 	panel   []byte    // gathered panel of a strided int8 convolution
 	offs    []int     // per K group, its offset in the int8 GEMM's input
@@ -71,6 +81,8 @@ func newWorker(id int, n *net, withCandidates bool) *worker {
 		w.scratch[s] = make([]float32, sl.size*n.chunk)
 	}
 	w.col = make([]float32, n.colSize)
+	w.pads = [2][]float32{make([]float32, n.padMax), make([]float32, n.padMax)}
+	w.padIn = [2]int{-1, -1}
 	if n.nq > 0 {
 		// 256 bytes of slack: the last tile of a row may read past the
 		// tensor (columns whose results are dropped).
