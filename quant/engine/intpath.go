@@ -555,10 +555,12 @@ func (s *shadowBufs) get(q kernels.QuadGeom, chunk int) []byte {
 
 // quadBorders remembers, per byte buffer an int8 GEMM writes (the worker's
 // ubufs and xsh), the geometry and chunk size for which its padding is
-// known to be zero. The GEMM writes only the interior, and every other
-// writer of these buffers (ToQuad, PostQuad, PoolQuad) zeroes the border
-// of the geometry it writes, which is always the buffer's own for ubufs;
-// a buffer of xsh holds several sums of one geometry.
+// known to be zero. The GEMM writes only the interior. Every other writer
+// of these buffers (ToQuad, PostQuad, PoolQuad) zeroes the border of the
+// geometry and chunk size it writes and must say so with wrote: its
+// interior at another chunk size can cover another chunk size's border
+// (a race-scored candidate's short last chunk, then a full one). A buffer
+// of xsh holds several sums of one geometry.
 type quadBorders struct {
 	buf [][]byte
 	geo []kernels.QuadGeom
@@ -579,6 +581,21 @@ func (b *quadBorders) clear(t []byte, q kernels.QuadGeom, bc int) {
 		}
 	}
 	q.ClearBorder(t, bc)
+	b.buf = append(b.buf, t)
+	b.geo = append(b.geo, q)
+	b.bc = append(b.bc, bc)
+}
+
+// wrote records that t now holds a quad tensor of geometry q and bc
+// samples written with its border (ToQuad, PostQuad, PoolQuad), so that
+// border is zero and no other is known to be.
+func (b *quadBorders) wrote(t []byte, q kernels.QuadGeom, bc int) {
+	for i := range b.buf {
+		if &b.buf[i][0] == &t[0] {
+			b.geo[i], b.bc[i] = q, bc
+			return
+		}
+	}
 	b.buf = append(b.buf, t)
 	b.geo = append(b.geo, q)
 	b.bc = append(b.bc, bc)
@@ -633,6 +650,7 @@ func (w *worker) toLevelsU8(i, bc int) {
 	q := n.nodeQ[i]
 	_, hi := q.Levels()
 	kernels.ToQuad(w.ubufs[s], w.bufs[s], n.slotGeo[s], bc, 1/q.Scale, hi, w.zeroF)
+	w.borders.wrote(w.ubufs[s], n.slotGeo[s], bc)
 }
 
 // execOpU8 runs a node whose output is kept as byte levels (max pooling;
@@ -648,6 +666,7 @@ func (w *worker) execOpU8(i, bc int) {
 	}
 	si, so := n.nodeSlot[node.Inputs[0]], n.nodeSlot[i]
 	kernels.PoolQuad(w.ubufs[so], n.slotGeo[so], w.ubufs[si], n.slotGeo[si], node.Kernel, node.Stride, bc)
+	w.borders.wrote(w.ubufs[so], n.slotGeo[so], bc)
 }
 
 // layerFullU8 is layerFull for a float32-path layer whose output is kept
@@ -676,6 +695,7 @@ func (w *worker) accToLevels(li int, rows func(o int) []float32, bc int) {
 	q := n.nodeQ[l.node]
 	_, hi := q.Levels()
 	kernels.PostQuad(w.ubufs[s], n.slotGeo[s], bc, rows, l.mult, l.bias, 1/q.Scale, hi, w.zeroF)
+	w.borders.wrote(w.ubufs[s], n.slotGeo[s], bc)
 }
 
 // layerSparseU8 is layerSparse for a layer whose output is kept as byte

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/nn"
+	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // raceCase builds per-sample losses of nc candidates on a batch of n: a
@@ -242,4 +243,84 @@ func negated(v []float32) []float64 {
 		out[i] = -float64(f) // bestK of it is the highest logit
 	}
 	return out
+}
+
+// TestScoreRaceIntegerChunks races ResNet-20 candidates on the integer
+// path over a batch whose last chunk is short, mixing candidates that
+// change a few weights of the first (float-path) layer with candidates
+// that run every layer in full: after the first part every candidate goes
+// over the remaining chunks, a short one included. Every finished score
+// must be Score's.
+func TestScoreRaceIntegerChunks(t *testing.T) {
+	useIntegerKernels(t)
+	m, _ := testModel(t, "resnet20", nn.Shape{C: 3, H: 16, W: 16}, 4, 8, quant.PerChannel, 5)
+	x, y := testData(m.Graph, 80, 6) // chunks of 32, 32 and 16
+	ev, err := NewEvaluator(m, EvalOptions{Workers: 1, Chunk: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := ev.Prepare(ctx, x, y); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	var cands []Delta
+	for i := range 8 {
+		if i%2 == 0 {
+			cands = append(cands, randomDelta(rng, m, []int{0}, 3))
+		} else {
+			cands = append(cands, randomDelta(rng, m, nil, m.NumVars()/4))
+		}
+	}
+	want := make([]Score, len(cands))
+	if err := ev.Score(ctx, cands, want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]Score, len(cands))
+	dropped := make([]bool, len(cands))
+	st, err := ev.ScoreRace(ctx, cands, got, dropped, RaceOptions{Fraction: 0.25, Z: 50, Keep: len(cands) - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PartSamples != 32 || st.Dropped != 0 {
+		t.Fatalf("stats %+v: want a first part of 32 samples and nothing dropped", st)
+	}
+	for i := range cands {
+		if got[i] != want[i] {
+			t.Errorf("candidate %d finished with %+v, Score gives %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestQuadBordersAfterOtherWriters checks the border bookkeeping of the
+// integer path's byte buffers: after a writer other than the GEMM wrote a
+// buffer at another chunk size (its interior then covers bytes that are
+// border at the first size), a GEMM write at the first size must clear
+// the border again.
+func TestQuadBordersAfterOtherWriters(t *testing.T) {
+	q := kernels.QuadGeom{C: 4, H: 3, W: 3, P: 1}
+	buf := make([]byte, q.Size(32))
+	var b quadBorders
+	b.clear(buf, q, 32)
+	// Another writer at 16 samples: border of the 16-sample layout zeroed,
+	// its interior (all of it here) written.
+	for i := range buf[:q.Size(16)] {
+		buf[i] = 7
+	}
+	q.ClearBorder(buf, 16)
+	b.wrote(buf, q, 16)
+	b.clear(buf, q, 32)
+	for y := -1; y <= q.H; y++ {
+		for x := -1; x <= q.W; x++ {
+			if y >= 0 && y < q.H && x >= 0 && x < q.W {
+				continue
+			}
+			o := q.Pixel(0, y, x, 32)
+			for k, v := range buf[o : o+4*32] {
+				if v != 0 {
+					t.Fatalf("border pixel (%d, %d) byte %d is %d after the GEMM's clear, want 0", y, x, k, v)
+				}
+			}
+		}
+	}
 }
