@@ -477,11 +477,11 @@ func (s *TrainState) check(m *Model, l *TrainLog) error {
 	}
 	want, err := json.Marshal(l.Config)
 	if err != nil {
-		return err
+		return fmt.Errorf("encoding the run's config: %w", err)
 	}
 	got, err := json.Marshal(s.Log.Config)
 	if err != nil {
-		return err
+		return fmt.Errorf("encoding the checkpoint's config: %w", err)
 	}
 	switch {
 	case !bytes.Equal(got, want):
