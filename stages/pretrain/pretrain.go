@@ -268,7 +268,8 @@ func Train(ctx context.Context, d *datasets.Dataset, p Params, o Options) (*nn.M
 // resumeState is the training state the stage continues from, or nil (with
 // a log line saying why) when its checkpoint folder holds none it may use.
 // The run continues on the state's thread count, since results depend on
-// it, unless that is more than the stage asks for.
+// it, unless that is more than both the threads the executor gave this
+// stage and the threads its parameters ask for.
 func resumeState(sc *pipeline.StageContext) *nn.TrainState {
 	s, why := loadCheckpoint(sc)
 	if s == nil {
