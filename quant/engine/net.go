@@ -1113,7 +1113,7 @@ func (l *qlayer) planImplicit() {
 		for ky := 0; ky < k; ky++ {
 			for kx := 0; kx < k; kx++ {
 				plane := (ky%st)*st + kx%st
-				l.taps[(c*k+ky)*k+kx] = ((plane*l.in+c)*hq+ky/st)*wq + kx/st
+				l.taps[(c*k+ky)*k+kx] = l.padRowStart(plane, c, ky/st) + kx/st
 			}
 		}
 	}
@@ -1125,6 +1125,14 @@ func (l *qlayer) planImplicit() {
 func (l *qlayer) planeDims() (hq, wq int) {
 	st := l.stride
 	return (l.inS.H + 2*l.pad + st - 1) / st, (l.inS.W + 2*l.pad + st - 1) / st
+}
+
+// padRowStart returns the offset, in pixels of bc samples, of row yq of
+// channel c of phase plane plane in the padded input layout of padInput
+// (plane 0 and yq the padded row for a stride of 1).
+func (l *qlayer) padRowStart(plane, c, yq int) int {
+	hq, wq := l.planeDims()
+	return ((plane*l.in+c)*hq + yq) * wq
 }
 
 // padInput copies x (the layer's input, l.in channels) into xp with a
@@ -1151,7 +1159,7 @@ func (l *qlayer) padInput(x, xp []float32, bc int) {
 // padding and rounding.
 func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 	w, p, st := l.inS.W, l.pad, l.stride
-	hq, wq := l.planeDims()
+	_, wq := l.planeDims()
 	yy := y + p
 	if st == 1 {
 		copy(l.padRowInterior(xp, c, y, bc, false), src[:w*bc])
@@ -1159,7 +1167,7 @@ func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 	}
 	for px := 0; px < st; px++ {
 		plane := (yy%st)*st + px
-		d := xp[(((plane*l.in+c)*hq+yy/st)*wq)*bc:][:wq*bc]
+		d := xp[l.padRowStart(plane, c, yy/st)*bc:][:wq*bc]
 		for xx := px; xx < wq*st; xx += st {
 			dd := d[(xx/st)*bc : (xx/st+1)*bc]
 			if ix := xx - p; ix >= 0 && ix < w {
@@ -1176,8 +1184,9 @@ func (l *qlayer) padCopyRow(xp, src []float32, c, y, bc int) {
 // cleared unless clean says they are zero already.
 func (l *qlayer) padRowInterior(xp []float32, c, y, bc int, clean bool) []float32 {
 	w, p := l.inS.W, l.pad
-	hq, wq := l.planeDims()
-	d := xp[((c*hq+y+p)*wq)*bc : ((c*hq+y+p+1)*wq)*bc]
+	_, wq := l.planeDims()
+	o := l.padRowStart(0, c, y+p) * bc
+	d := xp[o : o+wq*bc]
 	if !clean {
 		clear(d[:p*bc])
 		clear(d[(p+w)*bc:])
@@ -1206,7 +1215,7 @@ func (l *qlayer) padClear(xp []float32, c, y0, y1, bc int) {
 	for yy := y0; yy < y1; yy++ {
 		for px := 0; px < st; px++ {
 			plane := (yy%st)*st + px
-			clear(xp[(((plane*l.in+c)*hq+yy/st)*wq)*bc:][:wq*bc])
+			clear(xp[l.padRowStart(plane, c, yy/st)*bc:][:wq*bc])
 		}
 	}
 }
