@@ -139,10 +139,10 @@ func (s *Store) LockPath(kind, key string) string {
 //     still holds exactly what was judged stale.
 //   - Hostnames are distinct across the hosts sharing the store.
 func (s *Store) LockStage(ctx context.Context, kind, key string, opt LockOptions) (*StageLock, error) {
-	if err := checkSegment(kind); err != nil {
+	if err := CheckSegment(kind); err != nil {
 		return nil, err
 	}
-	if err := checkSegment(key); err != nil {
+	if err := CheckSegment(key); err != nil {
 		return nil, err
 	}
 	path := s.LockPath(kind, key)

@@ -8,6 +8,12 @@
 // parse, names another key or is not "ok" is never accepted. So a process
 // killed at any moment leaves either a complete entry or nothing that counts.
 //
+// An entry copied from another store (ccq store import, package
+// storepack) is written into such a temporary folder as it is, manifest
+// included, and put into place by Pending.Adopt only after its manifest
+// and every file were checked, like an entry built here; an accepted entry
+// already in the store is never replaced by an imported one.
+//
 // Checkpoints that must survive a kill of the process building an entry
 // live at <root>/<kind>/.ckpt/<key>/ and are removed once the entry is
 // committed.
@@ -115,10 +121,10 @@ func (s *Store) HasCheckpoint(kind, key string) bool {
 // The folder is first renamed into <root>/<kind>/.trash/, so a crash midway
 // never leaves part of a checkpoint to resume from.
 func (s *Store) DiscardCheckpoint(kind, key string) error {
-	if err := checkSegment(kind); err != nil {
+	if err := CheckSegment(kind); err != nil {
 		return err
 	}
-	if err := checkSegment(key); err != nil {
+	if err := CheckSegment(key); err != nil {
 		return err
 	}
 	dir := s.CheckpointDir(kind, key)
@@ -157,10 +163,10 @@ func (e *Entry) Path(rel string) string { return filepath.Join(e.Dir, filepath.F
 // wrapping ErrNotFound when there is none, and another error when a folder
 // exists but is not acceptable (see Accept).
 func (s *Store) Lookup(kind, key string) (*Entry, error) {
-	if err := checkSegment(kind); err != nil {
+	if err := CheckSegment(kind); err != nil {
 		return nil, err
 	}
-	if err := checkSegment(key); err != nil {
+	if err := CheckSegment(key); err != nil {
 		return nil, err
 	}
 	dir := s.EntryDir(kind, key)
@@ -317,10 +323,10 @@ type Pending struct {
 
 // Begin starts building the entry for kind and key in a fresh temporary folder.
 func (s *Store) Begin(kind, key string) (*Pending, error) {
-	if err := checkSegment(kind); err != nil {
+	if err := CheckSegment(kind); err != nil {
 		return nil, err
 	}
-	if err := checkSegment(key); err != nil {
+	if err := CheckSegment(key); err != nil {
 		return nil, err
 	}
 	tmp := filepath.Join(s.root, kind, ".tmp")
@@ -349,9 +355,9 @@ func (p *Pending) Abort() error {
 	return nil
 }
 
-// Hook, when set (by tests only), is called at named points of Commit so a
-// test can kill the process there. Points: "outputs-hashed",
-// "manifest-written", "before-rename", "after-rename".
+// Hook, when set (by tests only), is called at named points of Commit
+// (and Adopt: the last two) so a test can kill the process there. Points:
+// "outputs-hashed", "manifest-written", "before-rename", "after-rename".
 var Hook func(point string)
 
 func hook(p string) {
@@ -398,16 +404,28 @@ func (p *Pending) Commit(m *Manifest, replace bool) (*Entry, error) {
 	}
 	hook("manifest-written")
 	if !p.s.NoSync {
-		if err := syncDirTree(p.dir); err != nil {
+		if err := syncTree(p.dir, false); err != nil {
 			_ = p.Abort()
 			return nil, err
 		}
 	}
+	e, _, err := p.install(m, replace)
+	return e, err
+}
+
+// install renames the finished temporary folder, whose manifest is m,
+// into place (Commit and Adopt). When an accepted entry is already there
+// (another process built or imported the same key) it is kept and
+// returned, with kept set, unless replace is true, in which case the old
+// entry is discarded first; a folder there that is not an acceptable entry
+// is discarded and replaced. The checkpoint folder for the key is removed
+// after a successful rename.
+func (p *Pending) install(m *Manifest, replace bool) (e *Entry, kept bool, err error) {
 	dst := p.s.EntryDir(p.kind, p.key)
 	if replace {
 		if err := p.s.Discard(p.kind, p.key); err != nil {
 			_ = p.Abort()
-			return nil, err
+			return nil, false, err
 		}
 	}
 	hook("before-rename")
@@ -415,7 +433,7 @@ func (p *Pending) Commit(m *Manifest, replace bool) (*Entry, error) {
 		// Someone else committed the same key first, or a broken folder is there.
 		if e, lerr := p.s.Lookup(p.kind, p.key); lerr == nil {
 			_ = p.Abort()
-			return e, nil
+			return e, true, nil
 		} else if errors.Is(lerr, ErrCorrupt) {
 			if derr := p.s.Discard(p.kind, p.key); derr == nil {
 				if err2 := os.Rename(p.dir, dst); err2 == nil {
@@ -424,7 +442,7 @@ func (p *Pending) Commit(m *Manifest, replace bool) (*Entry, error) {
 			}
 		}
 		_ = p.Abort()
-		return nil, fmt.Errorf("store: renaming %s to %s: %w", p.dir, dst, err)
+		return nil, false, fmt.Errorf("store: renaming %s to %s: %w", p.dir, dst, err)
 	}
 renamed:
 	p.finished = true
@@ -433,7 +451,72 @@ renamed:
 	// lost (the stage reruns), but what was renamed is complete, because
 	// every file and folder was synced before the rename.
 	_ = os.RemoveAll(p.s.CheckpointDir(p.kind, p.key))
-	return &Entry{Dir: dst, Manifest: m}, nil
+	return &Entry{Dir: dst, Manifest: m}, false, nil
+}
+
+// Adopt puts into place an entry whose files and manifest were written
+// into the temporary folder as they are (an entry copied from another
+// store, see package storepack), where Commit would hash the files and
+// write a new manifest. The entry is adopted only if its manifest parses
+// (ParseManifest), has the current format (ManifestFormat), names this
+// kind and key and has status ok, and the folder passes Entry.Check(true):
+// every listed file is there, a regular file with its size and SHA-256,
+// and no other file is. Otherwise the temporary folder is removed and the
+// error says what is wrong (a *DamageError, with the temporary folder as
+// Dir, for a file that does not match; both wrap ErrCorrupt). Files and
+// folders are synced (unless NoSync) before the rename. An accepted entry
+// already in the store is kept, never replaced: Adopt then returns it with
+// kept set. A folder there that is not an acceptable entry is replaced.
+func (p *Pending) Adopt() (e *Entry, kept bool, err error) {
+	if p.finished {
+		return nil, false, errors.New("store: entry already committed or aborted")
+	}
+	m, err := p.adoptable()
+	if err != nil {
+		_ = p.Abort()
+		return nil, false, err
+	}
+	if !p.s.NoSync {
+		if err := syncTree(p.dir, true); err != nil {
+			_ = p.Abort()
+			return nil, false, err
+		}
+	}
+	return p.install(m, false)
+}
+
+// adoptable reads and checks the manifest and files of an entry to adopt.
+func (p *Pending) adoptable() (*Manifest, error) {
+	mp := filepath.Join(p.dir, ManifestName)
+	fi, err := os.Lstat(mp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s is missing: %w", ManifestName, ErrCorrupt)
+	case err != nil:
+		return nil, fmt.Errorf("store: %w", err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file (%s): %w", ManifestName, fi.Mode().Type(), ErrCorrupt)
+	}
+	b, err := os.ReadFile(mp)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", ManifestName, err, ErrCorrupt)
+	}
+	switch {
+	case m.Format != ManifestFormat:
+		return nil, fmt.Errorf("%s: format %d, expected the current format %d: %w", ManifestName, m.Format, ManifestFormat, ErrCorrupt)
+	case m.Kind != p.kind || m.Key != p.key:
+		return nil, fmt.Errorf("%s names entry %s/%s, expected %s/%s: %w", ManifestName, m.Kind, m.Key, p.kind, p.key, ErrCorrupt)
+	case m.Status != StatusOK:
+		return nil, fmt.Errorf("%s: status %q, expected %q: %w", ManifestName, m.Status, StatusOK, ErrCorrupt)
+	}
+	if err := (&Entry{Dir: p.dir, Manifest: m}).Check(true); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // CleanStale removes temporary folders (and the private files of stage
@@ -473,12 +556,87 @@ func (s *Store) CleanStale() error {
 	return nil
 }
 
-// checkSegment rejects path segments that could escape the store.
-func checkSegment(s string) error {
+// CheckSegment rejects a kind or key that could escape the store or name
+// one of its private folders (.tmp, .ckpt, .trash, .lock): it must be
+// non-empty, not start with a dot and hold no slash, backslash or NUL.
+// It is the one rule for the names of an entry's two folders.
+func CheckSegment(s string) error {
 	if s == "" || s == "." || s == ".." || strings.HasPrefix(s, ".") || strings.ContainsAny(s, "/\\\x00") {
 		return fmt.Errorf("store: invalid name %q", s)
 	}
 	return nil
+}
+
+// CheckFilePath rejects a path of a file inside an entry (relative to the
+// entry folder, with forward slashes) that is empty, absolute, not clean
+// ("a//b", "a/./b", a trailing slash) or reaches outside the entry ("..").
+func CheckFilePath(rel string) error {
+	p := filepath.FromSlash(rel)
+	if rel == "" || filepath.IsAbs(p) || !filepath.IsLocal(p) || filepath.ToSlash(filepath.Clean(p)) != rel {
+		return fmt.Errorf("path %q is not a clean path inside the entry", rel)
+	}
+	return nil
+}
+
+// SplitPath splits a path relative to the store root, with forward
+// slashes, into the kind, key and file (relative to the entry folder) it
+// names: <kind>/<key>/<rel>, or <kind>/<key> (rel "") for the entry folder
+// itself. Kind and key must pass CheckSegment and rel CheckFilePath, so a
+// path that SplitPath accepts stays inside the entry's folder.
+func SplitPath(p string) (kind, key, rel string, err error) {
+	parts := strings.SplitN(p, "/", 3)
+	if len(parts) < 2 {
+		return "", "", "", fmt.Errorf("store: path %q is not <kind>/<key>/<file>", p)
+	}
+	kind, key = parts[0], parts[1]
+	if err := CheckSegment(kind); err != nil {
+		return "", "", "", fmt.Errorf("store: path %q: kind: %w", p, err)
+	}
+	if err := CheckSegment(key); err != nil {
+		return "", "", "", fmt.Errorf("store: path %q: key: %w", p, err)
+	}
+	if len(parts) == 3 {
+		rel = parts[2]
+		if err := CheckFilePath(rel); err != nil {
+			return "", "", "", fmt.Errorf("store: %w", err)
+		}
+	}
+	return kind, key, rel, nil
+}
+
+// Ref names an entry of the store.
+type Ref struct {
+	Kind string `json:"kind"`
+	Key  string `json:"key"`
+}
+
+func (r Ref) String() string { return r.Kind + "/" + r.Key }
+
+// List returns every entry folder of the store (<kind>/<key> with names
+// that pass CheckSegment), sorted by kind then key, whether or not it is
+// an acceptable entry: Lookup tells.
+func (s *Store) List() ([]Ref, error) {
+	kinds, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var refs []Ref
+	for _, k := range kinds {
+		if !k.IsDir() || CheckSegment(k.Name()) != nil {
+			continue
+		}
+		keys, err := os.ReadDir(filepath.Join(s.root, k.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for _, e := range keys {
+			if e.IsDir() && CheckSegment(e.Name()) == nil {
+				refs = append(refs, Ref{Kind: k.Name(), Key: e.Name()})
+			}
+		}
+	}
+	// ReadDir sorts by name, so refs are sorted by kind, then key.
+	return refs, nil
 }
 
 // Output describes one output file of an entry.
@@ -588,13 +746,25 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func syncDirTree(root string) error {
+// syncTree fsyncs every folder under root, and every file too when files
+// is set.
+func syncTree(root string, files bool) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
 			return syncDir(path)
+		}
+		if files && d.Type().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return fmt.Errorf("syncing %s: %w", path, err)
+			}
+			defer f.Close()
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("syncing %s: %w", path, err)
+			}
 		}
 		return nil
 	})
@@ -677,9 +847,11 @@ func ParseManifest(b []byte) (*Manifest, error) {
 // checkOutput refuses an output entry without a clean relative path, a
 // size or a well-formed digest.
 func checkOutput(o Output) error {
-	p := filepath.FromSlash(o.Path)
-	if o.Path == "" || o.Path == ManifestName || filepath.IsAbs(p) || !filepath.IsLocal(p) || filepath.ToSlash(filepath.Clean(p)) != o.Path {
-		return fmt.Errorf("path %q is not a clean path inside the entry", o.Path)
+	if o.Path == ManifestName {
+		return fmt.Errorf("path %q is reserved for the manifest", o.Path)
+	}
+	if err := CheckFilePath(o.Path); err != nil {
+		return err
 	}
 	if o.Size < 0 {
 		return fmt.Errorf("%s: size %d", o.Path, o.Size)
