@@ -14,11 +14,12 @@
 // # Import
 //
 // Import trusts nothing in the archive. It streams it once: every item
-// must be a regular file or a folder (no links, devices or other special
-// files) at <kind>/<key>/<path> (store.SplitPath: kind and key valid store
-// names, path clean and inside the entry), no file may exceed MaxFileBytes
-// and the whole uncompressed stream MaxArchiveBytes. The items of one
-// entry must follow each other: an entry ends where another begins, and
+// must be a regular file or a folder (no links, devices, sparse files or
+// other special files) at <kind>/<key>/<path> (store.SplitPath: kind and
+// key valid store names, path clean and inside the entry), no file may
+// exceed MaxFileBytes, and neither the uncompressed stream nor the files'
+// sizes added up may exceed MaxArchiveBytes. The items of one entry must
+// follow each other: an entry ends where another begins, and
 // an item of an entry that already ended is refused (the entry itself is
 // not changed by it). Each entry is written into a temporary folder of the
 // store and put into place by store.Pending.Adopt, which accepts it only
@@ -56,8 +57,8 @@ import (
 const MaxFileBytes int64 = 16 << 30
 
 // MaxArchiveBytes bounds the uncompressed size of an archive Import reads
-// (file contents and tar headers together), so a small compressed archive
-// cannot fill the disk.
+// (file contents and tar headers together) and the sizes of its files
+// added up, so that a small compressed archive cannot fill the disk.
 const MaxArchiveBytes int64 = 256 << 30
 
 // Gathered sorts entries to export into those the store holds and that
@@ -299,6 +300,8 @@ type importer struct {
 	cur *current
 	// seen holds every entry begun so far, refused those refused.
 	seen, refused map[store.Ref]bool
+	// content is the sum of the sizes of the files read so far.
+	content int64
 }
 
 // current is the entry being read: p is its temporary folder, nil when
@@ -431,8 +434,16 @@ func (im *importer) item(h *tar.Header, tr io.Reader) error {
 		if rel == "" {
 			return im.refuseCur(h.Name, "a file where the entry folder should be")
 		}
+		if sparse(h) {
+			// Its holes would be read as zeros that the archive does
+			// not hold, past MaxArchiveBytes.
+			return im.refuseCur(h.Name, fmt.Sprintf("%s is a sparse file; only regular files and folders are allowed", h.Name))
+		}
 		if h.Size > MaxFileBytes {
 			return im.refuseCur(h.Name, fmt.Sprintf("file %s: %d bytes, more than the limit of %d (MaxFileBytes)", rel, h.Size, MaxFileBytes))
+		}
+		if im.content += h.Size; im.content > MaxArchiveBytes {
+			return fmt.Errorf("files of more than %d bytes in all (the limit, MaxArchiveBytes); entry %s not imported", MaxArchiveBytes, im.cur.ref)
 		}
 		return im.writeFile(h.Name, rel, dst, tr)
 	default:
@@ -447,6 +458,8 @@ func typeName(t byte) string {
 		return "a symbolic link"
 	case tar.TypeLink:
 		return "a hard link"
+	case tar.TypeGNUSparse:
+		return "a sparse file"
 	case tar.TypeChar, tar.TypeBlock:
 		return "a device"
 	case tar.TypeFifo:
@@ -454,6 +467,17 @@ func typeName(t byte) string {
 	default:
 		return fmt.Sprintf("of tar type %q", t)
 	}
+}
+
+// sparse reports whether h is a sparse file in the PAX format (the tar
+// reader gives it as a regular file; an old GNU sparse file keeps its type).
+func sparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // begin starts entry ref: skipped when the store already holds it,

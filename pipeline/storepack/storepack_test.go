@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -555,6 +556,77 @@ func TestImportFileTooBig(t *testing.T) {
 	clean(t, dst)
 }
 
+// ustar is a raw USTAR header block (the tar writer will not write a
+// sparse file's PAX records, so the test writes the bytes itself).
+func ustar(name string, typ byte, size int) []byte {
+	b := make([]byte, 512)
+	copy(b[0:], name)
+	copy(b[100:], "0000644\x00")
+	copy(b[108:], "0000000\x00")
+	copy(b[116:], "0000000\x00")
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:], "00000000000\x00")
+	b[156] = typ
+	copy(b[257:], "ustar\x0000")
+	copy(b[148:], "        ")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// block pads b to whole 512-byte blocks.
+func block(b []byte) []byte {
+	return append(b, make([]byte, (512-len(b)%512)%512)...)
+}
+
+// sparseArchive is a gzip-compressed tar holding entry k/a with one file
+// f in the PAX sparse format: 1 byte of data and a hole up to 1 MB.
+func sparseArchive(t testing.TB) []byte {
+	var pax []byte
+	for _, kv := range []string{"GNU.sparse.numblocks=1", "GNU.sparse.map=0,1", "GNU.sparse.size=1000000"} {
+		n := len(kv) + 4 // a 2-digit length, " " and "\n"
+		if n+1 >= 100 {
+			t.Fatal("record too long")
+		}
+		pax = append(pax, fmt.Sprintf("%d %s\n", n, kv)...)
+	}
+	var raw []byte
+	raw = append(raw, ustar("k/a/", tar.TypeDir, 0)...)
+	raw = append(raw, ustar("PaxHeaders/f", tar.TypeXHeader, len(pax))...)
+	raw = append(raw, block(pax)...)
+	raw = append(raw, ustar("k/a/f", tar.TypeReg, 1)...)
+	raw = append(raw, block([]byte("x"))...)
+	raw = append(raw, make([]byte, 1024)...)
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(raw)
+	_ = zw.Close()
+	// The archive is what the test means: the tar reader sees a 1 MB file.
+	gz, _ := gzip.NewReader(bytes.NewReader(z.Bytes()))
+	tr := tar.NewReader(gz)
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := tr.Next(); err != nil || h.Name != "k/a/f" || h.Typeflag != tar.TypeReg || h.Size != 1000000 {
+		t.Fatalf("sparse archive: %+v, %v", h, err)
+	}
+	return z.Bytes()
+}
+
+// A sparse file (whose holes the archive does not hold) is refused.
+func TestImportRefusesSparseFile(t *testing.T) {
+	dst := newStore(t)
+	sum, err := importBytes(t, dst, sparseArchive(t))
+	if err != nil || len(sum.Refused) != 1 || sum.Refused[0].String() !=
+		"archive a.tar.gz: entry k/a refused: k/a/f is a sparse file; only regular files and folders are allowed" {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	clean(t, dst)
+}
+
 func TestImportStopsWhenCancelled(t *testing.T) {
 	src := newStore(t)
 	archive := export(t, sample(t, src))
@@ -584,6 +656,7 @@ func FuzzImport(f *testing.F) {
 	f.Add(pack(f, []item{{tar.Header{Typeflag: tar.TypeSymlink, Name: "k/a/f", Linkname: "/etc/passwd"}, ""}}, false))
 	f.Add(pack(f, []item{{tar.Header{Typeflag: tar.TypeReg, Name: "k/a/../../x", Mode: 0o644}, "x"}}, false))
 	f.Add([]byte("not an archive"))
+	f.Add(sparseArchive(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
 			var z bytes.Buffer
