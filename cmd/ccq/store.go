@@ -49,7 +49,7 @@ selects, as ccq run --only does) whose entry the store holds, the entry's
 folder (manifest.json and every output file) into a gzip-compressed tar
 archive, under <kind>/<key>/. Each entry is checked fully first (every file's
 SHA-256 against its manifest, no unlisted file): a damaged entry is reported
-and left out. Stages not in the store are counted (listed with --log-level
+and left out (the archive holds the others; the exit status is 1). Stages not in the store are counted (listed with --log-level
 debug). With --all, every entry of the store is exported and no FILE is given.
 
 The archive is deterministic: the same entries give the same bytes (sorted,
