@@ -44,10 +44,15 @@ import (
 // Only the network input (float, normalized) is quantized with a float
 // multiply, and only the logits are turned back into floats (scale *
 // integer) for the loss; predictions are their argmax. This differs from
-// the float32 fake-quantized path only by rounding: bias rounding, the
-// fixed-point multipliers' rounding (half away from zero instead of half
-// to even), and, in ResNets, the shortcut, which carries the quantized
-// block input here but the float one in the fake-quantized path.
+// the float32 fake-quantized path only by rounding: bias rounding (to
+// 2^-frac of a weight-times-activation scale), the multipliers' 31-bit
+// mantissas and their rounding (half away from zero instead of half to
+// even), and the residual sums' rescaling to the finer scale, against
+// float32's rounding of every product and sum. (The shortcut carries the
+// block input's int64 value, not its activation levels, as the
+// fake-quantized path carries the float one.) The fixed-point products
+// are exact: 128 bits wide where int64 would wrap (a global average
+// pooling's sums reach 2^33 and more; see kernels.FixedMul).
 
 // itensor is an integer tensor of one sample with per-channel scales.
 type itensor struct {
@@ -123,7 +128,11 @@ func requant(t *itensor, s float64, lo, hi int64, dst []int64) {
 }
 
 // forward runs one sample (normalized, CHW) and returns the logits.
-func (im *IntegerModel) forward(x []float32) []float64 {
+func (im *IntegerModel) forward(x []float32) []float64 { return im.forwardTrace(x, nil) }
+
+// forwardTrace is forward calling seen, when not nil, with every node's
+// integer value (nil for the float input's padding and flattening).
+func (im *IntegerModel) forwardTrace(x []float32, seen func(node int, t *itensor)) []float64 {
 	g := im.m.Graph
 	vals := make([]*itensor, len(g.Nodes))
 	// The network input stays float until its first consumer quantizes it.
@@ -280,6 +289,9 @@ func (im *IntegerModel) forward(x []float32) []float64 {
 			panic(fmt.Sprintf("quant: integer path: unsupported op %q", n.Op))
 		}
 		vals[i] = out
+		if seen != nil {
+			seen(i, out)
+		}
 	}
 	last := vals[len(g.Nodes)-1]
 	logits := make([]float64, g.Classes)

@@ -143,3 +143,74 @@ func TestOneBitInteger(t *testing.T) {
 		t.Errorf("integer-only loss %v, fake-quantized %v", ir.Loss, want.Loss)
 	}
 }
+
+// TestIntegerLargeSums runs a ResNet-20 whose global average pooling sums
+// pass 2^31 (checked: the case is exercised), where the int64 products of
+// the linear layer's input requantization wrapped before FixedMul used
+// 128-bit products (the large features came out as level 0). Integer-only
+// inference (IntegerBatch; IntegerModel computes the same, see
+// TestIntegerBatchMatchesReference) must predict what the fake-quantized
+// path predicts on every sample, with the same loss to 1e-4.
+func TestIntegerLargeSums(t *testing.T) {
+	ctx := context.Background()
+	g, err := nn.BuildGraph("resnet20", nn.Shape{C: 1, H: 28, W: 28}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, err := nn.NewModel(g, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := testData(g, 48, 6)
+	m, err := ptq.Quantize(ctx, quant.FromNN(fm), ptq.Options{Method: "rtn", Bits: 4, ActBits: 4, Granularity: quant.PerTensor, CalibX: x[:32*g.Input.Size()], CalibLabels: y[:32]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := NewIntegerModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var largest int64
+	d := g.Input.Size()
+	for i := range 4 {
+		im.forwardTrace(x[i*d:(i+1)*d], func(node int, v *itensor) {
+			if g.Nodes[node].Op == nn.OpGlobalAvgPool {
+				for _, s := range v.v {
+					largest = max(largest, s, -s)
+				}
+			}
+		})
+	}
+	if largest < 1<<31 {
+		t.Fatalf("largest global average pooling sum %d: below 2^31, the test does not exercise wide products", largest)
+	}
+	fq := engineLogits(t, m, x, y)
+	want, err := engine.EvaluateModel(ctx, m, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewIntegerBatch(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Evaluate(ctx, x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agree := 0
+	for i := range y {
+		z := fq[i*10 : (i+1)*10]
+		best := 0
+		for k := range z {
+			if z[k] > z[best] {
+				best = k
+			}
+		}
+		if best == got.Predictions[i] {
+			agree++
+		}
+	}
+	if agree != len(y) || relDiff(got.Loss, want.Loss) > 1e-4 {
+		t.Errorf("largest pooling sum %d: predictions agree on %d of %d samples, loss %g, fake-quantized %g", largest, agree, len(y), got.Loss, want.Loss)
+	}
+}

@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // FixedMul multiplies an integer by a positive real as m0 * 2^-shift, m0 in
 // [2^30, 2^31), rounding to nearest (halves away from zero).
@@ -24,34 +27,78 @@ func NewFixedMul(m float64) FixedMul {
 	return FixedMul{M0: m0, Shift: 31 - exp}
 }
 
-// Apply returns round(v * m).
+// Apply returns round(v * m), halves away from zero, exactly for every
+// int64 v whose result fits in int64: the product |v| * m0 (up to 94 bits)
+// is formed in 128 bits, so neither a large v nor a large shift loses it.
 func (f FixedMul) Apply(v int64) int64 {
 	if f.M0 == 0 {
 		return 0
 	}
-	neg := v < 0
-	if neg {
-		v = -v
+	s := v >> 63
+	a := uint64((v ^ s) - s) // |v|; math.MinInt64 gives 2^63
+	var r uint64
+	if f.Shift > 0 {
+		r = mulRoundShift(a, uint64(f.M0), uint(f.Shift))
+	} else {
+		r = a * uint64(f.M0) << uint(-f.Shift)
 	}
-	p := v * f.M0 // |v| < 2^32 keeps this below 2^63
-	var r int64
+	return (int64(r) ^ s) - s
+}
+
+// mulRoundShift returns floor((a*m + 2^(sh-1)) / 2^sh) for sh >= 1, the
+// product and the sum in 128 bits (exact; the result wraps to 64 bits
+// only when it does not fit).
+func mulRoundShift(a, m uint64, sh uint) uint64 {
+	hi, lo := bits.Mul64(a, m)
+	var c uint64
+	if sh <= 64 {
+		lo, c = bits.Add64(lo, 1<<(sh-1), 0)
+	} else {
+		hi, c = bits.Add64(hi, 1<<(sh-65), 0)
+	}
+	hi += c
 	switch {
-	case f.Shift > 62:
-		r = 0
-	case f.Shift > 0:
-		r = (p + 1<<(f.Shift-1)) >> f.Shift
-	default:
-		r = p << -f.Shift
+	case sh >= 128:
+		return 0
+	case sh >= 64:
+		return hi >> (sh - 64)
 	}
-	if neg {
-		return -r
+	return lo>>sh | hi<<(64-sh)
+}
+
+// smallFixed bounds the |v| for which fastMul's int64 formula is exact:
+// below 2^31, |v| * m0 (m0 < 2^31) plus the rounding term (at most 2^61)
+// stays below 2^63.
+const smallFixed = 1 << 31
+
+// fixedApply is FastMul.Apply on its parts (m0, rnd = 2^(sh-1), sh in
+// 1..62): the int64 formula for |v| < smallFixed (the assembly kernels'
+// arithmetic), 128-bit products beyond, so the result is exact for every
+// v (see FixedMul.Apply).
+func fixedApply(v, m0, rnd int64, sh uint) int64 {
+	s := v >> 63
+	a := (v ^ s) - s
+	if uint64(a) < smallFixed {
+		return ((a*m0+rnd)>>sh ^ s) - s
 	}
-	return r
+	return (int64(mulRoundShift(uint64(a), uint64(m0), sh)) ^ s) - s
+}
+
+// allSmall reports whether every |v| in x is below smallFixed, where the
+// assembly kernels' int64 products are exact.
+func allSmall(x []int64) bool {
+	for _, v := range x {
+		if v >= smallFixed || v <= -smallFixed {
+			return false
+		}
+	}
+	return true
 }
 
 // FastMul is FixedMul.Apply without branches for the usual shifts (1..62;
-// others fall back to apply): the same rounding (halves away from zero)
-// and the same int64 products, so the same results.
+// others fall back to it) and |v| < 2^31 (larger v take FixedMul.Apply's
+// 128-bit products): the same rounding (halves away from zero), so the
+// same results.
 type FastMul struct {
 	F     FixedMul
 	Rnd   int64
@@ -72,8 +119,5 @@ func (f FastMul) Apply(v int64) int64 {
 	if !f.Fast {
 		return f.F.Apply(v)
 	}
-	s := v >> 63
-	a := (v ^ s) - s
-	r := (a*f.F.M0 + f.Rnd) >> f.Shift
-	return (r ^ s) - s
+	return fixedApply(v, f.F.M0, f.Rnd, f.Shift)
 }

@@ -278,27 +278,30 @@ type FixedQuadParams struct {
 	Lo, Hi, Off int64
 }
 
-// fixedQuad4Go is the twin of fixedQuad4AVX512: for t < 4 and j < n, with
-// v = r[t][j] and s its sign (v >> 63), dst[4j+t] = byte(clamp(((|v| *
-// m0[t] + rnd[t]) >> sh[t]) with s restored, lo, hi) + off): fastMul's
-// rounding (int64 products wrap alike), clamped, offset and interleaved.
+// fixedQuad4Go is the twin of fixedQuad4AVX512: for t < 4 and j < n,
+// dst[4j+t] = byte(clamp(round(r[t][j] * m[t]), lo, hi) + off) with m[t]
+// the fixed-point multiplier (m0[t], rnd[t], sh[t]) (fastMul's rounding,
+// halves away from zero), clamped, offset and interleaved. It is exact for
+// every int64 value (fixedApply); the assembly kernel is exact, and equal
+// to it, for |v| < 2^31, and FixedQuad4 gives it nothing else.
 func fixedQuad4Go(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
 	dst = dst[:4*n]
 	for t := 0; t < 4; t++ {
 		m0, rnd, sh := p.M0[t], p.Rnd[t], uint(p.Sh[t])
 		for j, v := range r[t][:n] {
-			s := v >> 63
-			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
+			a := fixedApply(v, m0, rnd, sh)
 			dst[4*j+t] = byte(min(max(a, p.Lo), p.Hi) + p.Off)
 		}
 	}
 }
 
 // FixedQuad4 requantizes n values of four int64 rows to interleaved bytes
-// (see fixedQuad4Go).
+// (see fixedQuad4Go), on the assembly kernel when every |v| is below 2^31
+// (where its int64 products are exact; larger values, such as a global
+// average pooling's sums, take the twin's 128-bit products).
 func FixedQuad4(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
 	k := 0
-	if useFixedAsm && n >= 8 {
+	if useFixedAsm && n >= 8 && allSmall(r[0][:n]) && allSmall(r[1][:n]) && allSmall(r[2][:n]) && allSmall(r[3][:n]) {
 		k = n &^ 7
 		fixedQuad4Asm(dst, r, k, p)
 	}
@@ -309,19 +312,18 @@ func FixedQuad4(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
 }
 
 // addFixedGo is the twin of addFixedAVX512: dst[j] = A(a[j]) + B(b[j]),
-// then max(·, 0) when relu, where A and B are fastMul's formula with
-// (m0, rnd, shift) = p[0:3] and p[3:6] (shifts 1..62): a residual sum of
-// integer-only inference, both terms rescaled to its scale.
+// then max(·, 0) when relu, where A and B are the fixed-point multipliers
+// (m0, rnd, shift) = p[0:3] and p[3:6] (shifts 1..62; fastMul's rounding):
+// a residual sum of integer-only inference, both terms rescaled to its
+// scale. It is exact for every int64 term (fixedApply); the assembly
+// kernel is exact, and equal to it, for terms below 2^31 in magnitude, and
+// AddFixed gives it nothing else.
 func addFixedGo(dst, a, b []int64, p *[6]int64, relu bool) {
 	am, ar, as := p[0], p[1], uint(p[2])
 	bm, br, bs := p[3], p[4], uint(p[5])
 	a, b = a[:len(dst)], b[:len(dst)]
 	for j := range dst {
-		u, v := a[j], b[j]
-		su, sv := u>>63, v>>63
-		ru := (((u^su)-su)*am + ar) >> as
-		rv := (((v^sv)-sv)*bm + br) >> bs
-		s := (ru ^ su) - su + (rv ^ sv) - sv
+		s := fixedApply(a[j], am, ar, as) + fixedApply(b[j], bm, br, bs)
 		if relu {
 			s = max(s, 0)
 		}
@@ -329,11 +331,12 @@ func addFixedGo(dst, a, b []int64, p *[6]int64, relu bool) {
 	}
 }
 
-// AddFixed is addFixedGo with the assembly kernel where available.
+// AddFixed is addFixedGo with the assembly kernel where available and
+// every term is below 2^31 in magnitude (see addFixedGo).
 func AddFixed(dst, a, b []int64, p *[6]int64, relu bool) {
 	n := len(dst)
 	k := 0
-	if useFixedAsm && n >= 8 {
+	if useFixedAsm && n >= 8 && allSmall(a[:n]) && allSmall(b[:n]) {
 		k = n &^ 7
 		addFixedAsm(dst[:k], a[:k], b[:k], p, relu)
 	}
@@ -344,7 +347,9 @@ func AddFixed(dst, a, b []int64, p *[6]int64, relu bool) {
 
 // fixedTile4Go is the twin of fixedTile4AVX512: for t < 4 and j < n, v =
 // int64((tile[64t+j] - corr[t]) << frac) + bias[t] (the shift in int32),
-// requantized as fixedQuad4Go does into dst[4j+t].
+// requantized as fixedQuad4Go does into dst[4j+t] (exact for every v; the
+// assembly kernel is exact, and equal to it, for |v| < 3 * 2^30, which
+// FixedTile4 ensures).
 func fixedTile4Go(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	fixedTileCols(dst, tile, 0, n, p, corr, bias, frac)
 }
@@ -356,24 +361,35 @@ func fixedTileCols(dst []byte, tile []int32, k0, n int, p *FixedQuadParams, corr
 	for t := 0; t < 4; t++ {
 		m0, rnd, sh := p.M0[t], p.Rnd[t], uint(p.Sh[t])
 		for j, acc := range tile[64*t+k0 : 64*t+n] {
-			v := int64((acc-corr[t])<<frac) + bias[t]
-			s := v >> 63
-			a := ((((v^s)-s)*m0+rnd)>>sh ^ s) - s
+			a := fixedApply(int64((acc-corr[t])<<frac)+bias[t], m0, rnd, sh)
 			dst[4*j+t] = byte(min(max(a, p.Lo), p.Hi) + p.Off)
 		}
 	}
 }
 
-// FixedTile4 is fixedTile4Go with the assembly kernel where available.
+// FixedTile4 is fixedTile4Go with the assembly kernel where available and
+// exact: the int32 shift keeps |(acc - corr) << frac| below 2^31, and
+// every |bias| below 2^30 (checked here) then keeps |v| below 3 * 2^30,
+// where |v| * m0 plus the rounding term stays below 2^63.
 func FixedTile4(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
 	k := 0
-	if useFixedAsm && n >= 8 {
+	if useFixedAsm && n >= 8 && allSmall4(bias) {
 		k = n &^ 7
 		fixedTile4Asm(dst, tile, k, p, corr, bias, frac)
 	}
 	if k < n {
 		fixedTileCols(dst[4*k:], tile, k, n, p, corr, bias, frac)
 	}
+}
+
+// allSmall4 reports whether every |b| is below 2^30.
+func allSmall4(b *[4]int64) bool {
+	for _, v := range b {
+		if v >= 1<<30 || v <= -(1<<30) {
+			return false
+		}
+	}
+	return true
 }
 
 // intTile4Go is the twin of intTile4AVX512: dst[t*ldd+j] =
