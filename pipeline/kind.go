@@ -65,9 +65,9 @@ type UpstreamEstimator interface {
 //
 // The interface asks for a wall time at a thread count rather than, say,
 // a CPU part that divides over threads plus a fixed wall part, because
-// that is the one form every kind can answer exactly: the cost model
-// measures each thread count separately (stagecost's probes, which do not
-// scale linearly), and a wall-time budget is the same wall time on any
+// that is the form every kind can answer without a scaling assumption: the
+// cost model measures each thread count separately (stagecost keys its
+// probes by threads), and a wall-time budget is the same wall time on any
 // count. The CPU time a stage holds is then that wall time times its
 // threads (Plan.Work). Kinds without it are scaled by EstimateOn.
 type ThreadEstimator interface {
