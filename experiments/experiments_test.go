@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/experiment"
@@ -333,4 +334,55 @@ func TestFashionLeNet5Shared(t *testing.T) {
 		"ablation-race.toml": {"pretrain/lenet5", "quantize/mse-w2-tensor-a32", "quantize/mse-w3-tensor-a32",
 			"evolve/ccea-w2-s1", "evolve/ccea-w3-s5"},
 	})
+}
+
+// TestRaceFilePlansOneThreadPerStage: ablation-race.toml sets [executor]
+// jobs = 1, so the local executor runs every stage on one thread; planned
+// with that executor's sizing (as ccq plan and ccq run do), every stage is
+// estimated on one thread, a 30 s wall-time budget that caps its run is 30
+// s of wall and of CPU time (not once per thread the evolve kind asks
+// for), and the CPU time is the sum of the estimates.
+func TestRaceFilePlansOneThreadPerStage(t *testing.T) {
+	const f = "ablation-race.toml"
+	s := session(t, f, nil)
+	if s.Exp.Executor.Jobs != 1 {
+		t.Fatalf("%s: [executor] jobs = %d, this test is about 1", f, s.Exp.Executor.Jobs)
+	}
+	st, err := s.OpenStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Plan(st, workspace.PlanFlags{Threads: pipeline.NewLocal(s.Exp.Executor.Jobs).StageThreads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum time.Duration
+	walls := 0
+	for _, sp := range p.Stages {
+		if sp.Status != pipeline.StatusToRun || sp.Threads != 1 || sp.Estimate <= 0 {
+			t.Errorf("%s: %s on %d threads, estimate %v; want to run on 1 thread with an estimate", sp.Name, sp.Status, sp.Threads, sp.Estimate)
+		}
+		sum += sp.Estimate
+		if sp.Kind != experiment.KindEvolve {
+			continue
+		}
+		var ep struct {
+			Budget struct {
+				WallTime pipeline.Duration `json:"wall_time"`
+			} `json:"budget"`
+		}
+		decodePart(t, sp.Params, &ep)
+		if w := time.Duration(ep.Budget.WallTime); w > 0 {
+			walls++
+			if sp.Estimate != w {
+				t.Errorf("%s: estimate %v, want its wall-time budget %v", sp.Name, sp.Estimate, w)
+			}
+		}
+	}
+	if walls == 0 {
+		t.Errorf("%s: no evolve stage with a wall-time budget", f)
+	}
+	if cpu, _, unknown := p.Work(); cpu != sum || unknown != 0 {
+		t.Errorf("CPU time %v (%d unknown), want the sum of the 1-thread estimates %v", cpu, unknown, sum)
+	}
 }

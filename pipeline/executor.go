@@ -37,6 +37,20 @@ type Executor interface {
 	Wait() (Result, error)
 }
 
+// ThreadSizer is implemented by executors that decide how many threads a
+// stage gets from the count its kind asks for (Kind.Threads). Plans made
+// with it (PlanOptions.Threads) estimate every stage at the threads it
+// will run on, and the executor runs it on StageThreads of the task's
+// Threads: the one rule both use.
+type ThreadSizer interface {
+	StageThreads(kindThreads int) int
+}
+
+// SlotThreads is the number of threads a stage whose kind asks for
+// kindThreads runs on among jobs CPU slots of the local executor: at least
+// 1 and at most jobs (with jobs = 1 every stage runs on one thread).
+func SlotThreads(kindThreads, jobs int) int { return min(max(1, kindThreads), max(1, jobs)) }
+
 // Detacher is implemented by executors whose jobs outlive the run (the
 // Slurm executor with --detach). When Detached is true, the stages the
 // executor did not report before Wait returned ErrNoMoreResults stay
@@ -72,7 +86,7 @@ type Result struct {
 }
 
 // Local runs tasks in this process, as goroutines, within Jobs CPU slots: a
-// task takes Threads slots (at most Jobs). Ready tasks start shortest
+// task takes and runs on SlotThreads(Threads, Jobs) slots. Ready tasks start shortest
 // estimate first, then in submission order, the first that fits the free
 // slots first.
 type Local struct {
@@ -110,6 +124,9 @@ func NewLocal(jobs int) *Local { return &Local{Jobs: max(1, jobs)} }
 // Name is "local".
 func (l *Local) Name() string { return "local" }
 
+// StageThreads implements ThreadSizer: SlotThreads of the executor's Jobs.
+func (l *Local) StageThreads(kindThreads int) int { return SlotThreads(kindThreads, l.Jobs) }
+
 // Start implements Executor.
 func (l *Local) Start(ctx context.Context, env RunEnv) error {
 	l.mu.Lock()
@@ -135,7 +152,7 @@ func (l *Local) Submit(t *Task) (string, error) {
 	if _, dup := l.tasks[t.Name]; dup {
 		return "", fmt.Errorf("local executor: task %s submitted twice", t.Name)
 	}
-	lt := &localTask{t: t, threads: min(max(1, t.Threads), l.Jobs), seq: len(l.tasks)}
+	lt := &localTask{t: t, threads: l.StageThreads(t.Threads), seq: len(l.tasks)}
 	l.tasks[t.Name] = lt
 	l.pending++
 	for _, dep := range t.After {

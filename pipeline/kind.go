@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"sync"
@@ -24,11 +25,13 @@ type Kind interface {
 	// kind computes something different for the same parameters and
 	// inputs, so that old store entries stop being reused.
 	Version() string
-	// Threads is how many CPU threads a stage with these parameters uses.
-	// The scheduler reserves that many slots (at least 1, at most --jobs).
+	// Threads is how many CPU threads a stage with these parameters asks
+	// for. The executor decides what it gets (ThreadSizer): the local
+	// executor at least 1, at most --jobs (SlotThreads).
 	Threads(p Params) int
 	// Estimate is the expected wall time of a stage with these parameters
-	// on Threads(p) threads, for plans and progress; 0 means unknown.
+	// on Threads(p) threads, for plans and progress; 0 means unknown. A
+	// stage run on another thread count is estimated by EstimateOn.
 	Estimate(p Params) time.Duration
 	// Run computes the stage. It writes its outputs into sc.OutDir and
 	// returns nil on success. It must return soon after ctx is done
@@ -46,9 +49,59 @@ type Upstream interface {
 
 // UpstreamEstimator is optionally implemented by a Kind whose estimate
 // depends on what it reads (the architecture of a model, the size of a
-// dataset). MakePlan prefers EstimateFrom over Estimate when a kind has it.
+// dataset). EstimateOn prefers EstimateFrom over Estimate when a kind has
+// it (and has no EstimateAt).
 type UpstreamEstimator interface {
 	EstimateFrom(p Params, up Upstream) time.Duration
+}
+
+// ThreadEstimator is optionally implemented by a Kind that can estimate a
+// stage on a thread count other than its own Threads(p): an executor may
+// run it on fewer (the local executor clamps to its --jobs slots) or more
+// (Slurm's cpus_per_stage), and plans estimate every stage at the threads
+// it will get. EstimateAt is the expected wall time of a stage with
+// parameters p on threads threads (0 means unknown); up may be nil when
+// the stage's inputs are unknown.
+//
+// The interface asks for a wall time at a thread count rather than, say,
+// a CPU part that divides over threads plus a fixed wall part, because
+// that is the form every kind can answer without a scaling assumption: the
+// cost model measures each thread count separately (stagecost keys its
+// probes by threads), and a wall-time budget is the same wall time on any
+// count. The CPU time a stage holds is then that wall time times its
+// threads (Plan.Work). Kinds without it are scaled by EstimateOn.
+type ThreadEstimator interface {
+	EstimateAt(p Params, up Upstream, threads int) time.Duration
+}
+
+// EstimateOn is kind k's expected wall time of a stage with parameters p
+// and inputs up (nil if unknown) on threads threads: k's EstimateAt when k
+// is a ThreadEstimator; otherwise its EstimateFrom (with up) or Estimate,
+// which are for Threads(p) threads, scaled as if the work split perfectly
+// over the threads (ScaleEstimate).
+func EstimateOn(k Kind, p Params, up Upstream, threads int) time.Duration {
+	threads = max(1, threads)
+	if te, ok := k.(ThreadEstimator); ok {
+		return te.EstimateAt(p, up, threads)
+	}
+	var d time.Duration
+	if ue, ok := k.(UpstreamEstimator); ok && up != nil {
+		d = ue.EstimateFrom(p, up)
+	} else {
+		d = k.Estimate(p)
+	}
+	return ScaleEstimate(d, k.Threads(p), threads)
+}
+
+// ScaleEstimate converts d, the wall time on from threads of work that
+// splits perfectly over threads, to the wall time on to threads (both at
+// least 1). An unknown estimate (0 or less) stays as it is.
+func ScaleEstimate(d time.Duration, from, to int) time.Duration {
+	from, to = max(1, from), max(1, to)
+	if d <= 0 || from == to {
+		return d
+	}
+	return time.Duration(math.Round(float64(d) * float64(from) / float64(to)))
 }
 
 // Checker is optionally implemented by a Kind to check parameters without

@@ -44,6 +44,11 @@ type PlanOptions struct {
 	// a mismatch rebuilds the stage. Without it, store.Lookup's cheap check
 	// applies (existence, sizes, digests of small files).
 	Verify bool
+	// Threads is how the executor that will run the plan sizes a stage
+	// whose kind asks for n threads (its ThreadSizer's StageThreads, such
+	// as Local's SlotThreads of --jobs). Each stage's Threads and Estimate
+	// are for that count. Nil plans every stage at its kind's count.
+	Threads func(kindThreads int) int
 }
 
 // StagePlan is one stage of a plan.
@@ -58,9 +63,12 @@ type StagePlan struct {
 	InputKeys   map[string]string        `json:"input_keys,omitempty"`
 	Files       map[string]store.FileRef `json:"files,omitempty"`
 	// Deps are the dependencies a Fingerprinter kind reported (in the key).
-	Deps     map[string]string `json:"deps,omitempty"`
-	Threads  int               `json:"threads"`
-	Estimate time.Duration     `json:"estimate_ns,omitempty"`
+	Deps map[string]string `json:"deps,omitempty"`
+	// Threads is the number of threads the stage runs on (its kind's
+	// count, sized by PlanOptions.Threads) and Estimate its expected wall
+	// time on them (EstimateOn).
+	Threads  int           `json:"threads"`
+	Estimate time.Duration `json:"estimate_ns,omitempty"`
 	// Status is StatusCached, StatusToRun, StatusBlocked or
 	// StatusUnselected.
 	Status Status `json:"status"`
@@ -128,10 +136,11 @@ func (p *Plan) Counts() map[Status]int {
 	return c
 }
 
-// Work sums the estimates of the stages to run, weighted by threads
-// (CPU time), and gives the longest chain of estimates through stages to
-// run (a lower bound of the wall time with unlimited cores). unknown counts
-// stages to run without an estimate.
+// Work sums the estimates of the stages to run, each times the threads it
+// runs on (the CPU time it holds: a stage with a wall-time budget counts
+// its budget once per thread it holds), and gives the longest chain of
+// estimates through stages to run (a lower bound of the wall time with
+// unlimited cores). unknown counts stages to run without an estimate.
 func (p *Plan) Work() (cpu, critical time.Duration, unknown int) {
 	longest := map[string]time.Duration{}
 	for _, s := range p.Stages {
@@ -151,6 +160,13 @@ func (p *Plan) Work() (cpu, critical time.Duration, unknown int) {
 		critical = max(critical, longest[s.Name])
 	}
 	return cpu, critical, unknown
+}
+
+// WallOn is the expected wall time of work of cpu CPU time whose longest
+// chain is critical on slots CPU slots: the longer of the two bounds (the
+// slots kept busy, the chain run one stage after another).
+func WallOn(cpu, critical time.Duration, slots int) time.Duration {
+	return max(critical, cpu/time.Duration(max(1, slots)))
 }
 
 // MakePlan resolves every stage of g: its kind, key, threads and estimate,
@@ -283,11 +299,10 @@ func planStage(sp *StagePlan, p *Plan, reg *Registry, opt PlanOptions, digests m
 	sp.Key = Key(KeyInput{Kind: spec.Kind, KindVersion: sp.KindVersion, CCQVersion: version.Version,
 		Params: spec.Params, Inputs: sp.InputKeys, Files: files, Deps: sp.Deps})
 	sp.Threads = max(1, kind.Threads(spec.Params))
-	if ue, ok := kind.(UpstreamEstimator); ok {
-		sp.Estimate = ue.EstimateFrom(spec.Params, planUpstream{p, spec})
-	} else {
-		sp.Estimate = kind.Estimate(spec.Params)
+	if opt.Threads != nil {
+		sp.Threads = max(1, opt.Threads(sp.Threads))
 	}
+	sp.Estimate = EstimateOn(kind, spec.Params, planUpstream{p, spec}, sp.Threads)
 	return ""
 }
 

@@ -27,7 +27,9 @@ func init() {
 running anything. Stages to run say why (which parameter or input changed
 since the last run in this results folder, or that they are new); blocked
 stages say what is missing (a stage kind not built in, a bad parameter, a
-missing file). The work estimate comes from the stage kinds.
+missing file). The work estimate comes from the stage kinds, each stage
+estimated at the threads the executor of [executor] will give it (the
+local executor: the kind's threads, at most --jobs).
 
 --only PATTERN plans the part of the file ccq run --only would run (see ccq
 run --help): stages outside the selection are cached when the store has
@@ -46,15 +48,25 @@ them and otherwise "unselected", with what they would be without --only;
 			if err != nil {
 				return err
 			}
-			p, err := s.Plan(st, workspace.PlanFlags{Rerun: rerun, Force: force, Verify: verify, Only: only})
+			if jobs, err = resolveJobs(cmd, s, jobs); err != nil {
+				return err
+			}
+			// The executor a run would use sizes each stage's threads, so
+			// that the estimates are for the threads stages will get.
+			_, factory, err := lookupExecutor(s, "")
+			if err != nil {
+				return err
+			}
+			exec, err := factory(cmd, s, jobs)
+			if err != nil {
+				return err
+			}
+			p, err := s.Plan(st, workspace.PlanFlags{Rerun: rerun, Force: force, Verify: verify, Only: only, Threads: stageThreads(exec)})
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), s.Report(p))
-			}
-			if !cmd.Flags().Changed("jobs") && s.Exp.Executor.Jobs > 0 {
-				jobs = s.Exp.Executor.Jobs
 			}
 			return workspace.WritePlan(cmd.OutOrStdout(), s.Exp.Name, p, jobs, all)
 		},

@@ -108,21 +108,13 @@ matches no stage is an error.`,
 			if err != nil {
 				return err
 			}
-			if executor == "" {
-				executor = string(s.Exp.Executor.Kind)
+			var factory executorFactory
+			executor, factory, err = lookupExecutor(s, executor)
+			if err != nil {
+				return err
 			}
-			if executor == "" {
-				executor = "local"
-			}
-			factory, ok := executorFactories[executor]
-			if !ok {
-				return fmt.Errorf("executor %q is not built into this ccq (available: %s)", executor, strings.Join(executorNames(), ", "))
-			}
-			if !cmd.Flags().Changed("jobs") && s.Exp.Executor.Jobs > 0 {
-				jobs = s.Exp.Executor.Jobs
-			}
-			if jobs < 1 {
-				return fmt.Errorf("--jobs %d: expected 1 or more", jobs)
+			if jobs, err = resolveJobs(cmd, s, jobs); err != nil {
+				return err
 			}
 			selected, err := s.Select(only)
 			if err != nil {
@@ -142,7 +134,7 @@ matches no stage is an error.`,
 			if err != nil {
 				return err
 			}
-			plan, err := s.Plan(st, workspace.PlanFlags{Rerun: rerun, Force: force, Verify: verify, Only: only})
+			plan, err := s.Plan(st, workspace.PlanFlags{Rerun: rerun, Force: force, Verify: verify, Only: only, Threads: stageThreads(exec)})
 			if err != nil {
 				return err
 			}
@@ -215,6 +207,43 @@ matches no stage is an error.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run summary as JSON")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, setFlagUsage)
 	return cmd
+}
+
+// lookupExecutor names the executor of a run of s, name (--executor), else
+// [executor] kind, else local, and returns its factory.
+func lookupExecutor(s *workspace.Session, name string) (string, executorFactory, error) {
+	if name == "" {
+		name = string(s.Exp.Executor.Kind)
+	}
+	if name == "" {
+		name = "local"
+	}
+	factory, ok := executorFactories[name]
+	if !ok {
+		return name, nil, fmt.Errorf("executor %q is not built into this ccq (available: %s)", name, strings.Join(executorNames(), ", "))
+	}
+	return name, factory, nil
+}
+
+// resolveJobs is the CPU slots of a run or plan of s: --jobs when given,
+// else [executor] jobs when set, else jobs (--jobs's default).
+func resolveJobs(cmd *cobra.Command, s *workspace.Session, jobs int) (int, error) {
+	if !cmd.Flags().Changed("jobs") && s.Exp.Executor.Jobs > 0 {
+		jobs = s.Exp.Executor.Jobs
+	}
+	if jobs < 1 {
+		return 0, fmt.Errorf("--jobs %d: expected 1 or more", jobs)
+	}
+	return jobs, nil
+}
+
+// stageThreads is how exec sizes the threads of a stage (for the plan's
+// estimates), or nil when it does not say.
+func stageThreads(exec pipeline.Executor) func(int) int {
+	if ts, ok := exec.(pipeline.ThreadSizer); ok {
+		return ts.StageThreads
+	}
+	return nil
 }
 
 func executorNames() []string {

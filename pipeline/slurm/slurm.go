@@ -308,13 +308,19 @@ func (e *Executor) liveOldJobs(ctx context.Context) map[string]*JobRecord {
 	return byStage
 }
 
-// cpus is the --cpus-per-task of a task.
-func (e *Executor) cpus(t *pipeline.Task) int {
+// StageThreads implements pipeline.ThreadSizer: a stage's job gets
+// CPUsPerStage CPUs when set, else the threads its kind asks for (the
+// --jobs slots of the submitting machine do not limit it), and the stage
+// runs on that many threads.
+func (e *Executor) StageThreads(kindThreads int) int {
 	if e.opt.CPUsPerStage > 0 {
 		return e.opt.CPUsPerStage
 	}
-	return max(1, t.Threads)
+	return max(1, kindThreads)
 }
+
+// cpus is the --cpus-per-task of a task.
+func (e *Executor) cpus(t *pipeline.Task) int { return e.StageThreads(t.Threads) }
 
 // Submit implements pipeline.Executor. It writes the task file and submits
 // the job, or, with job arrays on, holds the task until its array is

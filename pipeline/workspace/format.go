@@ -51,13 +51,15 @@ func Headline(name string, p *pipeline.Plan) string {
 	return s
 }
 
-// WorkLine describes the estimated work of a plan for jobs slots.
+// WorkLine describes the estimated work of a plan for jobs slots (make the
+// plan with the executor's thread sizing, PlanFlags.Threads, so that its
+// stages are estimated at the threads they get among those slots).
 func WorkLine(p *pipeline.Plan, jobs int) string {
 	cpu, crit, unknown := p.Work()
 	if cpu == 0 && unknown == 0 {
 		return ""
 	}
-	wall := max(crit, cpu/time.Duration(max(1, jobs)))
+	wall := pipeline.WallOn(cpu, crit, jobs)
 	s := fmt.Sprintf("work to run: about %s of CPU time, %s on %d slots (longest chain %s)", round(cpu), round(wall), jobs, round(crit))
 	if unknown > 0 {
 		s += fmt.Sprintf("; %d stages have no estimate", unknown)

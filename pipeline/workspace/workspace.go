@@ -138,12 +138,15 @@ type PlanFlags struct {
 	Verify bool
 	// Only are the --only patterns (see pipeline.PlanOptions.Only).
 	Only []string
+	// Threads sizes each stage as the executor will (see
+	// pipeline.PlanOptions.Threads); nil keeps the kinds' thread counts.
+	Threads func(kindThreads int) int
 }
 
 // Plan resolves the graph against the store.
 func (s *Session) Plan(st *store.Store, f PlanFlags) (*pipeline.Plan, error) {
 	return pipeline.MakePlan(s.Graph, pipeline.PlanOptions{Registry: s.Registry, Store: st, History: s.History(),
-		Rerun: f.Rerun, Force: f.Force, Verify: f.Verify, Only: f.Only, Scorers: scorers, BaseDir: filepath.Dir(s.Exp.File)})
+		Rerun: f.Rerun, Force: f.Force, Verify: f.Verify, Only: f.Only, Scorers: scorers, BaseDir: filepath.Dir(s.Exp.File), Threads: f.Threads})
 }
 
 // Settings are the run-wide settings for stages.

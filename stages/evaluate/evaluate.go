@@ -56,31 +56,35 @@ func (Kind) Threads(pipeline.Params) int { return 2 }
 // Estimate: a few seconds for MNIST-sized test sets.
 func (Kind) Estimate(pipeline.Params) time.Duration { return 3 * time.Second }
 
-// EstimateFrom is the cost model's estimate: the test and validation
-// images through the model (the quantized evaluator for a k-bit model, a
-// float forward pass for a float one), plus 0.3 s (loading the dataset
-// and the model: measured on the quickstart).
-func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+// EstimateAt implements pipeline.ThreadEstimator with the cost model: the
+// test and validation images through the model on these threads (the
+// quantized evaluator for a k-bit model, a float forward pass for a float
+// one), plus 0.3 s (loading the dataset and the model: measured on the
+// quickstart).
+func (Kind) EstimateAt(pp pipeline.Params, up pipeline.Upstream, threads int) time.Duration {
 	var p Params
 	if pp.Decode(&p) != nil {
 		return 0
 	}
 	p = p.WithDefaults()
+	plain := func() time.Duration {
+		return pipeline.ScaleEstimate(Kind{}.Estimate(pp), Kind{}.Threads(pp), threads)
+	}
 	s := stagecost.SettingOf(up)
 	if s.Arch == "" || s.Test == 0 {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	images := s.Test
 	if !p.SkipValidation {
 		images += s.Val
 	}
-	w := stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: Kind{}.Threads(pp)}
+	w := stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: max(1, threads)}
 	if s.Bits > 0 {
 		w = stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: s.Bits, ActBits: s.ActBits, Batch: p.Batch, Threads: w.Threads}
 	}
 	d, ok := stagecost.Default().Duration(w, float64(images), 300*time.Millisecond)
 	if !ok {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	return d
 }

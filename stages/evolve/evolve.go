@@ -115,18 +115,25 @@ func (Kind) Version() string { return "3" }
 // Threads: the evaluator scores candidates on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// EstimateFrom is the cost model's estimate: evaluations times the batch
-// times this machine's seconds per scored image for the start model's
-// architecture and bits, plus the host's overhead (validation, rechecks,
-// checkpoints: evolveOverhead), capped by a wall-time budget.
-func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+// EstimateAt implements pipeline.ThreadEstimator with the cost model:
+// evaluations times the batch times this machine's seconds per scored image
+// for the start model's architecture and bits on these threads, plus the
+// host's overhead (validation, rechecks, checkpoints: evolveOverhead),
+// capped by a wall-time budget, which is the same on any thread count.
+func (Kind) EstimateAt(pp pipeline.Params, up pipeline.Upstream, threads int) time.Duration {
 	p, err := decode(pp)
 	if err != nil {
 		return 0
 	}
+	plain := func() time.Duration {
+		if p.Budget.WallTime > 0 {
+			return time.Duration(p.Budget.WallTime)
+		}
+		return pipeline.ScaleEstimate(Kind{}.Estimate(pp), Kind{}.Threads(pp), threads)
+	}
 	s := stagecost.SettingOf(up)
 	if s.Arch == "" {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	batch := p.WithDefaults().BatchSize
 	evals := float64(p.Budget.Evaluations)
@@ -137,10 +144,10 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 		}
 		evals = float64(p.Budget.Generations) * float64(lambda+1)
 	}
-	w := stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: p.Bits, ActBits: p.ActBits, Batch: batch, Threads: Kind{}.Threads(pp)}
+	w := stagecost.Work{Op: stagecost.OpScore, Arch: s.Arch, Bits: p.Bits, ActBits: p.ActBits, Batch: batch, Threads: max(1, threads)}
 	d, ok := stagecost.Default().Duration(w, evals*float64(batch)*evolveOverhead, evolveFixed)
 	if !ok || evals == 0 {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	if p.Budget.WallTime > 0 {
 		d = min(d, time.Duration(p.Budget.WallTime))

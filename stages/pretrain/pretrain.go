@@ -68,17 +68,21 @@ func (Kind) Version() string { return "1" }
 // would be wasted on these small models.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// EstimateFrom is the cost model's estimate: epochs times the training
-// images times this machine's seconds per training image of the
-// architecture, plus a validation pass per epoch.
-func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+// EstimateAt implements pipeline.ThreadEstimator with the cost model:
+// epochs times the training images times this machine's seconds per
+// training image of the architecture on these threads, plus a validation
+// pass per epoch.
+func (Kind) EstimateAt(pp pipeline.Params, up pipeline.Upstream, threads int) time.Duration {
 	p, err := decode(pp)
 	if err != nil {
 		return 0
 	}
+	plain := func() time.Duration {
+		return pipeline.ScaleEstimate(Kind{}.Estimate(pp), Kind{}.Threads(pp), threads)
+	}
 	s := stagecost.SettingOf(up)
 	if s.Train == 0 {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	cfg, def := TrainConfig(p), nn.DefaultTrainConfig()
 	if cfg.Epochs == 0 {
@@ -91,14 +95,14 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 	if p.TrainLimit > 0 {
 		train = min(train, p.TrainLimit)
 	}
-	threads := Kind{}.Threads(pp)
+	threads = max(1, threads)
 	m := stagecost.Default()
 	tr, ok1 := m.Duration(stagecost.Work{Op: stagecost.OpTrain, Arch: p.Model, Batch: cfg.BatchSize, Threads: threads},
 		float64(cfg.Epochs*train), time.Second)
 	ev, ok2 := m.Duration(stagecost.Work{Op: stagecost.OpInfer, Arch: p.Model, Threads: threads},
 		float64(cfg.Epochs*s.Val+s.Test), 0)
 	if !ok1 || !ok2 {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	return tr + ev
 }

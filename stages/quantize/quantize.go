@@ -109,21 +109,24 @@ func (Kind) Version() string { return "2" }
 // Threads: calibration forward passes use two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
 
-// EstimateFrom is the cost model's estimate: ste-qat's fine-tuning epochs
-// cost steFactor times a float training step per image; the
-// post-training methods a few forward passes over the calibration images
-// plus stageFixed (loading, writing, the scale searches).
-func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration {
+// EstimateAt implements pipeline.ThreadEstimator with the cost model on
+// these threads: ste-qat's fine-tuning epochs cost steFactor times a float
+// training step per image; the post-training methods a few forward passes
+// over the calibration images plus stageFixed (loading, writing, the scale
+// searches), and adaround its optimisation steps.
+func (Kind) EstimateAt(pp pipeline.Params, up pipeline.Upstream, threads int) time.Duration {
 	p, err := decode(pp)
 	if err != nil {
 		return 0
 	}
 	p = p.WithDefaults()
+	own := Kind{}.Threads(pp)
+	plain := func() time.Duration { return pipeline.ScaleEstimate(Kind{}.Estimate(pp), own, threads) }
 	s := stagecost.SettingOf(up)
 	if s.Arch == "" || s.Train == 0 {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
-	m, threads := stagecost.Default(), Kind{}.Threads(pp)
+	m, threads := stagecost.Default(), max(1, threads)
 	calib := p.MethodParams.CalibSize
 	if p.Method == "ste-qat" {
 		epochs, batch := max(1, p.MethodParams.Epochs), p.MethodParams.BatchSize
@@ -133,7 +136,7 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 		d, ok := m.Duration(stagecost.Work{Op: stagecost.OpTrain, Arch: s.Arch, Batch: batch, Threads: threads},
 			steFactor*float64(epochs*s.Train), stageFixed)
 		if !ok {
-			return Kind{}.Estimate(pp)
+			return plain()
 		}
 		return d
 	}
@@ -144,12 +147,13 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 			iters = ptq.DefaultAdaRoundIters
 		}
 		if n, err := stagecost.Weights(s.Arch); err == nil {
-			fixed += time.Duration(float64(iters) * float64(n) * adaroundSecondsPerWeightStep * float64(time.Second))
+			steps := time.Duration(float64(iters) * float64(n) * adaroundSecondsPerWeightStep * float64(time.Second))
+			fixed += pipeline.ScaleEstimate(steps, own, threads)
 		}
 	}
 	d, ok := m.Duration(stagecost.Work{Op: stagecost.OpInfer, Arch: s.Arch, Threads: threads}, 3*float64(calib), fixed)
 	if !ok {
-		return Kind{}.Estimate(pp)
+		return plain()
 	}
 	return d
 }
@@ -158,7 +162,8 @@ func (Kind) EstimateFrom(pp pipeline.Params, up pipeline.Upstream) time.Duration
 // Adam step on two threads, fitted on LeNet-5 (61,470 weights, 10,000
 // steps per layer: about 20 s of CPU on the reference machine); the
 // per-weight update dominates there, the reconstruction GEMMs on wider
-// networks.
+// networks. On other thread counts EstimateAt scales it as if the steps
+// split perfectly over the threads (not measured).
 const adaroundSecondsPerWeightStep = 3e-8
 
 // stageFixed is what a quantize stage costs besides its images: loading
