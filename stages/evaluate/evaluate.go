@@ -48,7 +48,7 @@ type Kind struct{}
 func (Kind) Name() string { return "evaluate" }
 
 // Version changes when the stage computes something different.
-func (Kind) Version() string { return "2" }
+func (Kind) Version() string { return "3" }
 
 // Threads: forward passes on two threads.
 func (Kind) Threads(pipeline.Params) int { return 2 }
