@@ -707,11 +707,10 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 		}
 		m := bl.inMul[r/bl.inPer]
 		if lo == 0 && m.Fast {
-			// As in runLayer's byte epilogue.
-			m0, rnd, sh := m.F.M0, m.Rnd, m.Shift
+			// As in runLayer's byte epilogue (m.Apply: exact products).
 			d = d[:4*bc-3]
 			for j, a := range v[r*bc : (r+1)*bc] {
-				d[4*j] = byte(min(max((max(a, 0)*m0+rnd)>>sh, 0), hi) + int64(bl.off))
+				d[4*j] = byte(min(max(m.Apply(max(a, 0)), 0), hi) + int64(bl.off))
 			}
 			continue
 		}
@@ -817,13 +816,11 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 							continue
 						}
 						// round(v*m) clamped to [0, hi]: v <= 0 gives 0 as
-						// max(v, 0) does, and positive v needs no sign (the
-						// outer max keeps apply's result where the product
-						// wraps, as it does for huge v).
-						m0, rnd, sh, hi := f.F.M0, f.Rnd, f.Shift, bl.outHi
+						// max(v, 0) does (f.Apply: exact products).
+						hi := bl.outHi
 						for j, acc := range t {
 							v := max(int64((acc-corr)<<frac)+bias, 0)
-							d[4*j] = byte(min(max((v*m0+rnd)>>sh, 0), hi))
+							d[4*j] = byte(min(f.Apply(v), hi))
 						}
 						continue
 					}
