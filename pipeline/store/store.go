@@ -734,14 +734,15 @@ func writeFile(path string, data []byte, sync bool) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+// syncPath fsyncs one file or folder.
+func syncPath(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
+		return fmt.Errorf("syncing %s: %w", path, err)
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
+		return fmt.Errorf("syncing %s: %w", path, err)
 	}
 	return nil
 }
@@ -753,18 +754,8 @@ func syncTree(root string, files bool) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return syncDir(path)
-		}
-		if files && d.Type().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("syncing %s: %w", path, err)
-			}
-			defer f.Close()
-			if err := f.Sync(); err != nil {
-				return fmt.Errorf("syncing %s: %w", path, err)
-			}
+		if d.IsDir() || (files && d.Type().IsRegular()) {
+			return syncPath(path)
 		}
 		return nil
 	})
