@@ -47,14 +47,6 @@ type Upstream interface {
 	Input(name string) (kind string, p Params, up Upstream, ok bool)
 }
 
-// UpstreamEstimator is optionally implemented by a Kind whose estimate
-// depends on what it reads (the architecture of a model, the size of a
-// dataset). EstimateOn prefers EstimateFrom over Estimate when a kind has
-// it (and has no EstimateAt).
-type UpstreamEstimator interface {
-	EstimateFrom(p Params, up Upstream) time.Duration
-}
-
 // ThreadEstimator is optionally implemented by a Kind that can estimate a
 // stage on a thread count other than its own Threads(p): an executor may
 // run it on fewer (the local executor clamps to its --jobs slots) or more
@@ -76,21 +68,15 @@ type ThreadEstimator interface {
 
 // EstimateOn is kind k's expected wall time of a stage with parameters p
 // and inputs up (nil if unknown) on threads threads: k's EstimateAt when k
-// is a ThreadEstimator; otherwise its EstimateFrom (with up) or Estimate,
-// which are for Threads(p) threads, scaled as if the work split perfectly
-// over the threads (ScaleEstimate).
+// is a ThreadEstimator (the only estimate that sees up); otherwise its
+// Estimate, which is for Threads(p) threads, scaled as if the work split
+// perfectly over the threads (ScaleEstimate).
 func EstimateOn(k Kind, p Params, up Upstream, threads int) time.Duration {
 	threads = max(1, threads)
 	if te, ok := k.(ThreadEstimator); ok {
 		return te.EstimateAt(p, up, threads)
 	}
-	var d time.Duration
-	if ue, ok := k.(UpstreamEstimator); ok && up != nil {
-		d = ue.EstimateFrom(p, up)
-	} else {
-		d = k.Estimate(p)
-	}
-	return ScaleEstimate(d, k.Threads(p), threads)
+	return ScaleEstimate(k.Estimate(p), k.Threads(p), threads)
 }
 
 // ScaleEstimate converts d, the wall time on from threads of work that
