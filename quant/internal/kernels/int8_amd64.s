@@ -165,6 +165,17 @@ TEXT ·vnniOQZ4x64(SB), NOSPLIT, $0-80
 	VZEROUPPER
 	RET
 
+// PREFETCH_ROWS prefetches the 4 x 256 bytes of a tile's float32 rows at
+// r (row t at r + t*ld bytes; t is scratch) into L1, so that the epilogue,
+// which runs after the K loop, finds its rows (written a whole layer
+// earlier, usually out of L1 and L2) in cache.
+#define PREFETCH_ROWS(r, ld, t) \
+	MOVQ r, t; \
+	PREFETCHT0 (t); PREFETCHT0 64(t); PREFETCHT0 128(t); PREFETCHT0 192(t); ADDQ ld, t; \
+	PREFETCHT0 (t); PREFETCHT0 64(t); PREFETCHT0 128(t); PREFETCHT0 192(t); ADDQ ld, t; \
+	PREFETCHT0 (t); PREFETCHT0 64(t); PREFETCHT0 128(t); PREFETCHT0 192(t); ADDQ ld, t; \
+	PREFETCHT0 (t); PREFETCHT0 64(t); PREFETCHT0 128(t); PREFETCHT0 192(t)
+
 // ADD_ROW adds the float32 row at DX to four rows of post values when CX
 // is not zero.
 #define ADD_ROW(r0, r1, r2, r3, lbl) \
@@ -181,11 +192,19 @@ TEXT ·vnniOP4x64(SB), NOSPLIT, $0-88
 	MOVQ offs+32(FP), R14
 	MOVQ c+40(FP), DI
 	MOVQ ldc+48(FP), R10
-	MOVQ mult+56(FP), AX
-	MOVQ bias+64(FP), BX
 	LEAQ (SI)(R8*1), R11
 	LEAQ (R11)(R8*1), R12
 	LEAQ (R12)(R8*1), R13
+	MOVQ ldc+48(FP), AX
+	SHLQ $2, AX
+	PREFETCH_ROWS(DI, AX, BX)
+	MOVQ add+80(FP), R9
+	TESTQ R9, R9
+	JZ opnoadd
+	PREFETCH_ROWS(R9, AX, BX)
+opnoadd:
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
 	VNNI_LOOPO(oploop, opstore)
 	MOVQ         relu+72(FP), R14
 	MOVQ         add+80(FP), DX
@@ -230,11 +249,19 @@ TEXT ·vnniOPQ4x64(SB), NOSPLIT, $0-104
 	MOVQ offs+32(FP), R14
 	MOVQ c+40(FP), DI
 	MOVQ ldc+48(FP), R10
-	MOVQ mult+56(FP), AX
-	MOVQ bias+64(FP), BX
 	LEAQ (SI)(R8*1), R11
 	LEAQ (R11)(R8*1), R12
 	LEAQ (R12)(R8*1), R13
+	MOVQ ldc+48(FP), AX
+	SHLQ $2, AX
+	PREFETCH_ROWS(DI, AX, BX)
+	MOVQ add+80(FP), R9
+	TESTQ R9, R9
+	JZ opqnoadd
+	PREFETCH_ROWS(R9, AX, BX)
+opqnoadd:
+	MOVQ mult+56(FP), AX
+	MOVQ bias+64(FP), BX
 	VNNI_LOOPO(opqloop, opqstore)
 	MOVQ         relu+72(FP), R14
 	MOVQ         add+80(FP), DX
