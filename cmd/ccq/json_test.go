@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ccq-project/ccq/datasets"
+	"github.com/ccq-project/ccq/internal/cpupeak"
 	"github.com/ccq-project/ccq/internal/version"
 	"github.com/ccq-project/ccq/nn/withdata"
 	"github.com/ccq-project/ccq/pipeline"
@@ -34,6 +35,7 @@ import (
 var jsonOutputs = map[string]reflect.Type{
 	"bench.go: rep":                        reflect.TypeFor[benchReport](),
 	"bench_evaluator.go: res":              reflect.TypeFor[*evalbench.BenchResult](),
+	"bench_peak.go: res":                   reflect.TypeFor[[]cpupeak.Result](),
 	"cancel.go: rep":                       reflect.TypeFor[*slurm.CancelReport](),
 	"compare.go: c":                        reflect.TypeFor[report.Comparison](),
 	"data.go: r":                           reflect.TypeFor[datasets.FetchResult](),
