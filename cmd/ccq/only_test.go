@@ -10,24 +10,13 @@ import (
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/workspace"
-	"github.com/ccq-project/ccq/plugins/catalog"
 )
 
 // `ccq plan --only` plans the selection (an optimizer this machine lacks,
 // outside it, is unselected, not blocked), and `ccq run --only` with a
 // pattern matching nothing stops before creating anything.
 func TestOnlyFlag(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv(catalog.PathEnv, dir)
-	t.Setenv("CCQ_DATA", filepath.Join(dir, "data"))
-	file := filepath.Join(dir, "only.toml")
-	const src = `name = "only"
-[dataset]
-name = "mnist"
-[pretrain]
-model = "mlp"
-epochs = 1
-[[quantize]]
+	dir, file := tinyExperiment(t, "only", `[[quantize]]
 method = "rtn"
 bits = [2, 4]
 [[optimizers]]
@@ -35,10 +24,7 @@ plugin = "no-such-optimizer"
 start = "rtn"
 seeds = [1]
 budget = { evaluations = 10 }
-`
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	results := filepath.Join(dir, "results")
 	out, err := runCCQ(t, "plan", file, "--only", "quantize/*", "--json", "--estimates", "reference",
 		"--results", results, "--store", filepath.Join(dir, "store"))

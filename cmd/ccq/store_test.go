@@ -11,7 +11,6 @@ import (
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/pipeline/workspace"
-	"github.com/ccq-project/ccq/plugins/catalog"
 )
 
 // TestStoreExportImport runs a tiny experiment, exports its store entries,
@@ -19,22 +18,7 @@ import (
 // stage is cached. Importing again finds them all present; a truncated
 // archive is an error naming it.
 func TestStoreExportImport(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv(catalog.PathEnv, dir)
-	t.Setenv("CCQ_DATA", filepath.Join(dir, "data"))
-	file := filepath.Join(dir, "carry.toml")
-	const src = `name = "carry"
-[dataset]
-name = "mnist"
-[pretrain]
-model = "mlp"
-epochs = 1
-train_limit = 256
-seed = 1
-`
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := tinyExperiment(t, "carry", "train_limit = 256\nseed = 1\n")
 	here, there := filepath.Join(dir, "here"), filepath.Join(dir, "there")
 	loc := func(root string) []string {
 		return []string{"--results", filepath.Join(root, "results"), "--store", filepath.Join(root, "store")}
