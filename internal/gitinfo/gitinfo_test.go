@@ -1,12 +1,14 @@
 package gitinfo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // newRepo makes a git repository with one commit in a temporary folder and
@@ -90,5 +92,37 @@ func TestDescribeOutsideWorkTree(t *testing.T) {
 	_, err := Describe(context.Background(), dir)
 	if !errors.Is(err, ErrNoWorkTree) {
 		t.Fatalf("err = %v, want ErrNoWorkTree", err)
+	}
+}
+
+// TestDescribeLeavesIndexAlone checks that Describe does not rewrite the
+// repository's index (git status refreshes stale stat data in it under
+// index.lock, a lock that a git killed by Timeout would leave behind and
+// that then blocks the user's next commit).
+func TestDescribeLeavesIndexAlone(t *testing.T) {
+	dir, _ := newRepo(t)
+	// Same content, new modification time: the index's stat data is stale.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "a.toml"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	index := filepath.Join(dir, ".git", "index")
+	before, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Describe(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Modified {
+		t.Errorf("only the modification time changed, Describe says modified: %+v", st)
+	}
+	after, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("Describe rewrote .git/index (git status took its optional lock)")
 	}
 }
