@@ -21,25 +21,24 @@ import (
 // unsigned quantizers of every layer but the first; the offset's
 // contribution, offset x the row's level sum, is subtracted from the
 // accumulator, and padding is the offset, level 0). A layer is one
-// implicit int8 GEMM (vnniOI: raw int32 accumulators) and a fixed-point
-// epilogue: v = acc<<frac + bias (int64; the int32 bias in units of the
-// output scale), then either
+// implicit int8 GEMM (vnniOI: raw int32 accumulators) and an epilogue that
+// writes either
 //
 //   - when every consumer takes the levels of one unsigned quantizer
 //     through a folded batch norm, ReLU, max pooling and flattening (which
-//     commute with it: the fixed-point multiplier is monotone, maps 0 to 0,
-//     and the quantizer clamps at 0): the consumers' levels at once,
-//     clamp(round(v * m), 0, hi) with m = output scale / activation scale
-//     as an int32 mantissa and a shift; max pooling then runs on bytes;
-//   - otherwise v itself, an int64 tensor (feature-major, samples
-//     innermost) with a real scale per channel, on which ReLU, max pooling,
-//     padding, the option-A shortcut, residual sums (both terms rescaled by
-//     fixed-point multipliers to the finer scale) and global average
-//     pooling (an integer sum) run, and which the next layer requantizes
-//     with a fixed-point multiplier.
+//     commute with it: the level is a monotone function of the layer's
+//     output, and the quantizer clamps at 0): the consumers' levels at
+//     once, counts of per-channel thresholds on the accumulator (the
+//     composition of the layer's float32 output and the quantizer); max
+//     pooling then runs on bytes;
+//   - otherwise the layer's output on its grid (intLayer.y), an int64
+//     tensor (feature-major, samples innermost), on which ReLU, max
+//     pooling, padding, the option-A shortcut, residual sums and global
+//     average pooling (float32's sums, rounded as float32 rounds) run, and
+//     which the next layer requantizes by thresholds.
 //
 // Only the network input is quantized from float and only the logits are
-// dequantized (the last layer's v times its scale), so the logits, losses
+// dequantized (the last layer's grid integers), so the logits, losses
 // and predictions equal IntegerModel's bit for bit
 // (TestIntegerBatchMatchesReference).
 
@@ -73,15 +72,12 @@ type batchLayer struct {
 	oh, ow     int // output rows and columns (pixels)
 	off        int32
 	kpad, m4   int
-	a          []int8            // packed weights, m4 rows of kpad
-	rowSum     []int32           // level sum of each output channel
-	inMul      []kernels.FastMul // requantization of an int input, per channel of the input tensor
-	inPer      int               // input rows per inMul entry
-	inFast     bool              // every inMul is fast
-	outMul     []kernels.FastMul // byte output: output scale / consumers' activation scale, per channel
-	outHi      int64
-	outFast    bool // every outMul is fast
-	gatherRows bool // strided convolution: gather each output row's panel
+	a          []int8    // packed weights, m4 rows of kpad
+	rowSum     []int32   // level sum of each output channel
+	inT        [][]int64 // requantization of an int input: thresholds per channel of the input tensor
+	inPer      int       // input rows per inT entry
+	outT       [][]int64 // byte output: the consumers' levels as thresholds on the accumulator, per channel
+	gatherRows bool      // strided convolution: gather each output row's panel
 }
 
 // IntegerBatch is batched integer-only inference of a model with quantized
@@ -222,9 +218,7 @@ func NewIntegerBatch(m *quant.Model) (*IntegerBatch, error) {
 			}
 		}
 	}
-	if err := b.compileScales(); err != nil {
-		return nil, err
-	}
+	b.scale = im.scale
 	for i, il := range im.layers {
 		if err := b.compileLayer(i, il, q[i]); err != nil {
 			return nil, err
@@ -277,54 +271,6 @@ func (b *IntegerBatch) fuseReLUs(consumers [][]int) {
 	}
 }
 
-// compileScales computes the scale of every int node as IntegerModel does.
-func (b *IntegerBatch) compileScales() error {
-	nodes := b.m.Graph.Nodes
-	for i := 1; i < len(nodes); i++ {
-		n := nodes[i]
-		if b.kind[i] == kindFloat {
-			continue
-		}
-		var in []float64
-		if b.kind[n.Inputs[0]] != kindFloat {
-			in = b.scale[n.Inputs[0]]
-		}
-		switch n.Op {
-		case nn.OpConv, nn.OpLinear:
-			b.scale[i] = b.im.layers[i].scale
-		case nn.OpBatchNorm, nn.OpPad, nn.OpReLU, nn.OpMaxPool:
-			b.scale[i] = in
-		case nn.OpFlatten:
-			is := nodes[n.Inputs[0]].OutShape
-			b.scale[i] = expandScale(&itensor{shape: is, scale: in}, n.OutShape)
-		case nn.OpGlobalAvgPool:
-			is := nodes[n.Inputs[0]].OutShape
-			s := make([]float64, is.C)
-			for c := range s {
-				s[c] = in[c] / float64(is.H*is.W)
-			}
-			b.scale[i] = s
-		case nn.OpShortcutA:
-			s := make([]float64, n.OutShape.C)
-			for c := range s {
-				s[c] = 1
-			}
-			copy(s[n.PadChannels:], in[:nodes[n.Inputs[0]].OutShape.C])
-			b.scale[i] = s
-		case nn.OpAdd:
-			other := b.scale[n.Inputs[1]]
-			s := make([]float64, n.OutShape.C)
-			for c := range s {
-				s[c] = min(in[c], other[c])
-			}
-			b.scale[i] = s
-		default:
-			return &NotRepresentableError{Reason: fmt.Sprintf("node %q: operation %q", n.Name, n.Op)}
-		}
-	}
-	return nil
-}
-
 // compileLayer packs layer node i's weights in the K order of its input
 // geometry and prepares its requantization multipliers; outQ is its
 // consumers' quantizer when its output is bytes.
@@ -370,25 +316,32 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ quant.ActQuant) er
 	if b.kind[src] == kindInt {
 		in := b.scale[src]
 		bl.inPer = is.Size() / len(in)
-		if len(in) != is.C { // flattened: one scale per feature
+		if len(in) != is.C { // flattened: one grid per feature
 			in = expandScale(&itensor{shape: b.m.Graph.Nodes[src].OutShape, scale: in}, is)
 			bl.inPer = 1
 		}
-		bl.inFast = true
 		for _, s := range in {
-			f := kernels.NewFastMul(kernels.NewFixedMul(s / float64(l.Act.Scale)))
-			bl.inMul = append(bl.inMul, f)
-			bl.inFast = bl.inFast && f.Fast
+			bl.inT = append(bl.inT, b.im.thresholds(l.Act, math.Ilogb(s), b.im.post[src]))
 		}
 	}
 	if b.kind[i] == kindByte {
-		_, hi := outQ.Levels()
-		bl.outHi = int64(hi)
-		bl.outFast = true
-		for _, s := range il.scale {
-			f := kernels.NewFastMul(kernels.NewFixedMul(s / float64(outQ.Scale)))
-			bl.outMul = append(bl.outMul, f)
-			bl.outFast = bl.outFast && f.Fast
+		// The consumers' level of output channel o is a monotone function
+		// of the accumulator: its thresholds.
+		lo, hi := outQ.Levels()
+		for o := range il.scale {
+			t := b.im.thresholds(outQ, il.exp[o], 1)
+			at := make([]int64, int(hi-lo))
+			for k, v := range t {
+				// The smallest accumulator whose output reaches t[k].
+				ge := func(acc int64) int64 {
+					if il.y(o, acc) >= v {
+						return 1
+					}
+					return 0
+				}
+				at[k] = kernels.Thresholds(ge, 0, 1, -il.accMax, il.accMax)[0]
+			}
+			bl.outT = append(bl.outT, at)
 		}
 	}
 	kg := bl.kpad / 4
@@ -527,7 +480,7 @@ func (b *IntegerBatch) forward(w *batchWorker, x []float32, bc int, logits []flo
 	s := b.scale[last]
 	for k := 0; k < g.Classes; k++ {
 		for j := 0; j < bc; j++ {
-			logits[j*g.Classes+k] = float64(v[k*bc+j]) * s[k]
+			logits[j*g.Classes+k] = dequant(v[k*bc+j], s[k], b.im.post[last])
 		}
 	}
 }
@@ -577,13 +530,17 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 			}
 		}
 	case nn.OpGlobalAvgPool:
+		// The float32 path's sum, in its order (the division is the
+		// consumers' post multiplier).
 		hw := is.H * is.W
+		sc := b.scale[n.Inputs[0]]
 		for c := 0; c < is.C; c++ {
 			d := out[c*bc : (c+1)*bc]
-			clear(d)
-			for p := 0; p < hw; p++ {
+			copy(d, in[c*hw*bc:][:bc])
+			e := math.Ilogb(sc[c])
+			for p := 1; p < hw; p++ {
 				for j, v := range in[(c*hw+p)*bc:][:bc] {
-					d[j] += v
+					d[j] = kernels.RoundF32(d[j]+v, e)
 				}
 			}
 		}
@@ -597,25 +554,22 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 			}
 		}
 	case nn.OpAdd:
+		// Both terms on the finer grid, the sum rounded as float32 does.
 		other := w.i64[b.slot[b.root[n.Inputs[1]]]]
 		sa, sb := b.scale[n.Inputs[0]], b.scale[n.Inputs[1]]
 		per := os.H * os.W * bc
 		relu := b.relu[i]
 		for c := 0; c < os.C; c++ {
-			s := b.scale[i][c]
-			fa, fb := kernels.NewFastMul(kernels.NewFixedMul(sa[c]/s)), kernels.NewFastMul(kernels.NewFixedMul(sb[c]/s))
+			e := math.Ilogb(b.scale[i][c])
+			ea, eb := uint(math.Ilogb(sa[c])-e), uint(math.Ilogb(sb[c])-e)
 			o, x, y := out[c*per:(c+1)*per], in[c*per:(c+1)*per], other[c*per:(c+1)*per]
-			if !fa.Fast || !fb.Fast {
-				for j := range o {
-					o[j] = fa.Apply(x[j]) + fb.Apply(y[j])
-					if relu {
-						o[j] = max(o[j], 0)
-					}
+			for j := range o {
+				v := kernels.RoundF32(x[j]<<ea+y[j]<<eb, e)
+				if relu {
+					v = max(v, 0)
 				}
-				continue
+				o[j] = v
 			}
-			p := [6]int64{fa.F.M0, fa.Rnd, int64(fa.Shift), fb.F.M0, fb.Rnd, int64(fb.Shift)}
-			kernels.AddFixed(o, x, y, &p, relu)
 		}
 	default:
 		panic(fmt.Sprintf("quant: integer-only inference: operation %q", n.Op))
@@ -670,32 +624,6 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 	} else {
 		v = w.i64[b.slot[b.root[src]]][:rows*bc]
 	}
-	lo, hi := bl.il.lo, bl.il.hi
-	if f == nil && bl.inFast {
-		// Four channels at a time, one pixel of bc samples each.
-		p := kernels.FixedQuadParams{Lo: lo, Hi: hi, Off: int64(bl.off)}
-		var rs [4][]int64
-		for c4 := 0; c4 < q.C4(); c4++ {
-			for t := 0; t < 4; t++ {
-				p.M0[t], p.Rnd[t], p.Sh[t] = 0, 0, 1
-			}
-			for px := 0; px < hw; px++ {
-				for t := 0; t < 4; t++ {
-					c := 4*c4 + t
-					if c >= q.C {
-						rs[t] = w.zero64[:bc]
-						continue
-					}
-					r := c*hw + px
-					rs[t] = v[r*bc : (r+1)*bc]
-					m := bl.inMul[r/bl.inPer]
-					p.M0[t], p.Rnd[t], p.Sh[t] = m.F.M0, m.Rnd, int64(m.Shift)
-				}
-				kernels.FixedQuad4(x[q.Pixel(c4, px/q.W, px%q.W, bc):], &rs, bc, &p)
-			}
-		}
-		return x
-	}
 	for r := 0; r < rows; r++ {
 		c := r / hw
 		d := x[q.Pixel(c/4, (r%hw)/q.W, r%q.W, bc)+c%4:][:4*bc]
@@ -705,17 +633,11 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 			}
 			continue
 		}
-		m := bl.inMul[r/bl.inPer]
-		if lo == 0 && m.Fast {
-			// As in runLayer's byte epilogue (m.Apply: exact products).
-			d = d[:4*bc-3]
-			for j, a := range v[r*bc : (r+1)*bc] {
-				d[4*j] = byte(min(max(m.Apply(max(a, 0)), 0), hi) + int64(bl.off))
-			}
-			continue
-		}
+		// The level is lo + the count of thresholds, the byte that plus
+		// -lo.
+		t := bl.inT[r/bl.inPer]
 		for j, a := range v[r*bc : (r+1)*bc] {
-			d[4*j] = byte(int32(min(max(m.Apply(a), lo), hi)) + bl.off)
+			d[4*j] = byte(kernels.CountLE(t, a))
 		}
 	}
 	return x
@@ -747,7 +669,6 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 	}
 	omax := offs[kg-1]
 	out := il.l.Out()
-	frac := uint(il.frac)
 	relu := b.relu[i]
 	var ob []byte
 	var oi []int64
@@ -772,57 +693,27 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 			nc := min(64, cols-j0)
 			for i0 := 0; i0 < bl.m4; i0 += 4 {
 				kernels.VNNIOI(kg, bl.a[i0*bl.kpad:], bl.kpad, src[j0*4:], offs, omax, w.tile, 64)
-				if ob != nil && bl.outFast {
-					// The four rows' levels at once (fixedTile4).
-					p := kernels.FixedQuadParams{Hi: bl.outHi}
-					var corr [4]int32
-					var bias [4]int64
-					for r := 0; r < 4; r++ {
-						o := i0 + r
-						if o >= out { // absent channels: level 0
-							p.Sh[r] = 1
-							continue
-						}
-						f := bl.outMul[o]
-						corr[r], bias[r] = bl.off*bl.rowSum[o], il.bias[o]
-						p.M0[r], p.Rnd[r], p.Sh[r] = f.F.M0, f.Rnd, int64(f.Shift)
-					}
-					kernels.FixedTile4(ob[og.Pixel(i0/4, oy, 0, bc)+j0*4:], w.tile, nc, &p, &corr, &bias, frac)
-					continue
-				}
-				if ob == nil {
-					rows := min(4, out-i0)
-					var corr [4]int32
-					var bias [4]int64
-					for r := 0; r < rows; r++ {
-						corr[r], bias[r] = bl.off*bl.rowSum[i0+r], il.bias[i0+r]
-					}
-					kernels.IntTile4(oi[i0*ldo+oy*cols+j0:], ldo, w.tile, nc, rows, &corr, &bias, frac, relu)
-					continue
-				}
 				for r := 0; r < 4 && i0+r < out; r++ {
 					o := i0 + r
-					corr := bl.off * bl.rowSum[o]
-					bias := il.bias[o]
+					corr := int64(bl.off * bl.rowSum[o])
 					t := w.tile[r*64 : r*64+nc]
 					if ob != nil {
-						f := bl.outMul[o]
+						// The consumers' levels (thresholds on the
+						// accumulator).
+						th := bl.outT[o]
 						d := ob[og.Pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3]
-						if !f.Fast {
-							for j, acc := range t {
-								v := int64((acc-corr)<<frac) + bias
-								d[4*j] = byte(min(max(f.Apply(v), 0), bl.outHi))
-							}
-							continue
-						}
-						// round(v*m) clamped to [0, hi]: v <= 0 gives 0 as
-						// max(v, 0) does (f.Apply: exact products).
-						hi := bl.outHi
 						for j, acc := range t {
-							v := max(int64((acc-corr)<<frac)+bias, 0)
-							d[4*j] = byte(min(f.Apply(v), hi))
+							d[4*j] = byte(kernels.CountLE(th, int64(acc)-corr))
 						}
 						continue
+					}
+					d := oi[o*ldo+oy*cols+j0:][:nc]
+					for j, acc := range t {
+						v := il.y(o, int64(acc)-corr)
+						if relu {
+							v = max(v, 0)
+						}
+						d[j] = v
 					}
 				}
 			}

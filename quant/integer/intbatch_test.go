@@ -146,7 +146,7 @@ func TestFastMulMatchesFixedMul(t *testing.T) {
 
 // TestCheckInteger checks the evaluate stage's comparison: the
 // fake-quantized predictions score what EvaluateModel scores, the integer
-// figures are IntegerModel's, predictions mostly agree, and a model with
+// figures are IntegerModel's, predictions all agree, and a model with
 // float activations is reported as not representable.
 func TestCheckInteger(t *testing.T) {
 	ctx := context.Background()
@@ -181,7 +181,7 @@ func TestCheckInteger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Representable || c.N != 150 || c.Correct != ref.Correct || c.Loss != ref.Loss || c.Agree < 140 {
+	if !c.Representable || c.N != 150 || c.Correct != ref.Correct || c.Loss != ref.Loss || c.Agree != c.N {
 		t.Errorf("check %+v, reference correct %d loss %v", c, ref.Correct, ref.Loss)
 	}
 	mf, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 32, quant.PerChannel, 5)

@@ -1,6 +1,8 @@
 // Package integer runs k-bit models integer-only (int8 weights, byte
-// activations, int32 accumulators, fixed-point rescaling; no float32 between
-// the input and the logits): IntegerBatch, the fast batched path on the
+// activations, int32 accumulators, every other value an integer on a
+// power-of-two grid; no float arithmetic between the input quantizer and
+// the logits, which are exactly the float32 fake-quantized path's):
+// IntegerBatch, the fast batched path on the
 // int8 kernels; IntegerModel, the per-sample reference it is tested
 // against; and CheckInteger, which compares their predictions with the
 // float32 fake-quantized path's. See quant/README.md, "Integer-only
@@ -21,44 +23,43 @@ import (
 	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
-// Integer-only inference (Jacob et al. 2018, as in TFLite and gemmlowp):
-// k-bit weight levels times activation levels accumulated in int32, int32
-// biases, and every change of scale done by a fixed-point multiplier
-// (an int32 mantissa and a shift, rounding to nearest). Every tensor is an
-// integer array with a real scale per channel (real value = scale *
-// integer), known at compile time:
+// Integer-only inference: k-bit weight levels times activation levels
+// accumulated in int32, and every other value an integer on a grid: an
+// int64 v per element with a power of two 2^e per channel (value = v *
+// 2^e), known at compile time. The values are exactly those of the float32
+// fake-quantized path (the definition), computed with integer operations:
+// every float32 is an integer times a power of two, and each float32
+// addition or multiplication of the fake-quantized path is an exact
+// integer sum or product followed by rounding to 24 significant bits,
+// halves to even (kernels.RoundF32). So:
 //
-//   - a layer's output is its int32 accumulator shifted left by f fraction
-//     bits plus the int32 bias round(bias * 2^f / (weight scale * input
-//     scale)), with scale weight scale * input scale / 2^f per output
-//     channel; f (0..16) is the largest that keeps the worst-case
-//     accumulator times 2^f inside int32;
+//   - a layer's output is float32(float32(float32(acc) * mult) + bias) with
+//     mult = float32(weight scale * activation scale), on the grid of the
+//     finer of mult's and the bias's last mantissa bits (per channel);
 //   - ReLU, max pooling, zero padding, flattening and the option-A shortcut
-//     act on the integers and keep the scales (ReLU and max commute with a
-//     positive scale);
-//   - global average pooling sums (the scale is divided by H*W);
-//   - a sum of two tensors rescales both to the finer of their scales;
-//   - a layer's input quantizer rescales its input to the activation scale
-//     and clamps to the activation range.
+//     act on the integers and keep the grids;
+//   - a residual sum aligns both terms to the finer grid (a left shift) and
+//     rounds the sum as float32 does;
+//   - global average pooling sums in the float32 path's order, rounding
+//     after each addition; its division (the float32 multiplication by
+//     float32(1/(H*W))) is left to the consumers (post);
+//   - a layer's input quantizer is a monotone function of the integer
+//     input, so it is a list of thresholds per grid (kernels.Thresholds),
+//     computed at compile time from the float32 quantizer, and a level is a
+//     count of thresholds.
 //
-// Only the network input (float, normalized) is quantized with a float
-// multiply, and only the logits are turned back into floats (scale *
-// integer) for the loss; predictions are their argmax. This differs from
-// the float32 fake-quantized path only by rounding: bias rounding (to
-// 2^-frac of a weight-times-activation scale), the multipliers' 31-bit
-// mantissas and their rounding (half away from zero instead of half to
-// even), and the residual sums' rescaling to the finer scale, against
-// float32's rounding of every product and sum. (The shortcut carries the
-// block input's int64 value, not its activation levels, as the
-// fake-quantized path carries the float one.) The fixed-point products
-// are exact: 128 bits wide where int64 would wrap (a global average
-// pooling's sums reach 2^33 and more; see kernels.FixedMul).
+// Only the network input (float, normalized) is quantized with the float32
+// quantizer, and only the logits are turned back into floats (their values
+// are float32 numbers, exactly the fake-quantized path's), so the
+// predictions equal the fake-quantized path's. NewIntegerModel refuses a
+// model whose grids would need more than 62 bits (a bias far finer than
+// its layer's products, say).
 
-// itensor is an integer tensor of one sample with per-channel scales.
+// itensor is an integer tensor of one sample with per-channel grids.
 type itensor struct {
 	v     []int64
 	shape nn.Shape
-	scale []float64 // per channel (C entries)
+	scale []float64 // per channel (C entries): 2^e
 }
 
 // intLayer is a compiled quantized layer.
@@ -66,17 +67,48 @@ type intLayer struct {
 	l      *quant.Layer
 	node   nn.Node
 	inS    nn.Shape
-	bias   []int64   // int32 biases in units of the output scale
-	scale  []float64 // output scale per channel: weight scale * activation scale / 2^frac
-	frac   int       // fraction bits: output = acc << frac + bias (still within int32)
-	lo, hi int64     // activation range
+	mul    []kernels.F32Grid // float32(weight scale * activation scale) per output channel
+	bias   []int64           // float32 bias on the output grid
+	exp    []int             // output grid exponent per channel
+	scale  []float64         // 2^exp
+	accMax int64             // largest |accumulator|
+	lo, hi int64             // activation range
 }
+
+// y returns output channel o's value for accumulator acc, on its grid.
+func (il *intLayer) y(o int, acc int64) int64 {
+	m := il.mul[o]
+	return kernels.RoundF32(m.Mul(acc)<<(m.E-il.exp[o])+il.bias[o], il.exp[o])
+}
+
+// gridLimit bounds the magnitude of every grid integer (|v| <= gridLimit
+// keeps sums of two inside int64).
+const gridLimit = 1 << 61
+
+// roundUp covers the float32 roundings (each at most 2^-24 relative, up to
+// three in a row) and float64's in the bounds' own arithmetic.
+const roundUp = 1 + 1.0/(1<<20)
 
 // IntegerModel runs a quantized model with integer arithmetic only (see
 // above). It needs quantized activations (ActBits 1..8).
 type IntegerModel struct {
 	m      *quant.Model
 	layers map[int]*intLayer
+	// Per node: the grid (2^e per channel, per feature once flattened),
+	// the bound of |v| per channel, and post, the float32 multiplier a
+	// global average pooling leaves to its consumers (1: none).
+	scale [][]float64
+	bound [][]float64
+	post  []float32
+	// thr caches the input thresholds of each layer by grid exponent.
+	thrMu sync.Mutex
+	thr   map[thrKey][]int64
+}
+
+type thrKey struct {
+	q    quant.ActQuant
+	exp  int
+	post float32
 }
 
 // NewIntegerModel compiles a model for integer-only inference.
@@ -87,42 +119,169 @@ func NewIntegerModel(m *quant.Model) (*IntegerModel, error) {
 	if m.ActBits == quant.FloatActBits {
 		return nil, errors.New("integer model: the model has float activations (act_bits 32): integer-only inference needs quantized activations")
 	}
-	im := &IntegerModel{m: m, layers: map[int]*intLayer{}}
+	im := &IntegerModel{m: m, layers: map[int]*intLayer{}, thr: map[thrKey][]int64{}}
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		node := m.Graph.Nodes[l.Node]
 		il := &intLayer{l: l, node: node, inS: m.Graph.Nodes[node.Inputs[0]].OutShape}
 		lo, hi := l.Act.Levels()
 		il.lo, il.hi = int64(lo), int64(hi)
-		// The largest accumulator magnitude bounds the fraction bits that
-		// keep acc << frac inside int32.
 		per := len(l.Levels) / l.Out()
-		maxL, _ := quant.LevelRange(m.Bits)
-		maxAcc := float64(per) * math.Abs(float64(maxL)) * math.Max(math.Abs(float64(lo)), math.Abs(float64(hi)))
-		for il.frac < 16 && maxAcc*math.Ldexp(1, il.frac+1) < (1<<31)/2 {
-			il.frac++
+		for o := 0; o < l.Out(); o++ {
+			var s int64
+			for _, v := range l.Levels[o*per : (o+1)*per] {
+				s += int64(math.Abs(float64(v)))
+			}
+			il.accMax = max(il.accMax, s*max(-il.lo, il.hi))
 		}
 		for o := 0; o < l.Out(); o++ {
-			s := float64(l.Scale(o)) * float64(l.Act.Scale) / math.Ldexp(1, il.frac)
-			il.scale = append(il.scale, s)
-			b := math.Round(float64(l.Bias[o]) / s)
-			if math.Abs(b) > math.MaxInt32 {
-				return nil, fmt.Errorf("integer model: layer %q: bias %d does not fit in int32 at scale %g", l.Name, o, s)
+			g := kernels.NewF32Grid(l.Scale(o) * l.Act.Scale)
+			b, eb := kernels.F32Parts(l.Bias[o])
+			if g.M == 0 { // a zero multiplier: the output is the bias
+				g.E = eb
 			}
-			il.bias = append(il.bias, int64(b))
+			e := g.E
+			if b != 0 {
+				e = min(e, eb)
+			}
+			bound := roundUp * (float64(il.accMax)*float64(g.M)*math.Ldexp(1, g.E-e) + math.Abs(float64(b))*math.Ldexp(1, eb-e))
+			if !(bound < gridLimit) || g.M < 0 {
+				return nil, fmt.Errorf("integer model: layer %q: output channel %d (multiplier %g, bias %g) needs more than 62 bits on its grid 2^%d", l.Name, o, l.Scale(o)*l.Act.Scale, l.Bias[o], e)
+			}
+			il.mul = append(il.mul, g)
+			il.exp = append(il.exp, e)
+			il.scale = append(il.scale, math.Ldexp(1, e))
+			if b != 0 {
+				b <<= eb - e
+			}
+			il.bias = append(il.bias, b)
 		}
 		im.layers[l.Node] = il
+	}
+	if err := im.compileGrids(); err != nil {
+		return nil, err
 	}
 	return im, nil
 }
 
-// requant rescales t to scale s per channel and clamps to [lo, hi].
-func requant(t *itensor, s float64, lo, hi int64, dst []int64) {
+// compileGrids computes every node's grid, bound and post multiplier.
+func (im *IntegerModel) compileGrids() error {
+	nodes := im.m.Graph.Nodes
+	im.scale = make([][]float64, len(nodes))
+	im.bound = make([][]float64, len(nodes))
+	im.post = make([]float32, len(nodes))
+	im.post[0] = 1
+	for i := 1; i < len(nodes); i++ {
+		n := nodes[i]
+		src := n.Inputs[0]
+		in, inB := im.scale[src], im.bound[src]
+		im.post[i] = 1
+		if n.Op != nn.OpConv && n.Op != nn.OpLinear {
+			im.post[i] = im.post[src]
+		}
+		switch n.Op {
+		case nn.OpConv, nn.OpLinear:
+			il := im.layers[i]
+			im.scale[i] = il.scale
+			b := make([]float64, len(il.scale))
+			for o := range b {
+				b[o] = roundUp * (float64(il.accMax)*float64(il.mul[o].M)*math.Ldexp(1, il.mul[o].E-il.exp[o]) + math.Abs(float64(il.bias[o])))
+			}
+			im.bound[i] = b
+		case nn.OpBatchNorm, nn.OpPad, nn.OpReLU, nn.OpMaxPool:
+			im.scale[i], im.bound[i] = in, inB
+		case nn.OpFlatten:
+			if in == nil {
+				continue
+			}
+			is := nodes[src].OutShape
+			im.scale[i] = expandScale(&itensor{shape: is, scale: in}, n.OutShape)
+			im.bound[i] = expandScale(&itensor{shape: is, scale: inB}, n.OutShape)
+		case nn.OpGlobalAvgPool:
+			if im.post[src] != 1 {
+				return fmt.Errorf("integer model: node %q: global average pooling of a global average pooling", n.Name)
+			}
+			hw := nodes[src].OutShape.H * nodes[src].OutShape.W
+			im.scale[i] = in
+			im.bound[i] = make([]float64, len(inB))
+			for c := range inB {
+				im.bound[i][c] = inB[c] * float64(hw) * (1 + float64(hw)/(1<<22)) // hw roundings
+				if !(im.bound[i][c] < gridLimit) {
+					return fmt.Errorf("integer model: node %q: channel %d's sum needs more than 62 bits on its grid %g", n.Name, c, in[c])
+				}
+			}
+			im.post[i] = 1 / float32(hw)
+		case nn.OpShortcutA:
+			s := make([]float64, n.OutShape.C)
+			b := make([]float64, n.OutShape.C)
+			for c := range s {
+				s[c] = 1
+			}
+			copy(s[n.PadChannels:], in[:nodes[src].OutShape.C])
+			copy(b[n.PadChannels:], inB[:nodes[src].OutShape.C])
+			im.scale[i], im.bound[i] = s, b
+		case nn.OpAdd:
+			o := n.Inputs[1]
+			if im.post[src] != 1 || im.post[o] != 1 {
+				return fmt.Errorf("integer model: node %q: a sum of a global average pooling", n.Name)
+			}
+			s := make([]float64, n.OutShape.C)
+			b := make([]float64, n.OutShape.C)
+			for c := range s {
+				s[c] = min(in[c], im.scale[o][c])
+				b[c] = roundUp * (inB[c]*in[c] + im.bound[o][c]*im.scale[o][c]) / s[c]
+				if !(b[c] < gridLimit) {
+					return fmt.Errorf("integer model: node %q: channel %d needs more than 62 bits on its grid %g", n.Name, c, s[c])
+				}
+			}
+			im.scale[i], im.bound[i] = s, b
+		default:
+			return fmt.Errorf("integer model: node %q: unsupported operation %q", n.Name, n.Op)
+		}
+	}
+	return nil
+}
+
+// thresholds returns the thresholds of activation quantizer a on the grid
+// 2^exp with post multiplier post: a value v on the grid has level lo +
+// kernels.CountLE(thresholds, v), exactly the float32 quantizer's level of
+// its float32 value.
+func (im *IntegerModel) thresholds(a quant.ActQuant, exp int, post float32) []int64 {
+	k := thrKey{q: a, exp: exp, post: post}
+	im.thrMu.Lock()
+	defer im.thrMu.Unlock()
+	if t, ok := im.thr[k]; ok {
+		return t
+	}
+	lo, hi := a.Levels()
+	inv := 1 / a.Scale
+	level := func(v int64) int64 {
+		x := float32(math.Ldexp(float64(v), exp))
+		if post != 1 {
+			x *= post
+		}
+		if a.Signed && a.Bits <= 1 { // as QuantizeSlice
+			if x >= 0 {
+				return 1
+			}
+			return -1
+		}
+		return int64(kernels.QuantLevelF32(x, inv, lo, hi))
+	}
+	t := kernels.Thresholds(level, int64(lo), int64(hi), -gridLimit, gridLimit)
+	im.thr[k] = t
+	return t
+}
+
+// requant writes the levels of layer node i's input quantizer of t (its
+// grids t.scale, post multiplier post) to dst.
+func (im *IntegerModel) requant(i int, t *itensor, post float32, dst []int64) {
+	il := im.layers[i]
 	per := t.shape.H * t.shape.W
 	for c := 0; c < t.shape.C; c++ {
-		f := kernels.NewFixedMul(t.scale[c] / s)
+		th := im.thresholds(il.l.Act, math.Ilogb(t.scale[c]), post)
 		for j := c * per; j < (c+1)*per; j++ {
-			dst[j] = min(max(f.Apply(t.v[j]), lo), hi)
+			dst[j] = il.lo + kernels.CountLE(th, t.v[j])
 		}
 	}
 }
@@ -163,10 +322,8 @@ func (im *IntegerModel) forwardTrace(x []float32, seen func(node int, t *itensor
 			} else {
 				flat := *in
 				flat.shape = is
-				if len(in.scale) != is.C { // flattened input: one scale per feature
-					flat.scale = expandScale(in, is)
-				}
-				requant(&flat, float64(l.Act.Scale), il.lo, il.hi, q)
+				flat.scale = im.scale[n.Inputs[0]]
+				im.requant(i, &flat, im.post[n.Inputs[0]], q)
 			}
 
 			k, s, p := 1, 1, 0
@@ -192,7 +349,7 @@ func (im *IntegerModel) forwardTrace(x []float32, seen func(node int, t *itensor
 								}
 							}
 						}
-						out.v[(o*os.H+oy)*os.W+ox] = int64(acc<<il.frac) + il.bias[o]
+						out.v[(o*os.H+oy)*os.W+ox] = il.y(o, int64(acc))
 					}
 				}
 			}
@@ -247,25 +404,22 @@ func (im *IntegerModel) forwardTrace(x []float32, seen func(node int, t *itensor
 			}
 			out.scale = in.scale
 		case nn.OpGlobalAvgPool:
+			// The float32 path's sum, in its order; the division is post.
 			is := in.shape
 			hw := is.H * is.W
-			out.scale = make([]float64, is.C)
+			out.scale = im.scale[i]
 			for c := 0; c < is.C; c++ {
-				var s int64
-				for _, v := range in.v[c*hw : (c+1)*hw] {
-					s += v
+				e := math.Ilogb(in.scale[c])
+				s := in.v[c*hw]
+				for _, v := range in.v[c*hw+1 : (c+1)*hw] {
+					s = kernels.RoundF32(s+v, e)
 				}
 				out.v[c] = s
-				out.scale[c] = in.scale[c] / float64(hw)
 			}
 		case nn.OpShortcutA:
 			is := in.shape
-			out.scale = make([]float64, os.C)
-			for c := range out.scale {
-				out.scale[c] = 1
-			}
+			out.scale = im.scale[i]
 			for c := 0; c < is.C; c++ {
-				out.scale[c+n.PadChannels] = in.scale[c]
 				for oy := 0; oy < os.H; oy++ {
 					for ox := 0; ox < os.W; ox++ {
 						out.v[((c+n.PadChannels)*os.H+oy)*os.W+ox] = in.v[(c*is.H+oy*n.Stride)*is.W+ox*n.Stride]
@@ -273,16 +427,16 @@ func (im *IntegerModel) forwardTrace(x []float32, seen func(node int, t *itensor
 				}
 			}
 		case nn.OpAdd:
-			// Both terms are rescaled to the finer of their two scales.
+			// Both terms on the finer grid (exact shifts), the sum rounded
+			// as float32 rounds it.
 			b := vals[n.Inputs[1]]
 			per := os.H * os.W
-			out.scale = make([]float64, os.C)
+			out.scale = im.scale[i]
 			for c := 0; c < os.C; c++ {
-				s := min(in.scale[c], b.scale[c])
-				out.scale[c] = s
-				fa, fb := kernels.NewFixedMul(in.scale[c]/s), kernels.NewFixedMul(b.scale[c]/s)
+				e := math.Ilogb(out.scale[c])
+				sa, sb := uint(math.Ilogb(in.scale[c])-e), uint(math.Ilogb(b.scale[c])-e)
 				for j := c * per; j < (c+1)*per; j++ {
-					out.v[j] = fa.Apply(in.v[j]) + fb.Apply(b.v[j])
+					out.v[j] = kernels.RoundF32(in.v[j]<<sa+b.v[j]<<sb, e)
 				}
 			}
 		default:
@@ -293,12 +447,22 @@ func (im *IntegerModel) forwardTrace(x []float32, seen func(node int, t *itensor
 			seen(i, out)
 		}
 	}
-	last := vals[len(g.Nodes)-1]
+	last := len(g.Nodes) - 1
 	logits := make([]float64, g.Classes)
 	for k := range logits {
-		logits[k] = float64(last.v[k]) * last.scale[k]
+		logits[k] = dequant(vals[last].v[k], vals[last].scale[k], im.post[last])
 	}
 	return logits
+}
+
+// dequant returns the float32 value of v on grid scale with post
+// multiplier post (1: none), as a float64.
+func dequant(v int64, scale float64, post float32) float64 {
+	x := float64(v) * scale // a float32 value: exact
+	if post != 1 {
+		return float64(float32(x) * post)
+	}
+	return x
 }
 
 // expandScale gives every element of a flattened tensor its channel's

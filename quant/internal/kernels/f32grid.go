@@ -1,0 +1,124 @@
+package kernels
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Float32 arithmetic on integers. Every float32 is an integer times a
+// power of two, so a tensor of float32 values is an int64 tensor on a grid
+// 2^e (value = v * 2^e) once e is fine enough; on it, the float32 path's
+// sums and products are exact integer sums and products followed by
+// rounding to 24 significant bits, halves to even (RoundF32). Integer-only
+// inference uses this to compute exactly the values of the float32
+// fake-quantized path, not approximations of them.
+
+// F32Parts splits a finite float32 f into m * 2^e with |m| < 2^24 an
+// integer and e >= -149 the exponent of f's last mantissa bit (0, -149 for
+// zero).
+func F32Parts(f float32) (m int64, e int) {
+	b := math.Float32bits(f)
+	exp := int(b>>23) & 0xff
+	mant := int64(b & (1<<23 - 1))
+	if exp == 0 {
+		e = -149
+	} else {
+		mant |= 1 << 23
+		e = exp - 150
+	}
+	if b>>31 != 0 {
+		mant = -mant
+	}
+	return mant, e
+}
+
+// RoundF32 rounds v * 2^e to float32 (nearest, halves to even; subnormals
+// as IEEE 754 has them) and returns the result on the same grid: v itself
+// when it has at most 24 significant bits. e must be at least -149 (every
+// float32 is then on the grid); the result must be below 2^128 (float32
+// overflow is not modelled).
+func RoundF32(v int64, e int) int64 {
+	s := v >> 63
+	a := uint64((v ^ s) - s)
+	d := bits.Len64(a) - 24
+	if m := -149 - e; m > d {
+		d = m
+	}
+	if d <= 0 {
+		return v
+	}
+	if d >= 64 {
+		return 0
+	}
+	q := a >> d
+	r := a & (1<<d - 1)
+	half := uint64(1) << (d - 1)
+	if r > half || (r == half && q&1 == 1) {
+		q++
+	}
+	return (int64(q<<d) ^ s) - s
+}
+
+// F32Grid is a positive float32 multiplier m = M * 2^E on integers: Mul
+// gives float32(float32(acc) * m) on the grid 2^E, as the float32 path
+// computes acc*m from an int32 accumulator.
+type F32Grid struct {
+	M int64
+	E int
+}
+
+// NewF32Grid splits the multiplier m.
+func NewF32Grid(m float32) F32Grid {
+	mm, e := F32Parts(m)
+	return F32Grid{M: mm, E: e}
+}
+
+// Mul returns float32(float32(acc) * m) on the grid 2^E (|acc| < 2^31:
+// the product of at most 32 and 24 bits is exact in int64).
+func (g F32Grid) Mul(acc int64) int64 {
+	return RoundF32(RoundF32(acc, 0)*g.M, g.E)
+}
+
+// Thresholds returns the levels lo..hi of a monotone non-decreasing level
+// function on the integers as thresholds: t[k] is the smallest v in
+// [min, max] with level(v) >= lo+1+k (max+1 when there is none), so that
+// level(v) = lo + the number of t[k] <= v for every v in [min, max].
+func Thresholds(level func(int64) int64, lo, hi, min, max int64) []int64 {
+	t := make([]int64, hi-lo)
+	for k := range t {
+		want := lo + 1 + int64(k)
+		// The smallest v in [min, max+1] with level(v) >= want (max+1
+		// standing for none), by bisection on an unsigned width so that
+		// min..max may span all of int64's range but its ends.
+		n := uint64(max - min + 1)
+		i, j := uint64(0), n
+		for i < j {
+			h := i + (j-i)/2
+			if level(min+int64(h)) >= want {
+				j = h
+			} else {
+				i = h + 1
+			}
+		}
+		t[k] = min + int64(i)
+	}
+	return t
+}
+
+// CountLE returns the number of thresholds t (ascending) at most v.
+func CountLE(t []int64, v int64) int64 {
+	i, j := 0, len(t)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if t[h] <= v {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return int64(i)
+}
+
+// QuantLevelF32 is the float32 path's activation quantizer on one value:
+// round-half-even of clamp(float32(v * inv), lo, hi).
+func QuantLevelF32(v, inv, lo, hi float32) float32 { return quantLevel(v, inv, lo, hi) }
