@@ -11,7 +11,6 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/engine"
-	"github.com/ccq-project/ccq/quant/internal/kernels"
 )
 
 // TestIntegerBatchMatchesReference checks that batched integer-only
@@ -120,27 +119,6 @@ func TestIntegerBatchNotRepresentable(t *testing.T) {
 	_, err = NewIntegerBatch(m)
 	if why, ok := IsNotRepresentable(err); !ok || !strings.Contains(why, "activation bits 9") {
 		t.Errorf("9-bit activations: error %v, want not representable, naming the bits", err)
-	}
-}
-
-// TestFastMulMatchesFixedMul checks the branch-free multiplier against
-// fixedMul.apply on edge values and random ones, for many multipliers
-// (shifts inside and outside the fast range).
-func TestFastMulMatchesFixedMul(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	vals := []int64{0, 1, -1, 2, -2, 3, -3, 1<<31 - 1, -(1 << 31), 1 << 32, -(1 << 32), 12345, -12345}
-	for k := 0; k < 200; k++ {
-		m := math.Ldexp(0.5+rng.Float64()/2, rng.IntN(80)-50)
-		if k < 4 {
-			m = []float64{1, 0.5, 0.25, 3}[k]
-		}
-		fm := kernels.NewFixedMul(m)
-		f := kernels.NewFastMul(fm)
-		for _, v := range append(vals, rng.Int64N(1<<33)-(1<<32), rng.Int64N(1<<12)-(1<<11)) {
-			if got, want := f.Apply(v), fm.Apply(v); got != want {
-				t.Fatalf("multiplier %g (m0 %d shift %d), value %d: %d, fixedMul %d", m, fm.M0, fm.Shift, v, got, want)
-			}
-		}
 	}
 }
 

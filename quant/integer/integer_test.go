@@ -10,25 +10,8 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant"
 	"github.com/ccq-project/ccq/quant/engine"
-	"github.com/ccq-project/ccq/quant/internal/kernels"
 	"github.com/ccq-project/ccq/quant/ptq"
 )
-
-func TestFixedMul(t *testing.T) {
-	for _, m := range []float64{1, 0.5, 0.3, 1e-5, 3.7, 1234.5, 0.999999} {
-		f := kernels.NewFixedMul(m)
-		for _, v := range []int64{0, 1, -1, 7, -7, 1000, -12345, 1 << 30, -(1 << 30)} {
-			want := float64(v) * m
-			got := f.Apply(v)
-			if math.Abs(float64(got)-want) > 0.5+1e-9*math.Abs(want) {
-				t.Errorf("round(%d * %g) = %d, want about %g", v, m, got, want)
-			}
-		}
-	}
-	if kernels.NewFixedMul(0.25).Apply(2) != 1 || kernels.NewFixedMul(0.25).Apply(-2) != -1 || kernels.NewFixedMul(0.25).Apply(1) != 0 {
-		t.Error("halves must round away from zero")
-	}
-}
 
 // TestIntegerMatchesFakeQuant checks that integer-only inference computes
 // the float32 fake-quantized path's logits exactly.
@@ -196,8 +179,8 @@ func TestOneBitInteger(t *testing.T) {
 
 // TestIntegerLargeSums runs a ResNet-20 whose global average pooling sums
 // pass 2^31 (checked: the case is exercised), where the int64 products of
-// the linear layer's input requantization wrapped before FixedMul used
-// 128-bit products (the large features came out as level 0). Integer-only
+// the fixed-point requantization that integer-only inference used before
+// its exact grids wrapped (the large features came out as level 0). Integer-only
 // inference (IntegerBatch; IntegerModel computes the same, see
 // TestIntegerBatchMatchesReference) must predict what the fake-quantized
 // path predicts on every sample, with the same loss to 1e-4.

@@ -41,36 +41,6 @@ func vnniOPQ4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc i
 //go:noescape
 func vnniOI4x64(kg int, a *int8, lda int, b *byte, offs *int, c *int32, ldc int)
 
-// fixedQuad4AVX512 requantizes n (a multiple of 8) int64 values of four
-// rows by fixed-point multipliers to bytes interleaved in the quad layout;
-// fixedQuad4Go is its twin.
-//
-//go:noescape
-func fixedQuad4AVX512(dst *byte, r0, r1, r2, r3 *int64, n int, m0, rnd, sh *[4]int64, lo, hi, off int64)
-
-// addFixedAVX512 sets n (a multiple of 8) values of dst to a and b
-// rescaled by two fixed-point multipliers and summed (then a ReLU when
-// relu is not 0); addFixedGo is its twin.
-//
-//go:noescape
-func addFixedAVX512(dst, a, b *int64, n int, p *[6]int64, relu int)
-
-// fixedTile4AVX512 is the byte epilogue of integer-only inference: n (a
-// multiple of 8) columns of a 4 x 64 int32 accumulator tile to layer
-// outputs ((acc - corr) << frac + bias) requantized as fixedQuad4AVX512
-// does; fixedTile4Go is its twin.
-//
-//go:noescape
-func fixedTile4AVX512(dst *byte, tile *int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac int)
-
-// intTile4AVX512 stores the int64 layer outputs ((acc - corr) << frac +
-// bias, then a ReLU when relu is not 0) of n (a multiple of 8) columns of
-// a 4 x 64 int32 accumulator tile, row t at dst + t*ldd; intTile4Go is its
-// twin.
-//
-//go:noescape
-func intTile4AVX512(dst *int64, ldd int, tile *int32, n int, corr *[4]int32, bias *[4]int64, frac, relu int)
-
 // quantQuadAVX512 rescales and quantizes n (a positive multiple of 16)
 // columns of four float32 rows to interleaved bytes; quantQuadGo is its
 // twin.
@@ -190,39 +160,4 @@ func VNNIOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32
 	checkOffs(kg, a, lda, b, offs, omax)
 	_ = c[3*ldc+63]
 	vnniOI4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc)
-}
-
-// useFixedAsm selects fixedQuad4AVX512 (VPMULLQ needs AVX-512 DQ).
-var useFixedAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
-
-func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
-	_ = dst[4*n-1]
-	_, _, _, _ = r[0][n-1], r[1][n-1], r[2][n-1], r[3][n-1]
-	fixedQuad4AVX512(&dst[0], &r[0][0], &r[1][0], &r[2][0], &r[3][0], n, &p.M0, &p.Rnd, &p.Sh, p.Lo, p.Hi, p.Off)
-}
-
-func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) {
-	n := len(dst)
-	_, _ = a[n-1], b[n-1]
-	r := 0
-	if relu {
-		r = 1
-	}
-	addFixedAVX512(&dst[0], &a[0], &b[0], n, p, r)
-}
-
-func fixedTile4Asm(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
-	_ = dst[4*n-1]
-	_ = tile[3*64+n-1]
-	fixedTile4AVX512(&dst[0], &tile[0], n, p, corr, bias, int(frac))
-}
-
-func intTile4Asm(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
-	_ = dst[3*ldd+n-1]
-	_ = tile[3*64+n-1]
-	r := 0
-	if relu {
-		r = 1
-	}
-	intTile4AVX512(&dst[0], ldd, &tile[0], n, corr, bias, int(frac), r)
 }

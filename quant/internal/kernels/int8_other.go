@@ -43,20 +43,3 @@ func maxU8Asm(dst, src []byte) { maxU8Go(dst, src) }
 func VNNIOI(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []int32, ldc int) {
 	vnniOIGo(kg, a, lda, b, offs, c, ldc)
 }
-
-// useFixedAsm is false: this build has no fixed-point kernel.
-const useFixedAsm = false
-
-func fixedQuad4Asm(dst []byte, r *[4][]int64, n int, p *FixedQuadParams) {
-	fixedQuad4Go(dst, r, n, p)
-}
-
-func addFixedAsm(dst, a, b []int64, p *[6]int64, relu bool) { addFixedGo(dst, a, b, p, relu) }
-
-func fixedTile4Asm(dst []byte, tile []int32, n int, p *FixedQuadParams, corr *[4]int32, bias *[4]int64, frac uint) {
-	fixedTile4Go(dst, tile, n, p, corr, bias, frac)
-}
-
-func intTile4Asm(dst []int64, ldd int, tile []int32, n int, corr *[4]int32, bias *[4]int64, frac uint, relu bool) {
-	intTileCols(dst, ldd, tile, 0, n, 4, corr, bias, frac, relu)
-}
