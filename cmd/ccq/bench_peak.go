@@ -43,7 +43,11 @@ lacks are not listed.`,
 				return fmt.Errorf("no peak loop for this CPU (%s): the loops need amd64 with AVX2+FMA or AVX-512", runtime.GOARCH)
 			}
 			var res []cpupeak.Result
-			for _, n := range uniqueInts(1, threads) {
+			rounds := []int{1}
+			if threads > 1 {
+				rounds = append(rounds, threads)
+			}
+			for _, n := range rounds {
 				for _, l := range loops {
 					r, err := cpupeak.Measure(cmd.Context(), l, n, d)
 					if err != nil {
@@ -66,19 +70,4 @@ lacks are not listed.`,
 	fl.IntVar(&threads, "threads", runtime.GOMAXPROCS(0), "threads of the second round (default GOMAXPROCS)")
 	fl.BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
-}
-
-// uniqueInts returns the distinct values of xs in order.
-func uniqueInts(xs ...int) []int {
-	var out []int
-	for _, x := range xs {
-		seen := false
-		for _, y := range out {
-			seen = seen || x == y
-		}
-		if !seen {
-			out = append(out, x)
-		}
-	}
-	return out
 }

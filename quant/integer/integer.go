@@ -72,6 +72,7 @@ type intLayer struct {
 	exp    []int             // output grid exponent per channel
 	scale  []float64         // 2^exp
 	accMax int64             // largest |accumulator|
+	bound  []float64         // bound of |output| on its grid, per channel
 	lo, hi int64             // activation range
 }
 
@@ -149,6 +150,7 @@ func NewIntegerModel(m *quant.Model) (*IntegerModel, error) {
 				return nil, fmt.Errorf("integer model: layer %q: output channel %d (multiplier %g, bias %g) needs more than 62 bits on its grid 2^%d", l.Name, o, l.Scale(o)*l.Act.Scale, l.Bias[o], e)
 			}
 			il.mul = append(il.mul, g)
+			il.bound = append(il.bound, bound)
 			il.exp = append(il.exp, e)
 			il.scale = append(il.scale, math.Ldexp(1, e))
 			if b != 0 {
@@ -182,12 +184,7 @@ func (im *IntegerModel) compileGrids() error {
 		switch n.Op {
 		case nn.OpConv, nn.OpLinear:
 			il := im.layers[i]
-			im.scale[i] = il.scale
-			b := make([]float64, len(il.scale))
-			for o := range b {
-				b[o] = roundUp * (float64(il.accMax)*float64(il.mul[o].M)*math.Ldexp(1, il.mul[o].E-il.exp[o]) + math.Abs(float64(il.bias[o])))
-			}
-			im.bound[i] = b
+			im.scale[i], im.bound[i] = il.scale, il.bound
 		case nn.OpBatchNorm, nn.OpPad, nn.OpReLU, nn.OpMaxPool:
 			im.scale[i], im.bound[i] = in, inB
 		case nn.OpFlatten:
