@@ -74,9 +74,9 @@ type batchLayer struct {
 	kpad, m4   int
 	a          []int8    // packed weights, m4 rows of kpad
 	rowSum     []int32   // level sum of each output channel
-	inT        [][]int64 // requantization of an int input: thresholds per channel of the input tensor
-	inPer      int       // input rows per inT entry
-	outT       [][]int64 // byte output: the consumers' levels as thresholds on the accumulator, per channel
+	inT        []kernels.ThresholdCounter // requantization of an int input: thresholds per channel of the input tensor
+	inPer      int                        // input rows per inT entry
+	outT       []kernels.ThresholdCounter // byte output: the consumers' levels as thresholds on the accumulator, per channel
 	gatherRows bool      // strided convolution: gather each output row's panel
 }
 
@@ -321,7 +321,7 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ quant.ActQuant) er
 			bl.inPer = 1
 		}
 		for _, s := range in {
-			bl.inT = append(bl.inT, b.im.thresholds(l.Act, math.Ilogb(s), b.im.post[src]))
+			bl.inT = append(bl.inT, kernels.NewThresholdCounter(b.im.thresholds(l.Act, math.Ilogb(s), b.im.post[src]), -gridLimit, gridLimit))
 		}
 	}
 	if b.kind[i] == kindByte {
@@ -341,7 +341,7 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ quant.ActQuant) er
 				}
 				at[k] = kernels.Thresholds(ge, 0, 1, -il.accMax, il.accMax)[0]
 			}
-			bl.outT = append(bl.outT, at)
+			bl.outT = append(bl.outT, kernels.NewThresholdCounter(at, -il.accMax, il.accMax))
 		}
 	}
 	kg := bl.kpad / 4
@@ -635,9 +635,9 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 		}
 		// The level is lo + the count of thresholds, the byte that plus
 		// -lo.
-		t := bl.inT[r/bl.inPer]
+		t := &bl.inT[r/bl.inPer]
 		for j, a := range v[r*bc : (r+1)*bc] {
-			d[4*j] = byte(kernels.CountLE(t, a))
+			d[4*j] = byte(t.Count(a))
 		}
 	}
 	return x
@@ -700,10 +700,10 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 					if ob != nil {
 						// The consumers' levels (thresholds on the
 						// accumulator).
-						th := bl.outT[o]
+						th := &bl.outT[o]
 						d := ob[og.Pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3]
 						for j, acc := range t {
-							d[4*j] = byte(kernels.CountLE(th, int64(acc)-corr))
+							d[4*j] = byte(th.Count(int64(acc) - corr))
 						}
 						continue
 					}

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 )
@@ -34,29 +35,20 @@ func F32Parts(f float32) (m int64, e int) {
 
 // RoundF32 rounds v * 2^e to float32 (nearest, halves to even; subnormals
 // as IEEE 754 has them) and returns the result on the same grid: v itself
-// when it has at most 24 significant bits. e must be at least -149 (every
-// float32 is then on the grid); the result must be below 2^128 (float32
-// overflow is not modelled).
+// when it has at most 24 significant bits. On grids finer than 2^-149
+// the subnormals' last bit 2^-149 is the rounding unit. |v| must be below
+// 2^62 and the result below 2^128 (float32 overflow is not modelled).
 func RoundF32(v int64, e int) int64 {
+	// Branch-free: d bits go (0 when v fits); half-1 plus the kept lsb,
+	// added before the cut, rounds up exactly above half and at half when
+	// the kept part is odd. For d >= 64 the mask is all ones and the sum,
+	// below 2^63 (|v| < 2^62), cuts to 0.
 	s := v >> 63
 	a := uint64((v ^ s) - s)
-	d := bits.Len64(a) - 24
-	if m := -149 - e; m > d {
-		d = m
-	}
-	if d <= 0 {
-		return v
-	}
-	if d >= 64 {
-		return 0
-	}
-	q := a >> d
-	r := a & (1<<d - 1)
-	half := uint64(1) << (d - 1)
-	if r > half || (r == half && q&1 == 1) {
-		q++
-	}
-	return (int64(q<<d) ^ s) - s
+	d := uint(max(bits.Len64(a)-24, -149-e, 0))
+	mask := uint64(1)<<d - 1
+	q := (a + ((mask>>1)+(a>>d)&1)&mask) &^ mask
+	return (int64(q) ^ s) - s
 }
 
 // F32Grid is a positive float32 multiplier m = M * 2^E on integers: Mul
@@ -122,3 +114,55 @@ func CountLE(t []int64, v int64) int64 {
 // QuantLevelF32 is the float32 path's activation quantizer on one value:
 // round-half-even of clamp(float32(v * inv), lo, hi).
 func QuantLevelF32(v, inv, lo, hi float32) float32 { return quantLevel(v, inv, lo, hi) }
+
+// ThresholdCounter is CountLE for one threshold list on a value range, in
+// constant time: a table of bucket start counts over the thresholds inside
+// the range (about four buckets per threshold), and a short walk from
+// there. Thresholds of a uniform quantizer are evenly spaced, so the walk
+// is at most a step or two.
+type ThresholdCounter struct {
+	t         []int64 // the thresholds in (lo, hi], then math.MaxInt64
+	lead      int64   // thresholds at most lo: counted for every value
+	base, top int64   // values are clamped to [base, top]
+	sh        uint    // bucket of v: (v - base) >> sh
+	start     []uint16
+}
+
+// NewThresholdCounter prepares counting the ascending thresholds t for
+// values in [lo, hi] (at most 65535 thresholds).
+func NewThresholdCounter(t []int64, lo, hi int64) ThresholdCounter {
+	lead := CountLE(t, lo)
+	in := t[lead:CountLE(t, hi)]
+	if len(in) > math.MaxUint16 {
+		panic(fmt.Sprintf("kernels: %d thresholds in range, at most %d", len(in), math.MaxUint16))
+	}
+	c := ThresholdCounter{t: append(append([]int64(nil), in...), math.MaxInt64), lead: lead}
+	if len(in) == 0 {
+		c.start = []uint16{0}
+		return c
+	}
+	c.base, c.top = in[0]-1, in[len(in)-1]
+	lg := bits.Len(uint(4*len(in)) - 1)
+	c.sh = uint(max(bits.Len64(uint64(c.top-c.base))-lg, 0))
+	c.start = make([]uint16, 1<<lg)
+	for b := range c.start {
+		at := c.base + int64(b)<<c.sh
+		if at > c.top || at < c.base { // past the range (or wrapped)
+			c.start = c.start[:b]
+			break
+		}
+		c.start[b] = uint16(CountLE(in, at))
+	}
+	return c
+}
+
+// Count returns the number of thresholds at most v, for v in the range
+// given to NewThresholdCounter.
+func (c *ThresholdCounter) Count(v int64) int64 {
+	v = min(max(v, c.base), c.top)
+	k := int(c.start[uint64(v-c.base)>>c.sh])
+	for c.t[k] <= v {
+		k++
+	}
+	return c.lead + int64(k)
+}

@@ -2,7 +2,9 @@ package kernels
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -78,6 +80,114 @@ func TestThresholds(t *testing.T) {
 			if got := int64(c.lo) + CountLE(th, v); got != level(v) {
 				t.Fatalf("inv %g: v %d: level %d from thresholds, want %d", c.inv, v, got, level(v))
 			}
+		}
+	}
+}
+
+// roundF32Ref is RoundF32 written plainly, with branches: the bits to cut,
+// then round half to even.
+func roundF32Ref(v int64, e int) int64 {
+	s := v >> 63
+	a := uint64((v ^ s) - s)
+	d := max(bits.Len64(a)-24, -149-e)
+	if d <= 0 {
+		return v
+	}
+	if d >= 64 {
+		return 0
+	}
+	q := a >> d
+	r := a & (1<<d - 1)
+	half := uint64(1) << (d - 1)
+	if r > half || (r == half && q&1 == 1) {
+		q++
+	}
+	return (int64(q<<d) ^ s) - s
+}
+
+// TestRoundF32MatchesReference checks the branch-free RoundF32 against the
+// plain rounding over every magnitude, grids down to far below the
+// subnormals, and the values next to each rounding boundary.
+func TestRoundF32MatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(v int64, e int) {
+		if got, want := RoundF32(v, e), roundF32Ref(v, e); got != want {
+			t.Fatalf("RoundF32(%d, %d) = %d, want %d", v, e, got, want)
+		}
+	}
+	for i := 0; i < 500000; i++ {
+		v := rng.Int64N(1<<62) >> rng.IntN(62)
+		if i%2 == 0 {
+			v = -v
+		}
+		e := rng.IntN(400) - 300
+		check(v, e)
+		// The boundaries around v's rounding unit: halves, halves +-1.
+		d := max(bits.Len64(uint64(max(v, -v)))-24, -149-e, 1)
+		if d < 62 {
+			h := int64(1) << (d - 1)
+			base := v &^ (2*h - 1)
+			for _, w := range []int64{base + h - 1, base + h, base + h + 1, base + 3*h, -(base + h), -(base + 3*h)} {
+				if w > -(1<<62) && w < 1<<62 {
+					check(w, e)
+				}
+			}
+		}
+	}
+	for _, v := range []int64{0, 1, -1, 1<<24 - 1, 1 << 24, 1<<24 + 1, 1<<62 - 1, -(1<<62 - 1)} {
+		for e := -400; e <= 10; e++ {
+			check(v, e)
+		}
+	}
+}
+
+// TestThresholdCounter checks ThresholdCounter.Count against CountLE at
+// every threshold, its neighbours and the range's ends, for evenly and
+// unevenly spaced thresholds, duplicates, thresholds outside the range
+// and ranges as wide as int64.
+func TestThresholdCounter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 3000; i++ {
+		n := rng.IntN(260)
+		step := int64(1) << rng.IntN(50)
+		step += rng.Int64N(step)
+		t0 := rng.Int64N(1<<61) - 1<<60
+		th := make([]int64, n)
+		for k := range th {
+			th[k] = t0 + int64(k)*step/4
+			if i%3 == 0 {
+				th[k] = t0 + rng.Int64N(step) // uneven, with duplicates once sorted
+			}
+			if k > 0 && i%5 == 0 && rng.IntN(4) == 0 {
+				th[k] = th[k-1] // duplicates
+			}
+		}
+		slices.Sort(th)
+		lo, hi := t0-rng.Int64N(step+1), t0+int64(n)*step/4-rng.Int64N(int64(n)*step/8+1)
+		if i%7 == 0 {
+			lo, hi = math.MinInt64+1, math.MaxInt64-1
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		c := NewThresholdCounter(th, lo, hi)
+		check := func(v int64) {
+			if v < lo || v > hi {
+				return
+			}
+			if got, want := c.Count(v), CountLE(th, v); got != want {
+				t.Fatalf("case %d: %d thresholds in [%d, %d]: Count(%d) = %d, want %d", i, n, lo, hi, v, got, want)
+			}
+		}
+		check(lo)
+		check(hi)
+		for _, v := range th {
+			check(v - 1)
+			check(v)
+			check(v + 1)
+		}
+		for k := 0; k < 50; k++ {
+			check(lo + int64(rng.Uint64N(uint64(hi-lo)+1)))
 		}
 	}
 }
