@@ -72,12 +72,12 @@ type batchLayer struct {
 	oh, ow     int // output rows and columns (pixels)
 	off        int32
 	kpad, m4   int
-	a          []int8    // packed weights, m4 rows of kpad
-	rowSum     []int32   // level sum of each output channel
+	a          []int8                     // packed weights, m4 rows of kpad
+	rowSum     []int32                    // level sum of each output channel
 	inT        []kernels.ThresholdCounter // requantization of an int input: thresholds per channel of the input tensor
 	inPer      int                        // input rows per inT entry
 	outT       []kernels.ThresholdCounter // byte output: the consumers' levels as thresholds on the accumulator, per channel
-	gatherRows bool      // strided convolution: gather each output row's panel
+	gatherRows bool                       // strided convolution: gather each output row's panel
 }
 
 // IntegerBatch is batched integer-only inference of a model with quantized
