@@ -52,11 +52,16 @@ func CheckInteger(ctx context.Context, m *quant.Model, x []float32, labels []uin
 	if err != nil {
 		return nil, err
 	}
+	return b.Check(ctx, x, labels, workers)
+}
+
+// Check is CheckInteger on a compiled model.
+func (b *IntegerBatch) Check(ctx context.Context, x []float32, labels []uint8, workers int) (*IntegerCheck, error) {
 	res, err := b.Evaluate(ctx, x, labels, workers)
 	if err != nil {
 		return nil, err
 	}
-	fq, err := engine.FakeQuantPredictions(ctx, m, x, labels)
+	fq, err := engine.FakeQuantPredictions(ctx, b.m, x, labels)
 	if err != nil {
 		return nil, err
 	}

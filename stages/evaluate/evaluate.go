@@ -60,8 +60,9 @@ func (Kind) Estimate(pipeline.Params) time.Duration { return 3 * time.Second }
 // EstimateAt implements pipeline.ThreadEstimator with the cost model: the
 // test and validation images through the model on these threads (the
 // quantized evaluator for a k-bit model, a float forward pass for a float
-// one), plus 0.3 s (loading the dataset and the model: measured on the
-// quickstart).
+// one), the integer-only check on the test images where it runs (a model
+// with quantized activations), plus 0.3 s (loading the dataset and the
+// model: measured on the quickstart).
 func (Kind) EstimateAt(pp pipeline.Params, up pipeline.Upstream, threads int) time.Duration {
 	var p Params
 	if pp.Decode(&p) != nil {
@@ -87,7 +88,22 @@ func (Kind) EstimateAt(pp pipeline.Params, up pipeline.Upstream, threads int) ti
 	if !ok {
 		return plain()
 	}
+	if s.Bits > 0 && s.ActBits > 0 && s.ActBits < 32 && integerRuns(p) {
+		iw := stagecost.Work{Op: stagecost.OpInteger, Arch: s.Arch, Bits: s.Bits, ActBits: s.ActBits, Threads: w.Threads}
+		if di, ok := stagecost.Default().Duration(iw, float64(s.Test), 0); ok {
+			d += di
+		}
+	}
 	return d
+}
+
+// integerRuns reports whether Integer runs the integer-only check under p
+// (on a model with quantized activations).
+func integerRuns(p Params) bool {
+	if p.Integer != nil {
+		return *p.Integer
+	}
+	return integer.IntegerFast()
 }
 
 // CheckParams validates parameters without running.
@@ -258,10 +274,10 @@ const (
 // or why it did not run (IntegerOff, IntegerNoVNNI): the evaluate stage's
 // integer check and `ccq evaluate`'s.
 func Integer(ctx context.Context, m *quant.Model, d *datasets.Dataset, s *datasets.Split, p Params, workers int) (*integer.IntegerCheck, string, error) {
-	if p.Integer != nil && !*p.Integer {
-		return nil, IntegerOff, nil
-	}
-	if p.Integer == nil && !integer.IntegerFast() {
+	if !integerRuns(p) {
+		if p.Integer != nil {
+			return nil, IntegerOff, nil
+		}
 		return nil, IntegerNoVNNI, nil
 	}
 	b := stageio.SplitBatch(d, s, nil)

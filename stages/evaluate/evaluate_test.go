@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ccq-project/ccq/pipeline"
 	"github.com/ccq-project/ccq/quant"
@@ -14,6 +16,7 @@ import (
 	"github.com/ccq-project/ccq/quant/ptq"
 	"github.com/ccq-project/ccq/results"
 	"github.com/ccq-project/ccq/stages/internal/stagetest"
+	"github.com/ccq-project/ccq/stages/stagecost"
 	"github.com/ccq-project/ccq/stages/stageio"
 )
 
@@ -90,5 +93,43 @@ func TestIntegerColumns(t *testing.T) {
 	}
 	if !strings.Contains((&integer.IntegerCheck{Reason: "x"}).String(), "not representable (x)") {
 		t.Error("a not-representable check does not say so")
+	}
+}
+
+// TestEstimateCountsTheIntegerCheck checks that the estimate of a model
+// with quantized activations adds the integer-only check on the test images
+// where it runs, and only there.
+func TestEstimateCountsTheIntegerCheck(t *testing.T) {
+	const score, check = 1e-5, 1e-3
+	old := stagecost.SetDefault(stagecost.New(stagecost.Options{Probe: true}, func(_ context.Context, w stagecost.Work) (float64, error) {
+		if w.Op == stagecost.OpInteger {
+			return check, nil
+		}
+		return score, nil
+	}))
+	defer stagecost.SetDefault(old)
+	chain := func(actBits int) stagecost.Chain {
+		ds := stagecost.Chain{"dataset": {Kind: "dataset", Params: map[string]any{"name": "fashion-mnist"}}}
+		pre := stagecost.Chain{"model": {Kind: "pretrain", Params: map[string]any{"model": "lenet5"}, Up: ds}}
+		return stagecost.Chain{"model": {Kind: "quantize", Params: map[string]any{"bits": 4, "act_bits": actBits}, Up: pre}}
+	}
+	params := func(m map[string]any) pipeline.Params {
+		p, err := pipeline.NewParams(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sec := func(d time.Duration) float64 { return d.Seconds() }
+	// Fashion-MNIST: 10,000 test images and 5,000 validation images.
+	base := 15000*score + 0.3
+	if got := sec(Kind{}.EstimateAt(params(map[string]any{"integer": true}), chain(4), 2)); math.Abs(got-(base+10000*check)) > 1e-3 {
+		t.Errorf("W4A4 with the integer check: %.3f s, want %.3f", got, base+10000*check)
+	}
+	if got := sec(Kind{}.EstimateAt(params(map[string]any{"integer": false}), chain(4), 2)); math.Abs(got-base) > 1e-3 {
+		t.Errorf("W4A4 without the integer check: %.3f s, want %.3f", got, base)
+	}
+	if got := sec(Kind{}.EstimateAt(params(map[string]any{"integer": true}), chain(32), 2)); math.Abs(got-base) > 1e-3 {
+		t.Errorf("W4A32 (no integer-only inference): %.3f s, want %.3f", got, base)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ccq-project/ccq/nn"
 	"github.com/ccq-project/ccq/quant/engine"
 	"github.com/ccq-project/ccq/quant/evalbench"
+	"github.com/ccq-project/ccq/quant/integer"
 )
 
 // probeTime is how long a probe measures after its warm-up.
@@ -19,7 +20,8 @@ const probeTime = 400 * time.Millisecond
 // (OpTrain; the optimizer's update, a few operations per weight, is left
 // out) and eval-mode forward passes (OpInfer), and the quantized evaluator
 // scoring candidates of 2,000 changed weights spread over every layer on a
-// random network (OpScore). It counts the process's CPU time over the timed
+// random network (OpScore), and the integer-only check of a random network
+// with quantized activations (OpInteger). It counts the process's CPU time over the timed
 // loop divided by w's threads, not the wall time: the wall time of an
 // otherwise idle machine, which other load does not change (a probe on a
 // busy machine would otherwise inflate every later plan). Where CPU time is
@@ -32,6 +34,8 @@ func Probe(ctx context.Context, w Work) (float64, error) {
 		sec, err = probeFloat(ctx, w)
 	case OpScore:
 		sec, err = probeScore(ctx, w)
+	case OpInteger:
+		sec, err = probeInteger(ctx, w)
 	default:
 		return 0, fmt.Errorf("probe: unknown operation %q", w.Op)
 	}
@@ -127,4 +131,28 @@ func probeScore(ctx context.Context, w Work) (float64, error) {
 		return 0, err
 	}
 	return timed(ctx, w.Threads, len(cands)*cfg.Batch, func() error { return ev.Score(ctx, cands, out) })
+}
+
+// probeInteger times the evaluate stage's integer-only check
+// (integer.IntegerBatch.Check) of a random network with w's bits on a
+// random batch of 256 images; the model's compilation, once per stage, is
+// left out.
+func probeInteger(ctx context.Context, w Work) (float64, error) {
+	cfg := evalbench.BenchConfig{Arch: w.Arch, Batch: 256, Candidates: 1, Bits: w.Bits, ActBits: w.ActBits, Workers: w.Threads, Seed: 1}
+	m, x, y, _, err := evalbench.BenchSetup(&cfg)
+	if err != nil {
+		return 0, err
+	}
+	b, err := integer.NewIntegerBatch(m)
+	if err != nil {
+		return 0, err
+	}
+	step := func() error {
+		_, err := b.Check(ctx, x, y, w.Threads)
+		return err
+	}
+	if err := step(); err != nil { // warm-up: buffers
+		return 0, err
+	}
+	return timed(ctx, w.Threads, cfg.Batch, step)
 }

@@ -41,13 +41,18 @@ const (
 	// OpScore is one image of one candidate scored by the quantized
 	// evaluator (deltas spread over every layer, as ccea's groups are).
 	OpScore Op = "score"
+	// OpInteger is one image of the evaluate stage's integer-only check
+	// of a model with quantized activations: integer-only inference plus
+	// the fake-quantized predictions it is compared with.
+	OpInteger Op = "integer"
 )
 
 // Work names one measured cost: an operation on an architecture.
 type Work struct {
 	Op   Op
 	Arch string
-	// Bits and ActBits are the weight and activation bits (OpScore only).
+	// Bits and ActBits are the weight and activation bits (OpScore and
+	// OpInteger only).
 	Bits, ActBits int
 	// Batch is the images per scoring (OpScore) or per step (OpTrain).
 	Batch int
@@ -61,6 +66,8 @@ func (w Work) key() string {
 		return fmt.Sprintf("%s/%s/w%d/a%d/b%d/t%d", w.Op, w.Arch, w.Bits, w.ActBits, w.Batch, w.Threads)
 	case OpTrain:
 		return fmt.Sprintf("%s/%s/b%d/t%d", w.Op, w.Arch, w.Batch, w.Threads)
+	case OpInteger:
+		return fmt.Sprintf("%s/%s/a%d/t%d", w.Op, w.Arch, w.ActBits, w.Threads)
 	}
 	return fmt.Sprintf("%s/%s/t%d", w.Op, w.Arch, w.Threads)
 }

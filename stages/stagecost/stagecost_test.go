@@ -127,6 +127,7 @@ func TestReferenceWithoutProbing(t *testing.T) {
 			{Op: OpInfer, Arch: arch, Threads: 2},
 			{Op: OpScore, Arch: arch, Bits: 4, ActBits: 32, Batch: 1024, Threads: 2},
 			{Op: OpScore, Arch: arch, Bits: 4, ActBits: 8, Batch: 1024, Threads: 2},
+			{Op: OpInteger, Arch: arch, Bits: 4, ActBits: 4, Threads: 2},
 		} {
 			s, src, ok := m.SecondsPerImage(context.Background(), w)
 			if !ok || src != "reference" || s <= 0 {
@@ -199,6 +200,7 @@ func TestPrintReference(t *testing.T) {
 			{string(OpInfer) + "/" + arch, Work{Op: OpInfer, Arch: arch, Threads: 2}},
 			{string(OpScore) + "/" + arch + "/float", Work{Op: OpScore, Arch: arch, Bits: 4, ActBits: 32, Batch: 1024, Threads: 2}},
 			{string(OpScore) + "/" + arch + "/int", Work{Op: OpScore, Arch: arch, Bits: 4, ActBits: 8, Batch: 1024, Threads: 2}},
+			{string(OpInteger) + "/" + arch, Work{Op: OpInteger, Arch: arch, Bits: 4, ActBits: 4, Threads: 2}},
 		} {
 			s, err := Probe(context.Background(), w.w)
 			if err != nil {
@@ -209,4 +211,16 @@ func TestPrintReference(t *testing.T) {
 	}
 	sort.Strings(lines)
 	t.Log("\n" + strings.Join(lines, "\n"))
+}
+
+// TestProbeInteger probes the integer-only check for real on the mlp and
+// refuses float activations, which integer-only inference cannot run.
+func TestProbeInteger(t *testing.T) {
+	s, err := Probe(context.Background(), Work{Op: OpInteger, Arch: "mlp", Bits: 4, ActBits: 4, Threads: 1})
+	if err != nil || s <= 0 || s > 0.01 {
+		t.Fatalf("integer-only check of the mlp: %v s per image, %v", s, err)
+	}
+	if _, err := Probe(context.Background(), Work{Op: OpInteger, Arch: "mlp", Bits: 4, ActBits: 32, Threads: 1}); err == nil || !strings.Contains(err.Error(), "not representable") {
+		t.Fatalf("float activations: %v, want a not-representable error", err)
+	}
 }
