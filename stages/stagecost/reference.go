@@ -1,8 +1,10 @@
 package stagecost
 
-// referenceTable holds seconds per image measured by Probe on the
-// reference machine (2-core AMD EPYC VM, Zen 5 with AVX-512 VNNI, 23 GB;
-// GOMAXPROCS 2), keyed as Work.key writes them without the bits, batch and
+// ReferenceMachine names the machine the reference table was measured on.
+const ReferenceMachine = "2-core AMD EPYC (Zen 5) VM with AVX-512 VNNI"
+
+// referenceTable holds seconds per image measured by Probe on
+// ReferenceMachine (23 GB; GOMAXPROCS 2), keyed as Work.key writes them without the bits, batch and
 // threads fields: op/arch for OpTrain, OpInfer and OpInteger, op/arch/float
 // or op/arch/int for OpScore (float or quantized activations).
 //

@@ -8,8 +8,8 @@
 // counted in CPU time per thread so that other load on the machine does not
 // inflate them, and cached in the user's cache folder. Estimates are thus
 // the wall time of an otherwise idle machine. Without probing (the default of a library
-// user, and tests) a reference table measured with the same probe on a
-// 2-core Intel Xeon virtual machine (AVX-512 VNNI) is used.
+// user, and tests) a reference table measured with the same probe on
+// ReferenceMachine is used.
 package stagecost
 
 import (
