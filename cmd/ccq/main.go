@@ -10,16 +10,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/plugins/rpc"
 	"github.com/spf13/cobra"
 )
 
 // globals holds the flags shared by every command.
 var globals struct {
-	logLevel string
-	dataDir  string
+	logLevel   string
+	dataDir    string
+	cpuProfile string
 }
 
 var rootCmd = &cobra.Command{
@@ -32,13 +35,52 @@ algorithm that groups weights by the confidence in their values
 	SilenceUsage:  true,
 	SilenceErrors: true,
 	PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-		return setupLogging(globals.logLevel)
+		if err := setupLogging(globals.logLevel); err != nil {
+			return err
+		}
+		return startCPUProfile(globals.cpuProfile)
 	},
 }
 
 func init() {
 	rootCmd.PersistentFlags().StringVar(&globals.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	rootCmd.PersistentFlags().StringVar(&globals.dataDir, "data-dir", "", "dataset cache directory (default $CCQ_DATA, else $XDG_CACHE_HOME/ccq, else ~/.cache/ccq)")
+	rootCmd.PersistentFlags().StringVar(&globals.cpuProfile, "cpuprofile", "", "write a CPU profile of this ccq process (stages run by the local executor included; not optimizer plugins) to `FILE`, for go tool pprof")
+}
+
+// cpuProfile is the profile being written, if any.
+var cpuProfile *atomicfile.File
+
+// startCPUProfile starts profiling into path ("" does nothing); the file
+// appears when stopCPUProfile completes it.
+func startCPUProfile(path string) error {
+	if path == "" || cpuProfile != nil {
+		return nil
+	}
+	f, err := atomicfile.Create(path, atomicfile.Options{})
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Abort()
+		return fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	cpuProfile = f
+	return nil
+}
+
+// stopCPUProfile completes the profile startCPUProfile started.
+func stopCPUProfile() error {
+	if cpuProfile == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	f := cpuProfile
+	cpuProfile = nil
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return nil
 }
 
 // setupLogging installs a text slog handler on stderr at the named level.
@@ -82,6 +124,9 @@ func run() int {
 		os.Exit(130)
 	}()
 	err := rootCmd.ExecuteContext(ctx)
+	if perr := stopCPUProfile(); perr != nil {
+		err = errors.Join(err, perr)
+	}
 	if err == nil {
 		return 0
 	}

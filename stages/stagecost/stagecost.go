@@ -15,7 +15,6 @@ package stagecost
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccq-project/ccq/internal/atomicfile"
 	"github.com/ccq-project/ccq/internal/version"
 )
 
@@ -228,7 +228,7 @@ func (m *Model) load() {
 	m.entries = f.Entries
 }
 
-// save writes the cache atomically (temporary file, rename).
+// save writes the cache atomically (internal/atomicfile).
 func (m *Model) save() error {
 	if m.opt.CacheFile == "" {
 		return nil
@@ -237,25 +237,10 @@ func (m *Model) save() error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(m.opt.CacheFile)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(m.opt.CacheFile), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".costs-*.json")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), m.opt.CacheFile); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.Write(m.opt.CacheFile, append(b, '\n'))
 }
 
 // machineID names the processor and the threads Go may use.
