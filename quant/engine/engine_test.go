@@ -384,6 +384,84 @@ func TestDiffModeUsed(t *testing.T) {
 	}
 }
 
+// TestRunnerIntegerPath checks that the Runner of a model with quantized
+// activations scores on the integer path, exactly as the float32 path
+// does, and falls back to the float32 path for levels that could take an
+// int8 layer's accumulators past 2^24.
+func TestRunnerIntegerPath(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		arch       string
+		in         nn.Shape
+		bits, act  int
+		wantIntOff bool // some level vector here leaves the integer path
+	}{
+		{"lenet5", nn.Shape{C: 1, H: 28, W: 28}, 4, 4, false},
+		{"resnet20", nn.Shape{C: 3, H: 8, W: 8}, 4, 8, false},
+		{"resnet20", nn.Shape{C: 3, H: 8, W: 8}, 8, 8, true}, // 64x3x3 inputs x 127 x 255 > 2^24
+	} {
+		m, _ := testModel(t, tc.arch, tc.in, tc.bits, tc.act, quant.PerChannel, 4)
+		x, y := testData(m.Graph, 40, 5)
+		r, err := NewRunner(m, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ir == nil {
+			t.Fatalf("%s W%dA%d: no integer path", tc.arch, tc.bits, tc.act)
+		}
+		rng := rand.New(rand.NewPCG(3, 3))
+		flat := m.Flat()
+		levels := [][]int8{flat}
+		c := append([]int8(nil), flat...)
+		d := randomDelta(rng, m, nil, 500)
+		for i, idx := range d.Indices {
+			c[idx] = d.Levels[i]
+		}
+		levels = append(levels, c)
+		if tc.wantIntOff {
+			// A whole layer at the largest level: its rows sum past the limit.
+			big := append([]int8(nil), flat...)
+			_, hi := quant.LevelRange(tc.bits)
+			l := m.Layers[len(m.Layers)-2]
+			off := 0
+			for _, ll := range m.Layers[:len(m.Layers)-2] {
+				off += len(ll.Levels)
+			}
+			for j := range l.Levels {
+				big[off+j] = int8(hi)
+			}
+			levels = append(levels, big)
+		}
+		usedFloat := false
+		for k, lv := range levels {
+			cm := m.Clone()
+			if err := cm.SetFlat(lv); err != nil {
+				t.Fatal(err)
+			}
+			want, err := evaluateModel(ctx, cm, x, y, 1, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Score(ctx, lv, x, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range lv {
+				r.wf[i] = float32(v)
+			}
+			if !r.intExact() {
+				usedFloat = true
+			}
+			if relDiff(got.Loss, want.Loss) > 1e-13 || got.Correct != want.Correct {
+				t.Errorf("%s W%dA%d, levels %d: runner %v, float32 path %v %v", tc.arch, tc.bits, tc.act, k, got, want.Loss, want.Correct)
+			}
+		}
+		if usedFloat != tc.wantIntOff {
+			t.Errorf("%s W%dA%d: float32 fallback used %v, want %v", tc.arch, tc.bits, tc.act, usedFloat, tc.wantIntOff)
+		}
+	}
+}
+
 func TestRunnerMatchesEvaluateModel(t *testing.T) {
 	ctx := context.Background()
 	m, _ := testModel(t, "lenet5", nn.Shape{C: 1, H: 28, W: 28}, 3, 8, quant.PerChannel, 2)

@@ -163,11 +163,18 @@ func EvaluateFloat(ctx context.Context, f *quant.FloatModel, x []float32, labels
 
 // Runner evaluates one quantized model with varying levels on varying
 // samples, reusing its buffers between calls (for repeated validation).
-// It is not safe for concurrent use.
+// With quantized activations it runs on the integer path (as
+// EvaluateModel) whenever the levels keep every int8 layer's accumulators
+// exact, else on the float32 path; the scores are the same bit for bit. It
+// is not safe for concurrent use.
 type Runner struct {
 	m  *quant.Model
 	r  *floatRunner
 	wf []float32
+	// ir runs the integer path (nil: float activations, or no layer on
+	// it); q holds its packed weights.
+	ir *floatRunner
+	q  []int8
 }
 
 // NewRunner compiles a model (which it copies) for repeated evaluation.
@@ -176,16 +183,41 @@ func NewRunner(m *quant.Model, workers int) (*Runner, error) {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	m = m.Clone()
-	ls, w := layersFromModel(m)
-	n, err := newNet(m.Graph, ls, 0, true)
+	// compile builds a runner with fused ReLUs (no hooks here), on the
+	// integer path where it can if integer is set (nil: no layer can).
+	compile := func(integer bool) (*floatRunner, error) {
+		ls, w := layersFromModel(m)
+		n, err := newNet(m.Graph, ls, 0, true)
+		if err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+		if integer {
+			_, wmax := quant.LevelRange(m.Bits)
+			n.planInteger(wmax, nil) // rowCheck layers: checked on every Score
+			if !n.intOn {
+				return nil, nil
+			}
+		}
+		r := &floatRunner{n: n, w: w}
+		for i := 0; i < defaultWorkers(workers); i++ {
+			r.workers = append(r.workers, newWorker(i, n, false))
+		}
+		return r, nil
+	}
+	r, err := compile(false)
 	if err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
+		return nil, err
 	}
-	r := &floatRunner{n: n, w: w}
-	for i := 0; i < defaultWorkers(workers); i++ {
-		r.workers = append(r.workers, newWorker(i, n, false))
+	run := &Runner{m: m, r: r, wf: r.w}
+	if m.ActBits != quant.FloatActBits {
+		if run.ir, err = compile(true); err != nil {
+			return nil, err
+		}
+		if run.ir != nil {
+			run.q = make([]int8, run.ir.n.nq)
+		}
 	}
-	return &Runner{m: m, r: r, wf: w}, nil
+	return run, nil
 }
 
 // Score sets the levels (the flat vector of Model.Layout) and returns the
@@ -200,53 +232,71 @@ func (r *Runner) Score(ctx context.Context, levels []int8, x []float32, labels [
 		}
 		r.wf[i] = float32(l)
 	}
-	b, err := checkBatch(r.r.n, x, labels)
+	fr, q := r.r, []int8(nil)
+	if r.ir != nil && r.intExact() {
+		fr, q = r.ir, r.q
+		r.ir.n.packWeights(r.wf, q)
+	}
+	b, err := checkBatch(fr.n, x, labels)
 	if err != nil {
 		return Score{}, fmt.Errorf("runner: %w", err)
 	}
-	loss, correct, err := runPlain(ctx, r.r.workers, r.wf, nil, b, nil)
+	loss, correct, err := runPlain(ctx, fr.workers, r.wf, q, b, nil)
 	if err != nil {
 		return Score{}, fmt.Errorf("runner: %w", err)
 	}
 	return Score{Loss: loss / float64(b.n), Correct: correct}, nil
 }
 
+// intExact reports whether the current levels keep the accumulators of
+// every integer-path layer that could leave float32's exact range (the
+// rowCheck layers) inside it.
+func (r *Runner) intExact() bool {
+	for li := range r.ir.n.layers {
+		l := &r.ir.n.layers[li]
+		if l.rowCheck && l.rowAbsMax(r.wf) > l.rowLimit() {
+			return false
+		}
+	}
+	return true
+}
+
 // FakeQuantLogits returns the logits of every sample on the float32
-// fake-quantized forward pass (one worker), sample-major: sample i's logit
-// for class c at i*classes+c.
-func FakeQuantLogits(ctx context.Context, m *quant.Model, x []float32, labels []uint8) ([]float32, error) {
+// fake-quantized forward pass (workers goroutines, 0: GOMAXPROCS),
+// sample-major: sample i's logit for class c at i*classes+c.
+func FakeQuantLogits(ctx context.Context, m *quant.Model, x []float32, labels []uint8, workers int) ([]float32, error) {
 	ls, w := layersFromModel(m)
-	r, err := newRunner(m.Graph, ls, w, 1)
+	r, err := newRunner(m.Graph, ls, w, workers)
 	if err != nil {
 		return nil, fmt.Errorf("fake-quantized logits: %w", err)
 	}
-	last := len(m.Layers) - 1
 	k := m.Graph.Classes
-	out := make([]float32, 0, len(labels)*k)
-	_, _, err = r.run(ctx, x, labels, nil, func(_, li int, v []float32, bc int) {
-		if li != last {
-			return
-		}
-		for b := 0; b < bc; b++ {
-			for c := 0; c < k; c++ {
-				out = append(out, v[c*bc+b])
+	if len(x) != len(labels)*m.Graph.Input.Size() {
+		return nil, fmt.Errorf("fake-quantized logits: %d values for %d samples of %d", len(x), len(labels), m.Graph.Input.Size())
+	}
+	out := make([]float32, len(labels)*k)
+	for _, wk := range r.workers {
+		wk.onLogits = func(start, bc int, z []float32) {
+			for b := 0; b < bc; b++ {
+				for c := 0; c < k; c++ {
+					out[(start+b)*k+c] = z[c*bc+b]
+				}
 			}
 		}
-	})
+	}
+	_, _, err = r.run(ctx, x, labels, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fake-quantized logits: %w", err)
-	}
-	if len(out) != len(labels)*k {
-		return nil, fmt.Errorf("fake-quantized logits: %d of %d samples", len(out)/k, len(labels))
 	}
 	return out, nil
 }
 
 // FakeQuantPredictions returns the predicted class of every sample on the
-// float32 fake-quantized forward pass (one worker; EvaluateModel reports
-// only counts): the first class with the largest logit.
-func FakeQuantPredictions(ctx context.Context, m *quant.Model, x []float32, labels []uint8) ([]int, error) {
-	z, err := FakeQuantLogits(ctx, m, x, labels)
+// float32 fake-quantized forward pass (workers goroutines, 0: GOMAXPROCS;
+// EvaluateModel reports only counts): the first class with the largest
+// logit.
+func FakeQuantPredictions(ctx context.Context, m *quant.Model, x []float32, labels []uint8, workers int) ([]int, error) {
+	z, err := FakeQuantLogits(ctx, m, x, labels, workers)
 	if err != nil {
 		return nil, err
 	}

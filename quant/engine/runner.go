@@ -73,6 +73,9 @@ type worker struct {
 	// hooks for calibration passes (plain mode only)
 	onInput  func(wid, layer int, x []float32, bc int)
 	onOutput func(wid, layer int, y []float32, bc int)
+	// onLogits receives each chunk's logits ([classes][bc]) and the
+	// index of its first sample (runPlain).
+	onLogits func(start, bc int, z []float32)
 }
 
 func newWorker(id int, n *net, withCandidates bool) *worker {
@@ -239,6 +242,9 @@ func runPlain(ctx context.Context, workers []*worker, weights []float32, q []int
 					w.forwardAll(weights, nil, bc)
 				}
 				logits := w.bufs[n.nodeSlot[len(n.g.Nodes)-1]]
+				if w.onLogits != nil {
+					w.onLogits(start, bc, logits[:n.g.Classes*bc])
+				}
 				chunkLoss(logits, b.labels[start:start+bc], n.g.Classes, bc, &losses[c], &corrects[c], confs[wi])
 			}
 		}()

@@ -134,7 +134,7 @@ func TestCheckInteger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fq, err := engine.FakeQuantPredictions(ctx, m, x, y)
+	fq, err := engine.FakeQuantPredictions(ctx, m, x, y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

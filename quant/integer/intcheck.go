@@ -41,7 +41,7 @@ func IntegerFast() bool { return kernels.UseVNNI }
 
 // CheckInteger runs integer-only inference of m on samples (NCHW float32,
 // normalized) and compares its predictions with the float32
-// fake-quantized forward pass's (one more forward pass, on one worker). A
+// fake-quantized forward pass's (one more forward pass). A
 // model integer-only inference cannot represent gives a check with
 // Representable false, not an error.
 func CheckInteger(ctx context.Context, m *quant.Model, x []float32, labels []uint8, workers int) (*IntegerCheck, error) {
@@ -61,7 +61,7 @@ func (b *IntegerBatch) Check(ctx context.Context, x []float32, labels []uint8, w
 	if err != nil {
 		return nil, err
 	}
-	fq, err := engine.FakeQuantPredictions(ctx, b.m, x, labels)
+	fq, err := engine.FakeQuantPredictions(ctx, b.m, x, labels, workers)
 	if err != nil {
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func TestIntegerTiesAtLevelBoundary(t *testing.T) {
 // engineLogits returns the fake-quantized path's logits (samples x classes).
 func engineLogits(t *testing.T, m *quant.Model, x []float32, y []uint8) []float32 {
 	t.Helper()
-	z, err := engine.FakeQuantLogits(context.Background(), m, x, y)
+	z, err := engine.FakeQuantLogits(context.Background(), m, x, y, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
