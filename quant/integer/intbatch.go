@@ -329,7 +329,7 @@ func (b *IntegerBatch) compileLayer(i int, il *intLayer, outQ quant.ActQuant) er
 		// of the accumulator: its thresholds.
 		lo, hi := outQ.Levels()
 		for o := range il.scale {
-			t := b.im.thresholds(outQ, il.exp[o], 1)
+			t := b.im.thresholds(outQ, il.out[o].Exp, 1)
 			at := make([]int64, int(hi-lo))
 			for k, v := range t {
 				// The smallest accumulator whose output reaches t[k].
@@ -539,9 +539,7 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 			copy(d, in[c*hw*bc:][:bc])
 			e := math.Ilogb(sc[c])
 			for p := 1; p < hw; p++ {
-				for j, v := range in[(c*hw+p)*bc:][:bc] {
-					d[j] = kernels.RoundF32(d[j]+v, e)
-				}
+				kernels.AddRound(d, d, in[(c*hw+p)*bc:][:bc], 0, 0, e, math.MinInt64)
 			}
 		}
 	case nn.OpShortcutA:
@@ -558,18 +556,14 @@ func (b *IntegerBatch) intOp(w *batchWorker, i, bc int) {
 		other := w.i64[b.slot[b.root[n.Inputs[1]]]]
 		sa, sb := b.scale[n.Inputs[0]], b.scale[n.Inputs[1]]
 		per := os.H * os.W * bc
-		relu := b.relu[i]
+		floor := int64(math.MinInt64)
+		if b.relu[i] {
+			floor = 0
+		}
 		for c := 0; c < os.C; c++ {
 			e := math.Ilogb(b.scale[i][c])
 			ea, eb := uint(math.Ilogb(sa[c])-e), uint(math.Ilogb(sb[c])-e)
-			o, x, y := out[c*per:(c+1)*per], in[c*per:(c+1)*per], other[c*per:(c+1)*per]
-			for j := range o {
-				v := kernels.RoundF32(x[j]<<ea+y[j]<<eb, e)
-				if relu {
-					v = max(v, 0)
-				}
-				o[j] = v
-			}
+			kernels.AddRound(out[c*per:(c+1)*per], in[c*per:(c+1)*per], other[c*per:(c+1)*per], ea, eb, e, floor)
 		}
 	default:
 		panic(fmt.Sprintf("quant: integer-only inference: operation %q", n.Op))
@@ -707,14 +701,11 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 						}
 						continue
 					}
-					d := oi[o*ldo+oy*cols+j0:][:nc]
-					for j, acc := range t {
-						v := il.y(o, int64(acc)-corr)
-						if relu {
-							v = max(v, 0)
-						}
-						d[j] = v
+					aff := il.out[o]
+					if relu {
+						aff.Floor = 0
 					}
+					aff.Row(oi[o*ldo+oy*cols+j0:][:nc], t, corr)
 				}
 			}
 		}

@@ -67,20 +67,18 @@ type intLayer struct {
 	l      *quant.Layer
 	node   nn.Node
 	inS    nn.Shape
-	mul    []kernels.F32Grid // float32(weight scale * activation scale) per output channel
-	bias   []int64           // float32 bias on the output grid
-	exp    []int             // output grid exponent per channel
-	scale  []float64         // 2^exp
-	accMax int64             // largest |accumulator|
-	bound  []float64         // bound of |output| on its grid, per channel
-	lo, hi int64             // activation range
+	// out is each output channel's epilogue: the accumulator times
+	// float32(weight scale * activation scale), plus the float32 bias, on
+	// the output grid 2^out[o].Exp (no clamp).
+	out    []kernels.GridAffine
+	scale  []float64 // 2^out[o].Exp
+	accMax int64     // largest |accumulator|
+	bound  []float64 // bound of |output| on its grid, per channel
+	lo, hi int64     // activation range
 }
 
 // y returns output channel o's value for accumulator acc, on its grid.
-func (il *intLayer) y(o int, acc int64) int64 {
-	m := il.mul[o]
-	return kernels.RoundF32(m.Mul(acc)<<(m.E-il.exp[o])+il.bias[o], il.exp[o])
-}
+func (il *intLayer) y(o int, acc int64) int64 { return il.out[o].At(acc) }
 
 // gridLimit bounds the magnitude of every grid integer (|v| <= gridLimit
 // keeps sums of two inside int64).
@@ -149,14 +147,12 @@ func NewIntegerModel(m *quant.Model) (*IntegerModel, error) {
 			if !(bound < gridLimit) || g.M < 0 {
 				return nil, fmt.Errorf("integer model: layer %q: output channel %d (multiplier %g, bias %g) needs more than 62 bits on its grid 2^%d", l.Name, o, l.Scale(o)*l.Act.Scale, l.Bias[o], e)
 			}
-			il.mul = append(il.mul, g)
 			il.bound = append(il.bound, bound)
-			il.exp = append(il.exp, e)
 			il.scale = append(il.scale, math.Ldexp(1, e))
 			if b != 0 {
 				b <<= eb - e
 			}
-			il.bias = append(il.bias, b)
+			il.out = append(il.out, kernels.GridAffine{Mul: g, Shift: uint(g.E - e), Bias: b, Exp: e, Floor: math.MinInt64})
 		}
 		im.layers[l.Node] = il
 	}

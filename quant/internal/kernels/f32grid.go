@@ -166,3 +166,43 @@ func (c *ThresholdCounter) Count(v int64) int64 {
 	}
 	return c.lead + int64(k)
 }
+
+// GridAffine is the float32 path's layer epilogue on a grid, per output
+// channel: an int32 accumulator acc times the multiplier Mul (a float32
+// product, on the grid 2^Mul.E), shifted to the finer grid 2^Exp of the
+// bias, plus the bias, rounded to float32, then clamped below at Floor
+// (0 for a fused ReLU, math.MinInt64 for none).
+type GridAffine struct {
+	Mul   F32Grid
+	Shift uint // Mul.E - Exp
+	Bias  int64
+	Exp   int
+	Floor int64
+}
+
+// At returns the epilogue of one accumulator.
+func (a *GridAffine) At(acc int64) int64 {
+	return max(RoundF32(a.Mul.Mul(acc)<<a.Shift+a.Bias, a.Exp), a.Floor)
+}
+
+// Row writes the epilogue of acc[j] - corr to dst[j] for every j
+// (len(dst) >= len(acc)).
+func (a *GridAffine) Row(dst []int64, acc []int32, corr int64) {
+	dst = dst[:len(acc)]
+	k := gridRowAsm(a, dst, acc, corr)
+	for j := k; j < len(acc); j++ {
+		dst[j] = a.At(int64(acc[j]) - corr)
+	}
+}
+
+// AddRound writes the float32 sum of x (on the grid 2^(e+ea)) and y (on
+// 2^(e+eb)) on the grid 2^e, clamped below at floor, to dst: dst[j] =
+// max(RoundF32(x[j]<<ea + y[j]<<eb, e), floor) (len(dst) >= len(x) =
+// len(y)).
+func AddRound(dst, x, y []int64, ea, eb uint, e int, floor int64) {
+	dst, y = dst[:len(x)], y[:len(x)]
+	k := addRoundAsm(dst, x, y, ea, eb, e, floor)
+	for j := k; j < len(x); j++ {
+		dst[j] = max(RoundF32(x[j]<<ea+y[j]<<eb, e), floor)
+	}
+}
