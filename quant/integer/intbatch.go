@@ -629,10 +629,7 @@ func (b *IntegerBatch) layerInput(w *batchWorker, i int, bl *batchLayer, bc int)
 		}
 		// The level is lo + the count of thresholds, the byte that plus
 		// -lo.
-		t := &bl.inT[r/bl.inPer]
-		for j, a := range v[r*bc : (r+1)*bc] {
-			d[4*j] = byte(t.Count(a))
-		}
+		bl.inT[r/bl.inPer].CountValues(d, v[r*bc:(r+1)*bc])
 	}
 	return x
 }
@@ -694,11 +691,7 @@ func (b *IntegerBatch) runLayer(w *batchWorker, i int, bl *batchLayer, bc int) {
 					if ob != nil {
 						// The consumers' levels (thresholds on the
 						// accumulator).
-						th := &bl.outT[o]
-						d := ob[og.Pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3]
-						for j, acc := range t {
-							d[4*j] = byte(th.Count(int64(acc) - corr))
-						}
+						bl.outT[o].CountAccs(ob[og.Pixel(o/4, oy, 0, bc)+j0*4+o%4:][:4*nc-3], t, corr)
 						continue
 					}
 					aff := il.out[o]

@@ -126,6 +126,7 @@ type ThresholdCounter struct {
 	base, top int64   // values are clamped to [base, top]
 	sh        uint    // bucket of v: (v - base) >> sh
 	start     []uint16
+	start32   []int32 // start widened, for the gathers of the AVX-512 rows
 }
 
 // NewThresholdCounter prepares counting the ascending thresholds t for
@@ -138,7 +139,7 @@ func NewThresholdCounter(t []int64, lo, hi int64) ThresholdCounter {
 	}
 	c := ThresholdCounter{t: append(append([]int64(nil), in...), math.MaxInt64), lead: lead}
 	if len(in) == 0 {
-		c.start = []uint16{0}
+		c.start, c.start32 = []uint16{0}, []int32{0}
 		return c
 	}
 	c.base, c.top = in[0]-1, in[len(in)-1]
@@ -152,6 +153,10 @@ func NewThresholdCounter(t []int64, lo, hi int64) ThresholdCounter {
 			break
 		}
 		c.start[b] = uint16(CountLE(in, at))
+	}
+	c.start32 = make([]int32, len(c.start))
+	for b, v := range c.start {
+		c.start32[b] = int32(v)
 	}
 	return c
 }
@@ -204,5 +209,26 @@ func AddRound(dst, x, y []int64, ea, eb uint, e int, floor int64) {
 	k := addRoundAsm(dst, x, y, ea, eb, e, floor)
 	for j := k; j < len(x); j++ {
 		dst[j] = max(RoundF32(x[j]<<ea+y[j]<<eb, e), floor)
+	}
+}
+
+// CountAccs writes the counts of acc[j] - corr as bytes to dst[4*j] (the
+// quad layout: every fourth byte; the others are left alone), for counts
+// below 256 and values in the counter's range.
+func (c *ThresholdCounter) CountAccs(dst []byte, acc []int32, corr int64) {
+	_ = dst[4*len(acc)-3:]
+	k := countAccsAsm(c, dst, acc, corr)
+	for j := k; j < len(acc); j++ {
+		dst[4*j] = byte(c.Count(int64(acc[j]) - corr))
+	}
+}
+
+// CountValues writes the counts of v[j] as bytes to dst[4*j], as
+// CountAccs.
+func (c *ThresholdCounter) CountValues(dst []byte, v []int64) {
+	_ = dst[4*len(v)-3:]
+	k := countValuesAsm(c, dst, v)
+	for j := k; j < len(v); j++ {
+		dst[4*j] = byte(c.Count(v[j]))
 	}
 }

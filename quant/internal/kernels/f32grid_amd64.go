@@ -50,3 +50,48 @@ func addRoundAsm(dst, x, y []int64, ea, eb uint, e int, floor int64) int {
 	addRoundAVX512(&dst[0], &x[0], &y[0], n, &p)
 	return n
 }
+
+// countParams is a ThresholdCounter as the assembly reads it.
+type countParams struct {
+	t     *int64 // thresholds in range, then math.MaxInt64
+	start *int32 // bucket start counts
+	lead  int64
+	base  int64
+	top   int64
+	sh    int64
+	corr  int64
+}
+
+func (c *ThresholdCounter) params(corr int64) countParams {
+	return countParams{t: &c.t[0], start: &c.start32[0], lead: c.lead, base: c.base, top: c.top, sh: int64(c.sh), corr: corr}
+}
+
+//go:noescape
+func countAccsAVX512(dst *byte, acc *int32, n int, p *countParams)
+
+//go:noescape
+func countValuesAVX512(dst *byte, v *int64, n int, p *countParams)
+
+// countAccsAsm runs CountAccs's largest multiple of 8 elements on AVX-512
+// and returns how many it did.
+func countAccsAsm(c *ThresholdCounter, dst []byte, acc []int32, corr int64) int {
+	n := len(acc) &^ 7
+	if !useGrid512 || n == 0 {
+		return 0
+	}
+	p := c.params(corr)
+	countAccsAVX512(&dst[0], &acc[0], n, &p)
+	return n
+}
+
+// countValuesAsm runs CountValues's largest multiple of 8 elements on
+// AVX-512 and returns how many it did.
+func countValuesAsm(c *ThresholdCounter, dst []byte, v []int64) int {
+	n := len(v) &^ 7
+	if !useGrid512 || n == 0 {
+		return 0
+	}
+	p := c.params(0)
+	countValuesAVX512(&dst[0], &v[0], n, &p)
+	return n
+}

@@ -105,3 +105,105 @@ addloop:
 	JNZ       addloop
 	VZEROUPPER
 	RET
+
+// Threshold counts, 8 lanes at a time: v clamped to [base, top], the
+// bucket's start count gathered, then the walk past every threshold <= v
+// (gathers of t[k], while any lane moves), lead added, and each count's low
+// byte stored at every fourth byte (mask 0x11111111).
+//
+// Registers: Z20 base, Z21 top, Z22 shift, Z23 corr, Y24 lead, Y25 dword
+// ones, K4 the store mask, R8 start, R9 t.
+#define COUNT_SETUP \
+	MOVQ         0(AX), R9; \
+	MOVQ         8(AX), R8; \
+	VPBROADCASTD 16(AX), Y24; \
+	VPBROADCASTQ 24(AX), Z20; \
+	VPBROADCASTQ 32(AX), Z21; \
+	VPBROADCASTQ 40(AX), Z22; \
+	VPBROADCASTQ 48(AX), Z23; \
+	MOVL         $1, BX; \
+	VPBROADCASTD BX, Y25; \
+	MOVL         $0x11111111, BX; \
+	KMOVD        BX, K4
+
+// COUNT_START clamps the 8 values of Z0 and gathers their buckets' start
+// counts into Y2; COUNT_STEP gathers t[k] into Z3 and sets K3 on the lanes
+// with t[k] <= v (the walk moves them); COUNT_STORE adds lead and stores
+// the low bytes at (DI).
+#define COUNT_START \
+	VPMAXSQ    Z20, Z0, Z0; \
+	VPMINSQ    Z21, Z0, Z0; \
+	VPSUBQ     Z20, Z0, Z1; \
+	VPSRLVQ    Z22, Z1, Z1; \
+	KXNORB     K1, K1, K1; \
+	VPXORD     Y2, Y2, Y2; \
+	VPGATHERQD (R8)(Z1*4), K1, Y2
+
+#define COUNT_STEP \
+	KXNORB     K2, K2, K2; \
+	VPXORQ     Z3, Z3, Z3; \
+	VPGATHERDQ (R9)(Y2*8), K2, Z3; \
+	VPCMPQ     $2, Z0, Z3, K3
+
+#define COUNT_STORE \
+	VPADDD   Y24, Y2, Y2; \
+	VMOVDQU8 Y2, K4, (DI)
+
+// func countAccsAVX512(dst *byte, acc *int32, n int, p *countParams)
+// n a positive multiple of 8; p: t, start, lead, base, top, sh, corr.
+TEXT ·countAccsAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ p+24(FP), AX
+	COUNT_SETUP
+
+accloop:
+	VPMOVSXDQ (SI), Z0
+	VPSUBQ    Z23, Z0, Z0
+	COUNT_START
+
+accwalk:
+	COUNT_STEP
+	KORTESTB K3, K3
+	JZ       accdone
+	VPADDD   Y25, Y2, K3, Y2
+	JMP      accwalk
+
+accdone:
+	COUNT_STORE
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JNZ       accloop
+	VZEROUPPER
+	RET
+
+// func countValuesAVX512(dst *byte, v *int64, n int, p *countParams)
+// n a positive multiple of 8.
+TEXT ·countValuesAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ v+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ p+24(FP), AX
+	COUNT_SETUP
+
+valloop:
+	VMOVDQU64 (SI), Z0
+	COUNT_START
+
+valwalk:
+	COUNT_STEP
+	KORTESTB K3, K3
+	JZ       valdone
+	VPADDD   Y25, Y2, K3, Y2
+	JMP      valwalk
+
+valdone:
+	COUNT_STORE
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JNZ       valloop
+	VZEROUPPER
+	RET

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"bytes"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -252,6 +253,71 @@ func TestGridEpiloguesMatchScalar(t *testing.T) {
 		for j := range x {
 			if want := max(RoundF32(x[j]<<ea+y[j]<<eb, e), a.Floor); dst[j] != want {
 				t.Fatalf("case %d: AddRound element %d of %d = %d, want %d", i, j, n, dst[j], want)
+			}
+		}
+	}
+}
+
+// TestThresholdCounterRows checks CountAccs and CountValues (AVX-512
+// gathers where the CPU has them, then the Go loop) against Count, every
+// fourth byte written and the others left alone.
+func TestThresholdCounterRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := 0; i < 2000; i++ {
+		n := rng.IntN(256)
+		step := int64(1) << rng.IntN(24)
+		step += rng.Int64N(step)
+		t0 := rng.Int64N(1<<30) - 1<<29
+		th := make([]int64, n)
+		for k := range th {
+			th[k] = t0 + int64(k)*step/3
+			if i%3 == 0 {
+				th[k] = t0 + rng.Int64N(step*int64(n+1)/3+1) // uneven, duplicates
+			}
+		}
+		slices.Sort(th)
+		lo, hi := int64(math.MinInt32)*2, int64(math.MaxInt32)*2
+		c := NewThresholdCounter(th, lo, hi)
+		m := rng.IntN(80)
+		acc := make([]int32, m)
+		vals := make([]int64, m)
+		for j := range acc {
+			if n > 0 && rng.IntN(2) == 0 {
+				acc[j] = int32(th[rng.IntN(n)] + rng.Int64N(3) - 1)
+			} else {
+				acc[j] = int32(rng.Int64N(1<<32) - 1<<31)
+			}
+			vals[j] = int64(acc[j])*2 - rng.Int64N(3)
+		}
+		corr := rng.Int64N(1<<20) - 1<<19
+		if i%2 == 0 {
+			corr = 0
+		}
+		const fill = 0xa5
+		dst := bytes.Repeat([]byte{fill}, 4*m+4)
+		if m > 0 {
+			c.CountAccs(dst, acc, corr)
+		}
+		for j := range dst {
+			want := byte(fill)
+			if j%4 == 0 && j/4 < m {
+				want = byte(c.Count(int64(acc[j/4]) - corr))
+			}
+			if dst[j] != want {
+				t.Fatalf("case %d: CountAccs byte %d of %d values: %d, want %d", i, j, m, dst[j], want)
+			}
+		}
+		dst = bytes.Repeat([]byte{fill}, 4*m+4)
+		if m > 0 {
+			c.CountValues(dst, vals)
+		}
+		for j := range dst {
+			want := byte(fill)
+			if j%4 == 0 && j/4 < m {
+				want = byte(c.Count(vals[j/4]))
+			}
+			if dst[j] != want {
+				t.Fatalf("case %d: CountValues byte %d of %d values: %d, want %d", i, j, m, dst[j], want)
 			}
 		}
 	}
