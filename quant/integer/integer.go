@@ -64,9 +64,9 @@ type itensor struct {
 
 // intLayer is a compiled quantized layer.
 type intLayer struct {
-	l      *quant.Layer
-	node   nn.Node
-	inS    nn.Shape
+	l    *quant.Layer
+	node nn.Node
+	inS  nn.Shape
 	// out is each output channel's epilogue: the accumulator times
 	// float32(weight scale * activation scale), plus the float32 bias, on
 	// the output grid 2^out[o].Exp (no clamp).
