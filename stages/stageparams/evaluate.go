@@ -12,7 +12,7 @@ type Evaluate struct {
 	// Integer runs integer-only inference on the test split next to the
 	// fake-quantized evaluation for models with quantized activations:
 	// unset, where the CPU has AVX-512 VNNI (elsewhere its pure-Go kernels
-	// are slow: ResNet-20 needs about 46 CPU-ms per image); true, always;
+	// are slow: ResNet-20 needs about 55 CPU-ms per image); true, always;
 	// false, never.
 	Integer *bool `json:"integer,omitempty"`
 }
