@@ -35,7 +35,7 @@ func (c *IntegerCheck) String() string {
 
 // IntegerFast reports whether integer-only inference runs on the int8
 // micro-kernels (AVX-512 VNNI) rather than their pure-Go twins, which are
-// 50-150x slower than the fake-quantized path (LeNet-5: about 1.3 CPU-ms
+// 100-140x slower than the fake-quantized path (LeNet-5: about 1.3 CPU-ms
 // per image, ResNet-20: about 55; `-tags purego` benchmarks, 2026-12-02).
 func IntegerFast() bool { return kernels.UseVNNI }
 
