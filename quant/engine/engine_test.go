@@ -389,6 +389,7 @@ func TestDiffModeUsed(t *testing.T) {
 // does, and falls back to the float32 path for levels that could take an
 // int8 layer's accumulators past 2^24.
 func TestRunnerIntegerPath(t *testing.T) {
+	useIntegerKernels(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		arch       string
