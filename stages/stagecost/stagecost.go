@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ccq-project/ccq/internal/atomicfile"
+	"github.com/ccq-project/ccq/internal/digest"
 	"github.com/ccq-project/ccq/internal/version"
 )
 
@@ -259,9 +260,19 @@ func machineID() string {
 
 // codeID names the ccq build: its version and commit, and whether the
 // tree was modified (a modified tree is one build for the cache: run with
-// --recalibrate after changing a kernel).
+// --recalibrate after changing a kernel). A build that carries no commit
+// (go build with -buildvcs=false, or outside a repository) is named by
+// the SHA-256 of its executable instead, so that every rebuild probes
+// again.
 func codeID() string {
 	info := version.Get()
+	if info.Commit == "" || info.Commit == "unknown" {
+		if exe, err := os.Executable(); err == nil {
+			if sum, err := digest.File(exe); err == nil {
+				return info.Version + " executable " + sum
+			}
+		}
+	}
 	id := info.Version + " " + info.Commit
 	if info.Modified {
 		id += " modified"

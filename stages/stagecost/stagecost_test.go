@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccq-project/ccq/internal/digest"
+	"github.com/ccq-project/ccq/internal/version"
 )
 
 // countingProbe answers 1e-6 * (1 + len(key)) seconds per image and counts calls.
@@ -222,5 +225,25 @@ func TestProbeInteger(t *testing.T) {
 	}
 	if _, err := Probe(context.Background(), Work{Op: OpInteger, Arch: "mlp", Bits: 4, ActBits: 32, Threads: 1}); err == nil || !strings.Contains(err.Error(), "not representable") {
 		t.Fatalf("float activations: %v, want a not-representable error", err)
+	}
+}
+
+// TestCodeIDWithoutCommit checks that a build without a commit (a test
+// binary is one) is named by its executable's SHA-256, so that a rebuild
+// does not reuse the costs probed on the build before it.
+func TestCodeIDWithoutCommit(t *testing.T) {
+	if c := version.Get().Commit; c != "" && c != "unknown" {
+		t.Skipf("this build carries commit %s", c)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	sum, err := digest.File(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := codeID(); !strings.HasSuffix(id, " executable "+sum) {
+		t.Errorf("codeID() = %q, want it to end with the executable's SHA-256 %s", id, sum)
 	}
 }
