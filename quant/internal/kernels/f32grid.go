@@ -216,7 +216,10 @@ func AddRound(dst, x, y []int64, ea, eb uint, e int, floor int64) {
 // quad layout: every fourth byte; the others are left alone), for counts
 // below 256 and values in the counter's range.
 func (c *ThresholdCounter) CountAccs(dst []byte, acc []int32, corr int64) {
-	_ = dst[4*len(acc)-3:]
+	if len(acc) == 0 {
+		return
+	}
+	_ = dst[4*len(acc)-4]
 	k := countAccsAsm(c, dst, acc, corr)
 	for j := k; j < len(acc); j++ {
 		dst[4*j] = byte(c.Count(int64(acc[j]) - corr))
@@ -226,7 +229,10 @@ func (c *ThresholdCounter) CountAccs(dst []byte, acc []int32, corr int64) {
 // CountValues writes the counts of v[j] as bytes to dst[4*j], as
 // CountAccs.
 func (c *ThresholdCounter) CountValues(dst []byte, v []int64) {
-	_ = dst[4*len(v)-3:]
+	if len(v) == 0 {
+		return
+	}
+	_ = dst[4*len(v)-4]
 	k := countValuesAsm(c, dst, v)
 	for j := k; j < len(v); j++ {
 		dst[4*j] = byte(c.Count(v[j]))
