@@ -293,28 +293,23 @@ func TestThresholdCounterRows(t *testing.T) {
 		if i%2 == 0 {
 			corr = 0
 		}
-		const fill = 0xa5
-		dst := bytes.Repeat([]byte{fill}, 4*m+4)
-		c.CountAccs(dst, acc, corr)
-		for j := range dst {
-			want := byte(fill)
-			if j%4 == 0 && j/4 < m {
-				want = byte(c.Count(int64(acc[j/4]) - corr))
-			}
-			if dst[j] != want {
-				t.Fatalf("case %d: CountAccs byte %d of %d values: %d, want %d", i, j, m, dst[j], want)
-			}
-		}
-		dst = bytes.Repeat([]byte{fill}, 4*m+4)
-		c.CountValues(dst, vals)
-		for j := range dst {
-			want := byte(fill)
-			if j%4 == 0 && j/4 < m {
-				want = byte(c.Count(vals[j/4]))
-			}
-			if dst[j] != want {
-				t.Fatalf("case %d: CountValues byte %d of %d values: %d, want %d", i, j, m, dst[j], want)
+		// check runs one row function on a filled buffer: every fourth byte
+		// of the row must hold the count, every other byte the fill.
+		check := func(name string, row func(dst []byte), value func(j int) int64) {
+			const fill = 0xa5
+			dst := bytes.Repeat([]byte{fill}, 4*m+4)
+			row(dst)
+			for j := range dst {
+				want := byte(fill)
+				if j%4 == 0 && j/4 < m {
+					want = byte(c.Count(value(j / 4)))
+				}
+				if dst[j] != want {
+					t.Fatalf("case %d: %s byte %d of %d values: %d, want %d", i, name, j, m, dst[j], want)
+				}
 			}
 		}
+		check("CountAccs", func(dst []byte) { c.CountAccs(dst, acc, corr) }, func(j int) int64 { return int64(acc[j]) - corr })
+		check("CountValues", func(dst []byte) { c.CountValues(dst, vals) }, func(j int) int64 { return vals[j] })
 	}
 }
