@@ -477,7 +477,11 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 		for j0 := 0; j0 < cols; j0 += 64 {
 			bt := b[j0*4:]
 			nc := min(64, cols-j0)
-			for i0 := 0; i0 < l.m4; i0 += 4 {
+			i0 := 0
+			if nc == 64 && !inPlace {
+				i0 = quadBlocks(l, a, bt, offs, omax, oy*cols+j0, ldc, oy, j0, bc, out)
+			}
+			for ; i0 < l.m4; i0 += 4 {
 				ai := a[i0*l.kpad:]
 				if inPlace {
 					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
@@ -490,30 +494,15 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 					copy(out.bytes[off:off+4*nc], w.tileB)
 					continue
 				}
+				// What quadBlocks left: partial tiles, and a float32
+				// output's partial last row block.
 				if out.bytes != nil {
 					off := out.geo.Pixel(i0/4, oy, 0, bc) + j0*4
-					if nc == 64 {
-						kernels.VNNIOQ(kg, ai, l.kpad, bt, offs, omax, out.bytes[off:], out.mult[i0:], out.bias[i0:], out.inv, out.hi)
-						continue
-					}
 					kernels.VNNIOQ(kg, ai, l.kpad, bt, offs, omax, w.tileB, out.mult[i0:], out.bias[i0:], out.inv, out.hi)
 					copy(out.bytes[off:off+4*nc], w.tileB)
 					continue
 				}
 				c := i0*ldc + oy*cols + j0
-				if nc == 64 && i0+4 <= l.out {
-					var add []float32
-					if out.add != nil {
-						add = out.add[c:]
-					}
-					if out.sh != nil {
-						off := out.shGeo.Pixel(i0/4, oy, 0, bc) + j0*4
-						kernels.VNNIOPQ(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add, out.sh[off:], out.shInv, out.shHi)
-						continue
-					}
-					kernels.VNNIOP(kg, ai, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult[i0:], out.bias[i0:], out.relu, add)
-					continue
-				}
 				kernels.VNNIOP(kg, ai, l.kpad, bt, offs, omax, w.tile, 64, out.mult[i0:], out.bias[i0:], out.relu && out.add == nil, nil)
 				var rows [4][]float32
 				for i := i0; i < min(i0+4, l.out); i++ {
@@ -531,6 +520,35 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 			}
 		}
 	}
+}
+
+// quadBlocks runs the whole row blocks of a full 64-column tile (output
+// row oy, columns j0.., float32 offset c) of quadGemm's layer l in one
+// kernel call, and returns the first output row it left to the per-tile
+// code: every row for byte output, l.out rounded down to 4 for float32
+// rows (a partial last block needs the per-tile path).
+func quadBlocks(l *qlayer, a []int8, bt []byte, offs []int, omax, c, ldc, oy, j0, bc int, out *quadOut) int {
+	kg := l.kpad / 4
+	if out.bytes != nil {
+		off := out.geo.Pixel(0, oy, 0, bc) + j0*4
+		kernels.VNNIOQBlocks(l.m4/4, kg, a, l.kpad, bt, offs, omax, out.bytes[off:], out.geo.Plane(bc), out.mult, out.bias, out.inv, out.hi)
+		return l.m4
+	}
+	n := l.out / 4
+	if n == 0 {
+		return 0
+	}
+	var add []float32
+	if out.add != nil {
+		add = out.add[c:]
+	}
+	if out.sh != nil {
+		off := out.shGeo.Pixel(0, oy, 0, bc) + j0*4
+		kernels.VNNIOPQBlocks(n, kg, a, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult, out.bias, out.relu, add, out.sh[off:], out.shGeo.Plane(bc), out.shInv, out.shHi)
+	} else {
+		kernels.VNNIOPBlocks(n, kg, a, l.kpad, bt, offs, omax, out.f[c:], ldc, out.mult, out.bias, out.relu, add)
+	}
+	return 4 * n
 }
 
 // shadowBufs are a worker's buffers for residual sums' levels (see

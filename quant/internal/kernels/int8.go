@@ -43,3 +43,21 @@ func RoundUp4(x int) int { return (x + 3) &^ 3 }
 
 // RoundUp64 rounds x up to a multiple of 64.
 func RoundUp64(x int) int { return (x + 63) &^ 63 }
+
+// VNNIOQ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad bytes
+// (vnniOQGo defines it); offs may address up to omax+255 in b.
+func VNNIOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
+	VNNIOQBlocks(1, kg, a, lda, b, offs, omax, dst, 0, mult, bias, inv, hi)
+}
+
+// VNNIOP runs the 4 x 64 GEMM tile whose epilogue writes float32 rows
+// (vnniOPGo defines it).
+func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+	VNNIOPBlocks(1, kg, a, lda, b, offs, omax, c, ldc, mult, bias, withRelu, add)
+}
+
+// VNNIOPQ is VNNIOP that also writes the byte levels of the stored rows
+// (vnniOPQGo defines it).
+func VNNIOPQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+	VNNIOPQBlocks(1, kg, a, lda, b, offs, omax, c, ldc, mult, bias, withRelu, add, dst, 0, inv, hi)
+}

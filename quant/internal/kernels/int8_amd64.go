@@ -9,10 +9,11 @@ var UseVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &
 
 // vnniOQ4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel (column group
 // g read at b + offs[g]) with a requantizing epilogue writing the four
-// rows interleaved; vnniOQGo is its twin.
+// rows interleaved, run for n row blocks (block r: weight rows from 4r,
+// output at dst + r*dstStride); vnniOQGo is its twin for one block.
 //
 //go:noescape
-func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
+func vnniOQ4x64(n, kg int, a *int8, lda int, b *byte, offs *int, dst *byte, dstStride int, mult, bias *float32, inv, hi float32)
 
 // vnniOQZ4x64 is vnniOQ4x64 for a tile whose four 16-column blocks are
 // read at b + zoff[t] + offs[g] (a strided convolution read in place);
@@ -23,17 +24,19 @@ func vnniOQZ4x64(kg int, a *int8, lda int, b *byte, offs *int, zoff *[4]int, dst
 
 // vnniOP4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel with a
 // rescaling epilogue (plus the rows at add unless nil, then a ReLU when
-// relu is not 0) writing float32 rows; vnniOPGo is its twin.
+// relu is not 0) writing float32 rows, run for n row blocks (block r: rows
+// 4r..4r+3 of the weights, c and add); vnniOPGo is its twin for one block.
 //
 //go:noescape
-func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
+func vnniOP4x64(n, kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
 
 // vnniOPQ4x64 is vnniOP4x64 whose epilogue also quantizes the rows it
 // stores to unsigned levels (inv = 1/scale, 0..hi) written as four
-// interleaved rows at dst; vnniOPQGo is its twin.
+// interleaved rows at dst + r*dstStride; vnniOPQGo is its twin for one
+// block.
 //
 //go:noescape
-func vnniOPQ4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32, dst *byte, inv, hi float32)
+func vnniOPQ4x64(n, kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32, dst *byte, dstStride int, inv, hi float32)
 
 // vnniOI4x64 is the implicit-GEMM 4 x 64 int8 micro-kernel storing the
 // raw int32 accumulators (row i at c + i*ldc); vnniOIGo is its twin.
@@ -63,19 +66,6 @@ func maxU8Asm(dst, src []byte) { maxU8AVX2(&dst[0], &src[0], len(src)) }
 // useAVX2U8 selects maxU8AVX2.
 var useAVX2U8 = cpu.X86.HasAVX2
 
-// VNNIOQ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad bytes
-// (vnniOQGo defines it); offs may address up to omax+255 in b.
-func VNNIOQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, mult, bias []float32, inv, hi float32) {
-	if !UseVNNI {
-		vnniOQGo(kg, a, lda, b, offs, dst, mult, bias, inv, hi)
-		return
-	}
-	checkOffs(kg, a, lda, b, offs, omax)
-	_ = dst[255]
-	_, _ = mult[3], bias[3]
-	vnniOQ4x64(kg, &a[0], lda, &b[0], &offs[0], &dst[0], &mult[0], &bias[0], inv, hi)
-}
-
 // VNNIOQZ runs the 4 x 64 GEMM tile whose epilogue requantizes to quad
 // bytes, its four 16-column blocks at b + zoff[t] (vnniOQZGo defines it);
 // offs may address up to omax, zoff up to zmax (all non-negative).
@@ -97,49 +87,88 @@ func VNNIOQZ(kg int, a []int8, lda int, b []byte, offs []int, omax int, zoff *[4
 	vnniOQZ4x64(kg, &a[0], lda, &b[0], &offs[0], zoff, &dst[0], &mult[0], &bias[0], inv, hi)
 }
 
-// VNNIOP runs the 4 x 64 GEMM tile whose epilogue writes float32 rows
-// (vnniOPGo defines it).
-func VNNIOP(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+// VNNIOQBlocks runs n row blocks of VNNIOQ on one column tile: block r
+// reads weight rows 4r..4r+3 (a[4r*lda:]), takes mult and bias from 4r and
+// writes dst[r*dstStride:] (vnniOQBlocksGo defines it).
+func VNNIOQBlocks(n, kg int, a []int8, lda int, b []byte, offs []int, omax int, dst []byte, dstStride int, mult, bias []float32, inv, hi float32) {
 	if !UseVNNI {
-		vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
+		vnniOQBlocksGo(n, kg, a, lda, b, offs, dst, dstStride, mult, bias, inv, hi)
 		return
 	}
-	checkOffs(kg, a, lda, b, offs, omax)
-	_ = c[3*ldc+63]
-	_, _ = mult[3], bias[3]
-	r := 0
-	if withRelu {
-		r = 1
+	if n <= 0 {
+		return
 	}
-	var ap *float32
-	if add != nil {
-		_ = add[3*ldc+63]
-		ap = &add[0]
-	}
-	vnniOP4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap)
+	checkBlocks(n, kg, a, lda, b, offs, omax, mult, bias)
+	checkStride(dstStride)
+	_ = dst[(n-1)*dstStride+255]
+	vnniOQ4x64(n, kg, &a[0], lda, &b[0], &offs[0], &dst[0], dstStride, &mult[0], &bias[0], inv, hi)
 }
 
-// VNNIOPQ is VNNIOP that also writes the byte levels of the stored rows
-// (vnniOPQGo defines it).
-func VNNIOPQ(kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, inv, hi float32) {
+// VNNIOPBlocks runs n row blocks of VNNIOP on one column tile: block r
+// reads weight rows 4r..4r+3, takes mult and bias from 4r and writes (adds)
+// rows 4r..4r+3 of c (add), ldc apart (vnniOPBlocksGo defines it).
+func VNNIOPBlocks(n, kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
 	if !UseVNNI {
-		vnniOPQGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add, dst, inv, hi)
+		vnniOPBlocksGo(n, kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
 		return
 	}
+	if n <= 0 {
+		return
+	}
+	checkBlocks(n, kg, a, lda, b, offs, omax, mult, bias)
+	r, ap := floatRows(n, c, ldc, withRelu, add)
+	vnniOP4x64(n, kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap)
+}
+
+// VNNIOPQBlocks is VNNIOPBlocks whose blocks also write their rows' byte
+// levels, block r at dst[r*dstStride:] (vnniOPQBlocksGo defines it).
+func VNNIOPQBlocks(n, kg int, a []int8, lda int, b []byte, offs []int, omax int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, dstStride int, inv, hi float32) {
+	if !UseVNNI {
+		vnniOPQBlocksGo(n, kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add, dst, dstStride, inv, hi)
+		return
+	}
+	if n <= 0 {
+		return
+	}
+	checkBlocks(n, kg, a, lda, b, offs, omax, mult, bias)
+	checkStride(dstStride)
+	_ = dst[(n-1)*dstStride+255]
+	r, ap := floatRows(n, c, ldc, withRelu, add)
+	vnniOPQ4x64(n, kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap, &dst[0], dstStride, inv, hi)
+}
+
+// checkBlocks panics unless n row blocks' reads stay inside a, b, offs,
+// mult and bias.
+func checkBlocks(n, kg int, a []int8, lda int, b []byte, offs []int, omax int, mult, bias []float32) {
 	checkOffs(kg, a, lda, b, offs, omax)
-	_ = c[3*ldc+63]
-	_ = dst[255]
-	_, _ = mult[3], bias[3]
+	_ = a[(4*n-1)*lda+4*kg-1]
+	_, _ = mult[4*n-1], bias[4*n-1]
+}
+
+// checkStride panics on a negative output stride (the bounds checks assume
+// the last block is the farthest).
+func checkStride(stride int) {
+	if stride < 0 {
+		panic("kernels: negative block stride")
+	}
+}
+
+// floatRows checks that 4n rows of c (and of add, unless nil), ldc apart,
+// hold a tile's 64 columns, and returns the kernel's relu flag and add
+// pointer.
+func floatRows(n int, c []float32, ldc int, withRelu bool, add []float32) (int, *float32) {
+	checkStride(ldc)
+	_ = c[(4*n-1)*ldc+63]
 	r := 0
 	if withRelu {
 		r = 1
 	}
 	var ap *float32
 	if add != nil {
-		_ = add[3*ldc+63]
+		_ = add[(4*n-1)*ldc+63]
 		ap = &add[0]
 	}
-	vnniOPQ4x64(kg, &a[0], lda, &b[0], &offs[0], &c[0], ldc, &mult[0], &bias[0], r, ap, &dst[0], inv, hi)
+	return r, ap
 }
 
 // checkOffs panics unless the micro-kernel's reads stay inside a and b:

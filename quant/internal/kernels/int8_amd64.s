@@ -55,23 +55,103 @@ done:
 	VPORD b, a, a; VPORD d, c, c; VPORD c, a, a; \
 	VMOVDQU32 a, off(DI)
 
-// func vnniOQ4x64(kg int, a *int8, lda int, b *byte, offs *int, dst *byte, mult, bias *float32, inv, hi float32)
-TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-72
-	MOVQ kg+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), DX
-	MOVQ offs+32(FP), R14
-	MOVQ dst+40(FP), DI
-	MOVQ mult+48(FP), AX
-	MOVQ bias+56(FP), BX
+// OP_BLOCK is the body of vnniOP4x64 and vnniOPQ4x64 for one row block
+// (labels prefixed p): load the block's arguments, prefetch its rows,
+// accumulate, then rescale, add and store the four float32 rows. It leaves
+// R8 = lda and R10 = 4*ldc.
+#define OP_BLOCK(loop, store, noadd, a0, a1, a2, a3, r0, r1, r2, r3) \
+	MOVQ kg+8(FP), CX; \
+	MOVQ a+16(FP), SI; \
+	MOVQ lda+24(FP), R8; \
+	MOVQ b+32(FP), DX; \
+	MOVQ offs+40(FP), R14; \
+	MOVQ c+48(FP), DI; \
+	MOVQ ldc+56(FP), R10; \
+	LEAQ (SI)(R8*1), R11; \
+	LEAQ (R11)(R8*1), R12; \
+	LEAQ (R12)(R8*1), R13; \
+	LEAQ (R10*4), AX; \
+	PREFETCH_ROWS(DI, AX, BX); \
+	MOVQ add+88(FP), R9; \
+	TESTQ R9, R9; \
+	JZ noadd; \
+	PREFETCH_ROWS(R9, AX, BX); \
+noadd: \
+	MOVQ mult+64(FP), AX; \
+	MOVQ bias+72(FP), BX; \
+	VNNI_LOOPO(loop, store); \
+	MOVQ relu+80(FP), R14; \
+	MOVQ add+88(FP), DX; \
+	MOVQ DX, CX; \
+	SHLQ $2, R10; \
+	VBROADCASTSS (AX), Z27; \
+	VBROADCASTSS (BX), Z28; \
+	POST_ROW(Z0, Z1, Z2, Z3); \
+	ADD_ROW(Z0, Z1, Z2, Z3, a0); \
+	STORE_ROW(Z0, Z1, Z2, Z3, r0); \
+	ADDQ R10, DI; \
+	ADDQ R10, DX; \
+	VBROADCASTSS 4(AX), Z27; \
+	VBROADCASTSS 4(BX), Z28; \
+	POST_ROW(Z4, Z5, Z6, Z7); \
+	ADD_ROW(Z4, Z5, Z6, Z7, a1); \
+	STORE_ROW(Z4, Z5, Z6, Z7, r1); \
+	ADDQ R10, DI; \
+	ADDQ R10, DX; \
+	VBROADCASTSS 8(AX), Z27; \
+	VBROADCASTSS 8(BX), Z28; \
+	POST_ROW(Z8, Z9, Z10, Z11); \
+	ADD_ROW(Z8, Z9, Z10, Z11, a2); \
+	STORE_ROW(Z8, Z9, Z10, Z11, r2); \
+	ADDQ R10, DI; \
+	ADDQ R10, DX; \
+	VBROADCASTSS 12(AX), Z27; \
+	VBROADCASTSS 12(BX), Z28; \
+	POST_ROW(Z12, Z13, Z14, Z15); \
+	ADD_ROW(Z12, Z13, Z14, Z15, a3); \
+	STORE_ROW(Z12, Z13, Z14, Z15, r3)
+
+// OP_NEXT advances the arguments of vnniOP4x64 and vnniOPQ4x64 to the next
+// row block (R8 = lda, R10 = 4*ldc from OP_BLOCK; AX, BX the block's mult
+// and bias): a by 4 rows, c and add (unless nil) by 4 rows of ldc, mult
+// and bias by 4, n down by one.
+#define OP_NEXT(noadd) \
+	MOVQ a+16(FP), SI; \
+	LEAQ (SI)(R8*4), SI; \
+	MOVQ SI, a+16(FP); \
+	SHLQ $2, R10; \
+	ADDQ R10, c+48(FP); \
+	MOVQ add+88(FP), R9; \
+	TESTQ R9, R9; \
+	JZ noadd; \
+	ADDQ R10, add+88(FP); \
+noadd: \
+	ADDQ $16, AX; \
+	MOVQ AX, mult+64(FP); \
+	ADDQ $16, BX; \
+	MOVQ BX, bias+72(FP)
+
+// func vnniOQ4x64(n, kg int, a *int8, lda int, b *byte, offs *int, dst *byte, dstStride int, mult, bias *float32, inv, hi float32)
+// n (at least 1) row blocks: block r uses weight rows 4r..4r+3 (a + 4r*lda),
+// mult and bias from 4r, and writes at dst + r*dstStride. The arguments
+// a, dst, mult, bias and n are advanced in place from block to block.
+TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-88
+	VBROADCASTSS inv+80(FP), Z24
+	VBROADCASTSS hi+84(FP), Z25
+	VPXORD       Z26, Z26, Z26
+oqblock:
+	MOVQ kg+8(FP), CX
+	MOVQ a+16(FP), SI
+	MOVQ lda+24(FP), R8
+	MOVQ b+32(FP), DX
+	MOVQ offs+40(FP), R14
+	MOVQ dst+48(FP), DI
+	MOVQ mult+64(FP), AX
+	MOVQ bias+72(FP), BX
 	LEAQ (SI)(R8*1), R11
 	LEAQ (R11)(R8*1), R12
 	LEAQ (R12)(R8*1), R13
 	VNNI_LOOPO(oqloop, oqstore)
-	VBROADCASTSS inv+64(FP), Z24
-	VBROADCASTSS hi+68(FP), Z25
-	VPXORD       Z26, Z26, Z26
 	VBROADCASTSS (AX), Z27
 	VBROADCASTSS (BX), Z28
 	POST_ROW(Z0, Z1, Z2, Z3)
@@ -92,6 +172,17 @@ TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-72
 	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
 	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
 	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	MOVQ a+16(FP), SI
+	LEAQ (SI)(R8*4), SI
+	MOVQ SI, a+16(FP)
+	ADDQ $16, AX
+	MOVQ AX, mult+64(FP)
+	ADDQ $16, BX
+	MOVQ BX, bias+72(FP)
+	MOVQ dstStride+56(FP), R9
+	ADDQ R9, dst+48(FP)
+	DECQ n+0(FP)
+	JNZ  oqblock
 	VZEROUPPER
 	RET
 
@@ -183,118 +274,29 @@ TEXT ·vnniOQZ4x64(SB), NOSPLIT, $0-80
 	VADDPS (DX), r0, r0; VADDPS 64(DX), r1, r1; VADDPS 128(DX), r2, r2; VADDPS 192(DX), r3, r3; \
 lbl:
 
-// func vnniOP4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
-TEXT ·vnniOP4x64(SB), NOSPLIT, $0-88
-	MOVQ kg+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), DX
-	MOVQ offs+32(FP), R14
-	MOVQ c+40(FP), DI
-	MOVQ ldc+48(FP), R10
-	LEAQ (SI)(R8*1), R11
-	LEAQ (R11)(R8*1), R12
-	LEAQ (R12)(R8*1), R13
-	LEAQ (R10*4), AX
-	PREFETCH_ROWS(DI, AX, BX)
-	MOVQ add+80(FP), R9
-	TESTQ R9, R9
-	JZ opnoadd
-	PREFETCH_ROWS(R9, AX, BX)
-opnoadd:
-	MOVQ mult+56(FP), AX
-	MOVQ bias+64(FP), BX
-	VNNI_LOOPO(oploop, opstore)
-	MOVQ         relu+72(FP), R14
-	MOVQ         add+80(FP), DX
-	MOVQ         DX, CX
-	SHLQ         $2, R10
-	VPXORD       Z26, Z26, Z26
-	VBROADCASTSS (AX), Z27
-	VBROADCASTSS (BX), Z28
-	POST_ROW(Z0, Z1, Z2, Z3)
-	ADD_ROW(Z0, Z1, Z2, Z3, opadd0)
-	STORE_ROW(Z0, Z1, Z2, Z3, oprow0)
-	ADDQ         R10, DI
-	ADDQ         R10, DX
-	VBROADCASTSS 4(AX), Z27
-	VBROADCASTSS 4(BX), Z28
-	POST_ROW(Z4, Z5, Z6, Z7)
-	ADD_ROW(Z4, Z5, Z6, Z7, opadd1)
-	STORE_ROW(Z4, Z5, Z6, Z7, oprow1)
-	ADDQ         R10, DI
-	ADDQ         R10, DX
-	VBROADCASTSS 8(AX), Z27
-	VBROADCASTSS 8(BX), Z28
-	POST_ROW(Z8, Z9, Z10, Z11)
-	ADD_ROW(Z8, Z9, Z10, Z11, opadd2)
-	STORE_ROW(Z8, Z9, Z10, Z11, oprow2)
-	ADDQ         R10, DI
-	ADDQ         R10, DX
-	VBROADCASTSS 12(AX), Z27
-	VBROADCASTSS 12(BX), Z28
-	POST_ROW(Z12, Z13, Z14, Z15)
-	ADD_ROW(Z12, Z13, Z14, Z15, opadd3)
-	STORE_ROW(Z12, Z13, Z14, Z15, oprow3)
+// func vnniOP4x64(n, kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32)
+// n (at least 1) row blocks: block r uses weight rows 4r..4r+3, mult and
+// bias from 4r, and writes (adds) rows 4r..4r+3 of c (add), ldc apart.
+TEXT ·vnniOP4x64(SB), NOSPLIT, $0-96
+	VPXORD Z26, Z26, Z26
+opblock:
+	OP_BLOCK(oploop, opstore, opnoadd, opadd0, opadd1, opadd2, opadd3, oprow0, oprow1, oprow2, oprow3)
+	OP_NEXT(opnext)
+	DECQ n+0(FP)
+	JNZ  opblock
 	VZEROUPPER
 	RET
 
-// func vnniOPQ4x64(kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32, dst *byte, inv, hi float32)
-TEXT ·vnniOPQ4x64(SB), NOSPLIT, $0-104
-	MOVQ kg+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R8
-	MOVQ b+24(FP), DX
-	MOVQ offs+32(FP), R14
-	MOVQ c+40(FP), DI
-	MOVQ ldc+48(FP), R10
-	LEAQ (SI)(R8*1), R11
-	LEAQ (R11)(R8*1), R12
-	LEAQ (R12)(R8*1), R13
-	LEAQ (R10*4), AX
-	PREFETCH_ROWS(DI, AX, BX)
-	MOVQ add+80(FP), R9
-	TESTQ R9, R9
-	JZ opqnoadd
-	PREFETCH_ROWS(R9, AX, BX)
-opqnoadd:
-	MOVQ mult+56(FP), AX
-	MOVQ bias+64(FP), BX
-	VNNI_LOOPO(opqloop, opqstore)
-	MOVQ         relu+72(FP), R14
-	MOVQ         add+80(FP), DX
-	MOVQ         DX, CX
-	SHLQ         $2, R10
+// func vnniOPQ4x64(n, kg int, a *int8, lda int, b *byte, offs *int, c *float32, ldc int, mult, bias *float32, relu int, add *float32, dst *byte, dstStride int, inv, hi float32)
+// vnniOP4x64 whose blocks also write their quad bytes, block r at dst +
+// r*dstStride.
+TEXT ·vnniOPQ4x64(SB), NOSPLIT, $0-120
 	VPXORD       Z26, Z26, Z26
-	VBROADCASTSS (AX), Z27
-	VBROADCASTSS (BX), Z28
-	POST_ROW(Z0, Z1, Z2, Z3)
-	ADD_ROW(Z0, Z1, Z2, Z3, opqadd0)
-	STORE_ROW(Z0, Z1, Z2, Z3, opqrow0)
-	ADDQ         R10, DI
-	ADDQ         R10, DX
-	VBROADCASTSS 4(AX), Z27
-	VBROADCASTSS 4(BX), Z28
-	POST_ROW(Z4, Z5, Z6, Z7)
-	ADD_ROW(Z4, Z5, Z6, Z7, opqadd1)
-	STORE_ROW(Z4, Z5, Z6, Z7, opqrow1)
-	ADDQ         R10, DI
-	ADDQ         R10, DX
-	VBROADCASTSS 8(AX), Z27
-	VBROADCASTSS 8(BX), Z28
-	POST_ROW(Z8, Z9, Z10, Z11)
-	ADD_ROW(Z8, Z9, Z10, Z11, opqadd2)
-	STORE_ROW(Z8, Z9, Z10, Z11, opqrow2)
-	ADDQ         R10, DI
-	ADDQ         R10, DX
-	VBROADCASTSS 12(AX), Z27
-	VBROADCASTSS 12(BX), Z28
-	POST_ROW(Z12, Z13, Z14, Z15)
-	ADD_ROW(Z12, Z13, Z14, Z15, opqadd3)
-	STORE_ROW(Z12, Z13, Z14, Z15, opqrow3)
-	MOVQ         dst+88(FP), DI
-	VBROADCASTSS inv+96(FP), Z24
-	VBROADCASTSS hi+100(FP), Z25
+	VBROADCASTSS inv+112(FP), Z24
+	VBROADCASTSS hi+116(FP), Z25
+opqblock:
+	OP_BLOCK(opqloop, opqstore, opqnoadd, opqadd0, opqadd1, opqadd2, opqadd3, opqrow0, opqrow1, opqrow2, opqrow3)
+	MOVQ dst+96(FP), DI
 	QUANTD(Z0, Z1, Z2, Z3)
 	QUANTD(Z4, Z5, Z6, Z7)
 	QUANTD(Z8, Z9, Z10, Z11)
@@ -303,6 +305,11 @@ opqnoadd:
 	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
 	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
 	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	MOVQ dstStride+104(FP), R9
+	ADDQ R9, dst+96(FP)
+	OP_NEXT(opqnext)
+	DECQ n+0(FP)
+	JNZ  opqblock
 	VZEROUPPER
 	RET
 

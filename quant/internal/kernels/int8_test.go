@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -319,4 +320,98 @@ func TestVNNIOQZMatchesTwin(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVNNIBlocksMatchTwins runs the row-block kernels (assembly where
+// available) for 1 to 5 blocks of 4 rows against their twins, which are
+// the single-tile twins block by block: float32 rows ldc apart (with and
+// without a residual add and a ReLU), byte tiles dstStride apart, and
+// guard cells around every output that must stay untouched.
+func TestVNNIBlocksMatchTwins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const guard = 64
+	for _, kg := range []int{1, 9, 36} {
+		for n := 1; n <= 5; n++ {
+			lda := 4*kg + 8
+			a := make([]int8, (4*n-1)*lda+4*kg)
+			for i := range a {
+				a[i] = int8(rng.IntN(255) - 127)
+			}
+			b := make([]byte, 2048+256)
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+			}
+			offs := make([]int, kg)
+			omax := 0
+			for g := range offs {
+				offs[g] = rng.IntN(2048)
+				omax = max(omax, offs[g])
+			}
+			mult, bias := make([]float32, 4*n), make([]float32, 4*n)
+			for i := range mult {
+				mult[i] = float32(rng.Float64()*1e-2 + 1e-6)
+				bias[i] = float32(rng.NormFloat64())
+			}
+			const inv, hi = 3.5, 255
+			const dstStride = 256 + 40
+			bytesOf := func() []byte {
+				d := make([]byte, (n-1)*dstStride+256+2*guard)
+				for i := range d {
+					d[i] = 0xA5
+				}
+				return d
+			}
+			fastB, twinB := bytesOf(), bytesOf()
+			VNNIOQBlocks(n, kg, a, lda, b, offs, omax, fastB[guard:], dstStride, mult, bias, inv, hi)
+			vnniOQBlocksGo(n, kg, a, lda, b, offs, twinB[guard:], dstStride, mult, bias, inv, hi)
+			if !slices.Equal(fastB, twinB) {
+				t.Fatalf("kg %d n %d: VNNIOQBlocks differs from its twin", kg, n)
+			}
+			for _, withAdd := range []bool{false, true} {
+				for _, withRelu := range []bool{false, true} {
+					const ldc = 72
+					rows := func() []float32 {
+						c := make([]float32, (4*n-1)*ldc+64+2*guard)
+						for i := range c {
+							c[i] = -777
+						}
+						return c
+					}
+					var add []float32
+					if withAdd {
+						add = make([]float32, (4*n-1)*ldc+64)
+						for i := range add {
+							add[i] = float32(rng.NormFloat64())
+						}
+					}
+					fast, twin := rows(), rows()
+					VNNIOPBlocks(n, kg, a, lda, b, offs, omax, fast[guard:], ldc, mult, bias, withRelu, add)
+					vnniOPBlocksGo(n, kg, a, lda, b, offs, twin[guard:], ldc, mult, bias, withRelu, add)
+					if !bitsEqual(fast, twin) {
+						t.Fatalf("kg %d n %d add %v relu %v: VNNIOPBlocks differs from its twin", kg, n, withAdd, withRelu)
+					}
+					fastQ, twinQ := rows(), rows()
+					fastB, twinB := bytesOf(), bytesOf()
+					VNNIOPQBlocks(n, kg, a, lda, b, offs, omax, fastQ[guard:], ldc, mult, bias, withRelu, add, fastB[guard:], dstStride, inv, hi)
+					vnniOPQBlocksGo(n, kg, a, lda, b, offs, twinQ[guard:], ldc, mult, bias, withRelu, add, twinB[guard:], dstStride, inv, hi)
+					if !bitsEqual(fastQ, twin) || !bitsEqual(twinQ, twin) || !slices.Equal(fastB, twinB) {
+						t.Fatalf("kg %d n %d add %v relu %v: VNNIOPQBlocks differs from its twin", kg, n, withAdd, withRelu)
+					}
+				}
+			}
+		}
+	}
+}
+
+// bitsEqual reports whether two float32 slices hold the same bits.
+func bitsEqual(x, y []float32) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for i := range x {
+		if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -25,9 +25,12 @@ type QuadGeom struct {
 func (q QuadGeom) C4() int { return (q.C + 3) / 4 }
 
 // Size returns the bytes of a tensor of bc samples.
-func (q QuadGeom) Size(bc int) int {
-	return q.C4() * (q.H + 2*q.P) * (q.W + 2*q.P) * bc * 4
-}
+func (q QuadGeom) Size(bc int) int { return q.C4() * q.Plane(bc) }
+
+// Plane returns the bytes of one channel group (4 channels, padded) of a
+// tensor of bc samples: the distance between Pixel(c4, ...) and
+// Pixel(c4+1, ...).
+func (q QuadGeom) Plane(bc int) int { return (q.H + 2*q.P) * (q.W + 2*q.P) * bc * 4 }
 
 // Pixel returns the offset of pixel (y, x) (unpadded coordinates) of
 // channel group c4 for bc samples.
@@ -241,6 +244,41 @@ func vnniOPQGo(kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc
 	vnniOPGo(kg, a, lda, b, offs, c, ldc, mult, bias, withRelu, add)
 	one, zero := [4]float32{1, 1, 1, 1}, [4]float32{}
 	quantQuadGo(dst, c[:64], c[ldc:ldc+64], c[2*ldc:2*ldc+64], c[3*ldc:3*ldc+64], &one, &zero, inv, hi)
+}
+
+// vnniOQBlocksGo is the twin of vnniOQ4x64 over n row blocks: vnniOQGo
+// for block r with weight rows a[4r*lda:], mult[4r:], bias[4r:] and
+// output dst[r*dstStride:].
+func vnniOQBlocksGo(n, kg int, a []int8, lda int, b []byte, offs []int, dst []byte, dstStride int, mult, bias []float32, inv, hi float32) {
+	for r := 0; r < n; r++ {
+		vnniOQGo(kg, a[4*r*lda:], lda, b, offs, dst[r*dstStride:], mult[4*r:], bias[4*r:], inv, hi)
+	}
+}
+
+// blockRows returns rows 4r.. of a float32 tensor whose rows are ldc
+// apart (nil stays nil).
+func blockRows(x []float32, r, ldc int) []float32 {
+	if x == nil {
+		return nil
+	}
+	return x[4*r*ldc:]
+}
+
+// vnniOPBlocksGo is the twin of vnniOP4x64 over n row blocks: vnniOPGo for
+// block r with weight rows a[4r*lda:], mult[4r:], bias[4r:] and rows 4r..
+// of c and add.
+func vnniOPBlocksGo(n, kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32) {
+	for r := 0; r < n; r++ {
+		vnniOPGo(kg, a[4*r*lda:], lda, b, offs, blockRows(c, r, ldc), ldc, mult[4*r:], bias[4*r:], withRelu, blockRows(add, r, ldc))
+	}
+}
+
+// vnniOPQBlocksGo is the twin of vnniOPQ4x64 over n row blocks: as
+// vnniOPBlocksGo, with block r's bytes at dst[r*dstStride:].
+func vnniOPQBlocksGo(n, kg int, a []int8, lda int, b []byte, offs []int, c []float32, ldc int, mult, bias []float32, withRelu bool, add []float32, dst []byte, dstStride int, inv, hi float32) {
+	for r := 0; r < n; r++ {
+		vnniOPQGo(kg, a[4*r*lda:], lda, b, offs, blockRows(c, r, ldc), ldc, mult[4*r:], bias[4*r:], withRelu, blockRows(add, r, ldc), dst[r*dstStride:], inv, hi)
+	}
 }
 
 // QuadRows quantizes n columns of four float32 rows (nil: a row of zeros,
