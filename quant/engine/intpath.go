@@ -525,8 +525,8 @@ func (w *worker) quadGemm(l *qlayer, a []int8, x []byte, bc int, out *quadOut) {
 // quadBlocks runs the whole row blocks of a full 64-column tile (output
 // row oy, columns j0.., float32 offset c) of quadGemm's layer l in one
 // kernel call, and returns the first output row it left to the per-tile
-// code: every row for byte output, l.out rounded down to 4 for float32
-// rows (a partial last block needs the per-tile path).
+// code: l.m4 (none left) for byte output, l.out rounded down to 4 for
+// float32 rows (a partial last block needs the per-tile path).
 func quadBlocks(l *qlayer, a []int8, bt []byte, offs []int, omax, c, ldc, oy, j0, bc int, out *quadOut) int {
 	kg := l.kpad / 4
 	if out.bytes != nil {

@@ -140,6 +140,7 @@ func VNNIOPQBlocks(n, kg int, a []int8, lda int, b []byte, offs []int, omax int,
 // checkBlocks panics unless n row blocks' reads stay inside a, b, offs,
 // mult and bias.
 func checkBlocks(n, kg int, a []int8, lda int, b []byte, offs []int, omax int, mult, bias []float32) {
+	checkStride(lda)
 	checkOffs(kg, a, lda, b, offs, omax)
 	_ = a[(4*n-1)*lda+4*kg-1]
 	_, _ = mult[4*n-1], bias[4*n-1]

@@ -56,9 +56,11 @@ done:
 	VMOVDQU32 a, off(DI)
 
 // OP_BLOCK is the body of vnniOP4x64 and vnniOPQ4x64 for one row block
-// (labels prefixed p): load the block's arguments, prefetch its rows,
-// accumulate, then rescale, add and store the four float32 rows. It leaves
-// R8 = lda and R10 = 4*ldc.
+// (its labels are arguments, one set per function): load the block's
+// arguments, prefetch its rows, accumulate, then rescale, add and store the
+// four float32 rows. It leaves R8 = lda and R10 = 4*ldc (the bytes of one
+// row). Its argument offsets are vnniOP4x64's and vnniOPQ4x64's (the same
+// up to add); go vet does not check offsets inside macros.
 #define OP_BLOCK(loop, store, noadd, a0, a1, a2, a3, r0, r1, r2, r3) \
 	MOVQ kg+8(FP), CX; \
 	MOVQ a+16(FP), SI; \
@@ -112,9 +114,10 @@ noadd: \
 	STORE_ROW(Z12, Z13, Z14, Z15, r3)
 
 // OP_NEXT advances the arguments of vnniOP4x64 and vnniOPQ4x64 to the next
-// row block (R8 = lda, R10 = 4*ldc from OP_BLOCK; AX, BX the block's mult
-// and bias): a by 4 rows, c and add (unless nil) by 4 rows of ldc, mult
-// and bias by 4, n down by one.
+// row block (R8 = lda, R10 = 4*ldc bytes from OP_BLOCK; AX, BX the block's
+// mult and bias): a by 4 rows, c and add (unless nil) by 4 rows of ldc,
+// mult and bias by 4. The callers count n down and skip it after the last
+// block, so no argument ever points past its slice.
 #define OP_NEXT(noadd) \
 	MOVQ a+16(FP), SI; \
 	LEAQ (SI)(R8*4), SI; \
@@ -134,7 +137,7 @@ noadd: \
 // func vnniOQ4x64(n, kg int, a *int8, lda int, b *byte, offs *int, dst *byte, dstStride int, mult, bias *float32, inv, hi float32)
 // n (at least 1) row blocks: block r uses weight rows 4r..4r+3 (a + 4r*lda),
 // mult and bias from 4r, and writes at dst + r*dstStride. The arguments
-// a, dst, mult, bias and n are advanced in place from block to block.
+// n, a, dst, mult and bias are advanced in place between blocks.
 TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-88
 	VBROADCASTSS inv+80(FP), Z24
 	VBROADCASTSS hi+84(FP), Z25
@@ -172,6 +175,8 @@ oqblock:
 	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
 	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
 	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	DECQ n+0(FP)
+	JZ   oqdone
 	MOVQ a+16(FP), SI
 	LEAQ (SI)(R8*4), SI
 	MOVQ SI, a+16(FP)
@@ -181,8 +186,8 @@ oqblock:
 	MOVQ BX, bias+72(FP)
 	MOVQ dstStride+56(FP), R9
 	ADDQ R9, dst+48(FP)
-	DECQ n+0(FP)
-	JNZ  oqblock
+	JMP  oqblock
+oqdone:
 	VZEROUPPER
 	RET
 
@@ -281,9 +286,11 @@ TEXT ·vnniOP4x64(SB), NOSPLIT, $0-96
 	VPXORD Z26, Z26, Z26
 opblock:
 	OP_BLOCK(oploop, opstore, opnoadd, opadd0, opadd1, opadd2, opadd3, oprow0, oprow1, oprow2, oprow3)
-	OP_NEXT(opnext)
 	DECQ n+0(FP)
-	JNZ  opblock
+	JZ   opdone
+	OP_NEXT(opnext)
+	JMP  opblock
+opdone:
 	VZEROUPPER
 	RET
 
@@ -305,11 +312,13 @@ opqblock:
 	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
 	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
 	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	DECQ n+0(FP)
+	JZ   opqdone
 	MOVQ dstStride+104(FP), R9
 	ADDQ R9, dst+96(FP)
 	OP_NEXT(opqnext)
-	DECQ n+0(FP)
-	JNZ  opqblock
+	JMP  opqblock
+opqdone:
 	VZEROUPPER
 	RET
 

@@ -328,6 +328,9 @@ func TestVNNIOQZMatchesTwin(t *testing.T) {
 // without a residual add and a ReLU), byte tiles dstStride apart, and
 // guard cells around every output that must stay untouched.
 func TestVNNIBlocksMatchTwins(t *testing.T) {
+	if !UseVNNI {
+		t.Skip("no VNNI kernels in this build: the block twins are the definition")
+	}
 	rng := rand.New(rand.NewPCG(11, 12))
 	const guard = 64
 	for _, kg := range []int{1, 9, 36} {
@@ -414,4 +417,44 @@ func bitsEqual(x, y []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestVNNIBlocksBounds checks that the row-block kernels refuse, before
+// writing anything, outputs too short for their last block and negative
+// strides.
+func TestVNNIBlocksBounds(t *testing.T) {
+	const kg, n = 2, 2
+	lda := 4 * kg
+	a := make([]int8, 4*n*lda)
+	b := make([]byte, 512)
+	offs := []int{0, 64}
+	mult, bias := make([]float32, 4*n), make([]float32, 4*n)
+	panics := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s: no panic", name)
+			}
+		}()
+		f()
+	}
+	panics("short dst", func() {
+		VNNIOQBlocks(n, kg, a, lda, b, offs, 64, make([]byte, 256+255), 256, mult, bias, 1, 255)
+	})
+	panics("negative dstStride", func() {
+		VNNIOQBlocks(n, kg, a, lda, b, offs, 64, make([]byte, 1024), -256, mult, bias, 1, 255)
+	})
+	panics("short mult", func() {
+		VNNIOQBlocks(n, kg, a, lda, b, offs, 64, make([]byte, 1024), 256, mult[:4], bias, 1, 255)
+	})
+	const ldc = 64
+	panics("short c", func() {
+		VNNIOPBlocks(n, kg, a, lda, b, offs, 64, make([]float32, (4*n-1)*ldc+63), ldc, mult, bias, false, nil)
+	})
+	panics("short add", func() {
+		VNNIOPBlocks(n, kg, a, lda, b, offs, 64, make([]float32, 4*n*ldc), ldc, mult, bias, false, make([]float32, ldc))
+	})
+	panics("short bytes of VNNIOPQBlocks", func() {
+		VNNIOPQBlocks(n, kg, a, lda, b, offs, 64, make([]float32, 4*n*ldc), ldc, mult, bias, false, nil, make([]byte, 300), 256, 1, 255)
+	})
 }
