@@ -183,11 +183,12 @@ func NewRunner(m *quant.Model, workers int) (*Runner, error) {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	m = m.Clone()
+	// Both runners read the same weights (Score writes them).
+	w := modelWeights(m)
 	// compile builds a runner with fused ReLUs (no hooks here), on the
 	// integer path where it can if integer is set (nil: no layer can).
 	compile := func(integer bool) (*floatRunner, error) {
-		ls, w := layersFromModel(m)
-		n, err := newNet(m.Graph, ls, 0, true)
+		n, err := newNet(m.Graph, modelLayers(m), 0, true)
 		if err != nil {
 			return nil, fmt.Errorf("runner: %w", err)
 		}

@@ -376,8 +376,13 @@ func reachability(g nn.Graph) [][]bool {
 // layersFromModel compiles a quantized model's layers and returns them with
 // the flat float32 weight vector (the levels).
 func layersFromModel(m *quant.Model) ([]qlayer, []float32) {
+	return modelLayers(m), modelWeights(m)
+}
+
+// modelLayers compiles a quantized model's layers without their weights
+// (see layersFromModel).
+func modelLayers(m *quant.Model) []qlayer {
 	ls := make([]qlayer, len(m.Layers))
-	w := make([]float32, 0, m.NumVars())
 	for i := range m.Layers {
 		src := &m.Layers[i]
 		l := qlayer{name: src.Name, node: src.Node, bias: src.Bias, act: src.Act}
@@ -391,12 +396,21 @@ func layersFromModel(m *quant.Model) ([]qlayer, []float32) {
 				l.mult[o] = src.Scale(o) * l.act.Scale
 			}
 		}
-		for _, v := range src.Levels {
-			w = append(w, float32(v))
-		}
 		ls[i] = l
 	}
-	return ls, w
+	return ls
+}
+
+// modelWeights returns a quantized model's weight levels as float32, the
+// layers' in order (see layersFromModel).
+func modelWeights(m *quant.Model) []float32 {
+	w := make([]float32, 0, m.NumVars())
+	for i := range m.Layers {
+		for _, v := range m.Layers[i].Levels {
+			w = append(w, float32(v))
+		}
+	}
+	return w
 }
 
 // layersFromFloat compiles float layers (weights as they are, multiplier
