@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ccq-project/ccq/internal/version"
 	"github.com/ccq-project/ccq/pipeline"
+	"github.com/ccq-project/ccq/pipeline/store"
 	"github.com/ccq-project/ccq/pipeline/testkinds"
 )
 
@@ -113,8 +115,17 @@ func TestSecondRunDoesNothing(t *testing.T) {
 	if s := st.Stage("q/w2"); s == nil || s.Entry == "" || s.Key == "" {
 		t.Fatalf("state of q/w2: %+v", s)
 	}
-	if _, err := os.Stat(filepath.Join(st.Stage("q/w2").Entry, "manifest.json")); err != nil {
+	mb, err := os.ReadFile(filepath.Join(st.Stage("q/w2").Entry, "manifest.json"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	var m store.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		t.Fatal(err)
+	}
+	// A cached stage carries the time its entry took to build.
+	if got := st.Stage("q/w2").BuiltSeconds; got != m.Seconds || got <= 0 {
+		t.Errorf("built seconds of cached q/w2 = %v, manifest says %v", got, m.Seconds)
 	}
 }
 

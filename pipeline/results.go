@@ -181,10 +181,14 @@ type StageState struct {
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	Seconds  float64   `json:"seconds,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Log      string    `json:"log,omitempty"`
-	JobID    string    `json:"job_id,omitempty"`
-	Entry    string    `json:"entry,omitempty"`
+	// BuiltSeconds is, for a cached stage, the wall time its store entry
+	// took when it was built (its manifest's seconds: the last session's
+	// for a stage that resumed from a checkpoint); 0 otherwise.
+	BuiltSeconds float64 `json:"built_seconds,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	Log          string  `json:"log,omitempty"`
+	JobID        string  `json:"job_id,omitempty"`
+	Entry        string  `json:"entry,omitempty"`
 }
 
 // Stage returns the state of a stage by name, or nil.

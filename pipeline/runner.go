@@ -164,6 +164,9 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 		case StatusCached:
 			ss.Entry = sp.EntryDir
 			ss.Reason = ""
+			if sp.Entry != nil && sp.Entry.Manifest != nil {
+				ss.BuiltSeconds = sp.Entry.Manifest.Seconds
+			}
 		}
 		state.Stages = append(state.Stages, ss)
 	}

@@ -99,6 +99,12 @@ type StageRow struct {
 	// Ended is nil while the stage runs.
 	Ended   *time.Time `parquet:"ended,optional,timestamp(millisecond)"`
 	Threads int32      `parquet:"threads"`
+	// BuildWallTime is the wall time it took to build the stage's result,
+	// in seconds: WallTime for a stage this run built, the store entry's
+	// recorded time for a cached one (the last session's when the stage
+	// resumed from a checkpoint); nil when unknown (a stage that did not
+	// finish, files of older ccq versions).
+	BuildWallTime *float64 `parquet:"build_wall_time_s,optional"`
 	// Error is the failure message, nil when the stage did not fail.
 	Error *string `parquet:"error,optional"`
 }

@@ -74,16 +74,17 @@ var runDocs = map[string]string{
 }
 
 var stageDocs = map[string]string{
-	"name":        "stage instance name (kind plus its distinguishing parameters)",
-	"kind":        "stage kind: dataset, pretrain, quantize, evolve, evaluate, report",
-	"key":         "content-addressed key of the stage (hash of kind, parameters, inputs, ccq version)",
-	"status":      "done | cached | failed | skipped | blocked | cancelled | running | pending | unselected (left out by ccq run --only and not in the store)",
-	"cached":      "true if the result came from the store without running",
-	"wall_time_s": "wall time of the stage, seconds (0 when cached)",
-	"started":     "start time (UTC, milliseconds)",
-	"ended":       "end time (UTC, milliseconds); null while running",
-	"threads":     "CPU threads the stage was given",
-	"error":       "error message when the stage failed; null otherwise",
+	"name":              "stage instance name (kind plus its distinguishing parameters)",
+	"kind":              "stage kind: dataset, pretrain, quantize, evolve, evaluate, report",
+	"key":               "content-addressed key of the stage (hash of kind, parameters, inputs, ccq version)",
+	"status":            "done | cached | failed | skipped | blocked | cancelled | running | pending | unselected (left out by ccq run --only and not in the store)",
+	"cached":            "true if the result came from the store without running",
+	"wall_time_s":       "wall time of the stage, seconds (0 when cached)",
+	"started":           "start time (UTC, milliseconds)",
+	"ended":             "end time (UTC, milliseconds); null while running",
+	"threads":           "CPU threads the stage was given",
+	"build_wall_time_s": "wall time it took to build the stage's result, seconds: this run's for a stage that ran, the store entry's for a cached one (the last session's if it resumed from a checkpoint); null when unknown",
+	"error":             "error message when the stage failed; null otherwise",
 }
 
 // Schemas returns the documented schemas of the result tables, derived from

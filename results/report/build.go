@@ -430,14 +430,26 @@ func (b *built) provenanceLines() [][2]string {
 		add("provenance", "provenance.json missing")
 	}
 	if len(b.d.Stages) > 0 {
-		cached, wall := 0, 0.0
+		cached, wall, built, unknown := 0, 0.0, 0.0, 0
 		for _, s := range b.d.Stages {
 			if s.Cached {
 				cached++
 			}
 			wall += s.WallTime
+			if s.BuildWallTime != nil {
+				built += *s.BuildWallTime
+			} else {
+				unknown++
+			}
 		}
-		add("stages.parquet", fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall)))
+		line := fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall))
+		if unknown < len(b.d.Stages) {
+			line += fmt.Sprintf("; %s to build every stage's result, cached ones included", formatDuration(built))
+			if unknown > 0 {
+				line += fmt.Sprintf(" (%d stages without a recorded time)", unknown)
+			}
+		}
+		add("stages.parquet", line)
 	}
 	vi := b.builtBy
 	commit := vi.Commit
@@ -462,11 +474,13 @@ func shellJoin(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// stageKinds summarises stages per kind: count, cached, failed, wall time.
+// stageKinds summarises stages per kind: count, cached, failed, wall time
+// in this run, and wall time to build (cached stages at the time their
+// store entries took; "?" marks a kind with stages of unknown time).
 func (b *built) stageKinds() [][]string {
 	type agg struct {
-		n, cached, failed int
-		wall              float64
+		n, cached, failed, unknown int
+		wall, built                float64
 	}
 	m := map[string]*agg{}
 	var kinds []string
@@ -485,12 +499,24 @@ func (b *built) stageKinds() [][]string {
 			a.failed++
 		}
 		a.wall += s.WallTime
+		if s.BuildWallTime != nil {
+			a.built += *s.BuildWallTime
+		} else {
+			a.unknown++
+		}
 	}
 	sort.Strings(kinds)
 	var rows [][]string
 	for _, k := range kinds {
 		a := m[k]
-		rows = append(rows, []string{k, fmt.Sprint(a.n), fmt.Sprint(a.cached), fmt.Sprint(a.failed), formatDuration(a.wall)})
+		built := formatDuration(a.built)
+		switch {
+		case a.unknown == a.n:
+			built = "?"
+		case a.unknown > 0:
+			built += fmt.Sprintf(" (+%d ?)", a.unknown)
+		}
+		rows = append(rows, []string{k, fmt.Sprint(a.n), fmt.Sprint(a.cached), fmt.Sprint(a.failed), formatDuration(a.wall), built})
 	}
 	return rows
 }

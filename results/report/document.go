@@ -154,7 +154,7 @@ func (b *built) markdown() string {
 	}
 	w.WriteString("\n")
 	if rows := b.stageKinds(); len(rows) > 0 {
-		w.WriteString("| stage kind | stages | cached | failed | wall time |\n| --- | ---: | ---: | ---: | ---: |\n")
+		w.WriteString("| stage kind | stages | cached | failed | wall time | wall time to build |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, r := range rows {
 			w.WriteString("| " + strings.Join(r, " | ") + " |\n")
 		}
@@ -266,7 +266,7 @@ func (b *built) html(svgs map[string][]byte) string {
 	}
 	w.WriteString("</tbody></table>\n")
 	if rows := b.stageKinds(); len(rows) > 0 {
-		w.WriteString("<table><thead><tr><th>stage kind</th><th class=\"num\">stages</th><th class=\"num\">cached</th><th class=\"num\">failed</th><th class=\"num\">wall time</th></tr></thead><tbody>\n")
+		w.WriteString("<table><thead><tr><th>stage kind</th><th class=\"num\">stages</th><th class=\"num\">cached</th><th class=\"num\">failed</th><th class=\"num\">wall time</th><th class=\"num\">wall time to build</th></tr></thead><tbody>\n")
 		for _, r := range rows {
 			fmt.Fprintf(&w, "<tr><th>%s</th>", html.EscapeString(r[0]))
 			for _, c := range r[1:] {

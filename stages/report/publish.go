@@ -106,6 +106,12 @@ func stageRow(st *pipeline.StageState) results.StageRow {
 		f := st.Finished
 		r.Ended = &f
 	}
+	switch {
+	case st.Status == pipeline.StatusDone:
+		r.BuildWallTime = results.Float64(st.Seconds)
+	case st.Status == pipeline.StatusCached && st.BuiltSeconds > 0:
+		r.BuildWallTime = results.Float64(st.BuiltSeconds)
+	}
 	if st.Error != "" {
 		r.Error = results.String(st.Error)
 	} else if st.Reason != "" && st.Status != pipeline.StatusDone && st.Status != pipeline.StatusCached {

@@ -86,3 +86,43 @@ func TestPublishMarksAnOnlyRunPartial(t *testing.T) {
 		t.Errorf("partial reasons %q: the stages outside the selection are cached", reasons)
 	}
 }
+
+// stages.parquet records the time each stage's result took to build: this
+// run's for a stage that ran, the store entry's for a cached one; the
+// report sums them for the whole experiment and says how many are unknown.
+func TestPublishRecordsBuildTimes(t *testing.T) {
+	dir := t.TempDir()
+	stages := []*pipeline.StageState{
+		{Name: "quantize/a", Kind: "quantize", Key: "ka", Status: pipeline.StatusDone, Seconds: 12},
+		{Name: "quantize/b", Kind: "quantize", Key: "kb", Status: pipeline.StatusCached, BuiltSeconds: 30},
+		{Name: "evolve/c", Kind: "evolve", Key: "kc", Status: pipeline.StatusCached},
+	}
+	if _, err := Publish(context.Background(), PublishOptions{ResultsDir: dir, Executor: "local",
+		Run: &pipeline.Summary{Experiment: "x", Outcome: "ok", Stages: stages}}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := results.ReadStages(filepath.Join(dir, results.StagesFile))
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("stages.parquet: %v %+v", err, rows)
+	}
+	want := []float64{12, 30, -1}
+	for i, r := range rows {
+		got := -1.0
+		if r.BuildWallTime != nil {
+			got = *r.BuildWallTime
+		}
+		if got != want[i] {
+			t.Errorf("%s: build wall time %v, want %v (-1: none)", r.Name, got, want[i])
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, results.ReportMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"42.0 s to build every stage's result, cached ones included (1 stages without a recorded time)",
+		"| quantize | 2 | 1 | 0 | 12.0 s | 42.0 s |", "| evolve | 1 | 1 | 0 | 0.0 s | ? |"} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("report.md lacks %q", s)
+		}
+	}
+}
