@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -120,8 +121,15 @@ type Model struct {
 	entries map[string]Entry
 	loaded  bool
 	failed  map[string]bool
+	// busy holds figures probed while other processes kept the machine
+	// busy: used by this model, never cached.
+	busy    map[string]float64
 	machine string
 	code    string
+	// sample reads the machine's load (sampleLoad; tests substitute one)
+	// and cpus is its number of CPUs.
+	sample func() loadSample
+	cpus   int
 }
 
 // New returns a model; probe nil uses the real probes (Probe).
@@ -129,7 +137,7 @@ func New(opt Options, probe ProbeFunc) *Model {
 	if probe == nil {
 		probe = Probe
 	}
-	return &Model{opt: opt, probe: probe, machine: machineID(), code: codeID()}
+	return &Model{opt: opt, probe: probe, machine: machineID(), code: codeID(), sample: sampleLoad, cpus: machineCPUs()}
 }
 
 var (
@@ -179,13 +187,27 @@ func (m *Model) SecondsPerImage(ctx context.Context, w Work) (sec float64, sourc
 			time.Since(e.Measured) < MaxAge && e.SecondsPerImage > 0 {
 			return e.SecondsPerImage, "cache", true
 		}
+		if s, hit := m.busy[k]; hit {
+			return s, "probe", true
+		}
 		if !m.failed[k] {
 			log := m.opt.Logger
 			if log == nil {
 				log = slog.Default()
 			}
 			start := time.Now()
+			before := m.sample()
 			s, err := m.probe(ctx, w)
+			after := m.sample()
+			if share, known := otherShare(before, after, m.cpus); err == nil && s > 0 && known && share > BusyShare {
+				log.Warn("cost model: other processes kept the machine busy while probing; the figure is used for this plan but not cached, and may be high: measure again on a quiet machine (ccq plan --recalibrate)",
+					"work", k, "seconds_per_image", s, "others_cpu_share", math.Round(share*100)/100)
+				if m.busy == nil {
+					m.busy = map[string]float64{}
+				}
+				m.busy[k] = s
+				return s, "probe", true
+			}
 			if err == nil && s > 0 {
 				log.Info("cost model: measured this machine", "work", k, "seconds_per_image", s, "took", time.Since(start).Round(time.Millisecond))
 				m.entries[k] = Entry{SecondsPerImage: s, Measured: time.Now().UTC(), Machine: m.machine, Code: m.code}
