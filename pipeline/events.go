@@ -70,6 +70,9 @@ type Event struct {
 	Estimate time.Duration `json:"estimate,omitempty"`
 	// Total is the number of stages to run (EventRunStart).
 	Total int `json:"total,omitempty"`
+	// Built is, for a finished stage, the wall time its store entry took
+	// to build by its manifest (EventFinished; 0 when unknown).
+	Built float64 `json:"built,omitempty"`
 }
 
 // Observer receives run events. Observe is called from one goroutine at a

@@ -90,6 +90,10 @@ func TestSecondRunDoesNothing(t *testing.T) {
 	if sum.Outcome != "ok" || sum.Counts[pipeline.StatusDone] != 7 {
 		t.Fatalf("first run: %+v", sum)
 	}
+	// A stage that ran carries the time its entry took to build.
+	if st1, err := pipeline.ReadState(e.results.Dir); err != nil || st1.Stage("q/w2") == nil || st1.Stage("q/w2").BuiltSeconds <= 0 {
+		t.Errorf("first run's state of q/w2: %v %+v", err, st1)
+	}
 	rec.Reset()
 	p := e.plan(tree(1), nil)
 	for n, s := range statuses(p) {

@@ -181,9 +181,11 @@ type StageState struct {
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	Seconds  float64   `json:"seconds,omitempty"`
-	// BuiltSeconds is, for a cached stage, the wall time its store entry
-	// took when it was built (its manifest's seconds: the last session's
-	// for a stage that resumed from a checkpoint); 0 otherwise.
+	// BuiltSeconds is, for a cached or done stage, the wall time its store
+	// entry took when it was built (its manifest's seconds: the last
+	// session's for a stage that resumed from a checkpoint; for a done
+	// stage another run may have built it while this one waited); 0 when
+	// unknown.
 	BuiltSeconds float64 `json:"built_seconds,omitempty"`
 	Error        string  `json:"error,omitempty"`
 	Log          string  `json:"log,omitempty"`

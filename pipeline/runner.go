@@ -235,6 +235,9 @@ func Run(ctx context.Context, p *Plan, opt RunOptions) (*Summary, error) {
 			}
 			if r.Status == StatusDone && r.Entry != nil {
 				ev.Message = r.Entry.Dir
+				if r.Entry.Manifest != nil {
+					ev.Built = r.Entry.Manifest.Seconds
+				}
 			}
 			if r.Status == StatusDone && r.Entry != nil && p.Graph.IsSink(r.Name) {
 				if err := opt.Results.Link(r.Name, r.Entry.Dir); err != nil {
@@ -417,6 +420,7 @@ func (w *stateWriter) Observe(e Event) {
 			ss.Fraction = 1
 			ss.Entry = e.Message
 			ss.Message = ""
+			ss.BuiltSeconds = e.Built
 		case StatusFailed:
 			ss.Error = e.Error
 		case StatusSkipped, StatusCancelled:

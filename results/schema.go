@@ -15,6 +15,7 @@ const (
 // Status values of runs and stages.
 const (
 	StatusOK      = "ok"      // finished successfully
+	StatusDone    = "done"    // a stage this run ran to the end (stages.parquet)
 	StatusFailed  = "failed"  // finished with an error
 	StatusRunning = "running" // started, not finished (partial experiments)
 	StatusPending = "pending" // not started yet
@@ -100,10 +101,9 @@ type StageRow struct {
 	Ended   *time.Time `parquet:"ended,optional,timestamp(millisecond)"`
 	Threads int32      `parquet:"threads"`
 	// BuildWallTime is the wall time it took to build the stage's result,
-	// in seconds: WallTime for a stage this run built, the store entry's
-	// recorded time for a cached one (the last session's when the stage
-	// resumed from a checkpoint); nil when unknown (a stage that did not
-	// finish, files of older ccq versions).
+	// in seconds, as its store entry records it (the last session's when
+	// the stage resumed from a checkpoint), for done and cached stages;
+	// nil for other stages and in files of older ccq versions.
 	BuildWallTime *float64 `parquet:"build_wall_time_s,optional"`
 	// Error is the failure message, nil when the stage did not fail.
 	Error *string `parquet:"error,optional"`

@@ -83,7 +83,7 @@ var stageDocs = map[string]string{
 	"started":           "start time (UTC, milliseconds)",
 	"ended":             "end time (UTC, milliseconds); null while running",
 	"threads":           "CPU threads the stage was given",
-	"build_wall_time_s": "wall time it took to build the stage's result, seconds: this run's for a stage that ran, the store entry's for a cached one (the last session's if it resumed from a checkpoint); null when unknown",
+	"build_wall_time_s": "wall time it took to build the stage's result, seconds, as its store entry records it (the last session's if it resumed from a checkpoint); done and cached stages only, null otherwise",
 	"error":             "error message when the stage failed; null otherwise",
 }
 

@@ -37,7 +37,9 @@ func WriteStages(path string, rows []StageRow) error {
 	return writeAtomic(path, rows)
 }
 
-// ReadStages reads a stages.parquet file.
+// ReadStages reads a stages.parquet file. Files written by older ccq
+// versions (without the newer optional columns) read with those columns
+// nil.
 func ReadStages(path string) ([]StageRow, error) { return readTable[StageRow](path) }
 
 // writerOptions are the options of every table writer.

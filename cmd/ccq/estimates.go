@@ -21,7 +21,7 @@ func (e *estimateFlags) add(cmd *cobra.Command) {
 		def = "probe"
 	}
 	cmd.Flags().StringVar(&e.source, "estimates", def, "where time estimates come from: probe (measure this machine once per "+
-		"architecture and kind of work, cached in "+displayCostCache()+") or reference (the built-in table of a "+
+		"architecture and kind of work, cached in "+displayCostCache()+" unless other processes kept its CPUs busy) or reference (the built-in table of a "+
 		stagecost.ReferenceMachine+"; no measuring); $CCQ_ESTIMATES sets the default")
 	cmd.Flags().BoolVar(&e.recalibrate, "recalibrate", false, "measure this machine again instead of using cached costs")
 }

@@ -430,23 +430,18 @@ func (b *built) provenanceLines() [][2]string {
 		add("provenance", "provenance.json missing")
 	}
 	if len(b.d.Stages) > 0 {
-		cached, wall, built, unknown := 0, 0.0, 0.0, 0
+		cached, wall := 0, 0.0
 		for _, s := range b.d.Stages {
 			if s.Cached {
 				cached++
 			}
 			wall += s.WallTime
-			if s.BuildWallTime != nil {
-				built += *s.BuildWallTime
-			} else {
-				unknown++
-			}
 		}
 		line := fmt.Sprintf("%d stages, %d cache hits, %s of stage wall time", len(b.d.Stages), cached, formatDuration(wall))
-		if unknown < len(b.d.Stages) {
+		if built, known, unknown := buildTimes(b.d.Stages, ""); known > 0 {
 			line += fmt.Sprintf("; %s to build every stage's result, cached ones included", formatDuration(built))
 			if unknown > 0 {
-				line += fmt.Sprintf(" (%d stages without a recorded time)", unknown)
+				line += fmt.Sprintf(" (%d results without a recorded time)", unknown)
 			}
 		}
 		add("stages.parquet", line)
@@ -474,13 +469,40 @@ func shellJoin(args []string) string {
 	return strings.Join(out, " ")
 }
 
+// buildTimes sums the build wall time of the results of stages of kind
+// ("" for every kind): a store entry that several stages share counts
+// once. known and unknown count the results (done or cached stages) with
+// and without a recorded time.
+func buildTimes(stages []results.StageRow, kind string) (sum float64, known, unknown int) {
+	seen := map[string]bool{}
+	for _, s := range stages {
+		if kind != "" && s.Kind != kind || !s.Cached && s.Status != results.StatusDone && s.Status != results.StatusOK {
+			continue
+		}
+		if id := s.Kind + "/" + s.Key; s.Key != "" {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+		}
+		if s.BuildWallTime != nil {
+			sum += *s.BuildWallTime
+			known++
+		} else {
+			unknown++
+		}
+	}
+	return sum, known, unknown
+}
+
 // stageKinds summarises stages per kind: count, cached, failed, wall time
-// in this run, and wall time to build (cached stages at the time their
-// store entries took; "?" marks a kind with stages of unknown time).
+// in this run, and wall time to build their results (cached ones at the
+// time their store entries took; "?" for a kind with no recorded time,
+// "+N ?" for N results without one).
 func (b *built) stageKinds() [][]string {
 	type agg struct {
-		n, cached, failed, unknown int
-		wall, built                float64
+		n, cached, failed int
+		wall              float64
 	}
 	m := map[string]*agg{}
 	var kinds []string
@@ -499,22 +521,18 @@ func (b *built) stageKinds() [][]string {
 			a.failed++
 		}
 		a.wall += s.WallTime
-		if s.BuildWallTime != nil {
-			a.built += *s.BuildWallTime
-		} else {
-			a.unknown++
-		}
 	}
 	sort.Strings(kinds)
 	var rows [][]string
 	for _, k := range kinds {
 		a := m[k]
-		built := formatDuration(a.built)
+		sum, known, unknown := buildTimes(b.d.Stages, k)
+		built := formatDuration(sum)
 		switch {
-		case a.unknown == a.n:
+		case known == 0:
 			built = "?"
-		case a.unknown > 0:
-			built += fmt.Sprintf(" (+%d ?)", a.unknown)
+		case unknown > 0:
+			built += fmt.Sprintf(" (+%d ?)", unknown)
 		}
 		rows = append(rows, []string{k, fmt.Sprint(a.n), fmt.Sprint(a.cached), fmt.Sprint(a.failed), formatDuration(a.wall), built})
 	}

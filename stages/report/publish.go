@@ -106,10 +106,7 @@ func stageRow(st *pipeline.StageState) results.StageRow {
 		f := st.Finished
 		r.Ended = &f
 	}
-	switch {
-	case st.Status == pipeline.StatusDone:
-		r.BuildWallTime = results.Float64(st.Seconds)
-	case st.Status == pipeline.StatusCached && st.BuiltSeconds > 0:
+	if (st.Status == pipeline.StatusDone || st.Status == pipeline.StatusCached) && st.BuiltSeconds > 0 {
 		r.BuildWallTime = results.Float64(st.BuiltSeconds)
 	}
 	if st.Error != "" {

@@ -87,25 +87,28 @@ func TestPublishMarksAnOnlyRunPartial(t *testing.T) {
 	}
 }
 
-// stages.parquet records the time each stage's result took to build: this
-// run's for a stage that ran, the store entry's for a cached one; the
-// report sums them for the whole experiment and says how many are unknown.
+// stages.parquet records the time each stage's result took to build, as
+// its store entry says, for done and cached stages; the report sums the
+// results' times (a shared entry once) and says how many are unknown.
 func TestPublishRecordsBuildTimes(t *testing.T) {
 	dir := t.TempDir()
 	stages := []*pipeline.StageState{
-		{Name: "quantize/a", Kind: "quantize", Key: "ka", Status: pipeline.StatusDone, Seconds: 12},
+		{Name: "quantize/a", Kind: "quantize", Key: "ka", Status: pipeline.StatusDone, Seconds: 12, BuiltSeconds: 11},
 		{Name: "quantize/b", Kind: "quantize", Key: "kb", Status: pipeline.StatusCached, BuiltSeconds: 30},
+		{Name: "quantize/b2", Kind: "quantize", Key: "kb", Status: pipeline.StatusCached, BuiltSeconds: 30},
 		{Name: "evolve/c", Kind: "evolve", Key: "kc", Status: pipeline.StatusCached},
+		{Name: "evolve/d", Kind: "evolve", Key: "kd", Status: pipeline.StatusSkipped},
+		{Name: "evaluate/e", Kind: "evaluate", Key: "ke", Status: pipeline.StatusDone, Seconds: 5},
 	}
 	if _, err := Publish(context.Background(), PublishOptions{ResultsDir: dir, Executor: "local",
 		Run: &pipeline.Summary{Experiment: "x", Outcome: "ok", Stages: stages}}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := results.ReadStages(filepath.Join(dir, results.StagesFile))
-	if err != nil || len(rows) != 3 {
+	if err != nil || len(rows) != len(stages) {
 		t.Fatalf("stages.parquet: %v %+v", err, rows)
 	}
-	want := []float64{12, 30, -1}
+	want := []float64{11, 30, 30, -1, -1, -1}
 	for i, r := range rows {
 		got := -1.0
 		if r.BuildWallTime != nil {
@@ -119,8 +122,8 @@ func TestPublishRecordsBuildTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"42.0 s to build every stage's result, cached ones included (1 stages without a recorded time)",
-		"| quantize | 2 | 1 | 0 | 12.0 s | 42.0 s |", "| evolve | 1 | 1 | 0 | 0.0 s | ? |"} {
+	for _, s := range []string{"41.0 s to build every stage's result, cached ones included (2 results without a recorded time)",
+		"| quantize | 3 | 2 | 0 | 12.0 s | 41.0 s |", "| evolve | 2 | 1 | 0 | 0.0 s | ? |", "| evaluate | 1 | 0 | 0 | 5.0 s | ? |"} {
 		if !strings.Contains(string(md), s) {
 			t.Errorf("report.md lacks %q", s)
 		}

@@ -1,9 +1,6 @@
 package stagecost
 
-import (
-	"runtime"
-	"time"
-)
+import "time"
 
 // BusyShare is the share of the machine's CPUs that other processes may
 // use while a probe measures before the probe counts as taken on a busy
@@ -12,12 +9,15 @@ import (
 // probe's threads wait for each other and share caches).
 const BusyShare = 0.25
 
-// loadSample is one reading of the CPU time used so far by the whole
-// machine (summed over its CPUs) and by this process, at a wall time.
+// loadSample is one reading of the CPU time used so far on the CPUs this
+// process may run on (summed over them) and by this process, at a wall
+// time.
 type loadSample struct {
 	wall    time.Time
 	machine time.Duration
-	self    time.Duration
+	// cpus is the number of CPUs machine is summed over.
+	cpus int
+	self time.Duration
 	// ok is false where the machine's CPU time is unknown.
 	ok bool
 }
@@ -25,9 +25,9 @@ type loadSample struct {
 // sampleLoad reads the machine's and the process's CPU time now.
 func sampleLoad() loadSample {
 	s := loadSample{wall: time.Now()}
-	m, okM := machineCPU()
+	m, n, okM := machineCPU()
 	p, okP := processCPU()
-	s.machine, s.self, s.ok = m, p, okM && okP
+	s.machine, s.cpus, s.self, s.ok = m, n, p, okM && okP
 	return s
 }
 
@@ -35,18 +35,16 @@ func sampleLoad() loadSample {
 // load: the machine's counters tick every 10 ms.
 const minLoadWindow = 250 * time.Millisecond
 
-// otherShare is the share of the machine's cpus CPUs that processes other
-// than this one used between samples a and b; ok is false when it is
-// unknown (no machine CPU time on this system, or less than minLoadWindow
-// between the samples).
-func otherShare(a, b loadSample, cpus int) (share float64, ok bool) {
+// otherShare is the share of the CPUs this process may run on that other
+// processes used between samples a and b; ok is false when it is unknown
+// (no machine CPU time on this system, the CPUs changed, or less than
+// minLoadWindow between the samples).
+func otherShare(a, b loadSample) (share float64, ok bool) {
 	wall := b.wall.Sub(a.wall)
-	if !a.ok || !b.ok || wall < minLoadWindow || cpus < 1 {
+	cpus := b.cpus
+	if !a.ok || !b.ok || wall < minLoadWindow || cpus < 1 || a.cpus != cpus {
 		return 0, false
 	}
 	other := (b.machine - a.machine) - (b.self - a.self)
 	return max(0, other.Seconds()) / (wall.Seconds() * float64(cpus)), true
 }
-
-// machineCPUs is the number of CPUs the machine's CPU time is summed over.
-func machineCPUs() int { return runtime.NumCPU() }

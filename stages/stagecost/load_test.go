@@ -28,12 +28,11 @@ func TestBusyProbeIsNotCached(t *testing.T) {
 			var logs bytes.Buffer
 			p := &countingProbe{}
 			m := New(Options{Probe: true, CacheFile: file, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, p.probe)
-			m.cpus = 2
 			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			var n int
 			m.sample = func() loadSample {
 				// Every probe: 1 s of wall; this process uses 1.6 s of CPU, the others otherCPU.
-				s := loadSample{wall: t0.Add(time.Duration(n) * time.Second), ok: true,
+				s := loadSample{wall: t0.Add(time.Duration(n) * time.Second), ok: true, cpus: 2,
 					self: time.Duration(n) * 1600 * time.Millisecond}
 				s.machine = s.self + time.Duration(n)*tc.otherCPU
 				n++
@@ -47,7 +46,7 @@ func TestBusyProbeIsNotCached(t *testing.T) {
 			if s2, _, _ := m.SecondsPerImage(context.Background(), lenetScore); s2 != s1 || p.calls[lenetScore.key()] != 1 {
 				t.Errorf("second call: %v (want %v), %d probes", s2, s1, p.calls[lenetScore.key()])
 			}
-			if got := strings.Contains(logs.String(), "kept the machine busy"); got != tc.wantWarning {
+			if got := strings.Contains(logs.String(), "CPUs busy while probing"); got != tc.wantWarning {
 				t.Errorf("warning logged: %v, want %v\n%s", got, tc.wantWarning, logs.String())
 			}
 			// A new model reads the cache file: it probes again unless the figure was cached.
@@ -63,20 +62,50 @@ func TestBusyProbeIsNotCached(t *testing.T) {
 
 func TestOtherShare(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	a := loadSample{wall: t0, machine: 10 * time.Second, self: 3 * time.Second, ok: true}
-	b := loadSample{wall: t0.Add(2 * time.Second), machine: 13 * time.Second, self: 5 * time.Second, ok: true}
+	a := loadSample{wall: t0, machine: 10 * time.Second, cpus: 2, self: 3 * time.Second, ok: true}
+	b := loadSample{wall: t0.Add(2 * time.Second), machine: 13 * time.Second, cpus: 2, self: 5 * time.Second, ok: true}
 	// 3 s of machine CPU in 2 s on 2 CPUs, 2 s of it ours: others used 1 s of 4.
-	if s, ok := otherShare(a, b, 2); !ok || s != 0.25 {
+	if s, ok := otherShare(a, b); !ok || s != 0.25 {
 		t.Errorf("share %v %v, want 0.25", s, ok)
 	}
-	if _, ok := otherShare(a, loadSample{wall: b.wall}, 2); ok {
+	if _, ok := otherShare(a, loadSample{wall: b.wall}); ok {
 		t.Error("an unknown sample gave a share")
 	}
-	if _, ok := otherShare(a, loadSample{wall: t0.Add(minLoadWindow / 2), machine: 20 * time.Second, ok: true}, 2); ok {
+	other := b
+	other.cpus = 3
+	if _, ok := otherShare(a, other); ok {
+		t.Error("samples over different CPUs gave a share")
+	}
+	if _, ok := otherShare(a, loadSample{wall: t0.Add(minLoadWindow / 2), machine: 20 * time.Second, cpus: 2, ok: true}); ok {
 		t.Error("a window shorter than the counters can judge gave a share")
 	}
 	// Counters read at slightly different moments can make ours exceed the machine's: never negative.
-	if s, ok := otherShare(a, loadSample{wall: b.wall, machine: 11 * time.Second, self: 5 * time.Second, ok: true}, 2); !ok || s != 0 {
+	if s, ok := otherShare(a, loadSample{wall: b.wall, machine: 11 * time.Second, cpus: 2, self: 5 * time.Second, ok: true}); !ok || s != 0 {
 		t.Errorf("share %v %v, want 0", s, ok)
+	}
+}
+
+// newQuiet is New with a machine that is always quiet, so that tests of
+// the cache do not depend on the load of the machine running them.
+func newQuiet(opt Options, probe ProbeFunc) *Model {
+	m := New(opt, probe)
+	m.sample = func() loadSample { return loadSample{} }
+	return m
+}
+
+// With Recalibrate, each piece of work is probed once per model, not once
+// per question (a plan asks once per stage).
+func TestRecalibrateProbesOnce(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "costs.json")
+	newQuiet(Options{Probe: true, CacheFile: file}, (&countingProbe{}).probe).SecondsPerImage(context.Background(), lenetScore)
+	p := &countingProbe{}
+	m := newQuiet(Options{Probe: true, CacheFile: file, Recalibrate: true}, p.probe)
+	for range 3 {
+		if _, src, ok := m.SecondsPerImage(context.Background(), lenetScore); !ok || src == "reference" {
+			t.Fatalf("source %q ok %v", src, ok)
+		}
+	}
+	if n := p.calls[lenetScore.key()]; n != 1 {
+		t.Errorf("%d probes of one work with Recalibrate, want 1", n)
 	}
 }

@@ -5,9 +5,11 @@
 // that architecture. The seconds per image come from a short probe of the
 // real code path (a fraction of a second to a few seconds, once per
 // operation, architecture, activation bits, batch and thread count),
-// counted in CPU time per thread so that other load on the machine does not
-// inflate them, and cached in the user's cache folder. Estimates are thus
-// the wall time of an otherwise idle machine. Without probing (the default of a library
+// counted in CPU time per thread so that estimates are the wall time of an
+// otherwise idle machine, and cached in the user's cache folder. CPU time
+// shared with other work still comes out high, so a probe during which
+// other processes used more than BusyShare of this process's CPUs is used
+// but not cached. Without probing (the default of a library
 // user, and tests) a reference table measured with the same probe on
 // ReferenceMachine is used.
 package stagecost
@@ -126,10 +128,11 @@ type Model struct {
 	busy    map[string]float64
 	machine string
 	code    string
-	// sample reads the machine's load (sampleLoad; tests substitute one)
-	// and cpus is its number of CPUs.
+	// sample reads the machine's load (sampleLoad; tests substitute one).
 	sample func() loadSample
-	cpus   int
+	// fresh marks the work this model probed (with Recalibrate, each is
+	// measured once, not once per question).
+	fresh map[string]bool
 }
 
 // New returns a model; probe nil uses the real probes (Probe).
@@ -137,7 +140,7 @@ func New(opt Options, probe ProbeFunc) *Model {
 	if probe == nil {
 		probe = Probe
 	}
-	return &Model{opt: opt, probe: probe, machine: machineID(), code: codeID(), sample: sampleLoad, cpus: machineCPUs()}
+	return &Model{opt: opt, probe: probe, machine: machineID(), code: codeID(), sample: sampleLoad}
 }
 
 var (
@@ -183,7 +186,7 @@ func (m *Model) SecondsPerImage(ctx context.Context, w Work) (sec float64, sourc
 	if m.opt.Probe {
 		k := w.key()
 		m.load()
-		if e, hit := m.entries[k]; hit && !m.opt.Recalibrate && e.Machine == m.machine && e.Code == m.code &&
+		if e, hit := m.entries[k]; hit && (!m.opt.Recalibrate || m.fresh[k]) && e.Machine == m.machine && e.Code == m.code &&
 			time.Since(e.Measured) < MaxAge && e.SecondsPerImage > 0 {
 			return e.SecondsPerImage, "cache", true
 		}
@@ -199,8 +202,8 @@ func (m *Model) SecondsPerImage(ctx context.Context, w Work) (sec float64, sourc
 			before := m.sample()
 			s, err := m.probe(ctx, w)
 			after := m.sample()
-			if share, known := otherShare(before, after, m.cpus); err == nil && s > 0 && known && share > BusyShare {
-				log.Warn("cost model: other processes kept the machine busy while probing; the figure is used for this plan but not cached, and may be high: measure again on a quiet machine (ccq plan --recalibrate)",
+			if share, known := otherShare(before, after); err == nil && s > 0 && known && share > BusyShare {
+				log.Warn("cost model: other processes kept this process's CPUs busy while probing; the figure is used for this command but not cached (any cached one is kept), and may be high: run again on a quiet machine",
 					"work", k, "seconds_per_image", s, "others_cpu_share", math.Round(share*100)/100)
 				if m.busy == nil {
 					m.busy = map[string]float64{}
@@ -211,6 +214,10 @@ func (m *Model) SecondsPerImage(ctx context.Context, w Work) (sec float64, sourc
 			if err == nil && s > 0 {
 				log.Info("cost model: measured this machine", "work", k, "seconds_per_image", s, "took", time.Since(start).Round(time.Millisecond))
 				m.entries[k] = Entry{SecondsPerImage: s, Measured: time.Now().UTC(), Machine: m.machine, Code: m.code}
+				if m.fresh == nil {
+					m.fresh = map[string]bool{}
+				}
+				m.fresh[k] = true
 				if err := m.save(); err != nil {
 					log.Warn("cost model: cannot save the measured costs", "file", m.opt.CacheFile, "err", err)
 				}

@@ -38,7 +38,7 @@ var lenetScore = Work{Op: OpScore, Arch: "lenet5", Bits: 4, ActBits: 32, Batch: 
 func TestProbeOnceThenCacheFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sub", "costs.json")
 	p := &countingProbe{}
-	m := New(Options{Probe: true, CacheFile: file}, p.probe)
+	m := newQuiet(Options{Probe: true, CacheFile: file}, p.probe)
 	s1, src1, ok := m.SecondsPerImage(context.Background(), lenetScore)
 	if !ok || src1 != "probe" || s1 <= 0 {
 		t.Fatalf("first call: %v %q %v", s1, src1, ok)
@@ -49,13 +49,13 @@ func TestProbeOnceThenCacheFile(t *testing.T) {
 	}
 	// A new model (a later ccq run) reads the file instead of probing.
 	p2 := &countingProbe{}
-	m2 := New(Options{Probe: true, CacheFile: file}, p2.probe)
+	m2 := newQuiet(Options{Probe: true, CacheFile: file}, p2.probe)
 	s3, src3, _ := m2.SecondsPerImage(context.Background(), lenetScore)
 	if s3 != s1 || src3 != "cache" || len(p2.calls) != 0 {
 		t.Fatalf("from the file: %v %q, probes %v", s3, src3, p2.calls)
 	}
 	// Recalibrate measures again; another thread count is another entry.
-	m3 := New(Options{Probe: true, CacheFile: file, Recalibrate: true}, p2.probe)
+	m3 := newQuiet(Options{Probe: true, CacheFile: file, Recalibrate: true}, p2.probe)
 	if _, src, _ := m3.SecondsPerImage(context.Background(), lenetScore); src != "probe" {
 		t.Errorf("recalibrate: source %q", src)
 	}
@@ -72,7 +72,7 @@ func TestCacheOfAnotherMachineOrBuildIsNotUsed(t *testing.T) {
 		{"other machine", "some other cpu", ""},
 		{"other build", "", "0.0.1 deadbeef"},
 	} {
-		m := New(Options{Probe: true, CacheFile: file}, (&countingProbe{}).probe)
+		m := newQuiet(Options{Probe: true, CacheFile: file}, (&countingProbe{}).probe)
 		e := Entry{SecondsPerImage: 1, Measured: time.Now(), Machine: m.machine, Code: m.code}
 		if tc.machine != "" {
 			e.Machine = tc.machine
@@ -95,7 +95,7 @@ func TestDamagedCacheFileIsReplaced(t *testing.T) {
 	if err := os.WriteFile(file, []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := New(Options{Probe: true, CacheFile: file}, (&countingProbe{}).probe)
+	m := newQuiet(Options{Probe: true, CacheFile: file}, (&countingProbe{}).probe)
 	if _, src, ok := m.SecondsPerImage(context.Background(), lenetScore); !ok || src != "probe" {
 		t.Fatalf("got %q %v", src, ok)
 	}
@@ -108,7 +108,7 @@ func TestDamagedCacheFileIsReplaced(t *testing.T) {
 
 func TestFailedProbeFallsBackOnce(t *testing.T) {
 	p := &countingProbe{fail: true}
-	m := New(Options{Probe: true}, p.probe)
+	m := newQuiet(Options{Probe: true}, p.probe)
 	for range 3 {
 		s, src, ok := m.SecondsPerImage(context.Background(), lenetScore)
 		ref, refOK := reference(lenetScore)
@@ -123,7 +123,7 @@ func TestFailedProbeFallsBackOnce(t *testing.T) {
 
 func TestReferenceWithoutProbing(t *testing.T) {
 	p := &countingProbe{}
-	m := New(Options{}, p.probe)
+	m := newQuiet(Options{}, p.probe)
 	for _, arch := range []string{"mlp", "lenet5", "resnet20"} {
 		for _, w := range []Work{
 			{Op: OpTrain, Arch: arch, Batch: 128, Threads: 2},
@@ -175,7 +175,7 @@ func TestSettingOfFollowsTheInputs(t *testing.T) {
 }
 
 func TestDuration(t *testing.T) {
-	m := New(Options{Probe: true}, func(context.Context, Work) (float64, error) { return 0.001, nil })
+	m := newQuiet(Options{Probe: true}, func(context.Context, Work) (float64, error) { return 0.001, nil })
 	d, ok := m.Duration(lenetScore, 5000, time.Second)
 	if !ok || d != 6*time.Second {
 		t.Errorf("got %v %v, want 6s", d, ok)
