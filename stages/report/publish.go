@@ -106,7 +106,7 @@ func stageRow(st *pipeline.StageState) results.StageRow {
 		f := st.Finished
 		r.Ended = &f
 	}
-	if (st.Status == pipeline.StatusDone || st.Status == pipeline.StatusCached) && st.BuiltSeconds > 0 {
+	if st.BuiltSeconds > 0 { // set by the run for done and cached stages only
 		r.BuildWallTime = results.Float64(st.BuiltSeconds)
 	}
 	if st.Error != "" {

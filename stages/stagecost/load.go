@@ -2,10 +2,10 @@ package stagecost
 
 import "time"
 
-// BusyShare is the share of the machine's CPUs that other processes may
-// use while a probe measures before the probe counts as taken on a busy
-// machine: its figure is used for the plan at hand but not cached, and a
-// warning says so (CPU time shared with other work comes out high: the
+// BusyShare is the share of the CPUs this process may run on that other
+// processes may use while a probe measures before the probe counts as
+// taken on a busy machine: its figure is used for the command at hand but
+// not cached, and a warning says so (CPU time shared with other work comes out high: the
 // probe's threads wait for each other and share caches).
 const BusyShare = 0.25
 

@@ -51,8 +51,7 @@ func TestBusyProbeIsNotCached(t *testing.T) {
 			}
 			// A new model reads the cache file: it probes again unless the figure was cached.
 			p2 := &countingProbe{}
-			m2 := New(Options{Probe: true, CacheFile: file}, p2.probe)
-			m2.sample = func() loadSample { return loadSample{} }
+			m2 := newQuiet(Options{Probe: true, CacheFile: file}, p2.probe)
 			if _, src, _ := m2.SecondsPerImage(context.Background(), lenetScore); (src == "cache") != tc.wantCached {
 				t.Errorf("next model's source %q, cached want %v", src, tc.wantCached)
 			}

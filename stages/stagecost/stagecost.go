@@ -140,7 +140,8 @@ func New(opt Options, probe ProbeFunc) *Model {
 	if probe == nil {
 		probe = Probe
 	}
-	return &Model{opt: opt, probe: probe, machine: machineID(), code: codeID(), sample: sampleLoad}
+	return &Model{opt: opt, probe: probe, machine: machineID(), code: codeID(), sample: sampleLoad,
+		busy: map[string]float64{}, fresh: map[string]bool{}}
 }
 
 var (
@@ -205,18 +206,12 @@ func (m *Model) SecondsPerImage(ctx context.Context, w Work) (sec float64, sourc
 			if share, known := otherShare(before, after); err == nil && s > 0 && known && share > BusyShare {
 				log.Warn("cost model: other processes kept this process's CPUs busy while probing; the figure is used for this command but not cached (any cached one is kept), and may be high: run again on a quiet machine",
 					"work", k, "seconds_per_image", s, "others_cpu_share", math.Round(share*100)/100)
-				if m.busy == nil {
-					m.busy = map[string]float64{}
-				}
 				m.busy[k] = s
 				return s, "probe", true
 			}
 			if err == nil && s > 0 {
 				log.Info("cost model: measured this machine", "work", k, "seconds_per_image", s, "took", time.Since(start).Round(time.Millisecond))
 				m.entries[k] = Entry{SecondsPerImage: s, Measured: time.Now().UTC(), Machine: m.machine, Code: m.code}
-				if m.fresh == nil {
-					m.fresh = map[string]bool{}
-				}
 				m.fresh[k] = true
 				if err := m.save(); err != nil {
 					log.Warn("cost model: cannot save the measured costs", "file", m.opt.CacheFile, "err", err)
