@@ -2,6 +2,18 @@
 
 #include "textflag.h"
 
+// quadShuf transposes the 4 x 4 bytes of each 128-bit lane (byte 4j+t from
+// byte 4t+j), for PACK_STORE.
+DATA quadShuf<>+0(SB)/8, $0x0d0905010c080400
+DATA quadShuf<>+8(SB)/8, $0x0f0b07030e0a0602
+DATA quadShuf<>+16(SB)/8, $0x0d0905010c080400
+DATA quadShuf<>+24(SB)/8, $0x0f0b07030e0a0602
+DATA quadShuf<>+32(SB)/8, $0x0d0905010c080400
+DATA quadShuf<>+40(SB)/8, $0x0f0b07030e0a0602
+DATA quadShuf<>+48(SB)/8, $0x0d0905010c080400
+DATA quadShuf<>+56(SB)/8, $0x0f0b07030e0a0602
+GLOBL quadShuf<>(SB), RODATA|NOPTR, $64
+
 // POST_ROW converts four int32 accumulators to float32 and applies
 // y = float32(acc*mult) + bias (Z27 = mult, Z28 = bias broadcast).
 #define POST_ROW(r0, r1, r2, r3) \
@@ -40,19 +52,23 @@ lbl: \
 done:
 
 // QUANTD quantizes four registers of post values to int32 levels: x =
-// y*inv (Z24), x > 0 ? x : 0 (Z26 = 0), t < hi ? t : hi (Z25), rounded to
-// nearest even (MXCSR default).
+// y*inv (Z24), x < hi ? x : hi (Z25; a NaN stays NaN), rounded to nearest
+// even (MXCSR default). The lower clamp at 0 is PACK_STORE's: its unsigned
+// saturation maps every negative level, and the integer indefinite of a
+// NaN, to 0, as max(x, 0) before the rounding would.
 #define QUANTD(r0, r1, r2, r3) \
 	VMULPS Z24, r0, r0; VMULPS Z24, r1, r1; VMULPS Z24, r2, r2; VMULPS Z24, r3, r3; \
-	VMAXPS Z26, r0, r0; VMAXPS Z26, r1, r1; VMAXPS Z26, r2, r2; VMAXPS Z26, r3, r3; \
-	VMINPS Z25, r0, r0; VMINPS Z25, r1, r1; VMINPS Z25, r2, r2; VMINPS Z25, r3, r3; \
+	VMINPS r0, Z25, r0; VMINPS r1, Z25, r1; VMINPS r2, Z25, r2; VMINPS r3, Z25, r3; \
 	VCVTPS2DQ r0, r0; VCVTPS2DQ r1, r1; VCVTPS2DQ r2, r2; VCVTPS2DQ r3, r3
 
-// INTERLEAVE_STORE stores the byte levels of rows a, b, c, d (dwords
-// 0..255, 16 columns) interleaved at off(DI): byte 4j+t is row t, column j.
-#define INTERLEAVE_STORE(a, b, c, d, off) \
-	VPSLLD $8, b, b; VPSLLD $16, c, c; VPSLLD $24, d, d; \
-	VPORD b, a, a; VPORD d, c, c; VPORD c, a, a; \
+// PACK_STORE stores the byte levels of rows a, b, c, d (int32 levels at
+// most 255 from QUANTD, 16 columns) interleaved at off(DI): byte 4j+t is
+// row t, column j. The two packs saturate to 0..255 and leave, in each
+// 128-bit lane, rows a, b, c, d of four columns one after the other; the
+// byte shuffle (Z29 = quadShuf) transposes each lane's 4 x 4 bytes.
+#define PACK_STORE(a, b, c, d, off) \
+	VPACKUSDW b, a, a; VPACKUSDW d, c, c; VPACKUSWB c, a, a; \
+	VPSHUFB Z29, a, a; \
 	VMOVDQU32 a, off(DI)
 
 // OP_BLOCK is the body of vnniOP4x64 and vnniOPQ4x64 for one row block
@@ -142,6 +158,7 @@ TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-88
 	VBROADCASTSS inv+80(FP), Z24
 	VBROADCASTSS hi+84(FP), Z25
 	VPXORD       Z26, Z26, Z26
+	VMOVDQU64    quadShuf<>(SB), Z29
 oqblock:
 	MOVQ kg+8(FP), CX
 	MOVQ a+16(FP), SI
@@ -171,10 +188,10 @@ oqblock:
 	VBROADCASTSS 12(BX), Z28
 	POST_ROW(Z12, Z13, Z14, Z15)
 	QUANTD(Z12, Z13, Z14, Z15)
-	INTERLEAVE_STORE(Z0, Z4, Z8, Z12, 0)
-	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
-	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
-	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	PACK_STORE(Z0, Z4, Z8, Z12, 0)
+	PACK_STORE(Z1, Z5, Z9, Z13, 64)
+	PACK_STORE(Z2, Z6, Z10, Z14, 128)
+	PACK_STORE(Z3, Z7, Z11, Z15, 192)
 	DECQ n+0(FP)
 	JZ   oqdone
 	MOVQ a+16(FP), SI
@@ -238,6 +255,7 @@ TEXT ·vnniOQZ4x64(SB), NOSPLIT, $0-80
 	VBROADCASTSS inv+72(FP), Z24
 	VBROADCASTSS hi+76(FP), Z25
 	VPXORD       Z26, Z26, Z26
+	VMOVDQU64    quadShuf<>(SB), Z29
 	VBROADCASTSS (AX), Z27
 	VBROADCASTSS (BX), Z28
 	POST_ROW(Z0, Z1, Z2, Z3)
@@ -254,10 +272,10 @@ TEXT ·vnniOQZ4x64(SB), NOSPLIT, $0-80
 	VBROADCASTSS 12(BX), Z28
 	POST_ROW(Z12, Z13, Z14, Z15)
 	QUANTD(Z12, Z13, Z14, Z15)
-	INTERLEAVE_STORE(Z0, Z4, Z8, Z12, 0)
-	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
-	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
-	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	PACK_STORE(Z0, Z4, Z8, Z12, 0)
+	PACK_STORE(Z1, Z5, Z9, Z13, 64)
+	PACK_STORE(Z2, Z6, Z10, Z14, 128)
+	PACK_STORE(Z3, Z7, Z11, Z15, 192)
 	VZEROUPPER
 	RET
 
@@ -299,6 +317,7 @@ opdone:
 // r*dstStride.
 TEXT ·vnniOPQ4x64(SB), NOSPLIT, $0-120
 	VPXORD       Z26, Z26, Z26
+	VMOVDQU64    quadShuf<>(SB), Z29
 	VBROADCASTSS inv+112(FP), Z24
 	VBROADCASTSS hi+116(FP), Z25
 opqblock:
@@ -308,10 +327,10 @@ opqblock:
 	QUANTD(Z4, Z5, Z6, Z7)
 	QUANTD(Z8, Z9, Z10, Z11)
 	QUANTD(Z12, Z13, Z14, Z15)
-	INTERLEAVE_STORE(Z0, Z4, Z8, Z12, 0)
-	INTERLEAVE_STORE(Z1, Z5, Z9, Z13, 64)
-	INTERLEAVE_STORE(Z2, Z6, Z10, Z14, 128)
-	INTERLEAVE_STORE(Z3, Z7, Z11, Z15, 192)
+	PACK_STORE(Z0, Z4, Z8, Z12, 0)
+	PACK_STORE(Z1, Z5, Z9, Z13, 64)
+	PACK_STORE(Z2, Z6, Z10, Z14, 128)
+	PACK_STORE(Z3, Z7, Z11, Z15, 192)
 	DECQ n+0(FP)
 	JZ   opqdone
 	MOVQ dstStride+104(FP), R9
@@ -335,6 +354,7 @@ TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-72
 	VBROADCASTSS inv+64(FP), Z24
 	VBROADCASTSS hi+68(FP), Z25
 	VPXORD       Z26, Z26, Z26
+	VMOVDQU64    quadShuf<>(SB), Z29
 	VBROADCASTSS (AX), Z16
 	VBROADCASTSS 4(AX), Z17
 	VBROADCASTSS 8(AX), Z18
@@ -356,7 +376,7 @@ qq16:
 	VADDPS  Z22, Z2, Z2
 	VADDPS  Z23, Z3, Z3
 	QUANTD(Z0, Z1, Z2, Z3)
-	INTERLEAVE_STORE(Z0, Z1, Z2, Z3, 0)
+	PACK_STORE(Z0, Z1, Z2, Z3, 0)
 	ADDQ    $64, R8
 	ADDQ    $64, R9
 	ADDQ    $64, R10
