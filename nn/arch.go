@@ -77,15 +77,18 @@ func (b *graphBuilder) linear(name string, x, out int, bias bool) int {
 // basicBlock appends relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 func (b *graphBuilder) basicBlock(prefix string, x, width, stride int) int {
 	in := b.g.Nodes[x].OutShape.C
+	// The shortcut comes first, so that the sum's other input exists
+	// before conv2: the quantized engines compute the sum in conv2's
+	// epilogue then.
+	sc := x
+	if stride != 1 || in != width {
+		sc = b.add(Node{Name: prefix + ".shortcut", Op: OpShortcutA, Stride: stride, PadChannels: (width - in) / 2}, x)
+	}
 	y := b.conv(prefix+".conv1", x, width, 3, stride, 1, false)
 	y = b.add(Node{Name: prefix + ".bn1", Op: OpBatchNorm}, y)
 	y = b.add(Node{Name: prefix + ".relu1", Op: OpReLU}, y)
 	y = b.conv(prefix+".conv2", y, width, 3, 1, 1, false)
 	y = b.add(Node{Name: prefix + ".bn2", Op: OpBatchNorm}, y)
-	sc := x
-	if stride != 1 || in != width {
-		sc = b.add(Node{Name: prefix + ".shortcut", Op: OpShortcutA, Stride: stride, PadChannels: (width - in) / 2}, x)
-	}
 	y = b.add(Node{Name: prefix + ".add", Op: OpAdd}, y, sc)
 	return b.add(Node{Name: prefix + ".relu2", Op: OpReLU}, y)
 }

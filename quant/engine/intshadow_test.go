@@ -12,8 +12,8 @@ import (
 
 // TestResidualLevelsShadow checks the residual sums whose byte levels the
 // layer computing them writes for the next block's first convolution (see
-// planShadows): ResNet-20 has six (the last sum feeds the average pooling
-// only), and candidates score exactly as the float32 path of the candidate
+// planShadows): ResNet-20 has eight (the last sum feeds the average
+// pooling only), and candidates score exactly as the float32 path of the candidate
 // network, chunk sizes making partial GEMM tiles included, also when a
 // candidate recomputes such a sum without that layer's epilogue (a few
 // weights of the layer changed: it is updated sparsely, the sum is added
@@ -41,8 +41,8 @@ func TestResidualLevelsShadow(t *testing.T) {
 				readers++
 			}
 		}
-		if producers != 6 || readers != 6 {
-			t.Fatalf("%d layers write a sum's levels, %d read them; want 6 and 6", producers, readers)
+		if producers != 8 || readers != 8 {
+			t.Fatalf("%d layers write a sum's levels, %d read them; want 8 and 8", producers, readers)
 		}
 		if _, err := ev.Prepare(ctx, x, y); err != nil {
 			t.Fatal(err)
