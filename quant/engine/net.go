@@ -647,13 +647,7 @@ func (n *net) execOp(i int, bufs [][]float32, bc int) {
 		inv := 1 / float32(hw)
 		for c := 0; c < is.C; c++ {
 			d := out[c*bc : (c+1)*bc]
-			copy(d, in[c*hw*bc:c*hw*bc+bc])
-			for p := 1; p < hw; p++ {
-				src := in[(c*hw+p)*bc : (c*hw+p+1)*bc]
-				for b, v := range src {
-					d[b] += v
-				}
-			}
+			kernels.SumRows(d, in[c*hw*bc:(c+1)*hw*bc], hw)
 			for b := range d {
 				d[b] *= inv
 			}

@@ -6,6 +6,8 @@ package kernels
 // prefix and the twin the rest. Both round identically (multiply, then
 // add; no fused multiply-add), so results do not depend on the path.
 
+import "fmt"
+
 // reluGo is the twin of reluAVX2: dst[i] = src[i] if src[i] > 0, else 0
 // (NaN gives 0).
 func reluGo(dst, src []float32) {
@@ -199,4 +201,34 @@ func Max4(dst, a, b, c, d []float32) {
 		max4Asm(dst[:k], a[:k], b[:k], c[:k], d[:k])
 	}
 	max4Go(dst[k:], a[k:], b[k:], c[k:], d[k:])
+}
+
+// SumRows sets dst[b] = src[b] + src[n+b] + ... + src[(rows-1)*n+b] for b <
+// n = len(dst), adding the rows in order (so every element is the same
+// float32 sum as a sequential loop's); rows must be at least 1 and src at
+// least rows*n long.
+func SumRows(dst, src []float32, rows int) {
+	n := len(dst)
+	if rows < 1 || len(src) < rows*n {
+		panic(fmt.Sprintf("kernels: SumRows of %d rows of %d from %d values", rows, n, len(src)))
+	}
+	k := 0
+	if useAsm && n >= 8 {
+		k = n &^ 7
+		sumRowsAsm(dst[:k], src, n, rows)
+	}
+	if k < n {
+		sumRowsGo(dst[k:], src[k:], n, rows)
+	}
+}
+
+// sumRowsGo is SumRows's twin for the columns of dst (row stride ld in src).
+func sumRowsGo(dst, src []float32, ld, rows int) {
+	for b := range dst {
+		s := src[b]
+		for p := 1; p < rows; p++ {
+			s += src[p*ld+b]
+		}
+		dst[b] = s
+	}
 }

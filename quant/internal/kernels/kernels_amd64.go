@@ -78,3 +78,11 @@ func addAsm(dst, a, b []float32, withRelu bool) {
 func max4AVX2(dst, a, b, c, d *float32, n int)
 
 func max4Asm(dst, a, b, c, d []float32) { max4AVX2(&dst[0], &a[0], &b[0], &c[0], &d[0], len(a)) }
+
+//go:noescape
+func sumRowsAVX2(dst, src *float32, n, ld, rows int)
+
+// sumRowsAsm handles len(dst) a positive multiple of 8.
+func sumRowsAsm(dst, src []float32, ld, rows int) {
+	sumRowsAVX2(&dst[0], &src[0], len(dst), ld, rows)
+}

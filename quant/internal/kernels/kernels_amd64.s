@@ -351,3 +351,36 @@ m4:
 m4done:
 	VZEROUPPER
 	RET
+
+// func sumRowsAVX2(dst, src *float32, n, ld, rows int)
+// dst[b] = src[b] + src[ld+b] + ... + src[(rows-1)*ld+b], rows added in
+// order, for b < n (a positive multiple of 8), 8 columns at a time.
+TEXT ·sumRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+32(FP), R9
+
+sr8:
+	VMOVUPS (SI), Y0
+	LEAQ    (SI)(R8*1), DX
+	MOVQ    R9, R10
+	DECQ    R10
+	JZ      srstore
+
+srrow:
+	VADDPS (DX), Y0, Y0
+	ADDQ   R8, DX
+	DECQ   R10
+	JNZ    srrow
+
+srstore:
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     sr8
+	VZEROUPPER
+	RET

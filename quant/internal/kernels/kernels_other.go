@@ -27,3 +27,5 @@ func addAsm(dst, a, b []float32, withRelu bool) {
 }
 
 func max4Asm(dst, a, b, c, d []float32) { max4Go(dst, a, b, c, d) }
+
+func sumRowsAsm(dst, src []float32, ld, rows int) { sumRowsGo(dst, src, ld, rows) }
