@@ -45,3 +45,59 @@ func BenchmarkVNNIOQ(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVNNILayer times the row-block kernels over a whole layer of the
+// shape of ResNet-20's 16-channel stage (16 output channels, K = 144, 1,024
+// pixels x 16 samples = 16,384 columns, one call per 64-column tile) with
+// each epilogue: levels only (oq, a block's first convolution), float32
+// rows with and without a residual sum (op), and both (opq, a block's
+// second convolution), reporting GMAC/s against the VNNI limit of
+// `ccq bench peak`.
+func BenchmarkVNNILayer(b *testing.B) {
+	const kg, out, cols = 36, 16, 1024 * 16
+	lda := 4 * kg
+	a := make([]int8, out*lda)
+	for i := range a {
+		a[i] = int8(i%7 - 3)
+	}
+	offs := make([]int, kg)
+	for g := range offs {
+		offs[g] = (g % 9) * 256
+	}
+	omax := offs[kg-1]
+	window := 4 * cols
+	src := make([]byte, window+omax+256)
+	for i := range src {
+		src[i] = byte(i % 13)
+	}
+	mult := make([]float32, out)
+	bias := make([]float32, out)
+	for i := range mult {
+		mult[i], bias[i] = 0.01*float32(i+1), 0.1
+	}
+	dst := make([]byte, out*cols)
+	c := make([]float32, out*cols)
+	add := make([]float32, out*cols)
+	for _, mode := range []string{"oq", "op", "op-add", "opq", "opq-add"} {
+		b.Run(mode, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for j0 := 0; j0 < cols; j0 += 64 {
+					bt := src[(j0*4)%(window-omax):]
+					switch mode {
+					case "oq":
+						VNNIOQBlocks(out/4, kg, a, lda, bt, offs, omax, dst[j0*4:], cols*4, mult, bias, 0.5, 255)
+					case "op":
+						VNNIOPBlocks(out/4, kg, a, lda, bt, offs, omax, c[j0:], cols, mult, bias, true, nil)
+					case "op-add":
+						VNNIOPBlocks(out/4, kg, a, lda, bt, offs, omax, c[j0:], cols, mult, bias, true, add[j0:])
+					case "opq":
+						VNNIOPQBlocks(out/4, kg, a, lda, bt, offs, omax, c[j0:], cols, mult, bias, true, nil, dst[j0*4:], cols*4, 0.5, 255)
+					default:
+						VNNIOPQBlocks(out/4, kg, a, lda, bt, offs, omax, c[j0:], cols, mult, bias, true, add[j0:], dst[j0*4:], cols*4, 0.5, 255)
+					}
+				}
+			}
+			b.ReportMetric(float64(out*cols*4*kg)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
