@@ -13,8 +13,8 @@ import (
 // TestResidualLevelsShadow checks the residual sums whose byte levels the
 // layer computing them writes for the next block's first convolution (see
 // planShadows): ResNet-20 has eight (the last sum feeds the average
-// pooling only), and candidates score exactly as the float32 path of the candidate
-// network, chunk sizes making partial GEMM tiles included, also when a
+// pooling only), and candidates score exactly as the float32 path of the
+// candidate network, chunk sizes making partial GEMM tiles included, also when a
 // candidate recomputes such a sum without that layer's epilogue (a few
 // weights of the layer changed: it is updated sparsely, the sum is added
 // apart) after a candidate whose epilogue wrote the levels of every sum,

@@ -52,7 +52,7 @@ lbl: \
 done:
 
 // QUANTD quantizes four registers of post values to int32 levels: x =
-// y*inv (Z24), x < hi ? x : hi (Z25; a NaN stays NaN), rounded to nearest
+// y*inv (Z24), hi < x ? hi : x (Z25; a NaN stays NaN), rounded to nearest
 // even (MXCSR default). The lower clamp at 0 is PACK_STORE's: its unsigned
 // saturation maps every negative level, and the integer indefinite of a
 // NaN, to 0, as max(x, 0) before the rounding would.
@@ -157,7 +157,6 @@ noadd: \
 TEXT ·vnniOQ4x64(SB), NOSPLIT, $0-88
 	VBROADCASTSS inv+80(FP), Z24
 	VBROADCASTSS hi+84(FP), Z25
-	VPXORD       Z26, Z26, Z26
 	VMOVDQU64    quadShuf<>(SB), Z29
 oqblock:
 	MOVQ kg+8(FP), CX
@@ -254,7 +253,6 @@ TEXT ·vnniOQZ4x64(SB), NOSPLIT, $0-80
 	MOVQ         bias+64(FP), BX
 	VBROADCASTSS inv+72(FP), Z24
 	VBROADCASTSS hi+76(FP), Z25
-	VPXORD       Z26, Z26, Z26
 	VMOVDQU64    quadShuf<>(SB), Z29
 	VBROADCASTSS (AX), Z27
 	VBROADCASTSS (BX), Z28
@@ -353,7 +351,6 @@ TEXT ·quantQuadAVX512(SB), NOSPLIT, $0-72
 	MOVQ         bias+56(FP), BX
 	VBROADCASTSS inv+64(FP), Z24
 	VBROADCASTSS hi+68(FP), Z25
-	VPXORD       Z26, Z26, Z26
 	VMOVDQU64    quadShuf<>(SB), Z29
 	VBROADCASTSS (AX), Z16
 	VBROADCASTSS 4(AX), Z17
